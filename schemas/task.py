@@ -1,0 +1,166 @@
+"""Tasks and scenarios: the user's hidden goals and everything needed to check them."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "ChainStep",
+    "Difficulty",
+    "ExpectedOutcome",
+    "ExpectedValue",
+    "Fact",
+    "InitialState",
+    "Mode",
+    "Persona",
+    "RubricItem",
+    "RubricKind",
+    "Scenario",
+    "SqlAssertion",
+    "SubRequest",
+    "Task",
+    "ToolInvocation",
+    "ValueRef",
+]
+
+
+class Mode(enum.StrEnum):
+    """User-oriented: hidden goal, revealed step by step. Task-oriented: all up front (the baseline)."""
+
+    USER_ORIENTED = "user-oriented"
+    TASK_ORIENTED = "task-oriented"
+
+
+class Difficulty(enum.StrEnum):
+    EASY = "easy"
+    MEDIUM = "medium"
+    HARD = "hard"
+
+
+class RubricKind(enum.StrEnum):
+    CRITICAL = "critical"  # enforced
+    STRUCTURAL = "structural"  # guidance on how it is done
+    NON_CRITICAL = "non_critical"  # nice to have
+
+
+class RubricItem(msgspec.Struct, frozen=True):
+    kind: RubricKind
+    text: str
+
+
+class ValueRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A value taken from an earlier step's result: ``row`` of that step's rows, column ``field``."""
+
+    step: str
+    field: str
+    row: int = 0
+
+
+class ChainStep(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One tool call of a task's chain. ``arguments`` are literal; ``refs`` come from earlier steps."""
+
+    id: str
+    tool: str
+    arguments: dict[str, Any] = {}
+    refs: dict[str, ValueRef] = {}
+    #: Columns of the result the user cares about and the agent must say.
+    report: list[str] = []
+    #: A wrong-but-plausible variant the offline agent may produce by mistake.
+    mistake: str | None = None
+
+
+class SubRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One thing the user asks for in one message; covers one or more chain steps."""
+
+    id: str
+    steps: list[str]
+    intent: str
+    #: What the user says to ask for it (no withheld facts inside).
+    text: str
+    #: Arguments the user states with the request; the others are given only when asked.
+    stated: list[str] = []
+
+
+class Fact(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Something the user knows and reveals when asked: the value of a tool argument."""
+
+    name: str
+    value: Any
+    description: str
+
+
+class SqlAssertion(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A query over the final database and the rows it must return."""
+
+    description: str
+    sql: str
+    params: dict[str, Any] = {}
+    expected: list[list[Any]] = []
+
+
+class ExpectedValue(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A value the agent must communicate to the user."""
+
+    step: str
+    name: str
+    value: Any
+
+
+class ExpectedOutcome(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    assertions: list[SqlAssertion] = []
+    values: list[ExpectedValue] = []
+
+
+class Task(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A user's end goal, hidden from the agent, with its checkable outcome."""
+
+    id: str
+    goal: str
+    chain: list[ChainStep]
+    sub_requests: list[SubRequest]
+    facts: list[Fact] = []
+    difficulty: Difficulty = Difficulty.MEDIUM
+    rubric: list[RubricItem] = []
+    expected: ExpectedOutcome = msgspec.field(default_factory=ExpectedOutcome)
+    #: The task whose results this one builds on, if any.
+    follows: str | None = None
+    #: A change of mind the user makes on this task: (step id, argument, first value said).
+    change_of_mind: dict[str, Any] | None = None
+    #: Refinement the user asks for after a search: extra arguments for the step.
+    refinement: dict[str, Any] | None = None
+
+
+class Persona(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    verbosity: str = "normal"  # terse | normal | verbose
+    temperament: str = "polite"  # polite | neutral | impatient
+
+
+class ToolInvocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tool: str
+    arguments: dict[str, Any] = {}
+
+
+class InitialState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where a dialogue starts: DB actions replayed first, and a message-history prefix."""
+
+    db_actions: list[ToolInvocation] = []
+    history: list[dict[str, Any]] = []
+
+
+class Scenario(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One dialogue to run: environment, several tasks, a persona, a mode and a seed."""
+
+    id: str
+    environment_id: str
+    domain: str
+    tasks: list[Task]
+    persona: Persona
+    mode: Mode = Mode.USER_ORIENTED
+    seed: int = 0
+    initial_state: InitialState = msgspec.field(default_factory=InitialState)
+    #: Set when this scenario continues a recorded dialogue (``--branch-from``).
+    branched_from: str | None = None

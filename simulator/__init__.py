@@ -1,0 +1,1 @@
+"""Everything that runs dialogues: bus, roles, brains, runs and the command line."""

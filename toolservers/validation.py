@@ -1,0 +1,81 @@
+"""Argument validation against a tool's input schema, with messages that name the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from schemas.errors import InvalidArgumentsError
+
+__all__ = ["ArgumentValidator", "schema_problems"]
+
+
+def schema_problems(schema: dict[str, Any]) -> list[str]:
+    """Return why ``schema`` is not a valid JSON Schema (empty when it is)."""
+    try:
+        Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return [f"{_path([str(p) for p in exc.path])}: {exc.message}"]
+    return []
+
+
+class ArgumentValidator:
+    """A compiled validator for one input schema."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self._validator = Draft202012Validator(schema)
+
+    def validate(self, arguments: dict[str, Any]) -> None:
+        """Raise InvalidArgumentsError for the first problem, naming the field and what was expected."""
+        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: (len(e.path), list(e.path)))
+        if errors:
+            raise _describe(errors[0])
+
+
+def _describe(error: jsonschema.ValidationError) -> InvalidArgumentsError:
+    path = [str(p) for p in error.absolute_path]
+    kind = error.validator
+    value: Any = error.validator_value
+    instance: Any = error.instance
+    schema: Any = error.schema
+    if kind == "required":
+        present = instance if isinstance(instance, dict) else {}
+        missing = [name for name in value if name not in present]
+        return InvalidArgumentsError(_path([*path, missing[0]]) if missing else _path(path), "is required")
+    if kind == "additionalProperties":
+        allowed = sorted((schema.get("properties") or {}).keys())
+        extra = sorted(k for k in instance if k not in allowed) if isinstance(instance, dict) else []
+        field = _path([*path, extra[0]]) if extra else _path(path)
+        return InvalidArgumentsError(
+            field, f"unknown field; expected one of: {', '.join(allowed) or '(none)'}"
+        )
+    if kind == "type":
+        expected = value if isinstance(value, str) else " or ".join(value)
+        return InvalidArgumentsError(_path(path), f"expected {expected}, got {_show(instance)}")
+    if kind == "enum":
+        return InvalidArgumentsError(
+            _path(path), f"expected one of {', '.join(_show(v) for v in value)}; got {_show(instance)}"
+        )
+    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[str(kind)]
+        return InvalidArgumentsError(_path(path), f"expected a number {word} {value}, got {_show(instance)}")
+    if kind in {"minLength", "maxLength"}:
+        word = "at least" if kind == "minLength" else "at most"
+        return InvalidArgumentsError(
+            _path(path), f"expected {word} {value} characters, got {len(str(instance))}"
+        )
+    if kind == "pattern" or kind == "format":
+        return InvalidArgumentsError(_path(path), f"expected {kind} {value!r}, got {_show(instance)}")
+    return InvalidArgumentsError(_path(path), error.message)
+
+
+def _path(parts: list[str]) -> str:
+    return ".".join(parts) if parts else "(arguments)"
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
