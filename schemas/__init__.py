@@ -37,6 +37,7 @@ from schemas.record import (
 )
 from schemas.task import (
     ChainStep,
+    ChangeOfMind,
     Difficulty,
     ExpectedOutcome,
     ExpectedValue,
@@ -44,6 +45,7 @@ from schemas.task import (
     InitialState,
     Mode,
     Persona,
+    Refinement,
     RubricItem,
     RubricKind,
     Scenario,
@@ -61,6 +63,7 @@ __all__ = [
     "SCHEMAS",
     "AgentMessage",
     "ChainStep",
+    "ChangeOfMind",
     "DatabaseSpec",
     "DialogueEnded",
     "DialogueMetrics",
@@ -81,6 +84,7 @@ __all__ = [
     "Mode",
     "Persona",
     "ProviderCall",
+    "Refinement",
     "ResultShape",
     "RubricItem",
     "RubricKind",

@@ -36,6 +36,7 @@ class TerminationReason(enum.StrEnum):
     """Why a dialogue stopped."""
 
     USER_DONE = "user_done"
+    USER_GAVE_UP = "user_gave_up"
     MAX_TURNS = "max_turns"
     TOO_MANY_TOOL_ERRORS = "too_many_tool_errors"
     AGENT_FAILURE = "agent_failure"

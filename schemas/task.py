@@ -9,6 +9,8 @@ import msgspec
 
 __all__ = [
     "ChainStep",
+    "ChangeOfMind",
+    "Refinement",
     "Difficulty",
     "ExpectedOutcome",
     "ExpectedValue",
@@ -68,8 +70,8 @@ class ChainStep(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     refs: dict[str, ValueRef] = {}
     #: Columns of the result the user cares about and the agent must say.
     report: list[str] = []
-    #: A wrong-but-plausible variant the offline agent may produce by mistake.
-    mistake: str | None = None
+    #: The complete arguments as the step ran when the task was generated (refs resolved).
+    resolved: dict[str, Any] = {}
 
 
 class SubRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -99,6 +101,8 @@ class SqlAssertion(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sql: str
     params: dict[str, Any] = {}
     expected: list[list[Any]] = []
+    #: For a check right after one step (``step_checks``): the step it checks.
+    step: str | None = None
 
 
 class ExpectedValue(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -110,7 +114,26 @@ class ExpectedValue(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class ExpectedOutcome(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``assertions`` hold on the final database; ``step_checks`` right after their step
+    (what the user looks at to give feedback); ``values`` must appear in the agent's words."""
+
     assertions: list[SqlAssertion] = []
+    step_checks: list[SqlAssertion] = []
+    values: list[ExpectedValue] = []
+
+
+class ChangeOfMind(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    step: str
+    argument: str
+    first: Any
+
+
+class Refinement(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Run ``step`` again with ``arguments`` added; ``values`` are then expected in the answer."""
+
+    step: str
+    arguments: dict[str, Any]
+    description: str
     values: list[ExpectedValue] = []
 
 
@@ -127,10 +150,10 @@ class Task(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     expected: ExpectedOutcome = msgspec.field(default_factory=ExpectedOutcome)
     #: The task whose results this one builds on, if any.
     follows: str | None = None
-    #: A change of mind the user makes on this task: (step id, argument, first value said).
-    change_of_mind: dict[str, Any] | None = None
-    #: Refinement the user asks for after a search: extra arguments for the step.
-    refinement: dict[str, Any] | None = None
+    #: A value the user first asks for on a write step, then changes to the chain's value.
+    change_of_mind: ChangeOfMind | None = None
+    #: A narrowing or re-sorting the user asks for once a search step's result is in.
+    refinement: Refinement | None = None
 
 
 class Persona(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -1,11 +1,47 @@
-"""Run one dialogue: database copy, MCP server, user and agent coroutines, verification, record."""
+"""Run one dialogue: database copy, MCP server, user and agent coroutines, verification, record.
+
+The runner is the one catch-all boundary of a dialogue: whatever goes wrong inside (a
+brain raising, a tool server dying, a timeout) becomes an ErrorEvent and a
+TerminationReason on the record, and the run goes on.
+"""
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from schemas import DialogueRecord, Environment, Event, Scenario
+import anyio
+import msgspec
+
+from schemas import (
+    AgentMessage,
+    DialogueEnded,
+    DialogueRecord,
+    DialogueStarted,
+    Environment,
+    ErrorEvent,
+    Event,
+    Scenario,
+    TaskCompleted,
+    TaskStarted,
+    TerminationReason,
+    ToolCall,
+    ToolEvent,
+    ToolResult,
+    UserMessage,
+)
+from simulator.acts import decode_acts, encode_acts
+from simulator.agent import OfflineAgent
+from simulator.bus import DialogueBus
+from simulator.metrics import compute_dialogue_metrics, messages_from_events
+from simulator.user import OfflineUser
+from simulator.verify import verify_tasks
+from toolservers.database import Database
+from toolservers.transports import TransportName, connect_tool_server
 
 __all__ = ["DialogueConfig", "EventSink", "run_dialogue"]
 
@@ -16,11 +52,31 @@ EventSink = Callable[[Event], Awaitable[None]]
 class DialogueConfig:
     """Per-dialogue settings of a run."""
 
-    transport: str = "inprocess"  # inprocess | stdio | http
-    max_turns: int = 120
-    max_tool_errors: int = 10
+    transport: TransportName = "inprocess"
+    max_turns: int = 200
+    max_tool_errors: int = 12
     timeout_s: float = 300.0
     agent_mistake_rate: float = 0.1
+    #: How long one side may take to answer before the dialogue fails.
+    turn_timeout_s: float = 120.0
+
+
+class _Stop(Exception):
+    def __init__(self, reason: TerminationReason, detail: str = "") -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class _Ending:
+    reason: TerminationReason | None = None
+    detail: str = ""
+
+    def set(self, reason: TerminationReason, detail: str = "") -> None:
+        if self.reason is None:
+            self.reason = reason
+            self.detail = detail
 
 
 async def run_dialogue(
@@ -29,10 +85,211 @@ async def run_dialogue(
     config: DialogueConfig,
     *,
     on_event: EventSink | None = None,
+    base_dir: Path | None = None,
 ) -> DialogueRecord:
     """Run ``scenario`` to its end and return its record.
 
     Never raises for a failure of the dialogue itself: that is recorded as the record's
     termination reason and error. ``on_event`` sees every event as it is published.
     """
-    raise NotImplementedError
+    dialogue_id = scenario.id
+    bus = DialogueBus(dialogue_id, sink=on_event)
+    ending = _Ending()
+    started_at = time.time()
+    clock = time.perf_counter()
+    rng = random.Random(f"dialogue:{scenario.seed}:{scenario.id}")
+    brains = {"user": OfflineUser.brain, "agent": OfflineAgent.brain, "tasks": "offline-planner"}
+    database: Database | None = None
+    tool_errors = 0
+    scope = anyio.CancelScope()
+
+    async def on_tool_event(event: ToolEvent) -> None:
+        nonlocal tool_errors
+        await bus.publish(event)
+        if isinstance(event, ToolResult) and event.is_error:
+            tool_errors += 1
+            if tool_errors > config.max_tool_errors:
+                ending.set(TerminationReason.TOO_MANY_TOOL_ERRORS, f"{tool_errors} tool errors")
+                scope.cancel()
+
+    await bus.publish(DialogueStarted(scenario_id=scenario.id, environment_id=environment.id, mode=str(scenario.mode)))
+    try:
+        with anyio.fail_after(config.timeout_s):
+            async with connect_tool_server(
+                environment,
+                transport=config.transport,
+                on_event=on_tool_event,
+                dialogue_id=dialogue_id,
+                base_dir=base_dir,
+            ) as conn:
+                database = conn.database
+                with scope:
+                    await _converse(scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains)
+                database = await conn.finish()
+                outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
+    except TimeoutError:
+        ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:.0f} s")
+        outcomes = None
+    except Exception as exc:  # the one catch-all boundary of a dialogue
+        reason, detail = _classify(exc)
+        ending.set(reason, detail)
+        await bus.publish(ErrorEvent(where=reason.value, error_type=type(_leaf(exc)).__name__, message=detail))
+        outcomes = None
+    if outcomes is None:
+        outcomes = (
+            verify_tasks(scenario, _unreachable, []) if database is None else _safe_verify(scenario, database, bus)
+        )
+    for outcome in outcomes:
+        await bus.publish(TaskCompleted(task_id=outcome.task_id, success=outcome.success))
+    reason = ending.reason or TerminationReason.AGENT_FAILURE
+    await bus.publish(DialogueEnded(reason=reason, detail=ending.detail))
+    await bus.aclose()
+    messages = messages_from_events(bus.events)
+    metrics = compute_dialogue_metrics(messages, bus.events, len(scenario.tasks))
+    success = reason is TerminationReason.USER_DONE and all(o.success for o in outcomes)
+    return DialogueRecord(
+        id=scenario.id,
+        scenario=scenario,
+        messages=messages,
+        events=bus.events,
+        outcomes=outcomes,
+        metrics=metrics,
+        termination=reason,
+        success=success,
+        brains=brains,
+        started_at=started_at,
+        duration_s=time.perf_counter() - clock,
+        error=ending.detail if reason not in {TerminationReason.USER_DONE} else None,
+    )
+
+
+async def _converse(
+    scenario: Scenario,
+    environment: Environment,
+    client: Any,
+    database: Database,
+    bus: DialogueBus,
+    config: DialogueConfig,
+    rng: random.Random,
+    ending: _Ending,
+    brains: dict[str, str],
+) -> None:
+    listed = await client.list_tools()
+    tools = list(listed.tools)
+    get_tools = {t.table: t.name for t in environment.tools if t.category == "get" and t.table}
+    user = OfflineUser(scenario, database.query, rng=random.Random(rng.random()), get_tools=get_tools)
+
+    async def call_tool(name: str, arguments: dict[str, Any]) -> Any:
+        with anyio.fail_after(config.turn_timeout_s):
+            return await client.call_tool(name, arguments)
+
+    agent = OfflineAgent(call_tool, tools, rng=random.Random(rng.random()), mistake_rate=config.agent_mistake_rate)
+    await _replay_initial_state(scenario, client, bus)
+    user_inbox = bus.subscribe(AgentMessage)
+    agent_inbox = bus.subscribe(UserMessage)
+
+    async def user_side() -> None:
+        try:
+            turn = user.opening()
+            while True:
+                for task_id in turn.started_tasks:
+                    await bus.publish(TaskStarted(task_id=task_id))
+                for fb in turn.feedback:
+                    await bus.publish(fb)
+                await bus.publish(
+                    UserMessage(text=turn.text, acts=encode_acts(turn.acts), is_task_complete=turn.complete)
+                )
+                with anyio.fail_after(config.turn_timeout_s):
+                    reply = await user_inbox.receive()
+                if turn.complete or turn.gave_up:
+                    reason = TerminationReason.USER_DONE if turn.complete else TerminationReason.USER_GAVE_UP
+                    raise _Stop(reason)
+                if _turns(bus.events) >= config.max_turns:
+                    raise _Stop(TerminationReason.MAX_TURNS, f"{config.max_turns} turns")
+                assert isinstance(reply, AgentMessage)
+                turn = user.respond(reply.text, decode_acts(reply.acts))
+        except _Stop:
+            raise
+        except anyio.EndOfStream:
+            raise _Stop(TerminationReason.AGENT_FAILURE, "the agent stopped answering") from None
+        except Exception as exc:
+            raise _Stop(TerminationReason.USER_FAILURE, f"{type(exc).__name__}: {exc}") from exc
+
+    async def agent_side() -> None:
+        try:
+            async for message in agent_inbox:
+                assert isinstance(message, UserMessage)
+                turn = await agent.respond(decode_acts(message.acts))
+                await bus.publish(AgentMessage(text=turn.text, acts=encode_acts(turn.acts)))
+        except Exception as exc:
+            raise _Stop(TerminationReason.AGENT_FAILURE, f"{type(exc).__name__}: {exc}") from exc
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(user_side)
+            tg.start_soon(agent_side)
+    except* _Stop as group:
+        stop = group.exceptions[0]
+        assert isinstance(stop, _Stop)
+        ending.set(stop.reason, stop.detail)
+        if stop.reason in {TerminationReason.AGENT_FAILURE, TerminationReason.USER_FAILURE}:
+            cause = stop.__cause__
+            await bus.publish(
+                ErrorEvent(
+                    where=stop.reason.value,
+                    error_type=type(cause).__name__ if cause else "Stop",
+                    message=stop.detail,
+                )
+            )
+    finally:
+        await user_inbox.aclose()
+        await agent_inbox.aclose()
+    brains["agent_mistakes"] = str(agent.mistakes)
+
+
+async def _replay_initial_state(scenario: Scenario, client: Any, bus: DialogueBus) -> None:
+    """Apply the scenario's initial DB actions and put its message-history prefix on the bus."""
+    for action in scenario.initial_state.db_actions:
+        result = await client.call_tool(action.tool, action.arguments)
+        if result.is_error:
+            text = "".join(getattr(c, "text", "") for c in result.content)
+            raise _InitialStateError(f"initial action {action.tool} failed: {text}")
+    for raw in scenario.initial_state.history:
+        event = msgspec.convert(raw, type=Event)
+        await bus.publish(event)
+
+
+class _InitialStateError(Exception):
+    pass
+
+
+def _turns(events: list[Event]) -> int:
+    return sum(1 for e in events if isinstance(e, UserMessage | AgentMessage | ToolCall | ToolResult))
+
+
+def _agent_texts(events: list[Event]) -> list[str]:
+    return [e.text for e in events if isinstance(e, AgentMessage)]
+
+
+def _safe_verify(scenario: Scenario, database: Database, bus: DialogueBus) -> Any:
+    try:
+        return verify_tasks(scenario, database.query, _agent_texts(bus.events))
+    except Exception:  # the database is gone with the failed transport; every task failed
+        return verify_tasks(scenario, _unreachable, [])
+
+
+def _unreachable(_sql: str, _params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [("unreachable",)]
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _classify(exc: BaseException) -> tuple[TerminationReason, str]:
+    leaf = _leaf(exc)
+    if isinstance(leaf, _InitialStateError):
+        return TerminationReason.TOOL_FAILURE, str(leaf)
+    return TerminationReason.TOOL_FAILURE, f"{type(leaf).__name__}: {leaf}"

@@ -2,11 +2,65 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
-from schemas import Environment, Mode, Scenario
+from schemas import Environment, Mode, Persona, Scenario
+from schemas.errors import ConfigError
+from simulator.schema_info import read_schema
+from simulator.tasks import Planner
+from toolservers.database import open_database
+from toolservers.executor import ToolExecutor
 
-__all__ = ["build_scenarios"]
+__all__ = ["build_scenario", "build_scenarios", "make_persona"]
+
+_FIRST = [
+    "Maya", "Jonas", "Aiko", "Ravi", "Lucía", "Tomasz", "Amara", "Chen", "Fatima", "Oliver", "Ingrid", "Kwame",
+    "Sofia", "Mateo", "Yuki", "Noah", "Leila", "Priya", "Erik", "Zanele",
+]  # fmt: skip
+_LAST = [
+    "Okafor", "Lindqvist", "Tanaka", "Sharma", "García", "Nowak", "Haddad", "Wei", "Brennan", "Silva", "Müller",
+    "Mensah", "Rossi", "Kowalski", "Dubois",
+]  # fmt: skip
+
+
+def make_persona(rng: random.Random) -> Persona:
+    return Persona(
+        name=f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+        verbosity=rng.choices(["terse", "normal", "verbose"], [0.25, 0.5, 0.25])[0],
+        temperament=rng.choices(["polite", "neutral", "impatient"], [0.5, 0.3, 0.2])[0],
+    )
+
+
+def build_scenario(
+    environment: Environment, *, index: int, seed: int, mode: Mode = Mode.USER_ORIENTED, tasks: int | None = None
+) -> Scenario:
+    """Plan one scenario on a private copy of the environment's database.
+
+    The scenario depends only on (environment, seed, index), not on the mode, so both
+    modes can be compared on the same tasks.
+    """
+    rng = random.Random(f"{seed}:{environment.id}:{index}")
+    persona = make_persona(rng)
+    count = tasks if tasks is not None else rng.choice([2, 3, 3, 4])
+    db = open_database(environment.database)
+    try:
+        executor = ToolExecutor(environment, db, source=f"environment {environment.id}")
+        planner = Planner(environment, executor, read_schema(environment, db), rng)
+        planned = planner.plan(count)
+    finally:
+        db.close()
+    if not planned:
+        raise ConfigError(f"environment {environment.id!r}: no task could be sampled (no rows, or no usable tools)")
+    return Scenario(
+        id=f"{environment.id}-{seed}-{index:05d}",
+        environment_id=environment.id,
+        domain=environment.domain,
+        tasks=planned,
+        persona=persona,
+        mode=mode,
+        seed=seed,
+    )
 
 
 def build_scenarios(
@@ -19,6 +73,9 @@ def build_scenarios(
     """Return ``count`` scenarios spread over ``environments``; the same seed gives the same list.
 
     Scenario ids are stable (``{environment_id}-{seed}-{index}``) so a resumed run can
-    tell which dialogues it already has.
+    tell which dialogues it already has. Raises ConfigError when an environment yields
+    no tasks at all.
     """
-    raise NotImplementedError
+    if not environments:
+        raise ConfigError("no environments to generate over")
+    return [build_scenario(environments[i % len(environments)], index=i, seed=seed, mode=mode) for i in range(count)]

@@ -9,6 +9,7 @@ nothing may attach files, load extensions, change pragmas or alter the schema.
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ _READ_ACTIONS = frozenset(
     }
 )
 _WRITE_ACTIONS = _READ_ACTIONS | {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
+_READ_PRAGMAS = frozenset({"table_info", "table_xinfo", "foreign_key_list", "index_list", "index_info"})
 _DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
 
 
@@ -76,8 +78,9 @@ class Database:
                 return self._deny(f"function {arg2}()")
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_PRAGMA:
-            # A pragma with an argument sets something; without one it only reads.
-            if arg2 is None and self.effect is Effect.READ and arg1 in {"table_info", "foreign_key_list"}:
+            # Only the schema-reading pragmas pass (their argument is a table name); any
+            # other pragma could change a setting.
+            if arg1 is not None and arg1.lower() in _READ_PRAGMAS:
                 return sqlite3.SQLITE_OK
             return self._deny(f"PRAGMA {arg1}")
         allowed = _WRITE_ACTIONS if self.effect is Effect.WRITE else _READ_ACTIONS
@@ -178,26 +181,49 @@ def open_database(
         finally:
             src.close()
         return Database(conn, label=f"copy of {path}")
+    template = _template(spec)
     conn = sqlite3.connect(":memory:", check_same_thread=False)
-    try:
-        conn.executescript(spec.ddl or "")
-        for table, rows in spec.seed.items():
-            for i, row in enumerate(rows):
-                cols = ", ".join(f'"{c}"' for c in row)
-                marks = ", ".join(f":{_param(c)}" for c in row)
-                try:
-                    conn.execute(
-                        f'INSERT INTO "{table}" ({cols}) VALUES ({marks})',
-                        {_param(c): v for c, v in row.items()},
-                    )
-                except sqlite3.Error as exc:
-                    raise DatabaseFileError("database.seed", f"{table}[{i}]: {exc}") from exc
-        conn.commit()
-    except sqlite3.Error as exc:
-        conn.close()
-        raise DatabaseFileError("database.ddl", f"SQLite refused the DDL: {exc}") from exc
+    template.backup(conn)
     return Database(conn, label=":memory:")
 
 
-def _param(column: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in column)
+# Built databases of DDL specs, copied with the backup API for each new dialogue: far
+# cheaper than running the DDL and inserting the seed rows again. Keyed by the spec's
+# identity; the entry keeps the spec alive so the id cannot be reused while cached.
+_TEMPLATES: OrderedDict[int, tuple[DatabaseSpec, sqlite3.Connection]] = OrderedDict()
+_TEMPLATE_LIMIT = 32
+
+
+def _template(spec: DatabaseSpec) -> sqlite3.Connection:
+    hit = _TEMPLATES.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        _TEMPLATES.move_to_end(id(spec))
+        return hit[1]
+    conn = _build(spec)
+    _TEMPLATES[id(spec)] = (spec, conn)
+    while len(_TEMPLATES) > _TEMPLATE_LIMIT:
+        _, (_, old) = _TEMPLATES.popitem(last=False)
+        old.close()
+    return conn
+
+
+def _build(spec: DatabaseSpec) -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    try:
+        try:
+            conn.executescript(spec.ddl or "")
+        except sqlite3.Error as exc:
+            raise DatabaseFileError("database.ddl", f"SQLite refused the DDL: {exc}") from exc
+        for table, rows in spec.seed.items():
+            for i, row in enumerate(rows):
+                cols = ", ".join(f'"{c}"' for c in row)
+                marks = ", ".join("?" for _ in row)
+                try:
+                    conn.execute(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', list(row.values()))
+                except sqlite3.Error as exc:
+                    raise DatabaseFileError("database.seed", f"{table}[{i}]: {exc}") from exc
+        conn.commit()
+    except BaseException:
+        conn.close()
+        raise
+    return conn

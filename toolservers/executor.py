@@ -131,7 +131,9 @@ class ToolExecutor:
             write = spec.effect is Effect.WRITE
             try:
                 if write:
-                    db.conn.execute("BEGIN IMMEDIATE")
+                    # A savepoint nests inside an outer transaction (dry runs, planners) and
+                    # acts as BEGIN when there is none.
+                    db.conn.execute("SAVEPOINT tool_call")
                 for stmt in spec.implementation.statements:
                     before = db.conn.total_changes
                     cur = db.conn.execute(stmt, params)
@@ -142,10 +144,11 @@ class ToolExecutor:
                 if write:
                     if spec.implementation.result is ResultShape.ROW and not rows:
                         raise NotFoundError(_not_found(spec, args))
-                    db.conn.execute("COMMIT")
+                    db.conn.execute("RELEASE tool_call")
             except (sqlite3.Error, NotFoundError) as exc:
                 if write and db.conn.in_transaction:
-                    db.conn.execute("ROLLBACK")
+                    db.conn.execute("ROLLBACK TO tool_call")
+                    db.conn.execute("RELEASE tool_call")
                 if isinstance(exc, NotFoundError):
                     raise
                 if db.denied is not None:

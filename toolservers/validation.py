@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -14,19 +15,37 @@ __all__ = ["ArgumentValidator", "schema_problems"]
 
 
 def schema_problems(schema: dict[str, Any]) -> list[str]:
-    """Return why ``schema`` is not a valid JSON Schema (empty when it is)."""
+    """Return why ``schema`` is not a valid JSON Schema (empty when it is).
+
+    Checking a schema against the metaschema costs milliseconds and every dialogue's
+    server checks the same tools again, so results are cached by the schema's content.
+    """
+    return list(_problems(_canonical(schema)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _problems(canonical: str) -> tuple[str, ...]:
     try:
-        Draft202012Validator.check_schema(schema)
+        Draft202012Validator.check_schema(json.loads(canonical))
     except jsonschema.SchemaError as exc:
-        return [f"{_path([str(p) for p in exc.path])}: {exc.message}"]
-    return []
+        return (f"{_path([str(p) for p in exc.path])}: {exc.message}",)
+    return ()
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(canonical: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(canonical))
+
+
+def _canonical(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"), default=str)
 
 
 class ArgumentValidator:
-    """A compiled validator for one input schema."""
+    """A compiled validator for one input schema (shared by every server with the same schema)."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        self._validator = Draft202012Validator(schema)
+        self._validator = _compiled(_canonical(schema))
 
     def validate(self, arguments: dict[str, Any]) -> None:
         """Raise InvalidArgumentsError for the first problem, naming the field and what was expected."""
