@@ -70,6 +70,7 @@ class OfflineAgent:
         *,
         rng: random.Random,
         mistake_rate: float = 0.0,
+        greeted: bool = False,
     ) -> None:
         self.call_tool = call_tool
         self.tools = {t.name: t for t in tools}
@@ -80,7 +81,7 @@ class OfflineAgent:
         self.known: dict[str, Any] = {}
         self.waiting: list[Request] = []
         self.mistakes = 0
-        self.greeted = False
+        self.greeted = greeted
 
     async def respond(self, acts: list[Act]) -> AgentTurn:
         """Act on one user message and say what happened."""

@@ -192,8 +192,8 @@ class Phrasing:
 
     def please(self, text: str) -> str:
         """Dress a request for the persona."""
-        if self.persona.temperament == "polite" and self.rng.random() < 0.5:
-            text = self.pick(["Could you please ", "Would you ", "I'd like you to ", "Can you "]) + _lower(text)
+        if self.persona.temperament == "polite" and text.startswith("Please ") and self.rng.random() < 0.6:
+            text = self.pick(["Could you please ", "Would you ", "Can you "]) + text[len("Please ") :]
         elif self.persona.temperament == "impatient" and self.rng.random() < 0.4:
             text = text + self.pick([" Quickly, please.", " As fast as you can.", ""])
         if not text.rstrip().endswith(("?", ".", "!")):

@@ -102,9 +102,12 @@ async def run_dialogue(
     database: Database | None = None
     tool_errors = 0
     scope = anyio.CancelScope()
+    replaying = _Flag()
 
     async def on_tool_event(event: ToolEvent) -> None:
         nonlocal tool_errors
+        if replaying.is_set():
+            return  # initial DB actions rebuild state; they are not part of the conversation
         await bus.publish(event)
         if isinstance(event, ToolResult) and event.is_error:
             tool_errors += 1
@@ -123,6 +126,8 @@ async def run_dialogue(
                 base_dir=base_dir,
             ) as conn:
                 database = conn.database
+                with replaying:
+                    await _replay_actions(scenario, conn.client)
                 with scope:
                     await _converse(scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains)
                 database = await conn.finish()
@@ -183,8 +188,14 @@ async def _converse(
         with anyio.fail_after(config.turn_timeout_s):
             return await client.call_tool(name, arguments)
 
-    agent = OfflineAgent(call_tool, tools, rng=random.Random(rng.random()), mistake_rate=config.agent_mistake_rate)
-    await _replay_initial_state(scenario, client, bus)
+    agent = OfflineAgent(
+        call_tool,
+        tools,
+        rng=random.Random(rng.random()),
+        mistake_rate=config.agent_mistake_rate,
+        greeted=bool(scenario.initial_state.history),
+    )
+    await _replay_history(scenario, bus)
     user_inbox = bus.subscribe(AgentMessage)
     agent_inbox = bus.subscribe(UserMessage)
 
@@ -247,16 +258,41 @@ async def _converse(
     brains["agent_mistakes"] = str(agent.mistakes)
 
 
-async def _replay_initial_state(scenario: Scenario, client: Any, bus: DialogueBus) -> None:
-    """Apply the scenario's initial DB actions and put its message-history prefix on the bus."""
+async def _replay_actions(scenario: Scenario, client: Any) -> None:
+    """Apply the scenario's initial DB actions through the tool server."""
     for action in scenario.initial_state.db_actions:
         result = await client.call_tool(action.tool, action.arguments)
         if result.is_error:
             text = "".join(getattr(c, "text", "") for c in result.content)
             raise _InitialStateError(f"initial action {action.tool} failed: {text}")
+
+
+async def _replay_history(scenario: Scenario, bus: DialogueBus) -> None:
+    """Put the scenario's message-history prefix on the bus, as it was recorded.
+
+    Recorded call ids get a ``hist_`` prefix so they cannot collide with this server's.
+    """
     for raw in scenario.initial_state.history:
         event = msgspec.convert(raw, type=Event)
+        if isinstance(event, ToolCall | ToolResult):
+            event = msgspec.structs.replace(event, call_id=f"hist_{event.call_id}")
         await bus.publish(event)
+
+
+class _Flag:
+    """Set while a block runs."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def __enter__(self) -> None:
+        self._set = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._set = False
 
 
 class _InitialStateError(Exception):

@@ -312,7 +312,7 @@ class Planner:
         assert tool is not None and table.pk is not None
         ref, row = self._find(d, table, anchor)
         for child, col in self.schema.children(table.name):
-            if self.executor.db.query(f'SELECT 1 FROM "{child}" WHERE "{col}" = ? LIMIT 1', [row[table.pk]]):
+            if self.executor.db.query(f'SELECT 1 FROM "{child}" WHERE "{col}" = :pk LIMIT 1', {"pk": row[table.pk]}):
                 raise _Skip
         sid = d.step_id()
         step = ChainStep(id=sid, tool=tool.name, refs={table.pk: ref})

@@ -97,8 +97,9 @@ class OfflineUser:
         self.get_tools = get_tools
         self.agenda = [_Item(task, sub) for task in scenario.tasks for sub in task.sub_requests]
         self.steps: dict[str, ChainStep] = {s.id: s for t in scenario.tasks for s in t.chain}
-        self.facts = {f.name: f.value for t in scenario.tasks for f in t.facts}
-        self.told: set[str] = set()
+        # Facts are per task: two tasks may each know a different order number.
+        self.facts: dict[str, dict[str, Any]] = {t.id: {f.name: f.value for f in t.facts} for t in scenario.tasks}
+        self.told: set[tuple[str, str]] = set()
         self.pending: _Pending | None = None
         self.done_refine: set[str] = set()
         self.done_change: set[str] = set()
@@ -113,7 +114,10 @@ class OfflineUser:
     def opening(self) -> UserTurn:
         if self.scenario.mode is Mode.TASK_ORIENTED:
             return self._everything_up_front()
-        greeting = self.say.greeting()
+        if self.scenario.initial_state.history:  # a continued conversation: no second hello
+            greeting = self.say.pick(["I have another request.", "Something else:", "One more thing,"])
+        else:
+            greeting = self.say.greeting()
         turn = UserTurn(text=greeting + " ", acts=[Greet()])
         self._ask_next(turn, first=True, lowercase=greeting.endswith(","))
         return turn
@@ -225,27 +229,40 @@ class OfflineUser:
                 self.say.pick(["I've got a couple of things to sort out.", "It's about my account."])
             )
         text = sub.text
+        facts = self.facts[item.task.id]
+        again: list[tuple[str, Any]] = []
         for sid in sub.steps:
             step = self.steps[sid]
-            args = {k: v for k, v in step.arguments.items() if k not in self.facts or k in sub.stated}
+            args = {k: v for k, v in step.arguments.items() if k not in facts or k in sub.stated}
             com = item.task.change_of_mind
             if com is not None and com.step == sid and sid not in self.done_change:
                 args[com.argument] = com.first
-            withheld = [k for k in step.arguments if k in self.facts and k not in sub.stated]
-            # A fact already told earlier in the dialogue is not withheld again.
+            withheld = [k for k in step.arguments if k in facts and k not in sub.stated]
+            # A fact already told earlier in the dialogue is said again, not withheld.
             for k in list(withheld):
-                if k in self.told:
+                if _key(k, facts[k]) in self.told:
                     withheld.remove(k)
-                    args[k] = step.arguments[k]
+                    args[k] = facts[k]
+                    again.append((k, facts[k]))
             turn.acts.append(
                 Request(step=sid, tool=step.tool, args=args, refs=step.refs, withheld=withheld, report=step.report)
             )
         if not acts_only:
-            turn.text += context + (self.say.please(text) if lead else text[:1].lower() + text[1:])
+            if context or lead:
+                body = self.say.please(text)
+            else:
+                body = text[:1].lower() + text[1:]
+            turn.text += context + body
+            if again:
+                turn.text += (
+                    " " + "; ".join(f"the {label(k)} is still {format_value(v)}" for k, v in again).capitalize()
+                )
+                turn.text += "."
 
     def _withheld(self, item: _Item) -> bool:
+        facts = self.facts[item.task.id]
         return any(
-            k in self.facts and k not in item.sub.stated and k not in self.told
+            k in facts and k not in item.sub.stated and _key(k, facts[k]) not in self.told
             for sid in item.sub.steps
             for k in self.steps[sid].arguments
         )
@@ -256,14 +273,15 @@ class OfflineUser:
             turn.started_tasks.append(task.id)
 
     def _inform(self, turn: UserTurn, wanted: list[str]) -> None:
-        known = [(s, self.facts[s]) for s in wanted if s in self.facts]
+        facts = self._current_facts()
+        known = [(s, facts[s]) for s in wanted if s in facts]
         if not known and self.pending is not None:
             # The agent asked for something the user only knows as the current step's argument.
             for sid in self.pending.item.sub.steps:
                 step = self.steps[sid]
                 known += [(s, step.resolved[s]) for s in wanted if s in step.resolved and s not in step.refs]
         if known:
-            self.told.update(k for k, _ in known)
+            self.told.update(_key(k, v) for k, v in known)
             turn.acts.append(Inform(args=dict(known)))
             turn.text = self.say.inform(known)
         else:
@@ -407,7 +425,7 @@ class OfflineUser:
             parts.append(
                 "For reference: " + "; ".join(f"{f.description} is {format_value(f.value)}" for f in facts) + "."
             )
-        self.told.update(f.name for f in facts)
+        self.told.update(_key(f.name, f.value) for f in facts)
         turn.text += " ".join(parts)
         self.pending = _Pending("result", self.agenda[0]) if self.agenda else None
         return turn
@@ -465,7 +483,19 @@ class OfflineUser:
         if "?" not in text:
             return []
         low = text.lower()
-        return [name for name in self.facts if name not in self.told and label(name).lower() in low]
+        facts = self._current_facts()
+        return [n for n, v in facts.items() if _key(n, v) not in self.told and label(n).lower() in low]
+
+    def _current_facts(self) -> dict[str, Any]:
+        """The facts of the task in progress, then those of the others."""
+        merged: dict[str, Any] = {}
+        current = self.pending.item.task.id if self.pending is not None else None
+        for task_id, facts in self.facts.items():
+            if task_id != current:
+                merged.update(facts)
+        if current is not None:
+            merged.update(self.facts[current])
+        return merged
 
     def _feedback(self, turn: UserTurn, kind: FeedbackKind, item: _Item, step: str | None, detail: str) -> None:
         turn.feedback.append(UserFeedback(feedback=kind, task_id=item.task.id, step_id=step, detail=detail))
@@ -485,3 +515,7 @@ def _hint(step: ChainStep, args: dict[str, Any]) -> str:
 def _sentence_list(parts: list[str]) -> str:
     unique = list(dict.fromkeys(parts))
     return unique[0] if len(unique) == 1 else ", ".join(unique[:-1]) + " and " + unique[-1]
+
+
+def _key(name: str, value: Any) -> tuple[str, str]:
+    return (name, repr(value))

@@ -7,16 +7,34 @@ from toolservers.database import Database, check_sqlite_file, open_database
 from toolservers.executor import ToolExecutor, ToolOutcome
 from toolservers.loader import load_environment, save_environment
 from toolservers.server import EventCallback, ToolServer, build_tool_server
+from toolservers.transports import (
+    TRANSPORTS,
+    Connected,
+    HttpEndpoint,
+    TransportName,
+    connect_tool_server,
+    http_client,
+    http_tool_server,
+    stdio_tool_server,
+)
 
 __all__ = [
+    "TRANSPORTS",
+    "Connected",
     "Database",
     "EventCallback",
+    "HttpEndpoint",
     "ToolExecutor",
     "ToolOutcome",
     "ToolServer",
+    "TransportName",
     "build_tool_server",
     "check_sqlite_file",
+    "connect_tool_server",
+    "http_client",
+    "http_tool_server",
     "load_environment",
     "open_database",
     "save_environment",
+    "stdio_tool_server",
 ]

@@ -49,9 +49,7 @@ def check_sqlite_file(path: Path) -> None:
     with path.open("rb") as fh:
         header = fh.read(len(SQLITE_HEADER))
     if header != SQLITE_HEADER:
-        raise DatabaseFileError(
-            str(path), "not an SQLite database (the file does not start with the SQLite header)"
-        )
+        raise DatabaseFileError(str(path), "not an SQLite database (the file does not start with the SQLite header)")
 
 
 class Database:
@@ -70,9 +68,7 @@ class Database:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.set_authorizer(self._authorize)
 
-    def _authorize(
-        self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _trig: str | None
-    ) -> int:
+    def _authorize(self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _trig: str | None) -> int:
         if action == sqlite3.SQLITE_FUNCTION:
             if arg2 is not None and arg2.lower() in _DENIED_FUNCTIONS:
                 return self._deny(f"function {arg2}()")

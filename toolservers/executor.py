@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,10 @@ class _Compiled:
     defaults: dict[str, Any]
 
 
+# (id(environment), database schema) -> (environment kept alive so its id stays its own, tools)
+_CHECKED: OrderedDict[tuple[int, str], tuple[Environment, dict[str, _Compiled]]] = OrderedDict()
+
+
 class ToolExecutor:
     """Executes an environment's tools against one database.
 
@@ -64,22 +69,28 @@ class ToolExecutor:
     def __init__(self, environment: Environment, db: Database, *, source: str = "environment") -> None:
         self.environment = environment
         self.db = db
-        self._tools: dict[str, _Compiled] = {}
-        for tool in environment.tools:
-            self._tools[tool.name] = self._compile(tool, source)
+        # Every dialogue's server checks the same environment against a database of the
+        # same schema: the checked tools are kept per (environment, schema) and shared.
+        schema = db.query("SELECT group_concat(sql, ';') FROM sqlite_master")[0][0] or ""
+        key = (id(environment), schema)
+        hit = _CHECKED.get(key)
+        if hit is not None and hit[0] is environment:
+            _CHECKED.move_to_end(key)
+            self._tools = hit[1]
+            return
+        self._tools = {tool.name: self._compile(tool, source) for tool in environment.tools}
+        _CHECKED[key] = (environment, self._tools)
+        while len(_CHECKED) > 64:
+            _CHECKED.popitem(last=False)
 
     def _compile(self, tool: ToolSpec, source: str) -> _Compiled:
         problems = schema_problems(tool.input_schema)
         if problems:
-            raise ToolDefinitionError(
-                source, tool.name, f"input_schema is not valid JSON Schema: {problems[0]}"
-            )
+            raise ToolDefinitionError(source, tool.name, f"input_schema is not valid JSON Schema: {problems[0]}")
         if tool.output_schema is not None:
             problems = schema_problems(tool.output_schema)
             if problems:
-                raise ToolDefinitionError(
-                    source, tool.name, f"output_schema is not valid JSON Schema: {problems[0]}"
-                )
+                raise ToolDefinitionError(source, tool.name, f"output_schema is not valid JSON Schema: {problems[0]}")
         props: dict[str, Any] = tool.input_schema.get("properties", {})
         defaults = {name: prop.get("default") for name, prop in props.items() if isinstance(prop, dict)}
         for i, stmt in enumerate(tool.implementation.statements):
@@ -117,9 +128,7 @@ class ToolExecutor:
         """
         compiled = self._tools.get(name)
         if compiled is None:
-            raise InvalidArgumentsError(
-                "name", f"unknown tool {name!r}; expected one of: {', '.join(self._tools)}"
-            )
+            raise InvalidArgumentsError("name", f"unknown tool {name!r}; expected one of: {', '.join(self._tools)}")
         args = dict(arguments or {})
         compiled.validator.validate(args)
         params = {**compiled.defaults, **args}

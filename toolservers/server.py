@@ -58,9 +58,7 @@ class ToolServer:
             on_call_tool=self._call_tool,
         )
 
-    async def _list_tools(
-        self, _ctx: Any, _params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
+    async def _list_tools(self, _ctx: Any, _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=self._listed)
 
     async def _call_tool(self, _ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -71,9 +69,7 @@ class ToolServer:
     async def call(self, call_id: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """Execute one call and report it; what the MCP handler does, callable directly."""
         if self.on_event is not None:
-            await self.on_event(
-                ToolCall(dialogue_id=self.dialogue_id, call_id=call_id, tool=name, arguments=arguments)
-            )
+            await self.on_event(ToolCall(dialogue_id=self.dialogue_id, call_id=call_id, tool=name, arguments=arguments))
         started = time.perf_counter()
         try:
             outcome = self.executor.call(name, arguments)

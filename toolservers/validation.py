@@ -68,9 +68,7 @@ def _describe(error: jsonschema.ValidationError) -> InvalidArgumentsError:
         allowed = sorted((schema.get("properties") or {}).keys())
         extra = sorted(k for k in instance if k not in allowed) if isinstance(instance, dict) else []
         field = _path([*path, extra[0]]) if extra else _path(path)
-        return InvalidArgumentsError(
-            field, f"unknown field; expected one of: {', '.join(allowed) or '(none)'}"
-        )
+        return InvalidArgumentsError(field, f"unknown field; expected one of: {', '.join(allowed) or '(none)'}")
     if kind == "type":
         expected = value if isinstance(value, str) else " or ".join(value)
         return InvalidArgumentsError(_path(path), f"expected {expected}, got {_show(instance)}")
@@ -83,9 +81,7 @@ def _describe(error: jsonschema.ValidationError) -> InvalidArgumentsError:
         return InvalidArgumentsError(_path(path), f"expected a number {word} {value}, got {_show(instance)}")
     if kind in {"minLength", "maxLength"}:
         word = "at least" if kind == "minLength" else "at most"
-        return InvalidArgumentsError(
-            _path(path), f"expected {word} {value} characters, got {len(str(instance))}"
-        )
+        return InvalidArgumentsError(_path(path), f"expected {word} {value} characters, got {len(str(instance))}")
     if kind == "pattern" or kind == "format":
         return InvalidArgumentsError(_path(path), f"expected {kind} {value!r}, got {_show(instance)}")
     return InvalidArgumentsError(_path(path), error.message)

@@ -1,9 +1,194 @@
-"""Placeholder: filled in by its owner."""
+"""``dialogsim generate``: run many dialogues into a resumable dataset directory."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+from rich.console import Console
+
+from schemas import Mode
+
+_EPILOG = """\
+The dataset directory holds manifest.json, environments/, dialogues.jsonl (one record per
+line) and summary.json. It is safe to kill a run at any moment: run the same command again
+and it continues where it stopped, without losing or repeating a dialogue. Asking for more
+--dialogues later extends the dataset; changing the seed, mode, domains, database or
+dialogue settings for an existing directory is refused.
+
+examples:
+  dialogsim generate --dialogues 100 --seed 7 --out data/
+  dialogsim generate --dialogues 50 --domain retail --mode task-oriented --seed 1 --out baseline/
+  dialogsim generate --dialogues 20 --database shop.sqlite --seed 3 --concurrency 16 --out shop/
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value}")
+    return value
+
+
+#: DialogueConfig's defaults, for --help only (importing the runner here would slow every
+#: command down); a test keeps them equal. Flags left out are not passed, so the runner's
+#: own defaults apply.
+HELP_DEFAULTS: dict[str, object] = {"transport": "inprocess", "max_turns": 200, "agent_mistake_rate": 0.1}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    pass
+    p = sub.add_parser(
+        "generate",
+        help="generate a dataset of dialogues (resumable)",
+        description=(
+            "Generate multi-turn, tool-using dialogues between a simulated user and an agent. Every "
+            "dialogue gets its own copy of the database and its own MCP tool server."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = p.add_argument_group("what to generate")
+    what.add_argument(
+        "--dialogues",
+        type=_non_negative_int,
+        metavar="N",
+        help="number of dialogues in the dataset (required, except with --branch-from)",
+    )
+    what.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="NAME",
+        dest="domains",
+        help="a built-in domain to use; repeat for several (default: all, or none with --database)",
+    )
+    what.add_argument(
+        "--database",
+        type=Path,
+        metavar="FILE.sqlite",
+        help="derive an environment (tools over its tables) from this SQLite database",
+    )
+    what.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.USER_ORIENTED.value,
+        help="user-oriented: hidden goal revealed turn by turn (default); task-oriented: the baseline",
+    )
+    what.add_argument("--seed", type=int, required=True, metavar="S", help="seed; the same seed gives the same data")
+
+    how = p.add_argument_group("how to run")
+    how.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=8,
+        metavar="C",
+        help="dialogues run at the same time (default: %(default)s)",
+    )
+    how.add_argument(
+        "--transport",
+        choices=["inprocess", "stdio", "http"],
+        help=f"how the agent reaches the MCP tool server (default: {HELP_DEFAULTS['transport']})",
+    )
+    how.add_argument(
+        "--max-turns",
+        type=_positive_int,
+        metavar="N",
+        help=f"end a dialogue after this many turns (default: {HELP_DEFAULTS['max_turns']})",
+    )
+    how.add_argument(
+        "--mistake-rate",
+        type=_rate,
+        metavar="P",
+        help=(
+            "probability that the offline agent makes a plausible mistake on a step "
+            f"(default: {HELP_DEFAULTS['agent_mistake_rate']})"
+        ),
+    )
+    how.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset directory (created, or resumed)")
+    how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+    # Branching (simulator.branch): continue recorded dialogues instead of building new ones.
+    branch = p.add_argument_group("branching (continue the dialogues of an existing dataset)")
+    branch.add_argument(
+        "--branch-from", type=Path, metavar="DATASET", help="dataset directory whose dialogues to branch"
+    )
+    branch.add_argument(
+        "--at-turn", type=_positive_int, metavar="K", help="branch after turn K (required with --branch-from)"
+    )
+    branch.add_argument(
+        "--variants",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="continuations per source dialogue (default: 1)",
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from schemas.errors import ConfigError
+    from simulator.metrics import render_summary
+    from simulator.run import DATASET_FILE, RunConfig, execute_run, prepare_run
+    from simulator.runner import DialogueConfig
+
+    if args.dialogues is None and args.branch_from is None:
+        raise ConfigError("--dialogues is required (how many dialogues to generate)")
+    if args.branch_from is not None and args.at_turn is None:
+        raise ConfigError("--at-turn is required with --branch-from (the turn to branch after)")
+    given = {"transport": args.transport, "max_turns": args.max_turns, "agent_mistake_rate": args.mistake_rate}
+    dialogue_settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    config = RunConfig(
+        dialogues=args.dialogues if args.dialogues is not None else 0,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        mode=Mode(args.mode),
+        domains=tuple(args.domains),
+        database=args.database,
+        dialogue=DialogueConfig(**dialogue_settings),
+        out_dir=args.out,
+        branch_from=args.branch_from,
+        at_turn=args.at_turn or 0,
+        variants=args.variants,
+    )
+    prepared = prepare_run(config)
+    if prepared.skipped:
+        print(
+            f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done",
+            file=sys.stderr,
+        )
+    summary = anyio.run(functools.partial(execute_run, prepared, progress=not args.no_progress))
+    console = Console()
+    console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
+    console.print(
+        f"{summary.generated} new dialogues ({summary.failed} failed), {summary.skipped} already present, "
+        f"in {summary.elapsed_s:.1f} s; summary in {args.out / 'summary.json'}",
+        highlight=False,
+    )
+    return 0

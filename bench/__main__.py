@@ -1,0 +1,50 @@
+"""``python -m bench [NAME [ARGS...]]``: run one benchmark by name, or all of them."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: Benchmark name -> (module with a ``main(argv) -> int``, one-line description).
+BENCHES: dict[str, tuple[str, str]] = {
+    "generate": (
+        "bench.bench_generate",
+        "offline generation throughput (full pipeline against the bare brains) and memory per dialogue",
+    ),
+    "toolservers": (
+        "bench.bench_toolservers",
+        "tool server start and call latency per transport, against sqlite3 and the executor",
+    ),
+}
+
+
+def _list() -> None:
+    print("benchmarks (python -m bench NAME [--help]):")
+    width = max(len(name) for name in BENCHES)
+    for name, (_, description) in BENCHES.items():
+        print(f"  {name:<{width}}  {description}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in {"list", "-h", "--help"}:
+        _list()
+        return 0
+    if not args:
+        status = 0
+        for name, (module, _) in BENCHES.items():
+            print(f"== {name}")
+            status = max(status, importlib.import_module(module).main([]))
+        return status
+    name, rest = args[0], args[1:]
+    if name not in BENCHES:
+        print(f"bench: unknown benchmark {name!r}", file=sys.stderr)
+        _list()
+        return 2
+    result: int = importlib.import_module(BENCHES[name][0]).main(rest)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

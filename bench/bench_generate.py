@@ -1,0 +1,173 @@
+"""Offline generation: full-pipeline throughput against the bare brains, and memory per dialogue.
+
+``python -m bench generate [--dialogues N] [--concurrency C] [--live 1000] [--json PATH]``
+
+1. Throughput, side by side in one run on the same scenarios: the full pipeline
+   (``run_dialogue``: database copy, MCP server and client in process, event bus,
+   verification and record) against the same offline user and agent talking directly,
+   with tool calls made straight on the SQL executor: no MCP, no bus, no recorder.
+2. Memory per concurrent dialogue: ``--live`` dialogues are started together and held
+   once each has its server up and its first user message out, so all are alive at
+   once; resident memory is read then, against the baseline before they started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+
+from schemas import Environment, Event, Mode, Scenario, UserMessage
+from schemas.errors import ToolError
+from simulator.agent import OfflineAgent
+from simulator.domains import domain_names, load_domain
+from simulator.runner import DialogueConfig, run_dialogue
+from simulator.scenarios import build_scenario
+from simulator.user import OfflineUser
+from toolservers.database import open_database
+from toolservers.executor import ToolExecutor
+from toolservers.server import _mcp_tool
+
+
+def _scenarios(envs: list[Environment], count: int, seed: int) -> list[tuple[Scenario, Environment]]:
+    return [
+        (build_scenario(envs[i % len(envs)], index=i, seed=seed, mode=Mode.USER_ORIENTED), envs[i % len(envs)])
+        for i in range(count)
+    ]
+
+
+async def _direct(scenario: Scenario, env: Environment, mistake_rate: float) -> int:
+    """The same brains, calling the SQL executor directly. Returns the number of messages."""
+    db = open_database(env.database)
+    try:
+        executor = ToolExecutor(env, db)
+
+        async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+            try:
+                outcome = executor.call(name, arguments)
+            except ToolError as exc:
+                return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], is_error=True)
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=outcome.text)], structured_content=outcome.structured
+            )
+
+        rng = random.Random(f"dialogue:{scenario.seed}:{scenario.id}")
+        get_tools = {t.table: t.name for t in env.tools if t.category == "get" and t.table}
+        user = OfflineUser(scenario, db.query, rng=random.Random(rng.random()), get_tools=get_tools)
+        agent = OfflineAgent(
+            call_tool, [_mcp_tool(t) for t in env.tools], rng=random.Random(rng.random()), mistake_rate=mistake_rate
+        )
+        turn = user.opening()
+        messages = 1
+        for _ in range(200):
+            reply = await agent.respond(turn.acts)
+            messages += 1
+            if turn.complete or turn.gave_up:
+                break
+            turn = user.respond(reply.text, reply.acts)
+            messages += 1
+        return messages
+    finally:
+        db.close()
+
+
+async def _throughput(pairs: list[tuple[Scenario, Environment]], concurrency: int, direct: bool) -> float:
+    limiter = anyio.CapacityLimiter(concurrency)
+    config = DialogueConfig()
+
+    async def one(scenario: Scenario, env: Environment) -> None:
+        async with limiter:
+            if direct:
+                await _direct(scenario, env, config.agent_mistake_rate)
+            else:
+                record = await run_dialogue(scenario, env, config)
+                if not record.success:
+                    print(f"  note: {record.id} ended {record.termination}", file=sys.stderr)
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for scenario, env in pairs:
+            tg.start_soon(one, scenario, env)
+    return len(pairs) / (time.perf_counter() - started)
+
+
+def _rss() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def _memory(pairs: list[tuple[Scenario, Environment]], live: int) -> tuple[float, int]:
+    """Bytes of resident memory per concurrently live dialogue, and how many were live."""
+    gc.collect()
+    before = _rss()
+    gate = anyio.Event()
+    alive = 0
+    peak = 0
+
+    async def sink(event: Event) -> None:
+        nonlocal alive, peak
+        if isinstance(event, UserMessage) and event.seq <= 2 and not gate.is_set():
+            alive += 1
+            if alive == live:
+                gc.collect()
+                peak = _rss()
+                gate.set()
+            await gate.wait()
+
+    config = DialogueConfig(timeout_s=600, turn_timeout_s=600)
+    async with anyio.create_task_group() as tg:
+        for i in range(live):
+            scenario, env = pairs[i % len(pairs)]
+            tg.start_soon(lambda s=scenario, e=env: run_dialogue(s, e, config, on_event=sink))
+    return (peak - before) / live, alive
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench generate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dialogues", type=int, default=60, help="dialogues per side for throughput (default 60)")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent dialogues (default 8)")
+    parser.add_argument("--live", type=int, default=1000, help="concurrent dialogues for memory (default 1000)")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    envs = [load_domain(name) for name in domain_names()]
+    pairs = _scenarios(envs, max(args.dialogues, 30), args.seed)[: args.dialogues]
+
+    async def run() -> dict[str, Any]:
+        # Warm both sides once (caches, imports) so neither pays first-use costs in the timing.
+        await _throughput(pairs[:3], args.concurrency, direct=True)
+        await _throughput(pairs[:3], args.concurrency, direct=False)
+        direct = await _throughput(pairs, args.concurrency, direct=True)
+        full = await _throughput(pairs, args.concurrency, direct=False)
+        per_dialogue, alive = await _memory(pairs, args.live)
+        return {"full_per_s": full, "direct_per_s": direct, "memory_bytes": per_dialogue, "live": alive}
+
+    result = anyio.run(run)
+    command = "python -m bench generate " + " ".join(argv if argv is not None else sys.argv[2:])
+    print(f"command: {command.strip()}")
+    print(f"dialogues: {args.dialogues} per side, concurrency {args.concurrency}, seed {args.seed}, one process")
+    print(f"  full pipeline (MCP in process, bus, recorder): {result['full_per_s']:8.1f} dialogues/s")
+    print(f"  brains calling SQL directly:                   {result['direct_per_s']:8.1f} dialogues/s")
+    print(f"  ratio full / direct:                           {result['full_per_s'] / result['direct_per_s']:8.2f}")
+    print(
+        f"memory: {result['live']} dialogues alive at once: "
+        f"{result['memory_bytes'] / 1024:8.1f} KiB resident per dialogue"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"command": command.strip(), **result}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,365 @@
+"""Counting dialogues the way the paper counts them, and summarising a dataset.
+
+Per dialogue (``compute_dialogue_metrics``), following Appendix B of the paper:
+
+- a **turn** is every user, assistant and tool call/output message: an assistant message
+  counts once per tool call it carries (plus once for its text, if it has any), every
+  tool result and every user message counts once;
+- the **steps** of one user request are the tool calls made between that user message
+  and the next; ``DialogueMetrics.steps`` is the largest over the dialogue's requests and
+  ``mean_steps`` the mean over the requests that used at least one tool;
+- **tasks** are the goals of the dialogue.
+
+Per dataset (``summarize``): the paper's Table 1 — mean and max of steps, turns and tasks
+per dialogue, and the number of samples — plus success, tool-error and invalid-argument
+rates, termination reasons and feedback kinds, split by mode when both modes are present.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import msgspec
+from rich.table import Table
+
+from schemas import (
+    AgentMessage,
+    DialogueMetrics,
+    DialogueRecord,
+    Event,
+    Message,
+    MessageToolCall,
+    ToolCall,
+    ToolResult,
+    UserFeedback,
+    UserMessage,
+)
+
+__all__ = [
+    "NO_RESULT_TEXT",
+    "Stat",
+    "Summary",
+    "compute_dialogue_metrics",
+    "messages_from_events",
+    "render_summary",
+    "summarize",
+]
+
+#: The content of the tool message made for a call whose result never came.
+NO_RESULT_TEXT = "error: the tool call got no result before the dialogue ended"
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def messages_from_events(events: Sequence[Event]) -> list[Message]:
+    """Normalise a dialogue's event stream into chat messages.
+
+    User and agent messages become ``user`` and ``assistant`` messages. A run of tool
+    calls becomes one ``assistant`` message carrying them (in call order), followed by one
+    ``tool`` message per call, in the same order, so every call is answered right after
+    it as chat APIs require. Calls and results are grouped even when they interleave
+    (``call a, result a, call b, result b`` gives one call message for ``a`` and its
+    result, then the same for ``b``; ``call a, call b, result a, result b`` gives one
+    message with both calls, then both results). A call whose result never came is
+    answered with an error tool message (:data:`NO_RESULT_TEXT`); a result with no call
+    is left out of the messages (it stays in the events).
+    """
+    messages: list[Message] = []
+    calls: list[ToolCall] = []
+    results: dict[str, list[ToolResult]] = {}
+    in_results = False
+
+    def flush() -> None:
+        nonlocal in_results
+        if calls:
+            messages.append(
+                Message(
+                    role="assistant",
+                    tool_calls=[MessageToolCall(id=c.call_id, name=c.tool, arguments=c.arguments) for c in calls],
+                )
+            )
+            for call in calls:
+                pending = results.get(call.call_id)
+                if pending:
+                    result = pending.pop(0)
+                    messages.append(
+                        Message(
+                            role="tool",
+                            tool_call_id=call.call_id,
+                            name=call.tool,
+                            content=result.text,
+                            is_error=result.is_error,
+                        )
+                    )
+                else:
+                    messages.append(
+                        Message(
+                            role="tool",
+                            tool_call_id=call.call_id,
+                            name=call.tool,
+                            content=NO_RESULT_TEXT,
+                            is_error=True,
+                        )
+                    )
+        calls.clear()
+        results.clear()
+        in_results = False
+
+    for event in events:
+        if isinstance(event, ToolCall):
+            if in_results and not _awaiting_results(calls, results):
+                flush()
+            calls.append(event)
+        elif isinstance(event, ToolResult):
+            if any(c.call_id == event.call_id for c in calls):
+                results.setdefault(event.call_id, []).append(event)
+                in_results = True
+        elif isinstance(event, UserMessage):
+            flush()
+            messages.append(Message(role="user", content=event.text))
+        elif isinstance(event, AgentMessage):
+            flush()
+            messages.append(Message(role="assistant", content=event.text))
+    flush()
+    return messages
+
+
+def _awaiting_results(calls: list[ToolCall], results: dict[str, list[ToolResult]]) -> bool:
+    """Whether some buffered call still waits for its result (then a new call joins the batch)."""
+    wanted = Counter(c.call_id for c in calls)
+    return any(len(results.get(call_id, ())) < n for call_id, n in wanted.items())
+
+
+# --------------------------------------------------------------------------- per dialogue
+
+
+def compute_dialogue_metrics(messages: Sequence[Message], events: Sequence[Event], tasks: int) -> DialogueMetrics:
+    """Count one dialogue as the paper does (see the module docstring).
+
+    Turns and steps come from ``messages`` (so a replayed history prefix counts too);
+    tool calls, tool errors, invalid arguments and feedback come from ``events`` (what
+    actually ran in this dialogue). ``user_turns`` counts user messages and
+    ``assistant_turns`` the assistant messages with text (the agent's replies).
+    """
+    turns = 0
+    user_turns = 0
+    assistant_turns = 0
+    request_steps: list[int] = []
+    current: int | None = None  # tool calls since the last user message; None before the first
+
+    for message in messages:
+        if message.role == "user":
+            turns += 1
+            user_turns += 1
+            if current is not None:
+                request_steps.append(current)
+            current = 0
+        elif message.role == "assistant":
+            n_calls = len(message.tool_calls)
+            has_text = bool(message.content) or not n_calls
+            turns += n_calls + (1 if has_text else 0)
+            if message.content:
+                assistant_turns += 1
+            if current is not None:
+                current += n_calls
+        else:
+            turns += 1
+    if current is not None:
+        request_steps.append(current)
+
+    used = [s for s in request_steps if s > 0]
+    tool_calls = 0
+    tool_errors = 0
+    invalid = 0
+    feedback: Counter[str] = Counter()
+    for event in events:
+        if isinstance(event, ToolCall):
+            tool_calls += 1
+        elif isinstance(event, ToolResult):
+            if event.is_error:
+                tool_errors += 1
+                if event.error_code == "invalid_arguments":
+                    invalid += 1
+        elif isinstance(event, UserFeedback):
+            feedback[event.feedback.value] += 1
+
+    return DialogueMetrics(
+        turns=turns,
+        user_turns=user_turns,
+        assistant_turns=assistant_turns,
+        steps=max(request_steps, default=0),
+        mean_steps=sum(used) / len(used) if used else 0.0,
+        tasks=tasks,
+        tool_calls=tool_calls,
+        tool_errors=tool_errors,
+        invalid_arguments=invalid,
+        feedback=dict(sorted(feedback.items())),
+    )
+
+
+# --------------------------------------------------------------------------- per dataset
+
+
+class Stat(msgspec.Struct, frozen=True):
+    """Mean and max of a per-dialogue count (Table 1 writes ``mean (max)``)."""
+
+    mean: float
+    max: float
+
+
+class Summary(msgspec.Struct, kw_only=True):
+    """The summary of a dataset.
+
+    ``steps.mean`` is the mean over dialogues that used tools of their mean steps per
+    request, ``steps.max`` the longest run of tool calls for one request in the dataset;
+    ``turns`` and ``tasks`` are per dialogue. Rates are fractions (0..1); a rate whose
+    denominator is zero is 0.
+    """
+
+    samples: int
+    steps: Stat
+    turns: Stat
+    tasks: Stat
+    task_success_rate: float
+    dialogue_success_rate: float
+    tool_calls: int
+    tool_error_rate: float
+    invalid_argument_rate: float
+    terminations: dict[str, int]
+    feedback: dict[str, int]
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    #: The same summary per mode, present only when the dataset has both modes.
+    by_mode: dict[str, Summary] = {}
+
+
+class _Acc:
+    """Running sums, so a dataset of any size is summarised in one pass."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.mean_steps_sum = 0.0
+        self.with_tools = 0
+        self.steps_max = 0
+        self.turns_sum = 0
+        self.turns_max = 0
+        self.tasks_sum = 0
+        self.tasks_max = 0
+        self.outcomes = 0
+        self.outcomes_ok = 0
+        self.dialogues_ok = 0
+        self.tool_calls = 0
+        self.tool_errors = 0
+        self.invalid = 0
+        self.terminations: Counter[str] = Counter()
+        self.feedback: Counter[str] = Counter()
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost = 0.0
+
+    def add(self, record: DialogueRecord) -> None:
+        m = record.metrics
+        self.samples += 1
+        if m.mean_steps > 0:
+            self.mean_steps_sum += m.mean_steps
+            self.with_tools += 1
+        self.steps_max = max(self.steps_max, m.steps)
+        self.turns_sum += m.turns
+        self.turns_max = max(self.turns_max, m.turns)
+        self.tasks_sum += m.tasks
+        self.tasks_max = max(self.tasks_max, m.tasks)
+        self.outcomes += len(record.outcomes)
+        self.outcomes_ok += sum(1 for o in record.outcomes if o.success)
+        self.dialogues_ok += record.success
+        self.tool_calls += m.tool_calls
+        self.tool_errors += m.tool_errors
+        self.invalid += m.invalid_arguments
+        self.terminations[record.termination.value] += 1
+        self.feedback.update(m.feedback)
+        self.input_tokens += record.usage.input_tokens
+        self.output_tokens += record.usage.output_tokens
+        self.cost += record.usage.cost_usd
+
+    def summary(self) -> Summary:
+        n = self.samples
+        return Summary(
+            samples=n,
+            steps=Stat(mean=_ratio(self.mean_steps_sum, self.with_tools), max=self.steps_max),
+            turns=Stat(mean=_ratio(self.turns_sum, n), max=self.turns_max),
+            tasks=Stat(mean=_ratio(self.tasks_sum, n), max=self.tasks_max),
+            task_success_rate=_ratio(self.outcomes_ok, self.outcomes),
+            dialogue_success_rate=_ratio(self.dialogues_ok, n),
+            tool_calls=self.tool_calls,
+            tool_error_rate=_ratio(self.tool_errors, self.tool_calls),
+            invalid_argument_rate=_ratio(self.invalid, self.tool_calls),
+            terminations=dict(sorted(self.terminations.items())),
+            feedback=dict(sorted(self.feedback.items())),
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cost_usd=round(self.cost, 6),
+        )
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else 0.0
+
+
+def summarize(records: Iterable[DialogueRecord]) -> Summary:
+    """Summarise ``records`` (any iterable, consumed once)."""
+    total = _Acc()
+    per_mode: dict[str, _Acc] = {}
+    for record in records:
+        total.add(record)
+        per_mode.setdefault(record.scenario.mode.value, _Acc()).add(record)
+    summary = total.summary()
+    if len(per_mode) > 1:
+        summary.by_mode = {mode: acc.summary() for mode, acc in sorted(per_mode.items())}
+    return summary
+
+
+# --------------------------------------------------------------------------- display
+
+
+def _mean_max(stat: Stat) -> str:
+    return f"{stat.mean:.2f} ({stat.max:g})"
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.1f}%"
+
+
+def _histogram(counts: dict[str, int]) -> str:
+    return "\n".join(f"{k} {v}" for k, v in counts.items()) or "-"
+
+
+def render_summary(summary: Summary, *, title: str = "Dataset summary") -> Table:
+    """A rich table of ``summary``: one column for all dialogues, one per mode when split."""
+    columns: list[tuple[str, Summary]] = [("all", summary)]
+    columns += list(summary.by_mode.items())
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+
+    rows: list[tuple[str, list[str]]] = [
+        ("samples", [str(s.samples) for _, s in columns]),
+        ("steps, mean (max)", [_mean_max(s.steps) for _, s in columns]),
+        ("turns, mean (max)", [_mean_max(s.turns) for _, s in columns]),
+        ("tasks, mean (max)", [_mean_max(s.tasks) for _, s in columns]),
+        ("task success", [_pct(s.task_success_rate) for _, s in columns]),
+        ("dialogue success", [_pct(s.dialogue_success_rate) for _, s in columns]),
+        ("tool calls", [str(s.tool_calls) for _, s in columns]),
+        ("tool error rate", [_pct(s.tool_error_rate) for _, s in columns]),
+        ("invalid-argument rate", [_pct(s.invalid_argument_rate) for _, s in columns]),
+        ("terminations", [_histogram(s.terminations) for _, s in columns]),
+        ("feedback", [_histogram(s.feedback) for _, s in columns]),
+    ]
+    if summary.input_tokens or summary.output_tokens:
+        rows.append(("tokens in / out", [f"{s.input_tokens} / {s.output_tokens}" for _, s in columns]))
+        rows.append(("cost (USD)", [f"{s.cost_usd:.4f}" for _, s in columns]))
+    for label, cells in rows:
+        table.add_row(label, *cells)
+    return table
