@@ -67,14 +67,14 @@ async def _direct(scenario: Scenario, env: Environment, mistake_rate: float) -> 
         agent = OfflineAgent(
             call_tool, [_mcp_tool(t) for t in env.tools], rng=random.Random(rng.random()), mistake_rate=mistake_rate
         )
-        turn = user.opening()
+        turn = user.open()
         messages = 1
         for _ in range(200):
-            reply = await agent.respond(turn.acts)
+            reply = await agent.respond(turn.text, turn.acts)
             messages += 1
             if turn.complete or turn.gave_up:
                 break
-            turn = user.respond(reply.text, reply.acts)
+            turn = user.react(reply.text, reply.acts)
             messages += 1
         return messages
     finally:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import mcp_types as types
 
 from schemas import ValueRef
+from schemas.errors import ConfigError
 from simulator.acts import (
     Act,
     Ask,
@@ -31,19 +33,14 @@ from simulator.acts import (
     Verify,
 )
 from simulator.language import Phrasing, describe_row, format_value
+from simulator.roles import AgentContext, AgentFactory, AgentTurn
 from simulator.tasks import rows_of
 
-__all__ = ["AgentTurn", "CallTool", "OfflineAgent"]
+__all__ = ["CallTool", "OfflineAgent", "offline_agent_brain"]
 
 CallTool = Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]]
 
 _CONTROL_ARGS = {"limit", "order_by", "descending"}
-
-
-@dataclass(slots=True)
-class AgentTurn:
-    text: str
-    acts: list[Act] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -83,8 +80,8 @@ class OfflineAgent:
         self.mistakes = 0
         self.greeted = greeted
 
-    async def respond(self, acts: list[Act]) -> AgentTurn:
-        """Act on one user message and say what happened."""
+    async def respond(self, text: str, acts: list[Act]) -> AgentTurn:
+        """Act on one user message (its acts; the text is template language) and say what happened."""
         turn = AgentTurn(text="")
         lines: list[str] = []
         if not self.greeted:
@@ -121,6 +118,9 @@ class OfflineAgent:
             lines.append(self.say.more())
         turn.text = " ".join(line for line in lines if line)
         return turn
+
+    async def aclose(self) -> None:
+        """Nothing to release: the runner owns the MCP client."""
 
     # ------------------------------------------------------------------ internals
     def _arguments(self, request: Request) -> tuple[dict[str, Any], list[str]]:
@@ -208,8 +208,11 @@ class OfflineAgent:
             except ValueError:
                 structured = {"result": text}
         rows = rows_of(structured)
-        if mistake == "wrong_row" and len(rows) >= 2:
-            rows = [*rows[1:], rows[0]]
+        if mistake == "wrong_row":
+            if len(rows) >= 2:
+                rows = [*rows[1:], rows[0]]
+            else:
+                mistake = None  # one row cannot be the wrong one
         if mistake is not None:
             self.mistakes += 1
         if ":" not in step:  # double checks (``step:verify``) do not replace what the step found
@@ -249,3 +252,18 @@ def _table_of(tool: str) -> str | None:
     if tool.startswith("list_") and "_for_" in tool:
         return tool[len("list_") :].split("_for_")[0]
     return None
+
+
+def offline_agent_brain(argument: str) -> AgentFactory:
+    """The ``offline`` agent spec: takes no argument."""
+    if argument:
+        raise ConfigError(f"the offline agent takes no argument, got {argument!r}")
+
+    async def factory(ctx: AgentContext) -> OfflineAgent:
+        async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+            with anyio.fail_after(ctx.call_timeout_s):
+                return await ctx.client.call_tool(name, arguments)
+
+        return OfflineAgent(call_tool, ctx.tools, rng=ctx.rng, mistake_rate=ctx.mistake_rate, greeted=bool(ctx.history))
+
+    return factory

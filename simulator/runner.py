@@ -35,10 +35,10 @@ from schemas import (
     UserMessage,
 )
 from simulator.acts import decode_acts, encode_acts
-from simulator.agent import OfflineAgent
+from simulator.brains import resolve_agent, resolve_user
 from simulator.bus import DialogueBus
 from simulator.metrics import compute_dialogue_metrics, messages_from_events
-from simulator.user import OfflineUser
+from simulator.roles import Agent, AgentContext, User, UserContext
 from simulator.verify import verify_tasks
 from toolservers.database import Database
 from toolservers.transports import TransportName, connect_tool_server
@@ -59,6 +59,9 @@ class DialogueConfig:
     agent_mistake_rate: float = 0.1
     #: How long one side may take to answer before the dialogue fails.
     turn_timeout_s: float = 120.0
+    #: Brain specs (see ``simulator.brains``): ``offline``, or e.g. ``anthropic:claude-sonnet-4-5``.
+    agent: str = "offline"
+    user: str = "offline"
 
 
 class _Stop(Exception):
@@ -98,7 +101,7 @@ async def run_dialogue(
     started_at = time.time()
     clock = time.perf_counter()
     rng = random.Random(f"dialogue:{scenario.seed}:{scenario.id}")
-    brains = {"user": OfflineUser.brain, "agent": OfflineAgent.brain, "tasks": "offline-planner"}
+    brains = {"user": config.user, "agent": config.agent, "tasks": "offline-planner"}
     database: Database | None = None
     tool_errors = 0
     scope = anyio.CancelScope()
@@ -133,7 +136,7 @@ async def run_dialogue(
                 database = await conn.finish()
                 outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
     except TimeoutError:
-        ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:.0f} s")
+        ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:g} s")
         outcomes = None
     except Exception as exc:  # the one catch-all boundary of a dialogue
         reason, detail = _classify(exc)
@@ -180,28 +183,52 @@ async def _converse(
     brains: dict[str, str],
 ) -> None:
     listed = await client.list_tools()
-    tools = list(listed.tools)
-    get_tools = {t.table: t.name for t in environment.tools if t.category == "get" and t.table}
-    user = OfflineUser(scenario, database.query, rng=random.Random(rng.random()), get_tools=get_tools)
-
-    async def call_tool(name: str, arguments: dict[str, Any]) -> Any:
-        with anyio.fail_after(config.turn_timeout_s):
-            return await client.call_tool(name, arguments)
-
-    agent = OfflineAgent(
-        call_tool,
-        tools,
-        rng=random.Random(rng.random()),
-        mistake_rate=config.agent_mistake_rate,
-        greeted=bool(scenario.initial_state.history),
+    user_seed, agent_seed = rng.random(), rng.random()
+    history = [msgspec.convert(raw, type=Event) for raw in scenario.initial_state.history]
+    user = await resolve_user(config.user)(
+        UserContext(
+            scenario=scenario,
+            environment=environment,
+            query=database.query,
+            rng=random.Random(user_seed),
+            publish=bus.publish,
+        )
     )
+    agent = await resolve_agent(config.agent)(
+        AgentContext(
+            dialogue_id=scenario.id,
+            client=client,
+            tools=list(listed.tools),
+            policy=environment.policy,
+            description=environment.description,
+            rng=random.Random(agent_seed),
+            mistake_rate=config.agent_mistake_rate,
+            history=history,
+            publish=bus.publish,
+            call_timeout_s=config.turn_timeout_s,
+        )
+    )
+    brains["user"] = user.brain
+    brains["agent"] = agent.brain
+    try:
+        await _talk(scenario, user, agent, bus, config, ending)
+    finally:
+        await agent.aclose()
+    mistakes = getattr(agent, "mistakes", None)
+    if mistakes is not None:
+        brains["agent_mistakes"] = str(mistakes)
+
+
+async def _talk(
+    scenario: Scenario, user: User, agent: Agent, bus: DialogueBus, config: DialogueConfig, ending: _Ending
+) -> None:
     await _replay_history(scenario, bus)
     user_inbox = bus.subscribe(AgentMessage)
     agent_inbox = bus.subscribe(UserMessage)
 
     async def user_side() -> None:
         try:
-            turn = user.opening()
+            turn = await user.opening()
             while True:
                 for task_id in turn.started_tasks:
                     await bus.publish(TaskStarted(task_id=task_id))
@@ -210,15 +237,20 @@ async def _converse(
                 await bus.publish(
                     UserMessage(text=turn.text, acts=encode_acts(turn.acts), is_task_complete=turn.complete)
                 )
-                with anyio.fail_after(config.turn_timeout_s):
-                    reply = await user_inbox.receive()
+                try:
+                    with anyio.fail_after(config.turn_timeout_s):
+                        reply = await user_inbox.receive()
+                except TimeoutError:
+                    raise _Stop(
+                        TerminationReason.AGENT_FAILURE, f"the agent did not answer within {config.turn_timeout_s:g} s"
+                    ) from None
                 if turn.complete or turn.gave_up:
                     reason = TerminationReason.USER_DONE if turn.complete else TerminationReason.USER_GAVE_UP
                     raise _Stop(reason)
                 if _turns(bus.events) >= config.max_turns:
                     raise _Stop(TerminationReason.MAX_TURNS, f"{config.max_turns} turns")
                 assert isinstance(reply, AgentMessage)
-                turn = user.respond(reply.text, decode_acts(reply.acts))
+                turn = await user.respond(reply.text, decode_acts(reply.acts))
         except _Stop:
             raise
         except anyio.EndOfStream:
@@ -230,7 +262,7 @@ async def _converse(
         try:
             async for message in agent_inbox:
                 assert isinstance(message, UserMessage)
-                turn = await agent.respond(decode_acts(message.acts))
+                turn = await agent.respond(message.text, decode_acts(message.acts))
                 await bus.publish(AgentMessage(text=turn.text, acts=encode_acts(turn.acts)))
         except Exception as exc:
             raise _Stop(TerminationReason.AGENT_FAILURE, f"{type(exc).__name__}: {exc}") from exc
@@ -255,7 +287,6 @@ async def _converse(
     finally:
         await user_inbox.aclose()
         await agent_inbox.aclose()
-    brains["agent_mistakes"] = str(agent.mistakes)
 
 
 async def _replay_actions(scenario: Scenario, client: Any) -> None:

@@ -76,6 +76,8 @@ class _Draft:
     facts: dict[str, Fact] = field(default_factory=dict)
     values: list[ExpectedValue] = field(default_factory=list)
     checks: list[SqlAssertion] = field(default_factory=list)
+    #: Checks whose final-state form is not the same query re-run: index in ``checks`` -> builder.
+    finals: dict[int, Callable[[], SqlAssertion]] = field(default_factory=dict)
     purposes: list[str] = field(default_factory=list)
     anchors: list[Anchor] = field(default_factory=list)
     change_of_mind: ChangeOfMind | None = None
@@ -261,6 +263,8 @@ class Planner:
         args = self._new_row_values(child, tool, skip={fk})
         sid = d.step_id()
         step = ChainStep(id=sid, tool=tool.name, arguments=args, refs={fk: ValueRef(step=ref.step, field=pk_field)})
+        probe = self._row_exists(sid, child_name, {fk: prow.get(pk_field), **args}, "")
+        before = self.executor.db.query(probe.sql, probe.params)
         rows = self._run(step, {fk: prow.get(pk_field)})
         if not rows:
             raise _Skip
@@ -286,18 +290,32 @@ class Planner:
         for name in args:
             if name not in stated:
                 d.facts[name] = Fact(name=name, value=args[name], description=f"the {label(name)} you want")
-        params = {**args, fk: prow.get(pk_field)}
-        where = " AND ".join(f'"{k}" IS :{k}' for k in params)
-        count = self.executor.db.query(f'SELECT COUNT(*) FROM "{child_name}" WHERE {where}', params)[0][0]
-        d.checks.append(
-            SqlAssertion(
-                description=f"a {entity(child_name)} with {_pairs(args, list(args))} exists",
-                sql=f'SELECT COUNT(*) FROM "{child_name}" WHERE {where}',
-                params=params,
-                expected=[[count]],
-                step=sid,
+        if child.pk is None or child.pk not in rows[0]:
+            raise _Skip
+        columns = [fk, *args]
+        values = {c: rows[0].get(c) for c in columns}
+        check = self._row_exists(sid, child_name, values, f"a {entity(child_name)} with {_pairs(args, list(args))}")
+        if before[0][0]:
+            raise _Skip  # an identical row was already there: the task would check nothing
+        d.checks.append(check)
+        new_key = rows[0][child.pk]
+
+        def final() -> SqlAssertion:
+            # The row as the whole scenario leaves it (a later task may change it), found by content.
+            now = self.executor.db.query(
+                f'SELECT {", ".join(_q(c) for c in columns)} FROM "{child_name}" WHERE "{child.pk}" = :pk',
+                {"pk": new_key},
             )
-        )
+            if not now:  # deleted later: the final state is that it is gone
+                return SqlAssertion(
+                    description=check.description + " (then removed)",
+                    sql=check.sql,
+                    params=check.params,
+                    expected=[[0]],
+                )
+            return self._row_exists(sid, child_name, dict(zip(columns, now[0], strict=True)), check.description)
+
+        d.finals[len(d.checks) - 1] = final
         for name in step.report:
             d.values.append(ExpectedValue(step=sid, name=name, value=args[name]))
         d.purposes.append(f"add a {entity(child_name)} ({_pairs(args, list(args))}) to that {entity(parent.name)}")
@@ -595,6 +613,18 @@ class Planner:
             raise _Skip
         return args
 
+    def _row_exists(self, step: str, table: str, values: dict[str, Any], description: str) -> SqlAssertion:
+        """Whether a row with exactly these column values exists (1) or not (0)."""
+        names = {c: f"v{i}" for i, c in enumerate(values)}
+        where = " AND ".join(f"{_q(c)} IS :{names[c]}" for c in values)
+        return SqlAssertion(
+            description=f"{description} exists",
+            sql=f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE {where})',
+            params={names[c]: v for c, v in values.items()},
+            expected=[[1]],
+            step=step,
+        )
+
     def _field_check(self, step: str, table: Table, column: str, pk: Any, value: Any) -> SqlAssertion:
         return SqlAssertion(
             description=f"{entity(table.name)} {pk} has {label(column)} {format_value(value)}",
@@ -607,7 +637,10 @@ class Planner:
     # ------------------------------------------------------------------ finishing
     def _finish(self, d: _Draft) -> Task:
         assertions = []
-        for check in d.checks:
+        for i, check in enumerate(d.checks):
+            if i in d.finals:
+                assertions.append(d.finals[i]())
+                continue
             rows = [list(r) for r in self.executor.db.query(check.sql, check.params)]
             assertions.append(
                 SqlAssertion(description=check.description, sql=check.sql, params=check.params, expected=rows)
@@ -648,6 +681,10 @@ class Planner:
 def _unique(executor: ToolExecutor, table: Table, column: str) -> bool:
     distinct, total = executor.db.query(f'SELECT COUNT(DISTINCT "{column}"), COUNT(*) FROM "{table.name}"')[0]
     return bool(total > 1 and distinct == total)
+
+
+def _q(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
 
 
 def _words(fields: list[str]) -> str:

@@ -10,7 +10,9 @@ task-oriented mode it states everything in its first message instead.
 
 from __future__ import annotations
 
+import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,7 @@ from schemas import (
     Task,
     UserFeedback,
 )
+from schemas.errors import ConfigError
 from simulator.acts import (
     Act,
     Affirm,
@@ -40,25 +43,14 @@ from simulator.acts import (
     Verify,
 )
 from simulator.language import Phrasing, format_value, label, value_forms
+from simulator.roles import UserContext, UserFactory, UserTurn
 from simulator.verify import check_assertion
 
-__all__ = ["OfflineUser", "UserTurn"]
+__all__ = ["OfflineUser", "offline_user_brain"]
 
 Query = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
 
 _MAX_ATTEMPTS = 3
-
-
-@dataclass(slots=True)
-class UserTurn:
-    """One user message: its text and acts, the feedback it carries, whether the user is done."""
-
-    text: str
-    acts: list[Act]
-    feedback: list[UserFeedback] = field(default_factory=list)
-    started_tasks: list[str] = field(default_factory=list)
-    complete: bool = False
-    gave_up: bool = False
 
 
 @dataclass(slots=True)
@@ -77,6 +69,8 @@ class _Pending:
     step: str | None = None
     #: What the agent has said since the request (an answer may span several messages).
     texts: list[str] = field(default_factory=list)
+    #: Values the agent reported per step, when it speaks in acts.
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class OfflineUser:
@@ -111,7 +105,15 @@ class OfflineUser:
         self.unsure_rate = unsure.get(scenario.persona.temperament, 0.3)
 
     # ------------------------------------------------------------------ turns
-    def opening(self) -> UserTurn:
+    async def opening(self) -> UserTurn:
+        """The first message of the dialogue."""
+        return self.open()
+
+    async def respond(self, text: str, acts: list[Act]) -> UserTurn:
+        """React to the agent's message."""
+        return self.react(text, acts)
+
+    def open(self) -> UserTurn:
         if self.scenario.mode is Mode.TASK_ORIENTED:
             return self._everything_up_front()
         if self.scenario.initial_state.history:  # a continued conversation: no second hello
@@ -122,13 +124,18 @@ class OfflineUser:
         self._ask_next(turn, first=True, lowercase=greeting.endswith(","))
         return turn
 
-    def respond(self, text: str, acts: list[Act]) -> UserTurn:
-        """React to the agent's message."""
+    def react(self, text: str, acts: list[Act]) -> UserTurn:
+        """React to the agent's message (synchronously: the offline user never waits)."""
         turn = UserTurn(text="", acts=[])
         if self.pending is not None:
             self.pending.texts.append(text)
+            for act in acts:
+                if isinstance(act, Report) and act.ok:
+                    self.pending.reports[act.step] = act.values
         asks = [a for a in acts if isinstance(a, Ask)]
-        wanted = [s for a in asks for s in a.slots] or self._slots_asked_in(text)
+        # An agent that speaks in acts asks with an Ask act; one that sends none (an outside
+        # agent) is read from its text.
+        wanted = [s for a in asks for s in a.slots] if acts else self._slots_asked_in(text)
         if wanted and self.pending is not None and self.pending.kind != "final":
             self._inform(turn, wanted)
             return turn
@@ -317,9 +324,16 @@ class OfflineUser:
         wrong = [
             v.step
             for v in task.expected.values
-            if v.step in steps and v.name != superseded and not _said(v.value, text)
+            if v.step in steps and v.name != superseded and not self._told_value(pending, v.step, v.name, v.value, text)
         ]
         return ("wrong", [s for s in steps if s in wrong]) if wrong else ("", [])
+
+    def _told_value(self, pending: _Pending, step: str, name: str, value: Any, text: str) -> bool:
+        """Whether the agent gave ``value``: in its report of the step when it sent one, else in its words."""
+        reported = pending.reports.get(step)
+        if reported is not None and name in reported:
+            return _same_value(reported[name], value)
+        return _said(value, text)
 
     def _phase_check(self, task: Task, check: SqlAssertion) -> SqlAssertion:
         com = task.change_of_mind
@@ -347,6 +361,7 @@ class OfflineUser:
             turn.text = f"{self.say.wrong()} I asked for them {ref.description}."
             self._feedback(turn, FeedbackKind.CORRECTION, item, ref.step, "refinement not applied")
             pending.texts.clear()
+            pending.reports.clear()
             return
         # Redo only the steps that went wrong, with the complete arguments the user has in
         # mind; a write that already took effect is not repeated.
@@ -370,6 +385,7 @@ class OfflineUser:
             turn.text = self.say.wrong() + (f" I meant the one with {hint}." if hint else " Can you check again?")
             self._feedback(turn, FeedbackKind.CORRECTION, item, step.id, "expected values not in the answer")
         pending.texts.clear()
+        pending.reports.clear()
 
     def _final_check(self, turn: UserTurn) -> None:
         failing = [
@@ -458,7 +474,7 @@ class OfflineUser:
         return turn
 
     def _task_checks_out(self, task: Task, text: str) -> bool:
-        values = task.refinement.values if task.refinement else task.expected.values
+        values = [*task.expected.values, *(task.refinement.values if task.refinement else [])]
         return all(check_assertion(self.query, a) for a in task.expected.assertions) and all(
             _said(v.value, text) for v in values
         )
@@ -479,12 +495,14 @@ class OfflineUser:
         return None
 
     def _slots_asked_in(self, text: str) -> list[str]:
-        """Facts the agent's text asks for (an outside agent sends no acts)."""
-        if "?" not in text:
+        """Facts of the task in progress that the agent's questions (sentences ending in '?') name."""
+        if self.pending is None:
             return []
-        low = text.lower()
-        facts = self._current_facts()
-        return [n for n, v in facts.items() if _key(n, v) not in self.told and label(n).lower() in low]
+        questions = " ".join(q.lower() for q in re.findall(r"[^.!?]*\?", text))
+        if not questions:
+            return []
+        facts = self.facts[self.pending.item.task.id]
+        return [n for n, v in facts.items() if _key(n, v) not in self.told and label(n).lower() in questions]
 
     def _current_facts(self) -> dict[str, Any]:
         """The facts of the task in progress, then those of the others."""
@@ -519,3 +537,23 @@ def _sentence_list(parts: list[str]) -> str:
 
 def _key(name: str, value: Any) -> tuple[str, str]:
     return (name, repr(value))
+
+
+def offline_user_brain(argument: str) -> UserFactory:
+    """The ``offline`` user spec: takes no argument."""
+    if argument:
+        raise ConfigError(f"the offline user takes no argument, got {argument!r}")
+
+    async def factory(ctx: UserContext) -> OfflineUser:
+        env = ctx.environment
+        get_tools = {t.table: t.name for t in env.tools if t.category == "get" and t.table}
+        return OfflineUser(ctx.scenario, ctx.query, rng=ctx.rng, get_tools=get_tools)
+
+    return factory
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return format_value(a) == format_value(b)

@@ -171,9 +171,14 @@ def open_database(
             conn = sqlite3.connect(":memory:", check_same_thread=False)
             try:
                 src.backup(conn)
+                # A truncated or damaged file can copy cleanly and fail on first use: check now.
+                problems = [r[0] for r in conn.execute("PRAGMA quick_check")]
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise DatabaseFileError(str(path), f"cannot be read as SQLite: {exc}") from exc
+            if problems != ["ok"]:
+                conn.close()
+                raise DatabaseFileError(str(path), f"the database is damaged: {problems[0]}")
         finally:
             src.close()
         return Database(conn, label=f"copy of {path}")

@@ -66,7 +66,8 @@ class Connected:
     dialogue's database as this process sees it: for ``inprocess`` and ``http`` the tool
     server's own connection, for ``stdio`` a read-only connection to the file the
     subprocess changes in place. It may be read at any time; after ``finish()`` it holds
-    the final state. ``tool_server`` is the in-process ToolServer, None for ``stdio``.
+    the final state; it is closed when the block exits, so verify inside the block.
+    ``tool_server`` is the in-process ToolServer, None for ``stdio``.
     """
 
     client: mcp.Client

@@ -27,9 +27,10 @@ from schemas import (
 )
 from simulator.acts import Act
 from simulator.domains import load_domain
+from simulator.roles import UserTurn
 from simulator.runner import DialogueConfig, run_dialogue
 from simulator.scenarios import build_scenario
-from simulator.user import OfflineUser, UserTurn
+from simulator.user import OfflineUser
 
 DOMAINS = ("clinic", "retail", "travel")
 #: The sample every "on the built-in domains" claim is measured on: 5 scenarios per domain.
@@ -173,8 +174,8 @@ AgentFn = Callable[[UserTurn], Awaitable[tuple[str, list[Act]]]]
 
 async def drive(user: OfflineUser, agent: AgentFn, *, limit: int = 200) -> list[UserTurn]:
     """Alternate user and agent until the user is done or gives up (at most ``limit`` user turns)."""
-    turns = [user.opening()]
+    turns = [await user.opening()]
     while not (turns[-1].complete or turns[-1].gave_up) and len(turns) < limit:
         text, acts = await agent(turns[-1])
-        turns.append(user.respond(text, acts))
+        turns.append(await user.respond(text, acts))
     return turns

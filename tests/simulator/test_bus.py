@@ -156,4 +156,3 @@ async def test_a_full_subscriber_buffer_blocks_the_publisher_until_it_reads() ->
     assert [(await slow.receive()).seq for _ in range(2)] == [1, 2]
     await bus.aclose()
     slow.close()
-

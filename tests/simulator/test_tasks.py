@@ -166,9 +166,11 @@ def test_final_assertions_of_write_tasks_fail_on_the_untouched_database(
     for env, scenario in planned:
         original = open_database(env.database)
         try:
-            for task in scenario.tasks:
-                if writes(env, task) and all(check_assertion(original.query, a) for a in task.expected.assertions):
-                    vacuous.append(f"{scenario.id}/{task.id}")
+            vacuous += [
+                f"{scenario.id}/{task.id}"
+                for task in scenario.tasks
+                if writes(env, task) and all(check_assertion(original.query, a) for a in task.expected.assertions)
+            ]
         finally:
             original.close()
     assert vacuous == [], "final assertions that already hold before anything was done"
@@ -258,7 +260,9 @@ def test_build_scenarios_spreads_over_environments_with_stable_ids(domain_envs: 
     envs = [domain_envs[name] for name in DOMAINS]
     scenarios = build_scenarios(envs, count=4, seed=5)
     assert [s.environment_id for s in scenarios] == ["clinic", "retail", "travel", "clinic"]
-    assert [s.id for s in scenarios] == [f"{e}-5-{i:05d}" for i, e in enumerate(["clinic", "retail", "travel", "clinic"])]
+    assert [s.id for s in scenarios] == [
+        f"{e}-5-{i:05d}" for i, e in enumerate(["clinic", "retail", "travel", "clinic"])
+    ]
     assert msgspec.json.encode(scenarios[1]) == msgspec.json.encode(build_scenario(envs[1], index=1, seed=5))
 
 

@@ -163,15 +163,7 @@ BAD_DATABASES: list[Any] = [
     pytest.param(_missing, id="missing"),
     pytest.param(_empty, id="empty"),
     pytest.param(_garbage, id="not-sqlite"),
-    pytest.param(
-        _truncated,
-        id="truncated",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="open_database copies a malformed file without checking it, so the failure surfaces "
-            "later as another error ('database disk image is malformed') instead of DatabaseFileError",
-        ),
-    ),
+    pytest.param(_truncated, id="truncated"),
 ]
 
 

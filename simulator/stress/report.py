@@ -1,0 +1,373 @@
+"""The stress report: msgspec Structs written as ``report.json``, and a rich terminal summary."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from schemas.errors import ConfigError
+
+__all__ = [
+    "REPORT_VERSION",
+    "CheckStatus",
+    "Finding",
+    "Latency",
+    "LoadSummary",
+    "Outcome",
+    "OutcomeCounts",
+    "PhaseProgress",
+    "Severity",
+    "StateCheck",
+    "StressOptionsRecord",
+    "StressReport",
+    "TargetInfo",
+    "ToolReport",
+    "print_summary",
+    "write_report",
+]
+
+#: Bumped whenever a field of the report changes meaning.
+REPORT_VERSION = 1
+
+
+class Severity(enum.StrEnum):
+    """How bad a finding is, from ``info`` (worth knowing) to ``critical`` (the server dies)."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """The severity called ``text``; raises ConfigError naming the accepted values."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ConfigError(
+                f"--fail-on: expected one of {', '.join(s.value for s in cls)}, got {text!r}"
+            ) from None
+
+
+_RANKS = {s: i for i, s in enumerate(Severity)}
+
+
+class Outcome(enum.StrEnum):
+    """How the server answered one call."""
+
+    RESULT = "result"  # a proper result
+    TOOL_ERROR = "tool_error"  # a proper isError result
+    PROTOCOL_ERROR = "protocol_error"  # a JSON-RPC error, or a result that is not a CallToolResult
+    CRASH = "crash"  # the server process died or the connection was lost
+    HANG = "hang"  # no answer within the per-call timeout
+
+
+class Finding(msgspec.Struct, kw_only=True, frozen=True):
+    """One problem: where (``tool``, None for the server as a whole), which check, and how to fix it."""
+
+    check: str
+    severity: Severity
+    tool: str | None
+    message: str
+    fix: str
+    #: One example that shows the problem (arguments, answer), shortened.
+    evidence: str | None = None
+    #: How many calls showed it (1 for schema findings).
+    count: int = 1
+
+
+class OutcomeCounts(msgspec.Struct, kw_only=True):
+    result: int = 0
+    tool_error: int = 0
+    protocol_error: int = 0
+    crash: int = 0
+    hang: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+    @property
+    def total(self) -> int:
+        return self.result + self.tool_error + self.protocol_error + self.crash + self.hang
+
+    @property
+    def failures(self) -> int:
+        """Calls that got no proper answer: protocol errors, crashes and hangs."""
+        return self.protocol_error + self.crash + self.hang
+
+
+class Latency(msgspec.Struct, kw_only=True):
+    """Latency percentiles in milliseconds (nearest rank)."""
+
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, samples: Iterable[float]) -> Latency | None:
+        ordered = sorted(samples)
+        if not ordered:
+            return None
+
+        def rank(p: float) -> float:
+            index = max(0, min(len(ordered) - 1, int(-(-p * len(ordered) // 100)) - 1))
+            return round(ordered[index], 3)
+
+        return cls(p50_ms=rank(50), p90_ms=rank(90), p99_ms=rank(99), max_ms=round(ordered[-1], 3))
+
+
+class ToolReport(msgspec.Struct, kw_only=True):
+    """What happened to one tool: probe calls with valid and invalid arguments, and the load phase."""
+
+    name: str
+    writes: bool
+    #: Why the tool was not called (``--no-writes``), None when it was.
+    skipped: str | None = None
+    valid: OutcomeCounts = msgspec.field(default_factory=OutcomeCounts)
+    invalid: OutcomeCounts = msgspec.field(default_factory=OutcomeCounts)
+    load: OutcomeCounts | None = None
+    load_latency: Latency | None = None
+    #: Why the tool was left out of the load phase, when it was.
+    load_skipped: str | None = None
+
+
+class CheckStatus(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INCONCLUSIVE = "inconclusive"
+
+
+class StateCheck(msgspec.Struct, kw_only=True):
+    """The database after the probe phase against a replay of only its successful write calls."""
+
+    status: CheckStatus
+    detail: str
+    replayed_writes: int = 0
+    differences: list[str] = msgspec.field(default_factory=list)
+
+
+class LoadSummary(msgspec.Struct, kw_only=True):
+    status: CheckStatus
+    calls: int = 0
+    concurrency: int = 0
+    duration_s: float = 0.0
+    server_up: bool | None = None
+    outcomes: OutcomeCounts = msgspec.field(default_factory=OutcomeCounts)
+    latency: Latency | None = None
+    detail: str = ""
+
+
+class TargetInfo(msgspec.Struct, kw_only=True):
+    kind: Literal["environment", "server", "url"]
+    description: str
+    transport: str
+    server_name: str | None = None
+    server_version: str | None = None
+
+
+class StressOptionsRecord(msgspec.Struct, kw_only=True):
+    calls: int
+    load_calls: int
+    concurrency: int
+    call_timeout_s: float
+    seed: int
+    no_writes: bool
+    fail_on: Severity
+
+
+class StressReport(msgspec.Struct, kw_only=True, tag="stress_report", tag_field="kind"):
+    """Everything ``dialogsim stress`` found; ``passed`` is false when a finding reaches ``fail_on``."""
+
+    target: TargetInfo
+    options: StressOptionsRecord
+    started_at: str
+    duration_s: float
+    tools: list[ToolReport]
+    findings: list[Finding]
+    state: StateCheck
+    load: LoadSummary
+    #: How often the connection had to be re-established (a restart for a server started by command).
+    reconnects: int = 0
+    version: int = REPORT_VERSION
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity is severity)
+
+    def failing(self, fail_on: Severity | None = None) -> list[Finding]:
+        """The findings at or above ``fail_on`` (default: the run's own ``--fail-on``)."""
+        threshold = (fail_on or self.options.fail_on).rank
+        return [f for f in self.findings if f.severity.rank >= threshold]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failing()
+
+
+def write_report(report: StressReport, out_dir: Path) -> Path:
+    """Write ``report.json`` into ``out_dir`` (created when missing); return its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+    tmp.replace(path)
+    return path
+
+
+# -- progress -----------------------------------------------------------------------------
+
+
+class PhaseProgress:
+    """A progress bar per phase on stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._console = console or Console(stderr=True)
+        self._progress: Progress | None = None
+        self._task: object = None
+
+    def start(self, phase: str, total: int) -> None:
+        self.stop()
+        if not self._console.is_terminal or total <= 0:
+            return
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self._console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(phase, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+# -- terminal summary ------------------------------------------------------------------------
+
+_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+_MAX_FINDING_ROWS = 40
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def print_summary(report: StressReport, console: Console | None = None, *, report_path: Path | None = None) -> None:
+    """Print the per-tool table, the findings (worst first), the state and load checks and the verdict."""
+    console = console or Console(file=sys.stdout)
+    t = report.target
+    console.print(
+        f"[bold]dialogsim stress[/bold]: {t.description} ({t.kind}, {t.transport})"
+        + (f", server {t.server_name} {t.server_version or ''}".rstrip() if t.server_name else "")
+    )
+    tools = Table(title=None, show_lines=False)
+    for name, justify in [
+        ("tool", "left"),
+        ("valid ok/err", "right"),
+        ("invalid rejected", "right"),
+        ("accepted", "right"),
+        ("proto", "right"),
+        ("crash", "right"),
+        ("hang", "right"),
+        ("load p50/p99 ms", "right"),
+        ("findings", "right"),
+    ]:
+        tools.add_column(name, justify=justify)  # type: ignore[arg-type]
+    per_tool = Counter(f.tool for f in report.findings)
+    for tr in report.tools:
+        if tr.skipped:
+            tools.add_row(tr.name, f"[dim]skipped: {tr.skipped}[/dim]", "", "", "", "", "", "", str(per_tool[tr.name]))
+            continue
+        v, i = tr.valid, tr.invalid
+        load = f"{_ms(tr.load_latency.p50_ms)}/{_ms(tr.load_latency.p99_ms)}" if tr.load_latency else "-"
+        tools.add_row(
+            tr.name,
+            f"{v.result}/{v.tool_error}",
+            f"{i.tool_error}/{i.total}",
+            _flag(i.result),
+            _flag(v.protocol_error + i.protocol_error),
+            _flag(v.crash + i.crash),
+            _flag(v.hang + i.hang),
+            load,
+            str(per_tool[tr.name]),
+        )
+    console.print(tools)
+
+    ordered = sorted(report.findings, key=lambda f: (-f.severity.rank, f.tool or "", f.check))
+    if ordered:
+        findings = Table(title="findings", show_lines=False)
+        findings.add_column("severity")
+        findings.add_column("tool")
+        findings.add_column("check")
+        findings.add_column("problem / fix", overflow="fold")
+        for f in ordered[:_MAX_FINDING_ROWS]:
+            findings.add_row(
+                f"[{_STYLE[f.severity]}]{f.severity.value}[/]",
+                f.tool or "(server)",
+                f.check,
+                f"{f.message}\n[dim]fix: {f.fix}[/dim]",
+            )
+        console.print(findings)
+        if len(ordered) > _MAX_FINDING_ROWS:
+            console.print(f"... and {len(ordered) - _MAX_FINDING_ROWS} more findings in report.json")
+
+    s = report.state
+    console.print(f"state safety: [bold]{s.status.value}[/bold] - {s.detail}")
+    for line in s.differences[:5]:
+        console.print(f"  {line}")
+    ld = report.load
+    if ld.status is CheckStatus.SKIPPED:
+        console.print(f"load: skipped - {ld.detail}")
+    else:
+        lat = ld.latency
+        console.print(
+            f"load: {ld.calls} calls at concurrency {ld.concurrency} in {ld.duration_s:.1f} s; "
+            f"{ld.outcomes.failures} failures; p50 {_ms(lat.p50_ms if lat else None)} ms, "
+            f"p99 {_ms(lat.p99_ms if lat else None)} ms; server "
+            + ("still up" if ld.server_up else "[bold red]DOWN[/bold red]")
+        )
+    counts = ", ".join(f"{report.count(s)} {s.value}" for s in reversed(Severity))
+    failing = report.failing()
+    verdict = (
+        f"[bold red]FAIL[/bold red]: {len(failing)} findings at or above {report.options.fail_on.value}"
+        if failing
+        else f"[bold green]PASS[/bold green]: nothing at or above {report.options.fail_on.value}"
+    )
+    console.print(
+        f"{len(report.findings)} findings ({counts}) in {report.duration_s:.1f} s"
+        + (f"; {report.reconnects} reconnects" if report.reconnects else "")
+    )
+    console.print(verdict + (f"; report in {report_path}" if report_path else ""))
+
+
+def _flag(n: int) -> str:
+    return f"[bold red]{n}[/bold red]" if n else "0"
