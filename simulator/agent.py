@@ -226,6 +226,12 @@ class OfflineAgent:
         table = _table_of(tool) or "record"
         annotations = self.tools[tool].annotations if tool in self.tools else None
         write = annotations is not None and annotations.read_only_hint is False
+        if tool.startswith("count_") and rows and "count" in rows[0]:
+            extra = describe_row(
+                rows[0], [k for k, v in rows[0].items() if k not in {"count", "group"} and v is not None]
+            )
+            groups = f" in group {format_value(rows[0]['group'])}" if rows[0].get("group") is not None else ""
+            return f"The count{groups} is {format_value(rows[0]['count'])}." + (f" Also: {extra}." if extra else "")
         if isinstance(structured, dict) and "rows" in structured:
             if not rows:
                 return self.say.found_none(table)

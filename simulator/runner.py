@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,13 @@ from simulator.metrics import compute_dialogue_metrics, messages_from_events
 from simulator.roles import Agent, AgentContext, User, UserContext
 from simulator.verify import verify_tasks
 from toolservers.database import Database
-from toolservers.transports import TransportName, connect_tool_server
+from toolservers.transports import Connected, TransportName, connect_tool_server
 
-__all__ = ["DialogueConfig", "EventSink", "run_dialogue"]
+__all__ = ["Connector", "DialogueConfig", "EventSink", "run_dialogue"]
 
 EventSink = Callable[[Event], Awaitable[None]]
+#: Serves a dialogue's tool server: :func:`connect_tool_server` or anything called like it.
+Connector = Callable[..., AbstractAsyncContextManager[Connected]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +92,15 @@ async def run_dialogue(
     *,
     on_event: EventSink | None = None,
     base_dir: Path | None = None,
+    connect: Connector | None = None,
 ) -> DialogueRecord:
     """Run ``scenario`` to its end and return its record.
 
     Never raises for a failure of the dialogue itself: that is recorded as the record's
     termination reason and error. ``on_event`` sees every event as it is published.
+    ``connect`` replaces :func:`connect_tool_server` (same keyword arguments) to serve the
+    tool server another way, e.g. on the evaluation's shared HTTP host (``simulator.eval``);
+    an ``endpoint`` attribute on what it yields reaches the agent as ``AgentContext.endpoint``.
     """
     dialogue_id = scenario.id
     bus = DialogueBus(dialogue_id, sink=on_event)
@@ -121,7 +128,7 @@ async def run_dialogue(
     await bus.publish(DialogueStarted(scenario_id=scenario.id, environment_id=environment.id, mode=str(scenario.mode)))
     try:
         with anyio.fail_after(config.timeout_s):
-            async with connect_tool_server(
+            async with (connect or connect_tool_server)(
                 environment,
                 transport=config.transport,
                 on_event=on_tool_event,
@@ -132,7 +139,10 @@ async def run_dialogue(
                 with replaying:
                     await _replay_actions(scenario, conn.client)
                 with scope:
-                    await _converse(scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains)
+                    endpoint = getattr(conn, "endpoint", None)
+                    await _converse(
+                        scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, endpoint
+                    )
                 database = await conn.finish()
                 outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
     except TimeoutError:
@@ -181,6 +191,7 @@ async def _converse(
     rng: random.Random,
     ending: _Ending,
     brains: dict[str, str],
+    endpoint: Any = None,
 ) -> None:
     listed = await client.list_tools()
     user_seed, agent_seed = rng.random(), rng.random()
@@ -206,6 +217,7 @@ async def _converse(
             history=history,
             publish=bus.publish,
             call_timeout_s=config.turn_timeout_s,
+            endpoint=endpoint,
         )
     )
     brains["user"] = user.brain

@@ -105,6 +105,7 @@ class Planner:
             ("refine", self._refine_search, 0.8),
             ("count", self._count, 0.5),
             ("delete", self._delete, 0.3),
+            ("related_update", self._related_update, 0.8),
         ]
 
     # ------------------------------------------------------------------ public
@@ -198,7 +199,17 @@ class Planner:
         d.purposes.append(f"see the {entity_plural(child_name)} of that {entity(parent.name)}")
         d.anchors.append(Anchor(sid, child_name, rows[0]))
 
-    def _update(self, d: _Draft, anchor: Anchor | None) -> None:
+    def _related_update(self, d: _Draft, anchor: Anchor | None) -> None:
+        """Follow a relation, then change the first related row: a chain of three calls."""
+        self._related(d, anchor)
+        first = d.anchors[-1]
+        table = self.schema.tables[first.table]
+        tool = self.schema.tools.get("update", table.name)
+        if tool is None or table.pk is None or not self._updatable(table, tool):
+            raise _Skip
+        self._update(d, first, subject="the first one's")
+
+    def _update(self, d: _Draft, anchor: Anchor | None, *, subject: str = "its") -> None:
         def fits(t: Table) -> bool:
             tool = self.schema.tools.get("update", t.name)
             return tool is not None and t.rows > 0 and t.pk is not None and bool(self._updatable(t, tool))
@@ -234,7 +245,7 @@ class Planner:
                 stated=[column],
                 text=self.rng.choice(
                     [
-                        f"Please change its {label(column)} to {format_value(said)}.",
+                        f"Please change {subject} {label(column)} to {format_value(said)}.",
                         f"I need the {label(column)} set to {format_value(said)}.",
                         f"Can you update the {label(column)} to {format_value(said)}?",
                     ]

@@ -71,6 +71,8 @@ class _Pending:
     texts: list[str] = field(default_factory=list)
     #: Values the agent reported per step, when it speaks in acts.
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Steps whose answer was already right: not judged again after a correction of another.
+    settled: set[str] = field(default_factory=set)
 
 
 class OfflineUser:
@@ -238,6 +240,7 @@ class OfflineUser:
         text = sub.text
         facts = self.facts[item.task.id]
         again: list[tuple[str, Any]] = []
+        other: list[tuple[str, Any]] = []
         for sid in sub.steps:
             step = self.steps[sid]
             args = {k: v for k, v in step.arguments.items() if k not in facts or k in sub.stated}
@@ -245,12 +248,18 @@ class OfflineUser:
             if com is not None and com.step == sid and sid not in self.done_change:
                 args[com.argument] = com.first
             withheld = [k for k in step.arguments if k in facts and k not in sub.stated]
-            # A fact already told earlier in the dialogue is said again, not withheld.
+            # A fact already told earlier in the dialogue is said again, not withheld; so is
+            # one whose name was told with another value (the agent would reuse the old one).
             for k in list(withheld):
                 if _key(k, facts[k]) in self.told:
                     withheld.remove(k)
                     args[k] = facts[k]
                     again.append((k, facts[k]))
+                elif any(name == k for name, _ in self.told):
+                    withheld.remove(k)
+                    args[k] = facts[k]
+                    other.append((k, facts[k]))
+                    self.told.add(_key(k, facts[k]))
             turn.acts.append(
                 Request(step=sid, tool=step.tool, args=args, refs=step.refs, withheld=withheld, report=step.report)
             )
@@ -311,22 +320,28 @@ class OfflineUser:
         if pending.kind == "refine" and task.refinement is not None:
             unsaid = [v.name for v in task.refinement.values if not _said(v.value, text)]
             return ("wrong", [task.refinement.step]) if unsaid else ("", [])
-        unwritten = [
+        unwritten = {
             c.step
             for c in task.expected.step_checks
             if c.step in steps and not check_assertion(self.query, self._phase_check(task, c))
-        ]
-        if unwritten:
-            return "missing", [s for s in steps if s in unwritten]
+        }
         if pending.kind == "verify":
-            return "", []
+            return ("missing", [s for s in steps if s in unwritten]) if unwritten else ("", [])
         superseded = task.change_of_mind.argument if pending.kind == "result" and task.change_of_mind else None
-        wrong = [
+        wrong = {
             v.step
             for v in task.expected.values
-            if v.step in steps and v.name != superseded and not self._told_value(pending, v.step, v.name, v.value, text)
-        ]
-        return ("wrong", [s for s in steps if s in wrong]) if wrong else ("", [])
+            if v.step in steps
+            and v.step not in pending.settled
+            and v.name != superseded
+            and not self._told_value(pending, v.step, v.name, v.value, text)
+        }
+        # Everything that went wrong is redone together: a wrong lookup and the write that
+        # used it are corrected in one go, in chain order.
+        failing = [s for s in steps if s in unwritten or s in wrong]
+        if unwritten:
+            return "missing", failing
+        return ("wrong", failing) if wrong else ("", [])
 
     def _told_value(self, pending: _Pending, step: str, name: str, value: Any, text: str) -> bool:
         """Whether the agent gave ``value``: in its report of the step when it sent one, else in its words."""
@@ -364,7 +379,9 @@ class OfflineUser:
             pending.reports.clear()
             return
         # Redo only the steps that went wrong, with the complete arguments the user has in
-        # mind; a write that already took effect is not repeated.
+        # mind; a write that already took effect is not repeated, a right answer not re-judged.
+        if pending.kind == "result":
+            pending.settled.update(s for s in item.sub.steps if s not in failing)
         for sid in failing:
             args = dict(self.steps[sid].resolved)
             com = item.task.change_of_mind

@@ -159,7 +159,8 @@ class CaseGenerator:
             if ok is False:
                 continue
             seen.add(key)
-            cases.append(Case(kind=strategy if all_fields or strategy != "typical" else "required_only", arguments=value, valid=True))
+            kind = strategy if all_fields or strategy != "typical" else "required_only"
+            cases.append(Case(kind=kind, arguments=value, valid=True))
         return cases
 
     def _resolve(self, node: Json) -> Json:
@@ -234,7 +235,8 @@ class CaseGenerator:
                         unique.append(v)
                 values = unique
             return values
-        # object
+        if kind != "object":  # "string", or a type name the schema misspelt
+            return _string(node, pick, rng)
         if depth >= _MAX_DEPTH:
             return {}
         props = node.get("properties", {})

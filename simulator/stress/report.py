@@ -58,9 +58,7 @@ class Severity(enum.StrEnum):
         try:
             return cls(text.strip().lower())
         except ValueError:
-            raise ConfigError(
-                f"--fail-on: expected one of {', '.join(s.value for s in cls)}, got {text!r}"
-            ) from None
+            raise ConfigError(f"--fail-on: expected one of {', '.join(s.value for s in cls)}, got {text!r}") from None
 
 
 _RANKS = {s: i for i, s in enumerate(Severity)}

@@ -1,0 +1,87 @@
+"""What both providers share: HTTP status to typed error, key redaction, schema tidying."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from simulator.providers._errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from simulator.providers.limits import parse_retry_after
+
+__all__ = ["redact", "send_schema", "status_error"]
+
+_MASK = "**********"
+_MAX_DETAIL = 300
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` masked."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, _MASK)
+    return text
+
+
+def _error_fields(body: object) -> tuple[str | None, str | None]:
+    """``(type, message)`` from an error body of either protocol, or a bare string."""
+    if isinstance(body, Mapping):
+        inner = body.get("error")
+        if isinstance(inner, Mapping):
+            body = inner
+        elif isinstance(inner, str):
+            return None, inner
+        kind = body.get("type") or body.get("code")
+        message = body.get("message")
+        return (str(kind) if kind is not None else None), (str(message) if message is not None else None)
+    if isinstance(body, str) and body.strip():
+        return None, body.strip()
+    return None, None
+
+
+def status_error(
+    *,
+    provider: str,
+    model: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: object,
+    secret: str | None,
+) -> ProviderError:
+    """The typed error for an HTTP error status, with the server's ``retry-after`` if any.
+
+    429 / ``rate_limit_error``: RateLimited; 408: ProviderTimeout; 409, 5xx, 529 and
+    ``overloaded_error``: ProviderUnavailable; 401/403: ProviderAuthError; any other
+    status: ProviderRejected. ``x-should-retry: false`` from the server is obeyed.
+    """
+    kind, message = _error_fields(body)
+    detail = f"HTTP {status}" + (f" {kind}" if kind else "") + (f": {message}" if message else "")
+    if len(detail) > _MAX_DETAIL:
+        detail = detail[:_MAX_DETAIL] + "…"
+    detail = redact(detail, secret)
+    retry_after = parse_retry_after(headers)
+    cls: type[ProviderError]
+    if status == 429 or kind == "rate_limit_error":
+        cls = RateLimited
+    elif status == 408:
+        cls = ProviderTimeout
+    elif status == 409 or status >= 500 or kind == "overloaded_error":
+        cls = ProviderUnavailable
+    elif status in (401, 403):
+        cls = ProviderAuthError
+    else:
+        cls = ProviderRejected
+    error = cls(detail, provider=provider, model=model, status=status, retry_after=retry_after)
+    if headers.get("x-should-retry") == "false":
+        error.retryable = False
+    return error
+
+
+def send_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON Schema ready to send as tool parameters or an output format (no ``$schema`` key)."""
+    return {k: v for k, v in schema.items() if k != "$schema"}

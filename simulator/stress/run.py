@@ -1,0 +1,184 @@
+"""One stress run: connect, list, lint, probe, check the state, load, and report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+
+from schemas.errors import ConfigError
+from simulator.stress._link import Link, LinkDown
+from simulator.stress._tool import ToolInfo
+from simulator.stress.lint import lint_tools
+from simulator.stress.load import run_load
+from simulator.stress.probe import probe_tools
+from simulator.stress.report import (
+    CheckStatus,
+    Finding,
+    LoadSummary,
+    PhaseProgress,
+    Severity,
+    StressOptionsRecord,
+    StressReport,
+    TargetInfo,
+    ToolReport,
+)
+from simulator.stress.state import check_state
+from simulator.stress.target import Target, TargetError, TargetSpec, open_target
+
+__all__ = ["StressOptions", "run_stress"]
+
+
+@dataclass(frozen=True)
+class StressOptions:
+    """How hard to push. Raises ConfigError for values out of range."""
+
+    #: Valid calls per tool in the probe phase; invalid calls per tool are capped at the same number.
+    calls: int = 20
+    #: Calls in the load phase (0 skips it).
+    load_calls: int = 100
+    concurrency: int = 8
+    call_timeout: float = 5.0
+    connect_timeout: float = 30.0
+    seed: int = 0
+    no_writes: bool = False
+    fail_on: Severity = Severity.HIGH
+
+    def __post_init__(self) -> None:
+        if self.calls < 1:
+            raise ConfigError(f"--calls: expected at least 1, got {self.calls}")
+        if self.load_calls < 0:
+            raise ConfigError(f"--load-calls: expected 0 or more, got {self.load_calls}")
+        if not 1 <= self.concurrency <= 256:
+            raise ConfigError(f"--concurrency: expected 1..256, got {self.concurrency}")
+        if not self.call_timeout > 0:
+            raise ConfigError(f"--call-timeout: expected seconds > 0, got {self.call_timeout}")
+        if not self.connect_timeout > 0:
+            raise ConfigError(f"--connect-timeout: expected seconds > 0, got {self.connect_timeout}")
+
+
+async def run_stress(
+    spec: TargetSpec,
+    options: StressOptions,
+    *,
+    progress: PhaseProgress | None = None,
+    workdir: Path | None = None,
+) -> StressReport:
+    """Stress the target ``spec`` names and return the report.
+
+    Everything started for the run (a subprocess, an HTTP server) is stopped before this
+    returns. Raises ConfigError (TargetError) when the target cannot be started or
+    reached, or lists no tools it can be asked about.
+    """
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    failure: LinkDown | None = None
+    report: StressReport | None = None
+    async with open_target(spec, workdir=workdir) as target, anyio.create_task_group() as tg:
+        link = Link(target.client, tg, connect_timeout=options.connect_timeout)
+        try:
+            report = await _run(link, target, options, progress, started_at, t0)
+        except LinkDown as exc:
+            failure = exc
+        finally:
+            await link.aclose()
+    if failure is not None or report is None:
+        tail = target.log_tail()
+        raise TargetError(
+            f"cannot use {target.description}: {failure}" + (f"; its stderr ends with: {tail[-500:]}" if tail else "")
+        )
+    return report
+
+
+async def _run(
+    link: Link,
+    target: Target,
+    options: StressOptions,
+    progress: PhaseProgress | None,
+    started_at: str,
+    t0: float,
+) -> StressReport:
+    await link.connect()
+    listed = await link.list_tools(options.connect_timeout)
+    tools = [ToolInfo.from_listing(t, target.declared_write(t.name)) for t in listed]
+    findings: list[Finding] = lint_tools(tools)
+    if not tools:
+        findings.append(
+            Finding(
+                check="server.no_tools",
+                severity=Severity.MEDIUM,
+                tool=None,
+                message="the server lists no tools",
+                fix="check the server's configuration",
+            )
+        )
+    reports = {t.name: ToolReport(name=t.name, writes=t.is_write) for t in tools}
+    selected: list[ToolInfo] = []
+    for tool in tools:
+        if options.no_writes and tool.is_write:
+            reports[tool.name].skipped = f"--no-writes: {tool.write_reason}"
+        else:
+            selected.append(tool)
+
+    probe = await probe_tools(
+        link,
+        target,
+        selected,
+        reports,
+        calls=options.calls,
+        call_timeout=options.call_timeout,
+        seed=options.seed,
+        progress=progress,
+    )
+    findings.extend(probe.findings)
+    state, state_findings = check_state(target, probe.successful_writes, uncertain=probe.uncertain)
+    findings.extend(state_findings)
+
+    load_tools = [t for t in selected if t.name not in probe.unstable]
+    for name, why in probe.unstable.items():
+        reports[name].load_skipped = why
+    if probe.server_down:
+        load = LoadSummary(status=CheckStatus.SKIPPED, detail="the server went down in the probe phase")
+    elif options.load_calls == 0:
+        load = LoadSummary(status=CheckStatus.SKIPPED, detail="--load-calls 0")
+    else:
+        load, load_findings = await run_load(
+            link,
+            load_tools,
+            probe.valid_cases,
+            reports,
+            calls=options.load_calls,
+            concurrency=options.concurrency,
+            call_timeout=options.call_timeout,
+            progress=progress,
+        )
+        findings.extend(load_findings)
+
+    return StressReport(
+        target=TargetInfo(
+            kind=target.kind,
+            description=target.description,
+            transport=target.transport,
+            server_name=link.server_name,
+            server_version=link.server_version,
+        ),
+        options=StressOptionsRecord(
+            calls=options.calls,
+            load_calls=options.load_calls,
+            concurrency=options.concurrency,
+            call_timeout_s=options.call_timeout,
+            seed=options.seed,
+            no_writes=options.no_writes,
+            fail_on=options.fail_on,
+        ),
+        started_at=started_at,
+        duration_s=round(time.perf_counter() - t0, 3),
+        tools=[reports[t.name] for t in tools],
+        findings=sorted(findings, key=lambda f: (-f.severity.rank, f.tool or "", f.check)),
+        state=state,
+        load=load,
+        reconnects=link.reconnects,
+    )
