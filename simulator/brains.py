@@ -23,9 +23,15 @@ Builder = Callable[[str], Any]
 # scheme -> "module:builder"; a builder takes the spec's argument and returns a factory.
 _AGENTS: dict[str, str] = {
     "offline": "simulator.agent:offline_agent_brain",
+    "python": "simulator.eval.agents:python_agent_brain",
+    "cmd": "simulator.eval.agents:cmd_agent_brain",
+    "anthropic": "simulator.llm.brains:anthropic_agent",
+    "openai": "simulator.llm.brains:openai_agent",
 }
 _USERS: dict[str, str] = {
     "offline": "simulator.user:offline_user_brain",
+    "anthropic": "simulator.llm.brains:anthropic_user",
+    "openai": "simulator.llm.brains:openai_user",
 }
 
 

@@ -43,6 +43,8 @@ __all__ = [
     "compute_dialogue_metrics",
     "messages_from_events",
     "render_summary",
+    "summary_columns",
+    "summary_rows",
     "summarize",
 ]
 
@@ -335,15 +337,19 @@ def _histogram(counts: dict[str, int]) -> str:
     return "\n".join(f"{k} {v}" for k, v in counts.items()) or "-"
 
 
-def render_summary(summary: Summary, *, title: str = "Dataset summary") -> Table:
-    """A rich table of ``summary``: one column for all dialogues, one per mode when split."""
-    columns: list[tuple[str, Summary]] = [("all", summary)]
-    columns += list(summary.by_mode.items())
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
-    for name, _ in columns:
-        table.add_column(name, justify="right")
+def summary_columns(summary: Summary) -> list[tuple[str, Summary]]:
+    """The columns a summary is shown in: ``all``, then one per mode when the dataset has both."""
+    return [("all", summary), *summary.by_mode.items()]
 
+
+def summary_rows(summary: Summary) -> list[tuple[str, list[str]]]:
+    """The rows of the summary as text, one cell per column of :func:`summary_columns`.
+
+    Histogram cells (terminations, feedback) hold one ``name count`` per line. Token and
+    cost rows appear only when some dialogue used an LLM. The terminal table and the HTML
+    report both show these rows.
+    """
+    columns = summary_columns(summary)
     rows: list[tuple[str, list[str]]] = [
         ("samples", [str(s.samples) for _, s in columns]),
         ("steps, mean (max)", [_mean_max(s.steps) for _, s in columns]),
@@ -360,6 +366,15 @@ def render_summary(summary: Summary, *, title: str = "Dataset summary") -> Table
     if summary.input_tokens or summary.output_tokens:
         rows.append(("tokens in / out", [f"{s.input_tokens} / {s.output_tokens}" for _, s in columns]))
         rows.append(("cost (USD)", [f"{s.cost_usd:.4f}" for _, s in columns]))
-    for label, cells in rows:
+    return rows
+
+
+def render_summary(summary: Summary, *, title: str = "Dataset summary") -> Table:
+    """A rich table of ``summary``: one column for all dialogues, one per mode when split."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for name, _ in summary_columns(summary):
+        table.add_column(name, justify="right")
+    for label, cells in summary_rows(summary):
         table.add_row(label, *cells)
     return table

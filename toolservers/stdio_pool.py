@@ -326,8 +326,8 @@ class _Worker:
                 process.kill()
                 with anyio.move_on_after(_STOP_GRACE_S):
                     await process.wait()
-            if process.stdout is not None:
-                await process.stdout.aclose()
+            with anyio.move_on_after(_STOP_GRACE_S):
+                await process.aclose()
 
     @asynccontextmanager
     async def transport(self) -> AsyncIterator[TransportStreams]:

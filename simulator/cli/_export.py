@@ -1,4 +1,4 @@
-"""``dialogsim export``: write a dataset as chat fine-tuning data or as its native records."""
+"""``dialogsim export``: write datasets as training data (OpenAI, Anthropic, ShareGPT, Parquet) or native records."""
 
 from __future__ import annotations
 
@@ -6,45 +6,143 @@ import argparse
 import sys
 from pathlib import Path
 
+_FORMATS = ("openai", "anthropic", "sharegpt", "parquet", "native")
+_MODES = ("user-oriented", "task-oriented")
+
 _EPILOG = """\
-formats:
-  openai  chat fine-tuning JSONL: {"messages": [...], "tools": [...]} per dialogue, with the
-          environment's description and policy as the system message and every tool call
-          followed by its result
-  native  the dataset's own records, unchanged
+formats (one example per dialogue, sorted by scenario id):
+  openai     Chat Completions fine-tuning JSONL: {"messages", "tools"}; every tool call is
+             followed by its "tool" message
+  anthropic  Messages API JSONL: {"system", "messages", "tools"}; tool_use blocks answered by
+             tool_result blocks (is_error on failed calls) in the next user turn
+  sharegpt   ShareGPT function calling (LLaMA-Factory): {"conversations": [{"from": human | gpt |
+             function_call | observation, "value"}], "system", "tools": "<JSON string>"}
+  parquet    one row per dialogue, nested columns (messages: list of structs with tool_calls);
+             reads with pyarrow, DuckDB and datasets.load_dataset("parquet", ...)
+  native     the dataset's own records
+
+With --split, one file per split is written next to --out: --out chat.jsonl --split
+train=0.9,validation=0.1 writes chat-train.jsonl and chat-validation.jsonl. Whole scenarios
+go to one split (branches with their scenario), the same for the same --seed.
 
 examples:
   dialogsim export data/ --format openai --out train.jsonl --only-successful
+  dialogsim export data/ --format sharegpt --out sft.json --min-turns 10 --dedupe --split train=0.9,validation=0.1
+  dialogsim export data/ baseline/ --format parquet --out both.parquet --failed-tool-calls drop
   dialogsim export data/ --format native --out all.jsonl
 """
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a similarity above 0 and at most 1, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a similarity above 0 and at most 1, got {value}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "export",
-        help="export a dataset (OpenAI chat fine-tuning format, or native records)",
-        description="Export the dialogues of a dataset directory to one JSONL file, sorted by scenario id.",
+        help="export datasets as training data (OpenAI, Anthropic, ShareGPT, Parquet) or native records",
+        description=(
+            "Export the dialogues of one or more dataset directories to one file (or one per split), "
+            "choosing, de-duplicating and splitting them on the way."
+        ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("dataset", type=Path, metavar="DIR", help="a dataset directory made by 'dialogsim generate'")
-    p.add_argument("--format", choices=["openai", "native"], required=True, dest="fmt", help="output format")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the JSONL file to write")
     p.add_argument(
+        "dataset", type=Path, nargs="+", metavar="DIR", help="dataset directories made by 'dialogsim generate'"
+    )
+    p.add_argument("--format", choices=_FORMATS, required=True, dest="fmt", help="output format")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the file to write")
+
+    keep = p.add_argument_group("which dialogues")
+    keep.add_argument(
         "--only-successful",
         action="store_true",
         help="keep only the dialogues recorded as successful (every task verified)",
     )
+    keep.add_argument("--min-turns", type=_non_negative_int, default=0, metavar="N", help="at least N turns")
+    keep.add_argument("--min-tasks", type=_non_negative_int, default=0, metavar="N", help="at least N tasks")
+    keep.add_argument(
+        "--min-steps",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="at least N sequential tool calls for some request",
+    )
+    keep.add_argument(
+        "--domain", action="append", default=[], metavar="NAME", help="only this domain; repeat for several"
+    )
+    keep.add_argument("--mode", action="append", choices=_MODES, default=[], help="only this mode; repeat for both")
+    keep.add_argument(
+        "--failed-tool-calls",
+        choices=("keep", "drop"),
+        default="keep",
+        help="keep failed tool calls with their error results as negative examples (default), or drop them",
+    )
+    keep.add_argument(
+        "--dedupe",
+        nargs="?",
+        type=_threshold,
+        const=0.9,
+        default=None,
+        metavar="SIMILARITY",
+        help="drop near-identical dialogues (word 5-gram Jaccard similarity, default 0.9), keeping the first by id",
+    )
+    split = p.add_argument_group("splits")
+    split.add_argument(
+        "--split",
+        metavar="NAME=FRACTION,...",
+        help="write one file per split, whole scenarios to one split, e.g. train=0.9,validation=0.1",
+    )
+    split.add_argument("--seed", type=int, default=0, help="seed of the split assignment (default: 0)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from simulator.export import export
+    from simulator.filters import FailedToolCalls, Selection, parse_splits
 
-    result = export(args.dataset, args.fmt, args.out, only_successful=args.only_successful)
-    parts = [f"wrote {result.written} dialogues to {args.out}"]
+    selection = Selection(
+        only_successful=args.only_successful,
+        min_turns=args.min_turns,
+        min_tasks=args.min_tasks,
+        min_steps=args.min_steps,
+        domains=tuple(args.domain),
+        modes=tuple(args.mode),
+        failed_tool_calls=FailedToolCalls(args.failed_tool_calls),
+        dedupe=args.dedupe,
+    )
+    splits = parse_splits(args.split) if args.split else None
+    result = export(args.dataset, args.fmt, args.out, selection=selection, splits=splits, seed=args.seed)
+
+    if splits:
+        shown = ", ".join(f"{name} {n} -> {path}" for name, (path, n) in result.files.items())
+        parts = [f"wrote {result.written} dialogues ({shown})"]
+    else:
+        parts = [f"wrote {result.written} dialogues to {args.out}"]
     if result.unsuccessful:
         parts.append(f"{result.unsuccessful} unsuccessful left out")
+    parts += [f"{n} left out ({reason})" for reason, n in result.filtered.items()]
+    if result.duplicates:
+        parts.append(f"{len(result.duplicates)} near duplicates left out")
+    if result.dropped_tool_calls:
+        parts.append(f"{result.dropped_tool_calls} failed tool calls dropped")
     if result.invalid:
         shown = ", ".join(result.invalid_ids[:5]) + (", ..." if result.invalid > 5 else "")
         parts.append(f"{result.invalid} left out whose tool calls lack results ({shown})")

@@ -12,6 +12,7 @@ import anyio
 from rich.console import Console
 
 from schemas import Mode
+from simulator.cli._models import add_model_arguments, role_models
 
 _EPILOG = """\
 The dataset directory holds manifest.json, environments/, dialogues.jsonl (one record per
@@ -149,11 +150,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="continuations per source dialogue (default: 1)",
     )
+    add_model_arguments(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from schemas.errors import ConfigError
+    from simulator.llm import use_setup
     from simulator.metrics import render_summary
     from simulator.run import DATASET_FILE, RunConfig, execute_run, prepare_run
     from simulator.runner import DialogueConfig
@@ -162,8 +165,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--dialogues is required (how many dialogues to generate)")
     if args.branch_from is not None and args.at_turn is None:
         raise ConfigError("--at-turn is required with --branch-from (the turn to branch after)")
+    models = role_models(args)  # a missing key or an unknown provider stops here, before any work
     given = {"transport": args.transport, "max_turns": args.max_turns, "agent_mistake_rate": args.mistake_rate}
     dialogue_settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    dialogue_settings.update(agent=models.specs["agent"], user=models.specs["user"])
     config = RunConfig(
         dialogues=args.dialogues if args.dialogues is not None else 0,
         seed=args.seed,
@@ -183,7 +188,12 @@ def run(args: argparse.Namespace) -> int:
             f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done",
             file=sys.stderr,
         )
-    summary = anyio.run(functools.partial(execute_run, prepared, progress=not args.no_progress))
+    run_it = functools.partial(execute_run, prepared, progress=not args.no_progress)
+    if models.setup is not None:
+        with use_setup(models.setup):
+            summary = anyio.run(_closing(models.setup, run_it))
+    else:
+        summary = anyio.run(run_it)
     console = Console()
     console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
     console.print(
@@ -192,3 +202,15 @@ def run(args: argparse.Namespace) -> int:
         highlight=False,
     )
     return 0
+
+
+def _closing(setup: Any, work: Any) -> Any:
+    """Run ``work`` and close the setup's model clients afterwards, in the same event loop."""
+
+    async def run() -> Any:
+        try:
+            return await work()
+        finally:
+            await setup.pool.aclose()
+
+    return run

@@ -180,9 +180,7 @@ def _history(events: list[Event]) -> list[Utterance]:
 async def _record_usage(ctx: AgentContext, model: str, tokens_in: int, tokens_out: int, cost: float | None) -> None:
     if model or tokens_in or tokens_out or cost is not None:
         await ctx.publish(
-            ProviderCall(
-                role="agent", model=model, input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=cost
-            )
+            ProviderCall(role="agent", model=model, input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=cost)
         )
 
 
@@ -418,11 +416,13 @@ class _CmdAgent:
             await self._process.stdin.send(data)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             code = await self._wait_exit(_EXIT_GRACE_S)
-            raise AgentExited(f"the agent exited (code {code}) and no longer reads stdin{self._stderr_tail()}") from None
+            raise AgentExited(
+                f"the agent exited (code {code}) and no longer reads stdin{self._stderr_tail()}"
+            ) from None
 
-    async def _wait_exit(self, timeout: float) -> int | None:
+    async def _wait_exit(self, within_s: float) -> int | None:
         assert self._process is not None
-        with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+        with anyio.CancelScope(shield=True), anyio.move_on_after(within_s):
             await self._process.wait()
         return self._process.returncode
 
@@ -487,7 +487,7 @@ class _CmdAgent:
                         pass
                 await self._wait_exit(_EXIT_GRACE_S)
                 await self._kill()  # also whatever it started and left behind
-                if process.stdout is not None:
-                    await process.stdout.aclose()
+                with anyio.move_on_after(_EXIT_GRACE_S):
+                    await process.aclose()
             if self._stderr is not None:
                 self._stderr.close()

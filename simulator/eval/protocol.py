@@ -154,6 +154,5 @@ def decode_reply(line: bytes) -> AgentReplyMessage:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         shown = line[:200].decode("utf-8", "replace")
         raise ProtocolError(
-            f'expected {{"type": "agent", "text": "..."}} on stdout, got {shown!r} ({exc}); '
-            "logs belong on stderr"
+            f'expected {{"type": "agent", "text": "..."}} on stdout, got {shown!r} ({exc}); logs belong on stderr'
         ) from None

@@ -21,7 +21,7 @@ import msgspec
 from anthropic.resources.messages.messages import DEPRECATED_MODELS
 
 from schemas.errors import ConfigError
-from simulator.providers._errors import BadResponse, ProviderTimeout, ProviderUnavailable
+from simulator.providers._errors import BadResponse, ProviderError, ProviderTimeout, ProviderUnavailable
 from simulator.providers._http import redact, send_schema, status_error
 from simulator.providers._registry import provider
 from simulator.providers._types import ChatMessage, ChatToolCall, Request, Response, StopReason, TokenUsage
@@ -243,6 +243,10 @@ class AnthropicProvider:
             raise ProviderUnavailable(
                 f"connection failed ({reason})", provider=self.name, model=request.model
             ) from None
+        except anthropic.AnthropicError as exc:
+            # Anything else the SDK raises (credentials, an unexpected response) is not worth a retry.
+            reason = redact(f"{type(exc).__name__}: {exc}", self._secret)
+            raise ProviderError(f"SDK error ({reason})", provider=self.name, model=request.model) from None
         try:
             return parse_body(raw.http_response.content, request)
         except BadResponse as exc:

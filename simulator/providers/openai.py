@@ -26,7 +26,13 @@ import msgspec
 import openai
 
 from schemas.errors import ConfigError
-from simulator.providers._errors import BadResponse, ProviderRejected, ProviderTimeout, ProviderUnavailable
+from simulator.providers._errors import (
+    BadResponse,
+    ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from simulator.providers._http import redact, send_schema, status_error
 from simulator.providers._registry import provider
 from simulator.providers._types import (
@@ -306,6 +312,10 @@ class OpenAIProvider:
             raise ProviderUnavailable(
                 f"connection failed ({reason})", provider=self.name, model=request.model
             ) from None
+        except openai.OpenAIError as exc:
+            # Anything else the SDK raises (credentials, an unexpected response) is not worth a retry.
+            reason = redact(f"{type(exc).__name__}: {exc}", self._secret)
+            raise ProviderError(f"SDK error ({reason})", provider=self.name, model=request.model) from None
         try:
             return parse_body(raw.http_response.content, request)
         except BadResponse as exc:

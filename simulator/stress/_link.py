@@ -151,7 +151,7 @@ class Link:
 
     # -- requests ----------------------------------------------------------------------------
 
-    async def _guarded(self, work: Callable[[Client], Awaitable[T]], timeout: float) -> tuple[T | None, str]:
+    async def _guarded(self, work: Callable[[Client], Awaitable[T]], limit_s: float) -> tuple[T | None, str]:
         """Run ``work`` against the live client; (result, "") or (None, "crash"/"hang")."""
         session = self._session
         if session is None or session.client is None or session.dead.is_set() or session.broken:
@@ -167,7 +167,7 @@ class Link:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(watch)
-            with anyio.move_on_after(timeout + _GRACE_S):
+            with anyio.move_on_after(limit_s + _GRACE_S):
                 try:
                     result = await work(client)
                 except Exception as exc:  # re-raised below, outside the group, unwrapped
@@ -180,7 +180,7 @@ class Link:
             return result, ""
         return None, "crash" if session.dead.is_set() else "hang"
 
-    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> CallResult:
+    async def call(self, name: str, arguments: dict[str, Any], limit_s: float) -> CallResult:
         """Call tool ``name`` and classify the answer; never raises for anything the server does."""
         started = time.perf_counter()
 
@@ -193,11 +193,11 @@ class Link:
                 # Not client.call_tool: that checks the output schema itself and raises; the
                 # raw result is what is under test.
                 result = await client.session.send_request(
-                    request, types.CallToolResult, request_read_timeout_seconds=timeout
+                    request, types.CallToolResult, request_read_timeout_seconds=limit_s
                 )
             except MCPError as exc:
                 if exc.code == REQUEST_TIMEOUT:
-                    return CallResult(Outcome.HANG, elapsed(), text=f"no answer within {timeout:g} s")
+                    return CallResult(Outcome.HANG, elapsed(), text=f"no answer within {limit_s:g} s")
                 if exc.code == CONNECTION_CLOSED:
                     self._mark_broken()
                     return CallResult(Outcome.CRASH, elapsed(), text="the connection closed during the call")
@@ -215,20 +215,20 @@ class Link:
                 return CallResult(Outcome.PROTOCOL_ERROR, elapsed(), text=text)
             return _classify(result, elapsed())
 
-        outcome, failure = await self._guarded(work, timeout)
+        outcome, failure = await self._guarded(work, limit_s)
         if outcome is not None:
             return outcome
         if failure == "crash":
             error = self._session.error if self._session is not None else None
             why = f": {_describe(error)}" if error is not None else ""
             return CallResult(Outcome.CRASH, elapsed(), text=f"the connection was lost{why}")
-        return CallResult(Outcome.HANG, elapsed(), text=f"no answer within {timeout:g} s")
+        return CallResult(Outcome.HANG, elapsed(), text=f"no answer within {limit_s:g} s")
 
     def _mark_broken(self) -> None:
         if self._session is not None:
             self._session.broken = True
 
-    async def list_tools(self, timeout: float) -> list[types.Tool]:
+    async def list_tools(self, limit_s: float) -> list[types.Tool]:
         """Every listed tool (all pages); raises LinkDown when the listing fails."""
 
         async def work(client: Client) -> list[types.Tool]:
@@ -243,26 +243,26 @@ class Link:
             return tools
 
         try:
-            with anyio.fail_after(timeout + _GRACE_S):
-                tools, failure = await self._guarded(work, timeout)
+            with anyio.fail_after(limit_s + _GRACE_S):
+                tools, failure = await self._guarded(work, limit_s)
         except (MCPError, pydantic.ValidationError, TimeoutError) as exc:
             raise LinkDown(f"tools/list failed: {_describe(exc)}") from None
         if tools is None:
             raise LinkDown("tools/list got no answer" if failure == "hang" else "the connection was lost")
         return tools
 
-    async def responsive(self, timeout: float) -> bool:
-        """Whether the server still answers (a ``tools/list`` within ``timeout``)."""
+    async def responsive(self, limit_s: float) -> bool:
+        """Whether the server still answers (a ``tools/list`` within ``limit_s`` seconds)."""
 
         async def work(client: Client) -> bool:
             try:
-                with anyio.fail_after(timeout):
+                with anyio.fail_after(limit_s):
                     await client.session.list_tools()
             except (MCPError, TimeoutError, pydantic.ValidationError):
                 return False
             return True
 
-        ok, _ = await self._guarded(work, timeout)
+        ok, _ = await self._guarded(work, limit_s)
         return bool(ok)
 
 

@@ -12,6 +12,7 @@ generated correctly but never used to make a case invalid (most validators ignor
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import json
 import random
@@ -21,7 +22,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-__all__ = ["Case", "CaseGenerator", "HOSTILE_STRINGS", "UNICODE_STRINGS"]
+from toolservers.validation import schema_problems
+
+__all__ = ["HOSTILE_STRINGS", "UNICODE_STRINGS", "Case", "CaseGenerator", "validator_for"]
 
 Json = Any
 
@@ -85,6 +88,30 @@ _PLAN: tuple[tuple[str, bool], ...] = (
 _INVALID_KINDS = ("missing_required", "wrong_type", "unknown_field", "out_of_enum", "null", "out_of_range")
 
 
+def validator_for(schema: Any) -> Draft202012Validator | None:
+    """A compiled validator for ``schema``, or None when it is not valid JSON Schema (cached by content)."""
+    if not isinstance(schema, dict):
+        return None
+    try:
+        canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    return _validator(canonical)
+
+
+@functools.lru_cache(maxsize=4096)
+def _validator(canonical: str) -> Draft202012Validator | None:
+    schema = json.loads(canonical)
+    if schema_problems(schema):
+        return None
+    validator = Draft202012Validator(schema)
+    try:
+        validator.is_valid({})  # an unresolvable reference fails here, not in the middle of a run
+    except Exception:
+        return None
+    return validator
+
+
 @dataclass(frozen=True, slots=True)
 class Case:
     """One set of arguments. ``kind`` names how it was made; ``field`` the field made invalid."""
@@ -115,13 +142,7 @@ class CaseGenerator:
             defs = schema.get(key)
             if isinstance(defs, dict):
                 self._defs.update({f"#/{key}/{name}": d for name, d in defs.items()})
-        self._validator: Draft202012Validator | None
-        try:
-            Draft202012Validator.check_schema(schema)
-            self._validator = Draft202012Validator(schema)
-            self._validator.is_valid({})  # unresolvable references fail here, not later
-        except Exception:
-            self._validator = None
+        self._validator = validator_for(schema)
 
     @property
     def schema_ok(self) -> bool:
@@ -267,9 +288,15 @@ class CaseGenerator:
     def _field_ok(self, node: Json, value: Json) -> bool:
         if not isinstance(node, dict):
             return True
-        schema = {**node, "$defs": self.schema.get("$defs", {}), "definitions": self.schema.get("definitions", {})}
+        schema = dict(node)
+        for key in ("$defs", "definitions"):
+            if key in self.schema:
+                schema[key] = self.schema[key]
+        validator = validator_for(schema)
+        if validator is None:
+            return True
         try:
-            return bool(Draft202012Validator(schema).is_valid(value))
+            return bool(validator.is_valid(value))
         except Exception:
             return True
 

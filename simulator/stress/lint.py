@@ -31,11 +31,9 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import jsonschema
-from jsonschema import Draft202012Validator
-
 from simulator.stress._tool import ToolInfo, looks_like_write
 from simulator.stress.report import Finding, Severity
+from toolservers.validation import schema_problems
 
 __all__ = ["lint_tools"]
 
@@ -53,7 +51,10 @@ _FORMAT_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(^|_)(datetime|timestamp)$|_at$"), "format: date-time"),
     (re.compile(r"(^|_)e?mail$"), "format: email"),
     (re.compile(r"(^|_)(url|uri|link|website|homepage)$"), "format: uri"),
-    (re.compile(r"(^|_)(status|state|type|kind|category|level|tier|mode|priority|sort|order_by|direction)$"), "an enum"),
+    (
+        re.compile(r"(^|_)(status|state|type|kind|category|level|tier|mode|priority|sort|order_by|direction)$"),
+        "an enum",
+    ),
     (re.compile(r"(^|_)(currency|country|language|locale)(_code)?$"), "an enum or a pattern of codes"),
     (re.compile(r"(^|_)uuid$"), "format: uuid"),
 )
@@ -75,15 +76,12 @@ def _finding(tool: str | None, check: str, severity: Severity, message: str, fix
 def _lint_tool(tool: ToolInfo) -> Iterator[Finding]:
     name = tool.name
     schema = tool.input_schema
-    try:
-        Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path) or "(root)"
+    for problem in schema_problems(schema):
         yield _finding(
             name,
             "schema.invalid",
             Severity.HIGH,
-            f"input_schema is not valid JSON Schema at {where}: {exc.message}",
+            f"input_schema is not valid JSON Schema at {problem}",
             "fix the keyword so the schema passes a JSON Schema 2020-12 validator "
             "(types are string, integer, number, boolean, array, object, null)",
         )
@@ -96,7 +94,8 @@ def _lint_tool(tool: ToolInfo) -> Iterator[Finding]:
             'set "type": "object" at the root and list the parameters under "properties"',
         )
     for path, node in _objects(schema):
-        props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+        declared = node.get("properties")
+        props: dict[str, Any] = declared if isinstance(declared, dict) else {}
         required = node.get("required")
         if isinstance(required, list):
             unknown = [r for r in required if isinstance(r, str) and r not in props]
@@ -110,14 +109,12 @@ def _lint_tool(tool: ToolInfo) -> Iterator[Finding]:
                     "declare the property under properties, or drop it from required",
                 )
     if tool.output_schema is not None:
-        try:
-            Draft202012Validator.check_schema(tool.output_schema)
-        except jsonschema.SchemaError as exc:
+        for problem in schema_problems(tool.output_schema):
             yield _finding(
                 name,
                 "output_schema.invalid",
                 Severity.HIGH,
-                f"output_schema is not valid JSON Schema: {exc.message}",
+                f"output_schema is not valid JSON Schema at {problem}",
                 "fix the output schema; clients validate structured results against it",
             )
     yield from _lint_description(tool)

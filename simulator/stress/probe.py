@@ -20,7 +20,7 @@ from mcp_types import INVALID_PARAMS
 
 from simulator.stress._link import CallResult, Link
 from simulator.stress._tool import ToolInfo
-from simulator.stress.generate import Case, CaseGenerator
+from simulator.stress.generate import Case, CaseGenerator, validator_for
 from simulator.stress.report import Finding, Outcome, PhaseProgress, Severity, ToolReport
 from simulator.stress.target import Target
 
@@ -109,9 +109,11 @@ async def probe_tools(
     for tool, generator, cases in plans:
         if result.server_down:
             break
-        await _probe_tool(link, target, tool, generator, cases, reports[tool.name], collector, result, call_timeout)
-        if progress is not None:
-            progress.advance(len(cases))
+        made = await _probe_tool(
+            link, target, tool, generator, cases, reports[tool.name], collector, result, call_timeout, progress
+        )
+        if progress is not None and made < len(cases):
+            progress.advance(len(cases) - made)  # the calls skipped after a crash or hangs
     if progress is not None:
         progress.stop()
     result.findings = collector.findings()
@@ -127,12 +129,18 @@ async def _probe_tool(
     report: ToolReport,
     collector: FindingCollector,
     result: ProbeResult,
-    timeout: float,
-) -> None:
+    call_timeout: float,
+    progress: PhaseProgress | None,
+) -> int:
+    """Probe one tool; returns how many of ``cases`` were called."""
     output_validator = _validator(tool.output_schema)
     hangs = 0
+    made = 0
     for case in cases:
-        answer = await link.call(tool.name, case.arguments, timeout)
+        answer = await link.call(tool.name, case.arguments, call_timeout)
+        made += 1
+        if progress is not None:
+            progress.advance()
         (report.valid if case.valid else report.invalid).add(answer.outcome)
         evidence = f"arguments {case.describe()} -> {answer.text or answer.outcome.value}"
         if case.valid:
@@ -151,22 +159,22 @@ async def _probe_tool(
                 Severity.CRITICAL,
                 f"the server died or dropped the connection on a call ({case.kind} arguments)",
                 "find the failure in the server's log; catch errors per call and answer with an isError result",
-                evidence + (f"; server stderr ends: {tail[-300:]!r}" if tail else ""),
+                evidence + (f"; the server's stderr ends: {_last_lines(tail)}" if tail else ""),
             )
             result.unstable[tool.name] = "crashed the server in the probe phase"
             if not await link.reconnect():
                 _server_down(collector, tool.name)
                 result.server_down = True
-            return
+            return made
         if answer.outcome is Outcome.HANG:
             hangs += 1
             result.unstable[tool.name] = "hung in the probe phase"
-            if not await link.responsive(timeout) and not await link.reconnect():
+            if not await link.responsive(call_timeout) and not await link.reconnect():
                 _server_down(collector, tool.name)
                 result.server_down = True
-                return
+                return made
             if hangs >= _MAX_HANGS_PER_TOOL:
-                return
+                return made
     made = report.valid
     if made.total >= _MIN_CALLS_FOR_NO_SUCCESS and made.result == 0 and made.tool_error == made.total:
         collector.add(
@@ -184,6 +192,7 @@ async def _probe_tool(
             "invalid-argument checks were skipped: the input schema cannot judge arguments",
             "fix the input schema (see schema.invalid)",
         )
+    return made
 
 
 def _judge_valid(
@@ -288,11 +297,10 @@ def _server_down(collector: FindingCollector, tool: str) -> None:
     )
 
 
+def _last_lines(text: str, n: int = 3) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-n:])[-400:]
+
+
 def _validator(schema: dict[str, Any] | None) -> Draft202012Validator | None:
-    if schema is None:
-        return None
-    try:
-        Draft202012Validator.check_schema(schema)
-        return Draft202012Validator(schema)
-    except jsonschema.SchemaError:
-        return None
+    return None if schema is None else validator_for(schema)

@@ -65,9 +65,10 @@ def check_state(
         tool=None,
         message=(
             f"the database differs from a fresh copy with only the {n} successful write calls replayed: "
-            "a refused, invalid or read call changed data"
+            "a refused, invalid or read call changed data, or a write that reported success did not persist"
         ),
-        fix="run each call in a transaction that is rolled back on any error, and validate before writing",
+        fix="run each call in a transaction that is committed on success and rolled back on any error "
+        "(every exception, not only database errors), and validate before writing",
         evidence="; ".join(differences[:3]),
         count=len(differences),
     )

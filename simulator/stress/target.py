@@ -72,7 +72,8 @@ class TargetSpec:
         given = [
             name
             for name, value in (
-                ("--environment", self.environment or self.environment_object),
+                ("--environment", self.environment),
+                ("--domain", self.environment_object),
                 ("--server", self.server),
                 ("--url", self.url),
             )
@@ -80,13 +81,13 @@ class TargetSpec:
         ]
         if len(given) != 1:
             raise ConfigError(
-                "give exactly one target: --environment FILE, --server 'COMMAND ARGS' or --url URL"
+                "give exactly one target: --environment FILE, --domain NAME, --server 'COMMAND ARGS' or --url URL"
                 + (f" (got {' and '.join(given)})" if given else "")
             )
         if self.transport not in TRANSPORTS:
             raise ConfigError(f"--transport: expected one of {', '.join(TRANSPORTS)}, got {self.transport!r}")
         if self.transport != "inprocess" and not (self.environment or self.environment_object):
-            raise ConfigError("--transport goes with --environment (a --server is stdio, a --url is HTTP)")
+            raise ConfigError("--transport goes with --environment or --domain (a --server is stdio, a --url is HTTP)")
         if self.headers and not self.url:
             raise ConfigError("--header goes with --url")
         if self.env and not self.server:

@@ -154,7 +154,10 @@ async def call_tool(_ctx: Any, params: types.CallToolRequestParams) -> types.Cal
     if name == "bad_schema":
         return _text("ok")
     if name == "rate_item":
-        stars = args["stars"]  # KeyError on a missing field: the SDK answers with a protocol error
+        # No isError for bad input: a KeyError or ValueError, which the SDK answers with a protocol error.
+        item_id, stars = args["item_id"], args["stars"]
+        if set(args) != {"item_id", "stars"} or not isinstance(item_id, int) or item_id < 1:
+            raise ValueError(f"bad arguments {args!r}")
         if not isinstance(stars, int) or not 1 <= stars <= 5:
             raise ValueError(f"bad stars {stars!r}")
         return _text("4.5")
@@ -186,4 +189,6 @@ async def serve_http() -> None:
 
 
 if __name__ == "__main__":
+    # What the tests check: which variables the server was started with, and that it is gone after.
+    print(f"broken_server pid={os.getpid()} env={','.join(sorted(os.environ))}", file=sys.stderr, flush=True)  # noqa: T201
     anyio.run(serve_http if "--http" in sys.argv[1:] else serve_stdio)

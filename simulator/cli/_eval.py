@@ -1,0 +1,162 @@
+"""``dialogsim eval``: K trials of every scenario with the agent under test, scored."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from pathlib import Path
+
+import anyio
+from rich.console import Console
+
+from schemas import Mode
+from simulator.cli._generate import _positive_int, _rate
+
+_EPILOG = """\
+agents (--agent):
+  offline                           the built-in rule-based agent
+  anthropic:MODEL, openai:MODEL     an LLM agent (when the LLM brains are installed)
+  python:package.module:factory     a Python factory; also python:path/to/file.py:factory
+  cmd:"COMMAND ARGS"                any program speaking the JSON-lines protocol
+                                    (documented in simulator/eval/protocol.py); it gets the
+                                    dialogue's MCP server as DIALOGSIM_MCP_URL + DIALOGSIM_MCP_TOKEN
+                                    (streamable HTTP) and DIALOGSIM_MCP_STDIO (a stdio command)
+
+scenarios (--scenarios): a built-in domain or a comma-separated list (default: all), a
+scenarios file (JSON), or a dataset directory made by `dialogsim generate` (replayed).
+
+The output directory holds eval.json (settings), records/ (one record per trial, a dataset
+like generate's) and results.json (per scenario and task, and the summary). Kill it at any
+moment and run the same command again to resume; a larger --trials extends it.
+
+examples:
+  dialogsim eval --agent offline --trials 3 --seed 1 --out evals/offline
+  dialogsim eval --agent python:examples/python_agent.py:make_agent --scenarios retail --seed 1 --out evals/py
+  dialogsim eval --agent 'cmd:python examples/jsonl_agent.py' --trials 2 --seed 1 --out evals/cmd
+"""
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _confidence(text: str) -> float:
+    value = _rate(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate an agent: K trials per scenario, pass^k with confidence intervals (resumable)",
+        description=(
+            "Evaluate any MCP-capable agent against the simulated user: every dialogue gets its own database "
+            "and MCP tool server, every task is checked against the final database state and what the agent said."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = p.add_argument_group("what to evaluate")
+    what.add_argument("--agent", required=True, metavar="AGENT", help="the agent under test (see below)")
+    what.add_argument("--scenarios", metavar="SOURCE", help="domains, a scenarios file or a dataset (default: all)")
+    what.add_argument(
+        "--limit",
+        type=_non_negative,
+        default=0,
+        metavar="N",
+        help="number of scenarios (default: 2 per domain; all of a file or dataset)",
+    )
+    what.add_argument("--trials", type=_positive_int, default=1, metavar="K", help="trials per scenario (default: 1)")
+    what.add_argument("--seed", type=int, required=True, metavar="S", help="the same seed gives the same scenarios")
+    what.add_argument("--user", default="offline", metavar="USER", help="the user simulator (default: offline)")
+    what.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.USER_ORIENTED.value,
+        help="for scenarios built from domains (default: user-oriented)",
+    )
+
+    how = p.add_argument_group("how to run")
+    how.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created, or resumed)")
+    how.add_argument(
+        "--concurrency", type=_positive_int, default=4, metavar="C", help="dialogues at a time (default: 4)"
+    )
+    how.add_argument(
+        "--tool-server",
+        choices=["host", "pool"],
+        default="host",
+        help="host: in-process servers mounted on one loopback HTTP host (default); pool: pre-started stdio servers",
+    )
+    how.add_argument(
+        "--pool-size", type=_positive_int, default=2, metavar="N", help="stdio workers kept warm (default: 2)"
+    )
+    how.add_argument("--max-turns", type=_positive_int, default=200, metavar="N", help="turns per dialogue (200)")
+    how.add_argument(
+        "--turn-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="S",
+        help="seconds a side may take to answer (default: 60; outside agents get 80%% of it)",
+    )
+    how.add_argument("--timeout", type=_seconds, default=600.0, metavar="S", help="seconds per dialogue (default: 600)")
+    how.add_argument(
+        "--mistake-rate", type=_rate, default=0.1, metavar="P", help="mistakes of the offline agent (default: 0.1)"
+    )
+    how.add_argument(
+        "--confidence", type=_confidence, default=0.95, metavar="C", help="confidence level of intervals (0.95)"
+    )
+    how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.eval import EvalConfig, render_results, run_eval
+
+    config = EvalConfig(
+        agent=args.agent,
+        out_dir=args.out,
+        seed=args.seed,
+        trials=args.trials,
+        source=args.scenarios,
+        limit=args.limit,
+        user=args.user,
+        mode=Mode(args.mode),
+        concurrency=args.concurrency,
+        tool_server=args.tool_server,
+        pool_size=args.pool_size,
+        max_turns=args.max_turns,
+        turn_timeout_s=args.turn_timeout,
+        timeout_s=args.timeout,
+        mistake_rate=args.mistake_rate,
+        confidence=args.confidence,
+        progress=not args.no_progress,
+    )
+    outcome = anyio.run(functools.partial(run_eval, config))
+    console = Console()
+    for table in render_results(outcome.results):
+        console.print(table)
+    run_summary = outcome.run
+    console.print(
+        f"{run_summary.generated} new dialogues ({run_summary.failed} failed), {run_summary.skipped} already "
+        f"present, in {run_summary.elapsed_s:.1f} s; results in {outcome.results_path}",
+        highlight=False,
+    )
+    return 0

@@ -1,0 +1,90 @@
+"""Model flags shared by the commands that can use LLM brains (``generate``, ``eval``).
+
+This is the edge where API keys and base URLs are read: from the flags, else from the
+usual environment variables. Nothing past here reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simulator.llm import LLMSetup
+
+__all__ = ["RoleModels", "add_model_arguments", "role_models"]
+
+ROLES = ("user", "agent")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, roles: tuple[str, ...] = ROLES) -> None:
+    g = parser.add_argument_group(
+        "models (default: the offline brains; keys come from ANTHROPIC_API_KEY / OPENAI_API_KEY)"
+    )
+    g.add_argument(
+        "--model",
+        metavar="PROVIDER:MODEL",
+        help="a model for every role, e.g. anthropic:claude-sonnet-4-5, openai:gpt-4.1, openai:Qwen/Qwen3-8B",
+    )
+    for role in roles:
+        g.add_argument(
+            f"--{role}-model",
+            metavar="PROVIDER:MODEL",
+            help=f"the {role}'s model (overrides --model); 'offline' keeps the offline brain",
+        )
+    g.add_argument(
+        "--base-url", metavar="URL", help="an OpenAI-compatible server (vLLM, Ollama, ...) or another API endpoint"
+    )
+    g.add_argument("--api-key", metavar="KEY", help="the API key (default: from the provider's environment variable)")
+    g.add_argument("--request-timeout", type=float, metavar="S", help="seconds per model request")
+    g.add_argument("--max-requests", type=int, metavar="N", help="concurrent requests per model")
+    g.add_argument("--rpm", type=float, help="requests per minute per model")
+    g.add_argument("--tpm", type=float, help="tokens per minute per model")
+    g.add_argument("--cache-dir", type=Path, metavar="DIR", help="reuse identical model responses from this directory")
+    g.add_argument("--price-file", type=Path, metavar="FILE", help="override model prices (USD per million tokens)")
+    g.add_argument("--prompts-dir", type=Path, metavar="DIR", help="override the prompts (user.md, agent.md, ...)")
+
+
+@dataclass(frozen=True, slots=True)
+class RoleModels:
+    """The brain spec of each role, and the setup LLM brains need (None when all are offline)."""
+
+    specs: dict[str, str]
+    setup: LLMSetup | None
+
+
+def role_models(
+    args: argparse.Namespace, *, roles: tuple[str, ...] = ROLES, env: Mapping[str, str] | None = None
+) -> RoleModels:
+    """Resolve the model flags; raises ConfigError for an unknown provider or a missing key."""
+    environ = os.environ if env is None else env
+    specs: dict[str, str] = {}
+    for role in roles:
+        chosen = getattr(args, f"{role}_model", None) or args.model or "offline"
+        specs[role] = chosen
+    models = sorted({s for s in specs.values() if s != "offline"})
+    if not models:
+        return RoleModels(specs, None)
+    from simulator.llm import LLMSetup
+    from simulator.providers import parse_model, settings_from_env
+
+    settings = {}
+    for model in models:
+        spec = parse_model(model)
+        settings[str(spec)] = settings_from_env(
+            spec,
+            environ,
+            api_key=args.api_key,
+            base_url=args.base_url,
+            timeout=args.request_timeout,
+            max_concurrency=args.max_requests,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            cache_dir=args.cache_dir,
+            price_file=args.price_file,
+        )
+    return RoleModels(specs, LLMSetup(settings=settings, prompts_dir=args.prompts_dir))

@@ -1,0 +1,315 @@
+"""An evaluation run: K trials of every scenario with the agent under test, scored.
+
+The output directory holds::
+
+    eval.json      the settings that decide what is evaluated (agent, user, source, seed...)
+    records/       a dataset directory (simulator.run): manifest, environments/, one
+                   DialogueRecord per trial in dialogues.jsonl, summary.json
+    results.json   the scores (simulator.eval.scoring), rewritten at the end of each run
+
+Trials are dialogues of their own: trial ``k`` of scenario ``S`` is dialogue ``S~tk``,
+with its own dialogue seed derived from (seed, scenario, k). Every agent evaluated with
+the same seed gets the same scenarios and, trial by trial, the same user seeds, so
+differences between two agents come from the agents. The run reuses the dataset
+machinery of ``dialogsim generate``: it is safe to kill, and the same command resumes
+it without losing or repeating a trial; more ``--trials`` later extend it; other
+settings for the same directory are refused.
+
+Tools are served to every agent through the connector of the run: each dialogue's
+in-process tool server is mounted on one loopback HTTP host (URL, token and a stdio
+relay for outside agents), or, with ``tool_server="pool"``, served by a pre-started
+stdio worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from schemas import DialogueRecord, Environment, Mode, Scenario
+from schemas.errors import ConfigError
+from simulator.brains import resolve_agent, resolve_user
+from simulator.eval.agents import AgentEndpoint
+from simulator.eval.scoring import EvalResults, score, trial_id
+from simulator.eval.sources import ScenarioSource, load_source, resolve_source
+from simulator.run import RunConfig, RunSummary, execute_run, iter_records, prepare_run
+from simulator.runner import Connector, DialogueConfig, EventSink, run_dialogue
+from toolservers.host import ToolHost
+from toolservers.server import EventCallback
+from toolservers.stdio_pool import StdioPool
+from toolservers.transports import Connected, connect_tool_server
+
+__all__ = ["EVAL_FILE", "RECORDS_DIR", "RESULTS_FILE", "EvalConfig", "EvalOutcome", "run_eval", "trial_scenarios"]
+
+EVAL_FILE = "eval.json"
+RECORDS_DIR = "records"
+RESULTS_FILE = "results.json"
+_EVAL_FORMAT = 1
+
+ToolServerMode = Literal["host", "pool"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    """What to evaluate, how, and where the results go."""
+
+    agent: str
+    out_dir: Path
+    seed: int = 0
+    trials: int = 1
+    #: ``--scenarios``: None (every built-in domain), domain names, a file or a dataset.
+    source: str | None = None
+    #: Scenarios to use (0: a default per domain, or all of a file or dataset).
+    limit: int = 0
+    user: str = "offline"
+    mode: Mode = Mode.USER_ORIENTED
+    concurrency: int = 4
+    tool_server: ToolServerMode = "host"
+    pool_size: int = 2
+    max_turns: int = 200
+    turn_timeout_s: float = 60.0
+    timeout_s: float = 600.0
+    #: Mistakes of the built-in offline agent (ignored by other agents).
+    mistake_rate: float = 0.1
+    confidence: float = 0.95
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    """What ``run_eval`` did: the run's summary and the scores of the whole evaluation."""
+
+    run: RunSummary
+    results: EvalResults
+    results_path: Path
+
+
+def _trial_seed(seed: int, scenario: Scenario, trial: int) -> int:
+    digest = hashlib.sha256(f"eval:{seed}:{scenario.seed}:{scenario.id}:{trial}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def trial_scenarios(scenarios: Sequence[Scenario], *, trials: int, seed: int) -> list[Scenario]:
+    """Every scenario once per trial (trial-major order): same tasks, a per-trial id and seed."""
+    return [
+        msgspec.structs.replace(s, id=trial_id(s.id, k), seed=_trial_seed(seed, s, k))
+        for k in range(1, trials + 1)
+        for s in scenarios
+    ]
+
+
+def _check(config: EvalConfig) -> None:
+    if config.trials < 1:
+        raise ConfigError(f"--trials: expected at least 1, got {config.trials}")
+    if config.limit < 0:
+        raise ConfigError(f"--limit: expected 0 or more, got {config.limit}")
+    if not 0 < config.confidence < 1:
+        raise ConfigError(f"--confidence: expected a number between 0 and 1, got {config.confidence}")
+    if config.tool_server not in ("host", "pool"):
+        raise ConfigError(f"--tool-server: expected host or pool, got {config.tool_server!r}")
+    if config.pool_size < 1:
+        raise ConfigError(f"--pool-size: expected at least 1, got {config.pool_size}")
+    if not config.turn_timeout_s > 0:
+        raise ConfigError(f"--turn-timeout: expected a positive number of seconds, got {config.turn_timeout_s}")
+    # Checks the specs now (an unknown scheme, a module that does not import), not per dialogue.
+    resolve_agent(config.agent)
+    resolve_user(config.user)
+
+
+def _settings(config: EvalConfig, source: ScenarioSource) -> dict[str, Any]:
+    """What decides *what* is evaluated; the trials may grow, the rest must stay."""
+    return {
+        "format": _EVAL_FORMAT,
+        "agent": config.agent,
+        "user": config.user,
+        "source": source.label,
+        "limit": config.limit,
+        "seed": config.seed,
+        "mode": config.mode.value,
+        "max_turns": config.max_turns,
+        "mistake_rate": config.mistake_rate,
+    }
+
+
+def _check_out_dir(out: Path, settings: dict[str, Any]) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    if not out.exists():
+        return
+    path = out / EVAL_FILE
+    if not path.exists():
+        if any(p.name != RECORDS_DIR for p in out.iterdir()):
+            raise ConfigError(f"{out}: is not empty and holds no evaluation; choose a new or empty --out")
+        return
+    try:
+        theirs = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot be read as an evaluation's settings: {exc}") from None
+    if theirs != settings:
+        diffs = [
+            f"{k}: {json.dumps(theirs.get(k))} there, {json.dumps(settings.get(k))} now"
+            for k in sorted(set(theirs) | set(settings))
+            if theirs.get(k) != settings.get(k)
+        ]
+        raise ConfigError(
+            f"{out}: holds an evaluation with other settings ({'; '.join(diffs)}); "
+            "use the same settings to resume or extend it, or another --out"
+        )
+
+
+@dataclass(eq=False)
+class _EvalConnection(Connected):
+    endpoint: AgentEndpoint | None = None
+
+
+def host_connector(host: ToolHost) -> Connector:
+    """Serve each dialogue's tool server in process and mount it on ``host`` for outside agents."""
+
+    @asynccontextmanager
+    async def connect(
+        environment: Environment,
+        *,
+        transport: str = "inprocess",
+        on_event: EventCallback | None = None,
+        dialogue_id: str = "",
+        base_dir: Path | None = None,
+        database: Path | None = None,
+    ) -> AsyncIterator[Connected]:
+        async with connect_tool_server(
+            environment,
+            transport="inprocess",
+            on_event=on_event,
+            dialogue_id=dialogue_id,
+            base_dir=base_dir,
+            database=database,
+        ) as conn:
+            assert conn.tool_server is not None
+            async with AsyncExitStack() as mounted:
+                mount = await mounted.enter_async_context(host.mount(conn.tool_server, name=dialogue_id))
+
+                async def close() -> None:
+                    # Unmount first: nothing from outside may change the state being verified.
+                    await mounted.aclose()
+                    await conn.finish()
+
+                yield _EvalConnection(
+                    conn.client,
+                    conn.database,
+                    conn.transport,
+                    conn.tool_server,
+                    close,
+                    endpoint=AgentEndpoint(url=mount.url, token=mount.token, stdio=mount.stdio),
+                )
+
+    return connect
+
+
+def pool_connector(pool: StdioPool) -> Connector:
+    """Serve each dialogue's tools from a pre-started stdio worker (outside agents get its relay)."""
+
+    @asynccontextmanager
+    async def connect(
+        environment: Environment,
+        *,
+        transport: str = "stdio",
+        on_event: EventCallback | None = None,
+        dialogue_id: str = "",
+        base_dir: Path | None = None,
+        database: Path | None = None,
+    ) -> AsyncIterator[Connected]:
+        async with pool.connect(
+            environment, on_event=on_event, dialogue_id=dialogue_id, base_dir=base_dir, database=database
+        ) as conn:
+
+            async def close() -> None:
+                await conn.finish()
+
+            yield _EvalConnection(
+                conn.client,
+                conn.database,
+                conn.transport,
+                None,
+                close,
+                endpoint=AgentEndpoint(url=None, token=None, stdio=conn.stdio),
+            )
+
+    return connect
+
+
+async def run_eval(config: EvalConfig) -> EvalOutcome:
+    """Run (or resume) the evaluation ``config`` describes and score it.
+
+    Raises ConfigError, before any work, for a bad setting, an unknown agent or user
+    spec, a bad source, or an output directory that holds something else.
+    """
+    _check(config)
+    source = resolve_source(config.source)
+    environments, base, base_dir = load_source(source, seed=config.seed, mode=config.mode, limit=config.limit)
+    scenarios = trial_scenarios(base, trials=config.trials, seed=config.seed)
+    settings = _settings(config, source)
+    out = config.out_dir
+    _check_out_dir(out, settings)
+    records_dir = out / RECORDS_DIR
+    run_config = RunConfig(
+        dialogues=len(scenarios),
+        seed=config.seed,
+        out_dir=records_dir,
+        concurrency=config.concurrency,
+        mode=config.mode,
+        domains=source.domains,
+        dialogue=DialogueConfig(
+            transport="inprocess",
+            max_turns=config.max_turns,
+            timeout_s=config.timeout_s,
+            turn_timeout_s=config.turn_timeout_s,
+            agent_mistake_rate=config.mistake_rate,
+            agent=config.agent,
+            user=config.user,
+        ),
+    )
+    prepared = prepare_run(run_config, planner=lambda _config: (environments, scenarios))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / EVAL_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+
+    async with AsyncExitStack() as stack:
+        connector: Connector = connect_tool_server
+        if not prepared.pending:
+            pass  # everything is recorded already: serve nothing
+        elif config.tool_server == "pool":
+            pool = await stack.enter_async_context(StdioPool(min(config.pool_size, len(prepared.pending))))
+            connector = pool_connector(pool)
+        else:
+            host = await stack.enter_async_context(ToolHost())
+            connector = host_connector(host)
+
+        async def dialogue_fn(
+            scenario: Scenario, environment: Environment, config: DialogueConfig, *, on_event: EventSink | None = None
+        ) -> DialogueRecord:
+            return await run_dialogue(
+                scenario, environment, config, on_event=on_event, base_dir=base_dir, connect=connector
+            )
+
+        summary = await execute_run(prepared, dialogue_fn=dialogue_fn, progress=config.progress)
+
+    wanted = {s.id for s in scenarios}
+    records = [record for _, record in iter_records(records_dir) if record.id in wanted]
+    results = score(
+        records,
+        trials=config.trials,
+        seed=config.seed,
+        confidence=config.confidence,
+        agent=config.agent,
+        user=config.user,
+    )
+    results_path = out / RESULTS_FILE
+    tmp = results_path.with_name(RESULTS_FILE + ".tmp")
+    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(results), indent=2) + b"\n")
+    tmp.replace(results_path)
+    return EvalOutcome(run=summary, results=results, results_path=results_path)

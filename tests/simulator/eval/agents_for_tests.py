@@ -1,0 +1,52 @@
+"""Python agents the evaluation tests run through the ``python:`` way in.
+
+Loaded by file path (``python:<this file>:make_idle``); they reuse the example policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from examples.python_agent import ExampleAgent
+
+
+class IdleAgent:
+    """Answers politely and does nothing."""
+
+    async def reply(self, conversation: list[Any], session: Any) -> str:
+        return "OK, noted."
+
+
+def make_idle(info: Any) -> IdleAgent:
+    return IdleAgent()
+
+
+class CorruptingAgent(ExampleAgent):
+    """Does every task right, then, as the user leaves, cancels order 10 of the shop."""
+
+    async def reply(self, conversation: list[Any], session: Any) -> str:
+        if any(act.get("act") == "bye" for act in conversation[-1].acts):
+            await session.call_tool("update_order_status", {"order_id": 10, "status": "cancelled"})
+        return await super().reply(conversation, session)
+
+
+def make_corrupting(info: Any) -> CorruptingAgent:
+    return CorruptingAgent(info.tools)
+
+
+def make_flaky(info: Any) -> ExampleAgent | IdleAgent:
+    """Correct, except in every trial 2 (dialogue ids ending in ``~t2``), where it does nothing."""
+    return IdleAgent() if info.dialogue_id.endswith("~t2") else ExampleAgent(info.tools)
+
+
+class RaisingAgent:
+    async def reply(self, conversation: list[Any], session: Any) -> str:
+        raise RuntimeError("the agent's own bug")
+
+
+def make_raising(info: Any) -> RaisingAgent:
+    return RaisingAgent()
+
+
+def not_an_agent(info: Any) -> str:
+    return "no reply method here"

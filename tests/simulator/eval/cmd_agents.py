@@ -1,0 +1,40 @@
+"""A standard-library-only ``cmd:`` agent that misbehaves on demand (run by path).
+
+    python cmd_agents.py MODE
+
+``idle``: answers "OK." to everything; ``crash``: exits with code 3 on the first user
+message, after a line on stderr; ``hang``: reads on, never answers; ``garbage``: answers
+with a line that is not JSON. ``crash-first`` and ``hang-first`` misbehave only in trial
+1 (dialogue ids ending in ``~t1``) and are ``idle`` otherwise.
+"""
+
+import json
+import os
+import sys
+
+
+def main(mode: str) -> int:
+    if mode.endswith("-first"):
+        first = os.environ.get("DIALOGSIM_DIALOGUE_ID", "").endswith("~t1")
+        mode = mode.removesuffix("-first") if first else "idle"
+    start = json.loads(sys.stdin.readline())
+    assert start["type"] == "start", start
+    for line in sys.stdin:
+        message = json.loads(line)
+        if message["type"] == "end":
+            return 0
+        if mode == "crash":
+            sys.stderr.write("cmd_agents: crashing on purpose\n")
+            return 3
+        if mode == "hang":
+            continue
+        if mode == "garbage":
+            sys.stdout.write("this is not json\n")
+        else:
+            sys.stdout.write(json.dumps({"type": "agent", "text": "OK."}) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
