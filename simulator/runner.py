@@ -26,6 +26,7 @@ from schemas import (
     Environment,
     ErrorEvent,
     Event,
+    ProviderCall,
     Scenario,
     TaskCompleted,
     TaskStarted,
@@ -33,6 +34,7 @@ from schemas import (
     ToolCall,
     ToolEvent,
     ToolResult,
+    Usage,
     UserMessage,
 )
 from simulator.acts import decode_acts, encode_acts
@@ -175,6 +177,7 @@ async def run_dialogue(
         termination=reason,
         success=success,
         brains=brains,
+        usage=_usage(bus.events),
         started_at=started_at,
         duration_s=time.perf_counter() - clock,
         error=ending.detail if reason not in {TerminationReason.USER_DONE} else None,
@@ -344,6 +347,17 @@ class _InitialStateError(Exception):
 
 def _turns(events: list[Event]) -> int:
     return sum(1 for e in events if isinstance(e, UserMessage | AgentMessage | ToolCall | ToolResult))
+
+
+def _usage(events: list[Event]) -> Usage:
+    """Tokens, requests and cost of the dialogue's model calls (cache hits cost nothing)."""
+    calls = [e for e in events if isinstance(e, ProviderCall)]
+    return Usage(
+        input_tokens=sum(c.input_tokens for c in calls),
+        output_tokens=sum(c.output_tokens for c in calls),
+        requests=sum(1 for c in calls if not c.cached),
+        cost_usd=sum(c.cost_usd or 0.0 for c in calls),
+    )
 
 
 def _agent_texts(events: list[Event]) -> list[str]:

@@ -174,10 +174,11 @@ async def mcp_streams(reader: LineReader | ByteReceiveStream, send: ByteSendStre
         try:
             yield read_receive, write_send
         finally:
-            await write_send.aclose()
+            write_send.close()
             with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
                 await flushed.wait()
             tg.cancel_scope.cancel()
+            read_receive.close()
 
 
 async def serve_sessions(server: Server[Any], listener: SocketListener) -> None:
@@ -351,10 +352,16 @@ class StdioPool:
     Use it from one event loop; ``connect`` may run in many tasks at once.
     """
 
-    def __init__(self, size: int = 2, *, start_timeout_s: float = _START_TIMEOUT_S) -> None:
+    def __init__(self, size: int = 2, *, total: int | None = None, start_timeout_s: float = _START_TIMEOUT_S) -> None:
         if size < 1:
             raise ValueError(f"a stdio pool needs at least one worker, got size={size}")
         self.size = size
+        #: Workers to start in all (None: no limit); a run that knows how many dialogues
+        #: it has starts no spare worker at its end.
+        self.total = total
+        self._started = 0
+        self._taken = 0
+        self._broken = False
         self._start_timeout_s = start_timeout_s
         self._stack = AsyncExitStack()
         self._tmp: Path | None = None
@@ -368,6 +375,8 @@ class StdioPool:
         self._tmp = Path(tempfile.mkdtemp(prefix="dialogsim-pool-", dir="/tmp" if os.name == "posix" else None))
         self._stack.callback(shutil.rmtree, self._tmp, True)
         self._stack.push_async_callback(self._stop_all)
+        self._stack.callback(self._send.close)
+        self._stack.callback(self._receive.close)
         tg = await self._stack.enter_async_context(anyio.create_task_group())
         self._stack.callback(tg.cancel_scope.cancel)
         for _ in range(self.size):
@@ -385,15 +394,23 @@ class StdioPool:
     async def wait_warm(self) -> None:
         """Wait until every worker of the pool is started and waiting (benchmarks, tests)."""
         async with self._changed:
-            while self._idle < self.size:
+            while self._idle < self._target() and not self._broken:
                 await self._changed.wait()
+
+    def _target(self) -> int:
+        """How many idle workers the pool will have once every start has finished."""
+        return self.size if self.total is None else min(self.size, self.total - self._taken)
 
     async def _keep_one(self) -> None:
         """Keep one warm worker on offer; start the next as soon as it is taken."""
-        while True:
+        while self.total is None or self._started < self.total:
+            self._started += 1
             try:
                 worker = await self._spawn()
             except Exception as exc:
+                async with self._changed:
+                    self._broken = True
+                    self._changed.notify_all()
                 await self._send.send(exc)  # the next connect() reports it
                 return
             async with self._changed:
@@ -429,6 +446,7 @@ class StdioPool:
             raise PoolError(f"the stdio pool cannot start workers: {type(got).__name__}: {got}") from got
         async with self._changed:
             self._idle -= 1
+            self._taken += 1
             self._changed.notify_all()
         return got
 

@@ -175,13 +175,13 @@ async def _probe_tool(
                 return made
             if hangs >= _MAX_HANGS_PER_TOOL:
                 return made
-    made = report.valid
-    if made.total >= _MIN_CALLS_FOR_NO_SUCCESS and made.result == 0 and made.tool_error == made.total:
+    valid = report.valid
+    if valid.total >= _MIN_CALLS_FOR_NO_SUCCESS and valid.result == 0 and valid.tool_error == valid.total:
         collector.add(
             tool.name,
             "call.no_success",
             Severity.INFO,
-            f"none of {made.total} schema-valid calls succeeded; every one was refused with isError",
+            f"none of {valid.total} schema-valid calls succeeded; every one was refused with isError",
             "check that the input schema says everything a call needs (existing ids, formats, combinations)",
         )
     if not generator.schema_ok:

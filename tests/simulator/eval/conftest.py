@@ -31,19 +31,15 @@ def cmd_test_agent(mode: str) -> str:
     return f"cmd:{sys.executable} {CMD_AGENTS} {mode}"
 
 
-def test_agent(name: str) -> str:
+def python_test_agent(name: str) -> str:
     return f"python:{TEST_AGENTS}:{name}"
 
 
 def write_shop_scenarios(path: Path, copies: int = 1) -> Path:
     """A scenarios file: the shop environment and ``copies`` of the three-task shop scenario."""
     base = shop_scenario()
-    scenarios: list[Scenario] = [
-        msgspec.structs.replace(base, id=f"shop-{i}", seed=i) for i in range(copies)
-    ]
-    path.write_bytes(
-        msgspec.json.encode({"environments": [shop_environment()], "scenarios": scenarios})
-    )
+    scenarios: list[Scenario] = [msgspec.structs.replace(base, id=f"shop-{i}", seed=i) for i in range(copies)]
+    path.write_bytes(msgspec.json.encode({"environments": [shop_environment()], "scenarios": scenarios}))
     return path
 
 

@@ -1,0 +1,188 @@
+"""LLM brains end to end: both official SDKs against a loopback server that speaks their protocol.
+
+A small scripted "model" answers every request: as the user it returns the structured
+``{user_message, is_task_complete}`` reply, as the agent it calls a tool of the
+dialogue's MCP server and then answers in words. The dialogue really runs: tool calls go
+through MCP, results are fed back to the model, usage and cost are accounted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+
+from schemas import DialogueRecord, Environment, ProviderCall, TerminationReason, ToolCall, ToolResult
+from simulator.llm import LLMSetup, use_setup
+from simulator.providers import parse_model, settings_from_env
+from simulator.providers.loopback import Received, Reply, anthropic_message, openai_completion, serve_loopback
+from simulator.runner import DialogueConfig, run_dialogue
+from simulator.scenarios import build_scenario
+from tests.conftest import shop_environment
+
+KEY = "sk-test-secret-key-0123456789"
+
+
+class FakeModel:
+    """Plays the user and the agent for both wire protocols, and counts what it was told."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.user_turns = 0
+        self.tool_results: list[str] = []
+        self.tokens = {"input": 0, "output": 0}
+
+    def __call__(self, request: Received) -> Reply:
+        body = request.json()
+        self.tokens["input"] += 11
+        self.tokens["output"] += 7
+        if self._is_user_request(body):
+            self.user_turns += 1
+            # The user model's own earlier replies are the assistant messages of its conversation.
+            done = any(m["role"] == "assistant" for m in body["messages"])
+            reply = {
+                "user_message": "Thanks, that's all I needed." if done else "Hi, can you look up customer 1 for me?",
+                "is_task_complete": done,
+            }
+            return Reply(body=self._structured(body, reply))
+        last = body["messages"][-1]
+        result = self._tool_result(last)
+        if result is None and "that's all" in json.dumps(last):
+            return Reply(body=self._text("You're welcome, goodbye!"))
+        if result is None:
+            tool = "get_customer" if "get_customer" in self._tool_names(body) else self._tool_names(body)[0]
+            return Reply(body=self._tool_call(tool, {"customer_id": 1}))
+        self.tool_results.append(result)
+        return Reply(body=self._text(f"Here is what I found: {result}"))
+
+    # -- protocol details ---------------------------------------------------------------
+    def _is_user_request(self, body: dict[str, Any]) -> bool:
+        if self.provider == "openai":
+            return "response_format" in body
+        return body.get("tool_choice", {}).get("type") == "tool"
+
+    def _tool_names(self, body: dict[str, Any]) -> list[str]:
+        if self.provider == "openai":
+            return [t["function"]["name"] for t in body.get("tools", [])]
+        return [t["name"] for t in body.get("tools", [])]
+
+    def _tool_result(self, message: dict[str, Any]) -> str | None:
+        if self.provider == "openai":
+            return str(message["content"]) if message["role"] == "tool" else None
+        content = message.get("content")
+        if isinstance(content, list):
+            for block in content:
+                if block.get("type") == "tool_result":
+                    inner = block["content"]
+                    return inner if isinstance(inner, str) else "".join(b.get("text", "") for b in inner)
+        return None
+
+    def _structured(self, body: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
+        if self.provider == "openai":
+            return openai_completion(json.dumps(reply), prompt_tokens=11, completion_tokens=7)
+        name = body["tool_choice"]["name"]
+        return anthropic_message(tool_calls=[("toolu_user", name, reply)], input_tokens=11, output_tokens=7)
+
+    def _tool_call(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        if self.provider == "openai":
+            return openai_completion(tool_calls=[("call_1", tool, args)], prompt_tokens=11, completion_tokens=7)
+        return anthropic_message(tool_calls=[("toolu_1", tool, args)], input_tokens=11, output_tokens=7)
+
+    def _text(self, text: str) -> dict[str, Any]:
+        if self.provider == "openai":
+            return openai_completion(text, prompt_tokens=11, completion_tokens=7)
+        return anthropic_message(text, input_tokens=11, output_tokens=7)
+
+
+async def _served(fake: FakeModel) -> Any:
+    async def handler(request: Received) -> Reply:
+        return fake(request)
+
+    return serve_loopback(handler)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+async def test_a_full_llm_dialogue_runs_tools_through_mcp(provider: str, caplog: pytest.LogCaptureFixture) -> None:
+    env: Environment = shop_environment()
+    scenario = build_scenario(env, index=0, seed=1)
+    fake = FakeModel(provider)
+    model = f"{provider}:test-model"
+    async with await _served(fake) as server:
+        url = server.openai_base_url if provider == "openai" else server.base_url
+        spec = parse_model(model)
+        settings = settings_from_env(spec, {}, api_key=KEY, base_url=url)
+        setup = LLMSetup(settings={str(spec): settings})
+        with use_setup(setup):
+            record = await run_dialogue(scenario, env, DialogueConfig(agent=model, user=model))
+        await setup.pool.aclose()
+
+    assert record.termination is TerminationReason.USER_DONE, record.error
+    assert record.brains["agent"] == f"llm:{model}" and record.brains["user"] == f"llm:{model}"
+    calls = [e for e in record.events if isinstance(e, ToolCall)]
+    results = [e for e in record.events if isinstance(e, ToolResult)]
+    assert [c.tool for c in calls] == ["get_customer"]
+    assert not results[0].is_error and "Ada Lovelace" in results[0].text
+    # The tool result reached the model verbatim.
+    assert fake.tool_results == [results[0].text]
+    # Every request was accounted: one ProviderCall event each, tokens as the server reported.
+    provider_calls = [e for e in record.events if isinstance(e, ProviderCall)]
+    # user, agent (tool call), agent (answer), user (done), agent (goodbye)
+    assert len(provider_calls) == server.hits == 5
+    assert sum(e.input_tokens for e in provider_calls) == fake.tokens["input"]
+    assert sum(e.output_tokens for e in provider_calls) == fake.tokens["output"]
+    assert {e.role for e in provider_calls} == {"user", "agent"}
+    # The key authenticated every request and appears nowhere else.
+    for request in server.requests:
+        assert KEY in (request.headers.get("authorization", "") + request.headers.get("x-api-key", ""))
+    assert KEY.encode() not in msgspec.json.encode(record)
+    assert all(KEY not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.anyio
+async def test_generate_command_runs_against_a_compatible_server(tmp_path: Path) -> None:
+    fake = FakeModel("openai")
+    out = tmp_path / "data"
+    async with await _served(fake) as server:
+        result = await anyio.run_process(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "generate",
+                "--model",
+                "openai:Qwen/Qwen3-8B",
+                "--base-url",
+                server.openai_base_url,
+                "--domain",
+                "retail",
+                "--dialogues",
+                "2",
+                "--concurrency",
+                "1",
+                "--seed",
+                "4",
+                "--out",
+                str(out),
+                "--no-progress",
+            ],
+            check=False,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OPENAI_API_KEY": KEY},
+        )
+    assert result.returncode == 0, result.stderr.decode()
+    lines = (out / "dialogues.jsonl").read_bytes().splitlines()
+    records = [msgspec.json.decode(line, type=DialogueRecord) for line in lines]
+    assert len(records) == 2
+    for record in records:
+        assert record.termination is TerminationReason.USER_DONE
+        assert any(isinstance(e, ToolResult) for e in record.events)
+        calls = [e for e in record.events if isinstance(e, ProviderCall)]
+        assert record.usage.requests == len(calls) > 0
+        assert record.usage.input_tokens == 11 * len(calls)
+    assert KEY.encode() not in (out / "dialogues.jsonl").read_bytes()
+    assert KEY not in result.stderr.decode() + result.stdout.decode()
