@@ -20,7 +20,8 @@ __all__ = [
 ]
 
 #: Bumped whenever a field of DialogueRecord (or what it contains) changes.
-RECORD_VERSION = 1
+#: 2: TaskOutcome gained ``judgment`` and ``reasoning`` (the rubric judge).
+RECORD_VERSION = 2
 
 
 class MessageToolCall(msgspec.Struct, frozen=True):
@@ -41,10 +42,15 @@ class Message(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class TaskOutcome(msgspec.Struct, kw_only=True):
+    """Whether a task was done: database assertions and values said, and, with an LLM judge,
+    its verdict on the rubric (``judgment`` is ``valid`` or ``invalid``)."""
+
     task_id: str
     success: bool
     failed_assertions: list[str] = []
     missing_values: list[str] = []
+    judgment: str | None = None
+    reasoning: str | None = None
 
 
 class DialogueMetrics(msgspec.Struct, kw_only=True):

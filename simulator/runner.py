@@ -29,6 +29,7 @@ from schemas import (
     ProviderCall,
     Scenario,
     TaskCompleted,
+    TaskOutcome,
     TaskStarted,
     TerminationReason,
     ToolCall,
@@ -37,6 +38,7 @@ from schemas import (
     Usage,
     UserMessage,
 )
+from schemas.errors import DialogsimError
 from simulator.acts import decode_acts, encode_acts
 from simulator.brains import resolve_agent, resolve_user
 from simulator.bus import DialogueBus
@@ -67,6 +69,8 @@ class DialogueConfig:
     #: Brain specs (see ``simulator.brains``): ``offline``, or e.g. ``anthropic:claude-sonnet-4-5``.
     agent: str = "offline"
     user: str = "offline"
+    #: ``offline``: database assertions and values decide; ``provider:model`` adds the rubric judge.
+    judge: str = "offline"
 
 
 class _Stop(Exception):
@@ -147,6 +151,8 @@ async def run_dialogue(
                     )
                 database = await conn.finish()
                 outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
+                if config.judge != "offline":
+                    outcomes = await _judge(config.judge, scenario, bus, outcomes)
     except TimeoutError:
         ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:g} s")
         outcomes = None
@@ -347,6 +353,17 @@ class _InitialStateError(Exception):
 
 def _turns(events: list[Event]) -> int:
     return sum(1 for e in events if isinstance(e, UserMessage | AgentMessage | ToolCall | ToolResult))
+
+
+async def _judge(model: str, scenario: Scenario, bus: DialogueBus, outcomes: list[TaskOutcome]) -> list[TaskOutcome]:
+    """The rubric judge's verdicts; a judge that fails marks the tasks unjudged-and-failed, with the reason."""
+    from simulator.llm.judge import judge_outcomes
+
+    try:
+        return await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
+    except DialogsimError as exc:
+        await bus.publish(ErrorEvent(where="judge", error_type=type(exc).__name__, message=str(exc)))
+        return [msgspec.structs.replace(o, success=False, judgment="error", reasoning=str(exc)) for o in outcomes]
 
 
 def _usage(events: list[Event]) -> Usage:

@@ -150,7 +150,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="continuations per source dialogue (default: 1)",
     )
-    add_model_arguments(p)
+    add_model_arguments(p, roles=("user", "agent", "judge"))
     p.set_defaults(handler=run)
 
 
@@ -165,10 +165,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--dialogues is required (how many dialogues to generate)")
     if args.branch_from is not None and args.at_turn is None:
         raise ConfigError("--at-turn is required with --branch-from (the turn to branch after)")
-    models = role_models(args)  # a missing key or an unknown provider stops here, before any work
+    models = role_models(
+        args, roles=("user", "agent", "judge")
+    )  # a missing key or an unknown provider stops here, before any work
     given = {"transport": args.transport, "max_turns": args.max_turns, "agent_mistake_rate": args.mistake_rate}
     dialogue_settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    dialogue_settings.update(agent=models.specs["agent"], user=models.specs["user"])
+    dialogue_settings.update(agent=models.specs["agent"], user=models.specs["user"], judge=models.specs["judge"])
     config = RunConfig(
         dialogues=args.dialogues if args.dialogues is not None else 0,
         seed=args.seed,

@@ -283,7 +283,9 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
         if not prepared.pending:
             pass  # everything is recorded already: serve nothing
         elif config.tool_server == "pool":
-            pool = await stack.enter_async_context(StdioPool(min(config.pool_size, len(prepared.pending)), total=len(prepared.pending)))
+            pool = await stack.enter_async_context(
+                StdioPool(min(config.pool_size, len(prepared.pending)), total=len(prepared.pending))
+            )
             connector = pool_connector(pool)
         else:
             host = await stack.enter_async_context(ToolHost())

@@ -99,9 +99,8 @@ def histogram(series: Mapping[str, Mapping[int, int]], *, label: str, unit: str)
     for t in ticks:
         y = y_of(t)
         body.append(f'<line x1="{left}" x2="{_W - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        body.append(
-            f'<text x="{left - 5}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}{"%" if share else ""}</text>'
-        )
+        tick = _fmt(t) + ("%" if share else "")
+        body.append(f'<text x="{left - 5}" y="{y + 4:.1f}" text-anchor="end" class="tick">{tick}</text>')
     slot = plot_w / len(bins)
     bar_w = slot * 0.8 / len(names)
     every = max(1, math.ceil(len(bins) / 14))
@@ -119,7 +118,8 @@ def histogram(series: Mapping[str, Mapping[int, int]], *, label: str, unit: str)
             tip += f" with {what} {unit}"
             body.append(
                 f'<rect class="bar" x="{x0 + j * bar_w:.1f}" y="{y:.1f}" width="{max(bar_w - 1, 1):.1f}" '
-                f'height="{top_pad + plot_h - y:.1f}" fill="{series_color(name, j)}"><title>{escape(tip)}</title></rect>'
+                f'height="{top_pad + plot_h - y:.1f}" fill="{series_color(name, j)}">'
+                f"<title>{escape(tip)}</title></rect>"
             )
         if i % every == 0:
             text = f"{b[0]}" if b[0] == b[1] else f"{b[0]}–{b[1]}"

@@ -200,9 +200,7 @@ def collect(dirs: Sequence[Path], *, max_dialogues: int) -> ReportData:
     for directory in dirs:
         manifest = read_manifest(directory) or {}
         fp = manifest.get("fingerprint") or {}
-        datasets.append(
-            DatasetInfo(path=str(directory), seed=fp.get("seed"), created_at=manifest.get("created_at"))
-        )
+        datasets.append(DatasetInfo(path=str(directory), seed=fp.get("seed"), created_at=manifest.get("created_at")))
     per_mode: dict[str, Distribution] = {}
     total = Distribution()
     heap: list[_Largest] = []

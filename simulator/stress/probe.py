@@ -137,6 +137,7 @@ async def _probe_tool(
     hangs = 0
     made = 0
     for case in cases:
+        mark = target.log_mark()
         answer = await link.call(tool.name, case.arguments, call_timeout)
         made += 1
         if progress is not None:
@@ -152,14 +153,16 @@ async def _probe_tool(
         if tool.is_write and answer.outcome in {Outcome.CRASH, Outcome.HANG} and result.uncertain is None:
             result.uncertain = f"a call of the write tool {tool.name} got no answer ({answer.outcome.value})"
         if answer.outcome is Outcome.CRASH:
-            tail = target.log_tail()
+            tail = target.log_tail(mark)
+            if tail is not None:
+                evidence += f"; stderr meanwhile: {_last_lines(tail)}" if tail else "; nothing on stderr meanwhile"
             collector.add(
                 tool.name,
                 "call.crash",
                 Severity.CRITICAL,
                 f"the server died or dropped the connection on a call ({case.kind} arguments)",
                 "find the failure in the server's log; catch errors per call and answer with an isError result",
-                evidence + (f"; the server's stderr ends: {_last_lines(tail)}" if tail else ""),
+                evidence,
             )
             result.unstable[tool.name] = "crashed the server in the probe phase"
             if not await link.reconnect():

@@ -12,6 +12,7 @@ from typing import Literal
 
 import msgspec
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -305,7 +306,9 @@ def print_summary(report: StressReport, console: Console | None = None, *, repor
     console = console or summary_console()
     t = report.target
     server = f"; server {t.server_name} {t.server_version or ''}".rstrip() if t.server_name else ""
-    console.print(f"[bold]dialogsim stress[/bold]: {t.description} ({t.kind} over {t.transport}{server})")
+    console.print(
+        f"[bold]dialogsim stress[/bold]: {escape(t.description)} ({t.kind} over {t.transport}{escape(server)})"
+    )
     console.print(_tool_table(report))
     _print_findings(report, console)
 
@@ -353,12 +356,13 @@ def _tool_table(report: StressReport) -> Table:
     per_tool = Counter(f.tool for f in report.findings if f.severity is not Severity.INFO)
     for tr in report.tools:
         if tr.skipped:
-            table.add_row(tr.name, f"[dim]skipped ({tr.skipped})[/dim]", "", "", "", "", "", "", str(per_tool[tr.name]))
+            skipped = f"[dim]skipped ({escape(tr.skipped)})[/dim]"
+            table.add_row(escape(tr.name), skipped, "", "", "", "", "", "", str(per_tool[tr.name]))
             continue
         v, i = tr.valid, tr.invalid
         load = f"{_ms(tr.load_latency.p50_ms)}/{_ms(tr.load_latency.p99_ms)}" if tr.load_latency else "-"
         table.add_row(
-            tr.name,
+            escape(tr.name),
             f"{v.result}/{v.tool_error}",
             f"{i.tool_error}/{i.total}",
             _flag(i.result),
@@ -388,7 +392,7 @@ def _print_findings(report: StressReport, console: Console) -> None:
         shown = ", ".join(tools[:_MAX_TOOLS_SHOWN]) + (
             f" and {len(tools) - _MAX_TOOLS_SHOWN} more" if len(tools) > _MAX_TOOLS_SHOWN else ""
         )
-        console.print(f"[{_STYLE[severity]}]{severity.value:>8}[/] [bold]{check}[/bold] {shown}")
+        console.print(f"[{_STYLE[severity]}]{severity.value:>8}[/] [bold]{check}[/bold] {escape(shown)}")
         console.print(f"         {message}", markup=False)
         example = next((f for f in members if f.evidence), None)
         if example is not None and example.evidence:

@@ -149,14 +149,25 @@ class Target:
         except KeyError:
             return None
 
-    def log_tail(self) -> str | None:
-        """The end of the server's stderr (a server started by command), for crash evidence."""
+    def log_mark(self) -> int:
+        """Where the server's stderr log ends now (0 without a log): pass to ``log_tail``."""
+        if self.log_path is None:
+            return 0
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_tail(self, since: int = 0) -> str | None:
+        """What the server (started by command) wrote to stderr after ``since``, at most the last 2 kB.
+
+        None without a log; an empty string when it wrote nothing.
+        """
         if self.log_path is None or not self.log_path.exists():
             return None
         with self.log_path.open("rb") as fh:
-            fh.seek(max(0, self.log_path.stat().st_size - _LOG_TAIL_BYTES))
-            tail = fh.read().decode("utf-8", "replace").strip()
-        return tail or None
+            fh.seek(max(since, self.log_path.stat().st_size - _LOG_TAIL_BYTES))
+            return fh.read().decode("utf-8", "replace").strip()
 
 
 @asynccontextmanager

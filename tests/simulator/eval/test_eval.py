@@ -14,7 +14,7 @@ from schemas.errors import ConfigError
 from simulator.cli import main as cli_main
 from simulator.eval import EvalConfig, pass_at_k, pass_hat_k, run_eval, split_trial_id
 from simulator.eval.run import EVAL_FILE, RECORDS_DIR, RESULTS_FILE
-from simulator.run import DATASET_FILE, iter_records
+from simulator.run import DATASET_FILE, RunConfig, execute_run, iter_records, prepare_run
 from tests.simulator.eval.conftest import (
     PYTHON_EXAMPLE,
     cmd_example,
@@ -231,28 +231,14 @@ async def test_same_seed_same_scenarios_and_user_and_the_run_resumes(tmp_path: P
 
 
 async def test_a_generated_dataset_is_replayed(tmp_path: Path) -> None:
-    assert (
-        cli_main(
-            [
-                "generate",
-                "--dialogues",
-                "2",
-                "--domain",
-                "travel",
-                "--seed",
-                "4",
-                "--out",
-                str(tmp_path / "d"),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    generated = {r.scenario.id: r.scenario for _, r in iter_records(tmp_path / "d")}
-    outcome = await run_eval(_config(tmp_path, "replay", PYTHON_EXAMPLE, source=str(tmp_path / "d"), trials=2))
+    dataset = tmp_path / "d"
+    await execute_run(prepare_run(RunConfig(dialogues=2, domains=("travel",), seed=4, out_dir=dataset)), progress=False)
+    generated = {r.scenario.id: r.scenario for _, r in iter_records(dataset)}
+    outcome = await run_eval(_config(tmp_path, "replay", PYTHON_EXAMPLE, source=str(dataset), trials=2))
     assert {s.scenario_id for s in outcome.results.scenarios} == set(generated)
     for record in _records(tmp_path / "replay").values():
         assert record.scenario.tasks == generated[split_trial_id(record.id)[0]].tasks
+    assert outcome.results.summary.dialogue_pass_hat["2"].value == 1.0
 
 
 def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,11 +36,15 @@ class FakeModel:
         self.user_turns = 0
         self.tool_results: list[str] = []
         self.tokens = {"input": 0, "output": 0}
+        self.verdict = "valid"
 
     def __call__(self, request: Received) -> Reply:
         body = request.json()
         self.tokens["input"] += 11
         self.tokens["output"] += 7
+        if self._structured_name(body) == "judgment":
+            verdict = {"judgment": self.verdict, "reasoning": "the assistant never confirmed the change"}
+            return Reply(body=self._structured(body, verdict))
         if self._is_user_request(body):
             self.user_turns += 1
             # The user model's own earlier replies are the assistant messages of its conversation.
@@ -61,6 +65,13 @@ class FakeModel:
         return Reply(body=self._text(f"Here is what I found: {result}"))
 
     # -- protocol details ---------------------------------------------------------------
+    def _structured_name(self, body: dict[str, Any]) -> str | None:
+        if self.provider == "openai":
+            name = body.get("response_format", {}).get("json_schema", {}).get("name")
+            return str(name) if name else None
+        choice = body.get("tool_choice", {})
+        return str(choice["name"]) if choice.get("type") == "tool" else None
+
     def _is_user_request(self, body: dict[str, Any]) -> bool:
         if self.provider == "openai":
             return "response_format" in body
@@ -186,3 +197,27 @@ async def test_generate_command_runs_against_a_compatible_server(tmp_path: Path)
         assert record.usage.input_tokens == 11 * len(calls)
     assert KEY.encode() not in (out / "dialogues.jsonl").read_bytes()
     assert KEY not in result.stderr.decode() + result.stdout.decode()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("verdict", ["valid", "invalid"])
+async def test_the_rubric_judge_decides_tasks_that_pass_the_database_checks(verdict: str) -> None:
+    env = shop_environment()
+    scenario = build_scenario(env, index=0, seed=1)
+    fake = FakeModel("openai")
+    fake.verdict = verdict
+    model = "openai:judge-model"
+    async with await _served(fake) as server:
+        spec = parse_model(model)
+        setup = LLMSetup(settings={str(spec): settings_from_env(spec, {}, api_key=KEY, base_url=server.openai_base_url)})
+        with use_setup(setup):
+            record = await run_dialogue(scenario, env, DialogueConfig(judge=model))
+        await setup.pool.aclose()
+    judged = [json.loads(r.body)["messages"][0]["content"] for r in server.requests]
+    assert len(judged) == len(scenario.tasks)  # one verdict per task
+    assert scenario.tasks[0].goal in judged[0]  # the judge sees the hidden goal and the transcript
+    assert all(o.judgment == verdict for o in record.outcomes)
+    assert all(o.reasoning for o in record.outcomes)
+    # The offline dialogue passes its database checks; the verdict decides the rest.
+    assert all(o.success is (verdict == "valid") for o in record.outcomes)
+    assert record.success is (verdict == "valid")

@@ -55,17 +55,29 @@ async def test_any_change_to_the_request_is_a_miss(proto: Protocol, tmp_path: Pa
 
 async def test_the_key_covers_the_provider_and_model(tmp_path: Path) -> None:
     key = ResponseCache.key
-    assert key("openai", msgspec.structs.replace(ASK, model="a")) != key("openai", msgspec.structs.replace(ASK, model="b"))
-    assert key("openai", msgspec.structs.replace(ASK, model="a")) != key("anthropic", msgspec.structs.replace(ASK, model="a"))
+    assert key("openai", msgspec.structs.replace(ASK, model="a")) != key(
+        "openai", msgspec.structs.replace(ASK, model="b")
+    )
+    assert key("openai", msgspec.structs.replace(ASK, model="a")) != key(
+        "anthropic", msgspec.structs.replace(ASK, model="a")
+    )
 
 
 async def test_a_damaged_entry_is_a_miss_and_gets_replaced(proto: Protocol, tmp_path: Path) -> None:
     async with serve_loopback(Script(proto.ok("first"), proto.ok("second"))) as server:
         async with client_for(proto, server, cache_dir=tmp_path) as client:
             await client.complete(ASK)
-            (entry,) = tmp_path.rglob("*.json")
-            entry.write_bytes(entry.read_bytes()[:10])
+            _damage_the_only_entry(tmp_path)
             assert (await client.complete(ASK)).text == "second"
             assert (await client.complete(ASK)).cached
     assert server.hits == 2
-    assert not list(tmp_path.rglob("*.tmp"))  # writes leave no temporary files behind
+    assert _files(tmp_path, "*.tmp") == []  # writes leave no temporary files behind
+
+
+def _files(directory: Path, pattern: str) -> list[Path]:
+    return list(directory.rglob(pattern))
+
+
+def _damage_the_only_entry(directory: Path) -> None:
+    (entry,) = _files(directory, "*.json")
+    entry.write_bytes(entry.read_bytes()[:10])

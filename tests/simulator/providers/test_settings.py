@@ -17,13 +17,13 @@ from simulator.providers import (
     Request,
     Response,
     Secret,
+    _registry,
     known_providers,
     parse_model,
     provider,
     provider_info,
     settings_from_env,
 )
-from simulator.providers import _registry
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,12 @@ def test_price_files_in_toml_and_json(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    ['{"gpt-x": {"input": "cheap", "output": 1}}', '{"gpt-x": {"input": 1}}', '{"gpt-x": {"input": -1, "output": 1}}', "[1"],
+    [
+        '{"gpt-x": {"input": "cheap", "output": 1}}',
+        '{"gpt-x": {"input": 1}}',
+        '{"gpt-x": {"input": -1, "output": 1}}',
+        "[1",
+    ],
 )
 def test_a_bad_price_file_is_a_config_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "prices.json"
