@@ -365,13 +365,13 @@ class StdioPool:
         self._start_timeout_s = start_timeout_s
         self._stack = AsyncExitStack()
         self._tmp: Path | None = None
-        self._send, self._receive = anyio.create_memory_object_stream[_Worker | BaseException](0)
         self._idle = 0
         self._changed = anyio.Condition()
         self._workers: set[_Worker] = set()
         self._env_files: dict[int, tuple[Environment, Path]] = {}
 
     async def __aenter__(self) -> StdioPool:
+        self._send, self._receive = anyio.create_memory_object_stream[_Worker | BaseException](0)
         self._tmp = Path(tempfile.mkdtemp(prefix="dialogsim-pool-", dir="/tmp" if os.name == "posix" else None))
         self._stack.callback(shutil.rmtree, self._tmp, True)
         self._stack.push_async_callback(self._stop_all)
@@ -561,4 +561,8 @@ class StdioPool:
 
 
 if __name__ == "__main__":
-    sys.exit(_worker_main())
+    code = _worker_main()
+    sys.stderr.flush()
+    # Everything is committed, closed and flushed by now: skip the interpreter's teardown
+    # of the MCP SDK's modules, which would delay the end of the dialogue it served.
+    os._exit(code)

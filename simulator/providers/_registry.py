@@ -26,6 +26,7 @@ __all__ = [
     "Provider",
     "ProviderFactory",
     "ProviderInfo",
+    "is_known",
     "known_providers",
     "provider",
     "provider_info",
@@ -124,6 +125,11 @@ def _entry_points() -> dict[str, EntryPoint]:
             )
         found[ep.name] = ep
     return found
+
+
+def is_known(name: str) -> bool:
+    """Whether ``name`` can be used; built-in and registered names are answered without a scan."""
+    return name in _BUILTIN or name in _registered or name in _entry_points()
 
 
 def known_providers() -> list[str]:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from schemas.errors import ConfigError
-from simulator.providers._registry import known_providers
+from simulator.providers._registry import is_known, known_providers
 
 __all__ = ["ModelSpec", "parse_model"]
 
@@ -37,7 +37,7 @@ def parse_model(text: str) -> ModelSpec:
         )
     if not _PROVIDER_NAME.fullmatch(provider):
         raise ConfigError(f"model {text!r}: provider name {provider!r} must be lowercase letters, digits, - or _")
-    known = known_providers()
-    if provider not in known:
-        raise ConfigError(f"model {text!r}: unknown provider {provider!r}; known providers: {', '.join(known)}")
+    if not is_known(provider):
+        known = ", ".join(known_providers())
+        raise ConfigError(f"model {text!r}: unknown provider {provider!r}; known providers: {known}")
     return ModelSpec(provider=provider, model=model)

@@ -114,9 +114,9 @@ def _glance_section(summary: Summary) -> str:
             f'<div class="card kpi-group" style="--accent:{series_color(name, index)}">'
             f"<h3><span>{escape(name)}</span><span class='muted'>{s.samples} dialogues</span></h3>"
             '<div class="kpi-row">'
-            + _kpi(f"{s.turns.mean:.2f}", f"turns, mean (max {s.turns.max:g})")
-            + _kpi(f"{s.steps.mean:.2f}", f"steps, mean (max {s.steps.max:g})")
-            + _kpi(f"{s.tasks.mean:.2f}", f"tasks, mean (max {s.tasks.max:g})")
+            + _kpi(f"{s.turns.mean:.2f}", f"mean turns · max {s.turns.max:g}")
+            + _kpi(f"{s.steps.mean:.2f}", f"mean steps · max {s.steps.max:g}")
+            + _kpi(f"{s.tasks.mean:.2f}", f"mean tasks · max {s.tasks.max:g}")
             + _kpi(_pct(s.dialogue_success_rate), "dialogue success")
             + _kpi(_pct(s.task_success_rate), "task success")
             + _kpi(_pct(s.tool_error_rate), "tool error rate")
@@ -198,7 +198,7 @@ def _charts_section(groups: dict[str, Distribution]) -> str:
         _figure(
             "Tool calls per tool",
             "how often each tool was called, most called first",
-            category_bars(pick("tool_calls"), label="tool calls per tool", unit="calls"),
+            category_bars(pick("tool_calls"), label="tool calls per tool", unit="calls", limit=20),
             "chart-tools",
         ),
         _figure(

@@ -94,7 +94,10 @@ def histogram(series: Mapping[str, Mapping[int, int]], *, label: str, unit: str)
     height = 250.0
     left, right, top_pad, bottom = 40.0, 10.0, 26.0, 44.0
     plot_w, plot_h = _W - left - right, height - top_pad - bottom
-    y_of = lambda v: top_pad + plot_h * (1 - v / ticks[-1])  # noqa: E731
+
+    def y_of(v: float) -> float:
+        return top_pad + plot_h * (1 - v / ticks[-1])
+
     body = _legend(names, 4)
     for t in ticks:
         y = y_of(t)
@@ -136,7 +139,7 @@ def histogram(series: Mapping[str, Mapping[int, int]], *, label: str, unit: str)
 
 
 def category_bars(series: Mapping[str, Mapping[str, int]], *, label: str, unit: str, limit: int = 14) -> str:
-    """Horizontal grouped bars per category, largest first; the rest summed into ``other``."""
+    """Horizontal grouped bars per category, largest first; past ``limit`` a line sums up the rest."""
     names = list(series)
     totals: dict[str, int] = {}
     for counts in series.values():
@@ -146,19 +149,14 @@ def category_bars(series: Mapping[str, Mapping[str, int]], *, label: str, unit: 
     if not categories:
         return _empty(label)
     rest = categories[limit:]
-    shown = categories[:limit]
-    rows: list[tuple[str, dict[str, int]]] = [(c, {name: series[name].get(c, 0) for name in names}) for c in shown]
-    if rest:
-        rows.append(
-            (
-                f"other ({len(rest)})",
-                {name: sum(series[name].get(c, 0) for c in rest) for name in names},
-            )
-        )
+    rows: list[tuple[str, dict[str, int]]] = [
+        (c, {name: series[name].get(c, 0) for name in names}) for c in categories[:limit]
+    ]
     bar_h, gap, pad = 12.0, 2.0, 7.0
     row_h = len(names) * (bar_h + gap) - gap + 2 * pad
     top_pad = 22.0 if len(names) > 1 else 6.0
-    height = top_pad + len(rows) * row_h + 6
+    note_h = 18.0 if rest else 0.0
+    height = top_pad + len(rows) * row_h + note_h + 6
     label_w = 150.0
     x0, x1 = label_w + 6, _W - 46.0
     top = max(max(values.values()) for _, values in rows) or 1
@@ -183,5 +181,11 @@ def category_bars(series: Mapping[str, Mapping[str, int]], *, label: str, unit: 
                     f'rx="2" fill="{series_color(name, j)}"><title>{escape(tip)}</title></rect>'
                 )
             body.append(f'<text x="{x0 + w + 4:.1f}" y="{y + bar_h - 2:.1f}" class="val">{n}</text>')
-    body.append(f'<line x1="{x0}" x2="{x0}" y1="{top_pad}" y2="{height - 6:.1f}" class="axis"/>')
+    y_end = top_pad + len(rows) * row_h
+    body.append(f'<line x1="{x0}" x2="{x0}" y1="{top_pad}" y2="{y_end:.1f}" class="axis"/>')
+    if rest:
+        # Summed into one bar the rest would dwarf the others; say it in words instead.
+        sums = " / ".join(f"{sum(series[name].get(c, 0) for c in rest)}" for name in names)
+        text = f"and {len(rest)} more: {sums} {unit}" + (f" ({' / '.join(names)})" if len(names) > 1 else "")
+        body.append(f'<text x="{x0}" y="{y_end + 14:.1f}" class="muted">{escape(text)}</text>')
     return _svg(height, label, body)

@@ -120,9 +120,21 @@ class Case:
     valid: bool
     field: str | None = None
 
-    def describe(self, limit: int = 160) -> str:
-        text = json.dumps(self.arguments, ensure_ascii=False, default=str)
+    def describe(self, limit: int = 400) -> str:
+        """The arguments as JSON, long strings abbreviated (``"long long ...(10000 chars)"``)."""
+        text = json.dumps(_abbreviate(self.arguments), ensure_ascii=False, default=str)
         return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _abbreviate(value: Json) -> Json:
+    if isinstance(value, str) and len(value) > 40:
+        return f"{value[:16]}...({len(value)} chars)"
+    if isinstance(value, dict):
+        return {k: _abbreviate(v) for k, v in value.items()}
+    if isinstance(value, list):
+        shown = [_abbreviate(v) for v in value[:5]]
+        return shown + ([f"...({len(value)} items)"] if len(value) > 5 else [])
+    return value
 
 
 class CaseGenerator:

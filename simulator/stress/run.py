@@ -75,21 +75,22 @@ async def run_stress(
     """
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    failure: LinkDown | None = None
+    problem: str | None = None
     report: StressReport | None = None
-    async with open_target(spec, workdir=workdir) as target, anyio.create_task_group() as tg:
-        link = Link(target.client, tg, connect_timeout=options.connect_timeout)
-        try:
-            report = await _run(link, target, options, progress, started_at, t0)
-        except LinkDown as exc:
-            failure = exc
-        finally:
-            await link.aclose()
-    if failure is not None or report is None:
-        tail = target.log_tail()
-        raise TargetError(
-            f"cannot use {target.description}: {failure}" + (f"; its stderr ends with: {tail[-500:]}" if tail else "")
-        )
+    async with open_target(spec, workdir=workdir) as target:
+        async with anyio.create_task_group() as tg:
+            link = Link(target.client, tg, connect_timeout=options.connect_timeout)
+            try:
+                report = await _run(link, target, options, progress, started_at, t0)
+            except LinkDown as exc:
+                problem = str(exc)
+            finally:
+                await link.aclose()
+        if problem is not None:
+            tail = " ".join((target.log_tail() or "").split())
+            problem = f"cannot use {target.description}: {problem}" + (f"; its stderr: {tail[-500:]}" if tail else "")
+    if problem is not None or report is None:
+        raise TargetError(problem or f"cannot use {spec}")
     return report
 
 

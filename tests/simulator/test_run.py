@@ -18,6 +18,7 @@ import msgspec
 import pytest
 
 from schemas import (
+    RECORD_VERSION,
     AgentMessage,
     ChainStep,
     DialogueEnded,
@@ -174,7 +175,7 @@ def test_generate_writes_manifest_environments_records_and_summary(tmp_path: Pat
     out = tmp_path / "data"
     summary = generate(out)
     manifest = json.loads((out / MANIFEST_FILE).read_text())
-    assert manifest["format"] == 1 and manifest["record_version"] == 1
+    assert manifest["format"] == 1 and manifest["record_version"] == RECORD_VERSION
     assert manifest["fingerprint"] == json.loads(json.dumps(fingerprint(config_for(out))))
     assert (out / "environments" / "shop.json").is_file()
     lines = dataset_lines(out)
@@ -305,9 +306,10 @@ def test_a_record_of_another_version_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "data"
     generate(out, dialogues=2)
     lines = dataset_lines(out)
-    lines[0] = lines[0].replace(b'"version":1}', b'"version":2}')
+    other = RECORD_VERSION + 1
+    lines[0] = lines[0].replace(f'"version":{RECORD_VERSION}}}'.encode(), f'"version":{other}}}'.encode())
     (out / DATASET_FILE).write_bytes(b"".join(lines))
-    with pytest.raises(ConfigError, match="version 2"):
+    with pytest.raises(ConfigError, match=f"version {other}"):
         prepare_run(config_for(out), planner=planner)
 
 

@@ -83,9 +83,6 @@ class Protocol:
             return anthropic_error(status, kind, message, headers)
         return openai_error(status, message, kind, headers)
 
-    def text_of(self, received_body: dict[str, Any]) -> list[Any]:
-        return received_body["messages"]
-
 
 ANTHROPIC = Protocol("anthropic", "claude-sonnet-5")
 OPENAI = Protocol("openai", "gpt-4.1")

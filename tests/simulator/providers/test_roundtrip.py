@@ -8,10 +8,13 @@ import pytest
 from simulator.providers import (
     ChatMessage,
     ChatToolCall,
+    ProviderSettings,
     Request,
+    Secret,
     StopReason,
     ToolDef,
     complete_structured,
+    open_client,
 )
 from simulator.providers.loopback import Reply, Script, openai_completion, openai_error, serve_loopback
 from tests.simulator.providers.conftest import ANTHROPIC, CANARY_KEY, OPENAI, client_for
@@ -218,3 +221,16 @@ async def test_openai_server_without_json_schema_falls_back_and_remembers() -> N
         assert body["response_format"] == {"type": "json_object"}
         assert body["messages"][0]["role"] == "system"
         assert '"judgment"' in body["messages"][0]["content"]  # the schema travels in the prompt
+
+
+async def test_a_deprecated_anthropic_model_is_said_once_not_warned_per_call(caplog: pytest.LogCaptureFixture) -> None:
+    # The SDK raises a DeprecationWarning per call (an error under this suite's -W error).
+    script = Script(ANTHROPIC.ok("one"), ANTHROPIC.ok("two"))
+    async with serve_loopback(script) as server:
+        async with open_client(
+            "anthropic:claude-sonnet-4-5", ProviderSettings(api_key=Secret(CANARY_KEY), base_url=server.base_url)
+        ) as client:
+            for _ in range(2):
+                await client.complete(Request(messages=[ChatMessage.user("hi")]))
+    notes = [r for r in caplog.records if "deprecated" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].levelname == "WARNING"

@@ -62,8 +62,8 @@ async def test_no_key_in_logs_exceptions_or_events(proto: Protocol, caplog: pyte
 
     assert len(errors) == 4
     assert server.requests[0].headers["authorization"] == f"Bearer {CANARY_KEY}"  # it was sent
-    for exc in errors:
-        texts += [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
+    for error in errors:
+        texts += [str(error), repr(error), "".join(traceback.format_exception(error))]
     texts += [record.getMessage() for record in caplog.records]
     texts += [caplog.text, repr(struct_logs)]
     texts += [msgspec.json.encode(e).decode() for e in events]
