@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 #: Benchmark name -> (module with a ``main(argv) -> int``, one-line description).
 BENCHES: dict[str, tuple[str, str]] = {
+    "providers": (
+        "bench.bench_providers",
+        "provider layer: harness capacity vs the bare SDK, concurrency efficiency vs the ideal",
+    ),
     "generate": (
         "bench.bench_generate",
         "offline generation throughput (full pipeline against the bare brains) and memory per dialogue",

@@ -97,7 +97,7 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
         await host_relay()
         results["host stdio relay"] = _ms(await _timed(dialogues, host_relay))
 
-    async with StdioPool(1, total=dialogues + 1) as pool:
+    async with StdioPool(1, total=dialogues + 1, environments=[env]) as pool:
 
         async def pooled() -> None:
             async with pool.connect(env, on_event=_noop, dialogue_id="bench") as conn:

@@ -30,7 +30,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,8 +230,30 @@ def _say(fd: int, answer: dict[str, Any]) -> None:
     os.write(fd, msgspec.json.encode(answer) + b"\n")
 
 
-def _worker_main() -> int:
-    """A pool worker: announce readiness, wait for one assignment, serve it over stdio."""
+#: Environments a worker loaded and exercised before announcing readiness, by file.
+_PRELOADED: dict[str, Environment] = {}
+
+
+def _warm(files: list[str]) -> None:
+    """Load the environments a worker may serve and build their servers once.
+
+    Building a server checks every tool's schema against the JSON Schema metaschema and
+    compiles its validators; those results are cached by content, so doing it here, before
+    the worker is on offer, takes that cost off the dialogue that gets the worker.
+    Best effort: an environment that fails here fails properly when assigned.
+    """
+    for file in files:
+        try:
+            environment = load_environment(Path(file))
+            _PRELOADED[file] = environment
+            build_tool_server(environment, source=f"environment {environment.id!r}").close()
+        except Exception:
+            logger.debug("warming %s failed", file, exc_info=True)
+
+
+def _worker_main(argv: list[str]) -> int:
+    """A pool worker: warm up, announce readiness, wait for one assignment, serve it over stdio."""
+    _warm(argv)
     _say(1, {"ready": os.getpid()})
     line = _read_line_fd(0)
     if not line.strip():
@@ -246,7 +268,7 @@ def _worker_main() -> int:
 
 async def _worker_serve(assignment: _Assignment) -> int:
     try:
-        environment = load_environment(Path(assignment.environment))
+        environment = _PRELOADED.get(assignment.environment) or load_environment(Path(assignment.environment))
         tool_server = build_tool_server(
             environment,
             database=Path(assignment.database),
@@ -349,16 +371,28 @@ class StdioPool:
 
     Entering starts ``size`` workers in the background (it does not wait for them);
     ``connect`` waits for a warm one when none is ready yet. Leaving stops every worker.
+    ``environments`` are prepared for in each worker before it is offered (see
+    ``_warm``); ``total`` caps the workers started over the pool's life.
     Use it from one event loop; ``connect`` may run in many tasks at once.
     """
 
-    def __init__(self, size: int = 2, *, total: int | None = None, start_timeout_s: float = _START_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        size: int = 2,
+        *,
+        total: int | None = None,
+        environments: Sequence[Environment] = (),
+        start_timeout_s: float = _START_TIMEOUT_S,
+    ) -> None:
         if size < 1:
             raise ValueError(f"a stdio pool needs at least one worker, got size={size}")
         self.size = size
         #: Workers to start in all (None: no limit); a run that knows how many dialogues
         #: it has starts no spare worker at its end.
         self.total = total
+        #: Environments the workers prepare for before they are on offer.
+        self.environments = list(environments)
+        self._warm_files: list[str] = []
         self._started = 0
         self._taken = 0
         self._broken = False
@@ -374,6 +408,7 @@ class StdioPool:
         self._send, self._receive = anyio.create_memory_object_stream[_Worker | BaseException](0)
         self._tmp = Path(tempfile.mkdtemp(prefix="dialogsim-pool-", dir="/tmp" if os.name == "posix" else None))
         self._stack.callback(shutil.rmtree, self._tmp, True)
+        self._warm_files = [str(self._environment_file(e)) for e in self.environments]
         self._stack.push_async_callback(self._stop_all)
         self._stack.callback(self._send.close)
         self._stack.callback(self._receive.close)
@@ -420,7 +455,7 @@ class StdioPool:
 
     async def _spawn(self) -> _Worker:
         process = await anyio.open_process(
-            [sys.executable, "-m", "toolservers.stdio_pool"],
+            [sys.executable, "-m", "toolservers.stdio_pool", *self._warm_files],
             env=_child_env(),
             stderr=None,  # the worker's log goes where ours goes
             start_new_session=True,
@@ -561,7 +596,7 @@ class StdioPool:
 
 
 if __name__ == "__main__":
-    code = _worker_main()
+    code = _worker_main(sys.argv[1:])
     sys.stderr.flush()
     # Everything is committed, closed and flushed by now: skip the interpreter's teardown
     # of the MCP SDK's modules, which would delay the end of the dialogue it served.

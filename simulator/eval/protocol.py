@@ -40,9 +40,9 @@ Messages to the agent (stdin)
     the tool it has in mind, the facts it gives, corrections...); it is empty with other
     user simulators. It exists for plumbing tests and examples: an agent being measured
     should read ``text`` only, as it would read a person.
-``{"type": "end", "reason": "..."}``
-    the dialogue is over (``reason`` is a TerminationReason such as ``user_done``).
-    Exit within a few seconds; stdin is closed after it.
+``{"type": "end"}``
+    the dialogue is over. Exit within a few seconds (3 s): stdin is closed after it, then
+    whatever is left of the agent's process group is killed.
 
 Messages from the agent (stdout)
 --------------------------------
@@ -51,8 +51,8 @@ Messages from the agent (stdout)
     the reply to the last ``user`` message. ``usage`` is optional; when given it is
     recorded (a ProviderCall event) and counted in the evaluation's tokens and cost.
 
-Anything else on stdout is a protocol error: another JSON value, an unknown ``type``, a
-reply nobody asked for, a line that is not JSON (write logs to stderr, never stdout).
+Anything else on stdout is a protocol error: another JSON value, an unknown ``type`` or
+field, a blank line, a line that is not JSON (write logs to stderr, never stdout).
 
 Failures
 --------
@@ -119,7 +119,7 @@ class UserTextMessage(msgspec.Struct, kw_only=True, tag_field="type", tag="user"
 
 
 class EndMessage(msgspec.Struct, kw_only=True, tag_field="type", tag="end"):
-    reason: str = ""
+    pass
 
 
 class UsageInfo(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -284,7 +284,11 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
             pass  # everything is recorded already: serve nothing
         elif config.tool_server == "pool":
             pool = await stack.enter_async_context(
-                StdioPool(min(config.pool_size, len(prepared.pending)), total=len(prepared.pending))
+                StdioPool(
+                    min(config.pool_size, len(prepared.pending)),
+                    total=len(prepared.pending),
+                    environments=environments,
+                )
             )
             connector = pool_connector(pool)
         else:

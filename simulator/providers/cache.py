@@ -70,14 +70,25 @@ class ResponseCache:
         return response
 
     def put(self, key: str, response: Response) -> None:
-        """Store ``response`` atomically (write a temporary file, then rename it into place)."""
+        """Store ``response`` atomically (a temporary file renamed into place).
+
+        A failed write (disk full, no permission) is logged and skipped: the cache only
+        saves money, it must not fail a dialogue.
+        """
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}.", suffix=".tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}.", suffix=".tmp")
+        except OSError as exc:
+            log.warning("response cache: cannot write under %s: %s", path.parent, exc.strerror)
+            return
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(_encoder.encode(response))
             os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            log.warning("response cache: cannot write %s: %s", path, exc.strerror)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

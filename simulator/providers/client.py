@@ -264,7 +264,11 @@ class LLMClient:
                     if self.meter is not None:
                         self.meter.record_failure(str(shared.spec))
                     log.warning(
-                        "%s: call failed after %d attempt(s): %s", shared.spec, attempt + 1, type(error).__name__
+                        "%s: call failed after %d attempt(s): %s (%s)",
+                        shared.spec,
+                        attempt + 1,
+                        type(error).__name__,
+                        error.detail,
                     )
                     raise
                 delay = shared.policy.delay(attempt, error.retry_after, shared.rng)

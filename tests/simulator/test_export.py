@@ -438,7 +438,7 @@ def test_parquet_reads_back_with_pyarrow_and_duckdb(user_data: Path, task_data: 
     everything = con.execute(f"SELECT * FROM '{out}'").fetchall()
     assert len(everything) == len(records)
     per_mode = con.execute(
-        f"""SELECT mode, count(*), sum(len(list_filter(messages, m -> m.role = 'tool')))
+        f"""SELECT mode, count(*), sum(len(list_filter(messages, lambda m: m.role = 'tool')))
             FROM '{out}' GROUP BY mode ORDER BY mode"""
     ).fetchall()
     tools_by_mode = {

@@ -8,7 +8,7 @@ import pytest
 from mcp import StdioServerParameters
 
 from schemas import Environment, ToolCall, ToolEvent, ToolResult
-from toolservers import build_tool_server, http_client
+from toolservers import EventCallback, build_tool_server, http_client
 from toolservers.host import ToolHost
 
 pytestmark = pytest.mark.anyio
@@ -25,7 +25,7 @@ _ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 async def test_each_mount_serves_its_own_database_and_reports_every_call(shop_env: Environment) -> None:
     seen: dict[str, list[ToolEvent]] = {"a": [], "b": []}
 
-    def recorder(name: str):  # type: ignore[no-untyped-def]
+    def recorder(name: str) -> EventCallback:
         async def record(event: ToolEvent) -> None:
             seen[name].append(event)
 

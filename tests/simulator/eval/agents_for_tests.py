@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from examples.python_agent import ExampleAgent
+from simulator.eval import AgentReply
 
 
 class IdleAgent:
@@ -28,6 +29,17 @@ class CorruptingAgent(ExampleAgent):
         if any(act.get("act") == "bye" for act in conversation[-1].acts):
             await session.call_tool("update_order_status", {"order_id": 10, "status": "cancelled"})
         return await super().reply(conversation, session)
+
+
+class CostlyIdleAgent:
+    """Does nothing, and says what each reply cost."""
+
+    async def reply(self, conversation: list[Any], session: Any) -> AgentReply:
+        return AgentReply("OK.", model="fake-1", input_tokens=10, output_tokens=2, cost_usd=0.5)
+
+
+def make_costly_idle(info: Any) -> CostlyIdleAgent:
+    return CostlyIdleAgent()
 
 
 def make_corrupting(info: Any) -> CorruptingAgent:

@@ -2,7 +2,7 @@
 
     python cmd_agents.py MODE
 
-``idle``: answers "OK." to everything; ``crash``: exits with code 3 on the first user
+``idle``: answers "OK." to everything, with a made-up token usage; ``crash``: exits with code 3 on the first user
 message, after a line on stderr; ``hang``: reads on, never answers; ``garbage``: answers
 with a line that is not JSON. ``crash-first`` and ``hang-first`` misbehave only in trial
 1 (dialogue ids ending in ``~t1``) and are ``idle`` otherwise.
@@ -18,7 +18,13 @@ def main(mode: str) -> int:
         first = os.environ.get("DIALOGSIM_DIALOGUE_ID", "").endswith("~t1")
         mode = mode.removesuffix("-first") if first else "idle"
     start = json.loads(sys.stdin.readline())
-    assert start["type"] == "start", start
+    # What the start message says matches the environment, and the tools are listed.
+    assert start["type"] == "start" and start["protocol"] == 1, start
+    assert start["dialogue_id"] == os.environ["DIALOGSIM_DIALOGUE_ID"]
+    assert start["mcp"]["url"] == os.environ.get("DIALOGSIM_MCP_URL")
+    assert start["mcp"]["token"] == os.environ.get("DIALOGSIM_MCP_TOKEN")
+    assert start["mcp"]["stdio"]["command"] in os.environ["DIALOGSIM_MCP_STDIO"]
+    assert {t["name"] for t in start["tools"]} >= {"get_customer"} and start["tools"][0]["inputSchema"]
     for line in sys.stdin:
         message = json.loads(line)
         if message["type"] == "end":
@@ -31,7 +37,8 @@ def main(mode: str) -> int:
         if mode == "garbage":
             sys.stdout.write("this is not json\n")
         else:
-            sys.stdout.write(json.dumps({"type": "agent", "text": "OK."}) + "\n")
+            usage = {"model": "fake-1", "input_tokens": 10, "output_tokens": 2, "cost_usd": 0.5}
+            sys.stdout.write(json.dumps({"type": "agent", "text": "OK.", "usage": usage}) + "\n")
         sys.stdout.flush()
     return 0
 

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from schemas import DialogueRecord, ToolCall, ToolResult, UserMessage
+from schemas import AgentMessage, DialogueRecord, ProviderCall, ToolCall, ToolResult, UserMessage
 from schemas.errors import ConfigError
 from simulator.cli import main as cli_main
 from simulator.eval import EvalConfig, pass_at_k, pass_hat_k, run_eval, split_trial_id
@@ -72,6 +72,7 @@ async def test_cmd_example_over_the_http_host_is_recorded_like_the_built_in_agen
     built_in = await run_eval(_config(tmp_path, "off", "offline", source=str(shop_file), seed=3, mistake_rate=0.0))
     assert cmd.results.summary.dialogue_pass_hat["1"].value == 1.0
     assert cmd.results.summary.failed == 0
+    assert built_in.results.summary.dialogue_pass_hat["1"].value == 1.0
     (ours,) = _records(tmp_path / "cmd").values()
     (theirs,) = _records(tmp_path / "off").values()
     assert ours.brains["agent"].startswith("cmd:")
@@ -88,7 +89,7 @@ async def test_cmd_example_over_stdio(
     """Spawning DIALOGSIM_MCP_STDIO: a relay to the host's server, or to a pre-started pool worker."""
     http = await run_eval(_config(tmp_path, "py", PYTHON_EXAMPLE, source=str(shop_file), seed=3))
     stdio = await run_eval(
-        _config(tmp_path, "stdio", cmd_example(*flags), source=str(shop_file), seed=3, tool_server=tool_server)  # type: ignore[arg-type]
+        _config(tmp_path, "stdio", cmd_example(*flags), source=str(shop_file), seed=3, tool_server=tool_server)
     )
     assert stdio.results.summary.dialogue_pass_hat["1"].value == 1.0
     (ours,) = _records(tmp_path / "stdio").values()
@@ -126,6 +127,18 @@ async def test_an_agent_that_corrupts_a_row_fails(tmp_path: Path, shop_file: Pat
     (record,) = _records(tmp_path / "bad").values()
     last_call = [e for e in record.events if isinstance(e, ToolCall)][-1]
     assert last_call.arguments == {"order_id": 10, "status": "cancelled"}
+
+
+@pytest.mark.parametrize("agent", [cmd_test_agent("idle"), python_test_agent("make_costly_idle")])
+async def test_tokens_and_cost_an_agent_reports_are_counted(tmp_path: Path, shop_file: Path, agent: str) -> None:
+    outcome = await run_eval(_config(tmp_path, "costly", agent, source=str(shop_file)))
+    (record,) = _records(tmp_path / "costly").values()
+    calls = [e for e in record.events if isinstance(e, ProviderCall)]
+    replies = [e for e in record.events if isinstance(e, AgentMessage)]
+    assert len(calls) == len(replies) > 0 and {c.role for c in calls} == {"agent"}
+    summary = outcome.results.summary
+    assert (summary.input_tokens, summary.output_tokens) == (10 * len(calls), 2 * len(calls))
+    assert summary.cost_usd == pytest.approx(0.5 * len(calls))
 
 
 @pytest.mark.parametrize(

@@ -81,3 +81,13 @@ def _files(directory: Path, pattern: str) -> list[Path]:
 def _damage_the_only_entry(directory: Path) -> None:
     (entry,) = _files(directory, "*.json")
     entry.write_bytes(entry.read_bytes()[:10])
+
+
+async def test_a_cache_that_cannot_be_written_does_not_fail_the_call(proto: Protocol, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache directory should be")
+    async with serve_loopback(Script(proto.ok("answered"), proto.ok("again"))) as server:
+        async with client_for(proto, server, cache_dir=blocked) as client:
+            assert (await client.complete(ASK)).text == "answered"
+            assert (await client.complete(ASK)).text == "again"
+    assert server.hits == 2
