@@ -32,9 +32,7 @@ class ResultShape(enum.StrEnum):
     SCALAR = "scalar"
 
 
-class SqlImplementation(
-    msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag="sql", tag_field="kind"
-):
+class SqlImplementation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag="sql", tag_field="kind"):
     """Parameterised SQL run with named parameters (``:order_id``) only.
 
     ``statements`` run in order inside one transaction; the result comes from the last

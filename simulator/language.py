@@ -11,6 +11,7 @@ import random
 from typing import Any
 
 from schemas import Persona
+from toolservers.naming import plural, singular
 
 __all__ = ["Phrasing", "entity", "entity_plural", "format_value", "label", "value_forms"]
 
@@ -24,31 +25,12 @@ def label(column: str) -> str:
 
 def entity(table: str) -> str:
     """A table's row as a noun: ``order_items`` -> ``order item``."""
-    words = table.split("_")
-    words[-1] = _singular(words[-1])
-    return " ".join(words)
+    return singular(table).replace("_", " ")
 
 
 def entity_plural(table: str) -> str:
-    words = table.split("_")
-    last = _singular(words[-1])
-    if last.endswith("y") and last[-2:-1] not in set("aeiou"):
-        words[-1] = last[:-1] + "ies"
-    elif last.endswith(("s", "x", "ch", "sh")):
-        words[-1] = last + "es"
-    else:
-        words[-1] = last + "s"
-    return " ".join(words)
-
-
-def _singular(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "xes", "ches", "shes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        return word[:-1]
-    return word
+    """``order_items`` -> ``order items``; ``category`` -> ``categories``."""
+    return plural(singular(table)).replace("_", " ")
 
 
 def format_value(value: Any) -> str:

@@ -119,9 +119,7 @@ def shop_environment() -> Environment:
                 },
                 output_schema=row_schema,
                 implementation=SqlImplementation(
-                    statements=[
-                        "INSERT INTO customers (name, email, tier) VALUES (:name, :email, :tier) RETURNING *"
-                    ],
+                    statements=["INSERT INTO customers (name, email, tier) VALUES (:name, :email, :tier) RETURNING *"],
                     result=ResultShape.ROW,
                 ),
                 table="customers",

@@ -21,7 +21,9 @@ import msgspec
 
 from schemas import DatabaseSpec, Effect, Environment, ResultShape, SqlImplementation, ToolSpec
 from schemas.errors import DatabaseFileError
-from toolservers._naming import (
+from toolservers.database import check_sqlite_file, open_database
+from toolservers.executor import sql_parameters
+from toolservers.naming import (
     FORMATS,
     Column,
     Names,
@@ -32,9 +34,7 @@ from toolservers._naming import (
     snake,
     words,
 )
-from toolservers._naming import quote_ident as qi
-from toolservers.database import check_sqlite_file, open_database
-from toolservers.executor import sql_parameters
+from toolservers.naming import quote_ident as qi
 
 __all__ = ["derive_environment", "derive_environment_from_ddl", "derive_tools"]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict
 import sqlite3
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +131,7 @@ class ToolExecutor:
             raise InvalidArgumentsError("name", f"unknown tool {name!r}; expected one of: {', '.join(self._tools)}")
         args = dict(arguments or {})
         compiled.validator.validate(args)
+        _check_sqlite_values(args)
         params = {**compiled.defaults, **args}
         spec = compiled.spec
         rows: list[dict[str, Any]] = []
@@ -154,17 +155,32 @@ class ToolExecutor:
                     if spec.implementation.result is ResultShape.ROW and not rows:
                         raise NotFoundError(_not_found(spec, args))
                     db.conn.execute("RELEASE tool_call")
-            except (sqlite3.Error, NotFoundError) as exc:
+            except BaseException as exc:
+                # Whatever stops the call (SQLite, a value it cannot bind, a cancellation), the
+                # savepoint is undone: a half-open one would swallow every later write.
                 if write and db.conn.in_transaction:
                     db.conn.execute("ROLLBACK TO tool_call")
                     db.conn.execute("RELEASE tool_call")
-                if isinstance(exc, NotFoundError):
+                if not isinstance(exc, sqlite3.Error):
                     raise
                 if db.denied is not None:
                     raise AuthorizationError(f"not allowed for a {spec.effect} tool: {db.denied}") from exc
                 raise ToolExecutionError(f"the database refused the change: {exc}") from exc
         structured = _shape(spec, rows, affected, args)
         return ToolOutcome(structured, json.dumps(structured, ensure_ascii=False, default=str), affected)
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _check_sqlite_values(args: dict[str, Any], path: str = "") -> None:
+    """Refuse what SQLite cannot store: integers outside 64 bits (it would raise at bind time)."""
+    for key, value in args.items():
+        field = f"{path}.{key}" if path else key
+        if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+            raise InvalidArgumentsError(field, f"expected an integer from -2^63 to 2^63-1, got {value}")
+        if isinstance(value, dict):
+            _check_sqlite_values(value, field)
 
 
 def _shape(spec: ToolSpec, rows: list[dict[str, Any]], affected: int, args: dict[str, Any]) -> dict[str, Any]:

@@ -233,7 +233,7 @@
     if (d.branchedFrom) facts.appendChild(fact("branched from", d.branchedFrom));
     if (d.usage) facts.appendChild(fact("tokens in / out · cost", d.usage.in + " / " + d.usage.out + " · $" + d.usage.cost.toFixed(4)));
     detail.appendChild(facts);
-    if (d.error) detail.appendChild(append(el("div", "msg error"), el("span", "who", "error"), d.error));
+    if (d.error) detail.appendChild(append(el("div", "msg error"), el("span", "who", "ended: " + d.term.replace(/_/g, " ")), d.error));
 
     detail.appendChild(el("h3", null, "Tasks and verification"));
     var tasks = el("ul", "tasks");
@@ -275,7 +275,7 @@
     current = index;
     items[index].classList.add("active");
     render(dialogues[index]);
-    if (history.replaceState) history.replaceState(null, "", "#" + encodeURIComponent(keyOf(dialogues[index])));
+    if (history.replaceState) history.replaceState(null, "", "#" + dialogues[index].ds + "/" + encodeURIComponent(dialogues[index].id));
   }
 
   [search, fDomain, fMode, fOutcome, fFeedback, fDataset].forEach(function (control) {

@@ -354,7 +354,7 @@ def test_sdk_typed_params_accept_openai_and_anthropic_exports(
     from anthropic.types import MessageParam, ToolParam
     from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
-    adapters = {
+    adapters: dict[str, tuple[Any, Any]] = {
         "openai": (
             pydantic.TypeAdapter(list[ChatCompletionMessageParam]),
             pydantic.TypeAdapter(list[ChatCompletionToolParam]),

@@ -16,8 +16,8 @@ from schemas.errors import DatabaseFileError
 from simulator.cli import main
 from tests.conftest import SHOP_DDL, shop_environment
 from toolservers import build_tool_server, load_environment
-from toolservers._naming import param_name, plural, singular, snake
 from toolservers.derive import derive_environment, derive_environment_from_ddl, derive_tools
+from toolservers.naming import param_name, plural, singular, snake
 
 DDL = """
 CREATE TABLE customers (

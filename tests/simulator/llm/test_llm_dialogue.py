@@ -209,7 +209,9 @@ async def test_the_rubric_judge_decides_tasks_that_pass_the_database_checks(verd
     model = "openai:judge-model"
     async with await _served(fake) as server:
         spec = parse_model(model)
-        setup = LLMSetup(settings={str(spec): settings_from_env(spec, {}, api_key=KEY, base_url=server.openai_base_url)})
+        setup = LLMSetup(
+            settings={str(spec): settings_from_env(spec, {}, api_key=KEY, base_url=server.openai_base_url)}
+        )
         with use_setup(setup):
             record = await run_dialogue(scenario, env, DialogueConfig(judge=model))
         await setup.pool.aclose()

@@ -76,14 +76,6 @@ async def test_a_fresh_run_against_a_derived_environment_is_clean() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "found by dialogsim stress, reported to the lead: toolservers/executor.py lets OverflowError "
-        "(an integer beyond SQLite's 64 bits, which the derived schemas allow) escape as a JSON-RPC error, "
-        "and a write tool then leaves its SAVEPOINT open, so later writes are never committed to the file"
-    ),
-)
 async def test_huge_integers_are_refused_cleanly_over_stdio(tmp_path: Path) -> None:
     env_file = tmp_path / "shop.json"
     save_environment(shop_environment(), env_file)
