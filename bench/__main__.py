@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 #: Benchmark name -> (module with a ``main(argv) -> int``, one-line description).
 BENCHES: dict[str, tuple[str, str]] = {
+    "eval": (
+        "bench.bench_eval",
+        "per-dialogue tool server readiness for outside agents: HTTP host mount and stdio pool vs a cold stdio start",
+    ),
     "providers": (
         "bench.bench_providers",
         "provider layer: harness capacity vs the bare SDK, concurrency efficiency vs the ideal",

@@ -205,30 +205,40 @@ async def _converse(
     listed = await client.list_tools()
     user_seed, agent_seed = rng.random(), rng.random()
     history = [msgspec.convert(raw, type=Event) for raw in scenario.initial_state.history]
-    user = await resolve_user(config.user)(
-        UserContext(
-            scenario=scenario,
-            environment=environment,
-            query=database.query,
-            rng=random.Random(user_seed),
-            publish=bus.publish,
+    try:
+        user = await resolve_user(config.user)(
+            UserContext(
+                scenario=scenario,
+                environment=environment,
+                query=database.query,
+                rng=random.Random(user_seed),
+                publish=bus.publish,
+            )
         )
-    )
-    agent = await resolve_agent(config.agent)(
-        AgentContext(
-            dialogue_id=scenario.id,
-            client=client,
-            tools=list(listed.tools),
-            policy=environment.policy,
-            description=environment.description,
-            rng=random.Random(agent_seed),
-            mistake_rate=config.agent_mistake_rate,
-            history=history,
-            publish=bus.publish,
-            call_timeout_s=config.turn_timeout_s,
-            endpoint=endpoint,
+    except Exception as exc:  # a brain that cannot start fails the dialogue on its side
+        raise _BrainStartError(
+            TerminationReason.USER_FAILURE, f"the user could not start: {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        agent = await resolve_agent(config.agent)(
+            AgentContext(
+                dialogue_id=scenario.id,
+                client=client,
+                tools=list(listed.tools),
+                policy=environment.policy,
+                description=environment.description,
+                rng=random.Random(agent_seed),
+                mistake_rate=config.agent_mistake_rate,
+                history=history,
+                publish=bus.publish,
+                call_timeout_s=config.turn_timeout_s,
+                endpoint=endpoint,
+            )
         )
-    )
+    except Exception as exc:
+        raise _BrainStartError(
+            TerminationReason.AGENT_FAILURE, f"the agent could not start: {type(exc).__name__}: {exc}"
+        ) from exc
     brains["user"] = user.brain
     brains["agent"] = agent.brain
     try:
@@ -347,6 +357,12 @@ class _Flag:
         self._set = False
 
 
+class _BrainStartError(Exception):
+    def __init__(self, reason: TerminationReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
 class _InitialStateError(Exception):
     pass
 
@@ -400,6 +416,8 @@ def _leaf(exc: BaseException) -> BaseException:
 
 def _classify(exc: BaseException) -> tuple[TerminationReason, str]:
     leaf = _leaf(exc)
+    if isinstance(leaf, _BrainStartError):
+        return leaf.reason, str(leaf)
     if isinstance(leaf, _InitialStateError):
         return TerminationReason.TOOL_FAILURE, str(leaf)
     return TerminationReason.TOOL_FAILURE, f"{type(leaf).__name__}: {leaf}"

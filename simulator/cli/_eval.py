@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import functools
 from pathlib import Path
+from typing import Any
 
 import anyio
 from rich.console import Console
 
 from schemas import Mode
 from simulator.cli._generate import _positive_int, _rate
+from simulator.cli._models import add_connection_arguments, llm_setup
 
 _EPILOG = """\
 agents (--agent):
@@ -124,6 +126,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--confidence", type=_confidence, default=0.95, metavar="C", help="confidence level of intervals (0.95)"
     )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    add_connection_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -149,7 +152,20 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         progress=not args.no_progress,
     )
-    outcome = anyio.run(functools.partial(run_eval, config))
+    setup = llm_setup([args.agent, args.user], args)  # a missing key stops here, before any work
+    if setup is None:
+        outcome = anyio.run(functools.partial(run_eval, config))
+    else:
+        from simulator.llm import use_setup
+
+        async def evaluate() -> Any:
+            try:
+                return await run_eval(config)
+            finally:
+                await setup.pool.aclose()
+
+        with use_setup(setup):
+            outcome = anyio.run(evaluate)
     console = Console()
     for table in render_results(outcome.results):
         console.print(table)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from simulator.llm import LLMSetup
 
-__all__ = ["RoleModels", "add_model_arguments", "role_models"]
+__all__ = ["RoleModels", "add_connection_arguments", "add_model_arguments", "llm_setup", "role_models"]
 
 ROLES = ("user", "agent")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, roles: tuple[str, ...] = ROLES) -> None:
+    """``--model``, ``--ROLE-model`` for each role, and the connection flags."""
     g = parser.add_argument_group(
         "models (default: the offline brains; keys come from ANTHROPIC_API_KEY / OPENAI_API_KEY)"
     )
@@ -36,6 +37,18 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, roles: tuple[str, ..
             metavar="PROVIDER:MODEL",
             help=f"the {role}'s model (overrides --model); 'offline' keeps the offline brain",
         )
+    _connection_arguments(g)
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """The connection flags alone, for commands whose brain specs name their models themselves."""
+    g = parser.add_argument_group(
+        "model connection (for PROVIDER:MODEL specs; keys come from ANTHROPIC_API_KEY / OPENAI_API_KEY)"
+    )
+    _connection_arguments(g)
+
+
+def _connection_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--base-url", metavar="URL", help="an OpenAI-compatible server (vLLM, Ollama, ...) or another API endpoint"
     )
@@ -66,9 +79,23 @@ def role_models(
     for role in roles:
         chosen = getattr(args, f"{role}_model", None) or args.model or "offline"
         specs[role] = chosen
-    models = sorted({s for s in specs.values() if s != "offline"})
+    return RoleModels(specs, llm_setup(specs.values(), args, env=environ))
+
+
+def llm_setup(
+    specs: Iterable[str], args: argparse.Namespace, *, env: Mapping[str, str] | None = None
+) -> LLMSetup | None:
+    """The setup for the ``provider:model`` specs among ``specs`` (None when there are none).
+
+    Raises ConfigError for a missing key or a bad setting, before any work starts.
+    """
+    from simulator.providers import known_providers
+
+    environ = os.environ if env is None else env
+    providers = set(known_providers())
+    models = sorted({s for s in specs if s.partition(":")[0] in providers})
     if not models:
-        return RoleModels(specs, None)
+        return None
     from simulator.llm import LLMSetup
     from simulator.providers import parse_model, settings_from_env
 
@@ -87,4 +114,4 @@ def role_models(
             cache_dir=args.cache_dir,
             price_file=args.price_file,
         )
-    return RoleModels(specs, LLMSetup(settings=settings, prompts_dir=args.prompts_dir))
+    return LLMSetup(settings=settings, prompts_dir=args.prompts_dir)

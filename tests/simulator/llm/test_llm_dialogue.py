@@ -223,3 +223,50 @@ async def test_the_rubric_judge_decides_tasks_that_pass_the_database_checks(verd
     # The offline dialogue passes its database checks; the verdict decides the rest.
     assert all(o.success is (verdict == "valid") for o in record.outcomes)
     assert record.success is (verdict == "valid")
+
+
+@pytest.mark.anyio
+async def test_eval_takes_a_model_as_the_agent_under_test(tmp_path: Path) -> None:
+    fake = FakeModel("openai")
+    out = tmp_path / "eval"
+    async with await _served(fake) as server:
+        result = await anyio.run_process(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "eval",
+                "--agent",
+                "openai:agent-under-test",
+                "--base-url",
+                server.openai_base_url,
+                "--scenarios",
+                "retail",
+                "--limit",
+                "1",
+                "--trials",
+                "2",
+                "--seed",
+                "3",
+                "--out",
+                str(out),
+                "--no-progress",
+            ],
+            check=False,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OPENAI_API_KEY": KEY},
+        )
+    assert result.returncode == 0, result.stderr.decode()
+    records = [
+        msgspec.json.decode(line, type=DialogueRecord)
+        for path in sorted((out / "records").rglob("*.jsonl"))
+        for line in path.read_bytes().splitlines()
+    ]
+    assert len(records) == 2  # one scenario, two trials
+    for record in records:
+        assert record.brains["agent"] == "llm:openai:agent-under-test"
+        # The model's tool calls went through the dialogue's MCP server and were recorded there.
+        assert [e.tool for e in record.events if isinstance(e, ToolCall)].count("get_customer") >= 1
+        assert any(isinstance(e, ProviderCall) and e.role == "agent" for e in record.events)
+    results = json.loads((out / "results.json").read_text())
+    assert results  # scored, whatever the model achieved
+    assert KEY not in result.stderr.decode() + result.stdout.decode()
