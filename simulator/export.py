@@ -547,7 +547,8 @@ def export(
                     invalid.append(record.id)
                     continue
             key = (record.scenario.id, record.scenario.mode.value, index, record.id)
-            items.append(_Item(key, scenario_group(record.scenario.id), record.id, record.messages, payload))
+            messages = record.messages if selection.dedupe is not None else []  # kept only to compare
+            items.append(_Item(key, scenario_group(record.scenario.id), record.id, messages, payload))
 
     items.sort(key=lambda item: item.sort_key)
     duplicates: list[tuple[str, str]] = []

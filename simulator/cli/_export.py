@@ -102,7 +102,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         const=0.9,
         default=None,
         metavar="SIMILARITY",
-        help="drop near-identical dialogues (word 5-gram Jaccard similarity, default 0.9), keeping the first by id",
+        help=(
+            "drop near-identical dialogues (word 5-gram Jaccard similarity, default 0.9), keeping the first "
+            "by scenario id; give it after DIR"
+        ),
     )
     split = p.add_argument_group("splits")
     split.add_argument(
