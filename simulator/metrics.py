@@ -337,9 +337,14 @@ def _histogram(counts: dict[str, int]) -> str:
     return "\n".join(f"{k} {v}" for k, v in counts.items()) or "-"
 
 
+#: The order modes are shown in: the paper's contribution first, then its baseline.
+_MODE_ORDER = {"user-oriented": 0, "task-oriented": 1}
+
+
 def summary_columns(summary: Summary) -> list[tuple[str, Summary]]:
-    """The columns a summary is shown in: ``all``, then one per mode when the dataset has both."""
-    return [("all", summary), *summary.by_mode.items()]
+    """The columns a summary is shown in: ``all``, then one per mode (user-oriented first) when it has both."""
+    modes = sorted(summary.by_mode.items(), key=lambda item: (_MODE_ORDER.get(item[0], len(_MODE_ORDER)), item[0]))
+    return [("all", summary), *modes]
 
 
 def summary_rows(summary: Summary) -> list[tuple[str, list[str]]]:

@@ -107,7 +107,7 @@ def _kpi(value: str, label: str) -> str:
 
 
 def _glance_section(summary: Summary) -> str:
-    groups = list(summary.by_mode.items()) or [("all", summary)]
+    groups = summary_columns(summary)[1:] or [("all", summary)]
     cards = []
     for index, (name, s) in enumerate(groups):
         cards.append(
@@ -242,7 +242,7 @@ def build_report(
     report = collect(dirs, max_dialogues=max_dialogues)
     summary = report.summary
     title = title or "dialogsim report: " + ", ".join(Path(d).name or str(d) for d in dirs)
-    modes = " vs ".join(summary.by_mode) if summary.by_mode else next(iter(report.groups))
+    modes = " vs ".join(report.groups)
     subtitle = f"{report.total} dialogues from {len(dirs)} dataset{'s' if len(dirs) != 1 else ''}"
     if summary.by_mode:
         subtitle += f" · {modes}"

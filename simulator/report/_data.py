@@ -21,12 +21,10 @@ from schemas import (
     UserFeedback,
     UserMessage,
 )
-from simulator.metrics import Summary, summarize
+from simulator.metrics import Summary, summarize, summary_columns
 from simulator.run import iter_records, read_manifest
 
 __all__ = ["DatasetInfo", "Distribution", "ReportData", "collect", "dialogue_view"]
-
-_MODE_ORDER = {"user-oriented": 0, "task-oriented": 1}
 
 #: Longest tool result kept in the browser; the rest is cut with a note (the dataset has all of it).
 MAX_RESULT_CHARS = 4000
@@ -225,10 +223,7 @@ def collect(dirs: Sequence[Path], *, max_dialogues: int) -> ReportData:
                 yield record
 
     summary = summarize(walk())
-    if summary.by_mode:
-        # The paper's contribution first, then its baseline, then anything else.
-        order = sorted(summary.by_mode, key=lambda mode: (_MODE_ORDER.get(mode, len(_MODE_ORDER)), mode))
-        summary.by_mode = {mode: summary.by_mode[mode] for mode in order}
-    groups = {mode: per_mode[mode] for mode in summary.by_mode} if summary.by_mode else {"all": total}
+    modes = [name for name, _ in summary_columns(summary)[1:]]
+    groups = {mode: per_mode[mode] for mode in modes} if modes else {"all": total}
     dialogues = [entry.value for entry in sorted(heap, key=lambda e: e.key)]
     return ReportData(datasets=datasets, summary=summary, groups=groups, dialogues=dialogues, total=total.dialogues)

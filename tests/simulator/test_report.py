@@ -154,6 +154,7 @@ def test_cli_stats(user_data: Path, task_data: Path, capsys: pytest.CaptureFixtu
         assert text in table
     user = summary.by_mode["user-oriented"]
     assert f"{user.turns.mean:.2f} ({user.turns.max:g})" in table
+    assert table.index("user-oriented") < table.index("task-oriented"), "the paper's contribution first"
     assert main(["stats", str(user_data / "nowhere")]) == 2
 
 

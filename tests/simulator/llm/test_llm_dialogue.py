@@ -17,7 +17,7 @@ import anyio
 import msgspec
 import pytest
 
-from schemas import DialogueRecord, Environment, ProviderCall, TerminationReason, ToolCall, ToolResult
+from schemas import DialogueRecord, Environment, ErrorEvent, ProviderCall, TerminationReason, ToolCall, ToolResult
 from simulator.llm import LLMSetup, use_setup
 from simulator.providers import parse_model, settings_from_env
 from simulator.providers.loopback import Received, Reply, anthropic_message, openai_completion, serve_loopback
@@ -270,3 +270,39 @@ async def test_eval_takes_a_model_as_the_agent_under_test(tmp_path: Path) -> Non
     results = json.loads((out / "results.json").read_text())
     assert results  # scored, whatever the model achieved
     assert KEY not in result.stderr.decode() + result.stdout.decode()
+
+
+@pytest.mark.anyio
+async def test_a_model_that_keeps_failing_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    from simulator.providers.loopback import openai_error
+    from simulator.run import RunConfig, execute_run, prepare_run
+
+    async def broken(request: Received) -> Reply:
+        return openai_error(500, "the model server is down")
+
+    model = "openai:down-model"
+    async with serve_loopback(broken) as server:
+        spec = parse_model(model)
+        settings = settings_from_env(spec, {}, api_key=KEY, base_url=server.openai_base_url, max_retries=1)
+        setup = LLMSetup(settings={str(spec): settings})
+        config = RunConfig(
+            dialogues=2,
+            seed=1,
+            concurrency=2,
+            domains=("retail",),
+            dialogue=DialogueConfig(agent=model),
+            out_dir=tmp_path / "data",
+        )
+        with use_setup(setup):
+            summary = await execute_run(prepare_run(config), progress=False)
+        await setup.pool.aclose()
+    assert summary.generated == 2 and summary.failed == 2
+    records = [
+        msgspec.json.decode(line, type=DialogueRecord)
+        for line in (tmp_path / "data" / "dialogues.jsonl").read_bytes().splitlines()
+    ]
+    for record in records:
+        assert record.termination is TerminationReason.AGENT_FAILURE
+        errors = [e for e in record.events if isinstance(e, ErrorEvent)]
+        assert [e.error_type for e in errors] == ["ProviderUnavailable"]
+    assert server.hits == 2 * 2  # each dialogue's agent: one attempt and one retry, then it gave up
