@@ -7,13 +7,13 @@ import functools
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from rich.console import Console
 
-from simulator.stress.report import PhaseProgress, Severity, StressReport, print_summary, write_report
-from simulator.stress.run import StressOptions, run_stress
-from simulator.stress.target import TargetSpec, parse_env_pairs, parse_headers
+if TYPE_CHECKING:
+    from simulator.stress.target import TargetSpec
 
 _EPILOG = """\
 targets (exactly one):
@@ -84,6 +84,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from simulator.stress.report import PhaseProgress, Severity, StressReport, print_summary, write_report
+    from simulator.stress.run import StressOptions, run_stress
+
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="dialogsim: %(levelname)s: %(message)s")
     # The SDK logs every exception a tool raises; under stress those are the findings, reported below.
     logging.getLogger("mcp").setLevel(logging.CRITICAL)
@@ -106,6 +109,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _spec(args: argparse.Namespace) -> TargetSpec:
+    from simulator.stress.target import TargetSpec, parse_env_pairs, parse_headers
+
     environment_object = None
     if args.domain is not None:
         from simulator.domains import load_domain

@@ -7,8 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 from schemas.errors import ConfigError
-from toolservers import save_environment
-from toolservers.derive import derive_environment
 
 _CATEGORIES = ("get", "search", "list_related", "count", "create", "update", "delete")
 
@@ -32,6 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from toolservers import save_environment
+    from toolservers.derive import derive_environment
+
     out: Path = args.out
     if not out.parent.is_dir():
         raise ConfigError(f"--out {out}: the directory {out.parent} does not exist")

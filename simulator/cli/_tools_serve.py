@@ -7,12 +7,14 @@ import functools
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from schemas.errors import ConfigError
-from toolservers import build_tool_server, load_environment
-from toolservers.transports import HttpEndpoint, new_token, serve_http, serve_stdio
+
+if TYPE_CHECKING:
+    from toolservers.transports import HttpEndpoint
 
 _EPILOG = """\
 examples:
@@ -82,6 +84,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from toolservers import build_tool_server, load_environment
+    from toolservers.transports import new_token, serve_http, serve_stdio
+
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="dialogsim: %(levelname)s: %(message)s")
     events = _events_path(args.events, args.transport)
     if args.transport == "http" and not 0 <= args.port <= 65535:
