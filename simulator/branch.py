@@ -69,7 +69,7 @@ def branch_scenarios(
     Raises ConfigError when the directory is not a dataset, an environment file is
     missing, or no dialogue reaches an agent reply within ``at_turn`` turns.
     """
-    from simulator.run import iter_records  # the run module owns the dataset format
+    from simulator.dataset import iter_records
 
     if at_turn < 1:
         raise ConfigError(f"--at-turn must be at least 1, got {at_turn}")

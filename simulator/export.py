@@ -46,6 +46,7 @@ import msgspec
 
 from schemas import DialogueRecord, Environment, Message
 from schemas.errors import ConfigError
+from simulator.dataset import ENVIRONMENTS_DIR, iter_records
 from simulator.filters import (
     FailedToolCalls,
     NearDuplicates,
@@ -56,7 +57,6 @@ from simulator.filters import (
     scenario_group,
     split_path,
 )
-from simulator.run import ENVIRONMENTS_DIR, iter_records
 from toolservers import load_environment
 
 __all__ = [

@@ -98,7 +98,7 @@ def load_source(
 
 
 def _from_dataset(path: Path) -> tuple[list[Environment], list[Scenario]]:
-    from simulator.run import ENVIRONMENTS_DIR, iter_records
+    from simulator.dataset import ENVIRONMENTS_DIR, iter_records
 
     scenarios: dict[str, Scenario] = {}
     for _, record in iter_records(path):
