@@ -36,9 +36,10 @@ from schemas import (
 from schemas.errors import ToolError
 from simulator.language import entity, entity_plural, format_value, label
 from simulator.schema_info import Schema, Table
+from toolservers.database import Database
 from toolservers.executor import ToolExecutor
 
-__all__ = ["Anchor", "Planner", "rows_of"]
+__all__ = ["Anchor", "Planner", "final_assertion", "rows_of"]
 
 
 def rows_of(structured: Any) -> list[dict[str, Any]]:
@@ -50,6 +51,12 @@ def rows_of(structured: Any) -> list[dict[str, Any]]:
             return [structured["row"]] if isinstance(structured["row"], dict) else []
         return [structured]
     return []
+
+
+def final_assertion(db: Database, check: SqlAssertion) -> SqlAssertion:
+    """``check``'s query as a final-state assertion: expecting what it returns on ``db`` now."""
+    rows = [list(r) for r in db.query(check.sql, check.params)]
+    return SqlAssertion(description=check.description, sql=check.sql, params=check.params, expected=rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -652,10 +659,7 @@ class Planner:
             if i in d.finals:
                 assertions.append(d.finals[i]())
                 continue
-            rows = [list(r) for r in self.executor.db.query(check.sql, check.params)]
-            assertions.append(
-                SqlAssertion(description=check.description, sql=check.sql, params=check.params, expected=rows)
-            )
+            assertions.append(final_assertion(self.executor.db, check))
         n = len(d.steps)
         difficulty = Difficulty.EASY if n <= 1 else Difficulty.MEDIUM if n <= 2 else Difficulty.HARD
         rubric = [RubricItem(RubricKind.CRITICAL, a.description) for a in assertions]

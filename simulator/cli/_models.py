@@ -20,6 +20,12 @@ __all__ = ["RoleModels", "add_connection_arguments", "add_model_arguments", "llm
 
 ROLES = ("user", "agent")
 
+#: Roles whose own help differs from "the ROLE's model".
+_ROLE_HELP = {
+    "tasks": "write each dialogue's tasks with this model instead of the offline planner (not set by --model)",
+    "env": "the model that designs the environments of --design (default: --model)",
+}
+
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, roles: tuple[str, ...] = ROLES) -> None:
     """``--model``, ``--ROLE-model`` for each role, and the connection flags."""
@@ -35,7 +41,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, roles: tuple[str, ..
         g.add_argument(
             f"--{role}-model",
             metavar="PROVIDER:MODEL",
-            help=f"the {role}'s model (overrides --model); 'offline' keeps the offline brain",
+            help=_ROLE_HELP.get(role, f"the {role}'s model (overrides --model); 'offline' keeps the offline brain"),
         )
     _connection_arguments(g)
 
@@ -71,13 +77,22 @@ class RoleModels:
 
 
 def role_models(
-    args: argparse.Namespace, *, roles: tuple[str, ...] = ROLES, env: Mapping[str, str] | None = None
+    args: argparse.Namespace,
+    *,
+    roles: tuple[str, ...] = ROLES,
+    env: Mapping[str, str] | None = None,
+    explicit_only: tuple[str, ...] = (),
 ) -> RoleModels:
-    """Resolve the model flags; raises ConfigError for an unknown provider or a missing key."""
+    """Resolve the model flags; raises ConfigError for an unknown provider or a missing key.
+
+    Roles in ``explicit_only`` take a model only from their own ``--ROLE-model`` flag,
+    not from ``--model``.
+    """
     environ = os.environ if env is None else env
     specs: dict[str, str] = {}
     for role in roles:
-        chosen = getattr(args, f"{role}_model", None) or args.model or "offline"
+        fallback = None if role in explicit_only else args.model
+        chosen = getattr(args, f"{role}_model", None) or fallback or "offline"
         specs[role] = chosen
     return RoleModels(specs, llm_setup(specs.values(), args, env=environ))
 
