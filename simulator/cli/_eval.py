@@ -11,8 +11,8 @@ import anyio
 from rich.console import Console
 
 from schemas import Mode
-from simulator.cli._generate import _positive_int, _rate
 from simulator.cli._models import add_connection_arguments, llm_setup
+from simulator.cli._types import non_negative_int, positive_int, rate, seconds
 
 _EPILOG = """\
 agents (--agent):
@@ -38,28 +38,8 @@ examples:
 """
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
-
-
 def _confidence(text: str) -> float:
-    value = _rate(text)
+    value = rate(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value}")
     return value
@@ -81,12 +61,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     what.add_argument("--scenarios", metavar="SOURCE", help="domains, a scenarios file or a dataset (default: all)")
     what.add_argument(
         "--limit",
-        type=_non_negative,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="number of scenarios (default: 2 per domain; all of a file or dataset)",
     )
-    what.add_argument("--trials", type=_positive_int, default=1, metavar="K", help="trials per scenario (default: 1)")
+    what.add_argument("--trials", type=positive_int, default=1, metavar="K", help="trials per scenario (default: 1)")
     what.add_argument("--seed", type=int, required=True, metavar="S", help="the same seed gives the same scenarios")
     what.add_argument("--user", default="offline", metavar="USER", help="the user simulator (default: offline)")
     what.add_argument(
@@ -99,7 +79,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     how = p.add_argument_group("how to run")
     how.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created, or resumed)")
     how.add_argument(
-        "--concurrency", type=_positive_int, default=4, metavar="C", help="dialogues at a time (default: 4)"
+        "--concurrency", type=positive_int, default=4, metavar="C", help="dialogues at a time (default: 4)"
     )
     how.add_argument(
         "--tool-server",
@@ -108,19 +88,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="host: in-process servers mounted on one loopback HTTP host (default); pool: pre-started stdio servers",
     )
     how.add_argument(
-        "--pool-size", type=_positive_int, default=2, metavar="N", help="stdio workers kept warm (default: 2)"
+        "--pool-size", type=positive_int, default=2, metavar="N", help="stdio workers kept warm (default: 2)"
     )
-    how.add_argument("--max-turns", type=_positive_int, default=200, metavar="N", help="turns per dialogue (200)")
+    how.add_argument("--max-turns", type=positive_int, default=200, metavar="N", help="turns per dialogue (200)")
     how.add_argument(
         "--turn-timeout",
-        type=_seconds,
+        type=seconds,
         default=60.0,
         metavar="S",
         help="seconds a side may take to answer (default: 60; outside agents get 80%% of it)",
     )
-    how.add_argument("--timeout", type=_seconds, default=600.0, metavar="S", help="seconds per dialogue (default: 600)")
+    how.add_argument("--timeout", type=seconds, default=600.0, metavar="S", help="seconds per dialogue (default: 600)")
     how.add_argument(
-        "--mistake-rate", type=_rate, default=0.1, metavar="P", help="mistakes of the offline agent (default: 0.1)"
+        "--mistake-rate", type=rate, default=0.1, metavar="P", help="mistakes of the offline agent (default: 0.1)"
     )
     how.add_argument(
         "--confidence", type=_confidence, default=0.95, metavar="C", help="confidence level of intervals (0.95)"

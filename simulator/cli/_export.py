@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from simulator.cli._types import non_negative_int
+
 _FORMATS = ("openai", "anthropic", "sharegpt", "parquet", "native")
 _MODES = ("user-oriented", "task-oriented")
 
@@ -31,16 +33,6 @@ examples:
   dialogsim export data/ baseline/ --format parquet --out both.parquet --failed-tool-calls drop
   dialogsim export data/ --format native --out all.jsonl
 """
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
 
 
 def _threshold(text: str) -> float:
@@ -76,11 +68,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="keep only the dialogues recorded as successful (every task verified)",
     )
-    keep.add_argument("--min-turns", type=_non_negative_int, default=0, metavar="N", help="at least N turns")
-    keep.add_argument("--min-tasks", type=_non_negative_int, default=0, metavar="N", help="at least N tasks")
+    keep.add_argument("--min-turns", type=non_negative_int, default=0, metavar="N", help="at least N turns")
+    keep.add_argument("--min-tasks", type=non_negative_int, default=0, metavar="N", help="at least N tasks")
     keep.add_argument(
         "--min-steps",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="at least N sequential tool calls for some request",

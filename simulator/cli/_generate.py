@@ -16,6 +16,7 @@ from rich.console import Console
 
 from schemas import Mode
 from simulator.cli._models import add_model_arguments, role_models
+from simulator.cli._types import non_negative_int, positive_int, rate
 
 _EPILOG = """\
 The dataset directory holds manifest.json, environments/, dialogues.jsonl (one record per
@@ -36,41 +37,10 @@ DIR/plan/ on the first run and reused when the run is resumed (model output is n
 reproducible), so a resumed run keeps its scenarios.
 """
 
-
 _ROLES = ("user", "agent", "judge", "tasks", "env")
 
 #: Where a run planned with a model keeps what it planned (reused on resume).
 PLAN_DIR = "plan"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value}")
-    return value
 
 
 #: DialogueConfig's defaults, for --help only (importing the runner here would slow every
@@ -93,7 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     what = p.add_argument_group("what to generate")
     what.add_argument(
         "--dialogues",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="N",
         help="number of dialogues in the dataset (required, except with --branch-from)",
     )
@@ -133,7 +103,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     how = p.add_argument_group("how to run")
     how.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=8,
         metavar="C",
         help="dialogues run at the same time (default: %(default)s)",
@@ -145,13 +115,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     how.add_argument(
         "--max-turns",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"end a dialogue after this many turns (default: {HELP_DEFAULTS['max_turns']})",
     )
     how.add_argument(
         "--mistake-rate",
-        type=_rate,
+        type=rate,
         metavar="P",
         help=(
             "probability that the offline agent makes a plausible mistake on a step "
@@ -167,11 +137,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--branch-from", type=Path, metavar="DATASET", help="dataset directory whose dialogues to branch"
     )
     branch.add_argument(
-        "--at-turn", type=_positive_int, metavar="K", help="branch after turn K (required with --branch-from)"
+        "--at-turn", type=positive_int, metavar="K", help="branch after turn K (required with --branch-from)"
     )
     branch.add_argument(
         "--variants",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="continuations per source dialogue (default: 1)",

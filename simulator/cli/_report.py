@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from simulator.cli._types import positive_int
+
 _EPILOG = """\
 The report is one HTML file with everything inline (styles, script, charts as SVG, the data
 as JSON): it opens from disk with no network. It shows the summary (the paper's Table 1
@@ -20,16 +22,6 @@ examples:
   dialogsim report data/ baseline/ --out compare.html      # both modes side by side
   python -m simulator.report.screenshot report.html report.png
 """
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--title", default=None, help="the report's title (default: the directory names)")
     p.add_argument(
         "--max-dialogues",
-        type=_positive_int,
+        type=positive_int,
         default=2000,
         metavar="N",
         help="dialogues in the browser, first N by scenario id (default: 2000); the summary and charts count all",
