@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 import msgspec
+from jsonschema import Draft202012Validator
 
 from schemas import DatabaseSpec, Effect, Environment, ResultShape, SqlImplementation, ToolSpec
 from schemas.errors import DatabaseFileError, NotFoundError, ToolDefinitionError, ToolError, ToolExecutionError
@@ -125,7 +126,7 @@ async def design_environment(
                 log.warning("design of %s: dropped tool %s: %s", env_id, name, problem)
     finally:
         db.close()
-    return derive_environment_from_ddl(
+    env = derive_environment_from_ddl(
         design.ddl,
         design.seed,
         env_id=env_id,
@@ -134,6 +135,55 @@ async def design_environment(
         policy=design.policy,
         extra_tools=list(kept.values()),
     )
+    return with_output_schemas(env)
+
+
+def with_output_schemas(env: Environment) -> Environment:
+    """Give designed tools output schemas consistent with the derived ones.
+
+    A designed tool about a table returns that table's columns with the same types as the
+    derived ``get_`` tool's output schema (extra columns, from joins or aggregates, are
+    allowed untyped). The schema is kept only when the tool's dry-run result matches it.
+    """
+    rows = {t.table: t.output_schema for t in env.tools if t.category == "get" and t.table and t.output_schema}
+    db = open_database(env.database)
+    try:
+        executor = ToolExecutor(env, db, source=f"designed environment {env.id}")
+        tools = []
+        for tool in env.tools:
+            if tool.category != "designed" or tool.output_schema is not None:
+                tools.append(tool)
+                continue
+            row = rows.get(tool.table or "")
+            item: dict[str, Any] = {"type": "object", "properties": dict(row["properties"]) if row else {}}
+            schema = _shaped(tool.implementation.result, item)
+            try:
+                result = dry_run(executor, tool.name, sample_arguments(tool, db))
+            except ToolError:
+                result = None  # nothing to check against: keep the schema, it only types known columns
+            if result is not None and list(Draft202012Validator(schema).iter_errors(result)):
+                schema = _shaped(tool.implementation.result, {"type": "object"})
+            tools.append(msgspec.structs.replace(tool, output_schema=schema))
+    finally:
+        db.close()
+    return msgspec.structs.replace(env, tools=tools)
+
+
+def _shaped(shape: ResultShape, item: dict[str, Any]) -> dict[str, Any]:
+    """The structured result of a tool of result ``shape`` whose rows look like ``item``."""
+    if shape is ResultShape.ROWS:
+        return {
+            "type": "object",
+            "properties": {"rows": {"type": "array", "items": item}, "count": {"type": "integer"}},
+            "required": ["rows", "count"],
+        }
+    if shape is ResultShape.ROW:
+        return item
+    if shape is ResultShape.OPTIONAL_ROW:
+        return {"type": "object", "properties": {"row": {"anyOf": [item, {"type": "null"}]}}, "required": ["row"]}
+    if shape is ResultShape.AFFECTED:
+        return {"type": "object", "properties": {"affected": {"type": "integer"}}, "required": ["affected"]}
+    return {"type": "object", "properties": {"value": {}}, "required": ["value"]}
 
 
 def _build(design: EnvironmentDesign) -> tuple[DatabaseSpec, Database]:

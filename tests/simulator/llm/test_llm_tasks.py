@@ -306,6 +306,15 @@ async def test_the_designer_builds_a_working_environment_and_repairs_or_drops_ba
         assert not found.is_error and "Miso" in found.content[0].text  # type: ignore[union-attr]
         dogs = await conn.client.call_tool("find_pets_by_species", {"species": "dog"})
         assert not dogs.is_error and "Biscuit" in dogs.content[0].text  # type: ignore[union-attr]
+        # Designed tools answer with structured content too, typed like the derived tools
+        # of the same table (the MCP client validated it against the output schema).
+        assert dogs.structured_content is not None and dogs.structured_content["count"] >= 1
+    designed = {t.name: t for t in env.tools if t.category == "designed"}
+    derived_pet = next(t for t in env.tools if t.category == "get" and t.table == "pets")
+    assert derived_pet.output_schema is not None
+    pets_schema = designed["find_pets_by_species"].output_schema
+    assert pets_schema is not None
+    assert pets_schema["properties"]["rows"]["items"]["properties"] == derived_pet.output_schema["properties"]
 
 
 def test_a_dry_run_leaves_the_seeded_database_unchanged() -> None:
