@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from simulator.providers._errors import (
+    BadResponse,
     ProviderAuthError,
     ProviderError,
     ProviderRejected,
@@ -13,9 +14,10 @@ from simulator.providers._errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from simulator.providers._types import Response
 from simulator.providers.limits import parse_retry_after
 
-__all__ = ["redact", "send_schema", "status_error"]
+__all__ = ["redact", "send_schema", "send_with_sdk", "status_error"]
 
 _MASK = "**********"
 _MAX_DETAIL = 300
@@ -85,3 +87,42 @@ def status_error(
 def send_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON Schema ready to send as tool parameters or an output format (no ``$schema`` key)."""
     return {k: v for k, v in schema.items() if k != "$schema"}
+
+
+async def send_with_sdk(
+    sdk: Any,
+    base_error: type[Exception],
+    create: Callable[[], Awaitable[Any]],
+    parse: Callable[[bytes], Response],
+    *,
+    provider: str,
+    model: str,
+    secret: str | None,
+) -> Response:
+    """Send one request through an official SDK (``anthropic`` or ``openai``: the same error
+    classes) and parse its raw body; every failure becomes a typed ProviderError without the key."""
+    try:
+        raw = await create()
+    except sdk.APIStatusError as exc:
+        raise status_error(
+            provider=provider,
+            model=model,
+            status=exc.status_code,
+            headers=exc.response.headers,
+            body=exc.body,
+            secret=secret,
+        ) from None
+    except sdk.APITimeoutError:
+        raise ProviderTimeout("the request timed out", provider=provider, model=model) from None
+    except sdk.APIConnectionError as exc:
+        cause = exc.__cause__
+        reason = redact(f"{type(cause).__name__}: {cause}" if cause else "connection error", secret)
+        raise ProviderUnavailable(f"connection failed ({reason})", provider=provider, model=model) from None
+    except base_error as exc:
+        # Anything else the SDK raises (credentials, an unexpected response) is not worth a retry.
+        reason = redact(f"{type(exc).__name__}: {exc}", secret)
+        raise ProviderError(f"SDK error ({reason})", provider=provider, model=model) from None
+    try:
+        return parse(raw.http_response.content)
+    except BadResponse as exc:
+        raise BadResponse(exc.detail, provider=provider, model=model, status=raw.status_code) from None

@@ -21,8 +21,8 @@ import msgspec
 from anthropic.resources.messages.messages import DEPRECATED_MODELS
 
 from schemas.errors import ConfigError
-from simulator.providers._errors import BadResponse, ProviderError, ProviderTimeout, ProviderUnavailable
-from simulator.providers._http import redact, send_schema, status_error
+from simulator.providers._errors import BadResponse
+from simulator.providers._http import send_schema, send_with_sdk
 from simulator.providers._registry import provider
 from simulator.providers._types import ChatMessage, ChatToolCall, Request, Response, StopReason, TokenUsage
 from simulator.providers.settings import ProviderSettings
@@ -224,33 +224,15 @@ class AnthropicProvider:
     async def send(self, request: Request) -> Response:
         self._check_model(request.model)
         body = build_body(request)
-        try:
-            raw = await self._client.messages.with_raw_response.create(**body, extra_body=request.extra or None)
-        except anthropic.APIStatusError as exc:
-            raise status_error(
-                provider=self.name,
-                model=request.model,
-                status=exc.status_code,
-                headers=exc.response.headers,
-                body=exc.body,
-                secret=self._secret,
-            ) from None
-        except anthropic.APITimeoutError:
-            raise ProviderTimeout("the request timed out", provider=self.name, model=request.model) from None
-        except anthropic.APIConnectionError as exc:
-            cause = exc.__cause__
-            reason = redact(f"{type(cause).__name__}: {cause}" if cause else "connection error", self._secret)
-            raise ProviderUnavailable(
-                f"connection failed ({reason})", provider=self.name, model=request.model
-            ) from None
-        except anthropic.AnthropicError as exc:
-            # Anything else the SDK raises (credentials, an unexpected response) is not worth a retry.
-            reason = redact(f"{type(exc).__name__}: {exc}", self._secret)
-            raise ProviderError(f"SDK error ({reason})", provider=self.name, model=request.model) from None
-        try:
-            return parse_body(raw.http_response.content, request)
-        except BadResponse as exc:
-            raise BadResponse(exc.detail, provider=self.name, model=request.model, status=raw.status_code) from None
+        return await send_with_sdk(
+            anthropic,
+            anthropic.AnthropicError,
+            lambda: self._client.messages.with_raw_response.create(**body, extra_body=request.extra or None),
+            lambda content: parse_body(content, request),
+            provider=self.name,
+            model=request.model,
+            secret=self._secret,
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
