@@ -187,19 +187,15 @@ class Planner:
         fields = self._report_fields(child, rows[0], 1)
         step.report = fields
         d.steps.append(step)
-        d.subs.append(
-            SubRequest(
-                id=f"{sid}.r",
-                steps=[sid],
-                intent="list_related",
-                text=self.rng.choice(
-                    [
-                        f"Which {entity_plural(child_name)} does that {entity(parent.name)} have?",
-                        f"Can you list the {entity_plural(child_name)} for it?",
-                        f"I'd like to see the {entity_plural(child_name)} on that {entity(parent.name)}.",
-                    ]
-                ),
-            )
+        self._ask(
+            d,
+            sid,
+            "list_related",
+            [
+                f"Which {entity_plural(child_name)} does that {entity(parent.name)} have?",
+                f"Can you list the {entity_plural(child_name)} for it?",
+                f"I'd like to see the {entity_plural(child_name)} on that {entity(parent.name)}.",
+            ],
         )
         d.values.append(ExpectedValue(step=sid, name="count", value=len(rows)))
         self._expect_values(d, sid, rows[0], fields)
@@ -244,20 +240,16 @@ class Planner:
         self._run(step, {table.pk: row[table.pk]})
         d.steps.append(step)
         said = first if first is not None else final
-        d.subs.append(
-            SubRequest(
-                id=f"{sid}.r",
-                steps=[sid],
-                intent="update",
-                stated=[column],
-                text=self.rng.choice(
-                    [
-                        f"Please change {subject} {label(column)} to {format_value(said)}.",
-                        f"I need the {label(column)} set to {format_value(said)}.",
-                        f"Can you update the {label(column)} to {format_value(said)}?",
-                    ]
-                ),
-            )
+        self._ask(
+            d,
+            sid,
+            "update",
+            [
+                f"Please change {subject} {label(column)} to {format_value(said)}.",
+                f"I need the {label(column)} set to {format_value(said)}.",
+                f"Can you update the {label(column)} to {format_value(said)}?",
+            ],
+            stated=[column],
         )
         d.values.append(ExpectedValue(step=sid, name=column, value=final))
         d.checks.append(self._field_check(sid, table, column, row[table.pk], final))
@@ -290,20 +282,16 @@ class Planner:
         step.report = shown[:2]
         d.steps.append(step)
         stated = shown[:1]
-        d.subs.append(
-            SubRequest(
-                id=f"{sid}.r",
-                steps=[sid],
-                intent="create",
-                stated=stated,
-                text=self.rng.choice(
-                    [
-                        f"I'd like to add a new {entity(child_name)} to it, with {_pairs(args, stated)}.",
-                        f"Please create a {entity(child_name)} for it — {_pairs(args, stated)}.",
-                        f"Can you set up a new {entity(child_name)} there? {_pairs(args, stated).capitalize()}.",
-                    ]
-                ),
-            )
+        self._ask(
+            d,
+            sid,
+            "create",
+            [
+                f"I'd like to add a new {entity(child_name)} to it, with {_pairs(args, stated)}.",
+                f"Please create a {entity(child_name)} for it — {_pairs(args, stated)}.",
+                f"Can you set up a new {entity(child_name)} there? {_pairs(args, stated).capitalize()}.",
+            ],
+            stated=stated,
         )
         for name in args:
             if name not in stated:
@@ -354,18 +342,14 @@ class Planner:
         step = ChainStep(id=sid, tool=tool.name, refs={table.pk: ref})
         self._run(step, {table.pk: row[table.pk]})
         d.steps.append(step)
-        d.subs.append(
-            SubRequest(
-                id=f"{sid}.r",
-                steps=[sid],
-                intent="delete",
-                text=self.rng.choice(
-                    [
-                        f"Please delete that {entity(table.name)}.",
-                        f"I want that {entity(table.name)} removed.",
-                    ]
-                ),
-            )
+        self._ask(
+            d,
+            sid,
+            "delete",
+            [
+                f"Please delete that {entity(table.name)}.",
+                f"I want that {entity(table.name)} removed.",
+            ],
         )
         d.checks.append(
             SqlAssertion(
@@ -398,19 +382,15 @@ class Planner:
             raise _Skip
         d.steps.append(step)
         plural = entity_plural(table.name)
-        d.subs.append(
-            SubRequest(
-                id=f"{sid}.r",
-                steps=[sid],
-                intent="count",
-                stated=[column],
-                text=self.rng.choice(
-                    [
-                        f"How many {plural} have {label(column)} {format_value(value)}?",
-                        f"Could you count the {plural} whose {label(column)} is {format_value(value)}?",
-                    ]
-                ),
-            )
+        self._ask(
+            d,
+            sid,
+            "count",
+            [
+                f"How many {plural} have {label(column)} {format_value(value)}?",
+                f"Could you count the {plural} whose {label(column)} is {format_value(value)}?",
+            ],
+            stated=[column],
         )
         d.values.append(ExpectedValue(step=sid, name="count", value=numbers[0]))
         d.purposes.append(f"know how many {plural} have {label(column)} {format_value(value)}")
@@ -441,19 +421,15 @@ class Planner:
         d.steps.append(step)
         key = table.key or table.pk or sort
         plural = entity_plural(table.name)
-        d.subs.append(
-            SubRequest(
-                id=f"{sid}.r",
-                steps=[sid],
-                intent="search",
-                stated=[column],
-                text=self.rng.choice(
-                    [
-                        f"Can you find the {plural} with {label(column)} {format_value(value)}?",
-                        f"Show me {plural} whose {label(column)} is {format_value(value)}.",
-                    ]
-                ),
-            )
+        self._ask(
+            d,
+            sid,
+            "search",
+            [
+                f"Can you find the {plural} with {label(column)} {format_value(value)}?",
+                f"Show me {plural} whose {label(column)} is {format_value(value)}.",
+            ],
+            stated=[column],
         )
         d.values.append(ExpectedValue(step=sid, name="count", value=len(rows)))
         extra = {"order_by": sort, "descending": True}
@@ -470,6 +446,12 @@ class Planner:
         self.results[sid] = refined
         d.purposes.append(f"find the {plural} with {label(column)} {format_value(value)}, sorted by {label(sort)}")
         d.anchors.append(Anchor(sid, table.name, refined[0]))
+
+    def _ask(self, d: _Draft, sid: str, intent: str, phrasings: list[str], *, stated: list[str] | None = None) -> None:
+        """Add the sub-request that asks for step ``sid``, in one of ``phrasings``."""
+        d.subs.append(
+            SubRequest(id=f"{sid}.r", steps=[sid], intent=intent, stated=stated or [], text=self.rng.choice(phrasings))
+        )
 
     def _merge_lookup(self, d: _Draft) -> None:
         """Ask for a lookup and what follows it in one request, saying the key up front.
@@ -536,21 +518,17 @@ class Planner:
         d.facts[fact] = Fact(
             name=fact, value=target[fact], description=f"the {label(fact)} of your {entity(table.name)}"
         )
-        d.subs.append(
-            SubRequest(
-                id=f"{sid}.r",
-                steps=[sid],
-                intent="lookup",
-                text=self.rng.choice(
-                    [
-                        f"I'd like to check on my {entity(table.name)}.",
-                        f"Can you pull up my {entity(table.name)}?",
-                        f"I need some details about a {entity(table.name)}.",
-                        f"Could you look up a {entity(table.name)} for me?",
-                        f"I have a question about my {entity(table.name)}.",
-                    ]
-                ),
-            )
+        self._ask(
+            d,
+            sid,
+            "lookup",
+            [
+                f"I'd like to check on my {entity(table.name)}.",
+                f"Can you pull up my {entity(table.name)}?",
+                f"I need some details about a {entity(table.name)}.",
+                f"Could you look up a {entity(table.name)} for me?",
+                f"I have a question about my {entity(table.name)}.",
+            ],
         )
         self._expect_values(d, sid, found[0], fields)
         return ValueRef(step=sid, field=table.pk or fact), found[0]
