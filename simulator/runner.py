@@ -71,6 +71,9 @@ class DialogueConfig:
     user: str = "offline"
     #: ``offline``: database assertions and values decide; ``provider:model`` adds the rubric judge.
     judge: str = "offline"
+    #: Whether the agent receives the offline user's dialogue acts with its text. An agent
+    #: under evaluation should not: it would read the user's intent instead of its words.
+    agent_sees_acts: bool = True
 
 
 class _Stop(Exception):
@@ -293,7 +296,8 @@ async def _talk(
         try:
             async for message in agent_inbox:
                 assert isinstance(message, UserMessage)
-                turn = await agent.respond(message.text, decode_acts(message.acts))
+                acts = decode_acts(message.acts) if config.agent_sees_acts else []
+                turn = await agent.respond(message.text, acts)
                 await bus.publish(AgentMessage(text=turn.text, acts=encode_acts(turn.acts)))
         except Exception as exc:
             raise _Stop(TerminationReason.AGENT_FAILURE, f"{type(exc).__name__}: {exc}") from exc

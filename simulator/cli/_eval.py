@@ -105,6 +105,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     how.add_argument(
         "--confidence", type=_confidence, default=0.95, metavar="C", help="confidence level of intervals (0.95)"
     )
+    how.add_argument(
+        "--text-only",
+        action="store_true",
+        help="give the agent the user's words only, not the offline user's dialogue acts (use for benchmarks)",
+    )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     add_connection_arguments(p)
     p.set_defaults(handler=run)
@@ -131,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         mistake_rate=args.mistake_rate,
         confidence=args.confidence,
         progress=not args.no_progress,
+        text_only=args.text_only,
     )
     setup = llm_setup([args.agent, args.user], args)  # a missing key stops here, before any work
     if setup is None:

@@ -80,6 +80,8 @@ class EvalConfig:
     mistake_rate: float = 0.1
     confidence: float = 0.95
     progress: bool = True
+    #: Give the agent the user's words only, never the offline user's dialogue acts.
+    text_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def _settings(config: EvalConfig, source: ScenarioSource) -> dict[str, Any]:
         "mode": config.mode.value,
         "max_turns": config.max_turns,
         "mistake_rate": config.mistake_rate,
+        **({"text_only": True} if config.text_only else {}),
     }
 
 
@@ -272,6 +275,7 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
             agent_mistake_rate=config.mistake_rate,
             agent=config.agent,
             user=config.user,
+            agent_sees_acts=not config.text_only,
         ),
     )
     prepared = prepare_run(run_config, planner=lambda _config: (environments, scenarios))

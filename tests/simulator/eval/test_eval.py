@@ -103,6 +103,18 @@ async def test_python_agent_on_the_stdio_pool(tmp_path: Path, shop_file: Path) -
     assert outcome.results.summary.dialogue_pass_hat["1"].value == 1.0
 
 
+async def test_text_only_hides_the_users_acts_from_the_agent(tmp_path: Path, shop_file: Path) -> None:
+    """The example agent reads the offline user's acts; with --text-only it gets words alone."""
+    shown = await run_eval(_config(tmp_path, "acts", PYTHON_EXAMPLE, source=str(shop_file)))
+    hidden = await run_eval(_config(tmp_path, "text", PYTHON_EXAMPLE, source=str(shop_file), text_only=True))
+    assert shown.results.summary.dialogue_pass_hat["1"].value == 1.0
+    assert hidden.results.summary.dialogue_pass_hat["1"].value == 0.0
+    for record in _records(tmp_path / "text").values():
+        assert record.scenario.tasks  # same scenario, the user still spoke in acts...
+        assert any(e.acts for e in record.events if isinstance(e, UserMessage))
+        assert not [e for e in record.events if isinstance(e, ToolCall)]  # ...the agent never saw them
+
+
 # --------------------------------------------------------------------------- agents that fail
 
 
