@@ -113,42 +113,27 @@ async def run_load(
         report.load = c
         report.load_latency = Latency.of(latencies[name])
         evidence = f"{c.total} calls: {c.crash} crashes, {c.hang} hangs, {c.protocol_error} protocol errors"
-        if c.crash:
-            findings.append(
-                Finding(
-                    check="load.crash",
-                    severity=Severity.CRITICAL,
-                    tool=name,
-                    message=f"{c.crash} of {c.total} calls lost the connection under concurrency {concurrency}",
-                    fix="make the tool safe to run concurrently (shared state, connections, locks)",
-                    evidence=evidence,
-                    count=c.crash,
-                )
+        problems = (
+            ("load.crash", Severity.CRITICAL, c.crash, "calls lost the connection",
+             "make the tool safe to run concurrently (shared state, connections, locks)"),
+            ("load.hang", Severity.HIGH, c.hang, "calls got no answer in time",
+             "look for locks or pools that run out under concurrent calls; bound every wait"),
+            ("load.protocol_error", Severity.HIGH, c.protocol_error, "valid calls failed with a protocol error",
+             "catch errors per call and answer with isError; check shared state under concurrency"),
+        )  # fmt: skip
+        findings.extend(
+            Finding(
+                check=check,
+                severity=severity,
+                tool=name,
+                message=f"{count} of {c.total} {what} under concurrency {concurrency}",
+                fix=fix,
+                evidence=evidence,
+                count=count,
             )
-        if c.hang:
-            findings.append(
-                Finding(
-                    check="load.hang",
-                    severity=Severity.HIGH,
-                    tool=name,
-                    message=f"{c.hang} of {c.total} calls got no answer in time under concurrency {concurrency}",
-                    fix="look for locks or pools that run out under concurrent calls; bound every wait",
-                    evidence=evidence,
-                    count=c.hang,
-                )
-            )
-        if c.protocol_error:
-            findings.append(
-                Finding(
-                    check="load.protocol_error",
-                    severity=Severity.HIGH,
-                    tool=name,
-                    message=f"{c.protocol_error} of {c.total} valid calls failed with a protocol error under load",
-                    fix="catch errors per call and answer with isError; check shared state under concurrency",
-                    evidence=evidence,
-                    count=c.protocol_error,
-                )
-            )
+            for check, severity, count, what, fix in problems
+            if count
+        )
     if not server_up:
         findings.append(
             Finding(

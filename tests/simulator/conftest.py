@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -31,6 +32,7 @@ from simulator.roles import UserTurn
 from simulator.runner import DialogueConfig, run_dialogue
 from simulator.scenarios import build_scenario
 from simulator.user import OfflineUser
+from tests.simulator import _datasets
 
 DOMAINS = ("clinic", "retail", "travel")
 #: The sample every "on the built-in domains" claim is measured on: 5 scenarios per domain.
@@ -179,3 +181,24 @@ async def drive(user: OfflineUser, agent: AgentFn, *, limit: int = 200) -> list[
         text, acts = await agent(turns[-1])
         turns.append(await user.respond(text, acts))
     return turns
+
+
+# Real generated datasets (see _datasets), built once per session for export, filter and report tests.
+@pytest.fixture(scope="session")
+def user_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _datasets.dataset(tmp_path_factory, "user")
+
+
+@pytest.fixture(scope="session")
+def task_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _datasets.dataset(tmp_path_factory, "task")
+
+
+@pytest.fixture(scope="session")
+def errors_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _datasets.dataset(tmp_path_factory, "errors")
+
+
+@pytest.fixture(scope="session")
+def branched_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _datasets.dataset(tmp_path_factory, "branched")

@@ -181,21 +181,6 @@ def test_shapes_match_the_openai_sdk_types(dataset: Path, tmp_path: Path) -> Non
 JSON_FORMATS = ("openai", "anthropic", "sharegpt")
 
 
-@pytest.fixture(scope="session")
-def user_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "user")
-
-
-@pytest.fixture(scope="session")
-def task_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "task")
-
-
-@pytest.fixture(scope="session")
-def errors_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "errors")
-
-
 def sorted_records(*dirs: Path) -> list[DialogueRecord]:
     records = [(r.scenario.id, r.scenario.mode.value, i, r) for i, d in enumerate(dirs) for _, r in iter_records(d)]
     return [r for *_, r in sorted(records, key=lambda item: item[:3])]

@@ -32,26 +32,6 @@ from tests.simulator import _datasets
 from tests.simulator.test_export import openai_exchanges, read_jsonl
 
 
-@pytest.fixture(scope="session")
-def user_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "user")
-
-
-@pytest.fixture(scope="session")
-def task_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "task")
-
-
-@pytest.fixture(scope="session")
-def errors_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "errors")
-
-
-@pytest.fixture(scope="session")
-def branched_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "branched")
-
-
 def records(*dirs: Path) -> list[DialogueRecord]:
     return [r for d in dirs for _, r in iter_records(d)]
 

@@ -28,21 +28,6 @@ if TYPE_CHECKING:
 NASTY = "</script><script>window.__pwned = 1</script><!-- & \u2028 <b>bold</b>"
 
 
-@pytest.fixture(scope="session")
-def user_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "user")
-
-
-@pytest.fixture(scope="session")
-def task_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "task")
-
-
-@pytest.fixture(scope="session")
-def errors_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _datasets.dataset(tmp_path_factory, "errors")
-
-
 @pytest.fixture(scope="module")
 def report(user_data: Path, task_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "report.html"
