@@ -12,13 +12,13 @@ without validation and would turn a malformed body into silently wrong values.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import warnings
 from typing import Any
 
 import anthropic
 import msgspec
-from anthropic.resources.messages.messages import DEPRECATED_MODELS
 
 from schemas.errors import ConfigError
 from simulator.providers._errors import BadResponse
@@ -34,6 +34,26 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 4096
 
 log = logging.getLogger("dialogsim.providers.anthropic")
+
+
+def _sdk_deprecated_models() -> dict[str, str]:
+    """The SDK's table of deprecated models and their end-of-life dates.
+
+    It is not public API and has moved between releases (``resources.messages.messages``
+    re-exported it up to 2.14; 2.15 keeps it in ``_data``), so look in each known place and
+    fall back to no warnings rather than break on an SDK upgrade.
+    """
+    for where in ("anthropic._data", "anthropic.resources.messages.messages"):
+        try:
+            table = getattr(importlib.import_module(where), "DEPRECATED_MODELS", None)
+        except ImportError:
+            continue
+        if isinstance(table, dict):
+            return {str(k): str(v) for k, v in table.items()}
+    return {}
+
+
+DEPRECATED_MODELS = _sdk_deprecated_models()
 
 _STOP = {
     "end_turn": StopReason.END,
