@@ -29,11 +29,11 @@ import mcp_types as types
 
 from schemas import Environment, Event, Mode, Scenario, UserMessage
 from schemas.errors import ToolError
-from simulator.agent import OfflineAgent
+from simulator.dialogue.runner import DialogueConfig, run_dialogue
 from simulator.domains import domain_names, load_domain
-from simulator.runner import DialogueConfig, run_dialogue
-from simulator.scenarios import build_scenario
-from simulator.user import OfflineUser
+from simulator.offline.agent import OfflineAgent
+from simulator.offline.scenarios import build_scenario
+from simulator.offline.user import OfflineUser
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
 from toolservers.server import _mcp_tool

@@ -111,7 +111,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.export import export
-    from simulator.filters import FailedToolCalls, Selection, parse_splits
+    from simulator.export.selection import FailedToolCalls, Selection, parse_splits
 
     selection = Selection(
         only_successful=args.only_successful,

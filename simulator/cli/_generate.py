@@ -131,7 +131,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     how.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset directory (created, or resumed)")
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
-    # Branching (simulator.branch): continue recorded dialogues instead of building new ones.
+    # Branching (simulator.run.branch): continue recorded dialogues instead of building new ones.
     branch = p.add_argument_group("branching (continue the dialogues of an existing dataset)")
     branch.add_argument(
         "--branch-from", type=Path, metavar="DATASET", help="dataset directory whose dialogues to branch"
@@ -152,10 +152,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from schemas.errors import ConfigError
+    from simulator.dialogue.runner import DialogueConfig
     from simulator.llm import use_setup
-    from simulator.metrics import render_summary
-    from simulator.run import DATASET_FILE, RunConfig, execute_run, prepare_run
-    from simulator.runner import DialogueConfig
+    from simulator.run.execute import DATASET_FILE, RunConfig, execute_run, prepare_run
+    from simulator.summary import render_summary
 
     if args.dialogues is None and args.branch_from is None:
         raise ConfigError("--dialogues is required (how many dialogues to generate)")
@@ -236,7 +236,7 @@ def _closing(setup: Any, work: Any) -> Any:
 
 def _drop_stale_plan(out: Path) -> None:
     """A plan left by a run that never started (no manifest) is not the dataset's: plan afresh."""
-    from simulator.dataset import MANIFEST_FILE
+    from simulator.run.dataset import MANIFEST_FILE
 
     plan = out / PLAN_DIR
     if plan.is_dir() and not (out / MANIFEST_FILE).exists():
@@ -308,7 +308,7 @@ def _base_environments(config: Any, designs: list[str]) -> list[Any]:
     """Built-in domains and a derived database as without a model (none by default when designing)."""
     import dataclasses
 
-    from simulator.run import _default_planner
+    from simulator.run.execute import _default_planner
 
     if designs and not config.domains and config.database is None:
         return []
@@ -340,8 +340,8 @@ async def _plan_scenarios(
     from schemas import Scenario
     from schemas.errors import ConfigError
     from simulator.llm.tasks import generate_tasks
+    from simulator.offline.scenarios import build_scenario, make_persona
     from simulator.providers import StructuredOutputError, parse_model
-    from simulator.scenarios import build_scenario, make_persona
 
     if not environments:
         raise ConfigError("no environments to generate over")
@@ -396,7 +396,7 @@ def _save_plan(
     """Write the plan; a new plan appears whole (written aside, then renamed into place)."""
     import msgspec
 
-    from simulator.dataset import write_atomic
+    from simulator.run.dataset import write_atomic
     from toolservers.loader import save_environment
 
     fresh = not plan_dir.exists()

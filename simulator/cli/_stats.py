@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     import msgspec
     from rich.console import Console
 
-    from simulator.dataset import iter_records
-    from simulator.metrics import render_summary, summarize
+    from simulator.run.dataset import iter_records
+    from simulator.summary import render_summary, summarize
 
     dirs: list[Path] = args.dataset
     for directory in dirs:

@@ -3,7 +3,7 @@
 ``dialogsim eval --agent AGENT`` runs K trials of every scenario with the agent under
 test, checks every task against the final database and what the agent said, and reports
 pass^k, pass@k (with confidence intervals) and the usual dialogue metrics. Agents come in
-through ``simulator.brains`` specs: ``offline``, LLM models, ``python:module:factory``
+through ``simulator.dialogue.brains`` specs: ``offline``, LLM models, ``python:module:factory``
 (``simulator.eval.agents``) and ``cmd:COMMAND`` (the JSON-lines protocol in
 ``simulator.eval.protocol``).
 """
@@ -20,7 +20,7 @@ from simulator.eval.agents import (
     PythonAgent,
     Utterance,
 )
-from simulator.eval.run import EvalConfig, EvalOutcome, run_eval, trial_scenarios
+from simulator.eval.evaluate import EvalConfig, EvalOutcome, run_eval, trial_scenarios
 from simulator.eval.scoring import (
     EvalResults,
     EvalSummary,

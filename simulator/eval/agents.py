@@ -16,7 +16,7 @@
     any program, started per dialogue, speaking the JSON-lines protocol documented in
     ``simulator.eval.protocol``, with the dialogue's MCP server in its environment.
 
-Both are registered as agent schemes in ``simulator.brains``. A failure of the agent
+Both are registered as agent schemes in ``simulator.dialogue.brains``. A failure of the agent
 (it cannot start, crashes, hangs, breaks the protocol, raises) is raised from
 ``respond`` as an :class:`OutsideAgentError`, which the dialogue runner records as
 ``agent_failure`` with the message as the reason; the evaluation goes on.
@@ -46,7 +46,7 @@ from anyio.abc import Process
 
 from schemas import AgentMessage, Event, ProviderCall, UserMessage
 from schemas.errors import ConfigError, DialogsimError
-from simulator.acts import Act, encode_acts
+from simulator.dialogue.roles import AgentContext, AgentFactory, AgentTurn
 from simulator.eval.protocol import (
     EndMessage,
     HistoryItem,
@@ -59,7 +59,7 @@ from simulator.eval.protocol import (
     decode_reply,
     encode,
 )
-from simulator.roles import AgentContext, AgentFactory, AgentTurn
+from simulator.offline.acts import Act, encode_acts
 from toolservers.stdio_pool import LineReader, StdioCommand
 
 __all__ = [

@@ -34,8 +34,8 @@ import msgspec
 from rich.table import Table
 
 from schemas import DialogueRecord, ProviderCall
-from simulator.metrics import Stat
-from simulator.run import FAILURE_REASONS
+from simulator.run.execute import FAILURE_REASONS
+from simulator.summary import Stat
 
 __all__ = [
     "TRIAL_SEPARATOR",

@@ -79,7 +79,7 @@ def load_source(
     """
     if source.kind == "domains":
         from simulator.domains import load_domain
-        from simulator.scenarios import build_scenarios
+        from simulator.offline.scenarios import build_scenarios
 
         envs = [load_domain(name, seed=seed) for name in source.domains]
         count = limit or DEFAULT_PER_DOMAIN * len(envs)
@@ -98,7 +98,7 @@ def load_source(
 
 
 def _from_dataset(path: Path) -> tuple[list[Environment], list[Scenario]]:
-    from simulator.dataset import ENVIRONMENTS_DIR, iter_records
+    from simulator.run.dataset import ENVIRONMENTS_DIR, iter_records
 
     scenarios: dict[str, Scenario] = {}
     for _, record in iter_records(path):

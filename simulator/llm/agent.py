@@ -12,10 +12,10 @@ from __future__ import annotations
 import mcp_types as types
 
 from schemas import ErrorEvent, ProviderCall
-from simulator.acts import Act
+from simulator.dialogue.roles import AgentContext, AgentFactory, AgentTurn
 from simulator.llm.setup import current_setup
+from simulator.offline.acts import Act
 from simulator.providers import ChatMessage, LLMClient, Request, ToolDef
-from simulator.roles import AgentContext, AgentFactory, AgentTurn
 
 __all__ = ["LLMAgent", "llm_agent_brain"]
 

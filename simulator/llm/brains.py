@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from simulator.dialogue.roles import AgentFactory, UserFactory
 from simulator.llm.agent import llm_agent_brain
 from simulator.llm.user import llm_user_brain
-from simulator.roles import AgentFactory, UserFactory
 
 
 def anthropic_agent(model: str) -> AgentFactory:

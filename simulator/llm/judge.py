@@ -13,8 +13,8 @@ import enum
 import msgspec
 
 from schemas import AgentMessage, Event, ProviderCall, Scenario, TaskOutcome, ToolCall, ToolResult, UserMessage
-from simulator.language import format_value
 from simulator.llm.setup import current_setup
+from simulator.offline.language import format_value
 from simulator.providers import ChatMessage, Request, complete_structured, parse_model
 
 __all__ = ["Judgment", "Verdict", "judge_outcomes"]

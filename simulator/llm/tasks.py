@@ -43,10 +43,10 @@ from schemas import (
     ValueRef,
 )
 from schemas.errors import ToolError
-from simulator.language import entity, format_value, label
+from simulator.offline.language import entity, format_value, label
+from simulator.offline.planner import final_assertion, rows_of
+from simulator.offline.schema_view import Schema, read_schema
 from simulator.providers import ChatMessage, LLMClient, Request, StructuredOutputError, complete_structured
-from simulator.schema_info import Schema, read_schema
-from simulator.tasks import final_assertion, rows_of
 from toolservers.database import Database, open_database
 from toolservers.executor import ToolExecutor
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import msgspec
 
 from schemas import Mode, ProviderCall
-from simulator.acts import Act
-from simulator.language import format_value
+from simulator.dialogue.roles import UserContext, UserFactory, UserTurn
 from simulator.llm.setup import current_setup
+from simulator.offline.acts import Act
+from simulator.offline.language import format_value
 from simulator.providers import ChatMessage, LLMClient, Request, complete_structured
-from simulator.roles import UserContext, UserFactory, UserTurn
 
 __all__ = ["LLMUser", "UserReply", "llm_user_brain"]
 

@@ -14,9 +14,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from simulator.metrics import Summary, summary_columns, summary_rows
 from simulator.report._charts import category_bars, histogram, series_color
 from simulator.report._data import Distribution, ReportData, collect
+from simulator.summary import Summary, summary_columns, summary_rows
 
 __all__ = ["PAPER_TABLE_1", "ReportInfo", "build_report", "embed_json", "write_report"]
 

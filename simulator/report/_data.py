@@ -21,8 +21,8 @@ from schemas import (
     UserFeedback,
     UserMessage,
 )
-from simulator.dataset import iter_records, read_manifest
-from simulator.metrics import Summary, summarize, summary_columns
+from simulator.run.dataset import iter_records, read_manifest
+from simulator.summary import Summary, summarize, summary_columns
 
 __all__ = ["DatasetInfo", "Distribution", "ReportData", "collect", "dialogue_view"]
 

@@ -17,8 +17,8 @@ import anyio
 import pytest
 
 from schemas import Mode
-from simulator.run import RunConfig, execute_run, prepare_run
-from simulator.runner import DialogueConfig
+from simulator.dialogue.runner import DialogueConfig
+from simulator.run.execute import RunConfig, execute_run, prepare_run
 from tests.simulator.test_run import generate as generate_scripted
 
 __all__ = ["DIALOGUES", "dataset"]

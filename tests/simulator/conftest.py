@@ -26,12 +26,12 @@ from schemas import (
     SubRequest,
     Task,
 )
-from simulator.acts import Act
+from simulator.dialogue.roles import UserTurn
+from simulator.dialogue.runner import DialogueConfig, run_dialogue
 from simulator.domains import load_domain
-from simulator.roles import UserTurn
-from simulator.runner import DialogueConfig, run_dialogue
-from simulator.scenarios import build_scenario
-from simulator.user import OfflineUser
+from simulator.offline.acts import Act
+from simulator.offline.scenarios import build_scenario
+from simulator.offline.user import OfflineUser
 from tests.simulator import _datasets
 
 DOMAINS = ("clinic", "retail", "travel")

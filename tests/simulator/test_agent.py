@@ -20,10 +20,10 @@ from schemas import (
     UserFeedback,
     ValueRef,
 )
-from simulator.acts import Act, Ask, Bye, Correct, Inform, Report, Request
-from simulator.agent import OfflineAgent
-from simulator.runner import DialogueConfig, run_dialogue
-from simulator.scenarios import build_scenario
+from simulator.dialogue.runner import DialogueConfig, run_dialogue
+from simulator.offline.acts import Act, Ask, Bye, Correct, Inform, Report, Request
+from simulator.offline.agent import OfflineAgent
+from simulator.offline.scenarios import build_scenario
 from tests.conftest import shop_environment
 from tests.simulator.conftest import DOMAINS, Dialogue
 from toolservers import build_tool_server

@@ -13,7 +13,7 @@ import anyio
 import msgspec
 import pytest
 
-import simulator.runner as runner_module
+import simulator.dialogue.runner as runner_module
 from schemas import (
     AgentMessage,
     DialogueRecord,
@@ -32,12 +32,12 @@ from schemas import (
     UserMessage,
 )
 from schemas.errors import ConfigError
-from simulator.acts import Request, decode_acts
-from simulator.branch import branch_point, branch_scenarios
 from simulator.cli import main
-from simulator.metrics import messages_from_events
-from simulator.run import DATASET_FILE, RunConfig, execute_run, iter_records, prepare_run
-from simulator.runner import DialogueConfig, run_dialogue
+from simulator.dialogue.runner import DialogueConfig, run_dialogue
+from simulator.offline.acts import Request, decode_acts
+from simulator.run.branch import branch_point, branch_scenarios
+from simulator.run.execute import DATASET_FILE, RunConfig, execute_run, iter_records, prepare_run
+from simulator.summary import messages_from_events
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
 from toolservers.transports import Connected

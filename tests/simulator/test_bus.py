@@ -7,7 +7,7 @@ import anyio
 import pytest
 
 from schemas import AgentMessage, Event, ToolCall, ToolResult, UserMessage
-from simulator.bus import DialogueBus
+from simulator.dialogue.bus import DialogueBus
 
 pytestmark = pytest.mark.anyio
 

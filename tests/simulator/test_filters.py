@@ -15,7 +15,7 @@ from schemas import DialogueRecord, Message, MessageToolCall
 from schemas.errors import ConfigError
 from simulator.cli import main
 from simulator.export import export
-from simulator.filters import (
+from simulator.export.selection import (
     FailedToolCalls,
     NearDuplicates,
     Selection,
@@ -27,7 +27,7 @@ from simulator.filters import (
     shingles,
     split_path,
 )
-from simulator.run import DATASET_FILE, iter_records
+from simulator.run.execute import DATASET_FILE, iter_records
 from tests.simulator import _datasets
 from tests.simulator.test_export import openai_exchanges, read_jsonl
 

@@ -24,7 +24,7 @@ from schemas import (
     UserFeedback,
     UserMessage,
 )
-from simulator.metrics import (
+from simulator.summary import (
     NO_RESULT_TEXT,
     compute_dialogue_metrics,
     messages_from_events,

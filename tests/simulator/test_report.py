@@ -15,10 +15,10 @@ import pytest
 from schemas import AgentMessage, DialogueRecord, ToolCall, UserFeedback, UserMessage
 from schemas.errors import ConfigError
 from simulator.cli import main
-from simulator.metrics import summarize
 from simulator.report import build_report, embed_json, write_report
 from simulator.report._browser import start_chromium
-from simulator.run import DATASET_FILE, iter_records
+from simulator.run.execute import DATASET_FILE, iter_records
+from simulator.summary import summarize
 from tests.simulator import _datasets
 from tests.simulator._browser import ensure_chromium
 

@@ -40,8 +40,8 @@ from schemas import (
     UserMessage,
 )
 from schemas.errors import ConfigError
-from simulator.metrics import compute_dialogue_metrics, messages_from_events
-from simulator.run import (
+from simulator.dialogue.runner import DialogueConfig, EventSink
+from simulator.run.execute import (
     DATASET_FILE,
     MANIFEST_FILE,
     SUMMARY_FILE,
@@ -53,7 +53,7 @@ from simulator.run import (
     iter_records,
     prepare_run,
 )
-from simulator.runner import DialogueConfig, EventSink
+from simulator.summary import compute_dialogue_metrics, messages_from_events
 from tests.conftest import shop_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -458,20 +458,6 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "simulator", "generate", *args, "--no-progress"]
 
 
-def _skip_unless_runner_is_implemented(tmp_path: Path) -> None:
-    """Skip while the dialogue runner or scenario builder is an interface only; any other failure fails."""
-    probe = subprocess.run(
-        _cli("--dialogues", "1", "--seed", "3", "--out", str(tmp_path / "probe")),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if "NotImplementedError" in probe.stderr:
-        pytest.skip("simulator.runner.run_dialogue or simulator.scenarios.build_scenarios is not implemented yet")
-    assert probe.returncode == 0, f"a one-dialogue generate failed:\n{probe.stderr}"
-
-
 def _comparable(out: Path) -> dict[str, Any]:
     """Per scenario id: the scenario and the messages (no timestamps or durations)."""
     result: dict[str, Any] = {}
@@ -494,7 +480,6 @@ def _first_difference(a: Any, b: Any) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
-    _skip_unless_runner_is_implemented(tmp_path)
     args = ("--dialogues", "30", "--seed", "3", "--concurrency", "4")
     killed = tmp_path / "killed"
     fresh = tmp_path / "fresh"

@@ -31,12 +31,12 @@ from schemas import (
     UserMessage,
 )
 from schemas.errors import ToolError
-from simulator.agent import OfflineAgent
-from simulator.run import RunConfig, execute_run, iter_records, prepare_run
-from simulator.runner import DialogueConfig, run_dialogue
-from simulator.scenarios import build_scenario
-from simulator.user import OfflineUser
-from simulator.verify import check_assertion
+from simulator.dialogue.runner import DialogueConfig, run_dialogue
+from simulator.dialogue.verify import check_assertion
+from simulator.offline.agent import OfflineAgent
+from simulator.offline.scenarios import build_scenario
+from simulator.offline.user import OfflineUser
+from simulator.run.execute import RunConfig, execute_run, iter_records, prepare_run
 from tests.conftest import shop_environment
 from tests.simulator.conftest import DOMAINS, Dialogue, shop_scenario, shop_tasks
 from toolservers.database import open_database

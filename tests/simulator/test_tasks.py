@@ -17,10 +17,10 @@ import pytest
 
 from schemas import DatabaseSpec, Effect, Environment, Mode, Scenario, Task
 from schemas.errors import ConfigError
-from simulator.language import format_value
-from simulator.scenarios import build_scenario, build_scenarios
-from simulator.tasks import rows_of
-from simulator.verify import check_assertion
+from simulator.dialogue.verify import check_assertion
+from simulator.offline.language import format_value
+from simulator.offline.planner import rows_of
+from simulator.offline.scenarios import build_scenario, build_scenarios
 from tests.conftest import shop_environment
 from tests.simulator.conftest import DOMAINS
 from toolservers.database import Database, open_database

@@ -34,14 +34,14 @@ from schemas import (
     UserMessage,
 )
 from schemas.errors import ToolError
-from simulator.acts import Act, Affirm, Ask, Bye, Correct, Inform, Report, Request, decode_acts
-from simulator.agent import OfflineAgent
-from simulator.language import format_value, label
-from simulator.roles import UserTurn
-from simulator.scenarios import build_scenario
-from simulator.tasks import rows_of
-from simulator.user import OfflineUser
-from simulator.verify import check_assertion
+from simulator.dialogue.roles import UserTurn
+from simulator.dialogue.verify import check_assertion
+from simulator.offline.acts import Act, Affirm, Ask, Bye, Correct, Inform, Report, Request, decode_acts
+from simulator.offline.agent import OfflineAgent
+from simulator.offline.language import format_value, label
+from simulator.offline.planner import rows_of
+from simulator.offline.scenarios import build_scenario
+from simulator.offline.user import OfflineUser
 from tests.conftest import shop_environment
 from tests.simulator.conftest import (
     DOMAINS,

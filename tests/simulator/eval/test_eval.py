@@ -13,8 +13,8 @@ from schemas import AgentMessage, DialogueRecord, ProviderCall, ToolCall, ToolRe
 from schemas.errors import ConfigError
 from simulator.cli import main as cli_main
 from simulator.eval import EvalConfig, pass_at_k, pass_hat_k, run_eval, split_trial_id
-from simulator.eval.run import EVAL_FILE, RECORDS_DIR, RESULTS_FILE
-from simulator.run import DATASET_FILE, RunConfig, execute_run, iter_records, prepare_run
+from simulator.eval.evaluate import EVAL_FILE, RECORDS_DIR, RESULTS_FILE
+from simulator.run.execute import DATASET_FILE, RunConfig, execute_run, iter_records, prepare_run
 from tests.simulator.eval.conftest import (
     PYTHON_EXAMPLE,
     cmd_example,

@@ -18,11 +18,11 @@ import msgspec
 import pytest
 
 from schemas import DialogueRecord, Environment, ErrorEvent, ProviderCall, TerminationReason, ToolCall, ToolResult
+from simulator.dialogue.runner import DialogueConfig, run_dialogue
 from simulator.llm import LLMSetup, use_setup
+from simulator.offline.scenarios import build_scenario
 from simulator.providers import parse_model, settings_from_env
 from simulator.providers.loopback import Received, Reply, anthropic_message, openai_completion, serve_loopback
-from simulator.runner import DialogueConfig, run_dialogue
-from simulator.scenarios import build_scenario
 from tests.conftest import shop_environment
 
 KEY = "sk-test-secret-key-0123456789"
@@ -275,7 +275,7 @@ async def test_eval_takes_a_model_as_the_agent_under_test(tmp_path: Path) -> Non
 @pytest.mark.anyio
 async def test_a_model_that_keeps_failing_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     from simulator.providers.loopback import openai_error
-    from simulator.run import RunConfig, execute_run, prepare_run
+    from simulator.run.execute import RunConfig, execute_run, prepare_run
 
     async def broken(request: Received) -> Reply:
         return openai_error(500, "the model server is down")

@@ -19,14 +19,14 @@ import msgspec
 import pytest
 
 from schemas import DialogueRecord, Environment, Task, ValueRef
+from simulator.dialogue.verify import check_assertion
 from simulator.llm import LLMSetup, use_setup
 from simulator.llm.environment import design_environment, dry_run, sample_arguments
 from simulator.llm.setup import current_setup
 from simulator.llm.tasks import generate_tasks
+from simulator.offline.planner import rows_of
 from simulator.providers import LLMClient, parse_model, settings_from_env
 from simulator.providers.loopback import Received, Reply, openai_completion, serve_loopback
-from simulator.tasks import rows_of
-from simulator.verify import check_assertion
 from tests.conftest import SHOP_DDL, shop_environment
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor

@@ -1,6 +1,6 @@
 """A run: many scenarios under one config, written to a dataset that survives ``kill -9``.
 
-The dataset directory and its files belong to ``simulator.dataset``. Running the same
+The dataset directory and its files belong to ``simulator.run.dataset``. Running the same
 command again cuts a partial last line away, skips the scenarios whose records are
 present and runs the others: nothing is lost or duplicated.
 Asking for more dialogues on a later run extends the dataset; changing anything that
@@ -47,7 +47,8 @@ from schemas import (
     ToolResult,
 )
 from schemas.errors import ConfigError
-from simulator.dataset import (
+from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
+from simulator.run.dataset import (
     DATASET_FILE,
     ENVIRONMENTS_DIR,
     MANIFEST_FILE,
@@ -60,8 +61,7 @@ from simulator.dataset import (
     scan_dataset,
     write_atomic,
 )
-from simulator.metrics import Summary, compute_dialogue_metrics, messages_from_events, summarize
-from simulator.runner import DialogueConfig, EventSink, run_dialogue
+from simulator.summary import Summary, compute_dialogue_metrics, messages_from_events, summarize
 from toolservers import save_environment
 
 __all__ = [
@@ -102,7 +102,7 @@ _GUARD_GRACE_S = 60.0
 
 
 class DialogueFn(Protocol):
-    """Runs one dialogue, like :func:`simulator.runner.run_dialogue` (the default)."""
+    """Runs one dialogue, like :func:`simulator.dialogue.runner.run_dialogue` (the default)."""
 
     def __call__(
         self,
@@ -290,8 +290,8 @@ def _check_settings(config: RunConfig) -> None:
 
 def _default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[Scenario]]:
     if config.branch_from is not None:
-        # Branching (simulator.branch): continue the dialogues of an existing dataset.
-        from simulator.branch import branch_scenarios
+        # Branching (simulator.run.branch): continue the dialogues of an existing dataset.
+        from simulator.run.branch import branch_scenarios
 
         branched_envs, branched = branch_scenarios(
             config.branch_from, at_turn=config.at_turn, variants=config.variants, seed=config.seed
@@ -299,7 +299,7 @@ def _default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence
         return branched_envs, branched[: config.dialogues] if config.dialogues else branched
 
     from simulator.domains import domain_names, load_domain
-    from simulator.scenarios import build_scenarios
+    from simulator.offline.scenarios import build_scenarios
 
     environments: list[Environment] = []
     names = list(dict.fromkeys(config.domains))

@@ -39,12 +39,12 @@ from schemas import (
     UserMessage,
 )
 from schemas.errors import DialogsimError
-from simulator.acts import decode_acts, encode_acts
-from simulator.brains import resolve_agent, resolve_user
-from simulator.bus import DialogueBus
-from simulator.metrics import compute_dialogue_metrics, messages_from_events
-from simulator.roles import Agent, AgentContext, User, UserContext
-from simulator.verify import verify_tasks
+from simulator.dialogue.brains import resolve_agent, resolve_user
+from simulator.dialogue.bus import DialogueBus
+from simulator.dialogue.roles import Agent, AgentContext, User, UserContext
+from simulator.dialogue.verify import verify_tasks
+from simulator.offline.acts import decode_acts, encode_acts
+from simulator.summary import compute_dialogue_metrics, messages_from_events
 from toolservers.database import Database
 from toolservers.transports import Connected, TransportName, connect_tool_server
 
@@ -66,7 +66,7 @@ class DialogueConfig:
     agent_mistake_rate: float = 0.1
     #: How long one side may take to answer before the dialogue fails.
     turn_timeout_s: float = 120.0
-    #: Brain specs (see ``simulator.brains``): ``offline``, or e.g. ``anthropic:claude-sonnet-4-5``.
+    #: Brain specs (see ``simulator.dialogue.brains``): ``offline``, or e.g. ``anthropic:claude-sonnet-4-5``.
     agent: str = "offline"
     user: str = "offline"
     #: ``offline``: database assertions and values decide; ``provider:model`` adds the rubric judge.

@@ -19,7 +19,8 @@ import mcp_types as types
 
 from schemas import ValueRef
 from schemas.errors import ConfigError
-from simulator.acts import (
+from simulator.dialogue.roles import AgentContext, AgentFactory, AgentTurn
+from simulator.offline.acts import (
     Act,
     Ask,
     Bye,
@@ -32,9 +33,8 @@ from simulator.acts import (
     Retry,
     Verify,
 )
-from simulator.language import Phrasing, describe_row, format_value
-from simulator.roles import AgentContext, AgentFactory, AgentTurn
-from simulator.tasks import rows_of
+from simulator.offline.language import Phrasing, describe_row, format_value
+from simulator.offline.planner import rows_of
 
 __all__ = ["CallTool", "OfflineAgent", "offline_agent_brain"]
 

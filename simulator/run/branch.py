@@ -30,9 +30,9 @@ from schemas import (
     UserMessage,
 )
 from schemas.errors import ConfigError, ToolError
-from simulator.scenarios import make_persona
-from simulator.schema_info import read_schema
-from simulator.tasks import Planner
+from simulator.offline.planner import Planner
+from simulator.offline.scenarios import make_persona
+from simulator.offline.schema_view import read_schema
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
 from toolservers.loader import load_environment
@@ -69,7 +69,7 @@ def branch_scenarios(
     Raises ConfigError when the directory is not a dataset, an environment file is
     missing, or no dialogue reaches an agent reply within ``at_turn`` turns.
     """
-    from simulator.dataset import iter_records
+    from simulator.run.dataset import iter_records
 
     if at_turn < 1:
         raise ConfigError(f"--at-turn must be at least 1, got {at_turn}")

@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from schemas.errors import ConfigError
-from simulator.roles import AgentFactory, UserFactory
+from simulator.dialogue.roles import AgentFactory, UserFactory
 
 __all__ = ["agent_schemes", "register_agent", "register_user", "resolve_agent", "resolve_user", "user_schemes"]
 
@@ -22,14 +22,14 @@ Builder = Callable[[str], Any]
 
 # scheme -> "module:builder"; a builder takes the spec's argument and returns a factory.
 _AGENTS: dict[str, str] = {
-    "offline": "simulator.agent:offline_agent_brain",
+    "offline": "simulator.offline.agent:offline_agent_brain",
     "python": "simulator.eval.agents:python_agent_brain",
     "cmd": "simulator.eval.agents:cmd_agent_brain",
     "anthropic": "simulator.llm.brains:anthropic_agent",
     "openai": "simulator.llm.brains:openai_agent",
 }
 _USERS: dict[str, str] = {
-    "offline": "simulator.user:offline_user_brain",
+    "offline": "simulator.offline.user:offline_user_brain",
     "anthropic": "simulator.llm.brains:anthropic_user",
     "openai": "simulator.llm.brains:openai_user",
 }

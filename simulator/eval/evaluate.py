@@ -3,7 +3,7 @@
 The output directory holds::
 
     eval.json      the settings that decide what is evaluated (agent, user, source, seed...)
-    records/       a dataset directory (simulator.run): manifest, environments/, one
+    records/       a dataset directory (simulator.run.execute): manifest, environments/, one
                    DialogueRecord per trial in dialogues.jsonl, summary.json
     results.json   the scores (simulator.eval.scoring), rewritten at the end of each run
 
@@ -35,12 +35,12 @@ import msgspec
 
 from schemas import DialogueRecord, Environment, Mode, Scenario
 from schemas.errors import ConfigError
-from simulator.brains import resolve_agent, resolve_user
+from simulator.dialogue.brains import resolve_agent, resolve_user
+from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
 from simulator.eval.agents import AgentEndpoint
 from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import ScenarioSource, load_source, resolve_source
-from simulator.run import RunConfig, RunSummary, execute_run, iter_records, prepare_run
-from simulator.runner import Connector, DialogueConfig, EventSink, run_dialogue
+from simulator.run.execute import RunConfig, RunSummary, execute_run, iter_records, prepare_run
 from toolservers.host import ToolHost
 from toolservers.server import EventCallback
 from toolservers.stdio_pool import StdioPool

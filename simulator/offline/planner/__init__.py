@@ -34,8 +34,8 @@ from schemas import (
     ValueRef,
 )
 from schemas.errors import ToolError
-from simulator.language import entity, entity_plural, format_value, label
-from simulator.schema_info import Schema, Table
+from simulator.offline.language import entity, entity_plural, format_value, label
+from simulator.offline.schema_view import Schema, Table
 from toolservers.database import Database
 from toolservers.executor import ToolExecutor
 

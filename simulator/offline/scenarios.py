@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from schemas import Environment, Mode, Persona, Scenario
 from schemas.errors import ConfigError
-from simulator.schema_info import read_schema
-from simulator.tasks import Planner
+from simulator.offline.planner import Planner
+from simulator.offline.schema_view import read_schema
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
 

@@ -2,7 +2,7 @@
 
 A brain is one implementation of a role: the offline agenda-based user and rule-based
 agent, LLM brains, or an agent under evaluation. The runner builds one of each per
-dialogue from a factory (see ``simulator.brains``) and drives them over the bus.
+dialogue from a factory (see ``simulator.dialogue.brains``) and drives them over the bus.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import mcp
 import mcp_types as types
 
 from schemas import Environment, Event, Scenario, UserFeedback
-from simulator.acts import Act
+from simulator.offline.acts import Act
 
 __all__ = [
     "Agent",

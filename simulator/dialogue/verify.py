@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from schemas import Scenario, SqlAssertion, TaskOutcome
-from simulator.language import value_forms
+from simulator.offline.language import value_forms
 
 __all__ = ["check_assertion", "said", "verify_tasks"]
 

@@ -28,7 +28,9 @@ from schemas import (
     UserFeedback,
 )
 from schemas.errors import ConfigError
-from simulator.acts import (
+from simulator.dialogue.roles import UserContext, UserFactory, UserTurn
+from simulator.dialogue.verify import check_assertion
+from simulator.offline.acts import (
     Act,
     Affirm,
     Ask,
@@ -42,9 +44,7 @@ from simulator.acts import (
     Request,
     Verify,
 )
-from simulator.language import Phrasing, format_value, label, value_forms
-from simulator.roles import UserContext, UserFactory, UserTurn
-from simulator.verify import check_assertion
+from simulator.offline.language import Phrasing, format_value, label, value_forms
 
 __all__ = ["OfflineUser", "offline_user_brain"]
 

@@ -28,7 +28,7 @@ Formats, one example per dialogue:
 Dialogues are written sorted by scenario id, whatever order the run finished them in.
 A dialogue whose messages cannot form a valid conversation (a tool call with no result)
 is left out of every format but ``native`` and counted. Filters, near-duplicate removal
-and splits are described in :mod:`simulator.filters`.
+and splits are described in :mod:`simulator.export.selection`.
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ import msgspec
 
 from schemas import DialogueRecord, Environment, Message
 from schemas.errors import ConfigError
-from simulator.dataset import ENVIRONMENTS_DIR, iter_records
-from simulator.filters import (
+from simulator.export.selection import (
     FailedToolCalls,
     NearDuplicates,
     Selection,
@@ -57,6 +56,7 @@ from simulator.filters import (
     scenario_group,
     split_path,
 )
+from simulator.run.dataset import ENVIRONMENTS_DIR, iter_records
 from toolservers import load_environment
 
 __all__ = [
@@ -503,7 +503,7 @@ def export(
 
     ``selection`` chooses the dialogues (``only_successful`` is a shortcut for its field of
     the same name). With ``splits`` (name to fraction, see
-    :func:`simulator.filters.parse_splits`) one file per split is written next to
+    :func:`simulator.export.selection.parse_splits`) one file per split is written next to
     ``out_path`` (``train.jsonl`` gives ``train-train.jsonl``, ``train-validation.jsonl``),
     whole scenarios to a split, deterministically for ``seed``.
 
