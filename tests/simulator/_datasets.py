@@ -3,7 +3,7 @@
 ``user`` and ``task`` are the same twelve scenarios (seed 3, all built-in domains) run by the
 offline brains in the two modes, with a high agent mistake rate and a low turn limit so
 that some dialogues fail and the user corrects the agent. ``errors`` is the scripted
-dataset of ``tests.simulator.test_run`` (every dialogue has a failed tool call; every
+dataset of ``tests.simulator.run.test_run`` (every dialogue has a failed tool call; every
 third is unsuccessful). ``branched`` continues two dialogues of ``user`` from turn 6 in two
 variants each (scenario ids ``<id>-b6-v0``, ``<id>-b6-v1``). Tests must not change these
 directories: copy them first.
@@ -19,7 +19,7 @@ import pytest
 from schemas import Mode
 from simulator.dialogue.runner import DialogueConfig
 from simulator.run.execute import RunConfig, execute_run, prepare_run
-from tests.simulator.test_run import generate as generate_scripted
+from tests.simulator.run.test_run import generate as generate_scripted
 
 __all__ = ["DIALOGUES", "dataset"]
 

@@ -29,7 +29,7 @@ from simulator.export.selection import (
 )
 from simulator.run.execute import DATASET_FILE, iter_records
 from tests.simulator import _datasets
-from tests.simulator.test_export import openai_exchanges, read_jsonl
+from tests.simulator.export.test_export import openai_exchanges, read_jsonl
 
 
 def records(*dirs: Path) -> list[DialogueRecord]:

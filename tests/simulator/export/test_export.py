@@ -18,7 +18,7 @@ from simulator.export import FORMATS, export, parquet_schema, to_openai
 from simulator.run.execute import DATASET_FILE, iter_records
 from tests.conftest import shop_environment
 from tests.simulator import _datasets
-from tests.simulator.test_run import generate
+from tests.simulator.run.test_run import generate
 
 N = 6  # fake_dialogue marks every third dialogue (index % 3 == 0) unsuccessful
 

@@ -56,7 +56,7 @@ from simulator.run.execute import (
 from simulator.summary import compute_dialogue_metrics, messages_from_events
 from tests.conftest import shop_environment
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # --------------------------------------------------------------------------- fakes
 
