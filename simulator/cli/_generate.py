@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
-import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,9 +35,6 @@ reproducible), so a resumed run keeps its scenarios.
 """
 
 _ROLES = ("user", "agent", "judge", "tasks", "env")
-
-#: Where a run planned with a model keeps what it planned (reused on resume).
-PLAN_DIR = "plan"
 
 
 #: DialogueConfig's defaults, for --help only (importing the runner here would slow every
@@ -154,7 +148,10 @@ def run(args: argparse.Namespace) -> int:
     from schemas.errors import ConfigError
     from simulator.dialogue.runner import DialogueConfig
     from simulator.llm import use_setup
-    from simulator.run.execute import DATASET_FILE, RunConfig, execute_run, prepare_run
+    from simulator.run.config import RunConfig
+    from simulator.run.dataset import DATASET_FILE
+    from simulator.run.execute import execute_run
+    from simulator.run.plan import drop_stale_plan, model_planner, prepare_run
     from simulator.summary import render_summary
 
     if args.dialogues is None and args.branch_from is None:
@@ -189,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
     planner = None
     if llm_planning:
         assert models.setup is not None
-        _drop_stale_plan(args.out)
+        drop_stale_plan(args.out)
         planner = functools.partial(
-            _llm_planner,
+            model_planner,
             designs=designs,
             env_model=models.specs["env"] if designs else None,
             tasks_model=models.specs["tasks"] if models.specs["tasks"] != "offline" else None,
@@ -229,205 +226,3 @@ def _closing(setup: Any, work: Any) -> Any:
             await setup.pool.aclose()
 
     return run
-
-
-# --------------------------------------------------------------------------- planning with models
-
-
-def _drop_stale_plan(out: Path) -> None:
-    """A plan left by a run that never started (no manifest) is not the dataset's: plan afresh."""
-    from simulator.run.dataset import MANIFEST_FILE
-
-    plan = out / PLAN_DIR
-    if plan.is_dir() and not (out / MANIFEST_FILE).exists():
-        shutil.rmtree(plan)
-
-
-def _llm_planner(
-    config: Any,
-    *,
-    designs: list[str],
-    env_model: str | None,
-    tasks_model: str | None,
-    setup: Any,
-) -> tuple[list[Any], list[Any]]:
-    """The run's environments and scenarios, planned with models once and then read from DIR/plan/."""
-    from schemas.errors import ConfigError
-    from simulator.llm import use_setup
-    from simulator.providers import ProviderError
-
-    plan_dir: Path = config.out_dir / PLAN_DIR
-    settings = {"designs": designs, "env_model": env_model, "tasks_model": tasks_model}
-    stored = _load_plan(plan_dir)
-
-    async def work() -> tuple[list[Any], list[Any]]:
-        if stored is not None:
-            meta, environments, scenarios = stored
-            if meta["settings"] != settings:
-                raise ConfigError(
-                    f"{config.out_dir}: was planned with {json.dumps(meta['settings'])}; this run asks for "
-                    f"{json.dumps(settings)}. Use a new --out directory"
-                )
-            planned = int(meta["planned"])
-        else:
-            environments = _base_environments(config, designs)
-            for description in designs:
-                environments.append(await _design(setup, env_model, description, environments))
-            scenarios, planned = [], 0
-        if config.dialogues > planned:
-            scenarios += await _plan_scenarios(
-                setup, tasks_model, config, environments, range(planned, config.dialogues)
-            )
-            planned = config.dialogues
-            _save_plan(plan_dir, settings, environments, scenarios, planned)
-        return environments, [s for s in scenarios if _index(s) < config.dialogues]
-
-    async def closing() -> tuple[list[Any], list[Any]]:
-        try:
-            try:
-                return await work()
-            except BaseExceptionGroup as group:  # from the task group: the first failure is the story
-                raise _first(group) from group
-        except ProviderError as exc:
-            raise ConfigError(f"planning with a model failed: {exc}") from exc
-        finally:
-            await setup.pool.aclose()
-
-    with use_setup(setup):
-        return anyio.run(closing)
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    inner: BaseException = group
-    while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
-        inner = inner.exceptions[0]
-    return inner
-
-
-def _base_environments(config: Any, designs: list[str]) -> list[Any]:
-    """Built-in domains and a derived database as without a model (none by default when designing)."""
-    import dataclasses
-
-    from simulator.run.execute import _default_planner
-
-    if designs and not config.domains and config.database is None:
-        return []
-    environments, _ = _default_planner(dataclasses.replace(config, dialogues=0))
-    return list(environments)
-
-
-async def _design(setup: Any, model: str | None, description: str, existing: list[Any]) -> Any:
-    from simulator.llm.environment import design_environment
-    from simulator.providers import parse_model
-
-    assert model is not None
-    slug = re.sub(r"[^a-z0-9]+", "-", description.lower()).strip("-")[:40].strip("-") or "designed"
-    taken = {e.id for e in existing}
-    env_id, n = slug, 2
-    while env_id in taken:
-        env_id, n = f"{slug}-{n}", n + 1
-    client = setup.client(parse_model(model)).bind(role="env", meter=setup.meter)
-    print(f"designing environment {env_id!r} ({description}) with {model}", file=sys.stderr)
-    return await design_environment(client, setup.prompt("environment_designer"), description, env_id=env_id)
-
-
-async def _plan_scenarios(
-    setup: Any, model: str | None, config: Any, environments: list[Any], indexes: range
-) -> list[Any]:
-    """Scenarios ``indexes`` (ids as the offline planner makes them); a model writes their tasks if given."""
-    import random
-
-    from schemas import Scenario
-    from schemas.errors import ConfigError
-    from simulator.llm.tasks import generate_tasks
-    from simulator.offline.scenarios import build_scenario, make_persona
-    from simulator.providers import StructuredOutputError, parse_model
-
-    if not environments:
-        raise ConfigError("no environments to generate over")
-    found: dict[int, Any] = {}
-    if model is None:
-        for i in indexes:
-            env = environments[i % len(environments)]
-            found[i] = build_scenario(env, index=i, seed=config.seed, mode=config.mode)
-        return [found[i] for i in indexes]
-    client = setup.client(parse_model(model)).bind(role="tasks", meter=setup.meter)
-    template = setup.prompt("task_generator")
-    limit = anyio.CapacityLimiter(config.concurrency)
-    print(f"writing the tasks of {len(indexes)} dialogues with {model}", file=sys.stderr)
-
-    async def one(i: int) -> None:
-        env = environments[i % len(environments)]
-        rng = random.Random(f"{config.seed}:{env.id}:{i}")
-        persona = make_persona(rng)
-        count = rng.choice([2, 3, 3, 4])
-        async with limit:
-            try:
-                tasks = await generate_tasks(client, template, env, count=count, rng=rng)
-            except StructuredOutputError as exc:
-                print(f"dialogue {i}: the task generator's reply was unusable ({exc}); skipped", file=sys.stderr)
-                return
-        if not tasks:
-            print(f"dialogue {i}: no task the model wrote could be carried out; skipped", file=sys.stderr)
-            return
-        found[i] = Scenario(
-            id=f"{env.id}-{config.seed}-{i:05d}",
-            environment_id=env.id,
-            domain=env.domain,
-            tasks=tasks,
-            persona=persona,
-            mode=config.mode,
-            seed=config.seed,
-        )
-
-    async with anyio.create_task_group() as tg:
-        for i in indexes:
-            tg.start_soon(one, i)
-    return [found[i] for i in indexes if i in found]
-
-
-def _index(scenario: Any) -> int:
-    return int(str(scenario.id).rsplit("-", 1)[1])
-
-
-def _save_plan(
-    plan_dir: Path, settings: dict[str, Any], environments: list[Any], scenarios: list[Any], planned: int
-) -> None:
-    """Write the plan; a new plan appears whole (written aside, then renamed into place)."""
-    import msgspec
-
-    from simulator.run.dataset import write_atomic
-    from toolservers.loader import save_environment
-
-    fresh = not plan_dir.exists()
-    target = plan_dir.with_name(plan_dir.name + ".tmp") if fresh else plan_dir
-    if fresh and target.exists():
-        shutil.rmtree(target)
-    (target / "environments").mkdir(parents=True, exist_ok=True)
-    for env in environments:
-        save_environment(env, target / "environments" / f"{env.id}.json")
-    write_atomic(target / "scenarios.jsonl", b"".join(msgspec.json.encode(s) + b"\n" for s in scenarios))
-    meta = {"settings": settings, "environments": [e.id for e in environments], "planned": planned}
-    write_atomic(target / "meta.json", json.dumps(meta, indent=2).encode() + b"\n")
-    if fresh:
-        target.rename(plan_dir)
-
-
-def _load_plan(plan_dir: Path) -> tuple[dict[str, Any], list[Any], list[Any]] | None:
-    import msgspec
-
-    from schemas import Scenario
-    from schemas.errors import ConfigError
-    from toolservers.loader import load_environment
-
-    meta_file = plan_dir / "meta.json"
-    if not meta_file.is_file():
-        return None
-    try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        environments = [load_environment(plan_dir / "environments" / f"{i}.json") for i in meta["environments"]]
-        lines = (plan_dir / "scenarios.jsonl").read_bytes().splitlines()
-        scenarios = [msgspec.json.decode(line, type=Scenario) for line in lines if line.strip()]
-    except (OSError, ValueError, KeyError, msgspec.DecodeError) as exc:
-        raise ConfigError(f"{plan_dir}: the stored plan cannot be read ({exc}); use a new --out directory") from exc
-    return meta, environments, scenarios

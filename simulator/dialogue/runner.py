@@ -26,7 +26,6 @@ from schemas import (
     Environment,
     ErrorEvent,
     Event,
-    ProviderCall,
     Scenario,
     TaskCompleted,
     TaskOutcome,
@@ -35,16 +34,15 @@ from schemas import (
     ToolCall,
     ToolEvent,
     ToolResult,
-    Usage,
     UserMessage,
 )
 from schemas.errors import DialogsimError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.bus import DialogueBus
+from simulator.dialogue.recorder import build_record
 from simulator.dialogue.roles import Agent, AgentContext, User, UserContext
 from simulator.dialogue.verify import verify_tasks
 from simulator.offline.acts import decode_acts, encode_acts
-from simulator.summary import compute_dialogue_metrics, messages_from_events
 from toolservers.database import Database
 from toolservers.transports import Connected, TransportName, connect_tool_server
 
@@ -173,20 +171,14 @@ async def run_dialogue(
     reason = ending.reason or TerminationReason.AGENT_FAILURE
     await bus.publish(DialogueEnded(reason=reason, detail=ending.detail))
     await bus.aclose()
-    messages = messages_from_events(bus.events)
-    metrics = compute_dialogue_metrics(messages, bus.events, len(scenario.tasks))
     success = reason is TerminationReason.USER_DONE and all(o.success for o in outcomes)
-    return DialogueRecord(
-        id=scenario.id,
-        scenario=scenario,
-        messages=messages,
-        events=bus.events,
-        outcomes=outcomes,
-        metrics=metrics,
-        termination=reason,
+    return build_record(
+        scenario,
+        bus.events,
+        outcomes,
+        reason,
         success=success,
         brains=brains,
-        usage=_usage(bus.events),
         started_at=started_at,
         duration_s=time.perf_counter() - clock,
         error=ending.detail if reason not in {TerminationReason.USER_DONE} else None,
@@ -384,17 +376,6 @@ async def _judge(model: str, scenario: Scenario, bus: DialogueBus, outcomes: lis
     except DialogsimError as exc:
         await bus.publish(ErrorEvent(where="judge", error_type=type(exc).__name__, message=str(exc)))
         return [msgspec.structs.replace(o, success=False, judgment="error", reasoning=str(exc)) for o in outcomes]
-
-
-def _usage(events: list[Event]) -> Usage:
-    """Tokens, requests and cost of the dialogue's model calls (cache hits cost nothing)."""
-    calls = [e for e in events if isinstance(e, ProviderCall)]
-    return Usage(
-        input_tokens=sum(c.input_tokens for c in calls),
-        output_tokens=sum(c.output_tokens for c in calls),
-        requests=sum(1 for c in calls if not c.cached),
-        cost_usd=sum(c.cost_usd or 0.0 for c in calls),
-    )
 
 
 def _agent_texts(events: list[Event]) -> list[str]:

@@ -40,7 +40,10 @@ from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_
 from simulator.eval.agents import AgentEndpoint
 from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import ScenarioSource, load_source, resolve_source
-from simulator.run.execute import RunConfig, RunSummary, execute_run, iter_records, prepare_run
+from simulator.run.config import RunConfig
+from simulator.run.dataset import iter_records
+from simulator.run.execute import RunSummary, execute_run
+from simulator.run.plan import prepare_run
 from toolservers.host import ToolHost
 from toolservers.server import EventCallback
 from toolservers.stdio_pool import StdioPool

@@ -34,7 +34,7 @@ import msgspec
 from rich.table import Table
 
 from schemas import DialogueRecord, ProviderCall
-from simulator.run.execute import FAILURE_REASONS
+from simulator.run.config import FAILURE_REASONS
 from simulator.summary import Stat
 
 __all__ = [

@@ -18,7 +18,9 @@ import pytest
 
 from schemas import Mode
 from simulator.dialogue.runner import DialogueConfig
-from simulator.run.execute import RunConfig, execute_run, prepare_run
+from simulator.run.config import RunConfig
+from simulator.run.execute import execute_run
+from simulator.run.plan import prepare_run
 from tests.simulator.run.test_run import generate as generate_scripted
 
 __all__ = ["DIALOGUES", "dataset"]

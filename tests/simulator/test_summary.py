@@ -24,10 +24,8 @@ from schemas import (
     UserFeedback,
     UserMessage,
 )
+from simulator.dialogue.recorder import NO_RESULT_TEXT, compute_dialogue_metrics, messages_from_events
 from simulator.summary import (
-    NO_RESULT_TEXT,
-    compute_dialogue_metrics,
-    messages_from_events,
     render_summary,
     summarize,
 )

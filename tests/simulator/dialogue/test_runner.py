@@ -36,7 +36,10 @@ from simulator.dialogue.verify import check_assertion
 from simulator.offline.agent import OfflineAgent
 from simulator.offline.scenarios import build_scenario
 from simulator.offline.user import OfflineUser
-from simulator.run.execute import RunConfig, execute_run, iter_records, prepare_run
+from simulator.run.config import RunConfig
+from simulator.run.dataset import iter_records
+from simulator.run.execute import execute_run
+from simulator.run.plan import prepare_run
 from tests.conftest import shop_environment
 from tests.simulator.conftest import DOMAINS, Dialogue, shop_scenario, shop_tasks
 from toolservers.database import open_database

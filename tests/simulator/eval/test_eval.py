@@ -14,7 +14,10 @@ from schemas.errors import ConfigError
 from simulator.cli import main as cli_main
 from simulator.eval import EvalConfig, pass_at_k, pass_hat_k, run_eval, split_trial_id
 from simulator.eval.evaluate import EVAL_FILE, RECORDS_DIR, RESULTS_FILE
-from simulator.run.execute import DATASET_FILE, RunConfig, execute_run, iter_records, prepare_run
+from simulator.run.config import RunConfig
+from simulator.run.dataset import DATASET_FILE, iter_records
+from simulator.run.execute import execute_run
+from simulator.run.plan import prepare_run
 from tests.simulator.eval.conftest import (
     PYTHON_EXAMPLE,
     cmd_example,

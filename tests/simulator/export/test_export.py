@@ -15,7 +15,7 @@ from schemas.errors import ConfigError
 from simulator.cli import main
 from simulator.domains import load_domain
 from simulator.export import FORMATS, export, parquet_schema, to_openai
-from simulator.run.execute import DATASET_FILE, iter_records
+from simulator.run.dataset import DATASET_FILE, iter_records
 from tests.conftest import shop_environment
 from tests.simulator import _datasets
 from tests.simulator.run.test_run import generate

@@ -27,7 +27,7 @@ from simulator.export.selection import (
     shingles,
     split_path,
 )
-from simulator.run.execute import DATASET_FILE, iter_records
+from simulator.run.dataset import DATASET_FILE, iter_records
 from tests.simulator import _datasets
 from tests.simulator.export.test_export import openai_exchanges, read_jsonl
 

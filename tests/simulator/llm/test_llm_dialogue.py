@@ -275,7 +275,9 @@ async def test_eval_takes_a_model_as_the_agent_under_test(tmp_path: Path) -> Non
 @pytest.mark.anyio
 async def test_a_model_that_keeps_failing_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     from simulator.providers.loopback import openai_error
-    from simulator.run.execute import RunConfig, execute_run, prepare_run
+    from simulator.run.config import RunConfig
+    from simulator.run.execute import execute_run
+    from simulator.run.plan import prepare_run
 
     async def broken(request: Received) -> Reply:
         return openai_error(500, "the model server is down")

@@ -17,7 +17,7 @@ from schemas.errors import ConfigError
 from simulator.cli import main
 from simulator.report import build_report, embed_json, write_report
 from simulator.report._browser import start_chromium
-from simulator.run.execute import DATASET_FILE, iter_records
+from simulator.run.dataset import DATASET_FILE, iter_records
 from simulator.summary import summarize
 from tests.simulator import _datasets
 from tests.simulator._browser import ensure_chromium

@@ -33,11 +33,14 @@ from schemas import (
 )
 from schemas.errors import ConfigError
 from simulator.cli import main
+from simulator.dialogue.recorder import messages_from_events
 from simulator.dialogue.runner import DialogueConfig, run_dialogue
 from simulator.offline.acts import Request, decode_acts
 from simulator.run.branch import branch_point, branch_scenarios
-from simulator.run.execute import DATASET_FILE, RunConfig, execute_run, iter_records, prepare_run
-from simulator.summary import messages_from_events
+from simulator.run.config import RunConfig
+from simulator.run.dataset import DATASET_FILE, iter_records
+from simulator.run.execute import execute_run
+from simulator.run.plan import prepare_run
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
 from toolservers.transports import Connected

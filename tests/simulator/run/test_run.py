@@ -40,20 +40,12 @@ from schemas import (
     UserMessage,
 )
 from schemas.errors import ConfigError
+from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink
-from simulator.run.execute import (
-    DATASET_FILE,
-    MANIFEST_FILE,
-    SUMMARY_FILE,
-    PreparedRun,
-    RunConfig,
-    RunSummary,
-    execute_run,
-    fingerprint,
-    iter_records,
-    prepare_run,
-)
-from simulator.summary import compute_dialogue_metrics, messages_from_events
+from simulator.run.config import RunConfig, fingerprint
+from simulator.run.dataset import DATASET_FILE, MANIFEST_FILE, SUMMARY_FILE, iter_records
+from simulator.run.execute import RunSummary, execute_run
+from simulator.run.plan import PreparedRun, prepare_run
 from tests.conftest import shop_environment
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -123,15 +115,11 @@ async def fake_dialogue(
         if on_event is not None:
             await on_event(event)
         await anyio.lowlevel.checkpoint()
-    messages = messages_from_events(events)
-    return DialogueRecord(
-        id=scenario.id,
-        scenario=scenario,
-        messages=messages,
-        events=events,
-        outcomes=[TaskOutcome(task_id=t.id, success=success) for t in scenario.tasks],
-        metrics=compute_dialogue_metrics(messages, events, len(scenario.tasks)),
-        termination=TerminationReason.USER_DONE,
+    return build_record(
+        scenario,
+        events,
+        [TaskOutcome(task_id=t.id, success=success) for t in scenario.tasks],
+        TerminationReason.USER_DONE,
         success=success,
     )
 

@@ -1,0 +1,329 @@
+"""Planning a run: checking its settings and output directory, then building its
+environments and scenarios — offline, or with models (kept in ``DIR/plan/`` for resume)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from schemas import (
+    Environment,
+    Scenario,
+)
+from schemas.errors import ConfigError
+from simulator.llm.setup import LLMSetup, use_setup
+from simulator.providers import ProviderError, StructuredOutputError, parse_model
+from simulator.run.config import RunConfig, check_settings, fingerprint
+from simulator.run.dataset import (
+    DATASET_FILE,
+    MANIFEST_FILE,
+    check_out_dir,
+    scan_dataset,
+    write_atomic,
+)
+from toolservers.loader import load_environment, save_environment
+
+__all__ = ["PLAN_DIR", "Planner", "PreparedRun", "default_planner", "drop_stale_plan", "model_planner", "prepare_run"]
+
+log = logging.getLogger("dialogsim.run")
+
+#: Where a run planned with a model keeps what it planned (reused on resume).
+PLAN_DIR = "plan"
+
+Planner = Callable[[RunConfig], tuple[Sequence[Environment], Sequence[Scenario]]]
+"""Builds a run's environments and scenarios from its config; raises ConfigError for bad input."""
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A validated run, ready to execute: nothing has been written yet."""
+
+    config: RunConfig
+    fingerprint: dict[str, Any]
+    environments: dict[str, Environment]
+    #: Every scenario of the run, in the planner's order.
+    scenarios: tuple[Scenario, ...]
+    #: The scenarios still to run (those with no record in the dataset yet).
+    pending: tuple[Scenario, ...]
+    #: Scenario ids already in the dataset file.
+    done_ids: frozenset[str]
+    has_manifest: bool
+    #: Where to cut the dataset file (a trailing partial line starts there), if anywhere.
+    truncate_at: int | None
+
+    @property
+    def skipped(self) -> int:
+        """How many of this run's scenarios already have a record."""
+        return len(self.scenarios) - len(self.pending)
+
+
+def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> PreparedRun:
+    """Check everything a run needs before any work, and build its scenarios.
+
+    Raises ConfigError — and leaves ``out_dir`` untouched — for a bad setting, an unknown
+    domain, a bad database, a missing branch source, or an ``out_dir`` that holds
+    something else: a file, a foreign directory, a dataset of another record version or
+    generated with another config. ``planner`` replaces how environments and scenarios
+    are built (tests use it); by default built-in domains, a derived database or a
+    branch source are used.
+    """
+    check_settings(config)
+    fp = fingerprint(config)
+    out = config.out_dir
+    has_manifest = check_out_dir(out, fp)
+    done_ids, truncate_at = scan_dataset(out / DATASET_FILE)
+
+    environments, scenarios = (planner or default_planner)(config)
+    env_by_id: dict[str, Environment] = {}
+    for env in environments:
+        if env.id in env_by_id and env_by_id[env.id] != env:
+            raise ConfigError(f"two different environments are both called {env.id!r}")
+        if not env.id or "/" in env.id or "\\" in env.id or env.id.startswith("."):
+            raise ConfigError(f"environment id {env.id!r} cannot be used as a file name")
+        env_by_id[env.id] = env
+    for scenario in scenarios:
+        if scenario.environment_id not in env_by_id:
+            raise ValueError(
+                f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
+            )
+
+    seen: set[str] = set()
+    pending: list[Scenario] = []
+    for scenario in scenarios:
+        if scenario.id not in done_ids and scenario.id not in seen:
+            pending.append(scenario)
+        seen.add(scenario.id)
+    return PreparedRun(
+        config=config,
+        fingerprint=fp,
+        environments=env_by_id,
+        scenarios=tuple(scenarios),
+        pending=tuple(pending),
+        done_ids=frozenset(done_ids),
+        has_manifest=has_manifest,
+        truncate_at=truncate_at,
+    )
+
+
+def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[Scenario]]:
+    """The offline planner: built-in domains, a derived database, or a branch source."""
+    if config.branch_from is not None:
+        # Branching (simulator.run.branch): continue the dialogues of an existing dataset.
+        from simulator.run.branch import branch_scenarios
+
+        branched_envs, branched = branch_scenarios(
+            config.branch_from, at_turn=config.at_turn, variants=config.variants, seed=config.seed
+        )
+        return branched_envs, branched[: config.dialogues] if config.dialogues else branched
+
+    from simulator.domains import domain_names, load_domain
+    from simulator.offline.scenarios import build_scenarios
+
+    environments: list[Environment] = []
+    names = list(dict.fromkeys(config.domains))
+    if not names and config.database is None:
+        names = domain_names()
+    if names:
+        known = domain_names()
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"unknown domain {', '.join(map(repr, unknown))}; available: {', '.join(known) or 'none'}"
+            )
+        environments += [load_domain(name, seed=config.seed) for name in names]
+    if config.database is not None:
+        from toolservers.derive import derive_environment
+
+        environments.append(derive_environment(config.database))
+    scenarios = build_scenarios(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
+    return environments, scenarios
+
+
+# --------------------------------------------------------------------------- planning with models
+
+
+def drop_stale_plan(out: Path) -> None:
+    """A plan left by a run that never started (no manifest) is not the dataset's: plan afresh."""
+    plan = out / PLAN_DIR
+    if plan.is_dir() and not (out / MANIFEST_FILE).exists():
+        shutil.rmtree(plan)
+
+
+def model_planner(
+    config: RunConfig,
+    *,
+    designs: list[str],
+    env_model: str | None,
+    tasks_model: str | None,
+    setup: LLMSetup,
+) -> tuple[list[Environment], list[Scenario]]:
+    """The run's environments and scenarios, planned with models once and then read from DIR/plan/."""
+    plan_dir: Path = config.out_dir / PLAN_DIR
+    settings = {"designs": designs, "env_model": env_model, "tasks_model": tasks_model}
+    stored = _load_plan(plan_dir)
+
+    async def work() -> tuple[list[Environment], list[Scenario]]:
+        if stored is not None:
+            meta, environments, scenarios = stored
+            if meta["settings"] != settings:
+                raise ConfigError(
+                    f"{config.out_dir}: was planned with {json.dumps(meta['settings'])}; this run asks for "
+                    f"{json.dumps(settings)}. Use a new --out directory"
+                )
+            planned = int(meta["planned"])
+        else:
+            environments = _base_environments(config, designs)
+            for description in designs:
+                environments.append(await _design(setup, env_model, description, environments))
+            scenarios, planned = [], 0
+        if config.dialogues > planned:
+            scenarios += await _plan_scenarios(
+                setup, tasks_model, config, environments, range(planned, config.dialogues)
+            )
+            planned = config.dialogues
+            _save_plan(plan_dir, settings, environments, scenarios, planned)
+        return environments, [s for s in scenarios if _index(s) < config.dialogues]
+
+    async def closing() -> tuple[list[Environment], list[Scenario]]:
+        try:
+            try:
+                return await work()
+            except BaseExceptionGroup as group:  # from the task group: the first failure is the story
+                raise _first(group) from group
+        except ProviderError as exc:
+            raise ConfigError(f"planning with a model failed: {exc}") from exc
+        finally:
+            await setup.pool.aclose()
+
+    with use_setup(setup):
+        return anyio.run(closing)
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
+        inner = inner.exceptions[0]
+    return inner
+
+
+def _base_environments(config: RunConfig, designs: list[str]) -> list[Environment]:
+    """Built-in domains and a derived database as without a model (none by default when designing)."""
+    if designs and not config.domains and config.database is None:
+        return []
+    environments, _ = default_planner(dataclasses.replace(config, dialogues=0))
+    return list(environments)
+
+
+async def _design(setup: LLMSetup, model: str | None, description: str, existing: list[Environment]) -> Environment:
+    from simulator.llm.environment import design_environment
+
+    assert model is not None
+    slug = re.sub(r"[^a-z0-9]+", "-", description.lower()).strip("-")[:40].strip("-") or "designed"
+    taken = {e.id for e in existing}
+    env_id, n = slug, 2
+    while env_id in taken:
+        env_id, n = f"{slug}-{n}", n + 1
+    client = setup.client(parse_model(model)).bind(role="env", meter=setup.meter)
+    log.warning("designing environment %r (%s) with %s", env_id, description, model)
+    return await design_environment(client, setup.prompt("environment_designer"), description, env_id=env_id)
+
+
+async def _plan_scenarios(
+    setup: Any, model: str | None, config: Any, environments: list[Any], indexes: range
+) -> list[Any]:
+    """Scenarios ``indexes`` (ids as the offline planner makes them); a model writes their tasks if given."""
+
+    from schemas import Scenario
+    from schemas.errors import ConfigError
+    from simulator.llm.tasks import generate_tasks
+    from simulator.offline.scenarios import build_scenario, make_persona
+    from simulator.providers import parse_model
+
+    if not environments:
+        raise ConfigError("no environments to generate over")
+    found: dict[int, Scenario] = {}
+    if model is None:
+        for i in indexes:
+            env = environments[i % len(environments)]
+            found[i] = build_scenario(env, index=i, seed=config.seed, mode=config.mode)
+        return [found[i] for i in indexes]
+    client = setup.client(parse_model(model)).bind(role="tasks", meter=setup.meter)
+    template = setup.prompt("task_generator")
+    limit = anyio.CapacityLimiter(config.concurrency)
+    log.warning("writing the tasks of %d dialogues with %s", len(indexes), model)
+
+    async def one(i: int) -> None:
+        env = environments[i % len(environments)]
+        rng = random.Random(f"{config.seed}:{env.id}:{i}")
+        persona = make_persona(rng)
+        count = rng.choice([2, 3, 3, 4])
+        async with limit:
+            try:
+                tasks = await generate_tasks(client, template, env, count=count, rng=rng)
+            except StructuredOutputError as exc:
+                log.warning("dialogue %d: the task generator's reply was unusable (%s); skipped", i, exc)
+                return
+        if not tasks:
+            log.warning("dialogue %d: no task the model wrote could be carried out; skipped", i)
+            return
+        found[i] = Scenario(
+            id=f"{env.id}-{config.seed}-{i:05d}",
+            environment_id=env.id,
+            domain=env.domain,
+            tasks=tasks,
+            persona=persona,
+            mode=config.mode,
+            seed=config.seed,
+        )
+
+    async with anyio.create_task_group() as tg:
+        for i in indexes:
+            tg.start_soon(one, i)
+    return [found[i] for i in indexes if i in found]
+
+
+def _index(scenario: Scenario) -> int:
+    return int(str(scenario.id).rsplit("-", 1)[1])
+
+
+def _save_plan(
+    plan_dir: Path, settings: dict[str, Any], environments: list[Environment], scenarios: list[Scenario], planned: int
+) -> None:
+    """Write the plan; a new plan appears whole (written aside, then renamed into place)."""
+    fresh = not plan_dir.exists()
+    target = plan_dir.with_name(plan_dir.name + ".tmp") if fresh else plan_dir
+    if fresh and target.exists():
+        shutil.rmtree(target)
+    (target / "environments").mkdir(parents=True, exist_ok=True)
+    for env in environments:
+        save_environment(env, target / "environments" / f"{env.id}.json")
+    write_atomic(target / "scenarios.jsonl", b"".join(msgspec.json.encode(s) + b"\n" for s in scenarios))
+    meta = {"settings": settings, "environments": [e.id for e in environments], "planned": planned}
+    write_atomic(target / "meta.json", json.dumps(meta, indent=2).encode() + b"\n")
+    if fresh:
+        target.rename(plan_dir)
+
+
+def _load_plan(plan_dir: Path) -> tuple[dict[str, Any], list[Environment], list[Scenario]] | None:
+    meta_file = plan_dir / "meta.json"
+    if not meta_file.is_file():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        environments = [load_environment(plan_dir / "environments" / f"{i}.json") for i in meta["environments"]]
+        lines = (plan_dir / "scenarios.jsonl").read_bytes().splitlines()
+        scenarios = [msgspec.json.decode(line, type=Scenario) for line in lines if line.strip()]
+    except (OSError, ValueError, KeyError, msgspec.DecodeError) as exc:
+        raise ConfigError(f"{plan_dir}: the stored plan cannot be read ({exc}); use a new --out directory") from exc
+    return meta, environments, scenarios
