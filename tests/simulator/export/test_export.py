@@ -14,7 +14,9 @@ from schemas import DialogueRecord, Message, MessageToolCall
 from schemas.errors import ConfigError
 from simulator.cli import main
 from simulator.domains import load_domain
-from simulator.export import FORMATS, export, parquet_schema, to_openai
+from simulator.export import FORMATS, export
+from simulator.export.openai import to_openai
+from simulator.export.parquet import parquet_schema
 from simulator.run.dataset import DATASET_FILE, iter_records
 from tests.conftest import shop_environment
 from tests.simulator import _datasets

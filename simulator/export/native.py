@@ -1,0 +1,16 @@
+"""``native``: the dataset's own records, byte for byte (re-encoded only where
+``--failed-tool-calls drop`` changed their messages)."""
+
+from __future__ import annotations
+
+from schemas import DialogueRecord, Environment
+from simulator.export._formats import ExportFormat, export_format, jsonl_writer
+
+__all__: list[str] = []
+
+
+def _line(_record: DialogueRecord, _environment: Environment, line: bytes) -> bytes:
+    return line
+
+
+export_format(ExportFormat("native", _line, jsonl_writer, uses_environment=False))
