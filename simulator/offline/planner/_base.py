@@ -1,0 +1,91 @@
+"""What every kind of task shares: the draft under construction, rows of a result, checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import ChainStep, ChangeOfMind, ExpectedValue, Fact, Refinement, SqlAssertion, SubRequest
+from simulator.offline.language import format_value, label
+from simulator.offline.schema_view import Table
+from toolservers.database import Database
+from toolservers.executor import ToolExecutor
+
+__all__ = ["Anchor", "Draft", "Skip", "final_assertion", "pairs", "q", "rows_of", "sentence", "unique", "words"]
+
+
+def rows_of(structured: Any) -> list[dict[str, Any]]:
+    """The rows of a tool result, whatever its shape."""
+    if isinstance(structured, dict):
+        if isinstance(structured.get("rows"), list):
+            return [r for r in structured["rows"] if isinstance(r, dict)]
+        if "row" in structured and len(structured) == 1:
+            return [structured["row"]] if isinstance(structured["row"], dict) else []
+        return [structured]
+    return []
+
+
+def final_assertion(db: Database, check: SqlAssertion) -> SqlAssertion:
+    """``check``'s query as a final-state assertion: expecting what it returns on ``db`` now."""
+    rows = [list(r) for r in db.query(check.sql, check.params)]
+    return SqlAssertion(description=check.description, sql=check.sql, params=check.params, expected=rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A row an earlier task found: later tasks may build on it."""
+
+    step: str
+    table: str
+    row: dict[str, Any]
+    index: int = 0
+
+
+class Skip(Exception):
+    """This kind of task does not fit here; try another."""
+
+
+@dataclass(slots=True)
+class Draft:
+    """A task under construction."""
+
+    task_id: str
+    steps: list[ChainStep] = field(default_factory=list)
+    subs: list[SubRequest] = field(default_factory=list)
+    facts: dict[str, Fact] = field(default_factory=dict)
+    values: list[ExpectedValue] = field(default_factory=list)
+    checks: list[SqlAssertion] = field(default_factory=list)
+    #: Checks whose final-state form is not the same query re-run: index in ``checks`` -> builder.
+    finals: dict[int, Callable[[], SqlAssertion]] = field(default_factory=dict)
+    purposes: list[str] = field(default_factory=list)
+    anchors: list[Anchor] = field(default_factory=list)
+    change_of_mind: ChangeOfMind | None = None
+    refinement: Refinement | None = None
+    follows: str | None = None
+
+    def step_id(self) -> str:
+        return f"{self.task_id}.s{len(self.steps)}"
+
+
+def unique(executor: ToolExecutor, table: Table, column: str) -> bool:
+    distinct, total = executor.db.query(f'SELECT COUNT(DISTINCT "{column}"), COUNT(*) FROM "{table.name}"')[0]
+    return bool(total > 1 and distinct == total)
+
+
+def q(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def words(fields: list[str]) -> str:
+    return sentence([label(f) for f in fields]) or "details"
+
+
+def sentence(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", then ".join(parts)
+
+
+def pairs(args: dict[str, Any], names: list[str]) -> str:
+    return ", ".join(f"{label(k)} {format_value(args[k])}" for k in names if k in args)
