@@ -33,16 +33,25 @@ class Registry(Generic[T]):
 
     ``builtin`` maps a name to ``"module"`` (a module that registers the name when imported)
     or ``"module:attribute"`` (the attribute is the entry). ``group`` is the entry-point
-    group third parties use, if any.
+    group third parties use, if any. ``adapt(name, obj)`` turns an object named by
+    ``module:attribute`` (built in or from an entry point) into an entry.
     """
 
-    def __init__(self, kind: str, *, builtin: dict[str, str] | None = None, group: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        builtin: dict[str, str] | None = None,
+        group: str | None = None,
+        adapt: Callable[[str, Any], T] | None = None,
+    ) -> None:
         self.kind = kind
         self.group = group
+        self._adapt = adapt
         self._builtin = dict(builtin or {})
+        self._lazy = dict(self._builtin)
         self._entries: dict[str, T] = {}
         self._owners: dict[str, str] = {}
-        self._plugins: dict[str, EntryPoint] | None = None
 
     # ------------------------------------------------------------------ registering
     @overload
@@ -79,15 +88,24 @@ class Registry(Generic[T]):
         self._entries[name] = value
         self._owners[name] = owner or "?"
 
+    def declare(self, name: str, target: str) -> None:
+        """Name ``"module"`` or ``"module:attribute"`` as where ``name`` comes from, imported on first lookup.
+
+        Raises ConfigError when ``name`` is already declared or registered otherwise.
+        """
+        if self._lazy.get(name, target) != target or (name in self._entries and name not in self._lazy):
+            raise ConfigError(
+                f"{self.kind} {name!r} is already registered to {self._lazy.get(name) or self._owners[name]}"
+            )
+        self._lazy[name] = target
+
     # ------------------------------------------------------------------ looking up
     def names(self) -> list[str]:
         """Every name that can be looked up, sorted: built in, registered and from entry points."""
-        return sorted({*self._builtin, *self._entries, *self._entry_points()})
+        return sorted({*self._lazy, *self._entries, *self._entry_points()})
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (
-            name in self._builtin or name in self._entries or name in self._entry_points()
-        )
+        return isinstance(name, str) and (name in self._lazy or name in self._entries or name in self._entry_points())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -100,39 +118,37 @@ class Registry(Generic[T]):
         """
         if name in self._entries:
             return self._entries[name]
-        target = self._builtin.get(name)
+        target = self._lazy.get(name)
         if target is not None:
             module_name, _, attribute = target.partition(":")
             module = importlib.import_module(module_name)
             if attribute and name not in self._entries:
-                self._add(name, getattr(module, attribute), module_name)
+                self._add(name, self._adapted(name, getattr(module, attribute)), module_name)
         else:
             ep = self._entry_points().get(name)
             if ep is None:
                 raise ConfigError(f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names()) or 'none'}")
             loaded = ep.load()
             if name not in self._entries and ep.attr:
-                self._add(name, loaded, ep.module)
+                self._add(name, self._adapted(name, loaded), ep.module)
         if name not in self._entries:
             raise ConfigError(f"{self.kind} {name!r}: its module was imported but registered nothing of that name")
         return self._entries[name]
 
+    def _adapted(self, name: str, obj: Any) -> Any:
+        return self._adapt(name, obj) if self._adapt is not None else obj
+
     def _entry_points(self) -> dict[str, EntryPoint]:
+        # Scanned when asked, not cached: names already known never get here.
         if self.group is None:
             return {}
-        if self._plugins is None:
-            found: dict[str, EntryPoint] = {}
-            for ep in entry_points(group=self.group):
-                if ep.name in self._builtin:
-                    raise ConfigError(f"entry point {ep.value!r} ({self.group}) reuses the built-in name {ep.name!r}")
-                if ep.name in found and found[ep.name].value != ep.value:
-                    raise ConfigError(
-                        f"{self.kind} {ep.name!r} is offered by two entry points: {found[ep.name].value} and {ep.value}"
-                    )
-                found[ep.name] = ep
-            self._plugins = found
-        return self._plugins
-
-    def forget_entry_points(self) -> None:
-        """Scan the entry-point group again on the next lookup (for tests that install plugins)."""
-        self._plugins = None
+        found: dict[str, EntryPoint] = {}
+        for ep in entry_points(group=self.group):
+            if ep.name in self._builtin:
+                raise ConfigError(f"entry point {ep.value!r} ({self.group}) reuses the built-in name {ep.name!r}")
+            if ep.name in found and found[ep.name].value != ep.value:
+                raise ConfigError(
+                    f"{self.kind} {ep.name!r} is offered by two entry points: {found[ep.name].value} and {ep.value}"
+                )
+            found[ep.name] = ep
+        return found

@@ -3,97 +3,89 @@
 A brain spec is ``SCHEME`` or ``SCHEME:ARGUMENT``. Each scheme names a builder that
 turns the argument into a factory; builders live in their own modules and are imported
 only when a spec uses them. Third parties add schemes through the entry-point groups
-``dialogsim.agents`` and ``dialogsim.users`` (``name = "package.module:builder"``).
+``dialogsim.agents`` and ``dialogsim.users`` (``name = "package.module:builder"``), or
+with :func:`register_agent` / :func:`register_user`.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any
 
 from schemas.errors import ConfigError
 from simulator.dialogue.roles import AgentFactory, UserFactory
+from simulator.registry import Registry
 
-__all__ = ["agent_schemes", "register_agent", "register_user", "resolve_agent", "resolve_user", "user_schemes"]
+__all__ = [
+    "AGENTS",
+    "USERS",
+    "agent_schemes",
+    "register_agent",
+    "register_user",
+    "resolve_agent",
+    "resolve_user",
+    "user_schemes",
+]
 
+#: Turns the argument of a spec (after ``SCHEME:``) into a factory; raises ConfigError for a bad one.
 Builder = Callable[[str], Any]
 
-# scheme -> "module:builder"; a builder takes the spec's argument and returns a factory.
-_AGENTS: dict[str, str] = {
-    "offline": "simulator.offline.agent:offline_agent_brain",
-    "python": "simulator.eval.agents:python_agent_brain",
-    "cmd": "simulator.eval.agents:cmd_agent_brain",
-    "anthropic": "simulator.llm.brains:anthropic_agent",
-    "openai": "simulator.llm.brains:openai_agent",
-}
-_USERS: dict[str, str] = {
-    "offline": "simulator.offline.user:offline_user_brain",
-    "anthropic": "simulator.llm.brains:anthropic_user",
-    "openai": "simulator.llm.brains:openai_user",
-}
-
-
-def _register(table: dict[str, str], kind: str, scheme: str, target: str) -> None:
-    if scheme in table and table[scheme] != target:
-        raise ValueError(f"{kind} scheme {scheme!r} is already registered to {table[scheme]}")
-    table[scheme] = target
+AGENTS: Registry[Builder] = Registry(
+    "agent",
+    builtin={
+        "offline": "simulator.offline.agent:offline_agent_brain",
+        "python": "simulator.eval.agents:python_agent_brain",
+        "cmd": "simulator.eval.agents:cmd_agent_brain",
+        "anthropic": "simulator.llm.brains:anthropic_agent",
+        "openai": "simulator.llm.brains:openai_agent",
+    },
+    group="dialogsim.agents",
+)
+USERS: Registry[Builder] = Registry(
+    "user",
+    builtin={
+        "offline": "simulator.offline.user:offline_user_brain",
+        "anthropic": "simulator.llm.brains:anthropic_user",
+        "openai": "simulator.llm.brains:openai_user",
+    },
+    group="dialogsim.users",
+)
 
 
 def register_agent(scheme: str, target: str) -> None:
-    """Register ``"module:builder"`` for agent specs ``scheme[:argument]``; duplicates are an error."""
-    _register(_AGENTS, "agent", scheme, target)
+    """Register ``"module:builder"`` for agent specs ``scheme[:argument]``; a taken scheme is an error."""
+    AGENTS.declare(scheme, target)
 
 
 def register_user(scheme: str, target: str) -> None:
-    """Register ``"module:builder"`` for user specs ``scheme[:argument]``; duplicates are an error."""
-    _register(_USERS, "user", scheme, target)
+    """Register ``"module:builder"`` for user specs ``scheme[:argument]``; a taken scheme is an error."""
+    USERS.declare(scheme, target)
 
 
 def agent_schemes() -> list[str]:
-    _load_entry_points()
-    return sorted(_AGENTS)
+    return AGENTS.names()
 
 
 def user_schemes() -> list[str]:
-    _load_entry_points()
-    return sorted(_USERS)
+    return USERS.names()
 
 
 def resolve_agent(spec: str) -> AgentFactory:
     """The agent factory for ``spec``; raises ConfigError for an unknown scheme or a bad argument."""
-    factory: AgentFactory = _resolve(_AGENTS, "agent", spec)
+    factory: AgentFactory = _resolve(AGENTS, spec)
     return factory
 
 
 def resolve_user(spec: str) -> UserFactory:
     """The user factory for ``spec``; raises ConfigError for an unknown scheme or a bad argument."""
-    factory: UserFactory = _resolve(_USERS, "user", spec)
+    factory: UserFactory = _resolve(USERS, spec)
     return factory
 
 
-_loaded = False
-
-
-def _load_entry_points() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for group, table, kind in (("dialogsim.agents", _AGENTS, "agent"), ("dialogsim.users", _USERS, "user")):
-        for ep in entry_points(group=group):
-            _register(table, kind, ep.name, ep.value)
-
-
-def _resolve(table: dict[str, str], kind: str, spec: str) -> Any:
-    _load_entry_points()
+def _resolve(registry: Registry[Builder], spec: str) -> Any:
     scheme, _, argument = spec.partition(":")
-    target = table.get(scheme)
-    if target is None:
+    if scheme not in registry:
         raise ConfigError(
-            f"unknown {kind} {spec!r}; expected one of: {', '.join(sorted(table))} (as SCHEME[:ARGUMENT])"
+            f"unknown {registry.kind} {spec!r}; expected one of: {', '.join(registry.names())} (as SCHEME[:ARGUMENT])"
         )
-    module_name, _, attr = target.partition(":")
-    builder: Builder = getattr(importlib.import_module(module_name), attr)
-    return builder(argument)
+    return registry.get(scheme)(argument)

@@ -9,13 +9,11 @@ is registered with the default metadata). Registering a name twice is an error.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from schemas.errors import ConfigError
+from simulator.registry import Registry
 
 if TYPE_CHECKING:
     from simulator.providers._types import Request, Response
@@ -23,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "PROVIDERS",
     "Provider",
     "ProviderFactory",
     "ProviderInfo",
@@ -74,7 +73,12 @@ class ProviderInfo:
     keyless_base_url: bool = False
 
 
-_registered: dict[str, ProviderInfo] = {}
+def _as_info(name: str, obj: Any) -> ProviderInfo:
+    """An entry point may name a factory: it is registered with the default metadata."""
+    return obj if isinstance(obj, ProviderInfo) else ProviderInfo(name=name, factory=obj)
+
+
+PROVIDERS: Registry[ProviderInfo] = Registry("provider", builtin=_BUILTIN, group=ENTRY_POINT_GROUP, adapt=_as_info)
 
 
 def provider(
@@ -92,16 +96,7 @@ def provider(
     """
 
     def decorate(factory: F) -> F:
-        builtin_module = _BUILTIN.get(name)
-        module = getattr(factory, "__module__", None)
-        if builtin_module is not None and module != builtin_module:
-            raise ConfigError(f"provider {name!r} is built in ({builtin_module}); {module} cannot register it again")
-        existing = _registered.get(name)
-        if existing is not None and existing.factory is not factory:
-            raise ConfigError(
-                f"provider {name!r} registered twice: by {getattr(existing.factory, '__module__', '?')} and {module}"
-            )
-        _registered[name] = ProviderInfo(
+        info = ProviderInfo(
             name=name,
             factory=factory,
             key_env=key_env,
@@ -109,52 +104,27 @@ def provider(
             default_base_url=default_base_url,
             keyless_base_url=keyless_base_url,
         )
+        PROVIDERS.register(name, info, owner=getattr(factory, "__module__", None))
         return factory
 
     return decorate
 
 
-def _entry_points() -> dict[str, EntryPoint]:
-    found: dict[str, EntryPoint] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _BUILTIN:
-            raise ConfigError(f"entry point {ep.value!r} ({ENTRY_POINT_GROUP}) reuses the built-in name {ep.name!r}")
-        if ep.name in found and found[ep.name].value != ep.value:
-            raise ConfigError(
-                f"provider {ep.name!r} is offered by two entry points: {found[ep.name].value} and {ep.value}"
-            )
-        found[ep.name] = ep
-    return found
-
-
 def is_known(name: str) -> bool:
     """Whether ``name`` can be used; built-in and registered names are answered without a scan."""
-    return name in _BUILTIN or name in _registered or name in _entry_points()
+    return name in PROVIDERS
 
 
 def known_providers() -> list[str]:
     """Every provider name that can be used, sorted (built-in, registered and from entry points)."""
-    return sorted(set(_BUILTIN) | set(_registered) | set(_entry_points()))
+    return PROVIDERS.names()
 
 
 def provider_info(name: str) -> ProviderInfo:
     """Look a provider up by name, importing its module on first use.
 
     Raises ConfigError for an unknown name (listing the known ones) or a broken plugin.
+    An entry point may name a module that registers the provider, or a factory, which is
+    registered with the default metadata.
     """
-    info = _registered.get(name)
-    if info is not None:
-        return info
-    if name in _BUILTIN:
-        importlib.import_module(_BUILTIN[name])
-    else:
-        ep = _entry_points().get(name)
-        if ep is None:
-            raise ConfigError(f"unknown provider {name!r}; known providers: {', '.join(known_providers())}")
-        loaded = ep.load()
-        if name not in _registered and callable(loaded):
-            provider(name)(loaded)
-    info = _registered.get(name)
-    if info is None:
-        raise ConfigError(f"provider {name!r}: its module was imported but did not register a provider")
-    return info
+    return PROVIDERS.get(name)

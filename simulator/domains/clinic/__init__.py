@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.domains import DOMAIN_DESCRIPTIONS, DomainPack, register_domain
+from simulator.domains import DomainPack, register_domain
 from simulator.domains.clinic.composite import composite_tools
 from simulator.domains.clinic.generator import generate
 
@@ -13,7 +13,6 @@ __all__ = ["clinic_pack"]
 def clinic_pack() -> DomainPack:
     return DomainPack(
         name="clinic",
-        description=DOMAIN_DESCRIPTIONS["clinic"],
         package=__name__,
         generate=generate,
         composite_tools=composite_tools,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.domains import DOMAIN_DESCRIPTIONS, DomainPack, register_domain
+from simulator.domains import DomainPack, register_domain
 from simulator.domains.retail.composite import composite_tools
 from simulator.domains.retail.generator import generate
 
@@ -13,7 +13,6 @@ __all__ = ["retail_pack"]
 def retail_pack() -> DomainPack:
     return DomainPack(
         name="retail",
-        description=DOMAIN_DESCRIPTIONS["retail"],
         package=__name__,
         generate=generate,
         composite_tools=composite_tools,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.domains import DOMAIN_DESCRIPTIONS, DomainPack, register_domain
+from simulator.domains import DomainPack, register_domain
 from simulator.domains.travel.composite import composite_tools
 from simulator.domains.travel.generator import generate
 
@@ -13,7 +13,6 @@ __all__ = ["travel_pack"]
 def travel_pack() -> DomainPack:
     return DomainPack(
         name="travel",
-        description=DOMAIN_DESCRIPTIONS["travel"],
         package=__name__,
         generate=generate,
         composite_tools=composite_tools,

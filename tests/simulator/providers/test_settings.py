@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import ConfigError
+from simulator import registry as registry_module
 from simulator.providers import (
     PLACEHOLDER_KEY,
     ModelPrice,
@@ -126,7 +127,8 @@ def make_fake(settings: ProviderSettings) -> _FakeProvider:
 
 @pytest.fixture
 def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_registry, "_registered", dict(_registry._registered))
+    monkeypatch.setattr(_registry.PROVIDERS, "_entries", dict(_registry.PROVIDERS._entries))
+    monkeypatch.setattr(_registry.PROVIDERS, "_owners", dict(_registry.PROVIDERS._owners))
 
 
 @pytest.mark.usefixtures("clean_registry")
@@ -142,7 +144,7 @@ def test_registering_a_name_twice_is_an_error() -> None:
 @pytest.mark.usefixtures("clean_registry")
 def test_third_party_providers_come_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     ep = EntryPoint(name="fake", value=f"{__name__}:make_fake", group=_registry.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(_registry, "entry_points", lambda group: [ep])
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [ep])
     assert "fake" in known_providers()
     assert parse_model("fake:tiny") == ModelSpec("fake", "tiny")
     assert provider_info("fake").factory is make_fake
@@ -152,10 +154,10 @@ def test_third_party_providers_come_from_entry_points(monkeypatch: pytest.Monkey
 def test_an_entry_point_cannot_take_a_built_in_or_a_taken_name(monkeypatch: pytest.MonkeyPatch) -> None:
     group = _registry.ENTRY_POINT_GROUP
     clash = EntryPoint(name="anthropic", value=f"{__name__}:make_fake", group=group)
-    monkeypatch.setattr(_registry, "entry_points", lambda group: [clash])
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [clash])
     with pytest.raises(ConfigError):
         known_providers()
     twice = [EntryPoint(name="fake", value=v, group=group) for v in (f"{__name__}:make_fake", "other:make")]
-    monkeypatch.setattr(_registry, "entry_points", lambda group: twice)
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: twice)
     with pytest.raises(ConfigError):
         known_providers()
