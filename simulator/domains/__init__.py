@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from schemas import Environment, ToolSpec
@@ -27,6 +28,7 @@ __all__ = [
     "DomainPack",
     "domain_names",
     "load_domain",
+    "pack_policy_path",
     "register_domain",
 ]
 
@@ -100,6 +102,11 @@ def load_domain(name: str, *, seed: int = 0) -> Environment:
         policy=pack.policy(),
         extra_tools=pack.composite_tools(),
     )
+
+
+def pack_policy_path(name: str) -> Path:
+    """The ``policy.toml`` of built-in pack ``name`` (its rules as data)."""
+    return Path(str(resources.files(_pack(name).package).joinpath("policy.toml")))
 
 
 def _pack(name: str) -> DomainPack:
