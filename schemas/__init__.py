@@ -38,6 +38,7 @@ from schemas.record import (
 from schemas.task import (
     ChainStep,
     ChangeOfMind,
+    Detour,
     Difficulty,
     ExpectedOutcome,
     ExpectedValue,
@@ -53,6 +54,7 @@ from schemas.task import (
     SubRequest,
     Task,
     ToolInvocation,
+    UserIdentity,
     ValueRef,
 )
 from schemas.tools import Effect, ResultShape, SqlImplementation, ToolSpec
@@ -64,6 +66,7 @@ __all__ = [
     "AgentMessage",
     "ChainStep",
     "ChangeOfMind",
+    "Detour",
     "DatabaseSpec",
     "DialogueEnded",
     "DialogueMetrics",
@@ -105,6 +108,7 @@ __all__ = [
     "Usage",
     "UserFeedback",
     "UserMessage",
+    "UserIdentity",
     "ValueRef",
     "json_schema",
 ]

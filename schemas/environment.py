@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from schemas.policy import Policy
 from schemas.tools import ToolSpec
 
 __all__ = ["ENVIRONMENT_VERSION", "DatabaseSpec", "Environment"]
@@ -41,6 +42,8 @@ class Environment(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tools: list[ToolSpec]
     description: str = ""
     policy: str | None = None
+    #: The rules of ``policy`` as data (see schemas.policy), when the environment has them.
+    rules: Policy | None = None
     version: int = ENVIRONMENT_VERSION
 
     def __post_init__(self) -> None:

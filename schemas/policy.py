@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Policy", "TableRules"]
+__all__ = ["Policy", "TableRules", "ToolRule"]
 
 
 class TableRules(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -49,6 +49,19 @@ class TableRules(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_
     side_effects: list[str] = []
 
 
+class ToolRule(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """What a hand-written tool does to the rows of ``table``, so the agent can check the rules first.
+
+    ``action`` is ``create``, ``update`` or ``delete``; an update sets ``sets`` (column ->
+    value) on the row whose ``key`` column equals the argument of the same name.
+    """
+
+    table: str
+    action: str
+    sets: dict[str, Any] = {}
+    key: str | None = None
+
+
 class Policy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """The rules of one environment.
 
@@ -63,6 +76,8 @@ class Policy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defa
     user_table: str
     identify_by: list[str]
     tables: dict[str, TableRules] = {}
+    #: What hand-written write tools do (derived ``create_``/``update_``/``delete_`` tools say it by name).
+    tools: dict[str, ToolRule] = {}
     confirm_writes: bool = True
     #: The simulated today (YYYY-MM-DD) the rules and the tools assume, if any.
     today: str | None = None

@@ -10,6 +10,7 @@ import msgspec
 __all__ = [
     "ChainStep",
     "ChangeOfMind",
+    "Detour",
     "Refinement",
     "Difficulty",
     "ExpectedOutcome",
@@ -25,6 +26,7 @@ __all__ = [
     "SubRequest",
     "Task",
     "ToolInvocation",
+    "UserIdentity",
     "ValueRef",
 ]
 
@@ -120,12 +122,30 @@ class ExpectedOutcome(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     assertions: list[SqlAssertion] = []
     step_checks: list[SqlAssertion] = []
     values: list[ExpectedValue] = []
+    #: Set when the environment's rules forbid the request: the rule, in words. The agent
+    #: must refuse; the task then has no write steps and its assertions say that the rows
+    #: it is about are unchanged.
+    refusal: str | None = None
 
 
 class ChangeOfMind(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The user first asks for ``first`` on write ``step`` and, when the agent restates the
+    change for confirmation, asks for the chain's value instead."""
+
     step: str
     argument: str
     first: Any
+
+
+class Detour(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The user first gives ``arguments`` for ``step``; the tool refuses them with a real
+    error (``error`` is its code), the agent reports it, and the user gives the chain's
+    values instead. The failing call is not a gold call: ``Task.chain`` holds the one that works."""
+
+    step: str
+    arguments: dict[str, Any]
+    error: str
+    description: str = ""
 
 
 class Refinement(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -154,6 +174,11 @@ class Task(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     change_of_mind: ChangeOfMind | None = None
     #: A narrowing or re-sorting the user asks for once a search step's result is in.
     refinement: Refinement | None = None
+    #: A first attempt the tool refuses before the chain's values work.
+    detour: Detour | None = None
+    #: The call the user asks for that the rules forbid (with ``expected.refusal``): never a
+    #: gold call, never to be made; the agent must refuse it.
+    forbidden: ChainStep | None = None
 
 
 class Persona(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -174,6 +199,20 @@ class InitialState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     history: list[dict[str, Any]] = []
 
 
+class UserIdentity(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Who the simulated user is: their row of the environment's user table.
+
+    ``pk`` is hidden from the agent (the user identifies themselves with ``facts``, e.g.
+    an email); the policy checker uses it to tell the user's rows from other people's.
+    """
+
+    table: str
+    column: str
+    pk: Any
+    name: str = ""
+    facts: dict[str, Any] = {}
+
+
 class Scenario(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One dialogue to run: environment, several tasks, a persona, a mode and a seed."""
 
@@ -187,3 +226,5 @@ class Scenario(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     initial_state: InitialState = msgspec.field(default_factory=InitialState)
     #: Set when this scenario continues a recorded dialogue (``--branch-from``).
     branched_from: str | None = None
+    #: The user's own row, when the environment's rules say who users are.
+    user: UserIdentity | None = None

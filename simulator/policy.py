@@ -19,11 +19,13 @@ from typing import Any
 
 import msgspec
 
+from schemas import Environment
 from schemas.errors import ConfigError
 from schemas.policy import Policy, TableRules
 
 __all__ = [
     "Query",
+    "attach_rules",
     "complete_policy",
     "derive_policy",
     "load_policy_file",
@@ -247,8 +249,8 @@ def render_rules(policy: Policy) -> str:
     """The rules as a Markdown list, for a model agent's prompt and the pack's policy text."""
     user = _words(policy.user_table)
     lines = [
-        f"- Identify the user first, by {_values(policy.identify_by).replace('`', '')} "
-        f"(a row of {user}); never look up or change another person's records.",
+        f"- Identify the user first, by their {_values(policy.identify_by).replace('`', '').replace('_', ' ')} "
+        f"(one of the {user}); never share or change another person's records.",
     ]
     if policy.today:
         lines.append(f"- Today is {policy.today}.")
@@ -260,26 +262,23 @@ def render_rules(policy: Policy) -> str:
     for name, rules in sorted(policy.tables.items()):
         label = _words(name)
         if rules.public:
-            extra = f" (changed only by bookings and orders: {', '.join(map(_words, rules.side_effects))})"
-            lines.append(
-                f"- {label.capitalize()} are public: anyone may ask about them{extra if rules.side_effects else ''}."
-            )
+            extra = f" (the {_list(list(map(_words, rules.side_effects)))} change only as a result of other changes)"
+            lines.append(f"- {label.capitalize()} are public: anyone may ask about them{extra if rules.side_effects else ''}.")
             continue
         if name != policy.user_table and not rules.owner:
             continue
+        things = "their own record" if name == policy.user_table else f"their own {label}"
         can = []
         if rules.create:
-            can.append("add")
+            can.append(f"add {label}")
         if rules.editable:
-            can.append(f"change {', '.join(map(_words, rules.editable))}")
+            can.append(f"change the {_list(list(map(_words, rules.editable)))} of {things}")
         if rules.delete:
-            can.append("remove")
-        whose = "their own record" if name == policy.user_table else f"their own {label}"
-        lines.append(
-            f"- {label.capitalize()}: the user may {' and '.join(can) if can else 'only read'} {whose}"
-            + ("" if rules.delete or name == policy.user_table else "; never delete them")
-            + "."
-        )
+            can.append(f"remove {things}")
+        sentence = f"the user may {_list(can)}" if can else f"the user may only ask about {things}"
+        if not rules.delete and name != policy.user_table:
+            sentence += "; they are never deleted"
+        lines.append(f"- {label.capitalize()}: {sentence}.")
         for col, allowed in sorted(rules.initial.items()):
             lines.append(f"  - A new one starts with {_words(col)} {_values(allowed)}.")
         for col, moves in sorted(rules.transitions.items()):
@@ -298,8 +297,41 @@ def render_rules(policy: Policy) -> str:
     return "\n".join(lines)
 
 
+def _list(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def _all_values(moves: dict[str, list[Any]]) -> list[str]:
     out = list(moves)
     for new in moves.values():
         out += [str(v) for v in new]
     return out
+
+
+def attach_rules(environment: Environment, *, policy_file: Path | None = None) -> Environment:
+    """``environment`` with rules: its own, those of ``policy_file`` (or a ``<database>.policy.toml``
+    beside its SQLite file), or those its schema implies; the policy text gets the rules in words.
+
+    Raises ConfigError for a policy file that does not fit the database.
+    """
+    from toolservers.database import open_database
+
+    if environment.rules is not None:
+        return environment
+    if policy_file is None and environment.database.path is not None:
+        side = Path(environment.database.path).with_suffix(".policy.toml")
+        policy_file = side if side.is_file() else None
+    db = open_database(environment.database)
+    try:
+        if policy_file is not None:
+            rules: Policy | None = load_policy_file(policy_file, db.query)
+        else:
+            rules = derive_policy(db.query)
+    finally:
+        db.close()
+    if rules is None:
+        return environment
+    text = environment.policy or f"You help the users of the {environment.domain} service."
+    return msgspec.structs.replace(environment, rules=rules, policy=text.rstrip() + "\n\n" + render_rules(rules) + "\n")

@@ -16,6 +16,7 @@ import mcp
 import mcp_types as types
 
 from schemas import Environment, Event, Scenario, UserFeedback
+from schemas.policy import Policy
 from simulator.offline.acts import Act
 
 __all__ = [
@@ -85,6 +86,8 @@ class AgentContext:
     publish: Callable[[Event], Awaitable[Any]]
     call_timeout_s: float = 120.0
     endpoint: Any = None
+    #: The environment's rules as data (``policy`` is the same in words), when it has them.
+    rules: Policy | None = None
 
 
 class User(Protocol):

@@ -228,6 +228,7 @@ async def _converse(
                 publish=bus.publish,
                 call_timeout_s=config.turn_timeout_s,
                 endpoint=endpoint,
+                rules=environment.rules,
             )
         )
     except Exception as exc:

@@ -59,6 +59,10 @@ class DomainPack:
     def policy(self) -> str:
         return resources.files(self.package).joinpath("policy.md").read_text(encoding="utf-8")
 
+    def rules_toml(self) -> str:
+        """The pack's rules as data (``policy.toml``; see schemas.policy)."""
+        return resources.files(self.package).joinpath("policy.toml").read_text(encoding="utf-8")
+
 
 PackFactory = Callable[[], DomainPack]
 
@@ -92,8 +96,13 @@ def load_domain(name: str, *, seed: int = 0) -> Environment:
     The same name and seed always give the same environment. Raises ConfigError for an
     unknown name.
     """
+    import msgspec
+
+    from simulator.policy import complete_policy, parse_policy, render_rules
+    from toolservers.database import open_database
+
     pack = _pack(name)
-    return derive_environment_from_ddl(
+    env = derive_environment_from_ddl(
         pack.schema_sql(),
         pack.generate(seed),
         env_id=name,
@@ -102,6 +111,14 @@ def load_domain(name: str, *, seed: int = 0) -> Environment:
         policy=pack.policy(),
         extra_tools=pack.composite_tools(),
     )
+    source = f"domain {name}: policy.toml"
+    db = open_database(env.database)
+    try:
+        rules = complete_policy(parse_policy(pack.rules_toml(), source=source), db.query, source=source)
+    finally:
+        db.close()
+    text = pack.policy().rstrip() + "\n\n## Rules\n\n" + render_rules(rules) + "\n"
+    return msgspec.structs.replace(env, policy=text, rules=rules)
 
 
 def pack_policy_path(name: str) -> Path:

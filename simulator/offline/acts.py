@@ -2,8 +2,12 @@
 
 The offline user and agent are a classic agenda-based pair: each message realises a
 list of acts in template language, and the acts travel with the message (recorded in
-the event) so the rule-based agent can act on what the user meant. An LLM brain ignores
-them and reads the text.
+the event). The user's acts are a faithful parse of its words: every value in them is
+in that message or earlier in the dialogue (a value said by the user or returned by a
+tool); what the user has in mind but has not said travels only as the *name* of a slot
+still to fill (``Request.withheld``). The rule-based agent acts on these parses, never on
+the user's goal, and ``tests/simulator/offline/test_grounding.py`` checks both. An LLM
+brain ignores them and reads the text.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ __all__ = [
     "Ask",
     "Bye",
     "Change",
+    "Confirm",
     "Correct",
     "Greet",
     "Inform",
     "Refine",
+    "Refuse",
     "Report",
     "Request",
     "Retry",
@@ -42,8 +48,9 @@ class Greet(_Act, tag="greet"):
 
 
 class Request(_Act, tag="request"):
-    """Run ``tool`` for chain step ``step``: ``args`` said now, ``refs`` from earlier results,
-    ``withheld`` the arguments the user has in mind but has not said yet."""
+    """Run ``tool`` for chain step ``step``: ``args`` said (now or earlier), ``refs`` from
+    earlier results, ``withheld`` the names of arguments the words leave open, ``report``
+    the fields the words ask about."""
 
     step: str
     tool: str
@@ -73,7 +80,7 @@ class Refine(_Act, tag="refine"):
 
 
 class Change(_Act, tag="change"):
-    """The user changed their mind: run write ``step`` again with these values."""
+    """Use these values for write ``step`` instead (a change of mind, or a correction after an error)."""
 
     step: str
     args: dict[str, Any]
@@ -86,15 +93,14 @@ class Retry(_Act, tag="retry"):
 
 
 class Verify(_Act, tag="verify"):
-    """Check the outcome of ``step`` by reading it back with ``tool``."""
+    """Read back what write ``step`` changed and say ``fields`` again."""
 
     step: str
-    tool: str
-    args: dict[str, Any]
+    fields: list[str] = []
 
 
 class Affirm(_Act, tag="affirm"):
-    pass
+    """Yes: to the agent's last confirmation question, or to its answer."""
 
 
 class Bye(_Act, tag="bye"):
@@ -113,9 +119,28 @@ class Report(_Act, tag="report"):
     tool: str
     ok: bool
     values: dict[str, Any] = {}
+    #: The tool's error code when ``ok`` is false.
+    error: str | None = None
 
 
-Act = Greet | Request | Inform | Correct | Refine | Change | Retry | Verify | Affirm | Bye | Ask | Report
+class Confirm(_Act, tag="confirm"):
+    """The agent restated write ``step`` (``args`` as it would call it) and waits for a yes."""
+
+    step: str
+    tool: str
+    args: dict[str, Any] = {}
+
+
+class Refuse(_Act, tag="refuse"):
+    """The rules forbid ``step``; ``rule`` says which (ownership, transition, ...)."""
+
+    step: str
+    rule: str
+
+
+Act = (
+    Greet | Request | Inform | Correct | Refine | Change | Retry | Verify | Affirm | Bye | Ask | Report | Confirm | Refuse
+)
 
 _decoder = msgspec.convert
 

@@ -1,9 +1,14 @@
-"""The offline agent: a rule-based policy over the user's dialogue acts, calling tools over MCP.
+"""The offline agent: a rule-based, policy-following agent over the user's parsed words, calling tools over MCP.
 
-It asks for missing required arguments instead of guessing, runs one or more tools per
-request (later calls using earlier results), says what it found in plain language, and,
-with a configurable small probability, makes the mistakes real agents make — taking the
-wrong row of a result, or dropping a filter — which the user's feedback then corrects.
+It acts only on what it was told (the user's dialogue acts, a faithful parse of their
+words) and on what its tools returned, and it follows the environment's rules
+(``schemas.policy``): it identifies the user before it touches their rows, checks that a
+row it found is theirs, checks a change against the allowed transitions and fields
+before proposing it, restates every write and waits for the user's yes, refuses what
+the rules forbid (saying why), reports tool errors in plain words with a next step, and
+says only the fields the user asked about. With a small configurable probability it
+makes the mistakes real agents make — taking the wrong row of a result — which the
+user's feedback then corrects.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -19,28 +24,35 @@ import mcp_types as types
 
 from schemas import ValueRef
 from schemas.errors import ConfigError
+from schemas.policy import Policy, ToolRule
 from simulator.dialogue.roles import AgentContext, AgentFactory, AgentTurn
+from simulator.offline._inflect import plural
 from simulator.offline.acts import (
     Act,
+    Affirm,
     Ask,
     Bye,
     Change,
+    Confirm,
     Correct,
     Inform,
     Refine,
+    Refuse,
     Report,
     Request,
     Retry,
     Verify,
 )
-from simulator.offline.language import Phrasing, describe_row, format_value
+from simulator.offline.language import Phrasing, a, cap, entity, format_value, join, label
 from simulator.offline.planner import rows_of
+from toolservers.naming import singular
 
 __all__ = ["CallTool", "OfflineAgent", "offline_agent_brain"]
 
 CallTool = Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]]
 
-_CONTROL_ARGS = {"limit", "order_by", "descending"}
+_CONTROL = frozenset({"limit", "order_by", "descending", "group_by", "include_cancelled", "only_free"})
+_NAMES = ("name", "title", "medication", "flight_number", "number", "reference", "label", "code")
 
 
 @dataclass(slots=True)
@@ -52,10 +64,39 @@ class _Memory:
     report: list[str]
 
 
+@dataclass(slots=True)
+class _Write:
+    step: str
+    tool: str
+    args: dict[str, Any]
+    report: list[str]
+    text: str = ""
+
+
+@dataclass(slots=True)
+class _Turn:
+    lines: list[str] = field(default_factory=list)
+    acts: list[Act] = field(default_factory=list)
+    asked: bool = False
+    #: Names read one get call at a time (the products of an order), said in one sentence.
+    names: dict[str, list[str]] = field(default_factory=dict)
+    #: Where in ``lines`` each table's collected names go.
+    slots: dict[str, int] = field(default_factory=dict)
+
+    def flush(self) -> None:
+        for table, at in sorted(self.slots.items(), key=lambda x: -x[1]):
+            names = self.names.get(table, [])
+            if names:
+                self.lines.insert(at, _names_line(table, names))
+        self.names.clear()
+        self.slots.clear()
+
+
 class OfflineAgent:
     """The rule-based agent of one dialogue.
 
-    ``call_tool`` calls the dialogue's MCP server; ``tools`` is what the server listed.
+    ``call_tool`` calls the dialogue's MCP server; ``tools`` is what the server listed;
+    ``rules`` the environment's policy as data (None: no rules to follow beyond asking).
     """
 
     brain = "offline-rules"
@@ -68,61 +109,119 @@ class OfflineAgent:
         rng: random.Random,
         mistake_rate: float = 0.0,
         greeted: bool = False,
+        rules: Policy | None = None,
+        currency: str = "",
     ) -> None:
         self.call_tool = call_tool
         self.tools = {t.name: t for t in tools}
         self.rng = rng
-        self.say = Phrasing(rng)
+        self.say = Phrasing(rng, currency=currency)
         self.mistake_rate = mistake_rate
+        self.rules = rules
         self.memory: dict[str, _Memory] = {}
         self.known: dict[str, Any] = {}
         self.waiting: list[Request] = []
+        self.confirming: list[_Write] = []
+        self.failed: dict[str, _Write] = {}
+        self.writes: dict[str, tuple[str, dict[str, Any]]] = {}
         self.mistakes = 0
+        self.asks: dict[str, int] = {}
         self.greeted = greeted
+        self.me: dict[str, Any] | None = None
+        self.recap = ""
+        self._tables = self._table_names()
 
+    # ------------------------------------------------------------------ the turn
     async def respond(self, text: str, acts: list[Act]) -> AgentTurn:
-        """Act on one user message (its acts; the text is template language) and say what happened."""
-        turn = AgentTurn(text="")
-        lines: list[str] = []
+        """Act on one user message (its parse) and say what happened."""
+        t = _Turn()
         if not self.greeted:
             self.greeted = True
-            lines.append(self.say.agent_greeting())
-        if any(isinstance(a, Bye) for a in acts):
-            turn.acts.append(Bye())
-            turn.text = self.say.agent_bye()
-            return turn
+            t.lines.append(self.say.agent_greeting())
+        if any(isinstance(x, Bye) for x in acts):
+            first = (self.me or {}).get("first_name") or str((self.me or {}).get("name", "")).split(" ")[0]
+            return AgentTurn(text=self.say.agent_bye(first, self.recap), acts=[Bye()])
+        affirmed = False
         for act in acts:
             if isinstance(act, Inform):
                 self.known.update(act.args)
             elif isinstance(act, Request):
                 self.waiting.append(act)
+            elif isinstance(act, Affirm):
+                affirmed = True
+            elif isinstance(act, Change):
+                self._change(act)
             elif isinstance(act, Correct):
-                report = self.memory[act.step].report if act.step in self.memory else []
-                await self._execute(act.step, act.tool, act.args, report, lines, turn.acts, slip=False)
-            elif isinstance(act, Refine | Change):
-                await self._rerun(act.step, act.args, replace=False, lines=lines, acts=turn.acts, slip=True)
+                await self._correct(act, t)
+            elif isinstance(act, Refine):
+                await self._rerun(act.step, act.args, t)
             elif isinstance(act, Retry):
-                await self._rerun(act.step, {}, replace=False, lines=lines, acts=turn.acts)
+                await self._rerun(act.step, {}, t)
             elif isinstance(act, Verify):
-                await self._execute(f"{act.step}:verify", act.tool, act.args, [], lines, turn.acts, slip=False)
-        while self.waiting:
-            request = self.waiting[0]
-            args, missing = self._arguments(request)
-            if missing:
-                turn.acts.append(Ask(step=request.step, slots=missing))
-                lines.append(self.say.ask(missing))
-                break
-            self.waiting.pop(0)
-            await self._execute(request.step, request.tool, args, request.report, lines, turn.acts, slip=True)
-        if not (turn.acts and isinstance(turn.acts[-1], Ask)):
-            lines.append(self.say.more())
-        turn.text = " ".join(line for line in lines if line)
-        return turn
+                await self._verify(act, t)
+        if affirmed and self.confirming:
+            await self._run_writes(t)
+        elif any(isinstance(x, Change) for x in acts) and self.confirming:
+            self._ask_confirmation(t)
+        await self._work(t)
+        t.flush()
+        if not t.asked and not self.confirming:
+            t.lines.append(self.say.more())
+        return AgentTurn(text=" ".join(line for line in t.lines if line), acts=t.acts)
 
     async def aclose(self) -> None:
         """Nothing to release: the runner owns the MCP client."""
 
-    # ------------------------------------------------------------------ internals
+    # ------------------------------------------------------------------ requests
+    async def _work(self, t: _Turn) -> None:
+        while self.waiting and not t.asked:
+            request = self.waiting[0]
+            args, missing = self._arguments(request)
+            if self._is_write(request.tool):
+                refusal = self._policy_refusal(request.tool, args)
+                if refusal:  # no need to ask for details of something that cannot be done
+                    self.waiting.pop(0)
+                    self._refuse(request.step, refusal, t)
+                    continue
+            if missing:
+                self.asks[request.step] = self.asks.get(request.step, 0) + 1
+                if self.asks[request.step] > 2:
+                    self.waiting.clear()
+                    t.lines.append(
+                        self.say.pick(
+                            (
+                                "Without those details I can't go further with that one, I'm afraid.",
+                                "I'm sorry, I can't continue with that without the details.",
+                                "Then I'll have to leave that request for now.",
+                            )
+                        )
+                    )
+                    return
+                t.acts.append(Ask(step=request.step, slots=missing))
+                t.lines.append(self._ask_words(request, missing))
+                t.asked = True
+                return
+            self.waiting.pop(0)
+            if self._is_write(request.tool):
+                refusal = self._policy_refusal(request.tool, args)
+                if refusal:
+                    self._refuse(request.step, refusal, t)
+                    continue
+                self.confirming.append(_Write(request.step, request.tool, args, request.report))
+                continue
+            refusal = await self._read(request.step, request.tool, args, request.report, t, slip=True)
+            if refusal:
+                self._refuse(request.step, refusal, t)
+        if self.confirming and not t.asked:
+            self._ask_confirmation(t)
+
+    def _refuse(self, step: str, reason: str, t: _Turn) -> None:
+        t.acts.append(Refuse(step=step, rule=reason))
+        t.lines.append(self.say.refuse(reason))
+        # The rest of what was asked with it depends on it: drop it too.
+        self.waiting.clear()
+        self.confirming.clear()
+
     def _arguments(self, request: Request) -> tuple[dict[str, Any], list[str]]:
         args = dict(request.args)
         for name, ref in request.refs.items():
@@ -136,8 +235,7 @@ class OfflineAgent:
             elif name not in args:
                 missing.append(name)
         tool = self.tools.get(request.tool)
-        required = tool.input_schema.get("required", []) if tool else []
-        for name in required:
+        for name in tool.input_schema.get("required", []) if tool else []:
             if name not in args:
                 if name in self.known:
                     args[name] = self.known[name]
@@ -145,119 +243,596 @@ class OfflineAgent:
                     missing.append(name)
         return args, missing
 
+    def _ask_words(self, request: Request, missing: list[str]) -> str:
+        if self.rules is not None and all(m in self.rules.identify_by for m in missing):
+            things = "account"
+            for other in self.waiting[1:3]:
+                table = self._table(other.tool)
+                if table:
+                    things = plural(entity(table))
+                    break
+            return self.say.identify(things, missing)
+        return self.say.ask(missing)
+
     def _resolve(self, ref: ValueRef) -> Any:
         mem = self.memory.get(ref.step)
         if mem is None or len(mem.rows) <= ref.row:
             return None
         return mem.rows[ref.row].get(ref.field)
 
-    async def _rerun(
-        self,
-        step: str,
-        args: dict[str, Any],
-        *,
-        replace: bool,
-        lines: list[str],
-        acts: list[Act],
-        slip: bool = False,
-    ) -> None:
+    # ------------------------------------------------------------------ reads
+    async def _read(
+        self, step: str, tool: str, args: dict[str, Any], report: list[str], t: _Turn, *, slip: bool
+    ) -> str:
+        """Run a read and report it; the rule it breaks (another person's row) when it does, else ""."""
+        table = self._table(tool)
+        self.memory[step] = _Memory(tool, args, [], table, report)
+        result = await self.call_tool(tool, args)
+        text = _text(result)
+        if result.is_error:
+            t.acts.append(Report(step=step, tool=tool, ok=False, error=_code(text)))
+            t.lines.append(self.say.error(self._explain(tool, args, text)))
+            t.asked = True
+            return ""
+        structured = _structured(result, text)
+        rows = rows_of(structured)
+        self._identify(table, args, rows)
+        foreign = self._not_theirs(table, rows)
+        if foreign:
+            self.memory[step].rows = rows
+            return foreign
+        if slip and len(rows) >= 2 and self.rng.random() < self.mistake_rate:
+            rows = [*rows[1:], rows[0]]
+            self.mistakes += 1
+        self.memory[step].rows = rows
+        values = {k: rows[0].get(k) for k in report} if rows else {}
+        t.acts.append(Report(step=step, tool=tool, ok=True, values=values))
+        if tool.startswith("get_") and rows and table and len(report) == 1 and report == self._naming(rows[0]):
+            t.slots.setdefault(table, len(t.lines))
+            t.names.setdefault(table, []).append(str(rows[0][report[0]]))
+            return ""
+        line = self._describe(tool, table, structured, rows, report, args)
+        if line:
+            t.lines.append(line)
+        return ""
+
+    async def _rerun(self, step: str, extra: dict[str, Any], t: _Turn) -> None:
         mem = self.memory.get(step)
         if mem is None:
-            lines.append("I'm sorry, I don't have that request on record — could you tell me again what you need?")
+            t.lines.append("I'm sorry, I don't have that request on record — could you tell me again what you need?")
             return
-        merged = dict(args) if replace else {**mem.args, **args}
-        await self._execute(step, mem.tool, merged, mem.report, lines, acts, slip=slip)
+        report = list(mem.report)
+        if isinstance(extra.get("order_by"), str) and extra["order_by"] not in report:
+            report.append(extra["order_by"])
+        await self._read(step, mem.tool, {**mem.args, **extra}, report, t, slip=True)
 
-    async def _execute(
-        self,
-        step: str,
-        tool: str,
-        args: dict[str, Any],
-        report: list[str],
-        lines: list[str],
-        acts: list[Act],
-        *,
-        slip: bool,
-    ) -> None:
-        sent = dict(args)
-        mistake = None
-        annotations = self.tools[tool].annotations if tool in self.tools else None
-        reads = annotations is not None and annotations.read_only_hint is True
-        if ":" not in step:
-            # Remember the request before running it, so a failed step can be redone.
-            self.memory[step] = _Memory(tool, args, [], _table_of(tool), report)
-        if slip and reads and self.rng.random() < self.mistake_rate:
-            droppable = [k for k in sent if k not in _CONTROL_ARGS or k == "descending"]
-            required = set((self.tools[tool].input_schema.get("required", [])) if tool in self.tools else [])
-            droppable = [k for k in droppable if k not in required]
-            if len(sent) >= 2 and droppable:
-                mistake = "missing_filter"
-                del sent[self.rng.choice(droppable)]
-            else:
-                mistake = "wrong_row"
-        result = await self.call_tool(tool, sent)
-        text = "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+    async def _correct(self, act: Correct, t: _Turn) -> None:
+        mem = self.memory.get(act.step)
+        if self._is_write(act.tool):
+            write = self.failed.pop(act.step, None) or _Write(act.step, act.tool, {}, mem.report if mem else [])
+            base = self.writes.get(act.step, (act.tool, write.args))[1]
+            write.args = {**base, **write.args, **act.args}
+            if not self._complete(write):
+                t.lines.append("I'm sorry, I don't have enough details to redo that — could you tell me again what you need?")
+                return
+            self.confirming.append(write)
+            return
+        report = mem.report if mem else []
+        args = {**(mem.args if mem else {}), **act.args}
+        refusal = await self._read(act.step, act.tool, args, report, t, slip=False)
+        if refusal:
+            self._refuse(act.step, refusal, t)
+
+    def _complete(self, write: _Write) -> bool:
+        tool = self.tools.get(write.tool)
+        return tool is not None and all(n in write.args for n in tool.input_schema.get("required", []))
+
+    async def _verify(self, act: Verify, t: _Turn) -> None:
+        """Read back the row a write changed, with its get tool, and say the fields again."""
+        written = self.writes.get(act.step)
+        if written is None:
+            t.lines.append("I don't have a change of that on record — could you tell me again what you need?")
+            return
+        table, row = written
+        get = self._get_tool(table)
+        if get is None:
+            return
+        name, key = get
+        if row.get(key) is None:
+            return
+        result = await self.call_tool(name, {key: row[key]})
+        text = _text(result)
         if result.is_error:
-            acts.append(Report(step=step, tool=tool, ok=False))
-            lines.append(f"{self.say.failed()} {text}")
+            t.acts.append(Report(step=act.step, tool=name, ok=False, error=_code(text)))
+            t.lines.append(self.say.error(self._explain(name, {key: row[key]}, text)))
             return
-        structured = result.structured_content
-        if structured is None:
-            try:
-                structured = json.loads(text)
-            except ValueError:
-                structured = {"result": text}
-        rows = rows_of(structured)
-        if mistake == "wrong_row":
-            if len(rows) >= 2:
-                rows = [*rows[1:], rows[0]]
+        rows = rows_of(_structured(result, text))
+        if not rows:
+            return
+        fresh = rows[0]
+        self.writes[act.step] = (table, fresh)
+        shown = [f for f in act.fields if f in fresh] or list(act.fields)
+        t.acts.append(Report(step=act.step, tool=name, ok=True, values={f: fresh.get(f) for f in shown}))
+        facts = join([self._field(f, fresh.get(f)) for f in shown])
+        t.lines.append(
+            self.say.pick(
+                (
+                    "I've just checked the record again: {facts}.",
+                    "Checked once more — {facts}.",
+                    "I re-read it from the system: {facts}.",
+                    "Looking at it again now, {facts}.",
+                )
+            ).format(facts=facts)
+        )
+
+    # ------------------------------------------------------------------ writes
+    def _change(self, act: Change) -> None:
+        for write in self.confirming:
+            if write.step == act.step:
+                write.args.update(act.args)
+                return
+        failed = self.failed.pop(act.step, None)
+        if failed is not None:
+            failed.args.update(act.args)
+            self.confirming.append(failed)
+
+    def _ask_confirmation(self, t: _Turn) -> None:
+        parts = []
+        for write in self.confirming:
+            write.text = self._restate(write)
+            parts.append(write.text)
+            t.acts.append(Confirm(step=write.step, tool=write.tool, args=dict(write.args)))
+        t.lines.append(self.say.confirm(" ".join(cap(p) + "." for p in parts)))
+        t.asked = True
+
+    async def _run_writes(self, t: _Turn) -> None:
+        todo, self.confirming = self.confirming, []
+        for write in todo:
+            result = await self.call_tool(write.tool, write.args)
+            text = _text(result)
+            table = self._rule(write.tool).table if self._rule(write.tool) else self._table(write.tool)
+            if result.is_error:
+                self.failed[write.step] = write
+                t.acts.append(Report(step=write.step, tool=write.tool, ok=False, error=_code(text)))
+                t.lines.append(self.say.error(self._explain(write.tool, write.args, text)))
+                t.asked = True
+                continue
+            rows = rows_of(_structured(result, text))
+            row = rows[0] if rows else {}
+            self.memory[write.step] = _Memory(write.tool, write.args, rows, table, write.report)
+            if table:
+                self.writes[write.step] = (table, row)
+            fresh = await self._read_back(table, row)
+            shown = {k: (fresh or row).get(k) for k in write.report if k in (fresh or row)}
+            t.acts.append(Report(step=write.step, tool=write.tool, ok=True, values=shown))
+            facts = join([self._field(k, v) for k, v in shown.items()])
+            line = f"{self.say.done()} {write.text.replace('I will ', 'I have ').replace('I’ll ', 'I have ')}"
+            line = _past(write.text)
+            t.lines.append(f"{self.say.done()} {line}" + (f" — {facts}." if facts else "."))
+            self.recap = cap(line) + "."
+
+    async def _read_back(self, table: str | None, row: dict[str, Any]) -> dict[str, Any] | None:
+        """Re-read a written row, so the answer shows what the database now holds."""
+        get = self._get_tool(table) if table else None
+        if get is None:
+            return None
+        name, key = get
+        if row.get(key) is None:
+            return None
+        result = await self.call_tool(name, {key: row[key]})
+        if result.is_error:
+            return None
+        rows = rows_of(_structured(result, _text(result)))
+        return rows[0] if rows else None
+
+    def _restate(self, write: _Write) -> str:
+        rule = self._rule(write.tool)
+        table = rule.table if rule else self._table(write.tool)
+        thing = entity(table) if table else "record"
+        if rule is not None and rule.action == "update" and rule.key:
+            row = self._row_with(table, rule.key, write.args.get(rule.key or "")) if table else None
+            what = self._thing(table, row) if row else f"{thing} {write.args.get(rule.key or '', '')}".strip()
+            verb = write.tool.split("_", 1)[0]
+            extra = [self._field(k, v) for k, v in (row or {}).items() if k in {"status", "total", "date", "time"}][:2]
+            return f"I will {verb} {what}" + (f" ({join(extra)})" if extra else "")
+        if rule is not None and rule.action == "create" or write.tool.startswith("create_"):
+            details = self._describe_args(write.args)
+            verb = write.tool.split("_", 1)[0] if rule is not None else "add"
+            return f"I will {verb} {a(thing)} {details}".rstrip()
+        if write.tool.startswith("delete_"):
+            row = self._row_by_pk(table, write.args)
+            return f"I will remove {self._thing(table, row) if row else 'that ' + thing}"
+        row = self._row_by_pk(table, write.args)
+        what = self._thing(table, row) if row else "that " + thing
+        changes = [
+            f"the {label(k)} of {what} from {self._value(row.get(k), k)} to {self._value(v, k)}"
+            if row and k in row
+            else f"the {label(k)} of {what} to {self._value(v, k)}"
+            for k, v in write.args.items()
+            if not self._is_key(table, k)
+        ]
+        return f"I will change {join(changes)}"
+
+    def _describe_args(self, args: dict[str, Any]) -> str:
+        names, when, rest = [], [], []
+        me = self._get_tool(self.rules.user_table) if self.rules else None
+        for k, v in args.items():
+            if k in _CONTROL or (me is not None and k == me[1]):
+                continue
+            if k.endswith("_id"):
+                row = self._row_by_pk(self._table_for_key(k), {k: v})
+                name = self._name_of(row) if row else None
+                if name:
+                    names.append(f"for {name}" if " " in name or not name[:1].isupper() else f"for the {name}")
+                continue
+            if k == "card_last4":
+                rest.append(f"paid with the card ending in {v}")
+            elif k in {"date", "day"} or k.endswith("_date"):
+                when.append(f"on {self._value(v, k)}")
+            elif k == "time":
+                when.append(f"at {v}")
+            elif k in {"quantity", "seats", "rooms"} and isinstance(v, int):
+                rest.append(f"{v} {k[:-1] if k.endswith('s') and v == 1 else k if k != 'quantity' else 'unit' if v == 1 else 'units'}")
+            elif k == "reason":
+                rest.append(f"for {self._value(v, k)}")
             else:
-                mistake = None  # one row cannot be the wrong one
-        if mistake is not None:
-            self.mistakes += 1
-        if ":" not in step:  # double checks (``step:verify``) do not replace what the step found
-            self.memory[step].rows = rows
-        shown = report or [k for k in (rows[0] if rows else {}) if not k.endswith("_id")][:4]
-        values = {k: rows[0].get(k) for k in shown} if rows else {}
-        acts.append(Report(step=step, tool=tool, ok=True, values=values))
-        lines.append(self._describe(tool, structured, rows, shown))
+                rest.append(f"with {label(k)} {self._value(v, k)}")
+        return " ".join([*names, *when, join(rest)]).strip()
 
-    def _describe(self, tool: str, structured: Any, rows: list[dict[str, Any]], shown: list[str]) -> str:
-        table = _table_of(tool) or "record"
-        annotations = self.tools[tool].annotations if tool in self.tools else None
-        write = annotations is not None and annotations.read_only_hint is False
+    # ------------------------------------------------------------------ the rules
+    def _policy_refusal(self, tool: str, args: dict[str, Any]) -> str:
+        """Why the rules forbid this write ("" when they allow it)."""
+        policy = self.rules
+        if policy is None:
+            return ""
+        rule = self._rule(tool)
+        if rule is None:
+            return ""
+        table = rule.table
+        rules = policy.rules(table)
+        thing = entity(table)
+        if rules.public or (table != policy.user_table and not rules.owner):
+            return f"{plural(thing)} are not something I can change for you."
+        if rule.action == "delete":
+            if not rules.delete:
+                return f"{plural(thing)} can't be deleted — they stay on file."
+            return ""
+        if rule.action == "create":
+            for col, allowed in rules.initial.items():
+                if col in args and args[col] not in allowed:
+                    return f"a new {thing} can't start as {self._value(args[col], col)}."
+            return "" if rules.create or table == policy.user_table else f"I can't add {plural(thing)}."
+        row = self._row_with(table, rule.key, args.get(rule.key or "")) if rule.key else None
+        if row is None:
+            row = self._row_by_pk(table, args)
+        sets = dict(rule.sets) or {k: v for k, v in args.items() if not self._is_key(table, k) and k not in _CONTROL}
+        schema = self.tools[tool].input_schema.get("properties", {}) if tool in self.tools else {}
+        described = self._thing(table, row) if row else f"that {thing}"
+        for col, new in sets.items():
+            enum = schema.get(col, {}).get("enum") if isinstance(schema.get(col), dict) else None
+            if enum and new not in enum:
+                options = join([self._value(v, col) for v in enum if v is not None], "or")
+                return f"{self._value(new, col)} isn't a {label(col)} we have — the options are {options}."
+            if col not in rules.editable:
+                return f"the {label(col)} isn't something I can change for you."
+            if row is None:
+                continue
+            for other, values in rules.editable_when.get(col, {}).items():
+                if row.get(other) not in values:
+                    return f"{described} is {self._value(row.get(other), other)}, so its {label(col)} can't be changed any more."
+            moves = rules.transitions.get(col)
+            if moves is not None and new not in moves.get(str(row.get(col)), []):
+                now = self._value(row.get(col), col)
+                if rule.sets:
+                    return f"{described} is {now}, so it can't be {_participle(tool.split('_', 1)[0])} any more."
+                return f"{described} is {now}, and {a(thing)} that is {now} can't become {self._value(new, col)}."
+        return ""
+
+    def _not_theirs(self, table: str | None, rows: list[dict[str, Any]]) -> str:
+        policy = self.rules
+        if policy is None or table is None or self.me is None or not rows:
+            return ""
+        owner = policy.rules(table).owner
+        if len(owner) != 1:
+            return ""
+        me = self._my_pk()
+        if me is None:
+            return ""
+        theirs = [r for r in rows if owner[0] in r and r.get(owner[0]) != me]
+        if theirs and len(theirs) == len(rows):
+            name = self._name_of(theirs[0])
+            what = f"{entity(table)} {name}" if name else f"that {entity(table)}"
+            return f"{what} isn't on your account, so I can't share or change anything about it."
+        return ""
+
+    def _identify(self, table: str | None, args: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        policy = self.rules
+        if policy is None or table != policy.user_table or len(rows) != 1:
+            return
+        if any(k in policy.identify_by for k in args):
+            self.me = rows[0]
+
+    def _my_pk(self) -> Any:
+        if self.me is None or self.rules is None:
+            return None
+        get = self._get_tool(self.rules.user_table)
+        return self.me.get(get[1]) if get else None
+
+    # ------------------------------------------------------------------ words
+    def _describe(
+        self,
+        tool: str,
+        table: str | None,
+        structured: Any,
+        rows: list[dict[str, Any]],
+        report: list[str],
+        args: dict[str, Any] | None = None,
+    ) -> str:
+        args = args or {}
+        thing = entity(table) if table else "record"
         if tool.startswith("count_") and rows and "count" in rows[0]:
-            extra = describe_row(
-                rows[0], [k for k, v in rows[0].items() if k not in {"count", "group"} and v is not None]
-            )
-            groups = f" in group {format_value(rows[0]['group'])}" if rows[0].get("group") is not None else ""
-            return f"The count{groups} is {format_value(rows[0]['count'])}." + (f" Also: {extra}." if extra else "")
-        if isinstance(structured, dict) and "rows" in structured:
-            if not rows:
-                return self.say.found_none(table)
-            head = self.say.found_many(table, len(rows))
-            first = describe_row(rows[0], shown)
-            rest = "; ".join(describe_row(r, shown) for r in rows[1:3])
-            text = f"{head} The first one: {first}."
-            if rest:
-                text += f" Next: {rest}."
-            return text
-        if write:
-            return f"{self.say.done()} {describe_row(rows[0], shown) if rows else 'the change is saved'}."
-        if rows and shown:
-            return f"{self.say.found_one(table)} {describe_row(rows[0], shown)}."
-        if isinstance(structured, dict):
-            return ", ".join(f"{k} {format_value(v)}" for k, v in structured.items()) + "."
-        return str(structured)
+            n = rows[0]["count"]
+            extra = [self._field(k, rows[0].get(k)) for k in report if k != "count" and k in rows[0]]
+            what = join([self._value(v, k) for k, v in args.items() if k not in _CONTROL and not k.endswith("_id")])
+            things = plural(thing) if n != 1 else thing
+            text = self.say.pick(
+                (
+                    "You have {n} {what} {things}.", "I count {n} {what} {things}.", "There are {n} {what} {things} on your account.",
+                    "That comes to {n} {what} {things}.", "The system shows {n} {what} {things}.",
+                )
+            ).format(n=n, what=what, things=things).replace("  ", " ")
+            return text + (f" Together, {join(extra)}." if extra else "")
+        if tool.startswith("list_") and isinstance(structured, dict) and "rows" in structured and not report:
+            return self.say.found_many(thing, len(rows)) if rows else self.say.found_none(thing)
+        if not report:
+            if self.rules is not None and table == self.rules.user_table and rows:
+                return self.say.pick(
+                    ("Thanks, I've found your account.", "Thank you — your account is up.", "Got your account.", "")
+                )
+            return ""
+        many = isinstance(structured, dict) and "rows" in structured
+        if many and not rows:
+            return self.say.found_none(thing)
+        if many and (len(rows) > 1 or tool.startswith("list_")):
+            names = [n for n in (self._name_of(r, report) for r in rows[:5]) if n]
+            head = self.say.found_many(thing, len(rows))
+            details = [
+                join([self._field(k, r.get(k)) for k in report if k in r and k not in self._naming(r)]) for r in rows[:3]
+            ]
+            body = ""
+            if names:
+                body = f" {cap(self.say.pick(('They are', 'In order', 'Here they are', 'The list')))}: {join(names)}."
+            if any(details):
+                body += f" The first one: {details[0]}." if details[0] else ""
+            return head + body
+        row = rows[0] if rows else {}
+        facts = [self._field(k, row.get(k)) for k in report if k in row]
+        if not facts:
+            return ""
+        subject = self._thing(table, row) if table else "it"
+        return cap(
+            self.say.pick(
+                (
+                    "For {s}, {f}.",
+                    "Here's what I see for {s}: {f}.",
+                    "{S}: {f}.",
+                    "I've looked up {s} — {f}.",
+                    "On {s}, {f}.",
+                    "According to the system, for {s} {f}.",
+                )
+            ).format(s=subject, S=cap(subject), f=join(facts))
+        )
+
+    def _field(self, column: str, value: Any) -> str:
+        col = column.lower()
+        if col.startswith("total_") and col != "total_price":
+            return f"the total {label(column.removeprefix('total_'))} is {self._value(value, column)}"
+        if col.endswith(("_on", "_at")) and isinstance(value, str):
+            verb = label(column)[: -len(" on")] if col.endswith("_on") else label(column)[: -len(" at")]
+            return f"it was {verb} on {self._value(value, column)}" if value else f"it has not been {verb} yet"
+        name = label(column)
+        verb = "are" if _plural_noun(name.rsplit(" ", 1)[-1]) else "is"
+        if value is None:
+            return f"the {name} {verb} not set"
+        return f"the {name} {verb} {self._value(value, column).rstrip('.')}"
+
+    def _value(self, value: Any, column: str = "") -> str:
+        return format_value(value, column, currency=self.say.currency)
+
+    def _naming(self, row: dict[str, Any]) -> list[str]:
+        return [k for k in row if any(h in k.lower() for h in _NAMES) and isinstance(row.get(k), str)][:1]
+
+    def _name_of(self, row: dict[str, Any] | None, report: list[str] | None = None) -> str | None:
+        if not row:
+            return None
+        if row.get("first_name") and row.get("last_name") and "name" not in row:
+            return f"{row['first_name']} {row['last_name']}"
+        for k in self._naming(row):
+            if report is None or k in report or not report:
+                return str(row[k])
+        names = self._naming(row)
+        return str(row[names[0]]) if names else None
+
+    def _thing(self, table: str | None, row: dict[str, Any] | None) -> str:
+        noun = entity(table) if table else "record"
+        if self.rules is not None and table == self.rules.user_table:
+            return "your account"
+        name = self._name_of(row) if row else None
+        mine = row is not None and self.rules is not None and table is not None and self._mine(table, row)
+        prefix = "your" if mine else "the"
+        return f"{prefix} {noun} {name}" if name else f"{prefix} {noun}"
+
+    def _mine(self, table: str, row: dict[str, Any]) -> bool:
+        owner = self.rules.rules(table).owner if self.rules else []
+        return len(owner) == 1 and row.get(owner[0]) == self._my_pk() is not None
+
+    def _explain(self, tool: str, args: dict[str, Any], text: str) -> str:
+        """A tool error in plain words, with a next step."""
+        low = text.lower()
+        table = self._table(tool) or (self._rule(tool).table if self._rule(tool) else None)
+        thing = entity(table) if table else "request"
+        if "constraint failed:" in low:
+            name = low.split("constraint failed:", 1)[1].strip().split(" ", 1)[0].strip(".")
+            if name.startswith("unique") or "." in name:
+                return f"that is already taken (the {label(name.split('.')[-1])} must be unique). Would you like to try another?"
+            words = label(name).replace("not enough", "there isn't enough")
+            return f"the system refused it: {words}. Would you like to change the numbers and try again?"
+        if "unique" in low:
+            return "that is already taken. Would you like to try another option?"
+        if "not_found" in low or "not found" in low or "no " in low[:60]:
+            return f"I couldn't find a matching {thing} that allows this. Could you check the details?"
+        return _invalid(text, args) + " Could you give me a different value?"
+
+    # ------------------------------------------------------------------ tools and tables
+    def _table_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        if self.rules is not None:
+            for t in [self.rules.user_table, *self.rules.tables]:
+                names[t] = t
+                names[singular(t)] = t
+        return names
+
+    def _table(self, tool: str) -> str | None:
+        rule = self.rules.tools.get(tool) if self.rules else None
+        if rule is not None:
+            return rule.table
+        for prefix in ("get_", "search_", "count_", "create_", "update_", "delete_"):
+            if tool.startswith(prefix):
+                base = tool[len(prefix) :]
+                return self._tables.get(base, base)
+        if tool.startswith("list_") and "_for_" in tool:
+            base = tool[len("list_") :].split("_for_")[0]
+            return self._tables.get(base, base)
+        return None
+
+    def _rule(self, tool: str) -> ToolRule | None:
+        if self.rules is not None and tool in self.rules.tools:
+            return self.rules.tools[tool]
+        table = self._table(tool)
+        for prefix, action in (("create_", "create"), ("update_", "update"), ("delete_", "delete")):
+            if tool.startswith(prefix) and table:
+                return ToolRule(table=table, action=action)
+        return None
+
+    def _is_write(self, tool: str) -> bool:
+        t = self.tools.get(tool)
+        ann = t.annotations if t else None
+        if ann is not None and ann.read_only_hint is not None:
+            return not ann.read_only_hint
+        return self._rule(tool) is not None
+
+    def _get_tool(self, table: str | None) -> tuple[str, str] | None:
+        if table is None:
+            return None
+        for name in (f"get_{singular(table)}", f"get_{table}"):
+            tool = self.tools.get(name)
+            if tool is not None:
+                required = tool.input_schema.get("required", [])
+                if len(required) == 1:
+                    return name, required[0]
+        return None
+
+    def _is_key(self, table: str | None, column: str) -> bool:
+        get = self._get_tool(table)
+        return get is not None and get[1] == column
+
+    def _table_for_key(self, column: str) -> str | None:
+        for table in set(self._tables.values()):
+            get = self._get_tool(table)
+            if get is not None and get[1] == column:
+                return table
+        return None
+
+    def _row_by_pk(self, table: str | None, args: dict[str, Any]) -> dict[str, Any] | None:
+        get = self._get_tool(table)
+        if get is None or get[1] not in args:
+            return None
+        return self._row_with(table, get[1], args[get[1]])
+
+    def _row_with(self, table: str | None, column: str | None, value: Any) -> dict[str, Any] | None:
+        if table is None or column is None or value is None:
+            return None
+        for mem in reversed(list(self.memory.values())):
+            for row in mem.rows:
+                if row.get(column) == value and (mem.table == table or column in row):
+                    return row
+        return None
 
 
-def _table_of(tool: str) -> str | None:
-    for prefix in ("get_", "search_", "count_", "create_", "update_", "delete_"):
-        if tool.startswith(prefix):
-            return tool[len(prefix) :]
-    if tool.startswith("list_") and "_for_" in tool:
-        return tool[len("list_") :].split("_for_")[0]
-    return None
+def _invalid(text: str, args: dict[str, Any]) -> str:
+    """``Error (invalid_arguments): quantity: expected a number <= 20, got 22`` in words."""
+    body = text.split("):", 1)[-1].strip()
+    field_, _, problem = body.partition(":")
+    field_ = field_.strip()
+    problem = problem.strip()
+    got = args.get(field_)
+    shown = format_value(got, field_) if got is not None else "that"
+    if "<=" in problem:
+        limit = problem.split("<=", 1)[1].split(",", 1)[0].strip()
+        return f"the {label(field_)} can be at most {limit}, so {shown} isn't possible."
+    if ">=" in problem:
+        limit = problem.split(">=", 1)[1].split(",", 1)[0].strip()
+        return f"the {label(field_)} must be at least {limit}, so {shown} isn't possible."
+    if "pattern" in problem or "format" in problem:
+        return f"{shown} isn't a valid {label(field_)} — it isn't in the form the system accepts."
+    if "one of" in problem:
+        return f"{shown} isn't one of the allowed values for the {label(field_)}."
+    return f"the system didn't accept the {label(field_) or 'request'}: it isn't valid ({problem.rstrip('.')})."
+
+
+def _plural_noun(word: str) -> bool:
+    from simulator.offline._inflect import engine
+
+    return word.endswith("s") and word not in {"status", "address", "is", "was", "class"} and bool(
+        engine().singular_noun(word)
+    )
+
+
+def _participle(verb: str) -> str:
+    if verb.endswith("e"):
+        return verb + "d"
+    if verb.endswith("l"):
+        return verb + "led"
+    return verb + "ed"
+
+
+def _names_line(table: str, names: list[str]) -> str:
+    things = plural(entity(table)) if len(names) != 1 else entity(table)
+    return cap(f"the {things}: {join(names)}.") if len(names) > 1 else f"It is the {names[0]}."
+
+
+def _past(text: str) -> str:
+    """``I will cancel your order`` -> ``your order is cancelled``-like: the restatement, done."""
+    out = text.replace("I will ", "I have ", 1)
+    for verb, done in (
+        ("have cancel ", "have cancelled "), ("have book ", "have booked "), ("have place ", "have placed "),
+        ("have change ", "have changed "), ("have add ", "have added "), ("have remove ", "have removed "),
+        ("have request ", "have requested "), ("have refill ", "have refilled "), ("have reschedule ", "have rescheduled "),
+    ):  # fmt: skip
+        out = out.replace(verb, done, 1)
+    return out
+
+
+def _text(result: types.CallToolResult) -> str:
+    return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+def _structured(result: types.CallToolResult, text: str) -> Any:
+    if result.structured_content is not None:
+        return result.structured_content
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"result": text}
+
+
+def _code(text: str) -> str:
+    low = text.lower()
+    if "invalid" in low or "expected" in low:
+        return "invalid_arguments"
+    if "not_found" in low or "not found" in low:
+        return "not_found"
+    return "execution_failed"
 
 
 def offline_agent_brain(argument: str) -> AgentFactory:
@@ -270,6 +845,16 @@ def offline_agent_brain(argument: str) -> AgentFactory:
             with anyio.fail_after(ctx.call_timeout_s):
                 return await ctx.client.call_tool(name, arguments)
 
-        return OfflineAgent(call_tool, ctx.tools, rng=ctx.rng, mistake_rate=ctx.mistake_rate, greeted=bool(ctx.history))
+        text = f"{ctx.description} {ctx.policy or ''}".lower()
+        currency = "€" if "euro" in text else "£" if "pound" in text else "$" if "dollar" in text else ""
+        return OfflineAgent(
+            call_tool,
+            ctx.tools,
+            rng=ctx.rng,
+            mistake_rate=ctx.mistake_rate,
+            greeted=bool(ctx.history),
+            rules=ctx.rules,
+            currency=currency,
+        )
 
     return factory

@@ -1,21 +1,48 @@
-"""Template language for the offline brains: names for things, values, and phrase banks.
+"""Template language for the offline brains: nouns, values the way people write them, phrase banks.
 
-Every phrase is picked with the dialogue's seeded ``random.Random``, and personas shape
-the result (terse or verbose, polite or impatient), so two dialogues over the same task
-do not read alike while the same seed always gives the same words.
+Articles and plurals come from ``inflect`` (one engine per process, results cached);
+dates, times and money are written as a person writes them ("Tuesday 12 May", "€45.00",
+"14:30"), never as ISO stamps or raw column names. Phrases are drawn from banks with the
+dialogue's seeded ``random.Random``; the persona picks the register (terse, normal,
+verbose; polite, neutral, impatient) so a terse user's messages are a fraction of a
+chatty one's, and the same seed always gives the same words.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from schemas import Persona
-from toolservers.naming import plural, singular
+from simulator.offline._inflect import article, plural
+from toolservers.naming import singular
 
-__all__ = ["Phrasing", "entity", "entity_plural", "format_value", "label", "value_forms"]
+__all__ = [
+    "MONEY_WORDS",
+    "Phrasing",
+    "a",
+    "cap",
+    "entity",
+    "entity_plural",
+    "format_value",
+    "is_money",
+    "join",
+    "label",
+    "value_forms",
+]
 
-_ACRONYMS = {"id": "ID", "url": "URL", "sku": "SKU", "iata": "IATA", "vip": "VIP"}
+_ACRONYMS = {"id": "ID", "url": "URL", "sku": "SKU", "iata": "IATA", "vip": "VIP", "isbn": "ISBN"}
+MONEY_WORDS = ("price", "total", "amount", "cost", "fee", "refund", "rate", "balance", "charge")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_SNAKE = re.compile(r"[a-z]+(?:_[a-z]+)+")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::\d{2}(?:\.\d+)?)?Z?)?")
 
 
 def label(column: str) -> str:
@@ -30,215 +57,424 @@ def entity(table: str) -> str:
 
 def entity_plural(table: str) -> str:
     """``order_items`` -> ``order items``; ``category`` -> ``categories``."""
-    return plural(singular(table)).replace("_", " ")
+    return plural(entity(table))
 
 
-def format_value(value: Any) -> str:
-    """How the offline brains say a value."""
+def a(phrase: str) -> str:
+    """``a(order)`` -> ``an order``."""
+    return article(phrase)
+
+
+def cap(text: str) -> str:
+    """Upper-case the first letter only (``cap("iPhone case")`` keeps the rest)."""
+    return text[:1].upper() + text[1:] if text else text
+
+
+def join(parts: Sequence[str], word: str = "and") -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
+    items = [p for p in parts if p]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" {word} " + items[-1]
+
+
+def is_money(column: str) -> bool:
+    low = column.lower()
+    return any(w in low for w in MONEY_WORDS) and not low.endswith(("_id", "_method", "_count"))
+
+
+def _date(text: str) -> tuple[dt.date, tuple[int, int] | None] | None:
+    m = _ISO_DATE.fullmatch(text)
+    if not m:
+        return None
+    try:
+        day = dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+    clock = (int(m[4]), int(m[5])) if m[4] is not None else None
+    return day, clock
+
+
+def human_date(day: dt.date, *, weekday: bool = False) -> str:
+    """``4 May 2026`` (``Monday 4 May 2026`` with ``weekday``)."""
+    text = f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+    return f"{_WEEKDAYS[day.weekday()]} {text}" if weekday else text
+
+
+def format_value(value: Any, column: str = "", *, currency: str = "") -> str:
+    """How the offline brains write a value: dates and money as people write them."""
     if value is None:
-        return "none"
+        return "not set"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)
+    if isinstance(value, float) or (isinstance(value, int) and column and is_money(column)):
+        if column and is_money(column):
+            return f"{currency}{value:,.2f}"
+        return f"{value:,.2f}" if isinstance(value, float) else str(value)
+    if isinstance(value, int):
+        if column.lower().startswith(("is_", "has_", "accepting", "active")) and value in (0, 1):
+            return "yes" if value else "no"
+        return str(value)
+    text = str(value)
+    parsed = _date(text)
+    if parsed is not None:
+        day, clock = parsed
+        out = human_date(day)
+        if clock is not None and clock != (0, 0):
+            out += f" at {clock[0]:02d}:{clock[1]:02d}"
+        return out
+    if _SNAKE.fullmatch(text):
+        return text.replace("_", " ")
+    return text
 
 
 def value_forms(value: Any) -> list[str]:
     """Ways a value may appear in an answer (for grounding: was it said?)."""
     forms = {format_value(value)}
+    if isinstance(value, bool):
+        return sorted(forms)
     if isinstance(value, float):
-        forms.add(repr(value))
+        forms |= {repr(value), f"{value:.2f}", f"{value:,.2f}"}
         if value.is_integer():
             forms.add(str(int(value)))
-        forms.add(f"{value:,.2f}")
-    elif isinstance(value, int) and not isinstance(value, bool):
-        forms.add(f"{value:,}")
+    elif isinstance(value, int):
+        forms |= {str(value), f"{value:,}"}
+    elif isinstance(value, str):
+        forms.add(value)
+        parsed = _date(value)
+        if parsed is not None:
+            day, _ = parsed
+            forms |= {human_date(day), f"{day.day} {_MONTHS[day.month - 1]}", f"{_MONTHS[day.month - 1]} {day.day}"}
     return sorted(forms)
 
 
 # --------------------------------------------------------------------------- phrase banks
+#
+# Banks are keyed by register. ``{...}`` slots are filled by the caller; every bank of a
+# frequent move has many entries so no sentence dominates a dataset.
 
-_USER_GREETINGS = {
-    "polite": ["Hi there!", "Hello, good morning.", "Hi, I hope you can help me.", "Hello!", "Good afternoon."],
-    "neutral": ["Hi.", "Hello.", "Hey.", "Hi,"],
-    "impatient": ["Hi, quick one.", "Hey, I need something sorted.", "Hello — I'm in a bit of a hurry."],
-}
-_USER_THANKS = {
-    "polite": ["Great, thank you!", "Perfect, thanks a lot.", "Thanks, that's exactly it.", "Wonderful, thank you."],
-    "neutral": ["OK, thanks.", "Got it.", "Good.", "Right, thanks."],
-    "impatient": ["Fine.", "OK.", "Good, moving on.", "Finally, thanks."],
-}
-_USER_NEXT = ["Next,", "Also,", "One more thing:", "While you're at it,", "Now,", "Then,", "After that,"]
-_USER_BYE = {
-    "polite": [
-        "That's everything I needed — thank you so much for your help!",
-        "That covers it all. Thanks, have a nice day!",
-        "All done on my side. Thank you!",
-    ],
-    "neutral": ["That's all, thanks.", "That's everything. Bye.", "OK, all sorted. Thanks."],
-    "impatient": ["That's it. Thanks.", "Done. Bye.", "Good, that's all I needed."],
-}
-_USER_WRONG = [
-    "Hmm, that doesn't look right.",
-    "I don't think that's correct.",
-    "That's not the one I meant.",
-    "Wait, that's not what I expected.",
-    "No, that's not it.",
-]
-_USER_MISSING = [
-    "It doesn't look like that went through.",
-    "I can't see that change yet.",
-    "That didn't seem to work.",
-    "I don't think that was done.",
-]
-_USER_UNSURE = [
-    "Could you double-check that it was saved?",
-    "Just to be sure — can you confirm that's recorded now?",
-    "Can you verify that the change is really there?",
-    "Would you mind checking it once more?",
-]
-_USER_CHANGE_MIND = [
-    "Actually, I've changed my mind —",
-    "Sorry, on second thought,",
-    "Hmm, actually,",
-    "Wait, let's do it differently:",
-]
-_USER_DONT_KNOW = [
+_HELLO = {
+    "polite": (
+        "Hi there!", "Hello, good morning.", "Hi, I hope you can help me.", "Hello!", "Good afternoon.",
+        "Hi, good evening.", "Hello there, I hope you're well.", "Hi! Thanks for picking this up.",
+        "Good morning!", "Hello, thanks for taking the time.", "Hi, I was hoping you could help.",
+    ),
+    "neutral": ("Hi.", "Hello.", "Hey.", "Hi there.", "Morning.", "Hello there.", "Hey there.", "Good day."),
+    "impatient": (
+        "Hi, quick one.", "Hey, I need something sorted.", "Hello — I'm in a bit of a hurry.", "Hi, I'm short on time.",
+        "Hey. Let's be quick.", "Hi, this needs to be fast.",
+    ),
+}  # fmt: skip
+_INTRO = (
+    "This is {name}.", "My name is {name}.", "It's {name} here.", "{name} speaking.", "I'm {name}.",
+    "This is {name}, by the way.",
+)  # fmt: skip
+_CHATTER = (
+    "I've been meaning to sort this out for a few days.", "I hope this won't take long.",
+    "I tried the website first but couldn't work it out.", "A friend told me you could help with this.",
+    "I'm doing a bit of admin this afternoon.", "I'm finally getting round to a few things on my list.",
+    "It's been a busy week, so thanks for your patience.", "Sorry if this is a silly question.",
+    "I'm on my lunch break, so this is a good moment.", "I'd rather ask than get it wrong.",
+    "I've got a few things to go through, if that's all right.", "I'm trying to get organised before the weekend.",
+)  # fmt: skip
+_THANKS = {
+    "polite": (
+        "Great, thank you!", "Perfect, thanks a lot.", "Thanks, that's exactly it.", "Wonderful, thank you.",
+        "That's really helpful, thanks.", "Lovely, thank you so much.", "Brilliant, thanks.", "Thank you, that's clear.",
+        "Excellent, thanks for that.", "That's great to know, thank you.", "Super, thanks.", "Much appreciated.",
+        "Fantastic, thank you.", "Thanks, that answers it.", "Oh good, thank you.", "That's just what I needed, thanks.",
+    ),
+    "neutral": (
+        "OK, thanks.", "Got it.", "Good.", "Right, thanks.", "Fine, thanks.", "OK.", "Thanks.", "Understood.",
+        "Noted.", "Clear, thanks.", "Alright.", "Makes sense.", "OK, good.", "Right.",
+    ),
+    "impatient": ("Fine.", "OK.", "Good, moving on.", "Right.", "Good.", "Noted.", "OK, next.", "Fine, next."),
+}  # fmt: skip
+_NEXT = (
+    "Next,", "Also,", "One more thing:", "While you're at it,", "Now,", "Then,", "After that,", "Another thing:",
+    "Oh, and", "Something else:", "Moving on,", "Separately,", "On another note,", "Besides that,",
+)  # fmt: skip
+_YES = {
+    "polite": (
+        "Yes, please go ahead.", "Yes please, that's right.", "That's correct, go ahead, thank you.",
+        "Yes, that's all correct — please do.", "Yes, please, that's what I'd like.", "Perfect, yes, go ahead.",
+        "Yes — thank you, please do that.", "That's right, please go ahead with it.", "Yes, that sounds right. Please do.",
+        "Yes please, thank you for checking.", "Correct, yes please.", "Yes, that's it — go ahead, please.",
+    ),
+    "neutral": (
+        "Yes.", "Yes, go ahead.", "Correct.", "Yes, do it.", "That's right.", "Yep, go ahead.", "Yes, correct.",
+        "Sure, go ahead.", "Yes please.", "OK, yes.", "Right, go ahead.", "Yes, that's it.",
+    ),
+    "impatient": ("Yes.", "Yes, go.", "Yes, do it.", "Correct, go ahead.", "Yep.", "Yes, just do it.", "Go ahead."),
+}  # fmt: skip
+_YES_TERSE = ("Yes.", "Yep.", "Correct.", "Go ahead.", "Yes, do it.", "Confirmed.", "Yes please.")
+_WRONG = (
+    "Hmm, that doesn't look right.", "I don't think that's correct.", "That's not the one I meant.",
+    "Wait, that's not what I expected.", "No, that's not it.", "That doesn't match what I have.",
+    "Sorry, I think there's a mix-up.", "That's not quite right.", "I'm not sure that's the right one.",
+)  # fmt: skip
+_MISSING = (
+    "It doesn't look like that went through.", "I can't see that change yet.", "That didn't seem to work.",
+    "I don't think that was done.", "I'm not seeing the change on my side.", "Are you sure that was saved?",
+)  # fmt: skip
+_UNSURE = (
+    "Could you double-check that the {what} is now {value}?", "Just to be sure — can you confirm the {what} is {value} now?",
+    "Would you mind checking once more that the {what} shows {value}?", "Can you look again and tell me the {what}?",
+    "Sorry to be a pain, but could you check the {what} one more time?", "Can you verify the {what} really is {value}?",
+    "Before we move on, can you read me the {what} again?", "Could you confirm the {what} for me once more?",
+)  # fmt: skip
+_CHANGE_MIND = (
+    "Actually, I've changed my mind — make it {new} instead of {old}.", "Sorry, on second thought, {new} rather than {old}.",
+    "Hmm, actually, could it be {new} instead of {old}?", "Wait, let's do {new}, not {old}.",
+    "Oh, hang on — {new} would be better than {old}.", "Let me rethink that: {new} instead, please, not {old}.",
+)  # fmt: skip
+_DONT_KNOW = (
     "I'm not sure about that one — can you work it out from what you found?",
     "I don't have that, sorry. Can you use what you already looked up?",
-]
+    "I don't know it offhand — is there a way to look it up?",
+)  # fmt: skip
+_ACCEPT_REFUSAL = {
+    "polite": (
+        "Ah, I see. Thanks for explaining.", "Oh, I didn't realise. That's fine, thank you.", "Fair enough, thanks anyway.",
+        "Understood, thanks for letting me know.", "Oh well, I understand. Thank you.", "That makes sense, thanks.",
+        "Right, I see why. Thanks for checking.", "OK, I understand — no problem.",
+    ),
+    "neutral": ("OK, understood.", "I see.", "Fair enough.", "OK, never mind then.", "Right, no problem.", "Got it."),
+    "impatient": ("Fine.", "OK, whatever.", "Right. Never mind.", "Annoying, but fine.", "OK, forget it then."),
+}  # fmt: skip
+_BYE = {
+    "polite": (
+        "That's everything I needed — thank you so much for your help!", "That covers it all. Thanks, have a nice day!",
+        "All done on my side. Thank you!", "That's all for today. Thanks for being so helpful.",
+        "Great, that's everything. Have a lovely day!", "Thank you, that's all sorted now. Bye!",
+        "You've been very helpful, thanks. That's all.", "Perfect, I think that's everything. Many thanks!",
+    ),
+    "neutral": (
+        "That's all, thanks.", "That's everything. Bye.", "OK, all sorted. Thanks.", "That's it for now, thanks.",
+        "Nothing else, thanks.", "All good. Bye.", "That's everything, cheers.", "Done for today, thanks.",
+    ),
+    "impatient": ("That's it. Thanks.", "Done. Bye.", "Good, that's all I needed.", "That's all.", "OK, done. Bye."),
+}  # fmt: skip
+_GIVE_UP = (
+    "I'll sort the rest out another time.", "Let's stop here, I'll call back about the rest.",
+    "I'll leave it for now and try again later.", "Never mind, I'll deal with the rest another day.",
+)  # fmt: skip
 
-_AGENT_GREETINGS = ["Happy to help.", "Sure, I can help with that.", "Of course.", "Certainly.", "Sure thing."]
-_AGENT_ASK = [
-    "Could you tell me {slots}?",
-    "To look that up I'll need {slots}.",
-    "What is {slots}?",
-    "Can you give me {slots}, please?",
-    "Before I go ahead, could you share {slots}?",
-]
-_AGENT_FOUND_ONE = ["I found the {entity}:", "Here is the {entity}:", "Got it — the {entity}:", "This is what I have:"]
-_AGENT_FOUND_MANY = ["I found {n} {entities}.", "There are {n} {entities}.", "Your search returned {n} {entities}."]
-_AGENT_FOUND_NONE = ["I couldn't find any {entities} matching that.", "No {entities} match that."]
-_AGENT_DONE = ["Done —", "All set:", "That's done:", "I've made the change:"]
-_AGENT_FAILED = ["I'm sorry, that didn't work:", "Unfortunately the system refused it:", "That failed:"]
-_AGENT_MORE = [
-    "Is there anything else I can do for you?",
-    "Anything else?",
-    "What else can I help with?",
-    "Let me know if you need anything else.",
-]
-_AGENT_BYE = ["You're welcome — have a great day!", "Glad I could help. Goodbye!", "Happy to help. Take care!"]
+_AGENT_HELLO = (
+    "Happy to help.", "Sure, I can help with that.", "Of course.", "Certainly.", "Sure thing.", "Glad to help.",
+    "Thanks for getting in touch.", "Good to hear from you.", "I'd be glad to help.", "Let's sort that out.",
+    "No problem at all.", "Thanks for reaching out.", "Absolutely.", "I can look into that.",
+)  # fmt: skip
+_AGENT_NAME = ("{first}", "{first}", "")
+_IDENTIFY = (
+    "Before I can look into your {things}, could you give me the {slot} on your account?",
+    "To find your {things} I first need to confirm who you are — what's the {slot} on the account?",
+    "Could I have the {slot} you registered with, so I can pull up your account?",
+    "First, may I have the {slot} on your account, please?", "I'll need to identify you first: what's your {slot}?",
+    "So I can find the right account, could you tell me your {slot}?",
+    "For security, I need to confirm the account first. What {slot} do we have on file for you?",
+    "Let me find your account first — which {slot} did you sign up with?",
+)  # fmt: skip
+_ASK = (
+    "Could you tell me {slots}?", "To look that up I'll need {slots}.", "What is {slots}?",
+    "Can you give me {slots}, please?", "Before I go ahead, could you share {slots}?", "Which {first} do you mean?",
+    "Do you have {slots} to hand?", "I just need {slots} to find it.",
+)  # fmt: skip
+_CONFIRM_HEAD = (
+    "Just to confirm:", "Before I make the change:", "Let me check I have this right:", "To be sure:",
+    "Here's what I'll do:", "So, to summarise:", "Before I go ahead:", "Quick check before I do it:",
+    "Let me read that back:", "To make sure we're on the same page:",
+)  # fmt: skip
+_CONFIRM_TAIL = (
+    "Shall I go ahead?", "Should I go ahead with that?", "Do you want me to go ahead?", "Can I go ahead?",
+    "Is that right — shall I proceed?", "Would you like me to do that?", "Shall I confirm it?",
+    "Is that correct? If so I'll proceed.", "OK to go ahead?", "Do you want me to proceed?",
+    "Are you happy for me to go ahead?", "Shall I make that change?",
+)  # fmt: skip
+_DONE = (
+    "Done —", "All set:", "That's done:", "I've made the change:", "That's sorted:", "Done, and confirmed:",
+    "Finished —", "It's done:", "All done:", "Great, that went through:", "Completed:", "That worked:",
+)  # fmt: skip
+_FOUND_MANY = (
+    "I found {n} {things}.", "There are {n} {things}.", "You have {n} {things}.", "I can see {n} {things}.",
+    "{N} {things} come up.", "I'm seeing {n} {things}.",
+)  # fmt: skip
+_FOUND_NONE = (
+    "I couldn't find any {things} matching that.", "No {things} match that.", "There aren't any {things} like that.",
+    "I'm not seeing any {things} for that.", "Nothing comes up for that, I'm afraid.",
+)  # fmt: skip
+_REFUSE_HEAD = (
+    "I'm sorry, but I can't do that:", "I'm afraid that isn't possible:", "Unfortunately I can't make that change:",
+    "I'm sorry, I'm not able to do that:", "I'm afraid I can't help with that one:", "Sorry, that's not something I can do:",
+)  # fmt: skip
+_ERROR_HEAD = (
+    "I'm sorry, that didn't go through:", "Unfortunately the system refused it:", "That failed, I'm afraid:",
+    "Hmm, that didn't work:", "Sorry — the system wouldn't accept it:", "I tried, but it was refused:",
+)  # fmt: skip
+_MORE = (
+    "Is there anything else I can do for you?", "Anything else?", "What else can I help with?",
+    "Let me know if you need anything else.", "Is there something else you'd like to check?",
+    "Can I help with anything else today?", "Anything more I can look into?", "What else is on your list?",
+    "Is there anything further?", "Shall we look at something else?", "What would you like to do next?",
+    "Anything else I can sort out for you?", "Is that everything for now?", "Happy to help with more if needed.",
+)  # fmt: skip
+_AGENT_BYE_HEAD = (
+    "You're welcome", "My pleasure", "Glad I could help", "Happy to help", "Thanks for calling", "No problem at all",
+    "It was a pleasure", "Anytime", "Thank you for your patience", "Great",
+)  # fmt: skip
+_AGENT_BYE_TAIL = (
+    "have a great day!", "take care!", "goodbye!", "have a lovely evening!", "enjoy the rest of your day!",
+    "all the best!", "have a good week!", "speak soon!", "bye for now!", "have a nice afternoon!",
+)  # fmt: skip
 
 
 class Phrasing:
     """Picks phrases for one speaker in one dialogue."""
 
-    def __init__(self, rng: random.Random, persona: Persona | None = None) -> None:
+    def __init__(self, rng: random.Random, persona: Persona | None = None, *, currency: str = "") -> None:
         self.rng = rng
         self.persona = persona or Persona(name="User")
+        self.currency = currency
 
-    def pick(self, bank: list[str]) -> str:
-        return self.rng.choice(bank)
+    # ------------------------------------------------------------------ basics
+    def pick(self, bank: Sequence[str]) -> str:
+        return bank[self.rng.randrange(len(bank))]
 
-    def _mood(self, banks: dict[str, list[str]]) -> str:
+    def _mood(self, banks: dict[str, tuple[str, ...]]) -> str:
         return self.pick(banks.get(self.persona.temperament, banks["neutral"]))
 
+    @property
+    def terse(self) -> bool:
+        return self.persona.verbosity == "terse"
+
+    @property
+    def verbose(self) -> bool:
+        return self.persona.verbosity == "verbose"
+
+    def value(self, value: Any, column: str = "") -> str:
+        return format_value(value, column, currency=self.currency)
+
     # ------------------------------------------------------------------ user
-    def greeting(self) -> str:
-        return self._mood(_USER_GREETINGS)
+    def greeting(self, *, name: str = "") -> str:
+        if self.terse:
+            return self.pick(("Hi.", "Hello.", "Hey.", "")) if self.rng.random() < 0.5 else ""
+        out = self._mood(_HELLO)
+        if name and self.rng.random() < (0.7 if self.verbose else 0.35):
+            out += " " + self.pick(_INTRO).format(name=name)
+        if self.verbose:
+            out += " " + self.pick(_CHATTER)
+        return out
 
     def thanks(self) -> str:
-        return self._mood(_USER_THANKS)
-
-    def next_marker(self) -> str:
-        return self.pick(_USER_NEXT)
-
-    def bye(self) -> str:
-        return self._mood(_USER_BYE)
-
-    def wrong(self) -> str:
-        return self.pick(_USER_WRONG)
-
-    def missing(self) -> str:
-        return self.pick(_USER_MISSING)
-
-    def unsure(self) -> str:
-        return self.pick(_USER_UNSURE)
-
-    def change_mind(self) -> str:
-        return self.pick(_USER_CHANGE_MIND)
-
-    def dont_know(self) -> str:
-        return self.pick(_USER_DONT_KNOW)
-
-    def please(self, text: str) -> str:
-        """Dress a request for the persona."""
-        if self.persona.temperament == "polite" and text.startswith("Please ") and self.rng.random() < 0.6:
-            text = self.pick(["Could you please ", "Would you ", "Can you "]) + text[len("Please ") :]
-        elif self.persona.temperament == "impatient" and self.rng.random() < 0.4:
-            text = text + self.pick([" Quickly, please.", " As fast as you can.", ""])
-        if not text.rstrip().endswith(("?", ".", "!")):
-            text = text.rstrip() + ("?" if text.lower().startswith(("could", "would", "can")) else ".")
+        if self.terse:
+            return self.pick(("OK.", "Thanks.", "Good.", "Got it.", "Right.", "Fine."))
+        text = self._mood(_THANKS)
+        if self.verbose and self.rng.random() < 0.5:
+            text += " " + self.pick(
+                (
+                    "That's a relief.", "I was hoping that would be the case.", "Good to have that confirmed.",
+                    "I'll make a note of that.", "That's what I thought.", "Nice to know.",
+                )
+            )  # fmt: skip
         return text
 
-    def context(self, sentence: str) -> str:
-        """A background sentence a verbose persona adds, a terse one drops."""
-        if self.persona.verbosity == "verbose":
-            return sentence + " "
-        if self.persona.verbosity == "terse":
-            return ""
-        return sentence + " " if self.rng.random() < 0.4 else ""
+    def next_marker(self) -> str:
+        return "" if self.terse and self.rng.random() < 0.6 else self.pick(_NEXT)
+
+    def yes(self) -> str:
+        if self.terse:
+            return self.pick(_YES_TERSE)
+        return self._mood(_YES)
+
+    def bye(self) -> str:
+        return self.pick(("Done. Thanks.", "That's all.", "Thanks, bye.")) if self.terse else self._mood(_BYE)
+
+    def give_up(self) -> str:
+        return self.pick(_GIVE_UP)
+
+    def wrong(self) -> str:
+        return self.pick(_WRONG)
+
+    def missing(self) -> str:
+        return self.pick(_MISSING)
+
+    def unsure(self, what: str, value: str) -> str:
+        return self.pick(_UNSURE).format(what=what, value=value)
+
+    def change_mind(self, new: str, old: str) -> str:
+        return self.pick(_CHANGE_MIND).format(new=new, old=old)
+
+    def dont_know(self) -> str:
+        return self.pick(_DONT_KNOW)
+
+    def accept_refusal(self) -> str:
+        return self.pick(("OK.", "I see.", "Fine.", "Understood.")) if self.terse else self._mood(_ACCEPT_REFUSAL)
+
+    def polite(self, text: str) -> str:
+        """Dress a request for the persona: a please here, an urgency there, end punctuation."""
+        text = text.strip()
+        if not text:
+            return text
+        t = self.persona.temperament
+        if t == "polite" and self.rng.random() < 0.35 and not text.endswith("?") and "please" not in text.lower():
+            text = text.rstrip(".!") + self.pick((", please.", ", if you don't mind.", ", thanks.", ", please!"))
+        elif t == "impatient" and self.rng.random() < 0.35 and "please" not in text.lower():
+            text = text + " " + self.pick(("Quickly, please.", "As fast as you can.", "I'm in a rush.", "Thanks."))
+        if text[-1] not in ".?!":
+            text += "?" if text.lower().startswith(("could", "would", "can", "what", "which", "how", "when")) else "."
+        return cap(text)
 
     def inform(self, pairs: list[tuple[str, Any]]) -> str:
-        parts = [f"the {label(k)} is {format_value(v)}" for k, v in pairs]
-        body = _join(parts)
-        if self.persona.verbosity == "terse" and len(pairs) == 1:
-            return format_value(pairs[0][1]) + "."
-        return self.pick(["Sure, ", "Yes — ", "Of course: ", "", "OK, "]) + body + "."
+        if self.terse and len(pairs) == 1:
+            return self.value(pairs[0][1], pairs[0][0]) + "."
+        parts = [f"{self.pick(('the', 'my'))} {label(k)} is {self.value(v, k)}" for k, v in pairs]
+        lead = self.pick(("Sure, ", "Yes — ", "Of course: ", "", "OK, ", "Certainly: ", "Right, ", "It's easy: "))
+        body = join(parts)
+        return cap(lead + body) + "."
 
     # ------------------------------------------------------------------ agent
     def agent_greeting(self) -> str:
-        return self.pick(_AGENT_GREETINGS)
+        return self.pick(_AGENT_HELLO)
+
+    def identify(self, things: str, slots: list[str]) -> str:
+        slot = join([label(s) for s in slots], "or")
+        if slot.endswith(" number") or "email" in slot or "phone" in slot:
+            slot = slot.replace("email", "email address").replace("phone", "phone number").replace(
+                "number number", "number"
+            )
+        return self.pick(_IDENTIFY).format(things=things, slot=slot)
 
     def ask(self, slots: list[str]) -> str:
-        names = _join([f"the {label(s)}" for s in slots])
-        return self.pick(_AGENT_ASK).format(slots=names)
+        names = join([f"the {label(s)}" for s in slots])
+        return self.pick(_ASK).format(slots=names, first=label(slots[0]))
 
-    def found_one(self, table: str) -> str:
-        return self.pick(_AGENT_FOUND_ONE).format(entity=entity(table))
-
-    def found_many(self, table: str, n: int) -> str:
-        if n == 1:
-            return self.pick(["I found 1 {entity}.", "There is 1 matching {entity}."]).format(entity=entity(table))
-        return self.pick(_AGENT_FOUND_MANY).format(n=n, entities=entity_plural(table) if n != 1 else entity(table))
-
-    def found_none(self, table: str) -> str:
-        return self.pick(_AGENT_FOUND_NONE).format(entities=entity_plural(table))
+    def confirm(self, summary: str) -> str:
+        return f"{self.pick(_CONFIRM_HEAD)} {summary} {self.pick(_CONFIRM_TAIL)}"
 
     def done(self) -> str:
-        return self.pick(_AGENT_DONE)
+        return self.pick(_DONE)
 
-    def failed(self) -> str:
-        return self.pick(_AGENT_FAILED)
+    def found_many(self, thing: str, n: int) -> str:
+        if n == 1:
+            return self.pick(("I found 1 {t}.", "There is 1 {t}.", "Just 1 {t} comes up.")).format(t=thing)
+        bank = self.pick(_FOUND_MANY)
+        return bank.format(n=n, N=cap(str(n)), things=plural(thing))
+
+    def found_none(self, thing: str) -> str:
+        return self.pick(_FOUND_NONE).format(things=plural(thing))
+
+    def refuse(self, reason: str) -> str:
+        return f"{self.pick(_REFUSE_HEAD)} {reason}"
+
+    def error(self, reason: str) -> str:
+        return f"{self.pick(_ERROR_HEAD)} {reason}"
 
     def more(self) -> str:
-        return self.pick(_AGENT_MORE)
+        return self.pick(_MORE)
 
-    def agent_bye(self) -> str:
-        return self.pick(_AGENT_BYE)
-
-
-def describe_row(row: dict[str, Any], fields: list[str]) -> str:
-    """``status shipped, total 25.50``."""
-    return ", ".join(f"{label(f)} {format_value(row.get(f))}" for f in fields if f in row)
-
-
-def _join(parts: list[str]) -> str:
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _lower(text: str) -> str:
-    return text[:1].lower() + text[1:] if text else text
+    def agent_bye(self, first_name: str = "", recap: str = "") -> str:
+        head = self.pick(_AGENT_BYE_HEAD)
+        if first_name and self.rng.random() < 0.6:
+            head += f", {first_name}"
+        middle = f" {recap}" if recap else ""
+        return f"{head}.{middle} {cap(self.pick(_AGENT_BYE_TAIL))}"

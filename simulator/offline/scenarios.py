@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 from schemas import Environment, Mode, Persona, Scenario
 from schemas.errors import ConfigError
-from simulator.offline.planner import Planner
+import msgspec
+
+from simulator.offline.planner import Planner, task_count
 from simulator.offline.schema_view import read_schema
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
@@ -42,14 +44,16 @@ def build_scenario(
     """
     rng = random.Random(f"{seed}:{environment.id}:{index}")
     persona = make_persona(rng)
-    count = tasks if tasks is not None else rng.choice([2, 3, 3, 4])
+    count = tasks if tasks is not None else task_count(rng)
     db = open_database(environment.database)
     try:
         executor = ToolExecutor(environment, db, source=f"environment {environment.id}")
-        planner = Planner(environment, executor, read_schema(environment, db), rng)
+        planner = Planner(environment, executor, read_schema(environment, db), rng, persona=persona)
         planned = planner.plan(count)
     finally:
         db.close()
+    if planner.user is not None and planner.user.name:
+        persona = msgspec.structs.replace(persona, name=planner.user.name)
     if not planned:
         raise ConfigError(f"environment {environment.id!r}: no task could be sampled (no rows, or no usable tools)")
     return Scenario(
@@ -60,6 +64,7 @@ def build_scenario(
         persona=persona,
         mode=mode,
         seed=seed,
+        user=planner.user,
     )
 
 

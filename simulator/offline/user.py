@@ -1,18 +1,24 @@
 """The offline user simulator: agenda-based, grounded in the database, template language.
 
 It follows the user-oriented rules: it opens naturally, asks for one or two things per
-turn, keeps facts to itself until the agent asks for them, checks every answer against
-the real database state and the values it expects, says so when something is wrong or
-missing, sometimes narrows a search, changes its mind or asks for a double check, and
-ends, with an explicit completion flag, only when every task checks out. In
-task-oriented mode it states everything in its first message instead.
+turn, says who it is and what it means the way people do (an email, an order number,
+"my most recent loan"), keeps facts to itself until the agent asks, answers a restated
+change with a yes (or corrects it, or changes its mind), accepts a refusal the rules
+call for, gives a better value when the tool refused the first, checks every answer
+against the real database state and the values it expects, says so when something is
+wrong or missing, sometimes narrows a search or asks for a double check, and ends, with
+an explicit completion flag, only when every task checks out. In task-oriented mode it
+states everything in its first message instead.
+
+Its dialogue acts are a faithful parse of its words: an argument goes into an act's
+``args`` only when its value is in the user's words so far; what it has in mind but has
+not said is only named (``withheld``).
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +28,6 @@ from schemas import (
     FeedbackKind,
     Mode,
     Scenario,
-    SqlAssertion,
     SubRequest,
     Task,
     UserFeedback,
@@ -36,10 +41,12 @@ from simulator.offline.acts import (
     Ask,
     Bye,
     Change,
+    Confirm,
     Correct,
     Greet,
     Inform,
     Refine,
+    Refuse,
     Report,
     Request,
     Verify,
@@ -51,6 +58,14 @@ __all__ = ["OfflineUser", "offline_user_brain"]
 Query = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
 
 _MAX_ATTEMPTS = 3
+_CONTROL = frozenset({"limit", "order_by", "descending", "group_by", "include_cancelled", "only_free"})
+_REFUSAL_WORDS = ("can't", "cannot", "unable", "not able", "not possible", "isn't possible", "not allowed", "i'm afraid")
+_AFTERTHOUGHTS = (
+    "I hope that's not too complicated.", "Thanks in advance for looking into it.", "I appreciate your help with this.",
+    "It would really help me out.", "No rush, but I'd like to get it sorted today.",
+    "Let me know if you need anything from me.",
+)  # fmt: skip
+_CONFIRM_WORDS = ("shall i", "should i", "do you want me to", "would you like me to", "can i go ahead", "proceed")
 
 
 @dataclass(slots=True)
@@ -62,9 +77,9 @@ class _Item:
 
 @dataclass(slots=True)
 class _Pending:
-    """What the user is waiting for: the item's result, a refinement, a change, a check."""
+    """What the user is waiting for: the item's result, a refinement, a check."""
 
-    kind: str  # result | refine | change | verify | final
+    kind: str  # result | refine | verify | final
     item: _Item
     step: str | None = None
     #: What the agent has said since the request (an answer may span several messages).
@@ -84,46 +99,61 @@ class OfflineUser:
 
     brain = "offline-template"
 
-    def __init__(self, scenario: Scenario, query: Query, *, rng: random.Random, get_tools: dict[str, str]) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        query: Query,
+        *,
+        rng: random.Random,
+        get_tools: dict[str, str],
+        currency: str = "",
+    ) -> None:
         self.scenario = scenario
         self.query = query
         self.rng = rng
-        self.say = Phrasing(rng, scenario.persona)
-        # table -> name of its get tool, for double checks
+        self.say = Phrasing(rng, scenario.persona, currency=currency)
         self.get_tools = get_tools
         self.agenda = [_Item(task, sub) for task in scenario.tasks for sub in task.sub_requests]
         self.steps: dict[str, ChainStep] = {s.id: s for t in scenario.tasks for s in t.chain}
-        # Facts are per task: two tasks may each know a different order number.
+        self.task_of: dict[str, Task] = {s.id: t for t in scenario.tasks for s in t.chain}
         self.facts: dict[str, dict[str, Any]] = {t.id: {f.name: f.value for f in t.facts} for t in scenario.tasks}
+        #: Everything the user has said, lower case: what may go into an act's ``args``.
+        self.said = ""
         self.told: set[tuple[str, str]] = set()
         self.pending: _Pending | None = None
         self.done_refine: set[str] = set()
         self.done_change: set[str] = set()
+        self.done_detour: set[str] = set()
         self.verified: set[str] = set()
         self.started: set[str] = set()
-        self.final_attempts = 0
         self.final_tried: set[str] = set()
-        unsure = {"polite": 0.25, "neutral": 0.35, "impatient": 0.15}
+        self.final_attempts = 0
+        unsure = {"polite": 0.3, "neutral": 0.4, "impatient": 0.2}
         self.unsure_rate = unsure.get(scenario.persona.temperament, 0.3)
 
     # ------------------------------------------------------------------ turns
     async def opening(self) -> UserTurn:
         """The first message of the dialogue."""
-        return self.open()
+        return self._said(self.open())
 
     async def respond(self, text: str, acts: list[Act]) -> UserTurn:
         """React to the agent's message."""
-        return self.react(text, acts)
+        return self._said(self.react(text, acts))
+
+    def _said(self, turn: UserTurn) -> UserTurn:
+        turn.text = " ".join(turn.text.split())
+        self.said += " " + turn.text.lower()
+        return turn
 
     def open(self) -> UserTurn:
         if self.scenario.mode is Mode.TASK_ORIENTED:
             return self._everything_up_front()
         if self.scenario.initial_state.history:  # a continued conversation: no second hello
-            greeting = self.say.pick(["I have another request.", "Something else:", "One more thing,"])
+            greeting = self.say.pick(["I have another request.", "Something else, please.", "One more thing."])
         else:
-            greeting = self.say.greeting()
-        turn = UserTurn(text=greeting + " ", acts=[Greet()])
-        self._ask_next(turn, first=True, lowercase=greeting.endswith(","))
+            greeting = self.say.greeting(name=self.scenario.persona.name)
+        turn = UserTurn(text=greeting + " " if greeting else "", acts=[Greet()])
+        self._ask_next(turn)
         return turn
 
     def react(self, text: str, acts: list[Act]) -> UserTurn:
@@ -135,19 +165,35 @@ class OfflineUser:
                 if isinstance(act, Report) and act.ok:
                     self.pending.reports[act.step] = act.values
         asks = [a for a in acts if isinstance(a, Ask)]
-        # An agent that speaks in acts asks with an Ask act; one that sends none (an outside
-        # agent) is read from its text.
         wanted = [s for a in asks for s in a.slots] if acts else self._slots_asked_in(text)
         if wanted and self.pending is not None and self.pending.kind != "final":
             self._inform(turn, wanted)
             return turn
         if self.pending is None:
-            return self._finish(turn, text)
-        pending = self.pending
+            return self._finish(turn)
         if self.scenario.mode is Mode.TASK_ORIENTED:
             return self._check_everything(turn, text, acts)
-        problem, failing = self._judge(pending, " ".join(pending.texts), acts)
+        confirms = [a for a in acts if isinstance(a, Confirm)]
+        if not acts and _asks_to_confirm(text) and self.pending.kind == "result":
+            confirms = [Confirm(step=s, tool=self.steps[s].tool) for s in self._writes_of(self.pending.item)]
+        if confirms:
+            return self._answer_confirm(turn, confirms, text)
+        refusals = [a for a in acts if isinstance(a, Refuse)]
+        if not acts and any(w in text.lower() for w in _REFUSAL_WORDS):
+            refusals = [Refuse(step="", rule="")]
+        if refusals:
+            return self._answer_refusal(turn)
+        errors = [a for a in acts if isinstance(a, Report) and not a.ok]
+        if errors and self._detour_pending(errors[0].step):
+            return self._after_detour(turn, errors[0].step)
+        return self._judge_answer(turn, acts)
+
+    # ------------------------------------------------------------------ answering the agent
+    def _judge_answer(self, turn: UserTurn, acts: list[Act]) -> UserTurn:
+        pending = self.pending
+        assert pending is not None
         item = pending.item
+        problem, failing = self._judge(pending, " ".join(pending.texts), acts)
         if problem:
             item.attempts += 1
             if item.attempts > _MAX_ATTEMPTS:
@@ -160,37 +206,135 @@ class OfflineUser:
         turn.text = self.say.thanks() + " "
         step = item.sub.steps[-1]
         task = item.task
-        if pending.kind in {"result", "change"} and task.refinement and task.refinement.step == step:
-            if step not in self.done_refine:
-                self.done_refine.add(step)
-                self.pending = _Pending("refine", item, step)
-                turn.acts.append(Refine(step=step, args=task.refinement.arguments))
-                turn.text += self.say.please(f"Can you show them {task.refinement.description}")
-                self._feedback(turn, FeedbackKind.REFINE, item, step, task.refinement.description)
-                return turn
-        if task.change_of_mind and task.change_of_mind.step == step and step not in self.done_change:
-            self.done_change.add(step)
-            com = task.change_of_mind
-            final = self.steps[step].arguments[com.argument]
-            self.pending = _Pending("change", item, step)
-            turn.acts.append(Change(step=step, args={com.argument: final}))
-            turn.text += (
-                f"{self.say.change_mind()} please make the {label(com.argument)} {format_value(final)} instead "
-                f"of {format_value(com.first)}."
+        if pending.kind == "result" and task.refinement and task.refinement.step == step and step not in self.done_refine:
+            self.done_refine.add(step)
+            self.pending = _Pending("refine", item, step)
+            turn.acts.append(Refine(step=step, args=task.refinement.arguments))
+            turn.text += self.say.polite(
+                self.say.pick(
+                    [
+                        f"Can you show them {task.refinement.description}?",
+                        f"Could you sort those {task.refinement.description.removeprefix('sorted ')}?",
+                        f"Now please list them {task.refinement.description}.",
+                        f"Would you put them in order, {task.refinement.description}?",
+                    ]
+                )
             )
-            self._feedback(turn, FeedbackKind.CHANGE_OF_MIND, item, step, f"{com.argument}: {com.first} -> {final}")
+            self._feedback(turn, FeedbackKind.REFINE, item, step, task.refinement.description)
             return turn
-        if pending.kind in {"result", "change"} and step not in self.verified and self._writes(step):
-            verify = self._verify_act(step)
-            if verify is not None and self.rng.random() < self.unsure_rate:
-                self.verified.add(step)
-                self.pending = _Pending("verify", item, step)
-                turn.acts.append(verify)
-                turn.text += self.say.unsure()
-                self._feedback(turn, FeedbackKind.CONFIRMATION_REQUEST, item, step, "asks to double-check")
+        writes = self._writes_of(item)
+        if pending.kind == "result" and writes and self.rng.random() < self.unsure_rate:
+            target = writes[-1]
+            if target not in self.verified and self.steps[target].report:
+                self.verified.add(target)
+                fields = self.steps[target].report[:1]
+                expected = self._expected(task, target, fields[0])
+                self.pending = _Pending("verify", item, target)
+                turn.acts.append(Verify(step=target, fields=fields))
+                turn.text += self.say.unsure(label(fields[0]), format_value(expected, fields[0], currency=self.say.currency))
+                self._feedback(turn, FeedbackKind.CONFIRMATION_REQUEST, item, target, "asks to double-check")
                 return turn
         turn.acts.append(Affirm())
         self._advance(turn)
+        return turn
+
+    def _answer_confirm(self, turn: UserTurn, confirms: list[Confirm], text: str) -> UserTurn:
+        pending = self.pending
+        assert pending is not None
+        item = pending.item
+        for confirm in confirms:
+            step = self.steps.get(confirm.step)
+            task = self.task_of.get(confirm.step)
+            if step is None or task is None:
+                continue
+            com = task.change_of_mind
+            if com is not None and com.step == step.id and step.id not in self.done_change:
+                self.done_change.add(step.id)
+                final = step.arguments[com.argument]
+                new = format_value(final, com.argument, currency=self.say.currency)
+                old = format_value(com.first, com.argument, currency=self.say.currency)
+                turn.acts.append(Change(step=step.id, args={com.argument: final}))
+                turn.text = self.say.change_mind(new, old)
+                self._feedback(turn, FeedbackKind.CHANGE_OF_MIND, item, step.id, f"{com.argument}: {com.first} -> {final}")
+                return turn
+            wrong = self._mismatch(step, confirm.args, text) if confirm.args or not confirms else {}
+            if wrong:
+                turn.acts.append(Change(step=step.id, args=wrong))
+                turn.text = self.say.wrong() + " " + "; ".join(
+                    f"the {label(k)} should be {format_value(v, k, currency=self.say.currency)}" for k, v in wrong.items()
+                ).capitalize() + "."
+                self._feedback(turn, FeedbackKind.CORRECTION, item, step.id, "the restated change is not what was asked")
+                return turn
+        turn.acts.append(Affirm())
+        turn.text = self.say.yes()
+        return turn
+
+    def _mismatch(self, step: ChainStep, args: dict[str, Any], text: str) -> dict[str, Any]:
+        """Values of the restated call that differ from what the user wants now."""
+        want = self._intended(step)
+        out = {}
+        for name in self._stated_names(step):
+            if name in want and name in args and not _same_value(args[name], want[name]):
+                out[name] = want[name]
+        return out
+
+    def _intended(self, step: ChainStep) -> dict[str, Any]:
+        task = self.task_of[step.id]
+        want = dict(step.arguments)
+        detour = task.detour
+        if detour is not None and detour.step == step.id and step.id not in self.done_detour:
+            want.update(detour.arguments)
+        return want
+
+    def _stated_names(self, step: ChainStep) -> list[str]:
+        return [k for k in step.arguments if k not in _CONTROL]
+
+    def _answer_refusal(self, turn: UserTurn) -> UserTurn:
+        pending = self.pending
+        assert pending is not None
+        item = pending.item
+        if item.task.expected.refusal:
+            turn.text = self.say.accept_refusal() + " "
+            self._feedback(turn, FeedbackKind.CONFIRM, item, pending.step, "the agent refused, as the rules require")
+            turn.acts.append(Affirm())
+            self._advance(turn)
+            return turn
+        item.attempts += 1
+        if item.attempts > _MAX_ATTEMPTS:
+            turn.text = self.say.pick(["Never mind that part.", "Let's leave that for now."]) + " "
+            self._advance(turn)
+            return turn
+        for sid in item.sub.steps:
+            step = self.steps[sid]
+            turn.acts.append(Correct(step=sid, tool=step.tool, args=self._grounded(step.arguments)))
+        turn.text = self.say.pick(
+            ["I think that should be possible — could you try again?", "That should be allowed. Please check again."]
+        )
+        self._feedback(turn, FeedbackKind.CORRECTION, item, pending.step, "the agent refused an allowed request")
+        return turn
+
+    def _detour_pending(self, step: str) -> bool:
+        task = self.task_of.get(step)
+        return task is not None and task.detour is not None and task.detour.step == step and step not in self.done_detour
+
+    def _after_detour(self, turn: UserTurn, step_id: str) -> UserTurn:
+        task = self.task_of[step_id]
+        assert task.detour is not None and self.pending is not None
+        self.done_detour.add(step_id)
+        step = self.steps[step_id]
+        fixed = {k: step.arguments[k] for k in task.detour.arguments}
+        words = " and ".join(f"{format_value(v, k, currency=self.say.currency)}" for k, v in fixed.items())
+        turn.acts.append(Change(step=step_id, args=fixed))
+        turn.text = self.say.pick(
+            [
+                f"Oh, I see. Then {words}, please.",
+                f"Ah, OK — let's go with {words} instead.",
+                f"Fair enough. Could you do {words} then?",
+                f"Hmm, right. {words.capitalize()} will have to do.",
+                f"I didn't know that. Make it {words}, then.",
+            ]
+        )
+        self._feedback(turn, FeedbackKind.CORRECTION, self.pending.item, step_id, f"after the tool refused {task.detour.arguments}")
         return turn
 
     # ------------------------------------------------------------------ agenda
@@ -204,84 +348,60 @@ class OfflineUser:
             self._final_check(turn)
             return
         marker = self.say.next_marker()
-        turn.text += marker + " "
-        self._ask_next(turn, first=False, lowercase=marker.endswith(","))
+        if marker:
+            turn.text += marker + " "
+        self._ask_next(turn, lowercase=marker.endswith(","))
 
-    def _ask_next(self, turn: UserTurn, *, first: bool, lowercase: bool = False) -> None:
+    def _ask_next(self, turn: UserTurn, *, lowercase: bool = False) -> None:
         item = self.agenda[0]
         self._start(turn, item.task)
-        self._request(turn, item, first=first, lead=not lowercase)
+        self._request(turn, item, lead=not lowercase)
         self.pending = _Pending("result", item, item.sub.steps[-1])
-        # One or two sub-requests per turn: pair a second one of the same task now and then,
-        # when neither needs a withheld fact and it reads naturally.
-        if len(self.agenda) > 1 and self.rng.random() < 0.25:
-            nxt = self.agenda[1]
-            if nxt.task is item.task and not self._withheld(item) and not self._withheld(nxt):
-                self.agenda.remove(nxt)
-                merged = SubRequest(
-                    id=item.sub.id,
-                    steps=[*item.sub.steps, *nxt.sub.steps],
-                    intent=item.sub.intent,
-                    text=item.sub.text,
-                    stated=item.sub.stated,
-                )
-                item.sub = merged
-                turn.text += " " + self.say.pick(["And then", "After that,", "Also"]) + " "
-                self._request(turn, nxt, first=False, acts_only=False, lead=False)
-                self.pending = _Pending("result", item, merged.steps[-1])
 
-    def _request(self, turn: UserTurn, item: _Item, *, first: bool, acts_only: bool = False, lead: bool = True) -> None:
+    def _request(self, turn: UserTurn, item: _Item, *, lead: bool = True) -> None:
         sub = item.sub
-        context = ""
-        if first and item.task.follows is None:
-            context = self.say.context(
-                self.say.pick(["I've got a couple of things to sort out.", "It's about my account."])
-            )
         text = sub.text
         facts = self.facts[item.task.id]
-        again: list[tuple[str, Any]] = []
-        other: list[tuple[str, Any]] = []
+        body = text if lead else text[:1].lower() + text[1:] if not text[:2].isupper() else text
+        if self.say.verbose and self.rng.random() < 0.4:
+            body += " " + self.say.pick(_AFTERTHOUGHTS)
+        # Facts already told earlier (an email) are said again rather than left to guess.
+        again = [
+            (k, v)
+            for sid in sub.steps
+            for k, v in self.steps[sid].arguments.items()
+            if k in facts and _key(k, v) in self.told and format_value(v, k).lower() not in (self.said + body.lower())
+        ]
+        if again:
+            body += " " + "; ".join(f"the {label(k)} is still {format_value(v, k)}" for k, v in again).capitalize() + "."
+        turn.text += body
+        said = self.said + " " + turn.text.lower()
         for sid in sub.steps:
             step = self.steps[sid]
-            args = {k: v for k, v in step.arguments.items() if k not in facts or k in sub.stated}
-            com = item.task.change_of_mind
-            if com is not None and com.step == sid and sid not in self.done_change:
-                args[com.argument] = com.first
-            withheld = [k for k in step.arguments if k in facts and k not in sub.stated]
-            # A fact already told earlier in the dialogue is said again, not withheld; so is
-            # one whose name was told with another value (the agent would reuse the old one).
-            for k in list(withheld):
-                if _key(k, facts[k]) in self.told:
-                    withheld.remove(k)
-                    args[k] = facts[k]
-                    again.append((k, facts[k]))
-                elif any(name == k for name, _ in self.told):
-                    withheld.remove(k)
-                    args[k] = facts[k]
-                    other.append((k, facts[k]))
-                    self.told.add(_key(k, facts[k]))
-            turn.acts.append(
-                Request(step=sid, tool=step.tool, args=args, refs=step.refs, withheld=withheld, report=step.report)
-            )
-        if not acts_only:
-            if context or lead:
-                body = self.say.please(text)
-            else:
-                body = text[:1].lower() + text[1:]
-            turn.text += context + body
-            if again:
-                turn.text += (
-                    " " + "; ".join(f"the {label(k)} is still {format_value(v)}" for k, v in again).capitalize()
-                )
-                turn.text += "."
+            turn.acts.append(self._request_act(step, item, said))
+        task = item.task
+        if task.forbidden is not None and sub is task.sub_requests[-1]:
+            turn.acts.append(self._request_act(task.forbidden, item, said))
 
-    def _withheld(self, item: _Item) -> bool:
-        facts = self.facts[item.task.id]
-        return any(
-            k in facts and k not in item.sub.stated and _key(k, facts[k]) not in self.told
-            for sid in item.sub.steps
-            for k in self.steps[sid].arguments
-        )
+    def _request_act(self, step: ChainStep, item: _Item, said: str) -> Request:
+        want = dict(step.arguments)
+        task = item.task
+        com = task.change_of_mind
+        if com is not None and com.step == step.id and step.id not in self.done_change:
+            want[com.argument] = com.first
+        if task.detour is not None and task.detour.step == step.id and step.id not in self.done_detour:
+            want.update(task.detour.arguments)
+        args: dict[str, Any] = {}
+        withheld: list[str] = []
+        for name, value in want.items():
+            if name in _CONTROL or _said_in(value, said):
+                args[name] = value
+            else:
+                withheld.append(name)
+        return Request(step=step.id, tool=step.tool, args=args, refs=step.refs, withheld=withheld, report=step.report)
+
+    def _grounded(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in args.items() if k in _CONTROL or _said_in(v, self.said)}
 
     def _start(self, turn: UserTurn, task: Task) -> None:
         if task.id not in self.started:
@@ -291,11 +411,14 @@ class OfflineUser:
     def _inform(self, turn: UserTurn, wanted: list[str]) -> None:
         facts = self._current_facts()
         known = [(s, facts[s]) for s in wanted if s in facts]
+        if not known:
+            # Asked for one way of identifying; give the one the user knows.
+            identity = self.scenario.user.facts if self.scenario.user else {}
+            known = [(k, v) for k, v in identity.items() if any(_close(k, w) for w in wanted)][:1]
         if not known and self.pending is not None:
-            # The agent asked for something the user only knows as the current step's argument.
             for sid in self.pending.item.sub.steps:
-                step = self.steps[sid]
-                known += [(s, step.resolved[s]) for s in wanted if s in step.resolved and s not in step.refs]
+                step = self._intended(self.steps[sid])
+                known += [(s, step[s]) for s in wanted if s in step and s not in self.steps[sid].refs]
         if known:
             self.told.update(_key(k, v) for k, v in known)
             turn.acts.append(Inform(args=dict(known)))
@@ -306,11 +429,7 @@ class OfflineUser:
 
     # ------------------------------------------------------------------ judging
     def _judge(self, pending: _Pending, text: str, acts: list[Act]) -> tuple[str, list[str]]:
-        """What is wrong with the answer ("" when nothing) and which steps need redoing.
-
-        Problems: ``error`` (the agent reported a failure), ``missing`` (the database does
-        not show a write), ``wrong`` (a value the user expects was not said).
-        """
+        """What is wrong with the answer ("" when nothing) and which steps need redoing."""
         item = pending.item
         task = item.task
         steps = item.sub.steps if pending.kind == "result" else [pending.step or item.sub.steps[-1]]
@@ -318,89 +437,81 @@ class OfflineUser:
         if failed:
             return "error", failed
         if pending.kind == "refine" and task.refinement is not None:
-            unsaid = [v.name for v in task.refinement.values if not _said(v.value, text)]
+            unsaid = [v.name for v in task.refinement.values if not _said_in(v.value, text.lower())]
             return ("wrong", [task.refinement.step]) if unsaid else ("", [])
         unwritten = {
-            c.step
-            for c in task.expected.step_checks
-            if c.step in steps and not check_assertion(self.query, self._phase_check(task, c))
+            c.step for c in task.expected.step_checks if c.step in steps and not check_assertion(self.query, c)
         }
         if pending.kind == "verify":
-            return ("missing", [s for s in steps if s in unwritten]) if unwritten else ("", [])
-        superseded = task.change_of_mind.argument if pending.kind == "result" and task.change_of_mind else None
+            field_ = self.steps[pending.step].report[:1] if pending.step else []
+            last = pending.texts[-1] if pending.texts else ""
+            if unwritten:
+                return "missing", [s for s in steps if s in unwritten]
+            if field_ and not _said_in(self._expected(task, pending.step or "", field_[0]), last.lower()):
+                return "unshown", [pending.step or ""]
+            return "", []
         wrong = {
             v.step
             for v in task.expected.values
-            if v.step in steps
-            and v.step not in pending.settled
-            and v.name != superseded
-            and not self._told_value(pending, v.step, v.name, v.value, text)
+            if v.step in steps and v.step not in pending.settled and not self._told_value(pending, v.step, v.name, v.value, text)
         }
-        # Everything that went wrong is redone together: a wrong lookup and the write that
-        # used it are corrected in one go, in chain order.
         failing = [s for s in steps if s in unwritten or s in wrong]
         if unwritten:
             return "missing", failing
         return ("wrong", failing) if wrong else ("", [])
 
+    def _expected(self, task: Task, step: str, name: str) -> Any:
+        for v in task.expected.values:
+            if v.step == step and v.name == name:
+                return v.value
+        return self.steps[step].arguments.get(name)
+
     def _told_value(self, pending: _Pending, step: str, name: str, value: Any, text: str) -> bool:
-        """Whether the agent gave ``value``: in its report of the step when it sent one, else in its words."""
         reported = pending.reports.get(step)
         if reported is not None and name in reported:
             return _same_value(reported[name], value)
-        return _said(value, text)
-
-    def _phase_check(self, task: Task, check: SqlAssertion) -> SqlAssertion:
-        com = task.change_of_mind
-        if com is None or com.step != check.step or com.step in self.done_change:
-            return check
-        return SqlAssertion(
-            description=check.description,
-            sql=check.sql,
-            params=check.params,
-            expected=[[com.first]],
-            step=check.step,
-        )
+        return _said_in(value, text.lower())
 
     def _complain(self, turn: UserTurn, pending: _Pending, problem: str, failing: list[str]) -> None:
         item = pending.item
         if pending.kind == "refine" and item.task.refinement is not None:
             ref = item.task.refinement
-            turn.acts.append(
-                Correct(
-                    step=ref.step,
-                    tool=self.steps[ref.step].tool,
-                    args={**self.steps[ref.step].resolved, **ref.arguments},
-                )
-            )
+            turn.acts.append(Refine(step=ref.step, args=ref.arguments))
             turn.text = f"{self.say.wrong()} I asked for them {ref.description}."
             self._feedback(turn, FeedbackKind.CORRECTION, item, ref.step, "refinement not applied")
             pending.texts.clear()
             pending.reports.clear()
             return
-        # Redo only the steps that went wrong, with the complete arguments the user has in
-        # mind; a write that already took effect is not repeated, a right answer not re-judged.
         if pending.kind == "result":
             pending.settled.update(s for s in item.sub.steps if s not in failing)
-        for sid in failing:
-            args = dict(self.steps[sid].resolved)
-            com = item.task.change_of_mind
-            if com is not None and com.step == sid and sid not in self.done_change:
-                args[com.argument] = com.first
-            turn.acts.append(Correct(step=sid, tool=self.steps[sid].tool, args=args))
-        step = self.steps[failing[-1]]
-        hint = _hint(step, args)
-        if problem == "missing":
-            turn.text = f"{self.say.missing()} Could you try again?" + (f" It's the one with {hint}." if hint else "")
-            self._feedback(turn, FeedbackKind.MISSING, item, step.id, "the database does not show the change")
-        elif problem == "error":
-            turn.text = self.say.pick(["That gave an error.", "Something went wrong there."]) + (
-                f" Please try again — it's the one with {hint}." if hint else " Please try again."
+        if problem == "unshown":
+            step = failing[-1]
+            fields = self.steps[step].report[:1]
+            turn.acts.append(Verify(step=step, fields=fields))
+            turn.text = self.say.pick(
+                [
+                    f"You didn't actually tell me the {label(fields[0])} — what does it say now?",
+                    f"Sorry, but what is the {label(fields[0])} now? I didn't see it.",
+                    f"Could you read me the {label(fields[0])} itself?",
+                ]
             )
-            self._feedback(turn, FeedbackKind.MISSING, item, step.id, "the agent reported an error")
+            self._feedback(turn, FeedbackKind.MISSING, item, step, "the double check did not show the value")
+            pending.texts.clear()
+            return
+        for sid in failing:
+            step = self.steps[sid]
+            turn.acts.append(Correct(step=sid, tool=step.tool, args=self._grounded(self._intended(step))))
+        if problem == "missing":
+            turn.text = f"{self.say.missing()} Could you try again?"
+            self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "the database does not show the change")
+        elif problem == "error":
+            turn.text = self.say.pick(["That gave an error.", "Something went wrong there."]) + " Please try again."
+            self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "the agent reported an error")
         else:
-            turn.text = self.say.wrong() + (f" I meant the one with {hint}." if hint else " Can you check again?")
-            self._feedback(turn, FeedbackKind.CORRECTION, item, step.id, "expected values not in the answer")
+            turn.text = self.say.wrong() + " " + self.say.pick(
+                ["Can you check again?", "Could you look at it once more?", "Please check that again.", "Try again, please."]
+            )
+            self._feedback(turn, FeedbackKind.CORRECTION, item, failing[-1], "expected values not in the answer")
         pending.texts.clear()
         pending.reports.clear()
 
@@ -408,30 +519,32 @@ class OfflineUser:
         failing = [
             t for t in self.scenario.tasks if not all(check_assertion(self.query, a) for a in t.expected.assertions)
         ]
-        retry = [t for t in failing if t.id not in self.final_tried]
+        retry = [t for t in failing if t.id not in self.final_tried and t.expected.step_checks]
         if retry:
             task = retry[0]
             self.final_tried.add(task.id)
-            writes = [a for a in task.expected.step_checks if a.step is not None and not check_assertion(self.query, a)]
-            for check in writes:
-                if check.step is not None:
+            writes = [c for c in task.expected.step_checks if c.step is not None and not check_assertion(self.query, c)]
+            if writes:
+                fake = _Item(task, task.sub_requests[-1], attempts=_MAX_ATTEMPTS - 1)
+                for check in writes:
+                    assert check.step is not None
                     step = self.steps[check.step]
-                    turn.acts.append(Correct(step=step.id, tool=step.tool, args=step.resolved))
-            turn.text += f"Before we finish — {self.say.missing().lower()} Could you redo it?"
-            fake = _Item(task, task.sub_requests[-1], attempts=_MAX_ATTEMPTS - 1)
-            self._feedback(turn, FeedbackKind.MISSING, fake, writes[0].step if writes else None, "final state check")
-            self.pending = _Pending("final", fake, writes[-1].step if writes else None)
-            return
+                    turn.acts.append(Correct(step=step.id, tool=step.tool, args=self._grounded(step.arguments)))
+                missing = self.say.missing()
+                turn.text += f"Before we finish — {missing[:1].lower() + missing[1:] if not missing.startswith('I ') else missing} Could you redo it?"
+                self._feedback(turn, FeedbackKind.MISSING, fake, writes[0].step, "final state check")
+                self.pending = _Pending("final", fake, writes[-1].step)
+                return
         turn.acts.append(Bye())
         if failing:
-            turn.text += self.say.pick(["I'll sort the rest out another time.", "Let's stop here, thanks anyway."])
+            turn.text += self.say.give_up()
             turn.gave_up = True
         else:
             turn.text += self.say.bye()
             turn.complete = True
         self.pending = None
 
-    def _finish(self, turn: UserTurn, text: str) -> UserTurn:
+    def _finish(self, turn: UserTurn) -> UserTurn:
         turn.acts.append(Bye())
         turn.text = self.say.bye()
         turn.complete = True
@@ -439,31 +552,55 @@ class OfflineUser:
 
     # ------------------------------------------------------------------ task-oriented
     def _everything_up_front(self) -> UserTurn:
-        turn = UserTurn(text=self.say.greeting() + " I need the following done: ", acts=[Greet()])
+        intro = self.say.greeting(name=self.scenario.persona.name)
+        turn = UserTurn(text=(intro + " " if intro else "") + self.say.pick(
+            ["I need the following done:", "Here's what I need:", "A few things, please:", "Please do all of this:"]
+        ) + " ", acts=[Greet()])
         parts = []
         for task in self.scenario.tasks:
             self._start(turn, task)
             for sub in task.sub_requests:
-                for sid in sub.steps:
-                    step = self.steps[sid]
-                    args = dict(step.arguments)
-                    if task.refinement is not None and task.refinement.step == sid:
-                        args.update(task.refinement.arguments)
-                    turn.acts.append(Request(step=sid, tool=step.tool, args=args, refs=step.refs, report=step.report))
                 parts.append(sub.text)
             if task.refinement is not None:
                 parts.append(f"Show the results {task.refinement.description}.")
         facts = [f for t in self.scenario.tasks for f in t.facts]
         if facts:
             parts.append(
-                "For reference: " + "; ".join(f"{f.description} is {format_value(f.value)}" for f in facts) + "."
+                "For reference: "
+                + "; ".join(f"{f.description} is {format_value(f.value, f.name)}" for f in facts)
+                + "."
             )
         self.told.update(_key(f.name, f.value) for f in facts)
         turn.text += " ".join(parts)
+        said = self.said + " " + turn.text.lower()
+        for task in self.scenario.tasks:
+            for sub in task.sub_requests:
+                for sid in sub.steps:
+                    step = self.steps[sid]
+                    args = {k: v for k, v in step.arguments.items() if k in _CONTROL or _said_in(v, said)}
+                    if task.refinement is not None and task.refinement.step == sid:
+                        args.update(task.refinement.arguments)
+                    turn.acts.append(Request(step=sid, tool=step.tool, args=args, refs=step.refs, report=step.report))
+            if task.forbidden is not None:
+                f = task.forbidden
+                turn.acts.append(
+                    Request(step=f.id, tool=f.tool, args=self._grounded_in(f.arguments, said), refs=f.refs, report=f.report)
+                )
+            if task.change_of_mind is not None:
+                self.done_change.add(task.change_of_mind.step)
+            if task.detour is not None:
+                self.done_detour.add(task.detour.step)
         self.pending = _Pending("result", self.agenda[0]) if self.agenda else None
         return turn
 
+    def _grounded_in(self, args: dict[str, Any], said: str) -> dict[str, Any]:
+        return {k: v for k, v in args.items() if k in _CONTROL or _said_in(v, said)}
+
     def _check_everything(self, turn: UserTurn, text: str, acts: list[Act]) -> UserTurn:
+        if any(isinstance(a, Confirm) for a in acts) or (not acts and _asks_to_confirm(text)):
+            turn.acts.append(Affirm())
+            turn.text = self.say.yes()
+            return turn
         said_so_far = " ".join(self.pending.texts) if self.pending is not None else text
         unfinished = [t for t in self.scenario.tasks if not self._task_checks_out(t, said_so_far)]
         if unfinished and self.final_attempts < 1:
@@ -472,19 +609,17 @@ class OfflineUser:
                 for step in task.chain:
                     if any(c.step == step.id and check_assertion(self.query, c) for c in task.expected.step_checks):
                         continue
-                    args = dict(step.resolved)
+                    args = self._grounded(step.arguments)
                     if task.refinement is not None and task.refinement.step == step.id:
                         args.update(task.refinement.arguments)
                     turn.acts.append(Correct(step=step.id, tool=step.tool, args=args))
-            what = _sentence_list([t.sub_requests[-1].intent.replace("_", " ") for t in unfinished])
+            what = " and ".join(dict.fromkeys(t.sub_requests[-1].intent.replace("_", " ") for t in unfinished))
             turn.text = f"{self.say.wrong()} Please check the {what} again."
             for task in unfinished:
-                self._feedback(
-                    turn, FeedbackKind.CORRECTION, _Item(task, task.sub_requests[-1]), None, "whole-task check"
-                )
+                self._feedback(turn, FeedbackKind.CORRECTION, _Item(task, task.sub_requests[-1]), None, "whole-task check")
             return turn
         turn.acts.append(Bye())
-        turn.text = self.say.bye()
+        turn.text = self.say.bye() if not unfinished else self.say.give_up()
         turn.complete = not unfinished
         turn.gave_up = bool(unfinished)
         self.pending = None
@@ -493,36 +628,35 @@ class OfflineUser:
     def _task_checks_out(self, task: Task, text: str) -> bool:
         values = [*task.expected.values, *(task.refinement.values if task.refinement else [])]
         return all(check_assertion(self.query, a) for a in task.expected.assertions) and all(
-            _said(v.value, text) for v in values
+            _said_in(v.value, text.lower()) for v in values
         )
 
     # ------------------------------------------------------------------ helpers
-    def _writes(self, step: str) -> bool:
-        return any(c.step == step for t in self.scenario.tasks for c in t.expected.step_checks)
-
-    def _verify_act(self, step: str) -> Verify | None:
-        for task in self.scenario.tasks:
-            for check in task.expected.step_checks:
-                if check.step == step and "pk" in check.params:
-                    table = check.sql.split('FROM "', 1)[1].split('"', 1)[0]
-                    tool = self.get_tools.get(table)
-                    pk_name = check.sql.rsplit('"', 2)[-2]
-                    if tool is not None and "COUNT(" not in check.sql:
-                        return Verify(step=step, tool=tool, args={pk_name: check.params["pk"]})
-        return None
+    def _writes_of(self, item: _Item) -> list[str]:
+        checks = {c.step for c in item.task.expected.step_checks}
+        return [s for s in item.sub.steps if s in checks]
 
     def _slots_asked_in(self, text: str) -> list[str]:
-        """Facts of the task in progress that the agent's questions (sentences ending in '?') name."""
+        """Facts of the task in progress that the agent's questions (sentences ending in '?') name.
+
+        One pass over the text (no regular expression), so a huge reply costs a scan.
+        """
         if self.pending is None:
             return []
-        questions = " ".join(q.lower() for q in re.findall(r"[^.!?]*\?", text))
+        questions: list[str] = []
+        start = 0
+        for i, ch in enumerate(text):
+            if ch in ".!?":
+                if ch == "?":
+                    questions.append(text[start : i + 1].lower())
+                start = i + 1
         if not questions:
             return []
-        facts = self.facts[self.pending.item.task.id]
-        return [n for n, v in facts.items() if _key(n, v) not in self.told and label(n).lower() in questions]
+        asked = " ".join(questions)
+        facts = {**(self.scenario.user.facts if self.scenario.user else {}), **self.facts[self.pending.item.task.id]}
+        return [n for n, v in facts.items() if _key(n, v) not in self.told and label(n).lower() in asked]
 
     def _current_facts(self) -> dict[str, Any]:
-        """The facts of the task in progress, then those of the others."""
         merged: dict[str, Any] = {}
         current = self.pending.item.task.id if self.pending is not None else None
         for task_id, facts in self.facts.items():
@@ -530,26 +664,27 @@ class OfflineUser:
                 merged.update(facts)
         if current is not None:
             merged.update(self.facts[current])
+        if self.scenario.user is not None:
+            for k, v in self.scenario.user.facts.items():
+                merged.setdefault(k, v)
         return merged
 
     def _feedback(self, turn: UserTurn, kind: FeedbackKind, item: _Item, step: str | None, detail: str) -> None:
         turn.feedback.append(UserFeedback(feedback=kind, task_id=item.task.id, step_id=step, detail=detail))
 
 
-def _said(value: Any, text: str) -> bool:
+def _asks_to_confirm(text: str) -> bool:
     low = text.lower()
-    return any(form.lower() in low for form in value_forms(value))
+    return "?" in low and any(w in low for w in _CONFIRM_WORDS)
 
 
-def _hint(step: ChainStep, args: dict[str, Any]) -> str:
-    """How the user identifies what they mean: the step's own arguments, as now intended."""
-    shown = [(k, args.get(k, v)) for k, v in step.arguments.items() if k not in {"limit", "descending", "order_by"}]
-    return ", ".join(f"{label(k)} {format_value(v)}" for k, v in shown[:2])
+def _said_in(value: Any, low_text: str) -> bool:
+    return any(form.lower() in low_text for form in value_forms(value))
 
 
-def _sentence_list(parts: list[str]) -> str:
-    unique = list(dict.fromkeys(parts))
-    return unique[0] if len(unique) == 1 else ", ".join(unique[:-1]) + " and " + unique[-1]
+def _close(fact: str, slot: str) -> bool:
+    a, b = fact.lower(), slot.lower()
+    return a == b or a in b or b in a
 
 
 def _key(name: str, value: Any) -> tuple[str, str]:
@@ -564,7 +699,9 @@ def offline_user_brain(argument: str) -> UserFactory:
     async def factory(ctx: UserContext) -> OfflineUser:
         env = ctx.environment
         get_tools = {t.table: t.name for t in env.tools if t.category == "get" and t.table}
-        return OfflineUser(ctx.scenario, ctx.query, rng=ctx.rng, get_tools=get_tools)
+        from simulator.offline.planner.planner import currency_of
+
+        return OfflineUser(ctx.scenario, ctx.query, rng=ctx.rng, get_tools=get_tools, currency=currency_of(env))
 
     return factory
 

@@ -143,9 +143,10 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
             )
         environments += [load_domain(name, seed=config.seed) for name in names]
     if config.database is not None:
+        from simulator.policy import attach_rules
         from toolservers.derive import derive_environment
 
-        environments.append(derive_environment(config.database))
+        environments.append(attach_rules(derive_environment(config.database)))
     scenarios = build_scenarios(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
     return environments, scenarios
 

@@ -6,13 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import ChainStep, ChangeOfMind, ExpectedValue, Fact, Refinement, SqlAssertion, SubRequest
-from simulator.offline.language import format_value, label
-from simulator.offline.schema_view import Table
+from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Fact, Refinement, SqlAssertion, SubRequest
 from toolservers.database import Database
-from toolservers.executor import ToolExecutor
 
-__all__ = ["Anchor", "Draft", "Skip", "final_assertion", "pairs", "q", "rows_of", "sentence", "unique", "words"]
+__all__ = ["Anchor", "Draft", "Skip", "final_assertion", "q", "rows_of"]
 
 
 def rows_of(structured: Any) -> list[dict[str, Any]]:
@@ -62,30 +59,16 @@ class Draft:
     anchors: list[Anchor] = field(default_factory=list)
     change_of_mind: ChangeOfMind | None = None
     refinement: Refinement | None = None
+    detour: Detour | None = None
+    refusal: str | None = None
+    forbidden: ChainStep | None = None
     follows: str | None = None
+    #: Steps not yet given to a sub-request (the identification step waits for the first one).
+    loose: list[str] = field(default_factory=list)
 
     def step_id(self) -> str:
         return f"{self.task_id}.s{len(self.steps)}"
 
 
-def unique(executor: ToolExecutor, table: Table, column: str) -> bool:
-    distinct, total = executor.db.query(f'SELECT COUNT(DISTINCT "{column}"), COUNT(*) FROM "{table.name}"')[0]
-    return bool(total > 1 and distinct == total)
-
-
 def q(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
-
-
-def words(fields: list[str]) -> str:
-    return sentence([label(f) for f in fields]) or "details"
-
-
-def sentence(parts: list[str]) -> str:
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", then ".join(parts)
-
-
-def pairs(args: dict[str, Any], names: list[str]) -> str:
-    return ", ".join(f"{label(k)} {format_value(args[k])}" for k in names if k in args)

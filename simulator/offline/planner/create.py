@@ -1,12 +1,21 @@
-"""Add a row under one of the user's rows."""
+"""Add a row: a booking, an order, an appointment (the pack's own tool) or a plain row (the derived one).
+
+Every argument is either the user's own row (found by identification), a public row the
+user names (a product, a doctor, a flight), or a value the user says. Some requests first
+ask for a value the tool refuses (more units than are in stock, a time that is not a
+slot): a detour through a real error, after which the user accepts what is possible.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+from typing import TYPE_CHECKING, Any
 
-from schemas import ChainStep, ExpectedValue, Fact, SqlAssertion, ValueRef
-from simulator.offline.language import entity, label
-from simulator.offline.planner._base import Anchor, Draft, Skip, pairs, q
+from schemas import ChainStep, Detour, ExpectedValue, SqlAssertion, ValueRef
+from simulator.offline.language import a, entity, format_value, join, label
+from simulator.offline.planner._base import Anchor, Draft, Skip, q
+from simulator.offline.planner._find import find_public
+from simulator.offline.planner._words import frame
 from simulator.offline.schema_view import Table
 
 if TYPE_CHECKING:
@@ -14,75 +23,288 @@ if TYPE_CHECKING:
 
 __all__ = ["create"]
 
+_REASONS = (
+    "a routine check-up", "a follow-up visit", "persistent back pain", "a repeat prescription review",
+    "a sore throat", "knee pain after running", "blood test results", "headaches",
+)  # fmt: skip
+_TODAY = dt.date(2026, 5, 4)
+
+
+def _today(p: Planner) -> dt.date:
+    if p.policy is not None and p.policy.today:
+        return dt.date.fromisoformat(p.policy.today)
+    return _TODAY
+
+
+def _candidates(p: Planner) -> list[tuple[str, dict[str, Any], str]]:
+    """(tool, table of the new row, kind) for every way the user may add a row."""
+    assert p.policy is not None
+    out: list[tuple[str, dict[str, Any], str]] = []
+    composite_tables = set()
+    for name, rule in p.policy.tools.items():
+        if rule.action == "create":
+            composite_tables.add(rule.table)
+            out.append((name, {"table": rule.table}, "composite"))
+    for t in p.schema.tables.values():
+        rules = p.policy.rules(t.name)
+        if len(rules.owner) == 1 and rules.create and t.name not in composite_tables and p.tool("create", t.name):
+            out.append((p.tool("create", t.name).name, {"table": t.name}, "derived"))  # type: ignore[union-attr]
+    return out
+
 
 def create(p: Planner, d: Draft, anchor: Anchor | None) -> None:
-    def fits(t: Table) -> bool:
-        return any(
-            p.schema.tools.get("create", c) is not None and p.schema.tables[c].rows > 0
-            for c, _ in p.schema.children(t.name)
-        )
+    from simulator.offline.planner.kinds import assert_rules
 
-    parent = p.anchor_table(anchor, fits) or p.pick_table(fits)
-    options = [(c, col) for c, col in p.schema.children(parent.name) if p.schema.tools.get("create", c)]
-    child_name, fk = p.rng.choice(options)
-    child = p.schema.tables[child_name]
-    tool = p.schema.tools.get("create", child_name)
-    assert tool is not None
-    ref, prow = p.find(d, parent, anchor)
-    pk_field = child.fks[fk][1] or parent.pk or ""
-    args = p.new_row_values(child, tool, skip={fk})
-    sid = d.step_id()
-    step = ChainStep(id=sid, tool=tool.name, arguments=args, refs={fk: ValueRef(step=ref.step, field=pk_field)})
-    probe = p.row_exists(sid, child_name, {fk: prow.get(pk_field), **args}, "")
-    before = p.executor.db.query(probe.sql, probe.params)
-    rows = p.run(step, {fk: prow.get(pk_field)})
+    assert_rules(p)
+    options = _candidates(p)
+    if not options:
+        raise Skip
+    tool_name, info, kind = p.rng.choice(options)
+    table = p.schema.tables[info["table"]]
+    for _ in range(6):
+        mark = (len(d.steps), list(d.loose), dict(d.facts), list(p.results), p.me_step)
+        try:
+            _attempt(p, d, tool_name, table, kind)
+            return
+        except Skip:
+            del d.steps[mark[0] :]
+            d.loose[:] = mark[1]
+            d.facts.clear()
+            d.facts.update(mark[2])
+            for key in list(p.results):
+                if key not in mark[3]:
+                    del p.results[key]
+            p.me_step = mark[4]
+    raise Skip
+
+
+def _public_table_for(p: Planner, param: str, table: Table) -> Table | None:
+    assert p.policy is not None
+    fk = table.fks.get(param)
+    if fk is not None and p.policy.rules(fk[0]).public:
+        return p.schema.tables.get(fk[0])
+    for t in p.schema.tables.values():
+        if t.pk == param and p.policy.rules(t.name).public:
+            return t
+    return None
+
+
+def _borrow(p: Planner, table: Table, column: str) -> Any:
+    rows = p.executor.db.query(f"SELECT {q(column)} FROM {q(table.name)} WHERE {q(column)} IS NOT NULL")
     if not rows:
         raise Skip
-    shown = [k for k in args if k in child.informative()] or list(args)
-    step.report = shown[:2]
-    d.steps.append(step)
-    stated = shown[:1]
-    p.ask(
-        d,
-        sid,
-        "create",
-        [
-            f"I'd like to add a new {entity(child_name)} to it, with {pairs(args, stated)}.",
-            f"Please create a {entity(child_name)} for it — {pairs(args, stated)}.",
-            f"Can you set up a new {entity(child_name)} there? {pairs(args, stated).capitalize()}.",
-        ],
-        stated=stated,
-    )
-    for name in args:
-        if name not in stated:
-            d.facts[name] = Fact(name=name, value=args[name], description=f"the {label(name)} you want")
-    if child.pk is None or child.pk not in rows[0]:
+    return p.rng.choice(rows)[0]
+
+
+def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> None:
+    assert p.policy is not None and p.user is not None
+    tool = p.environment.tool(tool_name)
+    props: dict[str, Any] = tool.input_schema.get("properties", {})
+    required = set(tool.input_schema.get("required", []))
+    rules = p.policy.rules(table.name)
+    args: dict[str, Any] = {}
+    refs: dict[str, ValueRef] = {}
+    phrases: list[str] = []
+    stated: list[str] = []
+    steps: list[str] = []
+    found_rows: list[dict[str, Any]] = []
+    dates: list[str] = []
+    times: list[str] = []
+    ints: list[str] = []
+    for name, schema in props.items():
+        if name == p.user.column:
+            refs[name] = p.identify(d)
+            continue
+        public = _public_table_for(p, name, table)
+        if public is not None:
+            found = find_public(p, d, public)
+            refs[name] = found.ref
+            found_rows.append(found.row)
+            phrases.append(f"for {found.words}")
+            stated += found.stated
+            steps += found.steps
+            continue
+        if name.endswith("_id"):
+            if name in required:
+                raise Skip  # another of the user's rows would be needed: kept simple
+            continue
+        if name not in required and not (kind == "derived" and name in table.enums):
+            if name == "card_last4":
+                continue
+            if name not in table.columns or name not in table.enums:
+                continue
+        kind_of = schema.get("type")
+        pattern = str(schema.get("pattern", ""))
+        if "enum" in schema:
+            allowed = [v for v in schema["enum"] if v is not None]
+            initial = rules.initial.get(name)
+            if initial:
+                allowed = [v for v in allowed if v in initial] or allowed
+            elif kind == "derived" and name in table.enums:
+                common = p.executor.db.query(
+                    f"SELECT {q(name)} FROM {q(table.name)} GROUP BY 1 ORDER BY COUNT(*) DESC LIMIT 1"
+                )
+                allowed = [common[0][0]] if common else allowed
+            args[name] = p.rng.choice(allowed)
+            phrases.append(f"{label(name)} {format_value(args[name], name)}")
+        elif "date" in name or "\\d{4}" in pattern:
+            dates.append(name)
+        elif name == "time" or ":" in pattern:
+            times.append(name)
+        elif kind_of == "integer":
+            ints.append(name)
+        elif kind_of == "number":
+            args[name] = _borrow(p, table, name) if name in table.columns else 1.0
+            phrases.append(f"{label(name)} {format_value(args[name], name, currency=p.say.currency)}")
+        else:
+            if name == "reason" and kind == "composite":
+                args[name] = p.rng.choice(_REASONS)
+                phrases.append(f"for {args[name]}")
+            elif name in table.columns:
+                value = _borrow(p, table, name)
+                if p.executor.db.query(
+                    f"SELECT COUNT(DISTINCT {q(name)}) = COUNT(*) FROM {q(table.name)}"
+                )[0][0] and isinstance(value, str):
+                    value = "".join(str(p.rng.randrange(10)) if ch.isdigit() else ch for ch in value)
+                args[name] = value
+                phrases.append(f"{label(name)} {format_value(value, name)}")
+            else:
+                raise Skip
+        stated.append(name) if name in args else None
+    if "payment_method" in args and "card_last4" in props:
+        args["payment_method"] = p.rng.choice(["card", "card", "paypal", "bank_transfer"])
+        phrases = [x for x in phrases if not x.startswith("payment method")]
+        phrases.append(f"paying by {format_value(args['payment_method'])}")
+        if args["payment_method"] == "card":
+            args["card_last4"] = f"{p.rng.randrange(10000):04d}"
+            phrases.append(f"with the card ending in {args['card_last4']}")
+            stated.append("card_last4")
+    resolved = {n: p.value(r) for n, r in refs.items()}
+    for name in ints:
+        schema = props[name]
+        limit = min(int(schema.get("maximum", 3)), 3)
+        args[name] = p.rng.randint(1, max(1, limit))
+        stated.append(name)
+    today = _today(p)
+    for _ in range(30):
+        for name in dates:
+            day = today + dt.timedelta(days=p.rng.randint(1, 24)) if kind == "composite" else today
+            if kind == "derived" and name in table.columns:
+                latest = p.executor.db.query(f"SELECT MAX({q(name)}) FROM {q(table.name)}")[0][0]
+                day = dt.date.fromisoformat(str(latest)[:10]) if latest else today
+            args[name] = day.isoformat()
+        for name in times:
+            args[name] = f"{p.rng.randint(8, 16):02d}:{p.rng.choice(['00', '30'])}"
+        if p.fails(tool.name, {**args, **resolved}) is None:
+            break
+        if not dates and not times:
+            raise Skip
+    else:
         raise Skip
-    columns = [fk, *args]
-    values = {c: rows[0].get(c) for c in columns}
-    check = p.row_exists(sid, child_name, values, f"a {entity(child_name)} with {pairs(args, list(args))}")
-    if before[0][0]:
-        raise Skip  # an identical row was already there: the task would check nothing
-    d.checks.append(check)
-    new_key = rows[0][child.pk]
+    for name in dates:
+        stated.append(name)
+        phrases.append(f"on {format_value(args[name], name)}")
+    for name in times:
+        stated.append(name)
+        phrases.append(f"at {args[name]}")
+    detour = _detour(p, tool.name, props, args, resolved, found_rows, ints, times)
+    first = dict(args)
+    if detour is not None:
+        first.update(detour.arguments)
+    for name in ints:
+        phrases.append(_amount(name, first[name]))
+    for name in times:
+        phrases = [f"at {first[name]}" if x == f"at {args[name]}" else x for x in phrases]
+    sid = d.step_id()
+    step = ChainStep(id=sid, tool=tool.name, arguments=dict(args), refs=refs)
+    rows = p.run(step, resolved)
+    if not rows:
+        raise Skip
+    d.steps.append(step)
+    if detour is not None:
+        detour.step = sid
+    d.detour = detour
+    noun = entity(table.name)
+    verb = tool.name.split("_", 1)[0] if kind == "composite" else "add"
+    obj = a(noun) if kind == "composite" else f"a new {noun}"
+    body = join(phrases, "and")
+    text = frame(
+        p.say,
+        (f"{verb.capitalize()} {obj} {body}.", f"Need to {verb} {obj}: {body}."),
+        (
+            f"I'd like to {verb} {obj} {body}.",
+            f"Could you {verb} {obj} for me, {body}?",
+            f"Can you {verb} {obj}? That's {body}.",
+            f"Please {verb} {obj} {body}.",
+        ),
+        (
+            f"I've been meaning to do this for a while: could you {verb} {obj} {body}?",
+            f"Would you be able to {verb} {obj} for me? It would be {body}.",
+        ),
+    )
+    p.ask(d, [*steps, sid], "create", text, stated=list(dict.fromkeys(stated)))
+    key = table.key
+    reported = [k for k in (key, "total", "total_price", "status") if k and k in rows[0]][:2]
+    step.report = reported
+    for k in reported:
+        d.values.append(ExpectedValue(step=sid, name=k, value=rows[0][k]))
+    if table.pk and table.pk in rows[0]:
+        new_pk = rows[0][table.pk]
+        cols = [c for c in (p.user.column, *args) if c in table.columns]
+        check_values = {c: rows[0][c] if c in rows[0] else args.get(c) for c in cols}
+        check = p.row_exists(sid, table.name, check_values, f"a new {noun} ({', '.join(cols)})")
+        d.checks.append(check)
 
-    def final() -> SqlAssertion:
-        # The row as the whole scenario leaves it (a later task may change it), found by content.
-        now = p.executor.db.query(
-            f'SELECT {", ".join(q(c) for c in columns)} FROM "{child_name}" WHERE "{child.pk}" = :pk',
-            {"pk": new_key},
-        )
-        if not now:  # deleted later: the final state is that it is gone
-            return SqlAssertion(
-                description=check.description + " (then removed)",
-                sql=check.sql,
-                params=check.params,
-                expected=[[0]],
+        def final() -> SqlAssertion:
+            now = p.executor.db.query(
+                f"SELECT {', '.join(q(c) for c in cols)} FROM {q(table.name)} WHERE {q(table.pk or '')} = :pk",
+                {"pk": new_pk},
             )
-        return p.row_exists(sid, child_name, dict(zip(columns, now[0], strict=True)), check.description)
+            if not now:
+                return SqlAssertion(description=check.description + " (then removed)", sql=check.sql, params=check.params, expected=[[0]])
+            return p.row_exists(sid, table.name, dict(zip(cols, now[0], strict=True)), check.description)
 
-    d.finals[len(d.checks) - 1] = final
-    for name in step.report:
-        d.values.append(ExpectedValue(step=sid, name=name, value=args[name]))
-    d.purposes.append(f"add a {entity(child_name)} ({pairs(args, list(args))}) to that {entity(parent.name)}")
-    d.anchors.append(Anchor(sid, child_name, rows[0]))
+        d.finals[len(d.checks) - 1] = final
+        d.anchors.append(Anchor(sid, table.name, rows[0]))
+    d.purposes.append(f"{verb} {obj} {body}")
+
+
+def _amount(name: str, n: int) -> str:
+    if name in {"quantity", "units", "amount"}:
+        return f"{n} {'unit' if n == 1 else 'units'}"
+    if name in {"seats", "rooms", "nights", "tickets", "guests"}:
+        return f"{n} {name[:-1] if n == 1 else name}"
+    return f"{label(name)} {n}"
+
+
+def _detour(
+    p: Planner,
+    tool: str,
+    props: dict[str, Any],
+    args: dict[str, Any],
+    resolved: dict[str, Any],
+    found: list[dict[str, Any]],
+    ints: list[str],
+    times: list[str],
+) -> Detour | None:
+    """A first value the tool refuses for real: more than is available, beyond the limit, not a slot."""
+    if p.rng.random() > 0.6:
+        return None
+    options: list[tuple[dict[str, Any], str]] = []
+    for name in ints:
+        for row in found:
+            for col, v in row.items():
+                if isinstance(v, int) and ("stock" in col or "available" in col) and 0 < v < 20:
+                    options.append(({name: v + p.rng.randint(1, 3)}, f"more {label(name)} than are available"))
+        maximum = props[name].get("maximum")
+        if isinstance(maximum, int):
+            options.append(({name: maximum + p.rng.randint(1, 4)}, f"more {label(name)} than one booking allows"))
+    for name in times:
+        hour = args[name][:2]
+        options.append(({name: f"{hour}:{p.rng.choice(['15', '45', '10'])}"}, "a time that is not a slot"))
+    p.rng.shuffle(options)
+    for first, description in options:
+        code = p.fails(tool, {**args, **resolved, **first})
+        if code is not None:
+            return Detour(step="", arguments=first, error=code, description=description)
+    return None

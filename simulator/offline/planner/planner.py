@@ -1,4 +1,14 @@
-"""The planner: plans the tasks of one scenario, one kind of task at a time."""
+"""The planner: plans the tasks of one scenario for one user, one kind of task at a time.
+
+Every task is about the scenario's user (a row of the rules' user table) and their own
+rows, or about public rows (a catalogue, a timetable). The user identifies themselves
+the way people do (an email, a phone number) in the first task that needs it, and names
+their rows by what they know (an order number, "my most recent loan", "my address on
+Mill Road"), never by internal ids. Each step is executed as it is planned, on a private
+copy of the database, so later steps use earlier results and the expected outcome is
+what really happened. A share of the requests are ones the rules forbid: those tasks
+have no write step, and their checks say that nothing changed.
+"""
 
 from __future__ import annotations
 
@@ -13,73 +23,82 @@ from schemas import (
     ExpectedOutcome,
     ExpectedValue,
     Fact,
+    Persona,
     RubricItem,
     RubricKind,
     SqlAssertion,
     SubRequest,
     Task,
     ToolSpec,
+    UserIdentity,
     ValueRef,
 )
 from schemas.errors import ToolError
-from simulator.offline.language import entity, format_value, label
-from simulator.offline.planner._base import (
-    Anchor,
-    Draft,
-    Skip,
-    final_assertion,
-    q,
-    rows_of,
-    sentence,
-    unique,
-)
-from simulator.offline.planner.count import count
-from simulator.offline.planner.create import create
-from simulator.offline.planner.delete import delete
-from simulator.offline.planner.lookup import lookup
-from simulator.offline.planner.related import related, related_update
-from simulator.offline.planner.search import refine_search
-from simulator.offline.planner.update import update
+from schemas.policy import Policy
+from simulator.offline.language import Phrasing, a, entity, format_value, label
+from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion, q, rows_of
 from simulator.offline.schema_view import Schema, Table
 from toolservers.executor import ToolExecutor
 
-__all__ = ["Kind", "Planner"]
+__all__ = ["Kind", "Planner", "task_count"]
 
 #: One kind of task: adds its steps, sub-requests and checks to the draft, or raises Skip.
 Kind = Callable[["Planner", Draft, Anchor | None], None]
 
 
-class Planner:
-    """Plans the tasks of one scenario on ``executor``'s database (a private copy)."""
+def task_count(rng: random.Random) -> int:
+    """How many tasks a dialogue has: 1 to 12, most often 2 or 3 (mean about 3)."""
+    return rng.choices(range(1, 13), [14, 26, 24, 13, 8, 5, 4, 2, 1.5, 1, 0.8, 0.7])[0]
 
-    def __init__(self, environment: Environment, executor: ToolExecutor, schema: Schema, rng: random.Random) -> None:
+
+class Planner:
+    """Plans the tasks of one scenario on ``executor``'s database (a private copy).
+
+    ``user`` keeps the scenario's user (a branch continues with the same one); without
+    it one is picked. ``persona`` shapes how the requests are worded.
+    """
+
+    def __init__(
+        self,
+        environment: Environment,
+        executor: ToolExecutor,
+        schema: Schema,
+        rng: random.Random,
+        *,
+        persona: Persona | None = None,
+        user: UserIdentity | None = None,
+    ) -> None:
+        from simulator.offline.planner.kinds import KINDS
+
         self.environment = environment
         self.executor = executor
         self.schema = schema
         self.rng = rng
-        self.results: dict[str, list[dict[str, Any]]] = {}
-        self._kinds: list[tuple[str, Kind, float]] = [
-            ("lookup", lookup, 1.0),
-            ("related", related, 1.2),
-            ("update", update, 1.6),
-            ("create", create, 1.0),
-            ("refine", refine_search, 0.8),
-            ("count", count, 0.5),
-            ("delete", delete, 0.3),
-            ("related_update", related_update, 0.8),
-        ]
+        self.persona = persona or Persona(name="User")
+        self.say = Phrasing(rng, self.persona, currency=currency_of(environment))
+        self.policy: Policy | None = environment.rules
+        if self.policy is None:
+            from simulator.policy import derive_policy
 
-    def plan(self, count: int, *, follow_up_rate: float = 0.6) -> list[Task]:
+            self.policy = derive_policy(executor.db.query)
+        self.results: dict[str, list[dict[str, Any]]] = {}
+        self.user: UserIdentity | None = user
+        self.me_row: dict[str, Any] | None = None
+        self.me_step: str | None = None
+        self._kinds = KINDS
+        if self.policy is not None:
+            self._pick_user()
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, count: int, *, follow_up_rate: float = 0.5) -> list[Task]:
         """Plan ``count`` tasks, executing them in order, then add final-state assertions."""
         drafts: list[Draft] = []
         anchors: list[Anchor] = []
         attempts = 0
-        while len(drafts) < count and attempts < count * 12:
+        while len(drafts) < count and attempts < count * 10:
             attempts += 1
             task_id = f"t{len(drafts)}"
-            anchor = None
-            if anchors and self.rng.random() < follow_up_rate:
-                anchor = self.rng.choice(anchors[-3:])
+            anchor = self.rng.choice(anchors[-3:]) if anchors and self.rng.random() < follow_up_rate else None
             draft = self._try_kinds(task_id, anchor)
             if draft is None:
                 continue
@@ -89,120 +108,103 @@ class Planner:
 
     def _try_kinds(self, task_id: str, anchor: Anchor | None) -> Draft | None:
         kinds = list(self._kinds)
-        for _ in range(len(kinds)):
-            names = [k[0] for k in kinds]
+        me_step, me_row = self.me_step, self.me_row
+        while kinds:
             weights = [k[2] for k in kinds]
-            name = self.rng.choices(names, weights)[0]
-            fn = next(k[1] for k in kinds if k[0] == name)
-            kinds = [k for k in kinds if k[0] != name]
+            index = self.rng.choices(range(len(kinds)), weights)[0]
+            name, fn, _ = kinds.pop(index)
             draft = Draft(task_id=task_id, follows=anchor.step.split(".")[0] if anchor else None)
-            savepoint = len(self.results)
+            keys = list(self.results)
             self.executor.db.conn.execute("SAVEPOINT plan")
             try:
                 fn(self, draft, anchor)
+                if draft.loose:
+                    raise Skip
             except Skip:
                 self.executor.db.conn.execute("ROLLBACK TO plan")
                 self.executor.db.conn.execute("RELEASE plan")
-                for key in list(self.results)[savepoint:]:
-                    del self.results[key]
+                for key in list(self.results):
+                    if key not in keys:
+                        del self.results[key]
+                self.me_step, self.me_row = me_step, me_row
                 continue
             self.executor.db.conn.execute("RELEASE plan")
-            if self.rng.random() < 0.45:
-                self.merge_lookup(draft)
             if anchor is None or not any(anchor.step in str(s.refs) for s in draft.steps):
                 draft.follows = None
             return draft
         return None
 
-    def ask(self, d: Draft, sid: str, intent: str, phrasings: list[str], *, stated: list[str] | None = None) -> None:
-        """Add the sub-request that asks for step ``sid``, in one of ``phrasings``."""
-        d.subs.append(
-            SubRequest(id=f"{sid}.r", steps=[sid], intent=intent, stated=stated or [], text=self.rng.choice(phrasings))
-        )
-
-    def merge_lookup(self, d: Draft) -> None:
-        """Ask for a lookup and what follows it in one request, saying the key up front.
-
-        That is how people often ask ("cancel my order ORD-1042"), and it makes the agent
-        run several tools in a row for one request.
-        """
-        if len(d.subs) < 2 or d.subs[0].intent != "lookup":
+    # ------------------------------------------------------------------ the user
+    def _pick_user(self) -> None:
+        policy = self.policy
+        assert policy is not None
+        users = self.schema.tables.get(policy.user_table)
+        if users is None or users.pk is None:
+            self.policy = None
             return
-        first, second = d.subs[0], d.subs[1]
-        lookup = next(s for s in d.steps if s.id == first.steps[0])
-        follower = next(s for s in d.steps if s.id == second.steps[0])
-        if not any(ref.step == lookup.id for ref in follower.refs.values()) or len(lookup.arguments) != 1:
+        rows = self.query_rows(f"SELECT * FROM {q(users.name)} ORDER BY rowid")
+        if self.user is not None:
+            match = [r for r in rows if r.get(self.user.column) == self.user.pk]
+            if match:
+                self.me_row = match[0]
+                return
+        owned = [(t, rules.owner[0]) for t, rules in policy.tables.items() if len(rules.owner) == 1]
+        scored = []
+        for row in rows:
+            if not any(row.get(c) for c in policy.identify_by):
+                continue
+            score = 0
+            for table, fk in owned:
+                n = self.executor.db.query(f"SELECT COUNT(*) FROM {q(table)} WHERE {q(fk)} = :v", {"v": row[users.pk]})
+                score += min(int(n[0][0]), 3) + (1 if n[0][0] else 0)
+            scored.append((score, row))
+        if not scored:
+            self.policy = None
             return
-        ((key, value),) = lookup.arguments.items()
-        table = self.environment.tool(lookup.tool).table or "record"
-        lead = self.rng.choice(
-            [
-                f"About my {entity(table)} with {label(key)} {format_value(value)}:",
-                f"It's regarding the {entity(table)} with {label(key)} {format_value(value)}.",
-                f"My {entity(table)} — {label(key)} {format_value(value)}.",
-            ]
+        scored.sort(key=lambda x: -x[0])
+        top = scored[: max(1, len(scored) // 3)]
+        self.me_row = self.rng.choice(top)[1]
+        key = next(c for c in policy.identify_by if self.me_row.get(c))
+        self.user = UserIdentity(
+            table=users.name,
+            column=users.pk,
+            pk=self.me_row[users.pk],
+            name=person_name(self.me_row),
+            facts={key: self.me_row[key]},
         )
-        merged = SubRequest(
-            id=first.id,
-            steps=[*first.steps, *second.steps],
-            intent=second.intent,
-            text=f"{lead} {second.text}",
-            stated=[key, *second.stated],
-        )
-        d.subs[:2] = [merged]
 
-    def find(
-        self, d: Draft, table: Table, anchor: Anchor | None, *, report: int = 1
-    ) -> tuple[ValueRef, dict[str, Any]]:
-        """A reference to a row of ``table``: the anchor's, or found with a new lookup step."""
-        if anchor is not None and anchor.table == table.name:
-            return ValueRef(step=anchor.step, field=table.pk or "", row=anchor.index), anchor.row
-        rows = self.executor.db.query(f'SELECT * FROM "{table.name}" ORDER BY rowid')
-        if not rows:
+    @property
+    def me_key(self) -> tuple[str, Any]:
+        assert self.user is not None
+        ((key, value),) = list(self.user.facts.items())[:1]
+        return key, value
+
+    def identify(self, d: Draft) -> ValueRef:
+        """The user's own row: found once per scenario, in the first task that needs it."""
+        if self.policy is None or self.user is None or self.me_row is None:
             raise Skip
-        cols = list(table.columns)
-        target = dict(zip(cols, self.rng.choice(rows), strict=True))
-        sid = d.step_id()
-        search = self.schema.tools.get("search", table.name)
-        get = self.schema.tools.get("get", table.name)
-        key = table.key
-        if key and search and key in search.input_schema.get("properties", {}):
-            step = ChainStep(id=sid, tool=search.name, arguments={key: target[key]})
-            found = self.run(step, {})
-            if len(found) != 1 or (table.pk and found[0].get(table.pk) != target.get(table.pk)):
+        table = self.schema.tables[self.user.table]
+        if self.me_step is None:
+            key, value = self.me_key
+            search = self.schema.tools.get("search", table.name)
+            if search is None or key not in search.input_schema.get("properties", {}):
                 raise Skip
-            fact = key
-        elif get is not None and table.pk is not None:
-            step = ChainStep(id=sid, tool=get.name, arguments={table.pk: target[table.pk]})
-            found = self.run(step, {})
-            fact = table.pk
-        else:
-            raise Skip
-        fields = self.report_fields(table, found[0], report)
-        step.report = fields
-        d.steps.append(step)
-        d.facts[fact] = Fact(
-            name=fact, value=target[fact], description=f"the {label(fact)} of your {entity(table.name)}"
-        )
-        self.ask(
-            d,
-            sid,
-            "lookup",
-            [
-                f"I'd like to check on my {entity(table.name)}.",
-                f"Can you pull up my {entity(table.name)}?",
-                f"I need some details about a {entity(table.name)}.",
-                f"Could you look up a {entity(table.name)} for me?",
-                f"I have a question about my {entity(table.name)}.",
-            ],
-        )
-        self.expect_values(d, sid, found[0], fields)
-        return ValueRef(step=sid, field=table.pk or fact), found[0]
+            sid = d.step_id()
+            step = ChainStep(id=sid, tool=search.name, arguments={key: value})
+            rows = self.run(step, {})
+            if len(rows) != 1 or rows[0].get(table.pk or "") != self.user.pk:
+                raise Skip
+            d.steps.append(step)
+            d.loose.append(sid)
+            d.facts[key] = Fact(name=key, value=value, description=f"the {label(key)} on your account")
+            self.me_step = sid
+        return ValueRef(step=self.me_step, field=self.user.column)
 
+    # ------------------------------------------------------------------ running
     def run(self, step: ChainStep, resolved: dict[str, Any]) -> list[dict[str, Any]]:
         args = dict(step.arguments)
         for name, ref in step.refs.items():
-            args[name] = resolved[name] if name in resolved else self.results[ref.step][ref.row][ref.field]
+            args[name] = resolved[name] if name in resolved else self.value(ref)
         try:
             outcome = self.executor.call(step.tool, args)
         except ToolError as exc:
@@ -212,68 +214,62 @@ class Planner:
         self.results[step.id] = rows
         return rows
 
+    def fails(self, tool: str, args: dict[str, Any]) -> str | None:
+        """The error code ``tool`` gives for ``args`` (the database is left as it was), or None."""
+        self.executor.db.conn.execute("SAVEPOINT probe")
+        try:
+            self.executor.call(tool, args)
+        except ToolError as exc:
+            return str(getattr(exc, "code", "error"))
+        finally:
+            self.executor.db.conn.execute("ROLLBACK TO probe")
+            self.executor.db.conn.execute("RELEASE probe")
+        return None
+
+    def value(self, ref: ValueRef) -> Any:
+        rows = self.results.get(ref.step, [])
+        if len(rows) <= ref.row:
+            raise Skip
+        return rows[ref.row].get(ref.field)
+
+    def query_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.executor.db.conn.execute(sql, params or {})
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    # ------------------------------------------------------------------ drafting
+    def ask(self, d: Draft, steps: list[str], intent: str, text: str, *, stated: list[str] | None = None) -> None:
+        """Add the sub-request that asks for ``steps`` (after any waiting identification step)."""
+        sid = [*d.loose, *steps]
+        d.loose.clear()
+        d.subs.append(
+            SubRequest(id=f"{steps[-1]}.r", steps=sid, intent=intent, stated=stated or [], text=self.say.polite(text))
+        )
+
+    def tool(self, category: str, table: str) -> ToolSpec | None:
+        return self.schema.tools.get(category, table)
+
+    def params(self, tool: ToolSpec) -> dict[str, Any]:
+        props: dict[str, Any] = tool.input_schema.get("properties", {})
+        return props
+
     def pick_table(self, fits: Callable[[Table], bool]) -> Table:
         options = [t for t in self.schema.tables.values() if fits(t)]
         if not options:
             raise Skip
         return self.rng.choice(options)
 
-    def anchor_table(self, anchor: Anchor | None, fits: Callable[[Table], bool]) -> Table | None:
-        if anchor is None:
-            return None
-        table = self.schema.tables.get(anchor.table)
-        return table if table is not None and fits(table) else None
+    def expect(self, d: Draft, step: str, row: dict[str, Any], fields: list[str]) -> None:
+        d.values.extend(ExpectedValue(step=step, name=f, value=row.get(f)) for f in fields if row.get(f) is not None)
 
-    def list_tool(self, child: str, column: str) -> ToolSpec | None:
-        for tool in self.schema.tools.all("list_related", child):
-            if column in tool.input_schema.get("required", []):
-                return tool
-        return None
-
-    def report_fields(self, table: Table, row: dict[str, Any], n: int) -> list[str]:
-        fields = [f for f in table.informative() if row.get(f) is not None]
-        self.rng.shuffle(fields)
-        return fields[:n]
-
-    def expect_values(self, d: Draft, step: str, row: dict[str, Any], fields: list[str]) -> None:
-        d.values.extend(ExpectedValue(step=step, name=f, value=row.get(f)) for f in fields)
-
-    def updatable(self, table: Table, tool: ToolSpec) -> list[tuple[str, list[Any]]]:
-        props = tool.input_schema.get("properties", {})
-        out = []
-        for col, values in table.enums.items():
-            if col in props:
-                allowed = props[col].get("enum") or values
-                out.append((col, [v for v in allowed if v is not None]))
-        return out
-
-    def new_row_values(self, table: Table, tool: ToolSpec, *, skip: set[str]) -> dict[str, Any]:
-        props = tool.input_schema.get("properties", {})
-        required = set(tool.input_schema.get("required", []))
-        sample = self.executor.db.query(f'SELECT * FROM "{table.name}" ORDER BY rowid')
-        if not sample:
-            raise Skip
-        row = dict(zip(table.columns, self.rng.choice(sample), strict=True))
-        args: dict[str, Any] = {}
-        for name in props:
-            if name in skip or name not in table.columns or (name not in required and name not in table.enums):
-                continue
-            col = table.columns[name]
-            value = row.get(name)
-            if col.pk or name in table.fks:
-                if name in required:
-                    raise Skip  # another parent would be needed; keep tasks simple
-                continue
-            if name in table.enums:
-                value = self.rng.choice(table.enums[name])
-            elif name == table.key or unique(self.executor, table, name):
-                value = f"{value}-{self.rng.randrange(100, 999)}" if isinstance(value, str) else value
-            if value is None:
-                continue
-            args[name] = value
-        if not args:
-            raise Skip
-        return args
+    def field_check(self, step: str, table: Table, column: str, pk: Any, value: Any) -> SqlAssertion:
+        return SqlAssertion(
+            description=f"{entity(table.name)} {pk} has {label(column)} {format_value(value)}",
+            sql=f"SELECT {q(column)} FROM {q(table.name)} WHERE {q(table.pk or 'rowid')} = :pk",
+            params={"pk": pk},
+            expected=[[value]],
+            step=step,
+        )
 
     def row_exists(self, step: str, table: str, values: dict[str, Any], description: str) -> SqlAssertion:
         """Whether a row with exactly these column values exists (1) or not (0)."""
@@ -281,46 +277,59 @@ class Planner:
         where = " AND ".join(f"{q(c)} IS :{names[c]}" for c in values)
         return SqlAssertion(
             description=f"{description} exists",
-            sql=f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE {where})',
+            sql=f"SELECT EXISTS (SELECT 1 FROM {q(table)} WHERE {where})",
             params={names[c]: v for c, v in values.items()},
             expected=[[1]],
             step=step,
         )
 
-    def field_check(self, step: str, table: Table, column: str, pk: Any, value: Any) -> SqlAssertion:
+    def unchanged(self, table: Table, row: dict[str, Any], columns: list[str]) -> SqlAssertion:
+        """A final-state check that ``row``'s ``columns`` still hold what they hold now."""
+        cols = [c for c in columns if c in row]
         return SqlAssertion(
-            description=f"{entity(table.name)} {pk} has {label(column)} {format_value(value)}",
-            sql=f'SELECT "{column}" FROM "{table.name}" WHERE "{table.pk}" = :pk',
-            params={"pk": pk},
-            expected=[[value]],
-            step=step,
+            description=f"{entity(table.name)} {row.get(table.pk or '')} is unchanged ({', '.join(cols)})",
+            sql=f"SELECT {', '.join(q(c) for c in cols)} FROM {q(table.name)} WHERE {q(table.pk or 'rowid')} = :pk",
+            params={"pk": row.get(table.pk or "rowid")},
+            expected=[[row[c] for c in cols]],
         )
 
+    # ------------------------------------------------------------------ finishing
     def _finish(self, d: Draft) -> Task:
         assertions = []
         for i, check in enumerate(d.checks):
             if i in d.finals:
                 assertions.append(d.finals[i]())
-                continue
-            assertions.append(final_assertion(self.executor.db, check))
+            elif check.step is None:
+                assertions.append(check)
+            else:
+                assertions.append(final_assertion(self.executor.db, check))
+        step_checks = [c for c in d.checks if c.step is not None]
         n = len(d.steps)
-        difficulty = Difficulty.EASY if n <= 1 else Difficulty.MEDIUM if n <= 2 else Difficulty.HARD
-        rubric = [RubricItem(RubricKind.CRITICAL, a.description) for a in assertions]
+        difficulty = Difficulty.EASY if n <= 2 else Difficulty.MEDIUM if n <= 4 else Difficulty.HARD
+        rubric = [RubricItem(RubricKind.CRITICAL, x.description) for x in assertions]
         rubric += [
-            RubricItem(RubricKind.CRITICAL, f"tells the user the {label(v.name)} ({format_value(v.value)})")
+            RubricItem(RubricKind.CRITICAL, f"tells the user the {label(v.name)} ({format_value(v.value, v.name)})")
             for v in d.values
         ]
-        rubric.append(RubricItem(RubricKind.STRUCTURAL, "asks for missing details instead of guessing them"))
-        rubric.append(RubricItem(RubricKind.NON_CRITICAL, "summarises each result in plain language"))
-        facts = ", ".join(f"{f.description} is {format_value(f.value)}" for f in d.facts.values())
-        goal = "You want to " + sentence(d.purposes) + "." + (f" You know that {facts}." if facts else "")
+        if d.refusal:
+            rubric.append(RubricItem(RubricKind.CRITICAL, f"refuses the request and changes nothing: {d.refusal}"))
+        rubric.append(RubricItem(RubricKind.STRUCTURAL, "identifies the user and asks for missing details instead of guessing"))
+        rubric.append(RubricItem(RubricKind.STRUCTURAL, "restates every change and waits for the user's yes"))
+        rubric.append(RubricItem(RubricKind.NON_CRITICAL, "reports only what was asked, in plain language"))
+        facts = "; ".join(f"{f.description} is {format_value(f.value, f.name)}" for f in d.facts.values())
+        goal = "You want to " + "; then ".join(d.purposes) + "."
+        if facts:
+            goal += f" You know that {facts}."
+        goal += " Say yes when the assistant restates a change correctly."
         if d.refinement is not None:
             goal += f" Once you see the results, you want them {d.refinement.description}."
         if d.change_of_mind is not None:
-            goal += (
-                f" You will first ask for {label(d.change_of_mind.argument)} "
-                f"{format_value(d.change_of_mind.first)}, then change your mind."
-            )
+            com = d.change_of_mind
+            goal += f" You will first ask for {label(com.argument)} {format_value(com.first, com.argument)}, then change your mind."
+        if d.detour is not None:
+            goal += f" You first ask for {d.detour.description}; when that fails, you accept what is possible."
+        if d.refusal is not None:
+            goal += " (The rules do not allow this; accept the assistant's refusal.)"
         return Task(
             id=d.task_id,
             goal=goal,
@@ -329,8 +338,36 @@ class Planner:
             facts=list(d.facts.values()),
             difficulty=difficulty,
             rubric=rubric,
-            expected=ExpectedOutcome(assertions=assertions, step_checks=d.checks, values=d.values),
+            expected=ExpectedOutcome(
+                assertions=assertions, step_checks=step_checks, values=d.values, refusal=d.refusal
+            ),
             follows=d.follows,
             change_of_mind=d.change_of_mind,
             refinement=d.refinement,
+            detour=d.detour,
+            forbidden=d.forbidden,
         )
+
+
+def currency_of(environment: Environment) -> str:
+    text = f"{environment.description} {environment.policy or ''}".lower()
+    if "euro" in text:
+        return "€"
+    if "pound" in text or "gbp" in text:
+        return "£"
+    if "dollar" in text or "usd" in text:
+        return "$"
+    return ""
+
+
+def person_name(row: dict[str, Any]) -> str:
+    first, last = row.get("first_name"), row.get("last_name")
+    if first and last:
+        return f"{first} {last}"
+    name = row.get("name") or row.get("full_name")
+    return str(name) if name else ""
+
+
+def described(thing: str) -> str:
+    """``a(thing)``, for goals: "an order"."""
+    return a(thing)

@@ -1,0 +1,524 @@
+"""The kinds of task the offline planner samples, for any schema its rules describe.
+
+- ``lookup``: a field or two of one of the user's rows, named the way they know it;
+- ``related``: follow a relation and a second one (the products of an order, the doctors
+  of one's appointments): one call per related row;
+- ``count``: how many of the user's rows have a value (and what they add up to);
+- ``browse``: search a public catalogue, then re-sort it;
+- ``update``: change a field of the user's row as the rules allow (a cancellation goes
+  through the pack's own tool when it has one), sometimes after a change of mind;
+- ``create``: add a row (a booking, an order, an address) with every value said, sometimes
+  first with a value the tool refuses (a detour through a real error);
+- ``delete``: remove a row the rules let the user remove;
+- ``forbidden``: a request the rules forbid (another person's row, a status that cannot
+  move, a field that is not the user's to change, a catalogue row, a value no rule
+  allows): the agent must refuse; the task has no write and checks that nothing changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Refinement, SqlAssertion, ValueRef
+from schemas.policy import ToolRule
+from simulator.offline._inflect import plural
+from simulator.offline.language import cap, entity, format_value, join, label
+from simulator.offline.planner._base import Anchor, Draft, Skip, q, rows_of
+from simulator.offline.planner._find import Found, find_own, find_public, name_column
+from simulator.offline.planner._words import ask_fields, field_list, frame
+from simulator.offline.schema_view import Table
+
+if TYPE_CHECKING:
+    from simulator.offline.planner.planner import Kind, Planner
+
+__all__ = ["KINDS"]
+
+
+def _owned(p: Planner, t: Table) -> bool:
+    return p.policy is not None and len(p.policy.rules(t.name).owner) == 1 and t.pk is not None
+
+
+def _informative(t: Table, row: dict[str, Any], skip: list[str]) -> list[str]:
+    return [
+        f
+        for f in t.informative()
+        if row.get(f) is not None
+        and f not in skip
+        and not f.startswith(("is_", "has_"))
+        and f not in {"active"}
+        and not (isinstance(row[f], str) and (row[f].rstrip()[-1:] in {".", "!", "?"} or len(row[f]) > 60))
+    ]
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def lookup(p: Planner, d: Draft, anchor: Anchor | None) -> None:
+    table = p.schema.tables.get(anchor.table) if anchor else None
+    if table is None or not _owned(p, table):
+        table = p.pick_table(lambda t: _owned(p, t) and bool(t.informative()))
+    found = find_own(p, d, table, anchor)
+    fields = _informative(table, found.row, found.stated)
+    p.rng.shuffle(fields)
+    fields = fields[: p.rng.choice([1, 2, 2])]
+    if not fields:
+        raise Skip
+    sid = _reading_step(p, d, table, found)
+    d.steps[-1].report = fields
+    p.expect(d, sid, found.row, fields)
+    p.ask(d, [*found.steps, sid] if sid not in found.steps else found.steps, "lookup", ask_fields(p.say, found.words, fields), stated=found.stated)
+    d.purposes.append(f"find out {field_list(fields)} of {found.words}")
+    d.anchors.append(Anchor(sid, table.name, found.row))
+
+
+def _reading_step(p: Planner, d: Draft, table: Table, found: Found) -> str:
+    """The step whose result shows the row: the lookup itself, or a new get for an anchored row."""
+    if found.steps:
+        return found.steps[-1]
+    get = p.tool("get", table.name)
+    if get is None or table.pk is None:
+        raise Skip
+    sid = d.step_id()
+    step = ChainStep(id=sid, tool=get.name, refs={table.pk: found.ref})
+    rows = p.run(step, {})
+    if not rows:
+        raise Skip
+    d.steps.append(step)
+    found.row = rows[0]
+    return sid
+
+
+def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
+    """The user's row -> its child rows -> the public row each child points at (its name)."""
+    assert_rules(p)
+    options = []
+    for t in p.schema.tables.values():
+        is_user = p.policy is not None and t.name == p.policy.user_table
+        if not (is_user or _owned(p, t)):
+            continue
+        for child, fk in p.schema.children(t.name):
+            lists = [x for x in p.schema.tools.all("list_related", child) if fk in x.input_schema.get("required", [])]
+            if not lists:
+                continue
+            ctable = p.schema.tables[child]
+            for col, (target, _) in ctable.fks.items():
+                tt = p.schema.tables.get(target)
+                if tt is None or not p.policy or not p.policy.rules(target).public or col == fk:
+                    continue
+                if name_column(tt) and p.tool("get", target):
+                    options.append((t, child, fk, lists[0], col, tt))
+    if not options:
+        raise Skip
+    parent, child, fk, list_tool, link, target = p.rng.choice(options)
+    if p.policy is not None and parent.name == p.policy.user_table:
+        me = p.identify(d)
+        found = Found(me, p.me_row or {}, "my account", [], [])
+        words = None
+    else:
+        found = find_own(p, d, parent, anchor)
+        words = found.words
+    sid = d.step_id()
+    step = ChainStep(id=sid, tool=list_tool.name, refs={fk: found.ref})
+    rows = p.run(step, {})
+    if not rows or len(rows) > 5:
+        raise Skip
+    d.steps.append(step)
+    tname = name_column(target)
+    assert tname is not None and target.pk is not None
+    get = p.tool("get", target.name)
+    assert get is not None
+    steps = [*found.steps, sid]
+    for i in range(len(rows)):
+        gid = d.step_id()
+        g = ChainStep(id=gid, tool=get.name, refs={target.pk: ValueRef(step=sid, field=link, row=i)}, report=[tname])
+        got = p.run(g, {})
+        if not got:
+            raise Skip
+        d.steps.append(g)
+        steps.append(gid)
+        p.expect(d, gid, got[0], [tname])
+    d.values.append(ExpectedValue(step=sid, name="count", value=len(rows)))
+    things = plural(entity(target.name))
+    kids = plural(entity(child))
+    if words is None:
+        text = frame(
+            p.say,
+            (f"Which {things} are on my {kids}?", f"{cap(things)} for my {kids}?"),
+            (
+                f"Which {things} are on my {kids}? Just the {label(tname)}, please.",
+                f"Could you list the {label(tname)} of each {entity(target.name)} on my {kids}?",
+                f"Can you tell me which {things} my {kids} are for?",
+                f"I'd like to see my {kids} — which {things} are they?",
+            ),
+            (
+                f"I've lost track a bit — could you go through my {kids} and tell me which {things} they're for, by {label(tname)}?",
+                f"Would you mind listing my {kids}? I mostly need to know the {label(tname)} of each {entity(target.name)}.",
+            ),
+        )
+    else:
+        text = frame(
+            p.say,
+            (f"Which {things} are in {words}?", f"{cap(things)} in {words}?"),
+            (
+                f"Which {things} are in {words}? The {label(tname)} of each is enough.",
+                f"Could you tell me the {label(tname)} of every {entity(target.name)} in {words}?",
+                f"What {things} does {words} include?",
+                f"Can you list the {things} on {words} by {label(tname)}?",
+            ),
+            (
+                f"I can't remember exactly what was in {words} — could you list the {things}, with their {label(tname)}?",
+                f"Would you be able to check {words} for me and tell me the {label(tname)} of each {entity(target.name)}?",
+            ),
+        )
+    p.ask(d, steps, "list_related", text, stated=found.stated)
+    d.purposes.append(f"know the {things} of {words or 'your ' + kids}")
+    d.anchors.append(Anchor(sid, child, rows[0]))
+
+
+def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
+    assert_rules(p)
+    assert p.policy is not None
+
+    def fits(t: Table) -> bool:
+        tool = p.tool("count", t.name)
+        if tool is None or not _owned(p, t):
+            return False
+        props = p.params(tool)
+        return p.policy is not None and p.policy.rules(t.name).owner[0] in props and any(c in props for c in t.enums)
+
+    table = p.pick_table(fits)
+    tool = p.tool("count", table.name)
+    assert tool is not None
+    props = p.params(tool)
+    fk = p.policy.rules(table.name).owner[0]
+    column = p.rng.choice([c for c in table.enums if c in props])
+    value = p.rng.choice(table.enums[column])
+    me = p.identify(d)
+    sid = d.step_id()
+    step = ChainStep(id=sid, tool=tool.name, arguments={column: value}, refs={fk: me})
+    rows = p.run(step, {})
+    if not rows or not isinstance(rows[0].get("count"), int):
+        raise Skip
+    d.steps.append(step)
+    things = plural(entity(table.name))
+    v = format_value(value, column)
+    status = column in {"status", "state"}
+    what = f"are {v}" if status else f"have the {label(column)} {v}"
+    d.values.append(ExpectedValue(step=sid, name="count", value=rows[0]["count"]))
+    report = ["count"]
+    totals = [k for k in rows[0] if k.startswith("total_") and rows[0][k] is not None and rows[0]["count"]]
+    extra = ""
+    if totals and p.rng.random() < 0.6:
+        total = totals[0]
+        report.append(total)
+        d.values.append(ExpectedValue(step=sid, name=total, value=rows[0][total]))
+        extra = f" And what is their total {label(total.removeprefix('total_'))}?"
+    step.report = report
+    text = frame(
+        p.say,
+        (f"How many of my {things} {what}?", f"Number of my {things} that {what}?"),
+        (
+            f"How many of my {things} {what}?",
+            f"Could you count how many of my {things} {what}?",
+            f"Can you tell me how many {things} I have that {what}?",
+            f"I'd like to know how many of my {things} {what}.",
+        ),
+        (
+            f"Out of curiosity, how many of my {things} {what} at the moment?",
+            f"I'm trying to get an overview — could you tell me how many of my {things} {what}?",
+        ),
+    )
+    p.ask(d, [sid], "count", text + extra, stated=[column])
+    d.purposes.append(f"know how many of your {things} {what}")
+
+
+def browse(p: Planner, d: Draft, anchor: Anchor | None) -> None:
+    """Search a public table by a value, then see it re-sorted."""
+    assert_rules(p)
+
+    def fits(t: Table) -> bool:
+        tool = p.tool("search", t.name)
+        props = p.params(tool) if tool else {}
+        public = p.policy is not None and p.policy.rules(t.name).public
+        return public and t.rows > 2 and "order_by" in props and any(c in props for c in t.enums) and bool(name_column(t))
+
+    table = p.pick_table(fits)
+    tool = p.tool("search", table.name)
+    assert tool is not None
+    props = p.params(tool)
+    column = p.rng.choice([c for c in table.enums if c in props])
+    value = p.rng.choice(table.enums[column])
+    sortable = [c for c in props["order_by"].get("enum", []) if c in table.columns and c != column]
+    keys = [c for c in sortable if (table.columns[c].is_date or table.columns[c].numeric) and c != table.pk and c not in table.fks]
+    if not keys:
+        raise Skip
+    sort = p.rng.choice(keys)
+    sid = d.step_id()
+    step = ChainStep(id=sid, tool=tool.name, arguments={column: value})
+    rows = p.run(step, {})
+    if len(rows) < 2 or len(rows) > 12:
+        raise Skip
+    d.steps.append(step)
+    name = name_column(table)
+    assert name is not None
+    step.report = [name]
+    d.values.append(ExpectedValue(step=sid, name="count", value=len(rows)))
+    d.values.append(ExpectedValue(step=sid, name=name, value=rows[0].get(name)))
+    things = plural(entity(table.name))
+    v = format_value(value, column)
+    text = frame(
+        p.say,
+        (f"{cap(things)} with {label(column)} {v}?", f"List {things}, {label(column)} {v}."),
+        (
+            f"Which {things} have the {label(column)} {v}?",
+            f"Can you show me the {things} whose {label(column)} is {v}?",
+            f"Could you find {things} with {label(column)} {v}? Their {label(name)} is enough.",
+            f"I'm looking for {things} with the {label(column)} {v} — what do you have?",
+        ),
+        (
+            f"I'm browsing a bit today: could you tell me which {things} have the {label(column)} {v}? Just the {label(name)}, please.",
+            f"I'd love some help finding {things} with the {label(column)} {v} — what are my options?",
+        ),
+    )
+    p.ask(d, [sid], "search", text, stated=[column])
+    extra = {"order_by": sort, "descending": True}
+    refined = rows_of(p.executor.call(tool.name, {column: value, **extra}).structured)
+    if not refined:
+        raise Skip
+    high = "latest" if table.columns[sort].is_date else "highest"
+    d.refinement = Refinement(
+        step=sid,
+        arguments=extra,
+        description=f"sorted by {label(sort)}, {high} first",
+        values=[
+            ExpectedValue(step=sid, name=name, value=refined[0].get(name)),
+            ExpectedValue(step=sid, name=sort, value=refined[0].get(sort)),
+        ],
+    )
+    p.results[sid] = refined
+    d.purposes.append(f"find the {things} with {label(column)} {v}, sorted by {label(sort)}")
+
+
+# --------------------------------------------------------------------------- writes
+
+
+def _write_tool(p: Planner, table: Table, column: str, new: Any) -> tuple[str, ToolRule | None]:
+    """The tool that sets ``column`` to ``new``: the pack's own when one does exactly that, else the derived update."""
+    assert p.policy is not None
+    for name, rule in p.policy.tools.items():
+        if rule.table == table.name and rule.action == "update" and rule.sets == {column: new} and rule.key:
+            return name, rule
+    tool = p.tool("update", table.name)
+    if tool is None or column not in p.params(tool):
+        raise Skip
+    return tool.name, None
+
+
+def _can_edit(p: Planner, table: Table, row: dict[str, Any], column: str) -> bool:
+    assert p.policy is not None
+    rules = p.policy.rules(table.name)
+    if column not in rules.editable:
+        return False
+    return all(row.get(other) in values for other, values in rules.editable_when.get(column, {}).items())
+
+
+def _moves(p: Planner, table: Table, row: dict[str, Any], column: str) -> list[Any]:
+    """The values the rules let ``column`` of ``row`` become."""
+    assert p.policy is not None
+    rules = p.policy.rules(table.name)
+    if not _can_edit(p, table, row, column):
+        return []
+    if column in rules.transitions:
+        return [v for v in rules.transitions[column].get(str(row.get(column)), []) if v != row.get(column)]
+    return [v for v in table.enums.get(column, []) if v != row.get(column)]
+
+
+def _new_text(p: Planner, table: Table, column: str, current: Any) -> Any:
+    others = [r[0] for r in p.executor.db.query(f"SELECT DISTINCT {q(column)} FROM {q(table.name)} WHERE {q(column)} IS NOT NULL")]
+    others = [o for o in others if o != current and isinstance(o, str)]
+    if not others:
+        raise Skip
+    value = p.rng.choice(others)
+    if any(ch.isdigit() for ch in value) and ("phone" in column or "number" in column):
+        digits = [str(p.rng.randrange(10)) if ch.isdigit() and i > len(value) - 5 else ch for i, ch in enumerate(value)]
+        value = "".join(digits)
+    return value
+
+
+def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
+    assert_rules(p)
+    assert p.policy is not None
+    policy = p.policy
+    users = p.schema.tables[policy.user_table]
+    options: list[Table] = [t for t in p.schema.tables.values() if _owned(p, t) and policy.rules(t.name).editable]
+    if policy.rules(users.name).editable:
+        options.append(users)
+    if anchor is not None and anchor.table in {t.name for t in options} and p.rng.random() < 0.7:
+        table = p.schema.tables[anchor.table]
+    else:
+        if not options:
+            raise Skip
+        table = p.rng.choice(options)
+    if table.pk is None:
+        raise Skip
+
+    def texty(c: str) -> bool:
+        col = table.columns[c]
+        return c not in table.enums and not col.numeric and not col.is_date and c not in table.fks and c != "time"
+
+    def changeable(row: dict[str, Any]) -> bool:
+        return any(_moves(p, table, row, c) for c in policy.rules(table.name).editable if c in table.enums) or any(
+            texty(c) and _can_edit(p, table, row, c) for c in policy.rules(table.name).editable if c in table.columns
+        )
+
+    if table is users:
+        ref = p.identify(d)
+        assert p.me_row is not None
+        found = Found(ref, p.me_row, "my account", [], [])
+        if not changeable(found.row):
+            raise Skip
+    else:
+        found = find_own(p, d, table, anchor, fits=changeable)
+    row = found.row
+    editable = [c for c in policy.rules(table.name).editable if c in table.columns and c not in table.fks]
+    p.rng.shuffle(editable)
+    column, values = None, []
+    for c in editable:
+        if c in table.enums:
+            values = _moves(p, table, row, c)
+        elif texty(c) and _can_edit(p, table, row, c) and isinstance(row.get(c), str):
+            values = [_new_text(p, table, c, row.get(c))]
+        if values:
+            column = c
+            break
+    if column is None:
+        raise Skip
+    final = p.rng.choice(values)
+    tool, rule = _write_tool(p, table, column, final)
+    sid = d.step_id()
+    if rule is not None and rule.key:
+        if rule.key in found.stated:
+            step = ChainStep(id=sid, tool=tool, arguments={rule.key: row[rule.key]})
+        else:
+            ref_step = found.steps[-1] if found.steps else found.ref.step
+            step = ChainStep(id=sid, tool=tool, refs={rule.key: ValueRef(step=ref_step, field=rule.key, row=found.ref.row)})
+    else:
+        step = ChainStep(id=sid, tool=tool, arguments={column: final}, refs={table.pk: found.ref})
+    others = [v for v in values if v != final]
+    first = None
+    if rule is None and others and p.rng.random() < 0.3:
+        first = p.rng.choice(others)
+        d.change_of_mind = ChangeOfMind(step=sid, argument=column, first=first)
+    rows = p.run(step, {})
+    if not rows:
+        raise Skip
+    d.steps.append(step)
+    step.report = [column]
+    said = first if first is not None else final
+    v = format_value(said, column)
+    if rule is not None:
+        verb = tool.split("_", 1)[0]
+        text = frame(
+            p.say,
+            (f"{cap(verb)} {found.words}.", f"Please {verb} {found.words}."),
+            (
+                f"Please {verb} {found.words}.",
+                f"I'd like to {verb} {found.words}.",
+                f"Could you {verb} {found.words} for me?",
+                f"Can you {verb} {found.words}, please?",
+                f"I need {found.words} {format_value(final, column)}, please.",
+            ),
+            (
+                f"My plans have changed, so I'd like to {verb} {found.words}, if that's possible.",
+                f"I'm afraid I need to {verb} {found.words} — would you be able to do that for me?",
+            ),
+        )
+    else:
+        thing = found.words
+        text = frame(
+            p.say,
+            (f"Set the {label(column)} of {thing} to {v}.", f"{cap(label(column))} of {thing}: {v}, please."),
+            (
+                f"Could you change the {label(column)} of {thing} to {v}?",
+                f"Please update the {label(column)} on {thing} to {v}.",
+                f"I'd like the {label(column)} of {thing} changed to {v}.",
+                f"Can you set the {label(column)} for {thing} to {v}?",
+            ),
+            (
+                f"Something has changed on my side, so could you update the {label(column)} of {thing} to {v}, please?",
+                f"I've realised the {label(column)} on {thing} is out of date — would you change it to {v}?",
+            ),
+        )
+    stated = [*found.stated, column] if rule is None else found.stated
+    p.ask(d, [*found.steps, sid], "update", text, stated=stated)
+    d.values.append(ExpectedValue(step=sid, name=column, value=final))
+    d.checks.append(p.field_check(sid, table, column, row[table.pk], final))
+    d.purposes.append(f"change the {label(column)} of {found.words} to {format_value(final, column)}")
+    d.anchors.append(Anchor(sid, table.name, rows[0]))
+
+
+def delete(p: Planner, d: Draft, anchor: Anchor | None) -> None:
+    assert_rules(p)
+    assert p.policy is not None
+    policy = p.policy
+
+    def fits(t: Table) -> bool:
+        return _owned(p, t) and policy.rules(t.name).delete and p.tool("delete", t.name) is not None
+
+    table = p.pick_table(fits)
+    assert table.pk is not None
+
+    def free(row: dict[str, Any]) -> bool:
+        return not any(
+            p.executor.db.query(f"SELECT 1 FROM {q(c)} WHERE {q(col)} = :pk LIMIT 1", {"pk": row[table.pk or ""]})
+            for c, col in p.schema.children(table.name)
+        )
+
+    found = find_own(p, d, table, anchor, fits=free)
+    tool = p.tool("delete", table.name)
+    assert tool is not None
+    sid = d.step_id()
+    step = ChainStep(id=sid, tool=tool.name, refs={table.pk: found.ref})
+    p.run(step, {})
+    d.steps.append(step)
+    text = frame(
+        p.say,
+        (f"Remove {found.words}.", f"Delete {found.words}, please."),
+        (f"Please remove {found.words}.", f"I'd like {found.words} deleted.", f"Could you delete {found.words}?"),
+        (f"I don't use it any more, so could you remove {found.words} from my account?",),
+    )
+    p.ask(d, [*found.steps, sid], "delete", text, stated=found.stated)
+    d.checks.append(
+        SqlAssertion(
+            description=f"{entity(table.name)} {found.row[table.pk]} no longer exists",
+            sql=f"SELECT COUNT(*) FROM {q(table.name)} WHERE {q(table.pk)} = :pk",
+            params={"pk": found.row[table.pk]},
+            expected=[[0]],
+            step=sid,
+        )
+    )
+    d.purposes.append(f"remove {found.words}")
+
+
+from simulator.offline.planner.create import create  # noqa: E402
+from simulator.offline.planner.forbidden import forbidden  # noqa: E402
+
+
+def assert_rules(p: Planner) -> None:
+    if p.policy is None or p.user is None:
+        raise Skip
+
+
+KINDS: list[tuple[str, Kind, float]] = [
+    ("lookup", lookup, 1.0),
+    ("related", related, 1.3),
+    ("count", count, 0.45),
+    ("browse", browse, 0.5),
+    ("update", update, 1.3),
+    ("create", create, 1.2),
+    ("delete", delete, 0.25),
+    ("forbidden", forbidden, 0.7),
+]
+
+_ = dt
