@@ -43,7 +43,7 @@ from simulator.offline.acts import (
     Retry,
     Verify,
 )
-from simulator.offline.language import Phrasing, a, cap, entity, format_value, join, label
+from simulator.offline.language import Phrasing, a, attach, cap, entity, format_value, join, label
 from simulator.offline.planner import rows_of
 from toolservers.naming import singular
 
@@ -71,6 +71,8 @@ class _Write:
     args: dict[str, Any]
     report: list[str]
     text: str = ""
+    #: Names of what the changed row points at (a doctor, the products of an order), for the restatement.
+    names: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -162,12 +164,21 @@ class OfflineAgent:
         if affirmed and self.confirming:
             await self._run_writes(t)
         elif any(isinstance(x, Change) for x in acts) and self.confirming:
+            await self._gather(t)
             self._ask_confirmation(t)
         await self._work(t)
         t.flush()
+        lines = [line for line in t.lines if line]
         if not t.asked and not self.confirming:
-            t.lines.append(self.say.more())
-        return AgentTurn(text=" ".join(line for line in t.lines if line), acts=t.acts)
+            first = (self.me or {}).get("first_name") or ""
+            more = self.say.more(str(first))
+            if lines and self.rng.random() < 0.6:
+                lines[-1] = attach(lines[-1], more)
+            else:
+                lines.append(more)
+        if len(lines) > 1 and len(lines[0].split()) <= 4 and self.rng.random() < 0.75:
+            lines[:2] = [attach(lines[0], lines[1])]
+        return AgentTurn(text=" ".join(lines), acts=t.acts)
 
     async def aclose(self) -> None:
         """Nothing to release: the runner owns the MCP client."""
@@ -213,6 +224,7 @@ class OfflineAgent:
             if refusal:
                 self._refuse(request.step, refusal, t)
         if self.confirming and not t.asked:
+            await self._gather(t)
             self._ask_confirmation(t)
 
     def _refuse(self, step: str, reason: str, t: _Turn) -> None:
@@ -245,13 +257,7 @@ class OfflineAgent:
 
     def _ask_words(self, request: Request, missing: list[str]) -> str:
         if self.rules is not None and all(m in self.rules.identify_by for m in missing):
-            things = "account"
-            for other in self.waiting[1:3]:
-                table = self._table(other.tool)
-                if table:
-                    things = plural(entity(table))
-                    break
-            return self.say.identify(things, missing)
+            return self.say.identify("account details", missing)
         return self.say.ask(missing)
 
     def _resolve(self, ref: ValueRef) -> Any:
@@ -376,10 +382,81 @@ class OfflineAgent:
             failed.args.update(act.args)
             self.confirming.append(failed)
 
+    async def _gather(self, t: _Turn) -> None:
+        """Look up what a restatement names: the public rows a write's row points at, and its items."""
+        for write in self.confirming:
+            if write.names:
+                continue
+            rule = self._rule(write.tool)
+            table = rule.table if rule else self._table(write.tool)
+            if table is None:
+                continue
+            row = None
+            if rule is not None and rule.key:
+                row = self._row_with(table, rule.key, write.args.get(rule.key))
+            if row is None:
+                row = self._row_by_pk(table, write.args)
+            if row is None:
+                continue
+            budget = 4
+            for col, value in row.items():
+                if budget <= 0 or not col.endswith("_id") or value is None or self._is_key(table, col):
+                    continue
+                target = self._table_for_key(col)
+                if target is None or self.rules is None or not self.rules.rules(target).public:
+                    continue
+                found = await self._fetch(target, value)
+                budget -= 1
+                name = self._name_of(found) if found else None
+                if name:
+                    write.names.append(name)
+            get = self._get_tool(table)
+            key = get[1] if get else None
+            for list_name, tool in self.tools.items():
+                if budget <= 0 or key is None or not list_name.startswith("list_") or not list_name.endswith(f"_for_{singular(table)}"):
+                    continue
+                if tool.input_schema.get("required", []) != [key]:
+                    continue
+                result = await self.call_tool(list_name, {key: row[key]})
+                budget -= 1
+                if result.is_error:
+                    continue
+                for child in rows_of(_structured(result, _text(result)))[:3]:
+                    for col, value in child.items():
+                        target = self._table_for_key(col) if col.endswith("_id") else None
+                        if budget <= 0 or target is None or target == table or self.rules is None:
+                            continue
+                        if not self.rules.rules(target).public:
+                            continue
+                        found = await self._fetch(target, value)
+                        budget -= 1
+                        name = self._name_of(found) if found else None
+                        if name:
+                            write.names.append(name)
+                break
+
+    async def _fetch(self, table: str, value: Any) -> dict[str, Any] | None:
+        get = self._get_tool(table)
+        if get is None:
+            return None
+        for mem in self.memory.values():
+            for row in mem.rows:
+                if mem.table == table and row.get(get[1]) == value:
+                    return row
+        result = await self.call_tool(get[0], {get[1]: value})
+        if result.is_error:
+            return None
+        rows = rows_of(_structured(result, _text(result)))
+        if rows:
+            self.memory[f"{table}:{value}"] = _Memory(get[0], {get[1]: value}, rows, table, [])
+        return rows[0] if rows else None
+
     def _ask_confirmation(self, t: _Turn) -> None:
         parts = []
         for write in self.confirming:
             write.text = self._restate(write)
+            if write.names:
+                write.text += f" ({join(list(dict.fromkeys(write.names)))})"
             parts.append(write.text)
             t.acts.append(Confirm(step=write.step, tool=write.tool, args=dict(write.args)))
         t.lines.append(self.say.confirm(" ".join(cap(p) + "." for p in parts)))
@@ -388,6 +465,10 @@ class OfflineAgent:
     async def _run_writes(self, t: _Turn) -> None:
         todo, self.confirming = self.confirming, []
         for write in todo:
+            refusal = await self._recheck(write)
+            if refusal:
+                self._refuse(write.step, refusal, t)
+                continue
             result = await self.call_tool(write.tool, write.args)
             text = _text(result)
             table = self._rule(write.tool).table if self._rule(write.tool) else self._table(write.tool)
@@ -410,6 +491,34 @@ class OfflineAgent:
             line = _past(write.text)
             t.lines.append(f"{self.say.done()} {line}" + (f" — {facts}." if facts else "."))
             self.recap = cap(line) + "."
+
+    async def _recheck(self, write: _Write) -> str:
+        """Re-read the row a write changes (or the public rows it uses) right before writing: the
+        state may have moved since the restatement. Returns the rule now broken, if any."""
+        rule = self._rule(write.tool)
+        table = rule.table if rule else self._table(write.tool)
+        if rule is None or table is None:
+            return ""
+        if rule.action in {"update", "delete"}:
+            row = self._row_with(table, rule.key, write.args.get(rule.key)) if rule.key else None
+            row = row or self._row_by_pk(table, write.args)
+            get = self._get_tool(table)
+            if row is None or get is None or row.get(get[1]) is None:
+                return ""
+            result = await self.call_tool(get[0], {get[1]: row[get[1]]})
+            if not result.is_error:
+                fresh = rows_of(_structured(result, _text(result)))
+                if fresh:
+                    self.memory[f"recheck:{write.step}"] = _Memory(get[0], {get[1]: row[get[1]]}, fresh, table, [])
+            return self._policy_refusal(write.tool, write.args)
+        for col, value in write.args.items():
+            target = self._table_for_key(col) if col.endswith("_id") else None
+            if target is not None and self.rules is not None and self.rules.rules(target).public:
+                get = self._get_tool(target)
+                if get is not None:
+                    await self.call_tool(get[0], {get[1]: value})
+                break
+        return ""
 
     async def _read_back(self, table: str | None, row: dict[str, Any]) -> dict[str, Any] | None:
         """Re-read a written row, so the answer shows what the database now holds."""

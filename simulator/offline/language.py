@@ -22,6 +22,7 @@ from toolservers.naming import singular
 
 __all__ = [
     "MONEY_WORDS",
+    "attach",
     "Phrasing",
     "a",
     "cap",
@@ -328,6 +329,30 @@ _AGENT_BYE_TAIL = (
 )  # fmt: skip
 
 
+_SAFE_LOWER = frozenset(
+    "Your The There You Thanks Thank That This It Here For On According Just Before Let To So Quick Done All Great "
+    "Finished Completed Got Checked Looking Unfortunately Sorry Hmm Could Can What Which Do Is Anything Shall Would "
+    "Happy No Nothing Now Next Also Then After Another Oh Something Moving Separately Besides Please I'd My Right "
+    "Certainly Sure Of Yes Go Set Need Number How When Where Who".split()
+)
+
+
+def attach(first: str, second: str, *, joint: str = " — ") -> str:
+    """Two sentences as one: ``attach("Thanks.", "Could you...")`` -> ``"Thanks — could you..."``.
+
+    The second keeps its capital unless its first word is one that may go lower case.
+    """
+    if not first:
+        return second
+    if not second:
+        return first
+    head = first.rstrip(" .!")
+    word = second.split(" ", 1)[0].rstrip(",:;")
+    if word in _SAFE_LOWER and not (word.startswith("I") and word[1:2] in {"", "'", "’"}):
+        second = second[:1].lower() + second[1:]
+    return f"{head}{joint}{second}"
+
+
 class Phrasing:
     """Picks phrases for one speaker in one dialogue."""
 
@@ -449,7 +474,25 @@ class Phrasing:
         return self.pick(_ASK).format(slots=names, first=label(slots[0]))
 
     def confirm(self, summary: str) -> str:
-        return f"{self.pick(_CONFIRM_HEAD)} {summary} {self.pick(_CONFIRM_TAIL)}"
+        tail = self.pick(_CONFIRM_TAIL)
+        if self.rng.random() < 0.7:
+            return f"{self.pick(_CONFIRM_HEAD)} {attach(summary, tail)}"
+        return f"{self.pick(_CONFIRM_HEAD)} {summary} {tail}"
+
+    def yes_to(self, value: str) -> str:
+        """A yes that echoes part of what was restated."""
+        if not value or self.rng.random() < 0.35:
+            return self.yes()
+        if self.terse:
+            return self.pick(("Yes, {v}.", "{V} — yes.", "Yes — {v}, go.", "Correct, {v}.")).format(v=value, V=cap(value))
+        return self.pick(
+            (
+                "Yes, that's right: {v}. Go ahead.", "Correct — {v}, please go ahead.", "Yes please, {v} is what I want.",
+                "That's it, {v}. Please do.", "Yes, {v} is correct — go ahead.", "Exactly, {v}. Thanks, please proceed.",
+                "Yes — {v} is right.", "Right, {v}. You can go ahead.", "{V} is correct, yes. Please do it.",
+                "Yep, {v}. Go for it.", "Yes, {v} sounds right.", "Perfect — {v}. Yes, please.",
+            )
+        ).format(v=value, V=cap(value))
 
     def done(self) -> str:
         return self.pick(_DONE)
@@ -469,8 +512,11 @@ class Phrasing:
     def error(self, reason: str) -> str:
         return f"{self.pick(_ERROR_HEAD)} {reason}"
 
-    def more(self) -> str:
-        return self.pick(_MORE)
+    def more(self, name: str = "") -> str:
+        text = self.pick(_MORE)
+        if name and self.rng.random() < 0.3 and text.endswith("?"):
+            text = text[:-1] + f", {name}?"
+        return text
 
     def agent_bye(self, first_name: str = "", recap: str = "") -> str:
         head = self.pick(_AGENT_BYE_HEAD)

@@ -51,7 +51,7 @@ from simulator.offline.acts import (
     Request,
     Verify,
 )
-from simulator.offline.language import Phrasing, format_value, label, value_forms
+from simulator.offline.language import Phrasing, attach, format_value, label, value_forms
 
 __all__ = ["OfflineUser", "offline_user_brain"]
 
@@ -266,7 +266,14 @@ class OfflineUser:
                 self._feedback(turn, FeedbackKind.CORRECTION, item, step.id, "the restated change is not what was asked")
                 return turn
         turn.acts.append(Affirm())
-        turn.text = self.say.yes()
+        echo = ""
+        for confirm in confirms:
+            for k, v in confirm.args.items():
+                if k not in _CONTROL and not k.endswith("_id") and isinstance(v, str | int | float) and not isinstance(v, bool):
+                    if _said_in(v, self.said):
+                        echo = format_value(v, k, currency=self.say.currency)
+                        break
+        turn.text = self.say.yes_to(echo)
         return turn
 
     def _mismatch(self, step: ChainStep, args: dict[str, Any], text: str) -> dict[str, Any]:
@@ -348,9 +355,15 @@ class OfflineUser:
             self._final_check(turn)
             return
         marker = self.say.next_marker()
+        before = turn.text
+        turn.text = ""
         if marker:
             turn.text += marker + " "
         self._ask_next(turn, lowercase=marker.endswith(","))
+        if before.strip() and self.rng.random() < 0.55:
+            turn.text = attach(before.strip(), turn.text.strip())
+        else:
+            turn.text = before + turn.text
 
     def _ask_next(self, turn: UserTurn, *, lowercase: bool = False) -> None:
         item = self.agenda[0]

@@ -66,8 +66,8 @@ def grammar_hits(text: str) -> Counter[str]:
         if first.islower() and "@" not in head and not any(ch.isdigit() for ch in head) and "." not in head[:-1]:
             hits["lowercase_start"] += 1
     hits["lowercase_i"] += len(_LOWER_I.findall(text))
-    words = [w for w in word_tokens(text) if w.isalpha()]
-    hits["doubled_word"] += sum(1 for a, b in zip(words, words[1:], strict=False) if a == b and len(a) > 1)
+    words = word_tokens(text)
+    hits["doubled_word"] += sum(1 for a, b in zip(words, words[1:], strict=False) if a == b and a.isalpha() and len(a) > 1)
     hits["punctuation"] += sum(1 for m in _DOUBLE_PUNCT.finditer(text) if m.group(0) not in {"...", " —"})
     hits["raw_name"] += len(_SNAKE.findall(text))
     hits["raw_timestamp"] += len(_ISO_STAMP.findall(text))

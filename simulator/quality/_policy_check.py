@@ -50,7 +50,7 @@ _NO = ("no,", "no.", "no ", "not ", "don't", "wait", "actually", "instead", "rat
 _REFUSE = (
     "can't", "cannot", "unable", "not able", "not possible", "isn't possible", "not allowed", "i'm afraid",
     "won't be able", "isn't on your", "not on your", "isn't yours", "doesn't belong", "not permitted",
-    "isn't something i can", "is not something i can", "no longer be", "can only",
+    "not something i can", "no longer be", "can only", "isn't a ", "not one of",
 )  # fmt: skip
 
 

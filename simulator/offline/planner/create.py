@@ -242,10 +242,16 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             f"Would you be able to {verb} {obj} for me? It would be {body}.",
         ),
     )
-    p.ask(d, [*steps, sid], "create", text, stated=list(dict.fromkeys(stated)))
     key = table.key
-    reported = [k for k in (key, "total", "total_price", "status") if k and k in rows[0]][:2]
+    reported = [k for k in (key,) if k and k in rows[0]]
+    money = [k for k in ("total", "total_price") if k in rows[0] and rows[0][k] is not None]
+    if money and p.rng.random() < 0.6:
+        reported.append(money[0])
+        text = text.rstrip(".?!") + p.rng.choice(
+            [". What will it cost in total?", ", and tell me the total, please.", ". How much is that in total?"]
+        )
     step.report = reported
+    p.ask(d, [*steps, sid], "create", text, stated=list(dict.fromkeys(stated)))
     for k in reported:
         d.values.append(ExpectedValue(step=sid, name=k, value=rows[0][k]))
     if table.pk and table.pk in rows[0]:

@@ -72,6 +72,65 @@ def lookup(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     d.anchors.append(Anchor(sid, table.name, found.row))
 
 
+def lookup_via(p: Planner, d: Draft, anchor: Anchor | None) -> None:
+    """A field of the public row one of the user's rows points at (the doctor of an appointment)."""
+    assert_rules(p)
+    assert p.policy is not None
+    options = []
+    for t in p.schema.tables.values():
+        if not _owned(p, t):
+            continue
+        for col, (target, _) in t.fks.items():
+            tt = p.schema.tables.get(target)
+            if tt is None or not p.policy.rules(target).public or not p.tool("get", target) or tt.pk is None:
+                continue
+            fields = [f for f in tt.informative() if f != name_column(tt)]
+            if name_column(tt) or fields:
+                options.append((t, col, tt))
+    if not options:
+        raise Skip
+    table, col, target = p.rng.choice(options)
+    found = find_own(p, d, table, anchor if anchor and anchor.table == table.name else None)
+    sid = _reading_step(p, d, table, found)
+    get = p.tool("get", target.name)
+    assert get is not None and target.pk is not None
+    gid = d.step_id()
+    step = ChainStep(id=gid, tool=get.name, refs={target.pk: ValueRef(step=sid, field=col, row=found.ref.row)})
+    rows = p.run(step, {})
+    if not rows:
+        raise Skip
+    d.steps.append(step)
+    row = rows[0]
+    name = name_column(target)
+    fields = _informative(target, row, [])
+    p.rng.shuffle(fields)
+    fields = [f for f in fields if f != name][: p.rng.choice([1, 1, 2])]
+    report = ([name] if name else []) + fields
+    if not report:
+        raise Skip
+    step.report = report
+    p.expect(d, gid, row, report)
+    noun = entity(target.name)
+    asked = field_list(fields) if fields else ""
+    text = frame(
+        p.say,
+        (f"Which {noun} is on {found.words}?" + (f" {cap(asked)}?" if asked else ""),),
+        (
+            f"Which {noun} is {found.words} for?" + (f" I'd also like {asked} of it." if asked else ""),
+            f"Could you tell me the {noun} for {found.words}" + (f", and {asked}?" if asked else "?"),
+            f"What's the {noun} on {found.words}?" + (f" And what is {asked}?" if asked else ""),
+        ),
+        (
+            f"I can't remember which {noun} {found.words} was with — could you look that up"
+            + (f", and tell me {asked}?" if asked else "?"),
+        ),
+    )
+    steps = [*found.steps, sid] if sid not in found.steps else list(found.steps)
+    p.ask(d, [*steps, gid], "lookup", text, stated=found.stated)
+    d.purposes.append(f"know the {noun} of {found.words}" + (f" and {asked}" if asked else ""))
+    d.anchors.append(Anchor(sid, table.name, found.row))
+
+
 def _reading_step(p: Planner, d: Draft, table: Table, found: Found) -> str:
     """The step whose result shows the row: the lookup itself, or a new get for an anchored row."""
     if found.steps:
@@ -215,6 +274,31 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         d.values.append(ExpectedValue(step=sid, name=total, value=rows[0][total]))
         extra = f" And what is their total {label(total.removeprefix('total_'))}?"
     step.report = report
+    steps = [sid]
+    search = p.tool("search", table.name)
+    links = [(c, p.schema.tables[t]) for c, (t, _) in table.fks.items() if t in p.schema.tables and p.policy.rules(t).public]
+    links = [(c, t) for c, t in links if name_column(t) and p.tool("get", t.name) and t.pk]
+    if search and links and 0 < rows[0]["count"] <= 4 and fk in p.params(search) and column in p.params(search):
+        lid = d.step_id()
+        listing = ChainStep(id=lid, tool=search.name, arguments={column: value}, refs={fk: me})
+        found = p.run(listing, {})
+        if len(found) == rows[0]["count"]:
+            d.steps.append(listing)
+            steps.append(lid)
+            link, target = p.rng.choice(links)
+            get = p.tool("get", target.name)
+            tname = name_column(target)
+            assert get is not None and tname is not None and target.pk is not None
+            for i in range(len(found)):
+                gid = d.step_id()
+                g = ChainStep(id=gid, tool=get.name, refs={target.pk: ValueRef(step=lid, field=link, row=i)}, report=[tname])
+                got = p.run(g, {})
+                if not got:
+                    raise Skip
+                d.steps.append(g)
+                steps.append(gid)
+                p.expect(d, gid, got[0], [tname])
+            extra += f" Which {plural(entity(target.name))} are they for?"
     text = frame(
         p.say,
         (f"How many of my {things} {what}?", f"Number of my {things} that {what}?"),
@@ -229,7 +313,7 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             f"I'm trying to get an overview — could you tell me how many of my {things} {what}?",
         ),
     )
-    p.ask(d, [sid], "count", text + extra, stated=[column])
+    p.ask(d, steps, "count", text + extra, stated=[column])
     d.purposes.append(f"know how many of your {things} {what}")
 
 
@@ -511,7 +595,8 @@ def assert_rules(p: Planner) -> None:
 
 
 KINDS: list[tuple[str, Kind, float]] = [
-    ("lookup", lookup, 1.0),
+    ("lookup", lookup, 0.6),
+    ("lookup_via", lookup_via, 0.8),
     ("related", related, 1.3),
     ("count", count, 0.45),
     ("browse", browse, 0.5),
