@@ -172,12 +172,17 @@ class OfflineAgent:
         if not t.asked and not self.confirming:
             first = (self.me or {}).get("first_name") or ""
             more = self.say.more(str(first))
-            if lines and self.rng.random() < 0.6:
+            if lines and self.rng.random() < 0.9:
                 lines[-1] = attach(lines[-1], more)
             else:
-                lines.append(more)
-        if len(lines) > 1 and len(lines[0].split()) <= 4 and self.rng.random() < 0.75:
-            lines[:2] = [attach(lines[0], lines[1])]
+                lines.append(cap(more))
+        merged: list[str] = []
+        for line in lines:
+            if merged and len(merged[-1].split()) <= 6 and self.rng.random() < 0.9:
+                merged[-1] = attach(merged[-1], line)
+            else:
+                merged.append(line)
+        lines = merged
         return AgentTurn(text=" ".join(lines), acts=t.acts)
 
     async def aclose(self) -> None:
@@ -397,6 +402,10 @@ class OfflineAgent:
             if row is None:
                 row = self._row_by_pk(table, write.args)
             if row is None:
+                if rule is not None and rule.action == "create":
+                    await self._check_conflicts(write)
+                continue
+            if self.rules is not None and table == self.rules.user_table:
                 continue
             budget = 4
             for col, value in row.items():
@@ -423,7 +432,7 @@ class OfflineAgent:
                     continue
                 for child in rows_of(_structured(result, _text(result)))[:3]:
                     for col, value in child.items():
-                        target = self._table_for_key(col) if col.endswith("_id") else None
+                        target = self._table_for_key(col) if col.endswith("_id") and value is not None else None
                         if budget <= 0 or target is None or target == table or self.rules is None:
                             continue
                         if not self.rules.rules(target).public:
@@ -434,6 +443,19 @@ class OfflineAgent:
                         if name:
                             write.names.append(name)
                 break
+
+    async def _check_conflicts(self, write: _Write) -> None:
+        """Before adding a row, read what it could clash with: every list or schedule tool the
+        new row's own arguments (its owner, the doctor and the day) are enough to call."""
+        calls = 0
+        for name, tool in self.tools.items():
+            if calls >= 2 or name == write.tool or name.startswith(("get_", "search_", "count_")) or self._is_write(name):
+                continue
+            required = tool.input_schema.get("required", [])
+            if not required or not all(r in write.args for r in required):
+                continue
+            await self.call_tool(name, {r: write.args[r] for r in required})
+            calls += 1
 
     async def _fetch(self, table: str, value: Any) -> dict[str, Any] | None:
         get = self._get_tool(table)
@@ -483,7 +505,8 @@ class OfflineAgent:
             self.memory[write.step] = _Memory(write.tool, write.args, rows, table, write.report)
             if table:
                 self.writes[write.step] = (table, row)
-            fresh = await self._read_back(table, row)
+            gone = write.tool.startswith("delete_") or (self._rule(write.tool) or ToolRule(table="", action="")).action == "delete"
+            fresh = None if gone else await self._read_back(table, row)
             shown = {k: (fresh or row).get(k) for k in write.report if k in (fresh or row)}
             t.acts.append(Report(step=write.step, tool=write.tool, ok=True, values=shown))
             facts = join([self._field(k, v) for k, v in shown.items()])
@@ -790,7 +813,12 @@ class OfflineAgent:
             return "that is already taken. Would you like to try another option?"
         if "not_found" in low or "not found" in low or "no " in low[:60]:
             return f"I couldn't find a matching {thing} that allows this. Could you check the details?"
-        return _invalid(text, args) + " Could you give me a different value?"
+        return _invalid(text, args).rstrip(".") + self.say.pick(
+            (
+                " — could you give me a different value?", ", so which value would you like instead?",
+                "; what should I use instead?", " — shall we try another value?", ", so could you pick another?",
+            )
+        )
 
     # ------------------------------------------------------------------ tools and tables
     def _table_names(self) -> dict[str, str]:

@@ -289,7 +289,9 @@ _CONFIRM_HEAD = (
 _CONFIRM_TAIL = (
     "Shall I go ahead?", "Should I go ahead with that?", "Do you want me to go ahead?", "Can I go ahead?",
     "Is that right — shall I proceed?", "Would you like me to do that?", "Shall I confirm it?",
-    "Is that correct? If so I'll proceed.", "OK to go ahead?", "Do you want me to proceed?",
+    "is that correct, and shall I proceed?", "OK to go ahead?", "Do you want me to proceed?",
+    "does that sound right to you?", "may I go ahead and do that?", "would you like me to carry on?",
+    "happy for me to make it happen?", "all right if I do that now?", "shall I put it through?",
     "Are you happy for me to go ahead?", "Shall I make that change?",
 )  # fmt: skip
 _DONE = (
@@ -313,11 +315,21 @@ _ERROR_HEAD = (
     "Hmm, that didn't work:", "Sorry — the system wouldn't accept it:", "I tried, but it was refused:",
 )  # fmt: skip
 _MORE = (
-    "Is there anything else I can do for you?", "Anything else?", "What else can I help with?",
+    "Is there anything else I can do for you?", "anything else?", "what else can I help with?",
+    "is there anything more on your list?", "what's next on your list?", "can I check anything else for you?",
+    "do you need help with anything else?", "shall I look into anything else?", "anything further you need?",
+    "what else would you like to sort out?", "is there something more I can do?", "let me know what's next.",
+    "what else can I look up for you?", "need anything else from me?", "can I do anything more today?",
+    "is there another thing you'd like to check?", "what else is on your mind?",
     "Let me know if you need anything else.", "Is there something else you'd like to check?",
     "Can I help with anything else today?", "Anything more I can look into?", "What else is on your list?",
     "Is there anything further?", "Shall we look at something else?", "What would you like to do next?",
     "Anything else I can sort out for you?", "Is that everything for now?", "Happy to help with more if needed.",
+)  # fmt: skip
+_AGENT_BYE_MID = (
+    "have a great day", "take care", "goodbye for now", "have a lovely evening", "enjoy the rest of your day",
+    "all the best", "have a good week", "speak soon", "bye for now", "have a nice afternoon", "look after yourself",
+    "have a restful evening", "enjoy your week", "thanks again for getting in touch", "wishing you a good day",
 )  # fmt: skip
 _AGENT_BYE_HEAD = (
     "You're welcome", "My pleasure", "Glad I could help", "Happy to help", "Thanks for calling", "No problem at all",
@@ -412,7 +424,9 @@ class Phrasing:
         return self._mood(_YES)
 
     def bye(self) -> str:
-        return self.pick(("Done. Thanks.", "That's all.", "Thanks, bye.")) if self.terse else self._mood(_BYE)
+        if self.terse:
+            return self.pick(("Done, thanks.", "That's all.", "Thanks, bye.", "All good, bye.", "That's it, cheers."))
+        return self._mood(_BYE)
 
     def give_up(self) -> str:
         return self.pick(_GIVE_UP)
@@ -487,10 +501,11 @@ class Phrasing:
             return self.pick(("Yes, {v}.", "{V} — yes.", "Yes — {v}, go.", "Correct, {v}.")).format(v=value, V=cap(value))
         return self.pick(
             (
-                "Yes, that's right: {v}. Go ahead.", "Correct — {v}, please go ahead.", "Yes please, {v} is what I want.",
-                "That's it, {v}. Please do.", "Yes, {v} is correct — go ahead.", "Exactly, {v}. Thanks, please proceed.",
-                "Yes — {v} is right.", "Right, {v}. You can go ahead.", "{V} is correct, yes. Please do it.",
-                "Yep, {v}. Go for it.", "Yes, {v} sounds right.", "Perfect — {v}. Yes, please.",
+                "Yes, that's right, {v} — go ahead.", "Correct — {v}, please go ahead.", "Yes please, {v} is what I want.",
+                "That's it, {v}, please do.", "Yes, {v} is correct — go ahead.", "Exactly, {v}, thanks — please proceed.",
+                "Yes — {v} is right.", "Right, {v}, you can go ahead.", "{V} is correct, yes, please do it.",
+                "Yep, {v}, go for it.", "Yes, {v} sounds right.", "Perfect — {v}, yes please.",
+                "Sounds good, {v} it is.", "Yes, {v} — thank you for checking.", "That's correct: {v}, go ahead.",
             )
         ).format(v=value, V=cap(value))
 
@@ -520,7 +535,9 @@ class Phrasing:
 
     def agent_bye(self, first_name: str = "", recap: str = "") -> str:
         head = self.pick(_AGENT_BYE_HEAD)
-        if first_name and self.rng.random() < 0.6:
+        if first_name and self.rng.random() < 0.7:
             head += f", {first_name}"
-        middle = f" {recap}" if recap else ""
-        return f"{head}.{middle} {cap(self.pick(_AGENT_BYE_TAIL))}"
+        tail = self.pick(_AGENT_BYE_MID)
+        if recap:
+            return f"{head} — {recap.rstrip('.')}; {tail}!"
+        return f"{head}, and {tail}!"

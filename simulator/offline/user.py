@@ -128,7 +128,7 @@ class OfflineUser:
         self.started: set[str] = set()
         self.final_tried: set[str] = set()
         self.final_attempts = 0
-        unsure = {"polite": 0.3, "neutral": 0.4, "impatient": 0.2}
+        unsure = {"polite": 0.2, "neutral": 0.25, "impatient": 0.1}
         self.unsure_rate = unsure.get(scenario.persona.temperament, 0.3)
 
     # ------------------------------------------------------------------ turns
@@ -152,8 +152,10 @@ class OfflineUser:
             greeting = self.say.pick(["I have another request.", "Something else, please.", "One more thing."])
         else:
             greeting = self.say.greeting(name=self.scenario.persona.name)
-        turn = UserTurn(text=greeting + " " if greeting else "", acts=[Greet()])
+        turn = UserTurn(text="", acts=[Greet()])
         self._ask_next(turn)
+        if greeting:
+            turn.text = attach(greeting, turn.text, joint=self.rng.choice([" — ", ", ", " "])) if self.rng.random() < 0.7 else greeting + " " + turn.text
         return turn
 
     def react(self, text: str, acts: list[Act]) -> UserTurn:
@@ -359,8 +361,8 @@ class OfflineUser:
         turn.text = ""
         if marker:
             turn.text += marker + " "
-        self._ask_next(turn, lowercase=marker.endswith(","))
-        if before.strip() and self.rng.random() < 0.55:
+        self._ask_next(turn, lowercase=marker.endswith((",", " and")))
+        if before.strip() and self.rng.random() < 0.85:
             turn.text = attach(before.strip(), turn.text.strip())
         else:
             turn.text = before + turn.text
@@ -377,7 +379,7 @@ class OfflineUser:
         facts = self.facts[item.task.id]
         body = text if lead else text[:1].lower() + text[1:] if not text[:2].isupper() else text
         if self.say.verbose and self.rng.random() < 0.4:
-            body += " " + self.say.pick(_AFTERTHOUGHTS)
+            body = attach(body, self.say.pick(_AFTERTHOUGHTS), joint="; ")
         # Facts already told earlier (an email) are said again rather than left to guess.
         again = [
             (k, v)
@@ -553,7 +555,8 @@ class OfflineUser:
             turn.text += self.say.give_up()
             turn.gave_up = True
         else:
-            turn.text += self.say.bye()
+            bye = self.say.bye()
+            turn.text = attach(turn.text.strip(), bye) if turn.text.strip() else bye
             turn.complete = True
         self.pending = None
 

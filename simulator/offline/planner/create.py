@@ -226,7 +226,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
     d.detour = detour
     noun = entity(table.name)
     verb = tool.name.split("_", 1)[0] if kind == "composite" else "add"
-    obj = a(noun) if kind == "composite" else f"a new {noun}"
+    obj = a(tool.name.split("_", 1)[1].replace("_", " ")) if kind == "composite" else f"a new {noun}"
     body = join(phrases, "and")
     text = frame(
         p.say,

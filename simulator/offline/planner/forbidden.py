@@ -105,7 +105,7 @@ def _change_words(p: Planner, verb: str | None, column: str, thing: str, v: str)
         )
     return frame(
         p.say,
-        (f"Set the {label(column)} of {thing} to {v}.", f"{cap(label(column))} of {thing} to {v}, please."),
+        (f"Set the {label(column)} of {thing} to {v}.", f"Change the {label(column)} of {thing} to {v}, please."),
         (
             f"Could you change the {label(column)} of {thing} to {v}?",
             f"Please set the {label(column)} on {thing} to {v}.",

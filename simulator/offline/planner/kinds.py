@@ -101,6 +101,20 @@ def lookup_via(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         raise Skip
     d.steps.append(step)
     row = rows[0]
+    hops = [(c2, p.schema.tables[t2]) for c2, (t2, _) in target.fks.items() if t2 in p.schema.tables]
+    hops = [(c2, t2) for c2, t2 in hops if p.policy.rules(t2.name).public and p.tool("get", t2.name) and t2.pk]
+    if hops and p.rng.random() < 0.6:
+        c2, t2 = p.rng.choice(hops)
+        get2 = p.tool("get", t2.name)
+        assert get2 is not None and t2.pk is not None
+        step.report = []
+        gid = d.step_id()
+        step = ChainStep(id=gid, tool=get2.name, refs={t2.pk: ValueRef(step=step.id, field=c2)})
+        more = p.run(step, {})
+        if not more:
+            raise Skip
+        d.steps.append(step)
+        target, row = t2, more[0]
     name = name_column(target)
     fields = _informative(target, row, [])
     p.rng.shuffle(fields)
@@ -126,7 +140,8 @@ def lookup_via(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         ),
     )
     steps = [*found.steps, sid] if sid not in found.steps else list(found.steps)
-    p.ask(d, [*steps, gid], "lookup", text, stated=found.stated)
+    steps += [x.id for x in d.steps if x.id not in steps and x.id not in d.loose and x.id.startswith(d.task_id + ".")]
+    p.ask(d, steps, "lookup", text, stated=found.stated)
     d.purposes.append(f"know the {noun} of {found.words}" + (f" and {asked}" if asked else ""))
     d.anchors.append(Anchor(sid, table.name, found.row))
 
@@ -163,13 +178,17 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             ctable = p.schema.tables[child]
             for col, (target, _) in ctable.fks.items():
                 tt = p.schema.tables.get(target)
-                if tt is None or not p.policy or not p.policy.rules(target).public or col == fk:
+                if tt is None or not p.policy or not p.policy.rules(target).public or col == fk or not p.tool("get", target):
                     continue
-                if name_column(tt) and p.tool("get", target):
-                    options.append((t, child, fk, lists[0], col, tt))
+                if name_column(tt):
+                    options.append((t, child, fk, lists[0], col, tt, None))
+                for col2, (target2, _) in tt.fks.items():
+                    t2 = p.schema.tables.get(target2)
+                    if t2 is not None and p.policy.rules(target2).public and name_column(t2) and p.tool("get", target2):
+                        options.append((t, child, fk, lists[0], col, tt, (col2, t2)))
     if not options:
         raise Skip
-    parent, child, fk, list_tool, link, target = p.rng.choice(options)
+    parent, child, fk, list_tool, link, hop, second = p.rng.choice(options)
     if p.policy is not None and parent.name == p.policy.user_table:
         me = p.identify(d)
         found = Found(me, p.me_row or {}, "my account", [], [])
@@ -180,23 +199,37 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     sid = d.step_id()
     step = ChainStep(id=sid, tool=list_tool.name, refs={fk: found.ref})
     rows = p.run(step, {})
-    if not rows or len(rows) > 5:
+    if not rows or len(rows) > 8:
         raise Skip
     d.steps.append(step)
+    target = second[1] if second else hop
     tname = name_column(target)
-    assert tname is not None and target.pk is not None
-    get = p.tool("get", target.name)
+    assert tname is not None and target.pk is not None and hop.pk is not None
+    get = p.tool("get", hop.name)
     assert get is not None
     steps = [*found.steps, sid]
     for i in range(len(rows)):
         gid = d.step_id()
-        g = ChainStep(id=gid, tool=get.name, refs={target.pk: ValueRef(step=sid, field=link, row=i)}, report=[tname])
+        g = ChainStep(id=gid, tool=get.name, refs={hop.pk: ValueRef(step=sid, field=link, row=i)})
         got = p.run(g, {})
         if not got:
             raise Skip
         d.steps.append(g)
         steps.append(gid)
-        p.expect(d, gid, got[0], [tname])
+        if second is None:
+            g.report = [tname]
+            p.expect(d, gid, got[0], [tname])
+            continue
+        get2 = p.tool("get", target.name)
+        assert get2 is not None
+        hid = d.step_id()
+        h = ChainStep(id=hid, tool=get2.name, refs={target.pk: ValueRef(step=gid, field=second[0])}, report=[tname])
+        got2 = p.run(h, {})
+        if not got2:
+            raise Skip
+        d.steps.append(h)
+        steps.append(hid)
+        p.expect(d, hid, got2[0], [tname])
     d.values.append(ExpectedValue(step=sid, name="count", value=len(rows)))
     things = plural(entity(target.name))
     kids = plural(entity(child))
@@ -334,7 +367,15 @@ def browse(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     column = p.rng.choice([c for c in table.enums if c in props])
     value = p.rng.choice(table.enums[column])
     sortable = [c for c in props["order_by"].get("enum", []) if c in table.columns and c != column]
-    keys = [c for c in sortable if (table.columns[c].is_date or table.columns[c].numeric) and c != table.pk and c not in table.fks]
+    keys = [
+        c
+        for c in sortable
+        if (table.columns[c].is_date or table.columns[c].numeric)
+        and c != table.pk
+        and c not in table.fks
+        and not c.startswith(("is_", "has_"))
+        and c not in {"active", "accepting_new_patients"}
+    ]
     if not keys:
         raise Skip
     sort = p.rng.choice(keys)
@@ -451,9 +492,15 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         col = table.columns[c]
         return c not in table.enums and not col.numeric and not col.is_date and c not in table.fks and c != "time"
 
+    def counted(c: str) -> bool:
+        col = table.columns[c]
+        return "INT" in col.type and not col.pk and c not in table.fks and c not in table.enums
+
     def changeable(row: dict[str, Any]) -> bool:
         return any(_moves(p, table, row, c) for c in policy.rules(table.name).editable if c in table.enums) or any(
-            texty(c) and _can_edit(p, table, row, c) for c in policy.rules(table.name).editable if c in table.columns
+            (texty(c) or counted(c)) and _can_edit(p, table, row, c)
+            for c in policy.rules(table.name).editable
+            if c in table.columns
         )
 
     if table is users:
@@ -468,11 +515,16 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     editable = [c for c in policy.rules(table.name).editable if c in table.columns and c not in table.fks]
     p.rng.shuffle(editable)
     column, values = None, []
+    limit: tuple[int, str] | None = None
     for c in editable:
         if c in table.enums:
             values = _moves(p, table, row, c)
         elif texty(c) and _can_edit(p, table, row, c) and isinstance(row.get(c), str):
             values = [_new_text(p, table, c, row.get(c))]
+        elif counted(c) and _can_edit(p, table, row, c) and isinstance(row.get(c), int):
+            # A number is changed only where the database bounds it: the user first asks one
+            # past the bound (a real CHECK error), then the highest that works.
+            limit, values = _bounded(p, table, row, c)
         if values:
             column = c
             break
@@ -491,7 +543,10 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         step = ChainStep(id=sid, tool=tool, arguments={column: final}, refs={table.pk: found.ref})
     others = [v for v in values if v != final]
     first = None
-    if rule is None and others and p.rng.random() < 0.3:
+    if limit is not None:
+        d.detour = Detour(step=sid, arguments={column: limit[0]}, error=limit[1], description=f"{label(column)} {limit[0]}")
+        first = limit[0]
+    elif rule is None and others and p.rng.random() < 0.3:
         first = p.rng.choice(others)
         d.change_of_mind = ChangeOfMind(step=sid, argument=column, first=first)
     rows = p.run(step, {})
@@ -500,6 +555,8 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     d.steps.append(step)
     step.report = [column]
     said = first if first is not None else final
+    if limit is not None:
+        d.change_of_mind = None
     v = format_value(said, column)
     if rule is not None:
         verb = tool.split("_", 1)[0]
@@ -522,7 +579,7 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         thing = found.words
         text = frame(
             p.say,
-            (f"Set the {label(column)} of {thing} to {v}.", f"{cap(label(column))} of {thing}: {v}, please."),
+            (f"Set the {label(column)} of {thing} to {v}.", f"Change the {label(column)} of {thing} to {v}, please."),
             (
                 f"Could you change the {label(column)} of {thing} to {v}?",
                 f"Please update the {label(column)} on {thing} to {v}.",
@@ -540,6 +597,23 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     d.checks.append(p.field_check(sid, table, column, row[table.pk], final))
     d.purposes.append(f"change the {label(column)} of {found.words} to {format_value(final, column)}")
     d.anchors.append(Anchor(sid, table.name, rows[0]))
+
+
+def _bounded(p: Planner, table: Table, row: dict[str, Any], column: str) -> tuple[tuple[int, str] | None, list[Any]]:
+    """(the first value past the column's bound and its error, [the last value that works]), or (None, [])."""
+    tool = p.tool("update", table.name)
+    if tool is None or column not in p.params(tool) or table.pk is None:
+        return None, []
+    ok = None
+    for value in range(int(row[column]) + 1, int(row[column]) + 6):
+        code = p.fails(tool.name, {table.pk: row[table.pk], column: value})
+        if code is None:
+            ok = value
+        elif ok is not None:
+            return (value, code), [ok]
+        else:
+            return None, []
+    return None, []
 
 
 def delete(p: Planner, d: Draft, anchor: Anchor | None) -> None:
@@ -595,15 +669,15 @@ def assert_rules(p: Planner) -> None:
 
 
 KINDS: list[tuple[str, Kind, float]] = [
-    ("lookup", lookup, 0.6),
-    ("lookup_via", lookup_via, 0.8),
-    ("related", related, 1.3),
-    ("count", count, 0.45),
-    ("browse", browse, 0.5),
-    ("update", update, 1.3),
+    ("lookup", lookup, 0.3),
+    ("lookup_via", lookup_via, 1.0),
+    ("related", related, 1.5),
+    ("count", count, 0.5),
+    ("browse", browse, 0.3),
+    ("update", update, 1.2),
     ("create", create, 1.2),
-    ("delete", delete, 0.25),
-    ("forbidden", forbidden, 0.7),
+    ("delete", delete, 0.2),
+    ("forbidden", forbidden, 0.75),
 ]
 
 _ = dt
