@@ -263,7 +263,9 @@ def render_rules(policy: Policy) -> str:
         label = _words(name)
         if rules.public:
             extra = f" (the {_list(list(map(_words, rules.side_effects)))} change only as a result of other changes)"
-            lines.append(f"- {label.capitalize()} are public: anyone may ask about them{extra if rules.side_effects else ''}.")
+            lines.append(
+                f"- {label.capitalize()} are public: anyone may ask about them{extra if rules.side_effects else ''}."
+            )
             continue
         if name != policy.user_table and not rules.owner:
             continue

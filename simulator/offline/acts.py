@@ -139,7 +139,20 @@ class Refuse(_Act, tag="refuse"):
 
 
 Act = (
-    Greet | Request | Inform | Correct | Refine | Change | Retry | Verify | Affirm | Bye | Ask | Report | Confirm | Refuse
+    Greet
+    | Request
+    | Inform
+    | Correct
+    | Refine
+    | Change
+    | Retry
+    | Verify
+    | Affirm
+    | Bye
+    | Ask
+    | Report
+    | Confirm
+    | Refuse
 )
 
 _decoder = msgspec.convert

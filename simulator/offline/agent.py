@@ -131,6 +131,8 @@ class OfflineAgent:
         self.greeted = greeted
         self.me: dict[str, Any] | None = None
         self.recap = ""
+        #: Names that describe the row just read (set by ``_read``, used once by ``_describe``).
+        self.about: list[str] = []
         self._tables = self._table_names()
 
     # ------------------------------------------------------------------ the turn
@@ -197,6 +199,7 @@ class OfflineAgent:
                 refusal = self._policy_refusal(request.tool, args)
                 if refusal:  # no need to ask for details of something that cannot be done
                     self.waiting.pop(0)
+                    await self._explain_row(request.tool, args, t)
                     self._refuse(request.step, refusal, t)
                     continue
             if missing:
@@ -231,6 +234,23 @@ class OfflineAgent:
         if self.confirming and not t.asked:
             await self._gather(t)
             self._ask_confirmation(t)
+
+    async def _explain_row(self, tool: str, args: dict[str, Any], t: _Turn) -> None:
+        """Before a refusal about one of the user's rows, say what the row is (what it points at)."""
+        rule = self._rule(tool)
+        if rule is None or not self._owned(rule.table):
+            return
+        row = self._row_with(rule.table, rule.key, args.get(rule.key)) if rule.key else None
+        row = row or self._row_by_pk(rule.table, args)
+        if row is None:
+            return
+        names = await self._row_names(rule.table, row, budget=3)
+        if names:
+            t.lines.append(
+                self.say.pick(("That is {s} ({n}).", "I can see {s}, for {n}.", "I've found {s} ({n}).")).format(
+                    s=self._thing(rule.table, row), n=join(names)
+                )
+            )
 
     def _refuse(self, step: str, reason: str, t: _Turn) -> None:
         t.acts.append(Refuse(step=step, rule=reason))
@@ -298,6 +318,8 @@ class OfflineAgent:
         self.memory[step].rows = rows
         values = {k: rows[0].get(k) for k in report} if rows else {}
         t.acts.append(Report(step=step, tool=tool, ok=True, values=values))
+        if report and len(rows) == 1 and table and self._owned(table):
+            self.about = await self._row_names(table, rows[0], budget=3)
         if tool.startswith("get_") and rows and table and len(report) == 1 and report == self._naming(rows[0]):
             t.slots.setdefault(table, len(t.lines))
             t.names.setdefault(table, []).append(str(rows[0][report[0]]))
@@ -324,7 +346,9 @@ class OfflineAgent:
             base = self.writes.get(act.step, (act.tool, write.args))[1]
             write.args = {**base, **write.args, **act.args}
             if not self._complete(write):
-                t.lines.append("I'm sorry, I don't have enough details to redo that — could you tell me again what you need?")
+                t.lines.append(
+                    "I'm sorry, I don't have enough details to redo that — could you tell me again what you need?"
+                )
                 return
             self.confirming.append(write)
             return
@@ -362,18 +386,21 @@ class OfflineAgent:
             return
         fresh = rows[0]
         self.writes[act.step] = (table, fresh)
+        about = await self._row_names(table, fresh, budget=2, fresh=True) if self._owned(table) else []
         shown = [f for f in act.fields if f in fresh] or list(act.fields)
         t.acts.append(Report(step=act.step, tool=name, ok=True, values={f: fresh.get(f) for f in shown}))
         facts = join([self._field(f, fresh.get(f)) for f in shown])
+        what = self._thing(table, fresh) + (f" ({join(about)})" if about else "")
         t.lines.append(
             self.say.pick(
                 (
-                    "I've just checked the record again: {facts}.",
-                    "Checked once more — {facts}.",
-                    "I re-read it from the system: {facts}.",
-                    "Looking at it again now, {facts}.",
+                    "I've just checked {what} again: {facts}.",
+                    "Checked {what} once more — {facts}.",
+                    "I re-read {what} from the system: {facts}.",
+                    "Looking at {what} again now, {facts}.",
+                    "Fresh from the system, for {what}: {facts}.",
                 )
-            ).format(facts=facts)
+            ).format(facts=facts, what=what)
         )
 
     # ------------------------------------------------------------------ writes
@@ -407,49 +434,48 @@ class OfflineAgent:
                 continue
             if self.rules is not None and table == self.rules.user_table:
                 continue
-            budget = 4
-            for col, value in row.items():
-                if budget <= 0 or not col.endswith("_id") or value is None or self._is_key(table, col):
-                    continue
-                target = self._table_for_key(col)
-                if target is None or self.rules is None or not self.rules.rules(target).public:
-                    continue
-                found = await self._fetch(target, value)
-                budget -= 1
-                name = self._name_of(found) if found else None
-                if name:
-                    write.names.append(name)
-            get = self._get_tool(table)
-            key = get[1] if get else None
-            for list_name, tool in self.tools.items():
-                if budget <= 0 or key is None or not list_name.startswith("list_") or not list_name.endswith(f"_for_{singular(table)}"):
-                    continue
-                if tool.input_schema.get("required", []) != [key]:
-                    continue
-                result = await self.call_tool(list_name, {key: row[key]})
-                budget -= 1
-                if result.is_error:
-                    continue
-                for child in rows_of(_structured(result, _text(result)))[:3]:
-                    for col, value in child.items():
-                        target = self._table_for_key(col) if col.endswith("_id") and value is not None else None
-                        if budget <= 0 or target is None or target == table or self.rules is None:
-                            continue
-                        if not self.rules.rules(target).public:
-                            continue
-                        found = await self._fetch(target, value)
-                        budget -= 1
-                        name = self._name_of(found) if found else None
-                        if name:
-                            write.names.append(name)
+            write.names = await self._row_names(table, row, budget=4)
+
+    async def _row_names(self, table: str, row: dict[str, Any], *, budget: int = 3, fresh: bool = False) -> list[str]:
+        """What describes a row to a person: the names of the public rows it points at and of its items'."""
+        names = await self._linked_names(table, row, budget=min(budget, 2), fresh=fresh)
+        budget -= len(names)
+        get = self._get_tool(table)
+        key = get[1] if get else None
+        for list_name, tool in self.tools.items():
+            if budget <= 0 or key is None or row.get(key) is None:
                 break
+            if not list_name.startswith("list_") or not list_name.endswith(f"_for_{singular(table)}"):
+                continue
+            if tool.input_schema.get("required", []) != [key]:
+                continue
+            result = await self.call_tool(list_name, {key: row[key]})
+            budget -= 1
+            if result.is_error:
+                continue
+            child_table = self._table(list_name)
+            for child in rows_of(_structured(result, _text(result)))[:3]:
+                if budget <= 0:
+                    break
+                if child_table is None:
+                    break
+                got = await self._linked_names(child_table, child, budget=1, skip=table, fresh=fresh)
+                budget -= 1
+                names += got
+            break
+        return list(dict.fromkeys(names))
 
     async def _check_conflicts(self, write: _Write) -> None:
         """Before adding a row, read what it could clash with: every list or schedule tool the
         new row's own arguments (its owner, the doctor and the day) are enough to call."""
         calls = 0
         for name, tool in self.tools.items():
-            if calls >= 2 or name == write.tool or name.startswith(("get_", "search_", "count_")) or self._is_write(name):
+            if (
+                calls >= 2
+                or name == write.tool
+                or name.startswith(("get_", "search_", "count_"))
+                or self._is_write(name)
+            ):
                 continue
             required = tool.input_schema.get("required", [])
             if not required or not all(r in write.args for r in required):
@@ -457,11 +483,32 @@ class OfflineAgent:
             await self.call_tool(name, {r: write.args[r] for r in required})
             calls += 1
 
-    async def _fetch(self, table: str, value: Any) -> dict[str, Any] | None:
+    def _owned(self, table: str) -> bool:
+        return self.rules is not None and len(self.rules.rules(table).owner) == 1
+
+    async def _linked_names(
+        self, table: str, row: dict[str, Any], budget: int = 2, *, skip: str | None = None, fresh: bool = False
+    ) -> list[str]:
+        """The names of the public rows ``row`` points at (the doctor of an appointment): how a row is described."""
+        names = []
+        for col, value in row.items():
+            if budget <= 0 or not col.endswith("_id") or value is None or self._is_key(table, col):
+                continue
+            target = self._table_for_key(col)
+            if target is None or target == skip or self.rules is None or not self.rules.rules(target).public:
+                continue
+            found = await self._fetch(target, value, fresh=fresh)
+            budget -= 1
+            name = self._name_of(found) if found else None
+            if name:
+                names.append(name)
+        return names
+
+    async def _fetch(self, table: str, value: Any, *, fresh: bool = False) -> dict[str, Any] | None:
         get = self._get_tool(table)
         if get is None:
             return None
-        for mem in self.memory.values():
+        for mem in [] if fresh else self.memory.values():
             for row in mem.rows:
                 if mem.table == table and row.get(get[1]) == value:
                     return row
@@ -505,7 +552,10 @@ class OfflineAgent:
             self.memory[write.step] = _Memory(write.tool, write.args, rows, table, write.report)
             if table:
                 self.writes[write.step] = (table, row)
-            gone = write.tool.startswith("delete_") or (self._rule(write.tool) or ToolRule(table="", action="")).action == "delete"
+            gone = (
+                write.tool.startswith("delete_")
+                or (self._rule(write.tool) or ToolRule(table="", action="")).action == "delete"
+            )
             fresh = None if gone else await self._read_back(table, row)
             shown = {k: (fresh or row).get(k) for k in write.report if k in (fresh or row)}
             t.acts.append(Report(step=write.step, tool=write.tool, ok=True, values=shown))
@@ -565,8 +615,7 @@ class OfflineAgent:
             row = self._row_with(table, rule.key, write.args.get(rule.key or "")) if table else None
             what = self._thing(table, row) if row else f"{thing} {write.args.get(rule.key or '', '')}".strip()
             verb = write.tool.split("_", 1)[0]
-            extra = [self._field(k, v) for k, v in (row or {}).items() if k in {"status", "total", "date", "time"}][:2]
-            return f"I will {verb} {what}" + (f" ({join(extra)})" if extra else "")
+            return f"I will {verb} {what}"
         if rule is not None and rule.action == "create" or write.tool.startswith("create_"):
             details = self._describe_args(write.args)
             verb = write.tool.split("_", 1)[0] if rule is not None else "add"
@@ -604,7 +653,9 @@ class OfflineAgent:
             elif k == "time":
                 when.append(f"at {v}")
             elif k in {"quantity", "seats", "rooms"} and isinstance(v, int):
-                rest.append(f"{v} {k[:-1] if k.endswith('s') and v == 1 else k if k != 'quantity' else 'unit' if v == 1 else 'units'}")
+                rest.append(
+                    f"{v} {k[:-1] if k.endswith('s') and v == 1 else k if k != 'quantity' else 'unit' if v == 1 else 'units'}"
+                )
             elif k == "reason":
                 rest.append(f"for {self._value(v, k)}")
             else:
@@ -707,12 +758,19 @@ class OfflineAgent:
             extra = [self._field(k, rows[0].get(k)) for k in report if k != "count" and k in rows[0]]
             what = join([self._value(v, k) for k, v in args.items() if k not in _CONTROL and not k.endswith("_id")])
             things = plural(thing) if n != 1 else thing
-            text = self.say.pick(
-                (
-                    "You have {n} {what} {things}.", "I count {n} {what} {things}.", "There are {n} {what} {things} on your account.",
-                    "That comes to {n} {what} {things}.", "The system shows {n} {what} {things}.",
+            text = (
+                self.say.pick(
+                    (
+                        "You have {n} {what} {things}.",
+                        "I count {n} {what} {things}.",
+                        "There are {n} {what} {things} on your account.",
+                        "That comes to {n} {what} {things}.",
+                        "The system shows {n} {what} {things}.",
+                    )
                 )
-            ).format(n=n, what=what, things=things).replace("  ", " ")
+                .format(n=n, what=what, things=things)
+                .replace("  ", " ")
+            )
             return text + (f" Together, {join(extra)}." if extra else "")
         if tool.startswith("list_") and isinstance(structured, dict) and "rows" in structured and not report:
             return self.say.found_many(thing, len(rows)) if rows else self.say.found_none(thing)
@@ -729,7 +787,8 @@ class OfflineAgent:
             names = [n for n in (self._name_of(r, report) for r in rows[:5]) if n]
             head = self.say.found_many(thing, len(rows))
             details = [
-                join([self._field(k, r.get(k)) for k in report if k in r and k not in self._naming(r)]) for r in rows[:3]
+                join([self._field(k, r.get(k)) for k in report if k in r and k not in self._naming(r)])
+                for r in rows[:3]
             ]
             body = ""
             if names:
@@ -738,10 +797,14 @@ class OfflineAgent:
                 body += f" The first one: {details[0]}." if details[0] else ""
             return head + body
         row = rows[0] if rows else {}
-        facts = [self._field(k, row.get(k)) for k in report if k in row]
-        if not facts:
-            return ""
         subject = self._thing(table, row) if table else "it"
+        if self.about:
+            subject += f" ({join(self.about)})"
+            self.about = []
+        named = self._name_of(row)
+        facts = [self._field(k, row.get(k)) for k in report if k in row and not (named and row.get(k) == named)]
+        if not facts:
+            return cap(f"that is {subject.removeprefix('the ')}.") if named else ""
         return cap(
             self.say.pick(
                 (
@@ -815,8 +878,11 @@ class OfflineAgent:
             return f"I couldn't find a matching {thing} that allows this. Could you check the details?"
         return _invalid(text, args).rstrip(".") + self.say.pick(
             (
-                " — could you give me a different value?", ", so which value would you like instead?",
-                "; what should I use instead?", " — shall we try another value?", ", so could you pick another?",
+                " — could you give me a different value?",
+                ", so which value would you like instead?",
+                "; what should I use instead?",
+                " — shall we try another value?",
+                ", so could you pick another?",
             )
         )
 
@@ -920,8 +986,10 @@ def _invalid(text: str, args: dict[str, Any]) -> str:
 def _plural_noun(word: str) -> bool:
     from simulator.offline._inflect import engine
 
-    return word.endswith("s") and word not in {"status", "address", "is", "was", "class"} and bool(
-        engine().singular_noun(word)
+    return (
+        word.endswith("s")
+        and word not in {"status", "address", "is", "was", "class"}
+        and bool(engine().singular_noun(word))
     )
 
 

@@ -358,6 +358,8 @@ def attach(first: str, second: str, *, joint: str = " — ") -> str:
         return second
     if not second:
         return first
+    if first.rstrip().endswith(("?", "!")):
+        return f"{first.rstrip()} {cap(second)}"
     head = first.rstrip(" .!")
     word = second.split(" ", 1)[0].rstrip(",:;")
     if word in _SAFE_LOWER and not (word.startswith("I") and word[1:2] in {"", "'", "’"}):
@@ -478,8 +480,10 @@ class Phrasing:
     def identify(self, things: str, slots: list[str]) -> str:
         slot = join([label(s) for s in slots], "or")
         if slot.endswith(" number") or "email" in slot or "phone" in slot:
-            slot = slot.replace("email", "email address").replace("phone", "phone number").replace(
-                "number number", "number"
+            slot = (
+                slot.replace("email", "email address")
+                .replace("phone", "phone number")
+                .replace("number number", "number")
             )
         return self.pick(_IDENTIFY).format(things=things, slot=slot)
 
@@ -491,21 +495,33 @@ class Phrasing:
         tail = self.pick(_CONFIRM_TAIL)
         if self.rng.random() < 0.7:
             return f"{self.pick(_CONFIRM_HEAD)} {attach(summary, tail)}"
-        return f"{self.pick(_CONFIRM_HEAD)} {summary} {tail}"
+        return f"{self.pick(_CONFIRM_HEAD)} {summary} {cap(tail)}"
 
     def yes_to(self, value: str) -> str:
         """A yes that echoes part of what was restated."""
         if not value or self.rng.random() < 0.35:
             return self.yes()
         if self.terse:
-            return self.pick(("Yes, {v}.", "{V} — yes.", "Yes — {v}, go.", "Correct, {v}.")).format(v=value, V=cap(value))
+            return self.pick(("Yes, {v}.", "{V} — yes.", "Yes — {v}, go.", "Correct, {v}.")).format(
+                v=value, V=cap(value)
+            )
         return self.pick(
             (
-                "Yes, that's right, {v} — go ahead.", "Correct — {v}, please go ahead.", "Yes please, {v} is what I want.",
-                "That's it, {v}, please do.", "Yes, {v} is correct — go ahead.", "Exactly, {v}, thanks — please proceed.",
-                "Yes — {v} is right.", "Right, {v}, you can go ahead.", "{V} is correct, yes, please do it.",
-                "Yep, {v}, go for it.", "Yes, {v} sounds right.", "Perfect — {v}, yes please.",
-                "Sounds good, {v} it is.", "Yes, {v} — thank you for checking.", "That's correct: {v}, go ahead.",
+                "Yes, that's right, {v} — go ahead.",
+                "Correct — {v}, please go ahead.",
+                "Yes please, {v} is what I want.",
+                "That's it, {v}, please do.",
+                "Yes, {v} is correct — go ahead.",
+                "Exactly, {v}, thanks — please proceed.",
+                "Yes — {v} is right.",
+                "Right, {v}, you can go ahead.",
+                "{V} is correct, yes, please do it.",
+                "Yep, {v}, go for it.",
+                "Yes, {v} sounds right.",
+                "Perfect — {v}, yes please.",
+                "Sounds good, {v} it is.",
+                "Yes, {v} — thank you for checking.",
+                "That's correct: {v}, go ahead.",
             )
         ).format(v=value, V=cap(value))
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from schemas import Environment, Mode, Persona, Scenario
-from schemas.errors import ConfigError
 import msgspec
 
+from schemas import Environment, Mode, Persona, Scenario
+from schemas.errors import ConfigError
 from simulator.offline.planner import Planner, task_count
 from simulator.offline.schema_view import read_schema
 from toolservers.database import open_database

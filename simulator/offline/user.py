@@ -59,7 +59,16 @@ Query = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
 
 _MAX_ATTEMPTS = 3
 _CONTROL = frozenset({"limit", "order_by", "descending", "group_by", "include_cancelled", "only_free"})
-_REFUSAL_WORDS = ("can't", "cannot", "unable", "not able", "not possible", "isn't possible", "not allowed", "i'm afraid")
+_REFUSAL_WORDS = (
+    "can't",
+    "cannot",
+    "unable",
+    "not able",
+    "not possible",
+    "isn't possible",
+    "not allowed",
+    "i'm afraid",
+)
 _AFTERTHOUGHTS = (
     "I hope that's not too complicated.", "Thanks in advance for looking into it.", "I appreciate your help with this.",
     "It would really help me out.", "No rush, but I'd like to get it sorted today.",
@@ -155,7 +164,10 @@ class OfflineUser:
         turn = UserTurn(text="", acts=[Greet()])
         self._ask_next(turn)
         if greeting:
-            turn.text = attach(greeting, turn.text, joint=self.rng.choice([" — ", ", ", " "])) if self.rng.random() < 0.7 else greeting + " " + turn.text
+            joint = self.rng.choice([" — ", ", "])
+            turn.text = (
+                attach(greeting, turn.text, joint=joint) if self.rng.random() < 0.7 else f"{greeting} {turn.text}"
+            )
         return turn
 
     def react(self, text: str, acts: list[Act]) -> UserTurn:
@@ -208,7 +220,12 @@ class OfflineUser:
         turn.text = self.say.thanks() + " "
         step = item.sub.steps[-1]
         task = item.task
-        if pending.kind == "result" and task.refinement and task.refinement.step == step and step not in self.done_refine:
+        if (
+            pending.kind == "result"
+            and task.refinement
+            and task.refinement.step == step
+            and step not in self.done_refine
+        ):
             self.done_refine.add(step)
             self.pending = _Pending("refine", item, step)
             turn.acts.append(Refine(step=step, args=task.refinement.arguments))
@@ -233,7 +250,9 @@ class OfflineUser:
                 expected = self._expected(task, target, fields[0])
                 self.pending = _Pending("verify", item, target)
                 turn.acts.append(Verify(step=target, fields=fields))
-                turn.text += self.say.unsure(label(fields[0]), format_value(expected, fields[0], currency=self.say.currency))
+                turn.text += self.say.unsure(
+                    label(fields[0]), format_value(expected, fields[0], currency=self.say.currency)
+                )
                 self._feedback(turn, FeedbackKind.CONFIRMATION_REQUEST, item, target, "asks to double-check")
                 return turn
         turn.acts.append(Affirm())
@@ -257,21 +276,36 @@ class OfflineUser:
                 old = format_value(com.first, com.argument, currency=self.say.currency)
                 turn.acts.append(Change(step=step.id, args={com.argument: final}))
                 turn.text = self.say.change_mind(new, old)
-                self._feedback(turn, FeedbackKind.CHANGE_OF_MIND, item, step.id, f"{com.argument}: {com.first} -> {final}")
+                self._feedback(
+                    turn, FeedbackKind.CHANGE_OF_MIND, item, step.id, f"{com.argument}: {com.first} -> {final}"
+                )
                 return turn
             wrong = self._mismatch(step, confirm.args, text) if confirm.args or not confirms else {}
             if wrong:
                 turn.acts.append(Change(step=step.id, args=wrong))
-                turn.text = self.say.wrong() + " " + "; ".join(
-                    f"the {label(k)} should be {format_value(v, k, currency=self.say.currency)}" for k, v in wrong.items()
-                ).capitalize() + "."
-                self._feedback(turn, FeedbackKind.CORRECTION, item, step.id, "the restated change is not what was asked")
+                turn.text = (
+                    self.say.wrong()
+                    + " "
+                    + "; ".join(
+                        f"the {label(k)} should be {format_value(v, k, currency=self.say.currency)}"
+                        for k, v in wrong.items()
+                    ).capitalize()
+                    + "."
+                )
+                self._feedback(
+                    turn, FeedbackKind.CORRECTION, item, step.id, "the restated change is not what was asked"
+                )
                 return turn
         turn.acts.append(Affirm())
         echo = ""
         for confirm in confirms:
             for k, v in confirm.args.items():
-                if k not in _CONTROL and not k.endswith("_id") and isinstance(v, str | int | float) and not isinstance(v, bool):
+                if (
+                    k not in _CONTROL
+                    and not k.endswith("_id")
+                    and isinstance(v, str | int | float)
+                    and not isinstance(v, bool)
+                ):
                     if _said_in(v, self.said):
                         echo = format_value(v, k, currency=self.say.currency)
                         break
@@ -324,7 +358,9 @@ class OfflineUser:
 
     def _detour_pending(self, step: str) -> bool:
         task = self.task_of.get(step)
-        return task is not None and task.detour is not None and task.detour.step == step and step not in self.done_detour
+        return (
+            task is not None and task.detour is not None and task.detour.step == step and step not in self.done_detour
+        )
 
     def _after_detour(self, turn: UserTurn, step_id: str) -> UserTurn:
         task = self.task_of[step_id]
@@ -343,7 +379,9 @@ class OfflineUser:
                 f"I didn't know that. Make it {words}, then.",
             ]
         )
-        self._feedback(turn, FeedbackKind.CORRECTION, self.pending.item, step_id, f"after the tool refused {task.detour.arguments}")
+        self._feedback(
+            turn, FeedbackKind.CORRECTION, self.pending.item, step_id, f"after the tool refused {task.detour.arguments}"
+        )
         return turn
 
     # ------------------------------------------------------------------ agenda
@@ -388,7 +426,9 @@ class OfflineUser:
             if k in facts and _key(k, v) in self.told and format_value(v, k).lower() not in (self.said + body.lower())
         ]
         if again:
-            body += " " + "; ".join(f"the {label(k)} is still {format_value(v, k)}" for k, v in again).capitalize() + "."
+            body += (
+                " " + "; ".join(f"the {label(k)} is still {format_value(v, k)}" for k, v in again).capitalize() + "."
+            )
         turn.text += body
         said = self.said + " " + turn.text.lower()
         for sid in sub.steps:
@@ -468,7 +508,9 @@ class OfflineUser:
         wrong = {
             v.step
             for v in task.expected.values
-            if v.step in steps and v.step not in pending.settled and not self._told_value(pending, v.step, v.name, v.value, text)
+            if v.step in steps
+            and v.step not in pending.settled
+            and not self._told_value(pending, v.step, v.name, v.value, text)
         }
         failing = [s for s in steps if s in unwritten or s in wrong]
         if unwritten:
@@ -523,8 +565,17 @@ class OfflineUser:
             turn.text = self.say.pick(["That gave an error.", "Something went wrong there."]) + " Please try again."
             self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "the agent reported an error")
         else:
-            turn.text = self.say.wrong() + " " + self.say.pick(
-                ["Can you check again?", "Could you look at it once more?", "Please check that again.", "Try again, please."]
+            turn.text = (
+                self.say.wrong()
+                + " "
+                + self.say.pick(
+                    [
+                        "Can you check again?",
+                        "Could you look at it once more?",
+                        "Please check that again.",
+                        "Try again, please.",
+                    ]
+                )
             )
             self._feedback(turn, FeedbackKind.CORRECTION, item, failing[-1], "expected values not in the answer")
         pending.texts.clear()
@@ -569,9 +620,14 @@ class OfflineUser:
     # ------------------------------------------------------------------ task-oriented
     def _everything_up_front(self) -> UserTurn:
         intro = self.say.greeting(name=self.scenario.persona.name)
-        turn = UserTurn(text=(intro + " " if intro else "") + self.say.pick(
-            ["I need the following done:", "Here's what I need:", "A few things, please:", "Please do all of this:"]
-        ) + " ", acts=[Greet()])
+        turn = UserTurn(
+            text=(intro + " " if intro else "")
+            + self.say.pick(
+                ["I need the following done:", "Here's what I need:", "A few things, please:", "Please do all of this:"]
+            )
+            + " ",
+            acts=[Greet()],
+        )
         parts = []
         for task in self.scenario.tasks:
             self._start(turn, task)
@@ -600,7 +656,9 @@ class OfflineUser:
             if task.forbidden is not None:
                 f = task.forbidden
                 turn.acts.append(
-                    Request(step=f.id, tool=f.tool, args=self._grounded_in(f.arguments, said), refs=f.refs, report=f.report)
+                    Request(
+                        step=f.id, tool=f.tool, args=self._grounded_in(f.arguments, said), refs=f.refs, report=f.report
+                    )
                 )
             if task.change_of_mind is not None:
                 self.done_change.add(task.change_of_mind.step)
@@ -632,7 +690,9 @@ class OfflineUser:
             what = " and ".join(dict.fromkeys(t.sub_requests[-1].intent.replace("_", " ") for t in unfinished))
             turn.text = f"{self.say.wrong()} Please check the {what} again."
             for task in unfinished:
-                self._feedback(turn, FeedbackKind.CORRECTION, _Item(task, task.sub_requests[-1]), None, "whole-task check")
+                self._feedback(
+                    turn, FeedbackKind.CORRECTION, _Item(task, task.sub_requests[-1]), None, "whole-task check"
+                )
             return turn
         turn.acts.append(Bye())
         turn.text = self.say.bye() if not unfinished else self.say.give_up()

@@ -224,7 +224,12 @@ def check_dialogue(view: DialogueView, *, told: str = "") -> DialogueChecks:
 
 def _check_answer(out: DialogueChecks, answer: str, rows: list[dict[str, Any]], asked_text: str) -> None:
     low = answer.lower()
-    numbers = number_tokens(answer)
+    # A value inside a name the agent says (kind "hotel" in "Royal Hotel London") is the name's, not a field.
+    for row in rows:
+        for column, value in row.items():
+            if isinstance(value, str) and len(value) >= 3 and any(h in column.lower() for h in _NAMING):
+                low = low.replace(value.lower(), " ")
+    numbers = number_tokens(low)
     user_numbers = number_tokens(asked_text)
     words = {stem(w) for w in word_tokens(asked_text)}
     reported: set[str] = set()
@@ -232,7 +237,11 @@ def _check_answer(out: DialogueChecks, answer: str, rows: list[dict[str, Any]], 
         for column, value in row.items():
             if column in reported or not _is_distinctive(value):
                 continue
-            if mentions(low, value, numbers) and not mentions(asked_text, value, user_numbers):
+            naming = any(h in column.lower() for h in _NAMING)
+            text = answer.lower() if naming else low
+            if mentions(text, value, numbers if not naming else number_tokens(text)) and not mentions(
+                asked_text, value, user_numbers
+            ):
                 reported.add(column)
     if not reported:
         return

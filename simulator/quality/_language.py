@@ -67,7 +67,9 @@ def grammar_hits(text: str) -> Counter[str]:
             hits["lowercase_start"] += 1
     hits["lowercase_i"] += len(_LOWER_I.findall(text))
     words = word_tokens(text)
-    hits["doubled_word"] += sum(1 for a, b in zip(words, words[1:], strict=False) if a == b and a.isalpha() and len(a) > 1)
+    hits["doubled_word"] += sum(
+        1 for a, b in zip(words, words[1:], strict=False) if a == b and a.isalpha() and len(a) > 1
+    )
     hits["punctuation"] += sum(1 for m in _DOUBLE_PUNCT.finditer(text) if m.group(0) not in {"...", " —"})
     hits["raw_name"] += len(_SNAKE.findall(text))
     hits["raw_timestamp"] += len(_ISO_STAMP.findall(text))

@@ -38,9 +38,10 @@ from toolservers.executor import ToolExecutor
 __all__ = ["PolicyFindings", "check_policy"]
 
 _CONFIRM = (
-    "shall i", "should i", "do you want me to", "would you like me to", "can i go ahead", "may i go ahead", "confirm",
-    "okay to", "ok to", "go ahead?", "is that right", "is that correct", "want me to", "proceed", "sound good",
-    "happy for me to", "all right to", "alright to", "good to go",
+    "shall i", "should i", "do you want me to", "would you like me to", "can i go ahead", "may i", "confirm",
+    "okay to", "ok to", "go ahead", "is that right", "is that correct", "want me to", "proceed", "sound good",
+    "sound right", "happy for me to", "all right to", "alright to", "all right if", "good to go", "carry on",
+    "put it through", "make that change", "make it happen", "can i do",
 )  # fmt: skip
 _YES = (
     "yes", "yeah", "yep", "sure", "go ahead", "please do", "correct", "that's right", "confirm", "ok", "okay",

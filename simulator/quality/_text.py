@@ -57,6 +57,8 @@ def stem(word: str) -> str:
     """A crude stem: ``cancelled`` -> ``cancel``, ``delivered`` -> ``deliver``, ``books`` -> ``book``."""
     w = word.lower()
     for suffix in ("lled", "ied", "ing", "ed", "es", "s"):
+        if suffix == "s" and w.endswith(("ss", "us", "is")):
+            continue
         if len(w) > len(suffix) + 3 and w.endswith(suffix):
             if suffix == "lled":
                 return w[:-3]

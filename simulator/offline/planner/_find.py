@@ -55,9 +55,7 @@ def _date_columns(table: Table) -> list[str]:
     return [c for c, col in table.columns.items() if col.is_date and not col.pk]
 
 
-def find_own(
-    p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *, fits: Any = None
-) -> Found:
+def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *, fits: Any = None) -> Found:
     """One of the user's rows of ``table`` (directly owned: the table points at the user)."""
     if anchor is not None and anchor.table == table.name and table.pk and (fits is None or fits(anchor.row)):
         return Found(
@@ -87,7 +85,9 @@ def find_own(
     key = table.key
     if key and key in props and target.get(key):
         v = target[key]
-        ways.append(({key: v}, {}, p.rng.choice([f"my {thing} {v}", f"{thing} {v}", f"my {thing} with {label(key)} {v}"]), [key]))
+        short = any(w in key for w in ("number", "reference", "code")) and not key.startswith("postal")
+        named = [f"my {thing} {v}", f"{thing} {v}"] if short else []
+        ways.append(({key: v}, {}, p.rng.choice([*named, f"my {thing} with {label(key)} {v}"]), [key]))
     if fk in props:
         for col in table.enums:
             if col in props and sum(1 for r in mine if r.get(col) == target.get(col)) == 1:
@@ -95,10 +95,17 @@ def find_own(
                 ways.append(({col: target[col]}, {fk: 1}, f"my {v} {thing}", [col]))
         for col in _date_columns(table):
             lo, hi = f"min_{col}", f"max_{col}"
-            if lo in props and hi in props and target.get(col) and sum(1 for r in mine if r.get(col) == target[col]) == 1:
+            if (
+                lo in props
+                and hi in props
+                and target.get(col)
+                and sum(1 for r in mine if r.get(col) == target[col]) == 1
+            ):
                 when = format_value(target[col], col)
                 verb = label(col).removesuffix(" on").removesuffix(" at").removesuffix(" date")
-                words = f"my {thing} on {when}" if col in {"date", "day"} or verb == col else f"my {thing} {verb} on {when}"
+                words = (
+                    f"my {thing} on {when}" if col in {"date", "day"} or verb == col else f"my {thing} {verb} on {when}"
+                )
                 ways.append(({lo: target[col], hi: target[col]}, {fk: 1}, words, [lo, hi]))
         order = props.get("order_by", {}).get("enum", [])
         dated = [c for c in _date_columns(table) if c in order]
@@ -106,9 +113,7 @@ def find_own(
             values = [r.get(col) for r in mine if r.get(col) is not None]
             if values and target.get(col) == max(values) and values.count(target[col]) == 1:
                 verb = label(col).removesuffix(" on").removesuffix(" at")
-                ways.append(
-                    ({"order_by": col, "descending": True, "limit": 1}, {fk: 1}, f"my most recent {thing}", [])
-                )
+                ways.append(({"order_by": col, "descending": True, "limit": 1}, {fk: 1}, f"my most recent {thing}", []))
                 break
         for col, c in table.columns.items():
             if c.numeric or c.pk or col in table.fks or col in table.enums or c.is_date or col not in props:

@@ -19,7 +19,12 @@ def pairs(say: Phrasing, args: dict[str, Any], names: list[str]) -> str:
     return join([f"the {label(k)} {say.value(args[k], k)}" for k in names if k in args])
 
 
-_ASK_TERSE = ("{Fields} of {thing}?", "{thing}: {fields}?", "Need the {bare} of {thing}.", "{Fields} for {thing}, please.")
+_ASK_TERSE = (
+    "{Fields} of {thing}?",
+    "{thing}: {fields}?",
+    "Need the {bare} of {thing}.",
+    "{Fields} for {thing}, please.",
+)
 _ASK = (
     "What's {fields} of {thing}?",
     "Could you tell me {fields} of {thing}?",
@@ -53,7 +58,9 @@ def ask_fields(say: Phrasing, thing: str, fields: list[str]) -> str:
     return cap(text)
 
 
-def frame(say: Phrasing, terse: tuple[str, ...], normal: tuple[str, ...], verbose: tuple[str, ...], **slots: Any) -> str:
+def frame(
+    say: Phrasing, terse: tuple[str, ...], normal: tuple[str, ...], verbose: tuple[str, ...], **slots: Any
+) -> str:
     """One of the register's frames, filled: terse users get terse frames, verbose ones chatty ones."""
     if say.terse:
         bank = terse

@@ -140,11 +140,8 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             initial = rules.initial.get(name)
             if initial:
                 allowed = [v for v in allowed if v in initial] or allowed
-            elif kind == "derived" and name in table.enums:
-                common = p.executor.db.query(
-                    f"SELECT {q(name)} FROM {q(table.name)} GROUP BY 1 ORDER BY COUNT(*) DESC LIMIT 1"
-                )
-                allowed = [common[0][0]] if common else allowed
+            elif kind == "derived":
+                allowed = allowed[:1]  # a CHECK list is written in life-cycle order: a new row starts at the first
             args[name] = p.rng.choice(allowed)
             phrases.append(f"{label(name)} {format_value(args[name], name)}")
         elif "date" in name or "\\d{4}" in pattern:
@@ -162,9 +159,9 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
                 phrases.append(f"for {args[name]}")
             elif name in table.columns:
                 value = _borrow(p, table, name)
-                if p.executor.db.query(
-                    f"SELECT COUNT(DISTINCT {q(name)}) = COUNT(*) FROM {q(table.name)}"
-                )[0][0] and isinstance(value, str):
+                if p.executor.db.query(f"SELECT COUNT(DISTINCT {q(name)}) = COUNT(*) FROM {q(table.name)}")[0][
+                    0
+                ] and isinstance(value, str):
                     value = "".join(str(p.rng.randrange(10)) if ch.isdigit() else ch for ch in value)
                 args[name] = value
                 phrases.append(f"{label(name)} {format_value(value, name)}")
@@ -186,12 +183,19 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         args[name] = p.rng.randint(1, max(1, limit))
         stated.append(name)
     today = _today(p)
+    if kind == "derived" and (p.policy is None or not p.policy.today):
+        # No "today" in the rules: the day of the table's latest activity stands in for it.
+        latest = [
+            p.executor.db.query(f"SELECT MAX({q(c)}) FROM {q(table.name)}")[0][0]
+            for c, col in table.columns.items()
+            if col.is_date
+        ]
+        known = [str(v)[:10] for v in latest if v]
+        if known:
+            today = dt.date.fromisoformat(max(known))
     for _ in range(30):
         for name in dates:
             day = today + dt.timedelta(days=p.rng.randint(1, 24)) if kind == "composite" else today
-            if kind == "derived" and name in table.columns:
-                latest = p.executor.db.query(f"SELECT MAX({q(name)}) FROM {q(table.name)}")[0][0]
-                day = dt.date.fromisoformat(str(latest)[:10]) if latest else today
             args[name] = day.isoformat()
         for name in times:
             args[name] = f"{p.rng.randint(8, 16):02d}:{p.rng.choice(['00', '30'])}"
@@ -267,7 +271,12 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
                 {"pk": new_pk},
             )
             if not now:
-                return SqlAssertion(description=check.description + " (then removed)", sql=check.sql, params=check.params, expected=[[0]])
+                return SqlAssertion(
+                    description=check.description + " (then removed)",
+                    sql=check.sql,
+                    params=check.params,
+                    expected=[[0]],
+                )
             return p.row_exists(sid, table.name, dict(zip(cols, now[0], strict=True)), check.description)
 
         d.finals[len(d.checks) - 1] = final

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Refinement, SqlAssertion, ValueRef
 from schemas.policy import ToolRule
 from simulator.offline._inflect import plural
-from simulator.offline.language import cap, entity, format_value, join, label
+from simulator.offline.language import cap, entity, format_value, label
 from simulator.offline.planner._base import Anchor, Draft, Skip, q, rows_of
-from simulator.offline.planner._find import Found, find_own, find_public, name_column
+from simulator.offline.planner._find import Found, find_own, name_column
 from simulator.offline.planner._words import ask_fields, field_list, frame
 from simulator.offline.schema_view import Table
 
@@ -67,7 +67,13 @@ def lookup(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     sid = _reading_step(p, d, table, found)
     d.steps[-1].report = fields
     p.expect(d, sid, found.row, fields)
-    p.ask(d, [*found.steps, sid] if sid not in found.steps else found.steps, "lookup", ask_fields(p.say, found.words, fields), stated=found.stated)
+    p.ask(
+        d,
+        [*found.steps, sid] if sid not in found.steps else found.steps,
+        "lookup",
+        ask_fields(p.say, found.words, fields),
+        stated=found.stated,
+    )
     d.purposes.append(f"find out {field_list(fields)} of {found.words}")
     d.anchors.append(Anchor(sid, table.name, found.row))
 
@@ -178,7 +184,13 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             ctable = p.schema.tables[child]
             for col, (target, _) in ctable.fks.items():
                 tt = p.schema.tables.get(target)
-                if tt is None or not p.policy or not p.policy.rules(target).public or col == fk or not p.tool("get", target):
+                if (
+                    tt is None
+                    or not p.policy
+                    or not p.policy.rules(target).public
+                    or col == fk
+                    or not p.tool("get", target)
+                ):
                     continue
                 if name_column(tt):
                     options.append((t, child, fk, lists[0], col, tt, None))
@@ -188,7 +200,8 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                         options.append((t, child, fk, lists[0], col, tt, (col2, t2)))
     if not options:
         raise Skip
-    parent, child, fk, list_tool, link, hop, second = p.rng.choice(options)
+    deep = [o for o in options if o[6] is not None]
+    parent, child, fk, list_tool, link, hop, second = p.rng.choice(deep if deep and p.rng.random() < 0.7 else options)
     if p.policy is not None and parent.name == p.policy.user_table:
         me = p.identify(d)
         found = Found(me, p.me_row or {}, "my account", [], [])
@@ -309,7 +322,9 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     step.report = report
     steps = [sid]
     search = p.tool("search", table.name)
-    links = [(c, p.schema.tables[t]) for c, (t, _) in table.fks.items() if t in p.schema.tables and p.policy.rules(t).public]
+    links = [
+        (c, p.schema.tables[t]) for c, (t, _) in table.fks.items() if t in p.schema.tables and p.policy.rules(t).public
+    ]
     links = [(c, t) for c, t in links if name_column(t) and p.tool("get", t.name) and t.pk]
     if search and links and 0 < rows[0]["count"] <= 4 and fk in p.params(search) and column in p.params(search):
         lid = d.step_id()
@@ -324,7 +339,9 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             assert get is not None and tname is not None and target.pk is not None
             for i in range(len(found)):
                 gid = d.step_id()
-                g = ChainStep(id=gid, tool=get.name, refs={target.pk: ValueRef(step=lid, field=link, row=i)}, report=[tname])
+                g = ChainStep(
+                    id=gid, tool=get.name, refs={target.pk: ValueRef(step=lid, field=link, row=i)}, report=[tname]
+                )
                 got = p.run(g, {})
                 if not got:
                     raise Skip
@@ -358,7 +375,9 @@ def browse(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         tool = p.tool("search", t.name)
         props = p.params(tool) if tool else {}
         public = p.policy is not None and p.policy.rules(t.name).public
-        return public and t.rows > 2 and "order_by" in props and any(c in props for c in t.enums) and bool(name_column(t))
+        return (
+            public and t.rows > 2 and "order_by" in props and any(c in props for c in t.enums) and bool(name_column(t))
+        )
 
     table = p.pick_table(fits)
     tool = p.tool("search", table.name)
@@ -460,8 +479,11 @@ def _moves(p: Planner, table: Table, row: dict[str, Any], column: str) -> list[A
 
 
 def _new_text(p: Planner, table: Table, column: str, current: Any) -> Any:
-    others = [r[0] for r in p.executor.db.query(f"SELECT DISTINCT {q(column)} FROM {q(table.name)} WHERE {q(column)} IS NOT NULL")]
-    others = [o for o in others if o != current and isinstance(o, str)]
+    others = [
+        r[0]
+        for r in p.executor.db.query(f"SELECT DISTINCT {q(column)} FROM {q(table.name)} WHERE {q(column)} IS NOT NULL")
+    ]
+    others = [o for o in others if o != current and isinstance(o, str) and o.rstrip()[-1:] not in {".", "!", "?"}]
     if not others:
         raise Skip
     value = p.rng.choice(others)
@@ -538,13 +560,17 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             step = ChainStep(id=sid, tool=tool, arguments={rule.key: row[rule.key]})
         else:
             ref_step = found.steps[-1] if found.steps else found.ref.step
-            step = ChainStep(id=sid, tool=tool, refs={rule.key: ValueRef(step=ref_step, field=rule.key, row=found.ref.row)})
+            step = ChainStep(
+                id=sid, tool=tool, refs={rule.key: ValueRef(step=ref_step, field=rule.key, row=found.ref.row)}
+            )
     else:
         step = ChainStep(id=sid, tool=tool, arguments={column: final}, refs={table.pk: found.ref})
     others = [v for v in values if v != final]
     first = None
     if limit is not None:
-        d.detour = Detour(step=sid, arguments={column: limit[0]}, error=limit[1], description=f"{label(column)} {limit[0]}")
+        d.detour = Detour(
+            step=sid, arguments={column: limit[0]}, error=limit[1], description=f"{label(column)} {limit[0]}"
+        )
         first = limit[0]
     elif rule is None and others and p.rng.random() < 0.3:
         first = p.rng.choice(others)
@@ -671,7 +697,7 @@ def assert_rules(p: Planner) -> None:
 KINDS: list[tuple[str, Kind, float]] = [
     ("lookup", lookup, 0.3),
     ("lookup_via", lookup_via, 1.0),
-    ("related", related, 1.5),
+    ("related", related, 2.0),
     ("count", count, 0.5),
     ("browse", browse, 0.3),
     ("update", update, 1.2),
