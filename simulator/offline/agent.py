@@ -540,7 +540,8 @@ class OfflineAgent:
                 continue
             result = await self.call_tool(write.tool, write.args)
             text = _text(result)
-            table = self._rule(write.tool).table if self._rule(write.tool) else self._table(write.tool)
+            write_rule = self._rule(write.tool)
+            table = write_rule.table if write_rule else self._table(write.tool)
             if result.is_error:
                 self.failed[write.step] = write
                 t.acts.append(Report(step=write.step, tool=write.tool, ok=False, error=_code(text)))
@@ -653,9 +654,8 @@ class OfflineAgent:
             elif k == "time":
                 when.append(f"at {v}")
             elif k in {"quantity", "seats", "rooms"} and isinstance(v, int):
-                rest.append(
-                    f"{v} {k[:-1] if k.endswith('s') and v == 1 else k if k != 'quantity' else 'unit' if v == 1 else 'units'}"
-                )
+                noun = ("unit" if v == 1 else "units") if k == "quantity" else (k[:-1] if v == 1 else k)
+                rest.append(f"{v} {noun}")
             elif k == "reason":
                 rest.append(f"for {self._value(v, k)}")
             else:
@@ -702,7 +702,8 @@ class OfflineAgent:
                 continue
             for other, values in rules.editable_when.get(col, {}).items():
                 if row.get(other) not in values:
-                    return f"{described} is {self._value(row.get(other), other)}, so its {label(col)} can't be changed any more."
+                    state = self._value(row.get(other), other)
+                    return f"{described} is {state}, so its {label(col)} can't be changed any more."
             moves = rules.transitions.get(col)
             if moves is not None and new not in moves.get(str(row.get(col)), []):
                 now = self._value(row.get(col), col)
@@ -864,12 +865,14 @@ class OfflineAgent:
     def _explain(self, tool: str, args: dict[str, Any], text: str) -> str:
         """A tool error in plain words, with a next step."""
         low = text.lower()
-        table = self._table(tool) or (self._rule(tool).table if self._rule(tool) else None)
+        tool_rule = self._rule(tool)
+        table = self._table(tool) or (tool_rule.table if tool_rule else None)
         thing = entity(table) if table else "request"
         if "constraint failed:" in low:
             name = low.split("constraint failed:", 1)[1].strip().split(" ", 1)[0].strip(".")
             if name.startswith("unique") or "." in name:
-                return f"that is already taken (the {label(name.split('.')[-1])} must be unique). Would you like to try another?"
+                column = label(name.split(".")[-1])
+                return f"that is already taken (the {column} must be unique). Would you like to try another?"
             words = label(name).replace("not enough", "there isn't enough")
             return f"the system refused it: {words}. Would you like to change the numbers and try again?"
         if "unique" in low:
@@ -1010,10 +1013,16 @@ def _past(text: str) -> str:
     """``I will cancel your order`` -> ``your order is cancelled``-like: the restatement, done."""
     out = text.replace("I will ", "I have ", 1)
     for verb, done in (
-        ("have cancel ", "have cancelled "), ("have book ", "have booked "), ("have place ", "have placed "),
-        ("have change ", "have changed "), ("have add ", "have added "), ("have remove ", "have removed "),
-        ("have request ", "have requested "), ("have refill ", "have refilled "), ("have reschedule ", "have rescheduled "),
-    ):  # fmt: skip
+        ("have cancel ", "have cancelled "),
+        ("have book ", "have booked "),
+        ("have place ", "have placed "),
+        ("have change ", "have changed "),
+        ("have add ", "have added "),
+        ("have remove ", "have removed "),
+        ("have request ", "have requested "),
+        ("have refill ", "have refilled "),
+        ("have reschedule ", "have rescheduled "),
+    ):
         out = out.replace(verb, done, 1)
     return out
 

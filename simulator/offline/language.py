@@ -38,9 +38,19 @@ __all__ = [
 _ACRONYMS = {"id": "ID", "url": "URL", "sku": "SKU", "iata": "IATA", "vip": "VIP", "isbn": "ISBN"}
 MONEY_WORDS = ("price", "total", "amount", "cost", "fee", "refund", "rate", "balance", "charge")
 _MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _SNAKE = re.compile(r"[a-z]+(?:_[a-z]+)+")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::\d{2}(?:\.\d+)?)?Z?)?")
@@ -156,189 +166,406 @@ def value_forms(value: Any) -> list[str]:
 
 _HELLO = {
     "polite": (
-        "Hi there!", "Hello, good morning.", "Hi, I hope you can help me.", "Hello!", "Good afternoon.",
-        "Hi, good evening.", "Hello there, I hope you're well.", "Hi! Thanks for picking this up.",
-        "Good morning!", "Hello, thanks for taking the time.", "Hi, I was hoping you could help.",
+        "Hi there!",
+        "Hello, good morning.",
+        "Hi, I hope you can help me.",
+        "Hello!",
+        "Good afternoon.",
+        "Hi, good evening.",
+        "Hello there, I hope you're well.",
+        "Hi! Thanks for picking this up.",
+        "Good morning!",
+        "Hello, thanks for taking the time.",
+        "Hi, I was hoping you could help.",
     ),
     "neutral": ("Hi.", "Hello.", "Hey.", "Hi there.", "Morning.", "Hello there.", "Hey there.", "Good day."),
     "impatient": (
-        "Hi, quick one.", "Hey, I need something sorted.", "Hello — I'm in a bit of a hurry.", "Hi, I'm short on time.",
-        "Hey. Let's be quick.", "Hi, this needs to be fast.",
+        "Hi, quick one.",
+        "Hey, I need something sorted.",
+        "Hello — I'm in a bit of a hurry.",
+        "Hi, I'm short on time.",
+        "Hey. Let's be quick.",
+        "Hi, this needs to be fast.",
     ),
-}  # fmt: skip
+}
 _INTRO = (
-    "This is {name}.", "My name is {name}.", "It's {name} here.", "{name} speaking.", "I'm {name}.",
+    "This is {name}.",
+    "My name is {name}.",
+    "It's {name} here.",
+    "{name} speaking.",
+    "I'm {name}.",
     "This is {name}, by the way.",
-)  # fmt: skip
+)
 _CHATTER = (
-    "I've been meaning to sort this out for a few days.", "I hope this won't take long.",
-    "I tried the website first but couldn't work it out.", "A friend told me you could help with this.",
-    "I'm doing a bit of admin this afternoon.", "I'm finally getting round to a few things on my list.",
-    "It's been a busy week, so thanks for your patience.", "Sorry if this is a silly question.",
-    "I'm on my lunch break, so this is a good moment.", "I'd rather ask than get it wrong.",
-    "I've got a few things to go through, if that's all right.", "I'm trying to get organised before the weekend.",
-)  # fmt: skip
+    "I've been meaning to sort this out for a few days.",
+    "I hope this won't take long.",
+    "I tried the website first but couldn't work it out.",
+    "A friend told me you could help with this.",
+    "I'm doing a bit of admin this afternoon.",
+    "I'm finally getting round to a few things on my list.",
+    "It's been a busy week, so thanks for your patience.",
+    "Sorry if this is a silly question.",
+    "I'm on my lunch break, so this is a good moment.",
+    "I'd rather ask than get it wrong.",
+    "I've got a few things to go through, if that's all right.",
+    "I'm trying to get organised before the weekend.",
+)
 _THANKS = {
     "polite": (
-        "Great, thank you!", "Perfect, thanks a lot.", "Thanks, that's exactly it.", "Wonderful, thank you.",
-        "That's really helpful, thanks.", "Lovely, thank you so much.", "Brilliant, thanks.", "Thank you, that's clear.",
-        "Excellent, thanks for that.", "That's great to know, thank you.", "Super, thanks.", "Much appreciated.",
-        "Fantastic, thank you.", "Thanks, that answers it.", "Oh good, thank you.", "That's just what I needed, thanks.",
+        "Great, thank you!",
+        "Perfect, thanks a lot.",
+        "Thanks, that's exactly it.",
+        "Wonderful, thank you.",
+        "That's really helpful, thanks.",
+        "Lovely, thank you so much.",
+        "Brilliant, thanks.",
+        "Thank you, that's clear.",
+        "Excellent, thanks for that.",
+        "That's great to know, thank you.",
+        "Super, thanks.",
+        "Much appreciated.",
+        "Fantastic, thank you.",
+        "Thanks, that answers it.",
+        "Oh good, thank you.",
+        "That's just what I needed, thanks.",
     ),
     "neutral": (
-        "OK, thanks.", "Got it.", "Good.", "Right, thanks.", "Fine, thanks.", "OK.", "Thanks.", "Understood.",
-        "Noted.", "Clear, thanks.", "Alright.", "Makes sense.", "OK, good.", "Right.",
+        "OK, thanks.",
+        "Got it.",
+        "Good.",
+        "Right, thanks.",
+        "Fine, thanks.",
+        "OK.",
+        "Thanks.",
+        "Understood.",
+        "Noted.",
+        "Clear, thanks.",
+        "Alright.",
+        "Makes sense.",
+        "OK, good.",
+        "Right.",
     ),
     "impatient": ("Fine.", "OK.", "Good, moving on.", "Right.", "Good.", "Noted.", "OK, next.", "Fine, next."),
-}  # fmt: skip
+}
 _NEXT = (
-    "Next,", "Also,", "One more thing:", "While you're at it,", "Now,", "Then,", "After that,", "Another thing:",
-    "Oh, and", "Something else:", "Moving on,", "Separately,", "On another note,", "Besides that,",
-)  # fmt: skip
+    "Next,",
+    "Also,",
+    "One more thing:",
+    "While you're at it,",
+    "Now,",
+    "Then,",
+    "After that,",
+    "Another thing:",
+    "Oh, and",
+    "Something else:",
+    "Moving on,",
+    "Separately,",
+    "On another note,",
+    "Besides that,",
+)
 _YES = {
     "polite": (
-        "Yes, please go ahead.", "Yes please, that's right.", "That's correct, go ahead, thank you.",
-        "Yes, that's all correct — please do.", "Yes, please, that's what I'd like.", "Perfect, yes, go ahead.",
-        "Yes — thank you, please do that.", "That's right, please go ahead with it.", "Yes, that sounds right. Please do.",
-        "Yes please, thank you for checking.", "Correct, yes please.", "Yes, that's it — go ahead, please.",
+        "Yes, please go ahead.",
+        "Yes please, that's right.",
+        "That's correct, go ahead, thank you.",
+        "Yes, that's all correct — please do.",
+        "Yes, please, that's what I'd like.",
+        "Perfect, yes, go ahead.",
+        "Yes — thank you, please do that.",
+        "That's right, please go ahead with it.",
+        "Yes, that sounds right. Please do.",
+        "Yes please, thank you for checking.",
+        "Correct, yes please.",
+        "Yes, that's it — go ahead, please.",
     ),
     "neutral": (
-        "Yes.", "Yes, go ahead.", "Correct.", "Yes, do it.", "That's right.", "Yep, go ahead.", "Yes, correct.",
-        "Sure, go ahead.", "Yes please.", "OK, yes.", "Right, go ahead.", "Yes, that's it.",
+        "Yes.",
+        "Yes, go ahead.",
+        "Correct.",
+        "Yes, do it.",
+        "That's right.",
+        "Yep, go ahead.",
+        "Yes, correct.",
+        "Sure, go ahead.",
+        "Yes please.",
+        "OK, yes.",
+        "Right, go ahead.",
+        "Yes, that's it.",
     ),
     "impatient": ("Yes.", "Yes, go.", "Yes, do it.", "Correct, go ahead.", "Yep.", "Yes, just do it.", "Go ahead."),
-}  # fmt: skip
+}
 _YES_TERSE = ("Yes.", "Yep.", "Correct.", "Go ahead.", "Yes, do it.", "Confirmed.", "Yes please.")
 _WRONG = (
-    "Hmm, that doesn't look right.", "I don't think that's correct.", "That's not the one I meant.",
-    "Wait, that's not what I expected.", "No, that's not it.", "That doesn't match what I have.",
-    "Sorry, I think there's a mix-up.", "That's not quite right.", "I'm not sure that's the right one.",
-)  # fmt: skip
+    "Hmm, that doesn't look right.",
+    "I don't think that's correct.",
+    "That's not the one I meant.",
+    "Wait, that's not what I expected.",
+    "No, that's not it.",
+    "That doesn't match what I have.",
+    "Sorry, I think there's a mix-up.",
+    "That's not quite right.",
+    "I'm not sure that's the right one.",
+)
 _MISSING = (
-    "It doesn't look like that went through.", "I can't see that change yet.", "That didn't seem to work.",
-    "I don't think that was done.", "I'm not seeing the change on my side.", "Are you sure that was saved?",
-)  # fmt: skip
+    "It doesn't look like that went through.",
+    "I can't see that change yet.",
+    "That didn't seem to work.",
+    "I don't think that was done.",
+    "I'm not seeing the change on my side.",
+    "Are you sure that was saved?",
+)
 _UNSURE = (
-    "Could you double-check that the {what} is now {value}?", "Just to be sure — can you confirm the {what} is {value} now?",
-    "Would you mind checking once more that the {what} shows {value}?", "Can you look again and tell me the {what}?",
-    "Sorry to be a pain, but could you check the {what} one more time?", "Can you verify the {what} really is {value}?",
-    "Before we move on, can you read me the {what} again?", "Could you confirm the {what} for me once more?",
-)  # fmt: skip
+    "Could you double-check that the {what} is now {value}?",
+    "Just to be sure — can you confirm the {what} is {value} now?",
+    "Would you mind checking once more that the {what} shows {value}?",
+    "Can you look again and tell me the {what}?",
+    "Sorry to be a pain, but could you check the {what} one more time?",
+    "Can you verify the {what} really is {value}?",
+    "Before we move on, can you read me the {what} again?",
+    "Could you confirm the {what} for me once more?",
+)
 _CHANGE_MIND = (
-    "Actually, I've changed my mind — make it {new} instead of {old}.", "Sorry, on second thought, {new} rather than {old}.",
-    "Hmm, actually, could it be {new} instead of {old}?", "Wait, let's do {new}, not {old}.",
-    "Oh, hang on — {new} would be better than {old}.", "Let me rethink that: {new} instead, please, not {old}.",
-)  # fmt: skip
+    "Actually, I've changed my mind — make it {new} instead of {old}.",
+    "Sorry, on second thought, {new} rather than {old}.",
+    "Hmm, actually, could it be {new} instead of {old}?",
+    "Wait, let's do {new}, not {old}.",
+    "Oh, hang on — {new} would be better than {old}.",
+    "Let me rethink that: {new} instead, please, not {old}.",
+)
 _DONT_KNOW = (
     "I'm not sure about that one — can you work it out from what you found?",
     "I don't have that, sorry. Can you use what you already looked up?",
     "I don't know it offhand — is there a way to look it up?",
-)  # fmt: skip
+)
 _ACCEPT_REFUSAL = {
     "polite": (
-        "Ah, I see. Thanks for explaining.", "Oh, I didn't realise. That's fine, thank you.", "Fair enough, thanks anyway.",
-        "Understood, thanks for letting me know.", "Oh well, I understand. Thank you.", "That makes sense, thanks.",
-        "Right, I see why. Thanks for checking.", "OK, I understand — no problem.",
+        "Ah, I see. Thanks for explaining.",
+        "Oh, I didn't realise. That's fine, thank you.",
+        "Fair enough, thanks anyway.",
+        "Understood, thanks for letting me know.",
+        "Oh well, I understand. Thank you.",
+        "That makes sense, thanks.",
+        "Right, I see why. Thanks for checking.",
+        "OK, I understand — no problem.",
     ),
     "neutral": ("OK, understood.", "I see.", "Fair enough.", "OK, never mind then.", "Right, no problem.", "Got it."),
     "impatient": ("Fine.", "OK, whatever.", "Right. Never mind.", "Annoying, but fine.", "OK, forget it then."),
-}  # fmt: skip
+}
 _BYE = {
     "polite": (
-        "That's everything I needed — thank you so much for your help!", "That covers it all. Thanks, have a nice day!",
-        "All done on my side. Thank you!", "That's all for today. Thanks for being so helpful.",
-        "Great, that's everything. Have a lovely day!", "Thank you, that's all sorted now. Bye!",
-        "You've been very helpful, thanks. That's all.", "Perfect, I think that's everything. Many thanks!",
+        "That's everything I needed — thank you so much for your help!",
+        "That covers it all. Thanks, have a nice day!",
+        "All done on my side. Thank you!",
+        "That's all for today. Thanks for being so helpful.",
+        "Great, that's everything. Have a lovely day!",
+        "Thank you, that's all sorted now. Bye!",
+        "You've been very helpful, thanks. That's all.",
+        "Perfect, I think that's everything. Many thanks!",
     ),
     "neutral": (
-        "That's all, thanks.", "That's everything. Bye.", "OK, all sorted. Thanks.", "That's it for now, thanks.",
-        "Nothing else, thanks.", "All good. Bye.", "That's everything, cheers.", "Done for today, thanks.",
+        "That's all, thanks.",
+        "That's everything. Bye.",
+        "OK, all sorted. Thanks.",
+        "That's it for now, thanks.",
+        "Nothing else, thanks.",
+        "All good. Bye.",
+        "That's everything, cheers.",
+        "Done for today, thanks.",
     ),
     "impatient": ("That's it. Thanks.", "Done. Bye.", "Good, that's all I needed.", "That's all.", "OK, done. Bye."),
-}  # fmt: skip
+}
 _GIVE_UP = (
-    "I'll sort the rest out another time.", "Let's stop here, I'll call back about the rest.",
-    "I'll leave it for now and try again later.", "Never mind, I'll deal with the rest another day.",
-)  # fmt: skip
+    "I'll sort the rest out another time.",
+    "Let's stop here, I'll call back about the rest.",
+    "I'll leave it for now and try again later.",
+    "Never mind, I'll deal with the rest another day.",
+)
 
 _AGENT_HELLO = (
-    "Happy to help.", "Sure, I can help with that.", "Of course.", "Certainly.", "Sure thing.", "Glad to help.",
-    "Thanks for getting in touch.", "Good to hear from you.", "I'd be glad to help.", "Let's sort that out.",
-    "No problem at all.", "Thanks for reaching out.", "Absolutely.", "I can look into that.",
-)  # fmt: skip
+    "Happy to help.",
+    "Sure, I can help with that.",
+    "Of course.",
+    "Certainly.",
+    "Sure thing.",
+    "Glad to help.",
+    "Thanks for getting in touch.",
+    "Good to hear from you.",
+    "I'd be glad to help.",
+    "Let's sort that out.",
+    "No problem at all.",
+    "Thanks for reaching out.",
+    "Absolutely.",
+    "I can look into that.",
+)
 _AGENT_NAME = ("{first}", "{first}", "")
 _IDENTIFY = (
     "Before I can look into your {things}, could you give me the {slot} on your account?",
     "To find your {things} I first need to confirm who you are — what's the {slot} on the account?",
     "Could I have the {slot} you registered with, so I can pull up your account?",
-    "First, may I have the {slot} on your account, please?", "I'll need to identify you first: what's your {slot}?",
+    "First, may I have the {slot} on your account, please?",
+    "I'll need to identify you first: what's your {slot}?",
     "So I can find the right account, could you tell me your {slot}?",
     "For security, I need to confirm the account first. What {slot} do we have on file for you?",
     "Let me find your account first — which {slot} did you sign up with?",
-)  # fmt: skip
+)
 _ASK = (
-    "Could you tell me {slots}?", "To look that up I'll need {slots}.", "What is {slots}?",
-    "Can you give me {slots}, please?", "Before I go ahead, could you share {slots}?", "Which {first} do you mean?",
-    "Do you have {slots} to hand?", "I just need {slots} to find it.",
-)  # fmt: skip
+    "Could you tell me {slots}?",
+    "To look that up I'll need {slots}.",
+    "What is {slots}?",
+    "Can you give me {slots}, please?",
+    "Before I go ahead, could you share {slots}?",
+    "Which {first} do you mean?",
+    "Do you have {slots} to hand?",
+    "I just need {slots} to find it.",
+)
 _CONFIRM_HEAD = (
-    "Just to confirm:", "Before I make the change:", "Let me check I have this right:", "To be sure:",
-    "Here's what I'll do:", "So, to summarise:", "Before I go ahead:", "Quick check before I do it:",
-    "Let me read that back:", "To make sure we're on the same page:",
-)  # fmt: skip
+    "Just to confirm:",
+    "Before I make the change:",
+    "Let me check I have this right:",
+    "To be sure:",
+    "Here's what I'll do:",
+    "So, to summarise:",
+    "Before I go ahead:",
+    "Quick check before I do it:",
+    "Let me read that back:",
+    "To make sure we're on the same page:",
+)
 _CONFIRM_TAIL = (
-    "Shall I go ahead?", "Should I go ahead with that?", "Do you want me to go ahead?", "Can I go ahead?",
-    "Is that right — shall I proceed?", "Would you like me to do that?", "Shall I confirm it?",
-    "is that correct, and shall I proceed?", "OK to go ahead?", "Do you want me to proceed?",
-    "does that sound right to you?", "may I go ahead and do that?", "would you like me to carry on?",
-    "happy for me to make it happen?", "all right if I do that now?", "shall I put it through?",
-    "Are you happy for me to go ahead?", "Shall I make that change?",
-)  # fmt: skip
+    "Shall I go ahead?",
+    "Should I go ahead with that?",
+    "Do you want me to go ahead?",
+    "Can I go ahead?",
+    "Is that right — shall I proceed?",
+    "Would you like me to do that?",
+    "Shall I confirm it?",
+    "is that correct, and shall I proceed?",
+    "OK to go ahead?",
+    "Do you want me to proceed?",
+    "does that sound right to you?",
+    "may I go ahead and do that?",
+    "would you like me to carry on?",
+    "happy for me to make it happen?",
+    "all right if I do that now?",
+    "shall I put it through?",
+    "Are you happy for me to go ahead?",
+    "Shall I make that change?",
+)
 _DONE = (
-    "Done —", "All set:", "That's done:", "I've made the change:", "That's sorted:", "Done, and confirmed:",
-    "Finished —", "It's done:", "All done:", "Great, that went through:", "Completed:", "That worked:",
-)  # fmt: skip
+    "Done —",
+    "All set:",
+    "That's done:",
+    "I've made the change:",
+    "That's sorted:",
+    "Done, and confirmed:",
+    "Finished —",
+    "It's done:",
+    "All done:",
+    "Great, that went through:",
+    "Completed:",
+    "That worked:",
+)
 _FOUND_MANY = (
-    "I found {n} {things}.", "There are {n} {things}.", "You have {n} {things}.", "I can see {n} {things}.",
-    "{N} {things} come up.", "I'm seeing {n} {things}.",
-)  # fmt: skip
+    "I found {n} {things}.",
+    "There are {n} {things}.",
+    "You have {n} {things}.",
+    "I can see {n} {things}.",
+    "{N} {things} come up.",
+    "I'm seeing {n} {things}.",
+)
 _FOUND_NONE = (
-    "I couldn't find any {things} matching that.", "No {things} match that.", "There aren't any {things} like that.",
-    "I'm not seeing any {things} for that.", "Nothing comes up for that, I'm afraid.",
-)  # fmt: skip
+    "I couldn't find any {things} matching that.",
+    "No {things} match that.",
+    "There aren't any {things} like that.",
+    "I'm not seeing any {things} for that.",
+    "Nothing comes up for that, I'm afraid.",
+)
 _REFUSE_HEAD = (
-    "I'm sorry, but I can't do that:", "I'm afraid that isn't possible:", "Unfortunately I can't make that change:",
-    "I'm sorry, I'm not able to do that:", "I'm afraid I can't help with that one:", "Sorry, that's not something I can do:",
-)  # fmt: skip
+    "I'm sorry, but I can't do that:",
+    "I'm afraid that isn't possible:",
+    "Unfortunately I can't make that change:",
+    "I'm sorry, I'm not able to do that:",
+    "I'm afraid I can't help with that one:",
+    "Sorry, that's not something I can do:",
+)
 _ERROR_HEAD = (
-    "I'm sorry, that didn't go through:", "Unfortunately the system refused it:", "That failed, I'm afraid:",
-    "Hmm, that didn't work:", "Sorry — the system wouldn't accept it:", "I tried, but it was refused:",
-)  # fmt: skip
+    "I'm sorry, that didn't go through:",
+    "Unfortunately the system refused it:",
+    "That failed, I'm afraid:",
+    "Hmm, that didn't work:",
+    "Sorry — the system wouldn't accept it:",
+    "I tried, but it was refused:",
+)
 _MORE = (
-    "Is there anything else I can do for you?", "anything else?", "what else can I help with?",
-    "is there anything more on your list?", "what's next on your list?", "can I check anything else for you?",
-    "do you need help with anything else?", "shall I look into anything else?", "anything further you need?",
-    "what else would you like to sort out?", "is there something more I can do?", "let me know what's next.",
-    "what else can I look up for you?", "need anything else from me?", "can I do anything more today?",
-    "is there another thing you'd like to check?", "what else is on your mind?",
-    "Let me know if you need anything else.", "Is there something else you'd like to check?",
-    "Can I help with anything else today?", "Anything more I can look into?", "What else is on your list?",
-    "Is there anything further?", "Shall we look at something else?", "What would you like to do next?",
-    "Anything else I can sort out for you?", "Is that everything for now?", "Happy to help with more if needed.",
-)  # fmt: skip
+    "Is there anything else I can do for you?",
+    "anything else?",
+    "what else can I help with?",
+    "is there anything more on your list?",
+    "what's next on your list?",
+    "can I check anything else for you?",
+    "do you need help with anything else?",
+    "shall I look into anything else?",
+    "anything further you need?",
+    "what else would you like to sort out?",
+    "is there something more I can do?",
+    "let me know what's next.",
+    "what else can I look up for you?",
+    "need anything else from me?",
+    "can I do anything more today?",
+    "is there another thing you'd like to check?",
+    "what else is on your mind?",
+    "Let me know if you need anything else.",
+    "Is there something else you'd like to check?",
+    "Can I help with anything else today?",
+    "Anything more I can look into?",
+    "What else is on your list?",
+    "Is there anything further?",
+    "Shall we look at something else?",
+    "What would you like to do next?",
+    "Anything else I can sort out for you?",
+    "Is that everything for now?",
+    "Happy to help with more if needed.",
+)
 _AGENT_BYE_MID = (
-    "have a great day", "take care", "goodbye for now", "have a lovely evening", "enjoy the rest of your day",
-    "all the best", "have a good week", "speak soon", "bye for now", "have a nice afternoon", "look after yourself",
-    "have a restful evening", "enjoy your week", "thanks again for getting in touch", "wishing you a good day",
-)  # fmt: skip
+    "have a great day",
+    "take care",
+    "goodbye for now",
+    "have a lovely evening",
+    "enjoy the rest of your day",
+    "all the best",
+    "have a good week",
+    "speak soon",
+    "bye for now",
+    "have a nice afternoon",
+    "look after yourself",
+    "have a restful evening",
+    "enjoy your week",
+    "thanks again for getting in touch",
+    "wishing you a good day",
+)
 _AGENT_BYE_HEAD = (
-    "You're welcome", "My pleasure", "Glad I could help", "Happy to help", "Thanks for calling", "No problem at all",
-    "It was a pleasure", "Anytime", "Thank you for your patience", "Great",
-)  # fmt: skip
+    "You're welcome",
+    "My pleasure",
+    "Glad I could help",
+    "Happy to help",
+    "Thanks for calling",
+    "No problem at all",
+    "It was a pleasure",
+    "Anytime",
+    "Thank you for your patience",
+    "Great",
+)
 _AGENT_BYE_TAIL = (
-    "have a great day!", "take care!", "goodbye!", "have a lovely evening!", "enjoy the rest of your day!",
-    "all the best!", "have a good week!", "speak soon!", "bye for now!", "have a nice afternoon!",
-)  # fmt: skip
+    "have a great day!",
+    "take care!",
+    "goodbye!",
+    "have a lovely evening!",
+    "enjoy the rest of your day!",
+    "all the best!",
+    "have a good week!",
+    "speak soon!",
+    "bye for now!",
+    "have a nice afternoon!",
+)
 
 
 _SAFE_LOWER = frozenset(
@@ -411,10 +638,14 @@ class Phrasing:
         if self.verbose and self.rng.random() < 0.5:
             text += " " + self.pick(
                 (
-                    "That's a relief.", "I was hoping that would be the case.", "Good to have that confirmed.",
-                    "I'll make a note of that.", "That's what I thought.", "Nice to know.",
+                    "That's a relief.",
+                    "I was hoping that would be the case.",
+                    "Good to have that confirmed.",
+                    "I'll make a note of that.",
+                    "That's what I thought.",
+                    "Nice to know.",
                 )
-            )  # fmt: skip
+            )
         return text
 
     def next_marker(self) -> str:

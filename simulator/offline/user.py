@@ -70,10 +70,13 @@ _REFUSAL_WORDS = (
     "i'm afraid",
 )
 _AFTERTHOUGHTS = (
-    "I hope that's not too complicated.", "Thanks in advance for looking into it.", "I appreciate your help with this.",
-    "It would really help me out.", "No rush, but I'd like to get it sorted today.",
+    "I hope that's not too complicated.",
+    "Thanks in advance for looking into it.",
+    "I appreciate your help with this.",
+    "It would really help me out.",
+    "No rush, but I'd like to get it sorted today.",
     "Let me know if you need anything from me.",
-)  # fmt: skip
+)
 _CONFIRM_WORDS = ("shall i", "should i", "do you want me to", "would you like me to", "can i go ahead", "proceed")
 
 
@@ -472,8 +475,8 @@ class OfflineUser:
             known = [(k, v) for k, v in identity.items() if any(_close(k, w) for w in wanted)][:1]
         if not known and self.pending is not None:
             for sid in self.pending.item.sub.steps:
-                step = self._intended(self.steps[sid])
-                known += [(s, step[s]) for s in wanted if s in step and s not in self.steps[sid].refs]
+                intended = self._intended(self.steps[sid])
+                known += [(s, intended[s]) for s in wanted if s in intended and s not in self.steps[sid].refs]
         if known:
             self.told.update(_key(k, v) for k, v in known)
             turn.acts.append(Inform(args=dict(known)))
@@ -556,8 +559,8 @@ class OfflineUser:
             pending.texts.clear()
             return
         for sid in failing:
-            step = self.steps[sid]
-            turn.acts.append(Correct(step=sid, tool=step.tool, args=self._grounded(self._intended(step))))
+            chain_step = self.steps[sid]
+            turn.acts.append(Correct(step=sid, tool=chain_step.tool, args=self._grounded(self._intended(chain_step))))
         if problem == "missing":
             turn.text = f"{self.say.missing()} Could you try again?"
             self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "the database does not show the change")
@@ -597,7 +600,9 @@ class OfflineUser:
                     step = self.steps[check.step]
                     turn.acts.append(Correct(step=step.id, tool=step.tool, args=self._grounded(step.arguments)))
                 missing = self.say.missing()
-                turn.text += f"Before we finish — {missing[:1].lower() + missing[1:] if not missing.startswith('I ') else missing} Could you redo it?"
+                if not missing.startswith("I "):
+                    missing = missing[:1].lower() + missing[1:]
+                turn.text += f"Before we finish — {missing} Could you redo it?"
                 self._feedback(turn, FeedbackKind.MISSING, fake, writes[0].step, "final state check")
                 self.pending = _Pending("final", fake, writes[-1].step)
                 return
@@ -628,11 +633,10 @@ class OfflineUser:
             + " ",
             acts=[Greet()],
         )
-        parts = []
+        parts: list[str] = []
         for task in self.scenario.tasks:
             self._start(turn, task)
-            for sub in task.sub_requests:
-                parts.append(sub.text)
+            parts.extend(sub.text for sub in task.sub_requests)
             if task.refinement is not None:
                 parts.append(f"Show the results {task.refinement.description}.")
         facts = [f for t in self.scenario.tasks for f in t.facts]

@@ -110,8 +110,8 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
         order = props.get("order_by", {}).get("enum", [])
         dated = [c for c in _date_columns(table) if c in order]
         for col in dated[:2]:
-            values = [r.get(col) for r in mine if r.get(col) is not None]
-            if values and target.get(col) == max(values) and values.count(target[col]) == 1:
+            values = [str(r[col]) for r in mine if r.get(col) is not None]
+            if values and str(target.get(col)) == max(values) and values.count(str(target[col])) == 1:
                 verb = label(col).removesuffix(" on").removesuffix(" at")
                 ways.append(({"order_by": col, "descending": True, "limit": 1}, {fk: 1}, f"my most recent {thing}", []))
                 break

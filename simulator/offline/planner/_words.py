@@ -34,14 +34,14 @@ _ASK = (
     "I have a question about {thing}: what is {fields}?",
     "Would you check {fields} of {thing} for me?",
     "Please find {thing} and let me know {fields}.",
-)  # fmt: skip
+)
 _ASK_VERBOSE = (
     "I was wondering if you could help me with {thing} — I'd really like to know {fields}.",
     "I've been trying to remember {fields} of {thing}; could you look it up for me?",
     "I'm sorting out my paperwork and I need {fields} of {thing}. Would you be able to check that?",
     "Could you do me a favour and look up {thing}? I'm after {fields}.",
     "If it's not too much trouble, I'd love to know {fields} of {thing}.",
-)  # fmt: skip
+)
 
 
 def ask_fields(say: Phrasing, thing: str, fields: list[str]) -> str:

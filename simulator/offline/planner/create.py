@@ -24,9 +24,15 @@ if TYPE_CHECKING:
 __all__ = ["create"]
 
 _REASONS = (
-    "a routine check-up", "a follow-up visit", "persistent back pain", "a repeat prescription review",
-    "a sore throat", "knee pain after running", "blood test results", "headaches",
-)  # fmt: skip
+    "a routine check-up",
+    "a follow-up visit",
+    "persistent back pain",
+    "a repeat prescription review",
+    "a sore throat",
+    "knee pain after running",
+    "blood test results",
+    "headaches",
+)
 _TODAY = dt.date(2026, 5, 4)
 
 

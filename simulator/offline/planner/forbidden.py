@@ -128,12 +128,11 @@ def _change_words(p: Planner, verb: str | None, column: str, thing: str, v: str)
 def _transition(p: Planner, d: Draft) -> None:
     """A status that cannot move to the asked value any more (a delivered order cancelled)."""
     assert p.policy is not None
-    options = []
+    options: list[tuple[Table, str, Any, dict[str, list[Any]]]] = []
     for t in _owned(p):
         for column, moves in p.policy.rules(t.name).transitions.items():
             targets = {v for vs in moves.values() for v in vs}
-            for target in targets:
-                options.append((t, column, target, moves))
+            options.extend((t, column, target, moves) for target in sorted(targets, key=str))
     if not options:
         raise Skip
     table, column, target, moves = p.rng.choice(options)
@@ -156,12 +155,10 @@ def _not_editable(p: Planner, d: Draft) -> None:
     """A field that is not the user's to change (their own loyalty tier)."""
     assert p.policy is not None
     users = p.schema.tables[p.policy.user_table]
-    options = []
+    options: list[tuple[Table, str]] = []
     for t in [users, *_owned(p)]:
         rules = p.policy.rules(t.name)
-        for column in t.enums:
-            if column not in rules.editable and column not in t.fks:
-                options.append((t, column))
+        options.extend((t, column) for column in t.enums if column not in rules.editable and column not in t.fks)
     if not options:
         raise Skip
     table, column = p.rng.choice(options)
@@ -184,9 +181,11 @@ def _not_editable(p: Planner, d: Draft) -> None:
 def _not_owned(p: Planner, d: Draft) -> None:
     """Another person's row, named by its number: the agent may neither show nor change it."""
     assert p.policy is not None and p.user is not None
-    options = [
-        t for t in _owned(p) if t.key and p.tool("search", t.name) and t.key in p.params(p.tool("search", t.name))
-    ]  # type: ignore[arg-type]
+    options = []
+    for t in _owned(p):
+        search = p.tool("search", t.name)
+        if t.key and search is not None and t.key in p.params(search):
+            options.append(t)
     if not options:
         raise Skip
     table = p.rng.choice(options)
@@ -274,12 +273,11 @@ def _no_delete(p: Planner, d: Draft) -> None:
 def _public_change(p: Planner, d: Draft) -> None:
     """Changing a catalogue row (a product's price, a copy's condition)."""
     assert p.policy is not None
-    options = []
+    options: list[tuple[Table, str]] = []
     for t in p.schema.tables.values():
-        if p.policy.rules(t.name).public and p.tool("update", t.name):
-            for column in t.enums:
-                if column in p.params(p.tool("update", t.name)):  # type: ignore[arg-type]
-                    options.append((t, column))
+        tool = p.tool("update", t.name)
+        if p.policy.rules(t.name).public and tool is not None:
+            options.extend((t, column) for column in t.enums if column in p.params(tool))
     if not options:
         raise Skip
     table, column = p.rng.choice(options)
@@ -297,7 +295,7 @@ def _public_change(p: Planner, d: Draft) -> None:
 def _outside_values(p: Planner, d: Draft) -> None:
     """A value that no rule allows (not one of the column's values)."""
     assert p.policy is not None
-    options = []
+    options: list[tuple[Table, str, list[Any]]] = []
     for t in _owned(p):
         tool = p.tool("update", t.name)
         if tool is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Refinement, SqlAssertion, ValueRef
+from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Refinement, SqlAssertion, ToolSpec, ValueRef
 from schemas.policy import ToolRule
 from simulator.offline._inflect import plural
 from simulator.offline.language import cap, entity, format_value, label
@@ -82,13 +82,13 @@ def lookup_via(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     """A field of the public row one of the user's rows points at (the doctor of an appointment)."""
     assert_rules(p)
     assert p.policy is not None
-    options = []
+    options: list[tuple[Table, str, Table]] = []
     for t in p.schema.tables.values():
         if not _owned(p, t):
             continue
-        for col, (target, _) in t.fks.items():
-            tt = p.schema.tables.get(target)
-            if tt is None or not p.policy.rules(target).public or not p.tool("get", target) or tt.pk is None:
+        for col, (target_name, _) in t.fks.items():
+            tt = p.schema.tables.get(target_name)
+            if tt is None or not p.policy.rules(target_name).public or not p.tool("get", target_name) or tt.pk is None:
                 continue
             fields = [f for f in tt.informative() if f != name_column(tt)]
             if name_column(tt) or fields:
@@ -172,7 +172,7 @@ def _reading_step(p: Planner, d: Draft, table: Table, found: Found) -> str:
 def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     """The user's row -> its child rows -> the public row each child points at (its name)."""
     assert_rules(p)
-    options = []
+    options: list[tuple[Table, str, str, ToolSpec, str, Table, tuple[str, Table] | None]] = []
     for t in p.schema.tables.values():
         is_user = p.policy is not None and t.name == p.policy.user_table
         if not (is_user or _owned(p, t)):
@@ -182,14 +182,14 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             if not lists:
                 continue
             ctable = p.schema.tables[child]
-            for col, (target, _) in ctable.fks.items():
-                tt = p.schema.tables.get(target)
+            for col, (target_name, _) in ctable.fks.items():
+                tt = p.schema.tables.get(target_name)
                 if (
                     tt is None
                     or not p.policy
-                    or not p.policy.rules(target).public
+                    or not p.policy.rules(target_name).public
                     or col == fk
-                    or not p.tool("get", target)
+                    or not p.tool("get", target_name)
                 ):
                     continue
                 if name_column(tt):
@@ -257,8 +257,8 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"I'd like to see my {kids} — which {things} are they?",
             ),
             (
-                f"I've lost track a bit — could you go through my {kids} and tell me which {things} they're for, by {label(tname)}?",
-                f"Would you mind listing my {kids}? I mostly need to know the {label(tname)} of each {entity(target.name)}.",
+                f"I've lost track a bit — could you go through my {kids} and tell me which {things} they're for?",
+                f"Would you mind listing my {kids}? I mostly need the {label(tname)} of each {entity(target.name)}.",
             ),
         )
     else:
@@ -272,8 +272,8 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"Can you list the {things} on {words} by {label(tname)}?",
             ),
             (
-                f"I can't remember exactly what was in {words} — could you list the {things}, with their {label(tname)}?",
-                f"Would you be able to check {words} for me and tell me the {label(tname)} of each {entity(target.name)}?",
+                f"I can't remember exactly what was in {words} — could you list the {things} for me?",
+                f"Would you be able to check {words} and tell me the {label(tname)} of each {entity(target.name)}?",
             ),
         )
     p.ask(d, steps, "list_related", text, stated=found.stated)
@@ -421,7 +421,7 @@ def browse(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             f"I'm looking for {things} with the {label(column)} {v} — what do you have?",
         ),
         (
-            f"I'm browsing a bit today: could you tell me which {things} have the {label(column)} {v}? Just the {label(name)}, please.",
+            f"I'm browsing a bit today: which {things} have the {label(column)} {v}? Just the {label(name)}, please.",
             f"I'd love some help finding {things} with the {label(column)} {v} — what are my options?",
         ),
     )

@@ -327,7 +327,8 @@ class Planner:
             goal += f" Once you see the results, you want them {d.refinement.description}."
         if d.change_of_mind is not None:
             com = d.change_of_mind
-            goal += f" You will first ask for {label(com.argument)} {format_value(com.first, com.argument)}, then change your mind."
+            first = format_value(com.first, com.argument)
+            goal += f" You will first ask for {label(com.argument)} {first}, then change your mind."
         if d.detour is not None:
             goal += f" You first ask for {d.detour.description}; when that fails, you accept what is possible."
         if d.refusal is not None:
