@@ -111,7 +111,8 @@ def _root() -> logging.Logger:
 
 def _refresh_level() -> None:
     root = _root()
-    levels = [h.level for h in root.handlers] or [logging.WARNING]
+    # Handlers others attach without a level (pytest's capture handlers) must not turn ours off.
+    levels = [h.level for h in root.handlers if h.level > logging.NOTSET] or [logging.WARNING]
     root.setLevel(min(levels))
 
 
