@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     from simulator.run.dataset import DATASET_FILE
     from simulator.run.execute import execute_run
     from simulator.run.plan import drop_stale_plan, model_planner, prepare_run
-    from simulator.summary import render_summary
+    from simulator.summary import render_endpoints, render_summary
 
     if args.dialogues is None and args.branch_from is None:
         raise ConfigError("--dialogues is required (how many dialogues to generate)")
@@ -208,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
         summary = anyio.run(run_it)
     console = Console()
     console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
+    if summary.endpoints:
+        console.print(render_endpoints(summary.endpoints))
     console.print(
         f"{summary.generated} new dialogues ({summary.failed} failed), {summary.skipped} already present, "
         f"in {summary.elapsed_s:.1f} s; summary in {args.out / 'summary.json'}",

@@ -35,6 +35,7 @@ from schemas import (
 )
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
+from simulator.providers.fleet import EndpointStats
 from simulator.run.dataset import (
     DATASET_FILE,
     ENVIRONMENTS_DIR,
@@ -81,6 +82,8 @@ class RunSummary(msgspec.Struct, kw_only=True):
     elapsed_s: float
     dialogues_per_s: float
     dataset: Summary
+    #: Requests, errors and latency of each model endpoint this invocation used (none offline).
+    endpoints: list[EndpointStats] = []
 
 
 def _dialogsim_version() -> str:
@@ -202,6 +205,17 @@ async def _run_one(
     return record
 
 
+def _endpoint_stats() -> list[EndpointStats]:
+    """The figures of the model endpoints of the LLM setup the dialogues ran under, if any."""
+    from schemas.errors import ConfigError
+    from simulator.llm.setup import current_setup
+
+    try:
+        return current_setup().pool.endpoint_stats()
+    except ConfigError:  # offline: no setup installed
+        return []
+
+
 async def execute_run(
     prepared: PreparedRun,
     *,
@@ -253,6 +267,7 @@ async def execute_run(
         elapsed_s=round(elapsed, 3),
         dialogues_per_s=round(stats.rate, 3),
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
+        endpoints=_endpoint_stats(),
     )
     write_atomic(
         config.out_dir / SUMMARY_FILE,
