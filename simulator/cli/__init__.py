@@ -17,7 +17,7 @@ from schemas.errors import ConfigError
 __all__ = ["main"]
 
 # Command modules, in the order ``--help`` lists them.
-_COMMANDS = ("_generate", "_eval", "_export", "_report", "_stats", "_tools", "_stress", "_schema")
+_COMMANDS = ("_generate", "_merge", "_eval", "_export", "_report", "_stats", "_tools", "_stress", "_schema")
 
 Handler = Callable[[argparse.Namespace], int]
 
