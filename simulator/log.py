@@ -21,6 +21,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from schemas.errors import ConfigError
+
 __all__ = [
     "LEVELS",
     "RUN_LOG",
@@ -119,7 +121,7 @@ def configure(level: str = "warning", fmt: str = "console", *, stream: TextIO | 
     """Send ``dialogsim`` logs at ``level`` and above to stderr, as ``console`` lines or ``json``."""
     global _console
     if level not in LEVELS:
-        raise ValueError(f"log level: expected one of {', '.join(LEVELS)}, got {level!r}")
+        raise ConfigError(f"log level: expected one of {', '.join(LEVELS)}, got {level!r}")
     root = _root()
     if _console is not None:
         root.removeHandler(_console)

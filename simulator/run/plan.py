@@ -21,7 +21,7 @@ from schemas import (
     Environment,
     Scenario,
 )
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, UsageError
 from simulator.llm.setup import LLMSetup, use_setup
 from simulator.providers import ProviderError, StructuredOutputError, parse_model
 from simulator.run.config import RunConfig, check_settings, fingerprint
@@ -94,7 +94,7 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
         env_by_id[env.id] = env
     for scenario in scenarios:
         if scenario.environment_id not in env_by_id:
-            raise ValueError(
+            raise UsageError(
                 f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
             )
 
