@@ -26,7 +26,7 @@ examples:
   dialogsim generate --dialogues 100 --seed 7 --out data/
   dialogsim generate --dialogues 50 --domain retail --mode task-oriented --seed 1 --out baseline/
   dialogsim generate --dialogues 20 --database shop.sqlite --seed 3 --concurrency 16 --out shop/
-  dialogsim generate --dialogues 10 --design "a pet grooming salon" --model openai:gpt-4.1 \
+  dialogsim generate --dialogues 10 --design "a pet grooming salon" --model openai:gpt-4.1 \\
       --tasks-model openai:gpt-4.1 --seed 1 --out salon/
 
 With --design or --tasks-model the environments and scenarios a model planned are kept in

@@ -6,6 +6,7 @@ A dataset directory holds::
     environments/<id>.json every environment the scenarios use
     dialogues.jsonl        one DialogueRecord per line, in completion order, append-only
     summary.json           the summary of the whole dataset, rewritten at the end of each run
+    run.log                what each run did, as JSON lines (simulator.log), appended by every invocation
 
 Every record is appended with a single ``write`` of the whole line followed by
 ``fsync``, so after a kill the file holds complete records and at most one partial line
@@ -48,7 +49,7 @@ ENVIRONMENTS_DIR = "environments"
 MANIFEST_FORMAT = 1
 
 #: Names a directory may hold before its manifest exists (a run killed while starting).
-_OWN_NAMES = frozenset({MANIFEST_FILE, MANIFEST_FILE + ".tmp", ENVIRONMENTS_DIR, DATASET_FILE})
+_OWN_NAMES = frozenset({MANIFEST_FILE, MANIFEST_FILE + ".tmp", ENVIRONMENTS_DIR, DATASET_FILE, "run.log"})
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any] | None:

@@ -9,8 +9,9 @@ import logging
 import random
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ class PreparedRun:
     has_manifest: bool
     #: Where to cut the dataset file (a trailing partial line starts there), if anywhere.
     truncate_at: int | None
+    #: Names this invocation in the run's log (``run.log``): a fresh id per invocation.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def skipped(self) -> int:
