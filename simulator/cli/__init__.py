@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from schemas.errors import ConfigError
+from simulator.cli._config import add_config_option, apply_config
 
 __all__ = ["main"]
 
@@ -35,9 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _COMMANDS:
         module = importlib.import_module(f"simulator.cli.{name}")
         module.register(sub)
-    for command in sub.choices.values():
+    for name, command in sub.choices.items():
         _add_logging_options(command, suppress=True)
+        if name in _CONFIGURABLE:
+            add_config_option(command)
     return parser
+
+
+#: Commands that take ``--config FILE.toml`` (keys mirror their long flags).
+_CONFIGURABLE = ("generate", "eval", "stress")
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -62,6 +69,11 @@ def _add_logging_options(parser: argparse.ArgumentParser, *, suppress: bool) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    try:
+        apply_config(parser, sys.argv[1:] if argv is None else list(argv), _CONFIGURABLE)
+    except ConfigError as exc:
+        print(f"dialogsim: error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     from simulator.log import configure
 

@@ -12,6 +12,7 @@ import anyio
 from rich.console import Console
 
 from schemas import Mode
+from simulator.cli._config import effective_settings
 from simulator.cli._models import add_model_arguments, role_models
 from simulator.cli._types import non_negative_int, positive_int, rate
 
@@ -182,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         branch_from=args.branch_from,
         at_turn=args.at_turn or 0,
         variants=args.variants,
+        settings=effective_settings(args),
     )
     planner = None
     if llm_planning:

@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,6 +85,8 @@ class EvalConfig:
     progress: bool = True
     #: Give the agent the user's words only, never the offline user's dialogue acts.
     text_only: bool = False
+    #: The command's merged settings (defaults, ``--config`` file, flags), kept in the records' manifest.
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,7 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
             user=config.user,
             agent_sees_acts=not config.text_only,
         ),
+        settings=config.settings,
     )
     prepared = prepare_run(run_config, planner=lambda _config: (environments, scenarios))
     out.mkdir(parents=True, exist_ok=True)

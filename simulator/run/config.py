@@ -58,6 +58,8 @@ class RunConfig:
     branch_from: Path | None = None
     at_turn: int = 0
     variants: int = 1
+    #: The command's merged settings (defaults, ``--config`` file, flags), kept in the manifest.
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def fingerprint(config: RunConfig) -> dict[str, Any]:

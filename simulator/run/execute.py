@@ -104,6 +104,7 @@ def _set_up_out_dir(prepared: PreparedRun) -> DatasetFile:
             "dialogsim_version": _dialogsim_version(),
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "fingerprint": prepared.fingerprint,
+            "config": prepared.config.settings,
         }
         write_atomic(out / MANIFEST_FILE, json.dumps(manifest, indent=2).encode() + b"\n")
     env_dir = out / ENVIRONMENTS_DIR
