@@ -41,7 +41,7 @@ from simulator.eval.agents import AgentEndpoint
 from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import ScenarioSource, load_source, resolve_source
 from simulator.run.config import RunConfig
-from simulator.run.dataset import iter_records
+from simulator.run.dataset import iter_records, settings_differences
 from simulator.run.execute import RunSummary, execute_run
 from simulator.run.plan import prepare_run
 from toolservers.host import ToolHost
@@ -160,14 +160,10 @@ def _check_out_dir(out: Path, settings: dict[str, Any]) -> None:
         theirs = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot be read as an evaluation's settings: {exc}") from None
-    if theirs != settings:
-        diffs = [
-            f"{k}: {json.dumps(theirs.get(k))} there, {json.dumps(settings.get(k))} now"
-            for k in sorted(set(theirs) | set(settings))
-            if theirs.get(k) != settings.get(k)
-        ]
+    differences = settings_differences(theirs, settings)
+    if differences:
         raise ConfigError(
-            f"{out}: holds an evaluation with other settings ({'; '.join(diffs)}); "
+            f"{out}: holds an evaluation with other settings ({differences}); "
             "use the same settings to resume or extend it, or another --out"
         )
 

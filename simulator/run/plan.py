@@ -31,6 +31,7 @@ from simulator.run.dataset import (
     MANIFEST_FILE,
     check_out_dir,
     scan_dataset,
+    settings_differences,
     write_atomic,
 )
 from toolservers.loader import load_environment, save_environment
@@ -179,10 +180,10 @@ def model_planner(
     async def work() -> tuple[list[Environment], list[Scenario]]:
         if stored is not None:
             meta, environments, scenarios = stored
-            if meta["settings"] != settings:
+            differences = settings_differences(meta["settings"], settings)
+            if differences:
                 raise ConfigError(
-                    f"{config.out_dir}: was planned with {json.dumps(meta['settings'])}; this run asks for "
-                    f"{json.dumps(settings)}. Use a new --out directory"
+                    f"{config.out_dir}: was planned with other settings ({differences}); use a new --out directory"
                 )
             planned = int(meta["planned"])
         else:
