@@ -20,8 +20,10 @@
 Time out and cooldowns run on the limiter's clock, so tests drive them with a fake
 clock. Each endpoint keeps an :class:`EndpointTally` (requests, errors, times taken out,
 a DDSketch of latencies: bounded memory, and mergeable, so tallies from several
-processes add up); :meth:`Fleet.stats` gives the plain figures for the run's summary.
-Endpoint events are logged under ``dialogsim.simulator.providers.fleet``.
+processes add up); :meth:`Fleet.stats` gives the plain figures for the run's summary
+(and its ``endpoint_stats`` log lines). Endpoint events (``endpoint_out``,
+``endpoint_probe``, ``endpoint_back``, ``endpoint_probe_failed``) are logged under
+``dialogsim.simulator.providers.fleet``.
 """
 
 from __future__ import annotations
@@ -310,22 +312,6 @@ class Fleet:
         return [e.tally.stats() for e in self.endpoints]
 
     async def aclose(self) -> None:
-        """Close every endpoint's SDK client and log its figures."""
-        for endpoint in self.endpoints:
-            figures = endpoint.tally.stats()
-            if figures.requests:
-                latency = figures.latency_ms
-                log.info(
-                    "endpoint_stats",
-                    model=figures.model,
-                    endpoint=figures.endpoint,
-                    requests=figures.requests,
-                    errors=figures.errors,
-                    ejections=figures.ejections,
-                    max_in_flight=endpoint.max_in_flight,
-                    p50_ms=latency.p50 if latency else None,
-                    p90_ms=latency.p90 if latency else None,
-                    p99_ms=latency.p99 if latency else None,
-                )
+        """Close every endpoint's SDK client."""
         for endpoint in self.endpoints:
             await endpoint.provider.aclose()

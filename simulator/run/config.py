@@ -95,6 +95,8 @@ class RunConfig:
     variants: int = 1
     #: Generate only this slice of the run (None: all of it).
     shard: Shard | None = None
+    #: The command's merged settings (defaults, ``--config`` file, flags), kept in the manifest.
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def scenario_indexes(self, *, start: int = 0, stop: int | None = None) -> range:
         """The scenario indexes this run (or its shard) generates, from ``start`` up to ``stop``.

@@ -225,8 +225,10 @@ def merge_datasets(dirs: Sequence[Path], out: Path) -> MergeSummary:
             dataset=dataset,
         )
         write_atomic(stage / SUMMARY_FILE, msgspec.json.format(msgspec.json.encode(summary), indent=2) + b"\n")
+        config = {k: v for k, v in inputs[0].manifest.get("config", {}).items() if k not in {"shard", "out"}}
         manifest = {
             **inputs[0].manifest,
+            **({"config": config} if config else {}),
             "dialogsim_version": _version(),
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "fingerprint": fingerprint,

@@ -64,7 +64,7 @@ async def test_generate_spreads_requests_over_two_endpoints(tmp_path: Path) -> N
     assert rows[display_url(b.openai_base_url)]["requests"] == b.hits
     assert all(row["errors"] == 0 and row["latency_ms"]["p50"] > 0 for row in rows.values())
     assert "Model endpoints" in output and display_url(b.openai_base_url) in output
-    assert KEY not in output
+    assert KEY not in output and KEY not in (out / "run.log").read_text()
 
 
 async def test_generate_routes_around_a_dead_endpoint(tmp_path: Path) -> None:
@@ -85,3 +85,11 @@ async def test_generate_routes_around_a_dead_endpoint(tmp_path: Path) -> None:
     assert dead_row["ejections"] >= 1 and dead_row["latency_ms"] is None
     assert rows[display_url(live.openai_base_url)]["requests"] == live.hits
     assert rows[display_url(live.openai_base_url)]["errors"] == 0
+    # The run's log says when the dead endpoint was taken out, and what each endpoint did.
+    lines = [json.loads(line) for line in (out / "run.log").read_text().splitlines()]
+    taken_out = [e for e in lines if e["event"] == "endpoint_out"]
+    assert [e["endpoint"] for e in taken_out] == [display_url(dead)] and taken_out[0]["run_id"]
+    final = {e["endpoint"]: e for e in lines if e["event"] == "endpoint_stats"}
+    assert final.keys() == rows.keys()
+    assert final[display_url(live.openai_base_url)]["requests"] == live.hits
+    assert final[display_url(live.openai_base_url)]["p50_ms"] > 0
