@@ -40,6 +40,12 @@ _RUNTIME_ONLY = frozenset({"transport"})
 SHARD_KEY = "shard"
 
 
+def _shard_error(message: str) -> ConfigError:
+    error = ConfigError(message)
+    error.field = "--shard"
+    return error
+
+
 @dataclass(frozen=True)
 class Shard:
     """The ``index``-th (0-based) of ``count`` disjoint slices of a run, for batch schedulers.
@@ -55,7 +61,7 @@ class Shard:
 
     def __post_init__(self) -> None:
         if self.count < 1 or not 0 <= self.index < self.count:
-            raise ConfigError(f"--shard {self.index}/{self.count}: expected I/N with 0 <= I < N")
+            raise _shard_error(f"--shard {self.index}/{self.count}: expected I/N with 0 <= I < N")
 
     @classmethod
     def parse(cls, text: str) -> Shard:
@@ -66,7 +72,7 @@ class Shard:
                 raise ValueError(text)
             return cls(int(index), int(count))
         except ValueError:
-            raise ConfigError(f"--shard {text!r}: expected I/N, e.g. 0/4 for the first of four shards") from None
+            raise _shard_error(f"--shard {text!r}: expected I/N, e.g. 0/4 for the first of four shards") from None
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"

@@ -45,7 +45,21 @@ from simulator.run.dataset import (
 from simulator.summary import Summary, summarize
 from toolservers.loader import load_environment, save_environment
 
-__all__ = ["MergeSummary", "MergedInput", "merge_datasets", "run_fingerprint"]
+__all__ = ["MergeError", "MergeSummary", "MergedInput", "merge_datasets", "run_fingerprint"]
+
+
+class MergeError(ConfigError):
+    """Directories that cannot be merged: not datasets, damaged, of different runs, or a bad ``--out``.
+
+    ``field`` names what differs where it applies: the fingerprint key (``seed``), the
+    environment file, or ``--out``.
+    """
+
+    code = "merge"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class MergedInput(msgspec.Struct, kw_only=True):
@@ -100,15 +114,15 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 def _read_input(path: Path) -> _Input:
     if not path.is_dir():
-        raise ConfigError(f"{path}: not a dataset directory")
+        raise MergeError(f"{path}: not a dataset directory")
     manifest = read_manifest(path)
     if manifest is None or not (path / DATASET_FILE).is_file():
         missing = MANIFEST_FILE if manifest is None else DATASET_FILE
-        raise ConfigError(f"{path}: not a dataset directory (no {missing} in it)")
+        raise MergeError(f"{path}: not a dataset directory (no {missing} in it)")
     if manifest.get("format") != MANIFEST_FORMAT:
-        raise ConfigError(f"{path / MANIFEST_FILE}: manifest format {manifest.get('format')!r} is not supported")
+        raise MergeError(f"{path / MANIFEST_FILE}: manifest format {manifest.get('format')!r} is not supported")
     if manifest.get("record_version") != RECORD_VERSION:
-        raise ConfigError(
+        raise MergeError(
             f"{path}: holds records of version {manifest.get('record_version')!r}; "
             f"this dialogsim merges version {RECORD_VERSION}"
         )
@@ -126,9 +140,11 @@ def _check_same_run(inputs: list[_Input]) -> dict[str, Any]:
                 for key in sorted(set(ours) | set(theirs))
                 if ours.get(key) != theirs.get(key)
             ]
-            raise ConfigError(
+            differing = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+            raise MergeError(
                 f"{other.path}: not a shard of the same run as {first.path} ({'; '.join(diffs)}); "
-                "only shards generated with the same settings can be merged"
+                "only shards generated with the same settings can be merged",
+                field=differing[0],
             )
     return ours
 
@@ -143,7 +159,10 @@ def _environments(inputs: list[_Input]) -> dict[str, Environment]:
             if seen is None:
                 found[env.id] = (env, file)
             elif seen[0] != env:
-                raise ConfigError(f"{file}: environment {env.id!r} differs from the one in {seen[1]}; not the same run")
+                raise MergeError(
+                    f"{file}: environment {env.id!r} differs from the one in {seen[1]}; not the same run",
+                    field=f"{ENVIRONMENTS_DIR}/{file.name}",
+                )
     return {env_id: env for env_id, (env, _) in found.items()}
 
 
@@ -158,13 +177,13 @@ def _last_records(inputs: list[_Input], environments: dict[str, Environment]) ->
             try:
                 head = decoder.decode(line)
             except msgspec.DecodeError as exc:
-                raise ConfigError(
+                raise MergeError(
                     f"{path}: line {number} is not a dialogue record ({exc}); the dataset is damaged"
                 ) from None
             if head.version != RECORD_VERSION:
-                raise ConfigError(f"{path}: line {number} is a record of version {head.version}")
+                raise MergeError(f"{path}: line {number} is a record of version {head.version}")
             if head.scenario.environment_id not in environments:
-                raise ConfigError(
+                raise MergeError(
                     f"{path}: line {number} uses environment {head.scenario.environment_id!r}, which no input has"
                 )
             last[head.scenario.id] = (index, number)
@@ -178,9 +197,9 @@ def _check_out(out: Path, inputs: list[_Input]) -> None:
     for item in inputs:
         source = item.path.resolve()
         if target == source or source in target.parents:
-            raise ConfigError(f"--out {out}: is (inside) the input {item.path}; choose a new directory")
+            raise MergeError(f"--out {out}: is (inside) the input {item.path}; choose a new directory", field="--out")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+        raise MergeError(f"--out {out}: exists and is not an empty directory; choose a new one", field="--out")
 
 
 def _version() -> str:
@@ -193,13 +212,13 @@ def _version() -> str:
 def merge_datasets(dirs: Sequence[Path], out: Path) -> MergeSummary:
     """Merge the dataset directories ``dirs`` (shards of one run) into a new dataset ``out``.
 
-    Raises ConfigError — with nothing written — when no input is given, an input is not
+    Raises MergeError (a ConfigError) — with nothing written — when no input is given, an input is not
     a dataset directory or is damaged, the inputs belong to different runs (fingerprints
     differ beyond the shard, or an environment of the same id differs), or ``out`` is an
     input or a directory that is not empty.
     """
     if not dirs:
-        raise ConfigError("merge: give at least one dataset directory")
+        raise MergeError("merge: give at least one dataset directory")
     inputs = [_read_input(Path(d)) for d in dirs]
     fingerprint = _check_same_run(inputs)
     _check_out(out, inputs)
@@ -261,7 +280,7 @@ def _write_records(inputs: list[_Input], last: dict[str, tuple[int, int]], targe
                     try:
                         record = decoder.decode(line)
                     except msgspec.DecodeError as exc:
-                        raise ConfigError(
+                        raise MergeError(
                             f"{path}: line {number} is not a dialogue record ({exc}); the dataset is damaged"
                         ) from None
                     f.write(line)

@@ -30,7 +30,7 @@ from simulator.run import plan as plan_module
 from simulator.run.config import SHARD_KEY, RunConfig, Shard, fingerprint
 from simulator.run.dataset import DATASET_FILE, MANIFEST_FILE, SUMMARY_FILE, iter_records
 from simulator.run.execute import RunSummary, execute_run
-from simulator.run.merge import MergeSummary, merge_datasets, run_fingerprint
+from simulator.run.merge import MergeError, MergeSummary, merge_datasets, run_fingerprint
 from simulator.run.plan import default_planner, model_planner, prepare_run
 from tests.conftest import shop_environment
 from tests.simulator.run.test_run import fake_dialogue, make_scenario
@@ -115,8 +115,9 @@ def test_shards_are_parsed(text: str, shard: Shard) -> None:
 
 @pytest.mark.parametrize("text", ["", "1", "2/2", "-1/2", "0/0", "a/b", "1/2/3", "1.5/3"])
 def test_bad_shards_are_refused(text: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as caught:
         Shard.parse(text)
+    assert caught.value.field == "--shard"
 
 
 @pytest.mark.slow
@@ -236,9 +237,10 @@ def test_merge_refuses_shards_of_different_runs(tmp_path: Path) -> None:
     other = tmp_path / "other"
     scripted(other, seed=2, shard=Shard(1, 2))  # overlapping slice, another seed
     before = {p.name for p in tmp_path.iterdir()}
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(MergeError) as caught:
         merge_datasets([a, other], tmp_path / "merged")
-    assert "seed" in str(caught.value) and "\n" not in str(caught.value)
+    assert (caught.value.code, caught.value.field) == ("merge", "seed")
+    assert "\n" not in str(caught.value)
     _assert_nothing_written(tmp_path, before)
 
 
@@ -253,7 +255,7 @@ def test_merge_refuses_a_directory_that_is_not_a_dataset(tmp_path: Path) -> None
     a_file.write_text("not a dataset")
     before = {p.name for p in tmp_path.iterdir()}
     for bad in (empty, no_manifest, a_file, tmp_path / "missing"):
-        with pytest.raises(ConfigError):
+        with pytest.raises(MergeError):
             merge_datasets([a, bad], tmp_path / "merged")
     _assert_nothing_written(tmp_path, before)
 
@@ -270,9 +272,11 @@ def test_merge_refuses_damage_and_conflicting_environments(tmp_path: Path) -> No
     env["description"] = "another shop"
     (changed / "environments" / "shop.json").write_text(json.dumps(env))
     before = {p.name for p in tmp_path.iterdir()}
-    for bad in (damaged, changed):
-        with pytest.raises(ConfigError):
-            merge_datasets([a, bad], tmp_path / "merged")
+    with pytest.raises(MergeError):
+        merge_datasets([a, damaged], tmp_path / "merged")
+    with pytest.raises(MergeError) as caught:
+        merge_datasets([a, changed], tmp_path / "merged")
+    assert caught.value.field == "environments/shop.json"
     _assert_nothing_written(tmp_path, before)
 
 
@@ -282,8 +286,9 @@ def test_merge_refuses_an_output_that_is_an_input_or_not_empty(tmp_path: Path) -
     full.mkdir()
     (full / "keep.txt").write_text("mine")
     for out in (a, a / "inside", full):
-        with pytest.raises(ConfigError):
+        with pytest.raises(MergeError) as caught:
             merge_datasets([a, b], out)
+        assert caught.value.field == "--out"
     assert (full / "keep.txt").read_text() == "mine" and not (a / "inside").exists()
     (tmp_path / "empty").mkdir()
     assert merge_datasets([a, b], tmp_path / "empty").records == 6  # an empty directory is fine
