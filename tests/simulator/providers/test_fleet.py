@@ -396,3 +396,23 @@ def test_a_fleet_from_flags_or_a_config_file(tmp_path: Path) -> None:
         assert setup is not None
         settings = setup.settings["openai:Qwen/Qwen3-8B"]
         assert settings.base_urls == tuple(urls) and settings.max_concurrency == 4
+
+
+def test_endpoint_tallies_of_several_processes_add_up() -> None:
+    import pickle
+
+    from simulator.providers.fleet import EndpointTally
+
+    fast, slow = EndpointTally("openai:m", "http://a/v1"), EndpointTally("openai:m", "http://a/v1")
+    for _ in range(90):
+        fast.add_latency(0.010)
+    for _ in range(10):
+        slow.add_latency(1.0)
+    fast.requests, fast.errors, slow.requests, slow.errors, slow.ejections = 95, 5, 12, 2, 1
+    merged = pickle.loads(pickle.dumps(fast))  # as a worker would send it
+    merged.merge(slow)
+    stats = merged.stats()
+    assert (stats.requests, stats.errors, stats.ejections) == (107, 7, 1)
+    assert stats.latency_ms is not None
+    assert stats.latency_ms.p50 == pytest.approx(10.0, rel=0.02)
+    assert stats.latency_ms.p99 == pytest.approx(1000.0, rel=0.02)
