@@ -65,11 +65,12 @@ class Inform(_Act, tag="inform"):
 
 
 class Correct(_Act, tag="correct"):
-    """The result of ``step`` was wrong; run ``tool`` again with these complete arguments."""
+    """The result of ``step`` was wrong; run ``tool`` again with these arguments (and ``refs``)."""
 
     step: str
     tool: str
     args: dict[str, Any]
+    refs: dict[str, ValueRef] = {}
 
 
 class Refine(_Act, tag="refine"):

@@ -128,6 +128,10 @@ class OfflineAgent:
         self.writes: dict[str, tuple[str, dict[str, Any]]] = {}
         self.mistakes = 0
         self.asks: dict[str, int] = {}
+        #: Every request run, by step: a correction re-reads its references from fresh results.
+        self.requests: dict[str, Request] = {}
+        #: The arguments each write was last sent with.
+        self.sent: dict[str, dict[str, Any]] = {}
         self.greeted = greeted
         self.me: dict[str, Any] | None = None
         self.recap = ""
@@ -194,6 +198,8 @@ class OfflineAgent:
     async def _work(self, t: _Turn) -> None:
         while self.waiting and not t.asked:
             request = self.waiting[0]
+            if any(ref.step in {w.step for w in self.confirming} for ref in request.refs.values()):
+                break  # it builds on a change still to be confirmed: that comes first
             args, missing = self._arguments(request)
             if self._is_write(request.tool):
                 refusal = self._policy_refusal(request.tool, args)
@@ -221,6 +227,7 @@ class OfflineAgent:
                 t.asked = True
                 return
             self.waiting.pop(0)
+            self.requests[request.step] = request
             if self._is_write(request.tool):
                 refusal = self._policy_refusal(request.tool, args)
                 if refusal:
@@ -255,9 +262,13 @@ class OfflineAgent:
     def _refuse(self, step: str, reason: str, t: _Turn) -> None:
         t.acts.append(Refuse(step=step, rule=reason))
         t.lines.append(self.say.refuse(reason))
-        # The rest of what was asked with it depends on it: drop it too.
-        self.waiting.clear()
-        self.confirming.clear()
+        # What builds on the refused step cannot be done either: drop it too.
+        dropped = {step}
+        for request in list(self.waiting):
+            if any(ref.step in dropped for ref in request.refs.values()):
+                dropped.add(request.step)
+                self.waiting.remove(request)
+        self.confirming = [w for w in self.confirming if w.step not in dropped]
 
     def _arguments(self, request: Request) -> tuple[dict[str, Any], list[str]]:
         args = dict(request.args)
@@ -343,8 +354,9 @@ class OfflineAgent:
         mem = self.memory.get(act.step)
         if self._is_write(act.tool):
             write = self.failed.pop(act.step, None) or _Write(act.step, act.tool, {}, mem.report if mem else [])
-            base = self.writes.get(act.step, (act.tool, write.args))[1]
-            write.args = {**base, **write.args, **act.args}
+            base = self.sent.get(act.step, write.args)
+            resolved = {k: v for k, r in act.refs.items() if (v := self._resolve(r)) is not None}
+            write.args = {**base, **write.args, **resolved, **act.args}
             if not self._complete(write):
                 t.lines.append(
                     "I'm sorry, I don't have enough details to redo that — could you tell me again what you need?"
@@ -352,8 +364,19 @@ class OfflineAgent:
                 return
             self.confirming.append(write)
             return
-        report = mem.report if mem else []
-        args = {**(mem.args if mem else {}), **act.args}
+        known = self.requests.get(act.step)
+        report = mem.report if mem else (known.report if known else [])
+        request = Request(
+            step=act.step,
+            tool=act.tool,
+            args={**(mem.args if mem else {}), **act.args},
+            refs=act.refs or (known.refs if known else {}),
+            report=report,
+        )
+        args, missing = self._arguments(request)
+        if missing:
+            self.waiting.insert(0, request)
+            return
         refusal = await self._read(act.step, act.tool, args, report, t, slip=False)
         if refusal:
             self._refuse(act.step, refusal, t)
@@ -538,6 +561,7 @@ class OfflineAgent:
             if refusal:
                 self._refuse(write.step, refusal, t)
                 continue
+            self.sent[write.step] = dict(write.args)
             result = await self.call_tool(write.tool, write.args)
             text = _text(result)
             write_rule = self._rule(write.tool)

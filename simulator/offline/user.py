@@ -474,7 +474,9 @@ class OfflineUser:
             identity = self.scenario.user.facts if self.scenario.user else {}
             known = [(k, v) for k, v in identity.items() if any(_close(k, w) for w in wanted)][:1]
         if not known and self.pending is not None:
-            for sid in self.pending.item.sub.steps:
+            items = self.agenda if self.scenario.mode is Mode.TASK_ORIENTED else [self.pending.item]
+            sids = [sid for it in items for sid in it.sub.steps]
+            for sid in sids:
                 intended = self._intended(self.steps[sid])
                 known += [(s, intended[s]) for s in wanted if s in intended and s not in self.steps[sid].refs]
         if known:
@@ -558,9 +560,22 @@ class OfflineUser:
             self._feedback(turn, FeedbackKind.MISSING, item, step, "the double check did not show the value")
             pending.texts.clear()
             return
+        # A wrong value may come from a wrong row of an earlier step it was read from: redo those too.
+        needed = set(failing)
+        for sid in reversed(item.sub.steps):
+            if sid in needed:
+                needed.update(r.step for r in self.steps[sid].refs.values() if r.step in item.sub.steps)
+        failing = [s for s in item.sub.steps if s in needed]
         for sid in failing:
             chain_step = self.steps[sid]
-            turn.acts.append(Correct(step=sid, tool=chain_step.tool, args=self._grounded(self._intended(chain_step))))
+            turn.acts.append(
+                Correct(
+                    step=sid,
+                    tool=chain_step.tool,
+                    args=self._grounded(self._intended(chain_step)),
+                    refs=chain_step.refs,
+                )
+            )
         if problem == "missing":
             turn.text = f"{self.say.missing()} Could you try again?"
             self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "the database does not show the change")
@@ -636,7 +651,7 @@ class OfflineUser:
         parts: list[str] = []
         for task in self.scenario.tasks:
             self._start(turn, task)
-            parts.extend(sub.text for sub in task.sub_requests)
+            parts.extend(self._final_words(task, sub.text) for sub in task.sub_requests)
             if task.refinement is not None:
                 parts.append(f"Show the results {task.refinement.description}.")
         facts = [f for t in self.scenario.tasks for f in t.facts]
@@ -671,6 +686,23 @@ class OfflineUser:
         self.pending = _Pending("result", self.agenda[0]) if self.agenda else None
         return turn
 
+    def _final_words(self, task: Task, text: str) -> str:
+        """The request with the values the user ends up wanting (task-oriented: no detour, no change of mind)."""
+        changes: list[tuple[Any, Any, str]] = []
+        if task.detour is not None:
+            step = self.steps[task.detour.step]
+            changes += [(v, step.arguments.get(k), k) for k, v in task.detour.arguments.items()]
+        if task.change_of_mind is not None:
+            com = task.change_of_mind
+            changes.append((com.first, self.steps[com.step].arguments.get(com.argument), com.argument))
+        for first, final, name in changes:
+            if final is None:
+                continue
+            old = format_value(first, name, currency=self.say.currency)
+            new = format_value(final, name, currency=self.say.currency)
+            text = text.replace(f" {old}", f" {new}") if f" {old}" in text else text.replace(old, new)
+        return text
+
     def _grounded_in(self, args: dict[str, Any], said: str) -> dict[str, Any]:
         return {k: v for k, v in args.items() if k in _CONTROL or _said_in(v, said)}
 
@@ -690,7 +722,7 @@ class OfflineUser:
                     args = self._grounded(step.arguments)
                     if task.refinement is not None and task.refinement.step == step.id:
                         args.update(task.refinement.arguments)
-                    turn.acts.append(Correct(step=step.id, tool=step.tool, args=args))
+                    turn.acts.append(Correct(step=step.id, tool=step.tool, args=args, refs=step.refs))
             what = " and ".join(dict.fromkeys(t.sub_requests[-1].intent.replace("_", " ") for t in unfinished))
             turn.text = f"{self.say.wrong()} Please check the {what} again."
             for task in unfinished:

@@ -13,6 +13,7 @@ have no write step, and their checks say that nothing changed.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -319,7 +320,8 @@ class Planner:
         rubric.append(RubricItem(RubricKind.STRUCTURAL, "restates every change and waits for the user's yes"))
         rubric.append(RubricItem(RubricKind.NON_CRITICAL, "reports only what was asked, in plain language"))
         facts = "; ".join(f"{f.description} is {format_value(f.value, f.name)}" for f in d.facts.values())
-        goal = "You want to " + "; then ".join(d.purposes) + "."
+        purposes = [re.sub(r"\bme\b", "you", re.sub(r"\bmy\b", "your", x)) for x in d.purposes]
+        goal = "You want to " + "; then ".join(purposes) + "."
         if facts:
             goal += f" You know that {facts}."
         goal += " Say yes when the assistant restates a change correctly."

@@ -1,5 +1,6 @@
-"""The offline agent: asks instead of guessing, uses earlier results, calls tools over a
-real in-process MCP server, reports failures, and makes (then fixes) mistakes on request."""
+"""The offline agent: asks instead of guessing, uses earlier results, restates every write
+and makes it only after a yes, calls tools over a real in-process MCP server, reports
+failures, and makes (then fixes) mistakes on request."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from schemas import (
     ValueRef,
 )
 from simulator.dialogue.runner import DialogueConfig, run_dialogue
-from simulator.offline.acts import Act, Ask, Bye, Correct, Inform, Report, Request
+from simulator.offline.acts import Act, Affirm, Ask, Bye, Confirm, Correct, Inform, Report, Request
 from simulator.offline.agent import OfflineAgent
 from simulator.offline.scenarios import build_scenario
 from tests.conftest import shop_environment
@@ -89,16 +90,23 @@ async def test_asks_for_a_withheld_argument_instead_of_calling(shop: Environment
         assert "Alan Turing" in turn.text
 
 
-async def test_asks_for_a_required_argument_nobody_mentioned(shop: Environment) -> None:
+async def test_asks_for_a_required_argument_nobody_mentioned_then_restates_the_write(shop: Environment) -> None:
     async with agent_for(shop) as served:
         turn = await served.agent.respond(
             "", [Request(step="s0", tool="update_order_status", args={"status": "cancelled"})]
         )
         assert of(turn.acts, Ask) == [Ask(step="s0", slots=["order_id"])]
         assert served.calls == []
-        await served.agent.respond("", [Inform(args={"order_id": 11})])
-        assert [(c.tool, c.arguments) for c in served.calls] == [
-            ("update_order_status", {"status": "cancelled", "order_id": 11})
+        turn = await served.agent.respond("", [Inform(args={"order_id": 11})])
+        # A write is restated and waits for the user's yes: nothing is called yet.
+        assert of(turn.acts, Confirm) == [
+            Confirm(step="s0", tool="update_order_status", args={"status": "cancelled", "order_id": 11})
+        ]
+        assert "cancelled" in turn.text and turn.text.rstrip().endswith("?")
+        assert served.calls == []
+        await served.agent.respond("Yes.", [Affirm()])
+        assert ("update_order_status", {"status": "cancelled", "order_id": 11}) in [
+            (c.tool, c.arguments) for c in served.calls
         ]
 
 
@@ -143,7 +151,8 @@ async def test_a_failing_call_is_reported_as_failed(shop: Environment) -> None:
         turn = await served.agent.respond("", [Request(step="s0", tool="get_customer", args={"customer_id": 999})])
         assert [r.is_error for r in served.results] == [True]
         assert served.results[0].error_code == "not_found"
-        assert of(turn.acts, Report) == [Report(step="s0", tool="get_customer", ok=False)]
+        assert of(turn.acts, Report) == [Report(step="s0", tool="get_customer", ok=False, error="not_found")]
+        assert "couldn't find" in turn.text  # said in plain words
 
 
 async def test_a_correction_is_run_with_the_users_arguments(shop: Environment) -> None:
@@ -165,17 +174,16 @@ async def test_goodbye_makes_no_call(shop: Environment) -> None:
         assert served.events == []
 
 
-async def test_with_mistake_rate_one_a_read_drops_a_filter(shop: Environment) -> None:
+async def test_with_mistake_rate_one_a_read_keeps_every_filter(shop: Environment) -> None:
+    """A dropped filter could show another person's rows: the agent's slips are wrong rows only."""
     async with agent_for(shop, mistake_rate=1.0) as served:
         asked = {"name": "a", "tier": "basic"}
         await served.agent.respond("", [Request(step="s0", tool="search_customers", args=asked, report=["name"])])
         (call,) = served.calls
-        assert set(call.arguments) < set(asked)  # one of the two filters is gone
-        assert served.agent.mistakes == 1
+        assert call.arguments == asked
         # The user's correction is run as given, without a new slip.
         await served.agent.respond("", [Correct(step="s0", tool="search_customers", args=asked)])
         assert served.calls[-1].arguments == asked
-        assert served.agent.mistakes == 1
 
 
 async def test_with_mistake_rate_one_a_read_takes_the_wrong_row(shop: Environment) -> None:
@@ -192,7 +200,8 @@ async def test_writes_never_slip(shop: Environment) -> None:
     async with agent_for(shop, mistake_rate=1.0) as served:
         args = {"order_id": 10, "status": "shipped"}
         await served.agent.respond("", [Request(step="s0", tool="update_order_status", args=args)])
-        assert [c.arguments for c in served.calls] == [args]
+        await served.agent.respond("Yes.", [Affirm()])
+        assert [c.arguments for c in served.calls if c.tool == "update_order_status"] == [args]
         assert served.agent.mistakes == 0
 
 
@@ -234,13 +243,13 @@ async def test_mistakes_in_real_dialogues_are_corrected_by_the_users_feedback(
             for i, fb in enumerate(feedback):
                 if fb.feedback is FeedbackKind.CORRECTION:
                     corrected_steps.append(fb.step_id or "")
-                    # the same step is confirmed later: the correction worked
+                    # the same request is confirmed later: the correction worked
                     assert any(
-                        later.feedback is FeedbackKind.CONFIRM and later.step_id == fb.step_id
+                        later.feedback is FeedbackKind.CONFIRM and later.task_id == fb.task_id
                         for later in feedback[i + 1 :]
                     ), (scenario.id, fb)
-    assert mistakes >= 5  # at rate 1.0 every read that can go wrong does
-    assert len(corrected_steps) >= 3
+    assert mistakes >= 3  # at rate 1.0 every read that can go wrong (several rows) does
+    assert len(corrected_steps) >= 2
 
 
 async def test_with_mistake_rate_zero_real_dialogues_have_no_mistakes(user_oriented: list[Dialogue]) -> None:
