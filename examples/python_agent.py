@@ -76,8 +76,11 @@ class ActPolicy:
             elif kind == "request":
                 self.waiting.append(act)
             elif kind == "correct":
-                report = self.memory.get(act["step"], {}).get("report", [])
-                lines.append(await self.run(act["step"], act["tool"], act["args"], report, call_tool))
+                mem = self.memory.get(act["step"], {})
+                args, _ = self.arguments(
+                    {"tool": act["tool"], "args": {**mem.get("args", {}), **act["args"]}, "refs": act.get("refs", {})}
+                )
+                lines.append(await self.run(act["step"], act["tool"], args, mem.get("report", []), call_tool))
             elif kind in {"refine", "change", "retry"}:
                 mem = self.memory.get(act["step"])
                 if mem is None:
@@ -85,8 +88,13 @@ class ActPolicy:
                 else:
                     args = {**mem["args"], **act.get("args", {})}
                     lines.append(await self.run(act["step"], mem["tool"], args, mem["report"], call_tool))
-            elif kind == "verify":
-                lines.append(await self.run(f"{act['step']}:verify", act["tool"], act["args"], [], call_tool))
+            elif kind == "verify":  # say again what the change left, field by field
+                rows = self.memory.get(act["step"], {}).get("rows", [])
+                fields = act.get("fields", [])
+                if rows:
+                    lines.append(
+                        "Checked: " + "; ".join(f"{f.replace('_', ' ')} {say(rows[0].get(f))}" for f in fields)
+                    )
         while self.waiting:
             request = self.waiting[0]
             args, missing = self.arguments(request)

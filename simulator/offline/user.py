@@ -69,6 +69,7 @@ _REFUSAL_WORDS = (
     "not allowed",
     "i'm afraid",
 )
+_FAILURE_WORDS = ("error", "did not work", "didn't work", "didn't go through", "refused", "failed", "not accepted")
 _AFTERTHOUGHTS = (
     "I hope that's not too complicated.",
     "Thanks in advance for looking into it.",
@@ -201,6 +202,9 @@ class OfflineUser:
         if refusals:
             return self._answer_refusal(turn)
         errors = [a for a in acts if isinstance(a, Report) and not a.ok]
+        if not acts and any(w in text.lower() for w in _FAILURE_WORDS):
+            # An agent that speaks no acts: its words say the tool refused the first values.
+            errors = [Report(step=s, tool="", ok=False) for s in self.pending.item.sub.steps if self._detour_pending(s)]
         if errors and self._detour_pending(errors[0].step):
             return self._after_detour(turn, errors[0].step)
         return self._judge_answer(turn, acts)

@@ -256,8 +256,11 @@ def check_policy(view: DialogueView, env: Environment, policy: Policy) -> Policy
     finally:
         db.close()
     for task in sorted(view.refusals):
+        replies = [m.text.lower() for m in _task_span(view, task) if m.role == "assistant" and m.text]
+        if not replies:
+            continue  # the dialogue ended before the request was answered: nothing to judge
         out.refusals_expected += 1
-        said = " ".join(m.text.lower() for m in _task_span(view, task) if m.role == "assistant" and m.text)
+        said = " ".join(replies)
         if changed_in.get(task, 0) or not any(w in said for w in _REFUSE):
             out.refusals_missed += 1
             out.note(f"task {task}: not refused")

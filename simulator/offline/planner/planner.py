@@ -89,6 +89,12 @@ class Planner:
         self._kinds = KINDS
         if self.policy is not None:
             self._pick_user()
+        if self.user is None or not self._can_identify():
+            # Nobody to be: rows are found by name and nothing is owned.
+            from simulator.offline.planner.anonymous import ANONYMOUS_KINDS
+
+            self._kinds = ANONYMOUS_KINDS
+            self.user = None
 
     # ------------------------------------------------------------------ planning
     def plan(self, count: int, *, follow_up_rate: float = 0.5) -> list[Task]:
@@ -173,6 +179,13 @@ class Planner:
             name=person_name(self.me_row),
             facts={key: self.me_row[key]},
         )
+
+    def _can_identify(self) -> bool:
+        if self.user is None:
+            return False
+        key, _ = self.me_key
+        search = self.schema.tools.get("search", self.user.table)
+        return search is not None and key in search.input_schema.get("properties", {})
 
     @property
     def me_key(self) -> tuple[str, Any]:

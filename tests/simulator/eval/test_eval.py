@@ -52,14 +52,21 @@ def _config(tmp_path: Path, name: str, agent: str, **kw: Any) -> EvalConfig:
 # --------------------------------------------------------------------------- the ways in
 
 
-async def test_python_example_passes_every_task_of_the_built_in_domains(tmp_path: Path) -> None:
+async def test_python_example_passes_every_allowed_task_and_fails_the_forbidden_ones(tmp_path: Path) -> None:
+    """The example acts on the user's parsed requests without checking the rules: it does what it is
+    asked, so it passes every task the rules allow and fails those it should have refused."""
     outcome = await run_eval(_config(tmp_path, "py", PYTHON_EXAMPLE, seed=1, limit=6))
     summary = outcome.results.summary
     assert summary.scenarios == 6 and summary.dialogues == 6
     assert {s.domain for s in outcome.results.scenarios} == {"clinic", "retail", "travel"}
-    assert summary.dialogue_pass_hat["1"].value == 1.0
-    assert summary.task_success.value == 1.0
     assert summary.failed == 0
+    allowed, forbidden = [], []
+    for record in _records(tmp_path / "py").values():
+        refused = {t.id for t in record.scenario.tasks if t.expected.refusal}
+        for o in record.outcomes:
+            (forbidden if o.task_id in refused else allowed).append(o.success)
+    assert allowed and all(allowed)
+    assert forbidden and not any(forbidden)
     for record in _records(tmp_path / "py").values():
         assert record.brains["agent"] == PYTHON_EXAMPLE
         calls = [e for e in record.events if isinstance(e, ToolCall)]

@@ -1,0 +1,88 @@
+"""Grounding over 240 real dialogues: the agent uses only what it was told and what its tools returned.
+
+Checked from the record alone (the user's words and the tool results, never the acts):
+every argument of every call was said by the user or returned by an earlier tool, and
+the agent reports the fields the user asked about. Then the acts themselves: every value
+in a user act is in the user's words so far, so what the agent acts on is a parse of
+what was said.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas import UserMessage
+from simulator.offline.acts import Change, Correct, Inform, Request, decode_acts
+from simulator.offline.language import value_forms
+from simulator.quality._checks import CONTROL_ARGUMENTS, check_dialogue
+from simulator.quality._view import view_of
+from tests.simulator.offline._sample import ENVIRONMENTS, PER_ENVIRONMENT, sample
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_no_argument_value_comes_from_nowhere(tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    s = sample(tmp_path_factory, name)
+    told = "\n".join(p for p in (s.environment.description, s.environment.policy) if p)
+    calls = 0
+    for raw in s.raw():
+        checks = check_dialogue(view_of(raw), told=told)
+        calls += checks.calls
+        assert checks.ungrounded_calls == 0, (raw["id"], checks.ungrounded_examples)
+    assert calls > 5 * PER_ENVIRONMENT
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_the_agent_reports_what_was_asked(tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    answers = unasked = 0
+    for raw in sample(tmp_path_factory, name).raw():
+        checks = check_dialogue(view_of(raw))
+        answers += checks.read_answers
+        unasked += checks.answers_with_unasked
+    assert answers > PER_ENVIRONMENT
+    # the measure matches values in text, so a value that happens to sit inside another
+    # (a city inside a hotel's name) can still count: allow a small share
+    assert unasked / answers <= 0.05, unasked / answers
+
+
+def _said(value: Any, words: str) -> bool:
+    return any(form.lower() in words for form in value_forms(value))
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_every_value_in_the_users_acts_is_in_the_users_words(
+    tmp_path_factory: pytest.TempPathFactory, name: str
+) -> None:
+    checked = 0
+    for record in sample(tmp_path_factory, name).records:
+        words = ""
+        for event in record.events:
+            if not isinstance(event, UserMessage):
+                continue
+            words += " " + event.text.lower()
+            for act in decode_acts(event.acts):
+                if isinstance(act, Request | Inform | Change | Correct):
+                    for key, value in act.args.items():
+                        if key in CONTROL_ARGUMENTS or isinstance(value, bool):
+                            continue
+                        checked += 1
+                        assert _said(value, words), (record.id, event.text, type(act).__name__, key, value)
+                if isinstance(act, Request):
+                    # what the words leave open is named, never given
+                    assert not set(act.withheld) & set(act.args), (record.id, act)
+    assert checked > PER_ENVIRONMENT
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_users_identify_things_as_people_do(tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    """No user states an internal row id: ids reach calls only through tool results."""
+    for record in sample(tmp_path_factory, name).records:
+        for event in record.events:
+            if isinstance(event, UserMessage):
+                for act in decode_acts(event.acts):
+                    if isinstance(act, Request | Inform | Correct):
+                        ids = [k for k in act.args if k.endswith("_id")]
+                        assert not ids, (record.id, event.text, act)
