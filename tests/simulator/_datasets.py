@@ -1,7 +1,7 @@
 """Real datasets for the export, filter and report tests, generated once per test session.
 
 ``user`` and ``task`` are the same twelve scenarios (seed 3, all built-in domains) run by the
-offline brains in the two modes, with a high agent mistake rate and a low turn limit so
+offline brains in the two modes, with a high agent mistake rate and a turn limit (60) so
 that some dialogues fail and the user corrects the agent. ``errors`` is the scripted
 dataset of ``tests.simulator.run.test_run`` (every dialogue has a failed tool call; every
 third is unsuccessful). ``branched`` continues two dialogues of ``user`` from turn 6 in two
@@ -36,7 +36,7 @@ def _generate(out: Path, mode: Mode, *, branch_from: Path | None = None) -> None
         out_dir=out,
         concurrency=6,
         mode=mode,
-        dialogue=DialogueConfig(agent_mistake_rate=0.5, max_turns=30),
+        dialogue=DialogueConfig(agent_mistake_rate=0.5, max_turns=60),
         branch_from=branch_from,
         at_turn=6,
         variants=2,

@@ -266,9 +266,11 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         d.values.append(ExpectedValue(step=sid, name=k, value=rows[0][k]))
     if table.pk and table.pk in rows[0]:
         new_pk = rows[0][table.pk]
-        cols = [c for c in (p.user.column, *args) if c in table.columns]
+        # The new row as the tool returned it (its key included), so the check cannot hold before the write.
+        cols = [c for c in rows[0] if c in table.columns and not isinstance(rows[0][c], float)]
+        cols += [c for c in (p.user.column, *args) if c in table.columns and c not in cols and c not in rows[0]]
         check_values = {c: rows[0][c] if c in rows[0] else args.get(c) for c in cols}
-        check = p.row_exists(sid, table.name, check_values, f"a new {noun} ({', '.join(cols)})")
+        check = p.row_exists(sid, table.name, check_values, f"a new {noun}")
         d.checks.append(check)
 
         def final() -> SqlAssertion:

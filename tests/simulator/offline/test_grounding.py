@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from schemas import UserMessage
+from schemas import FeedbackKind, UserFeedback, UserMessage
 from simulator.offline.acts import Change, Correct, Inform, Request, decode_acts
 from simulator.offline.language import value_forms
 from simulator.quality._checks import CONTROL_ARGUMENTS, check_dialogue
@@ -86,3 +86,14 @@ def test_users_identify_things_as_people_do(tmp_path_factory: pytest.TempPathFac
                     if isinstance(act, Request | Inform | Correct):
                         ids = [k for k in act.args if k.endswith("_id")]
                         assert not ids, (record.id, event.text, act)
+
+
+def test_every_kind_of_feedback_occurs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    seen = {
+        e.feedback
+        for name in ENVIRONMENTS
+        for r in sample(tmp_path_factory, name).records
+        for e in r.events
+        if isinstance(e, UserFeedback)
+    }
+    assert set(FeedbackKind) <= seen, set(FeedbackKind) - seen

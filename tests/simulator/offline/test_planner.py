@@ -8,6 +8,7 @@ the real ToolExecutor, and every assertion is checked with ``check_assertion``.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from schemas import DatabaseSpec, Effect, Environment, Mode, Scenario, Task
 from schemas.errors import ConfigError
 from simulator.dialogue.verify import check_assertion
 from simulator.offline.language import format_value
-from simulator.offline.planner import rows_of
+from simulator.offline.planner import rows_of, task_count
 from simulator.offline.scenarios import build_scenario, build_scenarios
 from tests.conftest import shop_environment
 from tests.simulator.conftest import DOMAINS
@@ -89,25 +90,31 @@ def writes(env: Environment, task: Task) -> bool:
     return any(env.tool(step.tool).effect is Effect.WRITE for step in task.chain)
 
 
-def test_chains_have_one_to_four_steps_of_known_tools(planned: list[tuple[Environment, Scenario]]) -> None:
+def test_chains_are_deep_and_use_known_tools(planned: list[tuple[Environment, Scenario]]) -> None:
     lengths = []
     for env, scenario in planned:
         names = {t.name for t in env.tools}
         for task in scenario.tasks:
-            assert 1 <= len(task.chain) <= 4, (scenario.id, task.id)
+            assert 1 <= len(task.chain) <= 24, (scenario.id, task.id)
             assert {s.tool for s in task.chain} <= names
             lengths.append(len(task.chain))
-    assert max(lengths) >= 2, "no multi-step chain in the sample"
-    assert min(lengths) == 1
+    assert max(lengths) >= 5, "no deep chain (find, follow a relation, fan out) in the sample"
+    assert sum(lengths) / len(lengths) >= 2
 
 
-def test_scenarios_have_two_to_four_tasks_with_unique_ids(planned: list[tuple[Environment, Scenario]]) -> None:
+def test_scenarios_have_tasks_with_unique_ids(planned: list[tuple[Environment, Scenario]]) -> None:
     for _, scenario in planned:
-        assert 2 <= len(scenario.tasks) <= 4, scenario.id
+        assert 1 <= len(scenario.tasks) <= 12, scenario.id
         assert len({t.id for t in scenario.tasks}) == len(scenario.tasks)
         step_ids = [s.id for t in scenario.tasks for s in t.chain]
         assert len(set(step_ids)) == len(step_ids)
-    assert {len(s.tasks) for _, s in planned} >= {2, 3}
+
+
+def test_tasks_per_dialogue_spread_from_one_to_eight_and_more() -> None:
+    rng = random.Random(5)
+    counts = [task_count(rng) for _ in range(2000)]
+    assert min(counts) == 1 and max(counts) >= 8
+    assert 2.5 <= sum(counts) / len(counts) <= 3.5
 
 
 def test_every_step_runs_on_real_rows(replays: list[Replay]) -> None:
