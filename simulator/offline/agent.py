@@ -712,6 +712,10 @@ class OfflineAgent:
         row = self._row_with(table, rule.key, args.get(rule.key or "")) if rule.key else None
         if row is None:
             row = self._row_by_pk(table, args)
+        if row is not None:
+            foreign = self._not_theirs(table, [row])
+            if foreign:
+                return foreign
         sets = dict(rule.sets) or {k: v for k, v in args.items() if not self._is_key(table, k) and k not in _CONTROL}
         schema = self.tools[tool].input_schema.get("properties", {}) if tool in self.tools else {}
         described = self._thing(table, row) if row else f"that {thing}"

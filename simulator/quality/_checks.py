@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.quality._text import Evidence, label_words, mentions, number_tokens, stem, word_tokens
+from simulator.quality._text import Evidence, forms_of, label_words, mentions, number_tokens, stem, word_tokens
 from simulator.quality._view import DialogueView, Msg
 
 __all__ = ["CONTROL_ARGUMENTS", "DialogueChecks", "check_dialogue"]
@@ -40,7 +40,7 @@ CONTROL_ARGUMENTS = frozenset(
     }
 )
 
-_NAMING = ("name", "title", "number", "reference", "code", "sku", "isbn", "barcode")
+_NAMING = ("name", "title", "number", "reference", "code", "sku", "isbn", "barcode", "medication", "label")
 #: Words that ask for a kind of field without naming it: trigger words -> stems of column words.
 _ALIASES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (
@@ -367,32 +367,58 @@ def check_dialogue(view: DialogueView, *, told: str = "") -> DialogueChecks:
 
 
 def _check_answer(out: DialogueChecks, answer: str, rows: list[dict[str, Any]], asked_text: str) -> None:
-    low = answer.lower()
-    # A value inside a name the agent says (kind "hotel" in "Royal Hotel London") is the name's, not a field.
-    for row in rows:
-        for column, value in row.items():
-            if isinstance(value, str) and len(value) >= 3 and any(h in column.lower() for h in _NAMING):
-                low = low.replace(value.lower(), " ")
-    numbers = number_tokens(low)
-    user_numbers = number_tokens(asked_text)
     words = {stem(w) for w in word_tokens(asked_text)}
+    user_numbers = number_tokens(asked_text)
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    asked = {c for c in columns if _asked(c, words, asked_text)}
+    # What was asked for (or names the thing) is taken out of the answer first, so a value that
+    # happens to equal it (a patient id of 30 beside 30 minutes, a day inside a date) is not counted.
+    full = answer.lower()
+    low = full
+    for row in rows:
+        for column in asked:
+            value = row.get(column)
+            if value is None or isinstance(value, bool):
+                continue
+            strings, numbers = forms_of(value)
+            for form in sorted([*strings, *numbers], key=len, reverse=True):
+                if len(form) >= 2 and form in low:
+                    low = low.replace(form, " ")
+    numbers = number_tokens(low)
+    tokens = set(word_tokens(low))
     reported: set[str] = set()
     for row in rows:
         for column, value in row.items():
-            if column in reported or not _is_distinctive(value):
+            if column in reported or column in asked or not _is_distinctive(value):
                 continue
-            naming = any(h in column.lower() for h in _NAMING)
-            text = answer.lower() if naming else low
-            if mentions(text, value, numbers if not naming else number_tokens(text)) and not mentions(
-                asked_text, value, user_numbers
-            ):
+            if _mentions_exactly(low, tokens, numbers, value) and not mentions(asked_text, value, user_numbers):
                 reported.add(column)
-    if not reported:
+    if not reported and not any(
+        _mentions_exactly(full, set(word_tokens(full)), number_tokens(full), row.get(c))
+        for row in rows
+        for c in asked
+        if _is_distinctive(row.get(c))
+    ):
         return
     out.read_answers += 1
-    unasked = sorted(c for c in reported if not _asked(c, words, asked_text))
+    unasked = sorted(reported)
     if unasked:
         out.answers_with_unasked += 1
         out.unasked_fields += len(unasked)
         if len(out.unasked_examples) < 5:
             out.unasked_examples.append(", ".join(unasked))
+
+
+def _mentions_exactly(text: str, tokens: set[str], numbers: set[str], value: Any) -> bool:
+    """Whether ``text`` writes ``value`` as it is (no stems); short words must be whole words."""
+    strings, nums = forms_of(value)
+    if nums and any(n in numbers for n in nums):
+        return True
+    exact = [f for f in strings if len(f) >= 2 and not (isinstance(value, str) and f == stem(value.lower()) != f)]
+    for form in exact:
+        if len(form) <= 5 and " " not in form:
+            if form in tokens:
+                return True
+        elif form in text:
+            return True
+    return False

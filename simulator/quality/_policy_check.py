@@ -30,7 +30,7 @@ from schemas.errors import DialogsimError
 from schemas.policy import Policy
 from simulator.policy import owner_of
 from simulator.quality._checks import CONTROL_ARGUMENTS
-from simulator.quality._text import mentions, number_tokens
+from simulator.quality._text import mentions, number_tokens, word_tokens
 from simulator.quality._view import DialogueView, Msg
 from toolservers.database import Database, open_database
 from toolservers.executor import ToolExecutor
@@ -88,7 +88,8 @@ _YES = (
     "exactly",
     "please",
 )
-_NO = ("no,", "no.", "no ", "not ", "don't", "wait", "actually", "instead", "rather", "hold on", "wrong")
+_YES_WORDS = frozenset(w for w in _YES if " " not in w)
+_NO_WORDS = frozenset({"no", "not", "don't", "wait", "actually", "instead", "rather", "wrong", "nope"})
 _REFUSE = (
     "can't",
     "cannot",
@@ -132,11 +133,16 @@ class PolicyFindings:
 
 
 def _affirmed(text: str) -> bool:
+    """Whether a reply says yes (and not no): words, not substrings ("waiting" is no "wait")."""
     low = text.lower().strip()
-    if not any(w in low for w in _YES):
+    words = word_tokens(low)
+    head = set(words[:10])
+    yes = any(w in low for w in _YES if " " in w) or bool(head & _YES_WORDS)
+    if not yes:
         return False
-    head = low[:40]
-    return not any(head.startswith(w) or f" {w}" in head for w in _NO) or low.startswith(("yes", "yeah", "yep"))
+    if words[:1] and words[0] in {"yes", "yeah", "yep", "correct", "exactly"}:
+        return True
+    return not (head & _NO_WORDS) and "hold on" not in low
 
 
 def _asks_to_confirm(text: str) -> bool:
