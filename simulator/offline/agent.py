@@ -643,8 +643,13 @@ class OfflineAgent:
             return f"I will {verb} {what}"
         if rule is not None and rule.action == "create" or write.tool.startswith("create_"):
             details = self._describe_args(write.args)
-            verb = write.tool.split("_", 1)[0] if rule is not None else "add"
-            return f"I will {verb} {a(thing)} {details}".rstrip()
+            verb, _, noun = write.tool.partition("_")
+            if verb == "create":
+                verb = "add"
+            noun = (
+                noun.replace("_", " ") if noun and self.rules is not None and write.tool in self.rules.tools else thing
+            )
+            return f"I will {verb} {a(noun)} {details}".rstrip()
         if write.tool.startswith("delete_"):
             row = self._row_by_pk(table, write.args)
             return f"I will remove {self._thing(table, row) if row else 'that ' + thing}"

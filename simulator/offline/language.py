@@ -456,7 +456,7 @@ _DONE = (
     "That's done:",
     "I've made the change:",
     "That's sorted:",
-    "Done, and confirmed:",
+    "Done, and checked:",
     "Finished —",
     "It's done:",
     "All done:",
@@ -572,7 +572,7 @@ _SAFE_LOWER = frozenset(
     "Your The There You Thanks Thank That This It Here For On According Just Before Let To So Quick Done All Great "
     "Finished Completed Got Checked Looking Unfortunately Sorry Hmm Could Can What Which Do Is Anything Shall Would "
     "Happy No Nothing Now Next Also Then After Another Oh Something Moving Separately Besides Please I'd My Right "
-    "Certainly Sure Of Yes Go Set Need Number How When Where Who".split()
+    "Certainly Sure Of Yes Go Set Need Number How When Where Who Should Are May Does Will".split()
 )
 
 

@@ -414,7 +414,8 @@ def _mentions_exactly(text: str, tokens: set[str], numbers: set[str], value: Any
     strings, nums = forms_of(value)
     if nums and any(n in numbers for n in nums):
         return True
-    exact = [f for f in strings if len(f) >= 2 and not (isinstance(value, str) and f == stem(value.lower()) != f)]
+    root = stem(value.lower()) if isinstance(value, str) else None
+    exact = [f for f in strings if len(f) >= 2 and (f != root or f == str(value).lower())]
     for form in exact:
         if len(form) <= 5 and " " not in form:
             if form in tokens:
