@@ -16,6 +16,7 @@ from typing import Any
 
 from simulator.report._charts import category_bars, histogram, series_color
 from simulator.report._data import Distribution, ReportData, collect
+from simulator.report._quality import quality_section
 from simulator.summary import Summary, summary_columns, summary_rows
 
 __all__ = ["PAPER_TABLE_1", "ReportInfo", "build_report", "embed_json", "write_report"]
@@ -262,6 +263,7 @@ def build_report(
             _glance_section(summary),
             _summary_section(summary),
             _charts_section(report.groups),
+            quality_section(dirs),
             _datasets_section(report),
         ]
     )

@@ -349,3 +349,14 @@ def test_screenshot_command(report: Path, tmp_path: Path, chromium: WebDriver) -
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     assert screenshot([str(tmp_path / "missing.html"), str(out)]) == 2
+
+
+def test_report_has_the_quality_section(report: Path, user_data: Path, task_data: Path) -> None:
+    from simulator.quality import measure_quality
+
+    html = report.read_text()
+    section = re.search(r'<table class="summary" id="quality-table">(.*?)</table>', html, re.S)
+    assert section is not None
+    quality = measure_quality([user_data, task_data])
+    assert "writes without confirmation" in section.group(1)
+    assert f"<td class='num'>{quality.dialogues}</td>" in section.group(1)
