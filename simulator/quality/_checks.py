@@ -380,8 +380,8 @@ def _check_answer(out: DialogueChecks, answer: str, rows: list[dict[str, Any]], 
             value = row.get(column)
             if value is None or isinstance(value, bool):
                 continue
-            strings, numbers = forms_of(value)
-            for form in sorted([*strings, *numbers], key=len, reverse=True):
+            strings, digits = forms_of(value)
+            for form in sorted([*strings, *digits], key=len, reverse=True):
                 if len(form) >= 2 and form in low:
                     low = low.replace(form, " ")
     numbers = number_tokens(low)
