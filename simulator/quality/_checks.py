@@ -195,6 +195,10 @@ _CAUSES: dict[str, tuple[str, ...]] = {
         "must",
     ),
     "invalid": (
+        "at most",
+        "at least",
+        "isn't possible",
+        "not possible",
         "valid",
         "format",
         "doesn't look",

@@ -204,6 +204,8 @@ def _restated(confirm: str, args: dict[str, Any]) -> bool:
     for name, value in args.items():
         if name in CONTROL_ARGUMENTS or name.endswith("_id") or isinstance(value, bool) or value is None:
             continue
+        if name.startswith(("is_", "has_")) and value in (0, 1):  # a flag is restated in words
+            continue
         if isinstance(value, list | dict):
             continue
         if not mentions(low, value, numbers):

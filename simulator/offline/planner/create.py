@@ -258,7 +258,13 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
     if money and p.rng.random() < 0.6:
         reported.append(money[0])
         text = text.rstrip(".?!") + p.rng.choice(
-            [". What will it cost in total?", ", and tell me the total, please.", ". How much is that in total?"]
+            [
+                ", and what will it cost in total?",
+                ", and tell me the total, please.",
+                " — how much is that in total?",
+                ", and let me know the total price.",
+                ", and what does that come to?",
+            ]
         )
     step.report = reported
     p.ask(d, [*steps, sid], "create", text, stated=list(dict.fromkeys(stated)))

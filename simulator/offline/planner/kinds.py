@@ -251,7 +251,7 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             p.say,
             (f"Which {things} are on my {kids}?", f"{cap(things)} for my {kids}?"),
             (
-                f"Which {things} are on my {kids}? Just the {label(tname)}, please.",
+                f"Which {things} are on my {kids} — just the {label(tname)}, please?",
                 f"Could you list the {label(tname)} of each {entity(target.name)} on my {kids}?",
                 f"Can you tell me which {things} my {kids} are for?",
                 f"I'd like to see my {kids} — which {things} are they?",
@@ -266,7 +266,7 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             p.say,
             (f"Which {things} are in {words}?", f"{cap(things)} in {words}?"),
             (
-                f"Which {things} are in {words}? The {label(tname)} of each is enough.",
+                f"Which {things} are in {words} (the {label(tname)} of each is enough)?",
                 f"Could you tell me the {label(tname)} of every {entity(target.name)} in {words}?",
                 f"What {things} does {words} include?",
                 f"Can you list the {things} on {words} by {label(tname)}?",
@@ -417,11 +417,11 @@ def browse(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         (
             f"Which {things} have the {label(column)} {v}?",
             f"Can you show me the {things} whose {label(column)} is {v}?",
-            f"Could you find {things} with {label(column)} {v}? Their {label(name)} is enough.",
+            f"Could you find {things} with {label(column)} {v} and tell me their {label(name)}?",
             f"I'm looking for {things} with the {label(column)} {v} — what do you have?",
         ),
         (
-            f"I'm browsing a bit today: which {things} have the {label(column)} {v}? Just the {label(name)}, please.",
+            f"I'm browsing a bit today: which {things} have the {label(column)} {v}, by {label(name)}?",
             f"I'd love some help finding {things} with the {label(column)} {v} — what are my options?",
         ),
     )

@@ -49,7 +49,7 @@ Kind = Callable[["Planner", Draft, Anchor | None], None]
 
 def task_count(rng: random.Random) -> int:
     """How many tasks a dialogue has: 1 to 12, most often 2 or 3 (mean about 3)."""
-    return rng.choices(range(1, 13), [19, 28, 22, 11, 7, 4.5, 3, 2, 1.5, 1, 0.5, 0.5])[0]
+    return rng.choices(range(1, 13), [22, 28, 21, 10, 6.5, 4, 3, 2, 1.5, 1, 0.5, 0.5])[0]
 
 
 class Planner:
