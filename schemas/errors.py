@@ -13,6 +13,7 @@
     │   ├── ToolExecutionError   the database refused the statement (constraint, type)
     │   └── AuthorizationError   the SQLite authorizer refused an action
     └── DialogueError            fatal for one dialogue: recorded with a termination reason
+        └── TurnTimeout          a side (user or agent) did not answer within the turn timeout
 
 Only ``ToolError`` and its subclasses are shown to a model; everything else is fatal at
 its own level (the command line for ``ConfigError``, the dialogue for the rest).
@@ -32,6 +33,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "ToolExecutionError",
+    "TurnTimeout",
 ]
 
 
@@ -112,3 +114,9 @@ class AuthorizationError(ToolError):
 
 class DialogueError(DialogsimError):
     """Fatal for one dialogue; the run records it and goes on."""
+
+
+class TurnTimeout(DialogueError):
+    """A side of the dialogue did not answer within the turn timeout (recorded as the cause of its failure)."""
+
+    code = "turn_timeout"

@@ -3,6 +3,8 @@
 Each command lives in its own module with a ``register(subparsers)`` function; the
 module is imported only when the command list is built. ConfigError (bad user input)
 exits with code 2 and one readable line; anything else is a bug and shows a traceback.
+Warnings logged through ``simulator.log`` (a skipped partial record, an interrupted run)
+are shown on stderr.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import TextIO, cast
 
 from schemas.errors import ConfigError
 
@@ -37,9 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of writing (tests swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from simulator.log import configure
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure(stream=cast(TextIO, _Stderr()))  # write and flush are all logging needs
     handler: Handler = args.handler
     try:
         return handler(args)

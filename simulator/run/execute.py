@@ -5,6 +5,12 @@ command again cuts a partial last line away, skips the scenarios whose records a
 present and runs the others: nothing is lost or duplicated.
 Asking for more dialogues on a later run extends the dataset; changing anything that
 decides *what* is generated (seed, mode, domains, database, dialogue settings) is refused.
+
+With ``stop_on_signals`` (the command line), SIGINT and SIGTERM stop the run within a few
+seconds: the dialogues in flight are cancelled (their agents and tool servers shut down)
+and leave no record, to be run by the next resume; every record already appended is
+whole (each is one ``write``); ``summary.json`` and the returned summary say the run was
+interrupted and what it did. A second signal while stopping acts as usual (it kills).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
+import signal
 import time
 import traceback
 from collections.abc import Awaitable
@@ -35,6 +42,7 @@ from schemas import (
 )
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
+from simulator.log import get_logger
 from simulator.run.dataset import (
     DATASET_FILE,
     ENVIRONMENTS_DIR,
@@ -51,6 +59,8 @@ from simulator.summary import Summary, summarize
 from toolservers import save_environment
 
 __all__ = ["DialogueFn", "RunSummary", "execute_run"]
+
+log = get_logger(__name__)
 
 #: Extra time the run gives a dialogue beyond its own timeout before cutting it off.
 _GUARD_GRACE_S = 60.0
@@ -81,6 +91,12 @@ class RunSummary(msgspec.Struct, kw_only=True):
     elapsed_s: float
     dialogues_per_s: float
     dataset: Summary
+    #: Dialogues with a failed record that this invocation ran again (``--retry-failed``).
+    retried: int = 0
+    #: The signal that stopped this invocation (``SIGINT``, ``SIGTERM``), or None.
+    interrupted: str | None = None
+    #: Scenarios asked for that still have no record (left for the next resume).
+    not_run: int = 0
 
 
 def _dialogsim_version() -> str:
@@ -117,6 +133,7 @@ def _broken_record(
     *,
     started_at: float,
     duration_s: float,
+    config: DialogueConfig,
 ) -> DialogueRecord:
     """The record of a dialogue whose function raised: what it published, then the error."""
     if reason is TerminationReason.TIMEOUT:
@@ -141,6 +158,7 @@ def _broken_record(
         [TaskOutcome(task_id=t.id, success=False) for t in scenario.tasks],
         reason,
         success=False,
+        brains={"user": config.user, "agent": config.agent},
         started_at=started_at,
         duration_s=duration_s,
         error=error,
@@ -178,6 +196,7 @@ async def _run_one(
             exc,
             started_at=started_at,
             duration_s=time.monotonic() - t0,
+            config=config,
         )
     except Exception as exc:  # a bug in a dialogue must not end the run
         return _broken_record(
@@ -187,6 +206,7 @@ async def _run_one(
             exc,
             started_at=started_at,
             duration_s=time.monotonic() - t0,
+            config=config,
         )
     if not isinstance(record, DialogueRecord) or record.scenario.id != scenario.id:
         got = record.scenario.id if isinstance(record, DialogueRecord) else type(record).__name__
@@ -198,6 +218,7 @@ async def _run_one(
             problem,
             started_at=started_at,
             duration_s=time.monotonic() - t0,
+            config=config,
         )
     return record
 
@@ -207,6 +228,7 @@ async def execute_run(
     *,
     dialogue_fn: DialogueFn = run_dialogue,
     progress: bool = True,
+    stop_on_signals: bool = False,
 ) -> RunSummary:
     """Run the pending scenarios of ``prepared`` and return the summary of the dataset.
 
@@ -214,7 +236,8 @@ async def execute_run(
     finishes; at the end writes ``summary.json``. At most ``concurrency`` dialogues run at
     a time, all in this event loop. A dialogue function that raises produces a failed
     record (termination ``agent_failure``, or ``timeout`` past the run's limit), never an
-    aborted run; errors writing the dataset do abort it.
+    aborted run; errors writing the dataset do abort it. ``stop_on_signals`` makes SIGINT
+    and SIGTERM stop the run cleanly (see the module docstring); it needs the main thread.
     """
     config = prepared.config
     dataset = _set_up_out_dir(prepared)
@@ -228,18 +251,37 @@ async def execute_run(
                 env = prepared.environments[scenario.environment_id]
                 record = await _run_one(scenario, env, config.dialogue, dialogue_fn, stats, display)
                 dataset.append(record)
-                stats.finished(record)
+                stats.finished(record, retried=scenario.id in prepared.retried)
                 display.update()
+
+    stopped_by: list[str] = []
+
+    async def watch_signals(scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                stopped_by.append(signal.Signals(signum).name)
+                log.warning(
+                    "run_interrupted",
+                    signal=stopped_by[0],
+                    done=stats.done,
+                    hint="stopping: dialogues in flight are dropped; run the same command to resume",
+                )
+                scope.cancel()
+                return
 
     try:
         with RunProgress(stats, enabled=progress) as display:
-            async with anyio.create_task_group() as tg:
-                for _ in range(workers):
-                    tg.start_soon(worker, receive.clone(), display)
-                receive.close()
-                async with send:
-                    for scenario in prepared.pending:
-                        await send.send(scenario)
+            async with anyio.create_task_group() as outer:
+                if stop_on_signals:
+                    outer.start_soon(watch_signals, outer.cancel_scope)
+                async with anyio.create_task_group() as tg:
+                    for _ in range(workers):
+                        tg.start_soon(worker, receive.clone(), display)
+                    receive.close()
+                    async with send:
+                        for scenario in prepared.pending:
+                            await send.send(scenario)
+                outer.cancel_scope.cancel()  # the work is done: stop watching for signals
     finally:
         dataset.close()
 
@@ -253,6 +295,9 @@ async def execute_run(
         elapsed_s=round(elapsed, 3),
         dialogues_per_s=round(stats.rate, 3),
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
+        retried=stats.retried,
+        interrupted=stopped_by[0] if stopped_by else None,
+        not_run=len(prepared.pending) - stats.done,
     )
     write_atomic(
         config.out_dir / SUMMARY_FILE,
