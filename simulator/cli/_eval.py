@@ -11,6 +11,7 @@ import anyio
 from rich.console import Console
 
 from schemas import Mode
+from simulator.cli._config import effective_settings
 from simulator.cli._generate import interrupted_exit, run_line
 from simulator.cli._models import add_connection_arguments, llm_setup
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
@@ -176,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         max_message_chars=args.max_message_chars,
         retry_failed=args.retry_failed,
         stop_on_signals=True,
+        settings=effective_settings(args),
     )
     setup = llm_setup([args.agent, args.user], args)  # a missing key stops here, before any work
     if setup is None:

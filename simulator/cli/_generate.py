@@ -12,6 +12,7 @@ import anyio
 from rich.console import Console
 
 from schemas import Mode
+from simulator.cli._config import effective_settings
 from simulator.cli._models import add_model_arguments, role_models
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
 
@@ -29,7 +30,7 @@ examples:
   dialogsim generate --dialogues 100 --seed 7 --out data/
   dialogsim generate --dialogues 50 --domain retail --mode task-oriented --seed 1 --out baseline/
   dialogsim generate --dialogues 20 --database shop.sqlite --seed 3 --concurrency 16 --out shop/
-  dialogsim generate --dialogues 10 --design "a pet grooming salon" --model openai:gpt-4.1 \
+  dialogsim generate --dialogues 10 --design "a pet grooming salon" --model openai:gpt-4.1 \\
       --tasks-model openai:gpt-4.1 --seed 1 --out salon/
 
 With --design or --tasks-model the environments and scenarios a model planned are kept in
@@ -226,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
         at_turn=args.at_turn or 0,
         variants=args.variants,
         retry_failed=args.retry_failed,
+        settings=effective_settings(args),
     )
     planner = None
     if llm_planning:

@@ -37,7 +37,7 @@ from schemas import (
     ToolResult,
     UserMessage,
 )
-from schemas.errors import DialogsimError, TurnTimeout
+from schemas.errors import BrainError, DialogsimError, InitialStateError, TurnTimeout
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.bus import DialogueBus
 from simulator.dialogue.recorder import build_record
@@ -137,6 +137,8 @@ async def run_dialogue(
     tool_errors = 0
     scope = anyio.CancelScope()
     replaying = _Flag()
+    phase = _Phase()
+    failure: str | None = None
 
     async def on_tool_event(event: ToolEvent) -> None:
         nonlocal tool_errors
@@ -152,6 +154,7 @@ async def run_dialogue(
     await bus.publish(DialogueStarted(scenario_id=scenario.id, environment_id=environment.id, mode=str(scenario.mode)))
     try:
         with anyio.fail_after(config.timeout_s):
+            phase.now = "serve"
             async with (connect or connect_tool_server)(
                 environment,
                 transport=config.transport,
@@ -160,24 +163,32 @@ async def run_dialogue(
                 base_dir=base_dir,
             ) as conn:
                 database = conn.database
+                phase.now = "initial_state"
                 with replaying:
                     await _replay_actions(scenario, conn.client)
+                phase.now = "converse"
                 with scope:
                     endpoint = getattr(conn, "endpoint", None)
                     await _converse(
                         scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, endpoint
                     )
+                phase.now = "finish"
                 database = await conn.finish()
+                phase.now = "verify"
                 outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
                 if config.judge != "offline":
+                    phase.now = "judge"
                     outcomes = await _judge(config.judge, scenario, bus, outcomes, config.turn_timeout_s)
     except TimeoutError:
         ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:g} s")
         outcomes = None
     except Exception as exc:  # the one catch-all boundary of a dialogue
-        reason, detail = _classify(exc)
-        ending.set(reason, detail)
-        await bus.publish(ErrorEvent(where=reason.value, error_type=type(_leaf(exc)).__name__, message=detail))
+        reason, detail = _classify(exc, phase.now)
+        if reason is not None:
+            ending.set(reason, detail)
+        failure = detail
+        where = reason.value if reason is not None else phase.now
+        await bus.publish(ErrorEvent(where=where, error_type=type(_leaf(exc)).__name__, message=detail))
         outcomes = None
     if outcomes is None:
         outcomes = (
@@ -189,8 +200,12 @@ async def run_dialogue(
     await bus.publish(DialogueEnded(reason=reason, detail=ending.detail))
     await bus.aclose()
     success = reason is TerminationReason.USER_DONE and all(o.success for o in outcomes)
-    # One rule (see DialogueRecord.error): a reason exactly when the dialogue broke.
-    error = (ending.detail or f"the dialogue ended with {reason.value}") if reason in FAILURE_REASONS else None
+    # One rule (see DialogueRecord.error): what broke, if anything — the dialogue (a failure),
+    # or checking it (verify, judge: the conversation's ending stands).
+    if reason in FAILURE_REASONS:
+        error: str | None = ending.detail or failure or f"the dialogue ended with {reason.value}"
+    else:
+        error = failure
     return build_record(
         scenario,
         bus.events,
@@ -359,7 +374,7 @@ async def _replay_actions(scenario: Scenario, client: Any) -> None:
         result = await client.call_tool(action.tool, action.arguments)
         if result.is_error:
             text = "".join(getattr(c, "text", "") for c in result.content)
-            raise _InitialStateError(f"initial action {action.tool} failed: {text}")
+            raise InitialStateError(f"initial action {action.tool} failed: {text}")
 
 
 async def _replay_history(scenario: Scenario, bus: DialogueBus) -> None:
@@ -390,14 +405,18 @@ class _Flag:
         self._set = False
 
 
-class _BrainStartError(Exception):
+class _Phase:
+    """Where the dialogue is: what a failure is blamed on depends on it."""
+
+    now = "start"
+
+
+class _BrainStartError(BrainError):
+    """A brain that could not start: the dialogue fails on that brain's side."""
+
     def __init__(self, reason: TerminationReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
-
-
-class _InitialStateError(Exception):
-    pass
 
 
 def _turns(events: list[Event]) -> int:
@@ -412,11 +431,9 @@ async def _judge(
     from simulator.llm.judge import judge_outcomes
 
     try:
-        try:
-            with anyio.fail_after(timeout_s):
-                return await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
-        except TimeoutError:
-            raise TurnTimeout(f"the judge did not answer within {timeout_s:g} s") from None
+        with anyio.move_on_after(timeout_s):
+            return await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
+        raise TurnTimeout(f"the judge did not answer within {timeout_s:g} s")
     except DialogsimError as exc:
         await bus.publish(ErrorEvent(where="judge", error_type=type(exc).__name__, message=str(exc)))
         return [msgspec.structs.replace(o, success=False, judgment="error", reasoning=str(exc)) for o in outcomes]
@@ -443,10 +460,21 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def _classify(exc: BaseException) -> tuple[TerminationReason, str]:
+def _classify(exc: BaseException, phase: str) -> tuple[TerminationReason | None, str]:
+    """The ending a failure in ``phase`` means, by where it came from; None keeps the conversation's own.
+
+    Serving the tool server, replaying the initial state and closing the session are the
+    tool server's side; a brain that cannot start is its own side's failure; anything else
+    escaping the conversation came from the tool server (listing its tools). A failure while
+    verifying or judging does not change how the conversation ended: its tasks fail, and the
+    error is recorded with the phase it happened in.
+    """
     leaf = _leaf(exc)
+    detail = f"{type(leaf).__name__}: {leaf}"
     if isinstance(leaf, _BrainStartError):
         return leaf.reason, str(leaf)
-    if isinstance(leaf, _InitialStateError):
+    if isinstance(leaf, InitialStateError):
         return TerminationReason.TOOL_FAILURE, str(leaf)
-    return TerminationReason.TOOL_FAILURE, f"{type(leaf).__name__}: {leaf}"
+    if phase in {"verify", "judge"}:
+        return None, f"{phase} failed: {detail}"
+    return TerminationReason.TOOL_FAILURE, detail

@@ -21,6 +21,7 @@ import msgspec
 
 from schemas import ProviderCall
 from schemas import Usage as RecordUsage
+from schemas.errors import UsageError
 from simulator.providers._errors import ProviderError, ProviderTimeout, RateLimited
 from simulator.providers._registry import Provider, provider_info
 from simulator.providers._types import Request, Response
@@ -242,7 +243,7 @@ class LLMClient:
         """
         shared = self._shared
         if shared.closed:
-            raise RuntimeError("LLMClient used after aclose()")
+            raise UsageError("LLMClient used after aclose()")
         if not request.model:
             request = msgspec.structs.replace(request, model=shared.spec.model)
         key: str | None = None

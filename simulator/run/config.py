@@ -22,7 +22,8 @@ __all__ = ["FAILURE_REASONS", "RunConfig", "check_settings", "fingerprint", "rec
 def record_failed(record: DialogueRecord) -> bool:
     """Whether the dialogue broke rather than ran its course: the one definition of "failed".
 
-    Exactly the records whose termination is in FAILURE_REASONS (and whose ``error`` is set).
+    Exactly the records whose termination is in FAILURE_REASONS; their ``error`` says why
+    (see ``DialogueRecord.error``).
     """
     return record.termination in FAILURE_REASONS
 
@@ -56,6 +57,8 @@ class RunConfig:
     #: Run again the dialogues whose last record failed on the infrastructure's side
     #: (``simulator.run.retry``), appending their new record.
     retry_failed: bool = False
+    #: The command's merged settings (defaults, ``--config`` file, flags), kept in the manifest.
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def fingerprint(config: RunConfig) -> dict[str, Any]:

@@ -42,7 +42,8 @@ from schemas import (
 )
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
-from simulator.log import get_logger
+from simulator.log import RUN_LOG, bind, get_logger, run_log
+from simulator.run.config import record_failed
 from simulator.run.dataset import (
     DATASET_FILE,
     ENVIRONMENTS_DIR,
@@ -116,6 +117,7 @@ def _set_up_out_dir(prepared: PreparedRun) -> DatasetFile:
             "dialogsim_version": _dialogsim_version(),
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "fingerprint": prepared.fingerprint,
+            "config": prepared.config.settings,
         }
         write_atomic(out / MANIFEST_FILE, json.dumps(manifest, indent=2).encode() + b"\n")
     env_dir = out / ENVIRONMENTS_DIR
@@ -223,6 +225,22 @@ async def _run_one(
     return record
 
 
+def _log_finished(record: DialogueRecord) -> None:
+    fields = {
+        "termination": record.termination.value,
+        "success": record.success,
+        "turns": record.metrics.turns,
+        "tool_calls": record.metrics.tool_calls,
+        "duration_s": round(record.duration_s, 3),
+    }
+    if record_failed(record):
+        log.warning("dialogue_failed", error=record.error, **fields)
+    elif record.error:
+        log.warning("dialogue_check_failed", error=record.error, **fields)
+    else:
+        log.info("dialogue_finished", **fields)
+
+
 async def execute_run(
     prepared: PreparedRun,
     *,
@@ -241,6 +259,33 @@ async def execute_run(
     """
     config = prepared.config
     dataset = _set_up_out_dir(prepared)
+    with run_log(config.out_dir / RUN_LOG, run_id=prepared.run_id):
+        log.info(
+            "run_started",
+            out_dir=str(config.out_dir),
+            pending=len(prepared.pending),
+            already_present=prepared.skipped,
+            concurrency=config.concurrency,
+            fingerprint=prepared.fingerprint,
+        )
+        summary = await _execute(prepared, dataset, dialogue_fn, progress, stop_on_signals)
+        log.info(
+            "run_finished",
+            generated=summary.generated,
+            failed=summary.failed,
+            retried=summary.retried,
+            interrupted=summary.interrupted,
+            not_run=summary.not_run,
+            elapsed_s=summary.elapsed_s,
+            dialogues_per_s=summary.dialogues_per_s,
+        )
+    return summary
+
+
+async def _execute(
+    prepared: PreparedRun, dataset: DatasetFile, dialogue_fn: DialogueFn, progress: bool, stop_on_signals: bool
+) -> RunSummary:
+    config = prepared.config
     stats = RunStats(total=len(prepared.pending), already=prepared.skipped)
     workers = max(1, min(config.concurrency, len(prepared.pending)))
     send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=0)
@@ -249,8 +294,10 @@ async def execute_run(
         async with scenarios:
             async for scenario in scenarios:
                 env = prepared.environments[scenario.environment_id]
-                record = await _run_one(scenario, env, config.dialogue, dialogue_fn, stats, display)
-                dataset.append(record)
+                with bind(dialogue_id=scenario.id):
+                    record = await _run_one(scenario, env, config.dialogue, dialogue_fn, stats, display)
+                    dataset.append(record)
+                    _log_finished(record)
                 stats.finished(record, retried=scenario.id in prepared.retried)
                 display.update()
 

@@ -9,8 +9,9 @@ import logging
 import random
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from schemas import (
     Environment,
     Scenario,
 )
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, UsageError
 from simulator.llm.setup import LLMSetup, use_setup
 from simulator.providers import ProviderError, StructuredOutputError, parse_model
 from simulator.run.config import RunConfig, check_settings, fingerprint
@@ -30,6 +31,7 @@ from simulator.run.dataset import (
     MANIFEST_FILE,
     check_out_dir,
     scan_dataset,
+    settings_differences,
     write_atomic,
 )
 from simulator.run.retry import infrastructure_failure
@@ -64,6 +66,8 @@ class PreparedRun:
     truncate_at: int | None
     #: Pending scenarios that have a failed record, run again (``retry_failed``).
     retried: frozenset[str] = frozenset()
+    #: Names this invocation in the run's log (``run.log``): a fresh id per invocation.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def skipped(self) -> int:
@@ -97,7 +101,7 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
         env_by_id[env.id] = env
     for scenario in scenarios:
         if scenario.environment_id not in env_by_id:
-            raise ValueError(
+            raise UsageError(
                 f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
             )
 
@@ -180,10 +184,10 @@ def model_planner(
     async def work() -> tuple[list[Environment], list[Scenario]]:
         if stored is not None:
             meta, environments, scenarios = stored
-            if meta["settings"] != settings:
+            differences = settings_differences(meta["settings"], settings)
+            if differences:
                 raise ConfigError(
-                    f"{config.out_dir}: was planned with {json.dumps(meta['settings'])}; this run asks for "
-                    f"{json.dumps(settings)}. Use a new --out directory"
+                    f"{config.out_dir}: was planned with other settings ({differences}); use a new --out directory"
                 )
             planned = int(meta["planned"])
         else:

@@ -3,7 +3,9 @@
 A dialogue's last record is retried when it *failed* (its termination is one of
 ``FAILURE_REASONS``) for a reason outside the brains being measured:
 
-- ``tool_failure``: the dialogue's tool server or its transport broke;
+- ``tool_failure``: the dialogue's tool server or its transport broke (not when the
+  scenario's initial state could not be replayed, ``InitialStateError``: that is the same
+  next time);
 - ``timeout``: the dialogue's deadline (``--dialogue-timeout``) passed — a hanging model
   endpoint, an overloaded machine — unless the agent is an outside agent (``cmd:``,
   ``python:`` or a third-party scheme), which is then the likely cause;
@@ -31,7 +33,7 @@ from __future__ import annotations
 from functools import cache
 
 from schemas import TerminationReason
-from schemas.errors import TurnTimeout
+from schemas.errors import InitialStateError, TurnTimeout
 from simulator.dialogue.runner import FAILURE_REASONS
 
 __all__ = ["infrastructure_failure", "provider_error_types"]
@@ -78,7 +80,7 @@ def infrastructure_failure(termination: str, brains: dict[str, str], errors: lis
     if termination not in FAILURE_REASONS:
         return False
     if termination == TerminationReason.TOOL_FAILURE.value:
-        return True
+        return not any(kind == InitialStateError.__name__ for _, kind in errors)
     if termination == TerminationReason.TIMEOUT.value:
         return _built_in(brains.get("agent", "offline"))
     side = _SIDE.get(termination)

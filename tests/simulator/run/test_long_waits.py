@@ -141,6 +141,7 @@ def test_generate_has_a_dialogue_timeout(endpoint: Endpoint, tmp_path: Path) -> 
         ("agent_failure", {"agent": "python:a.py:make"}, [("agent_failure", "AgentExited")], False),
         ("timeout", {"agent": "cmd:./agent"}, [], False),
         # a bug or a setting is the same next time
+        ("tool_failure", {"agent": "offline-rules"}, [("tool_failure", "InitialStateError")], False),
         ("agent_failure", {"agent": "offline-rules"}, [("agent_failure", "RuntimeError")], False),
         ("agent_failure", {"agent": "llm:openai:gpt-4.1"}, [("agent_failure", "_BrainStartError")], False),
         ("user_done", {"agent": "offline-rules"}, [("judge", "StructuredOutputError"), ("agent", "MessageCut")], True),
