@@ -144,7 +144,7 @@ def test_every_reader_takes_the_last_record_of_each_id(data: Path, capsys: pytes
 
 
 @pytest.mark.anyio
-async def test_error_is_set_exactly_when_the_dialogue_failed(tmp_path: Path) -> None:
+async def test_error_is_set_for_every_failure_and_not_when_a_dialogue_ran_its_course(tmp_path: Path) -> None:
     env = shop_environment()
     ran_out = await run_dialogue(shop_scenario(), env, DialogueConfig(max_turns=2))
     assert ran_out.termination is TerminationReason.MAX_TURNS and ran_out.error is None
