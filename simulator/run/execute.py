@@ -43,6 +43,7 @@ from schemas import (
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
+from simulator.providers.fleet import EndpointStats
 from simulator.run.config import record_failed
 from simulator.run.dataset import (
     DATASET_FILE,
@@ -98,6 +99,8 @@ class RunSummary(msgspec.Struct, kw_only=True):
     interrupted: str | None = None
     #: Scenarios asked for that still have no record (left for the next resume).
     not_run: int = 0
+    #: Requests, errors and latency of each model endpoint this invocation used (none offline).
+    endpoints: list[EndpointStats] = []
 
 
 def _dialogsim_version() -> str:
@@ -225,6 +228,17 @@ async def _run_one(
     return record
 
 
+def _endpoint_stats() -> list[EndpointStats]:
+    """The figures of the model endpoints of the LLM setup the dialogues ran under, if any."""
+    from schemas.errors import ConfigError
+    from simulator.llm.setup import current_setup
+
+    try:
+        return current_setup().pool.endpoint_stats()
+    except ConfigError:  # offline: no setup installed
+        return []
+
+
 def _log_finished(record: DialogueRecord) -> None:
     fields = {
         "termination": record.termination.value,
@@ -279,6 +293,17 @@ async def execute_run(
             elapsed_s=summary.elapsed_s,
             dialogues_per_s=summary.dialogues_per_s,
         )
+        for endpoint in summary.endpoints:
+            latency = msgspec.to_builtins(endpoint.latency_ms) if endpoint.latency_ms else {}
+            log.info(
+                "endpoint_stats",
+                model=endpoint.model,
+                endpoint=endpoint.endpoint,
+                requests=endpoint.requests,
+                errors=endpoint.errors,
+                ejections=endpoint.ejections,
+                **{f"{k}_ms": v for k, v in latency.items()},
+            )
     return summary
 
 
@@ -345,6 +370,7 @@ async def _execute(
         retried=stats.retried,
         interrupted=stopped_by[0] if stopped_by else None,
         not_run=len(prepared.pending) - stats.done,
+        endpoints=_endpoint_stats(),
     )
     write_atomic(
         config.out_dir / SUMMARY_FILE,
