@@ -11,8 +11,11 @@
     │   ├── InvalidArgumentsError arguments that do not match the tool's input schema
     │   ├── NotFoundError        no row matched where one was required
     │   ├── ToolExecutionError   the database refused the statement (constraint, type)
-    │   └── AuthorizationError   the SQLite authorizer refused an action
+    │   ├── AuthorizationError   the SQLite authorizer refused an action
+    │   └── ToolTimeoutError     the tool's SQL ran past the call's deadline and was interrupted
     └── DialogueError            fatal for one dialogue: recorded with a termination reason
+        └── QueryTimeoutError    a query dialogsim ran itself (verification, planning, a state
+                                 check, a snapshot) ran past its deadline and was interrupted
 
 Only ``ToolError`` and its subclasses are shown to a model; everything else is fatal at
 its own level (the command line for ``ConfigError``, the dialogue for the rest).
@@ -29,9 +32,11 @@ __all__ = [
     "EnvironmentFileError",
     "InvalidArgumentsError",
     "NotFoundError",
+    "QueryTimeoutError",
     "ToolDefinitionError",
     "ToolError",
     "ToolExecutionError",
+    "ToolTimeoutError",
 ]
 
 
@@ -110,5 +115,34 @@ class AuthorizationError(ToolError):
     code = "not_authorized"
 
 
+class ToolTimeoutError(ToolError):
+    """The tool's SQL ran past the call's deadline and SQLite interrupted it; nothing was changed.
+
+    ``timeout_s`` is the deadline the call had.
+    """
+
+    code = "timeout"
+
+    def __init__(self, message: str, *, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        super().__init__(message)
+
+
 class DialogueError(DialogsimError):
     """Fatal for one dialogue; the run records it and goes on."""
+
+
+class QueryTimeoutError(DialogueError):
+    """A query dialogsim ran itself (``Database.query``, ``Database.snapshot``) ran past its deadline.
+
+    SQLite interrupted it; ``sql`` is the statement (shortened), ``timeout_s`` the deadline.
+    A read interrupted this way changes nothing.
+    """
+
+    def __init__(self, sql: str, *, timeout_s: float, busy: bool = False) -> None:
+        self.sql = sql
+        self.timeout_s = timeout_s
+        #: True when the time went waiting for another statement on the same database.
+        self.busy = busy
+        what = "waited for the database, busy with another statement," if busy else "ran"
+        super().__init__(f"a query {what} longer than its {timeout_s:g} s deadline and was interrupted: {sql}")
