@@ -202,14 +202,16 @@ class Database:
 
     @contextmanager
     def guarded(self, effect: Effect) -> Iterator[None]:
-        """Run untrusted SQL (a tool's, a query's): ``effect`` allowed, transaction control refused."""
-        previous = self._guarded
-        self._guarded = True
+        """Run untrusted SQL (a tool's, a query's): ``effect`` allowed, transaction control refused.
+
+        ``denied`` is reset on entry.
+        """
+        previous, was_guarded = self.effect, self._guarded
+        self.effect, self._guarded, self.denied = effect, True, None
         try:
-            with self.allowing(effect):
-                yield
+            yield
         finally:
-            self._guarded = previous
+            self.effect, self._guarded = previous, was_guarded
 
     def trusted(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> sqlite3.Cursor:
         """Execute one of dialogsim's own statements (a savepoint, a check) past the authorizer."""
@@ -252,15 +254,22 @@ class Database:
         finally:
             self._give_back()
 
-    async def run_async(self, job: Callable[[], T], *, deadline: float | None = None, restartable: bool = True) -> T:
+    async def run_async(
+        self,
+        job: Callable[[], T],
+        *,
+        deadline: float | None = None,
+        restartable: Callable[[], bool] | None = None,
+    ) -> T:
         """Run ``job`` without stalling the event loop for longer than ``loop_budget_s``.
 
         ``job`` runs on the loop first; if SQLite interrupts it for the budget
         (``interrupted_by`` is BUDGET while ``job`` sees the error: it must re-raise it
         unchanged and be ready to be called again, continuing where it can), it is called
         again in a worker thread with the rest of the deadline. Work that cannot be
-        called again (``restartable=False``: a write inside a transaction someone else
-        opened, which an interrupted write would roll back) goes to the thread at once.
+        called again (``restartable`` returns False once the connection is this call's:
+        a write inside a transaction someone else opened, which an interrupted write
+        would roll back) goes to the thread at once.
         Waits (asynchronously) while a worker thread holds the connection. Raises what
         ``run`` raises.
         """
@@ -278,7 +287,7 @@ class Database:
                 await released.wait()
         handed_over = False
         try:
-            if restartable:
+            if restartable is None or restartable():
                 try:
                     return self._attempt(job, end, on_loop=True)
                 except sqlite3.OperationalError:

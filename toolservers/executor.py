@@ -185,13 +185,18 @@ class _Call:
         self.args = args
         self.params = params
         self.write = compiled.spec.effect is Effect.WRITE
-        # A write inside a transaction someone else opened (a dry run, a planner) cannot
-        # be retried: an interrupted write rolls back that whole transaction.
-        self.restartable = not (self.write and db.conn.in_transaction)
         self.index = 0
         self.rows: list[dict[str, Any]] = []
         self.affected = 0
         self.open = False
+
+    def restartable(self) -> bool:
+        """Whether the call may start on the event loop and start over in a thread (asked once it holds the connection).
+
+        A write inside a transaction someone else opened (a dry run, a planner) may not:
+        an interrupted write rolls back that whole transaction.
+        """
+        return not (self.write and self.db.conn.in_transaction)
 
     def run(self) -> ToolOutcome:
         db, conn, spec = self.db, self.db.conn, self.spec
