@@ -94,9 +94,7 @@ class HostCheck:
     def __init__(self, app: ASGIApp, *, host: str, port: int | None) -> None:
         self.app = app
         self.port = port
-        names = set(_LOOPBACK_NAMES)
-        if not is_loopback(host):
-            names.add(url_host(host))
+        names = {*_LOOPBACK_NAMES, url_host(host).lower()}
         self.names: frozenset[str] | None = None if is_wildcard(host) else frozenset(names)
 
     def accepts(self, authority: str) -> bool:

@@ -20,7 +20,7 @@ import pytest
 from schemas.errors import ConfigError
 from tests.conftest import shop_environment
 from toolservers import build_tool_server, http_tool_server, save_environment
-from toolservers._sessions import DEFAULT_MAX_SESSIONS, RETRY_AFTER_S
+from toolservers._sessions import DEFAULT_MAX_SESSIONS, RETRY_AFTER_S, HostCheck
 from toolservers.host import ToolHost
 
 pytestmark = pytest.mark.anyio
@@ -211,3 +211,17 @@ async def test_sessions_of_a_real_client_are_not_expired_while_used() -> None:
                         assert not (await client.call_tool("get_customer", {"customer_id": 1})).is_error
     finally:
         tool_server.close()
+
+
+def test_host_check_accepts_exactly_the_servers_own_names() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    loopback = HostCheck(app, host="127.0.0.2", port=8000)
+    assert all(loopback.accepts(h) for h in ("127.0.0.2:8000", "127.0.0.1:8000", "localhost:8000", "[::1]:8000"))
+    assert not any(loopback.accepts(h) for h in ("127.0.0.2:8001", "127.0.0.2", "127.0.0.2:8000@x", "x:8000"))
+    remote = HostCheck(app, host="192.0.2.7", port=9000)
+    assert remote.accepts("192.0.2.7:9000") and remote.accepts("localhost:9000")
+    assert not remote.accepts("192.0.2.8:9000")
+    assert HostCheck(app, host="0.0.0.0", port=9000).accepts("anything.example:1")  # only the token protects it
+    assert HostCheck(app, host="::1", port=80).accepts("[::1]")  # no port: the default one
