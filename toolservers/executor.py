@@ -151,6 +151,8 @@ class ToolExecutor:
             return self.db.run(call.run, deadline=self.db.deadline())
         except DatabaseBusy:
             raise call.busy() from None
+        except sqlite3.OperationalError:
+            raise call.stopped() from None
 
     async def acall(self, name: str, arguments: dict[str, Any] | None) -> ToolOutcome:
         """``call`` for servers: a statement that runs long finishes in a worker thread.
@@ -163,6 +165,8 @@ class ToolExecutor:
             return await self.db.run_async(call.run, deadline=self.db.deadline(), restartable=call.restartable)
         except DatabaseBusy:
             raise call.busy() from None
+        except sqlite3.OperationalError:
+            raise call.stopped() from None
 
     def _prepare(self, name: str, arguments: dict[str, Any] | None) -> _Call:
         compiled = self._tools.get(name)
@@ -191,10 +195,11 @@ class _Call:
         self.open = False
 
     def restartable(self) -> bool:
-        """Whether the call may start on the event loop and start over in a thread (asked once it holds the connection).
+        """Whether the call may start on the event loop and start over in a thread.
 
-        A write inside a transaction someone else opened (a dry run, a planner) may not:
-        an interrupted write rolls back that whole transaction.
+        Asked once the call holds the connection. A write inside a transaction someone
+        else opened (a dry run, a planner) may not: an interrupted write rolls back that
+        whole transaction.
         """
         return not (self.write and self.db.conn.in_transaction)
 
@@ -234,6 +239,8 @@ class _Call:
                     # Naming a broken foreign key overran the loop budget: undo the call,
                     # which starts over in a worker thread.
                     self._undo()
+                    raise
+                if failure is exc:
                     raise
                 raise failure from exc
         structured, text = standard(_shape(spec, self.rows, self.affected, self.args))
@@ -275,6 +282,10 @@ class _Call:
             except sqlite3.Error:
                 pass  # an interrupted write took the savepoint with it
         self.open = False
+
+    def stopped(self) -> ToolError:
+        """What a call gets when the database refused to start it (it is shutting down)."""
+        return ToolExecutionError("the call was not run: the tool server is stopping")
 
     def busy(self) -> ToolError:
         return ToolTimeoutError(
