@@ -44,7 +44,8 @@ from toolservers import ToolServer, build_tool_server
 from toolservers.database import LOOP_BUDGET_S
 
 RUNAWAY_SQL = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) AS n FROM c"
-#: The largest stall of the other dialogues this design aims for.
+#: How much longer than the loop's own worst gap (no runaway, same machine, same run) a
+#: runaway may make it: about the loop budget, plus scheduling noise.
 GOAL_STALL_MS = 50.0
 #: The largest slowdown of the common fast call it allows.
 GOAL_FAST_RATIO = 1.10
@@ -266,12 +267,19 @@ def _print(command: str, machine: dict[str, Any], params: dict[str, Any], r: dic
     print(f"  {'stall on loop / stall with offload':<40}{before / stall:>9.1f}x")
     print(f"  {'executor.acall / executor.call':<40}{ratio:>9.2f}x")
     print(f"  {'thread hop per call / executor.acall':<40}{hop:>9.2f}x")
-    ok_stall = stall <= GOAL_STALL_MS
+    floor = r["no_runaway"]["gap"]["max_ms"]
+    added = stall - floor
+    ok_stall = added <= GOAL_STALL_MS
     ok_fast = ratio <= GOAL_FAST_RATIO
     print()
-    print(f"goal: one runaway query stalls the other dialogues for at most {GOAL_STALL_MS:g} ms")
-    floor = r["no_runaway"]["gap"]["max_ms"]
-    print(f"figure: {stall:.1f} ms (no runaway at all: {floor:.1f} ms; on the loop, as before: {before:.0f} ms)")
+    print(
+        f"goal: one runaway query stalls the other dialogues for at most {GOAL_STALL_MS:g} ms more than "
+        "the loop's worst gap without it"
+    )
+    print(
+        f"figure: worst gap {stall:.1f} ms, {added:+.1f} ms over the {floor:.1f} ms without a runaway "
+        f"(on the loop, as before: {before:.0f} ms)"
+    )
     print(f"verdict: {'met' if ok_stall else 'NOT met'}")
     print(f"goal: the fast call pays no thread hop (acall at most {GOAL_FAST_RATIO:.2f}x the plain call)")
     print(f"figure: {ratio:.2f}x (a thread hop per call would be {hop:.2f}x)")
