@@ -118,7 +118,8 @@ class Database:
     ``denied`` records what the authorizer refused last, so a refusal can be told apart
     from any other SQLite error without reading message text; ``interrupted_by`` does the
     same for an interruption. Use a Database from one event loop (and its thread); it
-    hands statements to worker threads itself.
+    hands statements to worker threads itself, so ``conn`` must be opened with
+    ``check_same_thread=False`` (every connection ``open_database`` opens is).
     """
 
     def __init__(
@@ -156,6 +157,11 @@ class Database:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.set_authorizer(self._authorize)
         conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker thread holds the connection now (a long statement is running)."""
+        return self._released is not None
 
     # -- the authorizer ---------------------------------------------------------------
 
@@ -324,11 +330,13 @@ class Database:
         def work() -> T:
             nonlocal started
             started = True
-            self.conn.set_progress_handler(self._progress, _WORKER_PROGRESS_STEPS)
             try:
-                return self._attempt(job, end, on_loop=False)
+                self.conn.set_progress_handler(self._progress, _WORKER_PROGRESS_STEPS)
+                try:
+                    return self._attempt(job, end, on_loop=False)
+                finally:
+                    self.conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
             finally:
-                self.conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
                 self._give_back()
 
         async def wait_for_worker() -> None:

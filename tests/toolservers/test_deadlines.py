@@ -401,3 +401,26 @@ async def test_tools_serve_stops_on_a_signal_while_a_runaway_query_runs(
     finally:
         shutil.rmtree(sock_dir, ignore_errors=True)
     assert code == 0
+
+
+async def test_callers_wait_for_a_busy_database_within_their_own_deadline() -> None:
+    server = build_tool_server(runaway_environment(), call_timeout_s=600)
+    try:
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.executor.acall, "count_forever", {})
+                while not server.db.busy:  # the runaway has left the loop for a worker thread
+                    await anyio.lowlevel.checkpoint()
+                with pytest.raises(QueryTimeoutError) as blocking:
+                    server.db.query("SELECT 1", timeout_s=0.05)
+                with pytest.raises(QueryTimeoutError) as waiting:
+                    await server.db.aquery("SELECT 1", timeout_s=0.05)
+                server.db.call_timeout_s = 0.05
+                with pytest.raises(ToolTimeoutError, match="busy"):
+                    await server.executor.acall("get_customer", {"customer_id": 1})
+                tg.cancel_scope.cancel()
+        assert blocking.value.busy and waiting.value.busy
+        assert not server.db.busy
+        assert server.db.query("SELECT count(*) FROM customers") == [(2,)]
+    finally:
+        server.close()
