@@ -28,7 +28,7 @@ from schemas.errors import (
 from toolservers._foreign_keys import describe_violation
 from toolservers._json import dumps, standard
 from toolservers.database import Database, DatabaseBusy, Interruption
-from toolservers.sql import CONNECTION_STATE_KEYWORDS, TRANSACTION_KEYWORDS, leading_keyword
+from toolservers.sql import REFUSED_KEYWORDS, TRANSACTION_KEYWORDS, leading_keyword
 from toolservers.validation import ArgumentValidator, schema_problems
 
 __all__ = ["ToolExecutor", "ToolOutcome", "sql_parameters"]
@@ -117,7 +117,7 @@ class ToolExecutor:
                         source, tool.name, f"{shown} uses parameter :{name}, which input_schema does not declare"
                     )
             keyword = leading_keyword(stmt)
-            if keyword in CONNECTION_STATE_KEYWORDS:
+            if keyword in REFUSED_KEYWORDS:
                 raise ToolDefinitionError(source, tool.name, f"{shown} is not allowed in a tool: {_why(keyword)}")
             with self.db.guarded(tool.effect):
                 try:
@@ -301,7 +301,7 @@ def _why(keyword: str) -> str:
             f"{keyword} controls the transaction, which dialogsim owns (each write tool call runs in its own "
             "savepoint, committed on success and rolled back on error)"
         )
-    return f"{keyword} changes the connection or the database file, not rows"
+    return f"{keyword} maintains the database file (indexes, statistics, pages), which is not a tool's job"
 
 
 def _clip(sql: str, limit: int = 60) -> str:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CONNECTION_STATE_KEYWORDS", "TRANSACTION_KEYWORDS", "leading_keyword", "quote_ident", "quote_literal"]
+__all__ = ["REFUSED_KEYWORDS", "TRANSACTION_KEYWORDS", "leading_keyword", "quote_ident", "quote_literal"]
 
 #: Statements that open, end or nest transactions.
 TRANSACTION_KEYWORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
-#: Statements that change the connection or the file rather than rows: never a tool's business.
-CONNECTION_STATE_KEYWORDS = TRANSACTION_KEYWORDS | frozenset(
-    {"VACUUM", "ATTACH", "DETACH", "PRAGMA", "REINDEX", "ANALYZE", "CREATE", "DROP", "ALTER"}
-)
+#: Statements a tool may never run, told by their first keyword: transaction control, and
+#: the maintenance statements that can ask the authorizer nothing when compiled (VACUUM
+#: always, REINDEX when there is nothing to reindex). ATTACH, pragma writes, schema
+#: changes and the like are refused by the authorizer when the statement is compiled.
+REFUSED_KEYWORDS = TRANSACTION_KEYWORDS | frozenset({"VACUUM", "REINDEX", "ANALYZE"})
 
 _SKIP = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))*", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z_]+")

@@ -167,3 +167,18 @@ def test_harness_transactions_around_tool_calls_still_work() -> None:
         assert not db.conn.in_transaction
     finally:
         db.close()
+
+
+def test_schema_reading_pragmas_are_still_allowed_in_a_tool() -> None:
+    describe = ToolSpec(
+        name="describe_notes",
+        description="The columns of the notes table.",
+        input_schema=NOTHING,
+        implementation=SqlImplementation(statements=["PRAGMA table_info(notes)"], result=ResultShape.ROWS),
+    )
+    server = build_tool_server(notes_environment(describe))
+    try:
+        rows = server.executor.call("describe_notes", {}).structured["rows"]
+        assert [r["name"] for r in rows] == ["note_id", "body"]
+    finally:
+        server.close()
