@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 #: Benchmark name -> (module with a ``main(argv) -> int``, one-line description).
 BENCHES: dict[str, tuple[str, str]] = {
+    "agent_text": (
+        "bench.bench_agent_text",
+        "the offline user reading a long agent reply: its reply time now against the old quadratic regex",
+    ),
     "eval": (
         "bench.bench_eval",
         "per-dialogue tool server readiness for outside agents: HTTP host mount and stdio pool vs a cold stdio start",
@@ -27,6 +31,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     "toolservers": (
         "bench.bench_toolservers",
         "tool server start and call latency per transport, against sqlite3 and the executor",
+    ),
+    "stall": (
+        "bench.bench_stall",
+        "how long one runaway query stalls the other dialogues of a run; the fast call's cost",
     ),
 }
 

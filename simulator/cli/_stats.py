@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             Console().print(render_quality(report, title=", ".join(str(d) for d in dirs)))
         return 0
-    for directory in dirs:
-        next(iter_records(directory), None)  # a directory that holds no dataset fails before any output
+    # Read whole before any output: a directory that holds no dataset fails first.
     summary = summarize(record for directory in dirs for _, record in iter_records(directory))
     if args.json:
         print(msgspec.json.format(msgspec.json.encode(summary), indent=2).decode())
