@@ -649,7 +649,8 @@ class OfflineAgent:
             noun = (
                 noun.replace("_", " ") if noun and self.rules is not None and write.tool in self.rules.tools else thing
             )
-            return f"I will {verb} {a(noun)} {details}".rstrip()
+            lead = self.say.pick(("I will", "I'm going to", "I'd", "the plan is to", "I'll go ahead and"))
+            return f"{lead} {verb} {a(noun)} {details}".rstrip()
         if write.tool.startswith("delete_"):
             row = self._row_by_pk(table, write.args)
             return f"I will remove {self._thing(table, row) if row else 'that ' + thing}"
@@ -1044,7 +1045,11 @@ def _names_line(table: str, names: list[str]) -> str:
 
 def _past(text: str) -> str:
     """``I will cancel your order`` -> ``your order is cancelled``-like: the restatement, done."""
-    out = text.replace("I will ", "I have ", 1)
+    out = text
+    for lead in ("I will ", "I'm going to ", "I'd ", "the plan is to ", "I'll go ahead and "):
+        if out.startswith(lead):
+            out = "I have " + out[len(lead) :]
+            break
     for verb, done in (
         ("have cancel ", "have cancelled "),
         ("have book ", "have booked "),

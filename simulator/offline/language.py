@@ -262,6 +262,16 @@ _NEXT = (
     "Separately,",
     "On another note,",
     "Besides that,",
+    "And another question:",
+    "Next question:",
+    "There's something else too:",
+    "While I have you,",
+    "Before I forget,",
+    "One last bit:",
+    "I also wanted to ask:",
+    "Additionally,",
+    "Right, next:",
+    "Also, quickly:",
 )
 _YES = {
     "polite": (

@@ -149,7 +149,12 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             elif kind == "derived":
                 allowed = allowed[:1]  # a CHECK list is written in life-cycle order: a new row starts at the first
             args[name] = p.rng.choice(allowed)
-            phrases.append(f"{label(name)} {format_value(args[name], name)}")
+            v = format_value(args[name], name)
+            phrases.append(
+                p.rng.choice([f"{label(name)} {v}", f"with the {label(name)} {v}", f"{label(name)} set to {v}"])
+                if name != "status"
+                else p.rng.choice([f"status {v}", f"marked as {v}", f"with the status {v}", f"as {v}"])
+            )
         elif "date" in name or "\\d{4}" in pattern:
             dates.append(name)
         elif name == "time" or ":" in pattern:
@@ -213,7 +218,13 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         raise Skip
     for name in dates:
         stated.append(name)
-        phrases.append(f"on {format_value(args[name], name)}")
+        when = format_value(args[name], name)
+        if name in {"date", "day"} or name.endswith("_date"):
+            phrases.append(p.rng.choice([f"on {when}", f"for {when}"]))
+        else:
+            phrases.append(
+                p.rng.choice([f"{label(name)} {when}", f"with the {label(name)} {when}", f"{label(name)}: {when}"])
+            )
     for name in times:
         stated.append(name)
         phrases.append(f"at {args[name]}")
