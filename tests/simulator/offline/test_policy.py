@@ -160,3 +160,21 @@ def test_an_agent_that_ignores_the_rules_is_caught(domain_envs: dict[str, Any]) 
         unconfirmed += found.unconfirmed
         missed += found.refusals_missed + found.forbidden + found.not_owned
     assert unconfirmed > 0 and missed > 0
+
+
+def test_a_derived_database_gives_the_same_dialogues_for_the_same_seed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from tests.simulator.offline._sample import library_environment
+
+    async def run(seed: int) -> list[list[tuple[str, str]]]:
+        env = library_environment(tmp_path_factory.mktemp(f"lib{seed}"))
+        out = []
+        for index in range(4):
+            record = await run_dialogue(build_scenario(env, index=index, seed=seed), env, DialogueConfig())
+            out.append([(m.role, m.content) for m in record.messages])
+        return out
+
+    first, again, other = anyio.run(run, 5), anyio.run(run, 5), anyio.run(run, 6)
+    assert first == again
+    assert first != other
