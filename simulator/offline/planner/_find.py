@@ -163,7 +163,7 @@ def find_public(p: Planner, d: Draft, table: Table, *, fits: Any = None) -> Foun
         if not isinstance(value, str) or not value:
             continue
         args: dict[str, Any] = {column: value}
-        words = f"the {value}"
+        words = value if value.split(" ", 1)[0] in {"The", "A", "An"} else f"the {value}"
         if people:
             words = f"{target['first_name']} {target['last_name']}"
             if "first_name" in props:

@@ -153,7 +153,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             phrases.append(
                 p.rng.choice([f"{label(name)} {v}", f"with the {label(name)} {v}", f"{label(name)} set to {v}"])
                 if name != "status"
-                else p.rng.choice([f"status {v}", f"marked as {v}", f"with the status {v}", f"as {v}"])
+                else p.rng.choice([f"status {v}", f"marked as {v}", f"with the status {v}"])
             )
         elif "date" in name or "\\d{4}" in pattern:
             dates.append(name)

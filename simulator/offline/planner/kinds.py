@@ -695,11 +695,11 @@ def assert_rules(p: Planner) -> None:
 
 
 KINDS: list[tuple[str, Kind, float]] = [
-    ("lookup", lookup, 0.3),
-    ("lookup_via", lookup_via, 1.0),
-    ("related", related, 2.0),
-    ("count", count, 0.5),
-    ("browse", browse, 0.3),
+    ("lookup", lookup, 0.2),
+    ("lookup_via", lookup_via, 1.3),
+    ("related", related, 2.6),
+    ("count", count, 0.4),
+    ("browse", browse, 0.2),
     ("update", update, 1.2),
     ("create", create, 1.2),
     ("delete", delete, 0.2),

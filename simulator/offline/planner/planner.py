@@ -48,8 +48,8 @@ Kind = Callable[["Planner", Draft, Anchor | None], None]
 
 
 def task_count(rng: random.Random) -> int:
-    """How many tasks a dialogue has: 1 to 12, most often 2 or 3 (mean about 3)."""
-    return rng.choices(range(1, 13), [22, 28, 21, 10, 6.5, 4, 3, 2, 1.5, 1, 0.5, 0.5])[0]
+    """How many tasks a dialogue has: 1 to 12, most often 1 to 3 (mean about 2.9)."""
+    return rng.choices(range(1, 13), [25, 28, 20, 9.5, 6, 4, 3, 1.8, 1.2, 0.8, 0.4, 0.3])[0]
 
 
 class Planner:
