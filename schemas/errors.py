@@ -6,12 +6,15 @@
     ├── ConfigError              bad user input found before work starts; CLI exit code 2
     │   ├── EnvironmentFileError an environment file that does not match its schema
     │   ├── DatabaseFileError    a database that is missing, empty or not SQLite
-    │   └── ToolDefinitionError  a tool whose SQL does not match the database
+    │   ├── ToolDefinitionError  a tool whose SQL does not match the database
+    │   └── ExternalServerError  an external MCP server (--server/--url) that cannot be used
     ├── ToolError                goes back to the model as an ``isError`` tool result
     │   ├── InvalidArgumentsError arguments that do not match the tool's input schema
     │   ├── NotFoundError        no row matched where one was required
     │   ├── ToolExecutionError   the database refused the statement (constraint, type)
-    │   └── AuthorizationError   the SQLite authorizer refused an action
+    │   ├── AuthorizationError   the SQLite authorizer refused an action
+    │   └── ToolServerFailure    an external tool server crashed, hung or went away: the
+    │                            dialogue ends with ``tool_failure``, the run goes on
     └── DialogueError            fatal for one dialogue: recorded with a termination reason
 
 Only ``ToolError`` and its subclasses are shown to a model; everything else is fatal at
@@ -27,11 +30,13 @@ __all__ = [
     "DialogsimError",
     "DialogueError",
     "EnvironmentFileError",
+    "ExternalServerError",
     "InvalidArgumentsError",
     "NotFoundError",
     "ToolDefinitionError",
     "ToolError",
     "ToolExecutionError",
+    "ToolServerFailure",
 ]
 
 
@@ -75,6 +80,18 @@ class ToolDefinitionError(ConfigError):
         super().__init__(f"{source}: tool {tool!r}: {problem}")
 
 
+class ExternalServerError(ConfigError):
+    """An external MCP server that cannot be used: not an MCP server, no tools, a bad
+    ``{state}`` placeholder or state template. ``field`` is the flag at fault."""
+
+    code = "external_server"
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
 class ToolError(DialogsimError):
     """An error a tool call answers with: shown to the caller as an ``isError`` result."""
 
@@ -112,3 +129,13 @@ class AuthorizationError(ToolError):
 
 class DialogueError(DialogsimError):
     """Fatal for one dialogue; the run records it and goes on."""
+
+
+class ToolServerFailure(ToolError):
+    """An external tool server that crashed, hung or closed the connection mid-dialogue.
+
+    The call is answered with an ``isError`` result carrying this code, and the dialogue
+    ends with the termination reason ``tool_failure``.
+    """
+
+    code = "server_failure"

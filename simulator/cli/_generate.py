@@ -12,10 +12,12 @@ import anyio
 from rich.console import Console
 
 from schemas import Mode
+from simulator.cli._external import EXTERNAL_HELP, add_external_arguments, external_spec
 from simulator.cli._models import add_model_arguments, role_models
 from simulator.cli._types import non_negative_int, positive_int, rate
 
-_EPILOG = """\
+_EPILOG = (
+    """\
 The dataset directory holds manifest.json, environments/, dialogues.jsonl (one record per
 line) and summary.json. It is safe to kill a run at any moment: run the same command again
 and it continues where it stopped, without losing or repeating a dialogue. Asking for more
@@ -32,7 +34,14 @@ examples:
 With --design or --tasks-model the environments and scenarios a model planned are kept in
 DIR/plan/ on the first run and reused when the run is resumed (model output is not
 reproducible), so a resumed run keeps its scenarios.
+
 """
+    + EXTERNAL_HELP
+    + """
+  dialogsim generate --server "mcp-server-time --local-timezone UTC" --dialogues 5 --seed 1 --out time/
+  dialogsim generate --server "mcp-server-git --repository {state}" --state-dir repo/ --dialogues 5 --seed 1 --out git/
+"""
+)
 
 _ROLES = ("user", "agent", "judge", "tasks", "env")
 
@@ -141,6 +150,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="continuations per source dialogue (default: 1)",
     )
     add_model_arguments(p, roles=_ROLES)
+    add_external_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -170,6 +180,11 @@ def run(args: argparse.Namespace) -> int:
     given = {"transport": args.transport, "max_turns": args.max_turns, "agent_mistake_rate": args.mistake_rate}
     dialogue_settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     dialogue_settings.update(agent=models.specs["agent"], user=models.specs["user"], judge=models.specs["judge"])
+    external = external_spec(args)
+    if external is not None:
+        return _run_external(args, external, models, dialogue_settings)
+    if args.user_server is not None:
+        raise ConfigError("--user-server goes with --server or --url (tools for the user of an external environment)")
     config = RunConfig(
         dialogues=args.dialogues if args.dialogues is not None else 0,
         seed=args.seed,
@@ -226,3 +241,61 @@ def _closing(setup: Any, work: Any) -> Any:
             await setup.pool.aclose()
 
     return run
+
+
+def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_settings: dict[str, Any]) -> int:
+    """``generate --server/--url``: scenarios over an external MCP server (``simulator.external``)."""
+    from schemas.errors import ConfigError
+    from simulator.dialogue.runner import DialogueConfig
+    from simulator.external.run import execute_external, plan_run
+    from simulator.llm import use_setup
+    from simulator.run.config import RunConfig
+    from simulator.run.dataset import DATASET_FILE
+    from simulator.run.plan import drop_stale_plan, prepare_run
+    from simulator.summary import render_summary
+
+    if args.domains or args.database is not None or args.designs or args.branch_from is not None:
+        raise ConfigError("--server/--url is the environment: drop --domain, --database, --design and --branch-from")
+    tasks_model = models.specs["tasks"] if models.specs["tasks"] != "offline" else None
+    user_server = getattr(args, "user_server", None)
+    external = spec.describe()
+    if user_server is not None:
+        external["user_server"] = user_server
+    config = RunConfig(
+        dialogues=args.dialogues,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        mode=Mode(args.mode),
+        dialogue=DialogueConfig(**dialogue_settings),
+        out_dir=args.out,
+        external=external,
+    )
+    drop_stale_plan(args.out)
+    planner = functools.partial(plan_run, spec=spec, tasks_model=tasks_model, setup=models.setup if tasks_model else None)
+    prepared = prepare_run(config, planner=planner)
+    if prepared.skipped:
+        print(
+            f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done",
+            file=sys.stderr,
+        )
+    run_it = functools.partial(
+        execute_external,
+        prepared,
+        spec,
+        progress=not args.no_progress,
+        state_root=args.out / "state" if spec.keep_state else None,
+        user_server=user_server,
+    )
+    if models.setup is not None:
+        with use_setup(models.setup):
+            summary = anyio.run(_closing(models.setup, run_it))
+    else:
+        summary = anyio.run(run_it)
+    console = Console()
+    console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
+    console.print(
+        f"{summary.generated} new dialogues ({summary.failed} failed), {summary.skipped} already present, "
+        f"in {summary.elapsed_s:.1f} s; summary in {args.out / 'summary.json'}",
+        highlight=False,
+    )
+    return 0

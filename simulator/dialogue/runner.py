@@ -36,7 +36,7 @@ from schemas import (
     ToolResult,
     UserMessage,
 )
-from schemas.errors import DialogsimError
+from schemas.errors import DialogsimError, ToolServerFailure
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.bus import DialogueBus
 from simulator.dialogue.recorder import build_record
@@ -126,6 +126,11 @@ async def run_dialogue(
         if replaying.is_set():
             return  # initial DB actions rebuild state; they are not part of the conversation
         await bus.publish(event)
+        if isinstance(event, ToolResult) and event.error_code == ToolServerFailure.code:
+            # An external tool server crashed or hung (simulator.external): the dialogue cannot go on.
+            ending.set(TerminationReason.TOOL_FAILURE, f"the tool server failed: {event.text}")
+            await bus.publish(ErrorEvent(where="tool_failure", error_type="ToolServerFailure", message=event.text))
+            scope.cancel()
         if isinstance(event, ToolResult) and event.is_error:
             tool_errors += 1
             if tool_errors > config.max_tool_errors:
@@ -150,8 +155,13 @@ async def run_dialogue(
                     await _converse(
                         scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, endpoint
                     )
+                # An external environment has no database: it checks its tasks by a replay (simulator.external).
+                verify = getattr(conn, "verify", None)
+                if verify is not None:
+                    outcomes = await verify(scenario, bus.events)
                 database = await conn.finish()
-                outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
+                if verify is None:
+                    outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
                 if config.judge != "offline":
                     outcomes = await _judge(config.judge, scenario, bus, outcomes)
     except TimeoutError:
