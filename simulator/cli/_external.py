@@ -27,9 +27,7 @@ def add_external_arguments(parser: argparse.ArgumentParser, *, user_server: bool
     g = parser.add_argument_group("external MCP server (instead of the built-in SQL environments)")
     g.add_argument("--server", metavar='"COMMAND ARGS"', help="a stdio MCP server started per dialogue")
     g.add_argument("--url", metavar="URL", help="an already running streamable HTTP MCP server (shared state)")
-    g.add_argument(
-        "--header", action="append", default=[], metavar="'NAME: VALUE'", help="an HTTP header for --url"
-    )
+    g.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'", help="an HTTP header for --url")
     g.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="an environment variable for --server"
     )

@@ -271,7 +271,9 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
         external=external,
     )
     drop_stale_plan(args.out)
-    planner = functools.partial(plan_run, spec=spec, tasks_model=tasks_model, setup=models.setup if tasks_model else None)
+    planner = functools.partial(
+        plan_run, spec=spec, tasks_model=tasks_model, setup=models.setup if tasks_model else None
+    )
     prepared = prepare_run(config, planner=planner)
     if prepared.skipped:
         print(

@@ -44,6 +44,7 @@ from schemas import (
 from schemas.errors import ExternalServerError
 from simulator.external.instance import Instance
 from simulator.external.proxy import Answer, call_instance
+from simulator.external.results import Harvest, Source, harvest_values, result_rows
 from simulator.external.spec import STATE_TOKEN
 from simulator.external.tree import diff, snapshot
 from simulator.external.verify import resolve_arguments, result_value
@@ -63,9 +64,6 @@ _WRITE_WORDS = {
 _PATHY = re.compile(r"(path|dir|directory|repo|repository|root|folder|file|database|db)$", re.IGNORECASE)
 _QUOTED = re.compile(r"'([^'\s][^']{0,60})'|\"([^\"\s][^\"]{0,60})\"")
 _FORMATS = {"HH:MM:SS": "14:30:00", "HH:MM": "14:30", "YYYY-MM-DD": "2024-01-15"}
-_KEY_LINE = re.compile(r"(?m)^[ \t]*([A-Za-z][\w ]{0,30}):[ \t]+(\S.*?)[ \t]*$")
-_HEX = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
-_ITEM_PATTERN = r"(?m)^[*+-]?[ \t]*([\w./-]+)[ \t]*$"
 _MAX_CALLS = 80
 #: Which harvested values make the best things to report: named fields first, loose text last.
 _PRIORITY = {"id": 1, "line": 2, "item": 3}
@@ -80,22 +78,6 @@ def is_read_tool(tool: types.Tool) -> bool:
         return hint
     words = set(re.split(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])", tool.name.lower()))
     return bool(words & _READ_WORDS) and not words & _WRITE_WORDS
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a harvested value is in an observation's result: its row field, and a pattern for text."""
-
-    obs: int
-    field: str
-    pattern: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Harvest:
-    key: str
-    value: Any
-    source: Source | None
 
 
 @dataclass(slots=True)
@@ -116,58 +98,6 @@ class Probe:
 
     observations: list[Observation]
     volatile_paths: set[str]
-
-
-def _rows(answer: Answer) -> tuple[list[dict[str, Any]], bool]:
-    """The rows of a result as the offline agent reads them, and whether they came from text."""
-    structured = answer.structured
-    if structured is None:
-        try:
-            structured = json.loads(answer.text)
-        except ValueError:
-            return [{"result": answer.text}], True
-    if isinstance(structured, dict):
-        if isinstance(structured.get("rows"), list):
-            return [r for r in structured["rows"] if isinstance(r, dict)], False
-        return [structured], False
-    return [], False
-
-
-def _harvest(obs: Observation) -> list[Harvest]:
-    rows, from_text = _rows(obs.answer)
-    out: list[Harvest] = []
-    if not from_text:
-        for r, row in enumerate(rows[:3]):
-            for key, value in row.items():
-                if isinstance(value, str | int | float) and not isinstance(value, bool):
-                    out.append(Harvest(key, value, Source(obs.index, key) if r == 0 else None))
-        return out
-    text = obs.answer.text
-    seen: set[str] = set()
-    for match in _KEY_LINE.finditer(text):
-        raw, value = match.group(1), match.group(2)
-        key = re.sub(r"\W+", "_", raw.strip().lower())
-        pattern = rf"(?m)^[ \t]*{re.escape(raw)}:[ \t]+(\S.*?)[ \t]*$"
-        first = key not in seen
-        seen.add(key)
-        out.append(Harvest(key, value, Source(obs.index, "result", pattern) if first else None))
-    for match in _HEX.finditer(text):
-        value = match.group(0)
-        pattern = rf"\b([0-9a-f]{{{len(value)}}})\b"
-        found = re.search(pattern, text)
-        ok = found is not None and found.group(1) == value
-        out.append(Harvest("id", value, Source(obs.index, "result", pattern) if ok else None))
-    line = next(
-        (ln.strip() for ln in text.splitlines() if len(ln.split()) >= 2 and not ln.rstrip().endswith(":")), None
-    )
-    if line is not None and len(line) <= 120:
-        out.append(Harvest("line", line, None))
-    for match in re.finditer(_ITEM_PATTERN, text):
-        value = match.group(1)
-        found = re.search(_ITEM_PATTERN, text)
-        ok = found is not None and found.group(1) == value and found.start() == match.start()
-        out.append(Harvest("item", value, Source(obs.index, "result", _ITEM_PATTERN) if ok else None))
-    return out
 
 
 def _norm(name: str) -> str:
@@ -258,7 +188,7 @@ async def walk(instance: Instance, tools: Sequence[types.Tool], *, limit_s: floa
                     continue
                 sources = {name: source for name, (_, source) in zip(required, combo, strict=True) if source}
                 obs = Observation(len(observations), tool.name, args, answer, sources)
-                obs.harvest = _harvest(obs)
+                obs.harvest = harvest_values(answer, obs.index)
                 observations.append(obs)
                 harvest += obs.harvest
                 kept += 1
@@ -299,7 +229,7 @@ def _reportable(h: Harvest, args: dict[str, Any]) -> bool:
 
 def _value_in(answer: Answer, h: Harvest) -> bool:
     """Whether ``h``'s value is still in ``answer`` (the second run), where it was in the first."""
-    rows, from_text = _rows(answer)
+    rows, from_text = result_rows(answer)
     if not from_text:
         return bool(rows) and rows[0].get(h.key) == h.value
     return str(h.value) in answer.text
@@ -389,7 +319,7 @@ def make_task(template: TaskTemplate, task_id: str, tools: dict[str, types.Tool]
         withheld.add(name)
     stated = [k for k in first.arguments if k not in withheld]
     last = chain[-1]
-    rows_from_text = _rows(template.answers[-1])[1]
+    rows_from_text = result_rows(template.answers[-1])[1]
     steps[-1] = ChainStep(
         id=steps[-1].id,
         tool=steps[-1].tool,

@@ -37,9 +37,9 @@ from schemas import (
 )
 from simulator.external.instance import Instance
 from simulator.external.proxy import Answer, call_instance
+from simulator.external.results import result_rows, value_of
 from simulator.external.tree import Snapshot, apply_changes, diff
 from simulator.offline.language import value_forms
-from simulator.offline.planner import rows_of
 
 __all__ = ["Replay", "compare", "compare_result", "replay", "resolve_arguments", "result_value", "run_checks"]
 
@@ -57,16 +57,6 @@ def result_value(answer: Answer) -> Any:
     return answer.structured if answer.structured is not None else answer.text
 
 
-def _rows(answer: Answer) -> list[dict[str, Any]]:
-    structured = answer.structured
-    if structured is None:
-        try:
-            structured = json.loads(answer.text)
-        except ValueError:
-            structured = {"result": answer.text}
-    return rows_of(structured)
-
-
 def resolve_arguments(step: ChainStep, answers: dict[str, Answer]) -> dict[str, Any]:
     """The step's arguments with references resolved from ``answers`` (falling back to the planned ones)."""
     args = dict(step.resolved or step.arguments)
@@ -74,7 +64,7 @@ def resolve_arguments(step: ChainStep, answers: dict[str, Answer]) -> dict[str, 
         answer = answers.get(ref.step)
         if answer is None or answer.is_error:
             continue
-        rows = _rows(answer)
+        rows = result_rows(answer)[0]
         if len(rows) <= ref.row:
             continue
         value = rows[ref.row].get(ref.field)
@@ -215,24 +205,47 @@ def compare_trees(
     return problems, unchecked
 
 
-def _values_missing(scenario: Scenario, task_index: int, events: list[Event]) -> list[str]:
+def _values_missing(
+    scenario: Scenario, task_index: int, events: list[Event], gold: Replay | None
+) -> tuple[list[str], list[str]]:
+    """Values not said after a result that held them; and the values checked against the dialogue's own
+    results because the replay gave another value than planning did (they vary between runs)."""
     task = scenario.tasks[task_index]
+    tools = {s.id: s.tool for s in task.chain}
     start = next((i for i, e in enumerate(events) if isinstance(e, TaskStarted) and e.task_id == task.id), 0)
-    missing = []
+    window = events[start:]
+    missing: list[str] = []
+    varying: list[str] = []
     for v in task.expected.values:
-        forms = [f.lower() for f in value_forms(v.value)]
-        seen = False
-        found = False
-        for event in events[start:]:
-            if isinstance(event, ToolResult) and not event.is_error:
-                blob = (event.text + json.dumps(event.structured, default=str)).lower()
-                seen = seen or any(f in blob for f in forms)
-            elif isinstance(event, AgentMessage) and seen and any(f in event.text.lower() for f in forms):
-                found = True
-                break
-        if not found:
+        wanted: list[Any] = [v.value]
+        replayed = gold.answers.get(v.step) if gold is not None else None
+        if replayed is not None and not replayed.is_error:
+            again = value_of(replayed, v.name)
+            if again is not None and again != v.value:
+                # The value varies between runs: what counts is what this dialogue's own call returned.
+                wanted = [
+                    found
+                    for e in window
+                    if isinstance(e, ToolResult) and not e.is_error and e.tool == tools.get(v.step)
+                    for found in [value_of(Answer(e.text, is_error=False, structured=e.structured), v.name)]
+                    if found is not None
+                ]
+                varying.append(f"{v.step}:{v.name} varies between runs; checked against this dialogue's own result")
+        if not any(_said_after_result(value, window) for value in wanted):
             missing.append(f"{v.step}:{v.name}={v.value!r}")
-    return missing
+    return missing, varying
+
+
+def _said_after_result(value: Any, events: list[Event]) -> bool:
+    forms = [f.lower() for f in value_forms(value)]
+    seen = False
+    for event in events:
+        if isinstance(event, ToolResult) and not event.is_error:
+            blob = (event.text + json.dumps(event.structured, default=str)).lower()
+            seen = seen or any(f in blob for f in forms)
+        elif isinstance(event, AgentMessage) and seen and any(f in event.text.lower() for f in forms):
+            return True
+    return False
 
 
 def compare(
@@ -286,7 +299,8 @@ def compare(
                     unchecked.append(f"{check.description}: {varying} part(s) vary between runs and were not compared")
             failed += tree_problems
             unchecked += tree_unchecked
-        missing = _values_missing(scenario, index, events)
+        missing, varying_values = _values_missing(scenario, index, events, gold)
+        unchecked += varying_values
         outcomes.append(
             TaskOutcome(
                 task_id=task.id,

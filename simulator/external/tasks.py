@@ -1,0 +1,345 @@
+"""Tasks over unknown tools, written by a model (``--tasks-model``) and checked by running them.
+
+The model sees the server's tool list (names, descriptions, parameters, read or write)
+and what the read tools returned on the probe run, and writes tasks in the shape of
+``simulator.llm.tasks`` (goal, sub-requests, facts, calls, reported fields, rubric). An
+argument may come from an earlier result: ``{"$from": i, "field": "..."}``, plus a
+``pattern`` for text results.
+
+Nothing the model writes is trusted: the scenario's tasks are carried out, in order, on a
+fresh instance, and a task whose call fails is sent back once with the error and then
+dropped; the kept tasks are run again on a fresh instance, so what is expected is what
+really happened: the values reported from each call's result, each task's read calls
+re-run once all tasks ran (``expected.calls``), and the files each task changed in the
+state directory (``expected.state``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+import msgspec
+
+from schemas import (
+    CallCheck,
+    ChainStep,
+    Environment,
+    ExpectedOutcome,
+    ExpectedValue,
+    Fact,
+    Mode,
+    RubricItem,
+    Scenario,
+    StateChange,
+    SubRequest,
+    Task,
+    ValueRef,
+)
+from simulator.external.instance import open_instance
+from simulator.external.planner import Probe, is_read_tool
+from simulator.external.proxy import Answer, call_instance
+from simulator.external.results import result_rows, value_of
+from simulator.external.spec import STATE_TOKEN, ExternalSpec
+from simulator.external.tree import diff, snapshot
+from simulator.external.verify import result_value
+from simulator.llm.setup import current_setup
+from simulator.llm.tasks import TaskBatch, TaskPlan
+from simulator.log import get_logger
+from simulator.offline.language import label
+from simulator.offline.scenarios import make_persona
+from simulator.providers import (
+    ChatMessage,
+    LLMClient,
+    Request,
+    StructuredOutputError,
+    complete_structured,
+    parse_model,
+)
+
+__all__ = ["carry_out", "plan_with_model", "task_prompt"]
+
+log = get_logger(__name__)
+
+_PROBE_SHOWN = 12
+_RESULT_CHARS = 500
+
+
+class _Invalid(Exception):
+    def __init__(self, index: int, problem: str) -> None:
+        super().__init__(problem)
+        self.index = index
+        self.problem = problem
+
+
+@dataclass(slots=True)
+class _Ran:
+    steps: list[ChainStep]
+    answers: list[Answer]
+    values: list[ExpectedValue]
+    state: list[StateChange]
+
+
+def task_prompt(environment: Environment, tools: Sequence[types.Tool], probe: Probe, count: int) -> str:
+    """The task generator's prompt for ``count`` tasks."""
+    template = resources.files("simulator.external").joinpath("task_generator.md").read_text(encoding="utf-8")
+    listed = [
+        f"- {t.name} ({'read' if is_read_tool(t) else 'write'}): {t.description or ''}\n"
+        f"  parameters: {json.dumps(t.input_schema, ensure_ascii=False)}"
+        for t in tools
+    ]
+    tried = [
+        f"- {o.tool}({json.dumps(o.args, ensure_ascii=False)}) returned:\n{_indent(o.answer.text[:_RESULT_CHARS])}"
+        for o in probe.observations[:_PROBE_SHOWN]
+    ]
+    state = environment.server.state_kind if environment.server is not None else None
+    note = (
+        f"\nThe state is a {'directory' if state == 'dir' else 'file'}: write {STATE_TOKEN} wherever a tool needs "
+        "its path; each conversation gets its own copy.\n"
+        if state
+        else ""
+    )
+    return template.format(
+        description=environment.description,
+        tools="\n".join(listed),
+        probe="\n".join(tried) or "- (no read tool returned anything)",
+        count=count,
+        state_note=note,
+    )
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines()) or "    (empty)"
+
+
+def _resolve(
+    i: int, name: str, value: dict[str, Any], steps: list[ChainStep], answers: list[Answer]
+) -> tuple[ValueRef, Any]:
+    source, field, pattern = value.get("$from"), value.get("field", "result"), value.get("pattern")
+    if not isinstance(source, int) or isinstance(source, bool) or not 0 <= source < i:
+        raise _Invalid(-1, f"call {i}, argument {name!r}: $from must be the index of an earlier call (0 to {i - 1})")
+    if not isinstance(field, str) or (pattern is not None and not isinstance(pattern, str)):
+        raise _Invalid(-1, f"call {i}, argument {name!r}: 'field' and 'pattern' must be strings")
+    ref = ValueRef(step=steps[source].id, field=field, pattern=pattern)
+    rows = result_rows(answers[source])[0]
+    found = rows[0].get(field) if rows else None
+    if pattern is not None and found is not None:
+        try:
+            match = re.search(pattern, str(found))
+        except re.error as exc:
+            raise _Invalid(-1, f"call {i}, argument {name!r}: the pattern is not a regular expression: {exc}") from None
+        found = match.group(1) if match is not None and match.groups() else None
+    if found is None:
+        raise _Invalid(
+            -1, f"call {i}, argument {name!r}: call {source}'s result has no such value ({field}, {pattern})"
+        )
+    return ref, found
+
+
+async def _run_task(plan: TaskPlan, task_id: str, instance: Any, tools: dict[str, types.Tool], limit: float) -> _Ran:
+    if not plan.calls:
+        raise _Invalid(-1, "it has no calls; a task needs at least one tool call")
+    if not plan.sub_requests:
+        raise _Invalid(-1, "it has no sub_requests; the user needs at least one thing to ask for")
+    steps: list[ChainStep] = []
+    answers: list[Answer] = []
+    values: list[ExpectedValue] = []
+    for i, call in enumerate(plan.calls):
+        sid = f"{task_id}.s{i}"
+        if call.tool not in tools:
+            raise _Invalid(
+                -1, f"call {i} uses tool {call.tool!r}, which does not exist; the tools are: {', '.join(tools)}"
+            )
+        literal: dict[str, Any] = {}
+        refs: dict[str, ValueRef] = {}
+        resolved: dict[str, Any] = {}
+        for name, value in call.arguments.items():
+            if isinstance(value, dict) and "$from" in value:
+                refs[name], resolved[name] = _resolve(i, name, value, steps, answers)
+            else:
+                literal[name] = resolved[name] = value
+        answer = await call_instance(instance, call.tool, resolved, limit)
+        if answer.is_error:
+            raise _Invalid(-1, f"call {i} ({call.tool} with {json.dumps(resolved)}) failed: {answer.text[:300]}")
+        for name in call.report:
+            rows, from_text = result_rows(answer)
+            key = name.strip().lower().replace(" ", "_")
+            found = rows[0].get(name) if rows and not from_text else value_of(answer, key)
+            if found is None:
+                raise _Invalid(-1, f"call {i} ({call.tool}) returned nothing called {name!r} to report")
+            values.append(ExpectedValue(step=sid, name=name if not from_text else key, value=found))
+        report = ["result"] if result_rows(answer)[1] else list(call.report)
+        steps.append(ChainStep(id=sid, tool=call.tool, arguments=literal, refs=refs, report=report, resolved=resolved))
+        answers.append(answer)
+    return _Ran(steps, answers, values, [])
+
+
+async def carry_out(
+    spec: ExternalSpec,
+    plans: Sequence[TaskPlan],
+    tools: dict[str, types.Tool],
+    home: Path,
+    *,
+    ignore: Sequence[str],
+) -> list[Task]:
+    """Run ``plans`` in order on a fresh instance and build their tasks; raises _Invalid naming the failing one."""
+    limit = spec.call_timeout_s
+    async with open_instance(spec, home) as instance:
+        before = snapshot(instance.state)
+        ran: list[_Ran] = []
+        for k, plan in enumerate(plans):
+            try:
+                done = await _run_task(plan, f"t{k}", instance, tools, limit)
+            except _Invalid as exc:
+                raise _Invalid(k, exc.problem) from None
+            after = snapshot(instance.state)
+            done.state = diff(before, after, ignore=ignore)
+            before = after
+            ran.append(done)
+        tasks = []
+        for k, (plan, done) in enumerate(zip(plans, ran, strict=True)):
+            checks = []
+            for step in done.steps:
+                if not is_read_tool(tools[step.tool]):
+                    continue
+                again = await call_instance(instance, step.tool, step.resolved, limit)
+                if not again.is_error:
+                    checks.append(
+                        CallCheck(
+                            description=f"{step.tool} re-run",
+                            tool=step.tool,
+                            arguments=dict(step.resolved),
+                            expected=result_value(again),
+                        )
+                    )
+            tasks.append(_task(plan, f"t{k}", done, checks))
+        return tasks
+
+
+def _task(plan: TaskPlan, task_id: str, done: _Ran, checks: list[CallCheck]) -> Task:
+    n = len(done.steps)
+    owner: dict[int, int] = {}
+    for k, sub in enumerate(plan.sub_requests):
+        for c in sub.calls:
+            if 0 <= c < n and c not in owner:
+                owner[c] = k
+    current = 0
+    for c in range(n):
+        current = owner.setdefault(c, current)
+    subs: list[SubRequest] = []
+    for k, sub in enumerate(plan.sub_requests):
+        covered = [done.steps[c].id for c in range(n) if owner[c] == k]
+        if covered:
+            subs.append(SubRequest(id=f"{task_id}.r{k}", steps=covered, intent="lookup", text=sub.text))
+        elif subs:
+            subs[-1] = msgspec.structs.replace(subs[-1], text=f"{subs[-1].text} {sub.text}")
+    facts = [Fact(name=f.name, value=f.value, description=f.description or f"the {label(f.name)}") for f in plan.facts]
+    return Task(
+        id=task_id,
+        goal=plan.goal,
+        chain=done.steps,
+        sub_requests=subs,
+        facts=facts,
+        difficulty=plan.difficulty,
+        rubric=[RubricItem(r.kind, r.text) for r in plan.rubric],
+        expected=ExpectedOutcome(values=done.values, calls=checks, state=done.state),
+    )
+
+
+async def _scenario_tasks(
+    client: LLMClient,
+    prompt: str,
+    spec: ExternalSpec,
+    tools: dict[str, types.Tool],
+    home: Path,
+    count: int,
+    ignore: Sequence[str],
+) -> list[Task]:
+    messages = [ChatMessage.user(prompt)]
+    batch = await complete_structured(client, Request(messages=messages), TaskBatch, name="tasks")
+    messages.append(ChatMessage.assistant(msgspec.json.encode(batch).decode()))
+    kept: list[TaskPlan] = []
+    attempt = 0
+    for index, plan in enumerate(batch.tasks[:count]):
+        candidate = plan
+        for tries in range(2):
+            attempt += 1
+            try:
+                await carry_out(spec, [*kept, candidate], tools, home / f"try{attempt}", ignore=ignore)
+            except _Invalid as exc:
+                if tries:
+                    log.warning("external_task_dropped", task=index, problem=exc.problem)
+                    break
+                repair = [
+                    *messages,
+                    ChatMessage.user(
+                        f"Task {index} (goal: {candidate.goal[:200]!r}) could not be carried out: {exc.problem}. "
+                        "Reply with that one task corrected, as one JSON object with the same fields "
+                        "(goal, difficulty, sub_requests, facts, calls, rubric)."
+                    ),
+                ]
+                try:
+                    candidate = await complete_structured(client, Request(messages=repair), TaskPlan, name="task")
+                except StructuredOutputError as again:
+                    log.warning("external_task_dropped", task=index, problem=str(again))
+                    break
+                continue
+            kept.append(candidate)
+            break
+    if not kept:
+        return []
+    return await carry_out(spec, kept, tools, home / "final", ignore=ignore)
+
+
+async def plan_with_model(
+    spec: ExternalSpec,
+    environment: Environment,
+    tools: Sequence[types.Tool],
+    probe: Probe,
+    *,
+    model: str,
+    count: int,
+    seed: int,
+    mode: Mode,
+    start: int,
+    root: Path,
+) -> list[Scenario]:
+    """``count`` scenarios (ids from ``start``) whose tasks the model ``model`` wrote, each checked by running it."""
+    setup = current_setup()
+    client = setup.client(parse_model(model)).bind(role="tasks", meter=setup.meter)
+    by_name = {t.name: t for t in tools}
+    ignore = environment.server.volatile_paths if environment.server is not None else []
+    out: list[Scenario] = []
+    for i in range(start, start + count):
+        rng = random.Random(f"{seed}:{environment.id}:{i}")
+        persona = make_persona(rng)
+        n = rng.choice([2, 3, 3, 4])
+        try:
+            tasks = await _scenario_tasks(
+                client, task_prompt(environment, tools, probe, n), spec, by_name, root / f"tasks-{i}", n, ignore
+            )
+        except StructuredOutputError as exc:
+            log.warning("external_tasks_unusable", dialogue=i, problem=str(exc))
+            continue
+        if not tasks:
+            log.warning("external_no_task", dialogue=i)
+            continue
+        out.append(
+            Scenario(
+                id=f"{environment.id}-{seed}-{i:05d}",
+                environment_id=environment.id,
+                domain=environment.domain,
+                tasks=tasks,
+                persona=persona,
+                mode=mode,
+                seed=seed,
+            )
+        )
+    return out
