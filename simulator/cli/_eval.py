@@ -11,6 +11,7 @@ import anyio
 from rich.console import Console
 
 from schemas import Mode
+from simulator.cli._external import add_external_arguments, external_spec
 from simulator.cli._models import add_connection_arguments, llm_setup
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
 
@@ -35,6 +36,11 @@ examples:
   dialogsim eval --agent offline --trials 3 --seed 1 --out evals/offline
   dialogsim eval --agent python:examples/python_agent.py:make_agent --scenarios retail --seed 1 --out evals/py
   dialogsim eval --agent 'cmd:python examples/jsonl_agent.py' --trials 2 --seed 1 --out evals/cmd
+  dialogsim eval --agent offline --server "mcp-server-git --repository {state}" --state-dir repo/ \
+      --trials 2 --seed 1 --out evals/git
+
+With --server/--url the scenarios are planned over that MCP server (--limit of them, default 2)
+and every trial gets its own server instance on its own copy of --state-dir / --state-file.
 """
 
 
@@ -112,6 +118,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     add_connection_arguments(p)
+    add_external_arguments(p, user_server=False)
     p.set_defaults(handler=run)
 
 
@@ -137,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         progress=not args.no_progress,
         text_only=args.text_only,
+        external=external_spec(args),
     )
     setup = llm_setup([args.agent, args.user], args)  # a missing key stops here, before any work
     if setup is None:

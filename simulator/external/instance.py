@@ -124,6 +124,7 @@ async def open_instance(spec: ExternalSpec, home: Path, *, keep_state: bool = Fa
     complete the MCP handshake within ``spec.connect_timeout_s`` (with the end of its stderr).
     ``home`` is removed at the end unless ``keep_state``.
     """
+    entered = False
     try:
         state = _prepare(spec, home)
         async with AsyncExitStack() as stack:
@@ -133,7 +134,13 @@ async def open_instance(spec: ExternalSpec, home: Path, *, keep_state: bool = Fa
                 target = stack.enter_context(_server_target(spec.argv_text(state), dict(spec.env), home))
             instance = Instance(client=target.client(), state=state, log_path=target.log_path, home=home)
             await _enter(stack, instance, spec)
+            entered = True
             yield instance
+    except BaseExceptionGroup as group:  # the holder's task group wraps a refusal to start; say it plainly
+        refusal = None if entered else _refusal(group)
+        if refusal is None:
+            raise
+        raise refusal from None
     finally:
         if not keep_state:
             shutil.rmtree(home, ignore_errors=True)
@@ -181,6 +188,17 @@ async def _enter(stack: AsyncExitStack, instance: Instance, spec: ExternalSpec) 
             tg.cancel_scope.cancel()
 
     stack.push_async_callback(leave)
+
+
+def _refusal(group: BaseExceptionGroup[BaseException]) -> ExternalServerError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, ExternalServerError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _refusal(exc)
+            if found is not None:
+                return found
+    return None
 
 
 def _tail(instance: Instance) -> str:
