@@ -277,6 +277,9 @@ class InstancePool:
                 except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     break
                 await own.aclose()
+            self._receive.close()
+        if self._send is not None:
+            self._send.close()
         await self._stack.aclose()
 
     async def __aexit__(self, *exc: object) -> None:
