@@ -136,11 +136,15 @@ async def open_instance(spec: ExternalSpec, home: Path, *, keep_state: bool = Fa
             await _enter(stack, instance, spec)
             entered = True
             yield instance
-    except BaseExceptionGroup as group:  # the holder's task group wraps a refusal to start; say it plainly
+    except BaseExceptionGroup as group:
+        # The holder task never raises: what the group holds came from starting up or from the
+        # block's body, and is raised as it was (callers catch their own exception types).
         refusal = None if entered else _refusal(group)
-        if refusal is None:
-            raise
-        raise refusal from None
+        if refusal is not None:
+            raise refusal from None
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     finally:
         if not keep_state:
             shutil.rmtree(home, ignore_errors=True)

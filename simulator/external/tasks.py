@@ -20,6 +20,7 @@ import json
 import random
 import re
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -43,7 +44,7 @@ from schemas import (
     Task,
     ValueRef,
 )
-from simulator.external.instance import open_instance
+from simulator.external.instance import Instance, open_instance
 from simulator.external.planner import Probe, is_read_tool
 from simulator.external.proxy import Answer, call_instance
 from simulator.external.results import result_rows, value_of
@@ -181,35 +182,59 @@ async def _run_task(plan: TaskPlan, task_id: str, instance: Any, tools: dict[str
     return _Ran(steps, answers, values, [])
 
 
-async def carry_out(
-    spec: ExternalSpec,
-    plans: Sequence[TaskPlan],
-    tools: dict[str, types.Tool],
-    home: Path,
-    *,
-    ignore: Sequence[str],
-) -> list[Task]:
-    """Run ``plans`` in order on a fresh instance and build their tasks; raises _Invalid naming the failing one."""
-    limit = spec.call_timeout_s
-    async with open_instance(spec, home) as instance:
-        before = snapshot(instance.state)
-        ran: list[_Ran] = []
-        for k, plan in enumerate(plans):
-            try:
-                done = await _run_task(plan, f"t{k}", instance, tools, limit)
-            except _Invalid as exc:
-                raise _Invalid(k, exc.problem) from None
-            after = snapshot(instance.state)
-            done.state = diff(before, after, ignore=ignore)
-            before = after
-            ran.append(done)
-        tasks = []
-        for k, (plan, done) in enumerate(zip(plans, ran, strict=True)):
+class _Carrier:
+    """Carries tasks out one after the other on one instance; a failed task taints it, so the
+    instance is replaced by a fresh one on which the kept tasks are run again."""
+
+    def __init__(self, spec: ExternalSpec, tools: dict[str, types.Tool], home: Path, ignore: Sequence[str]) -> None:
+        self.spec = spec
+        self.tools = tools
+        self.home = home
+        self.ignore = ignore
+        self.plans: list[TaskPlan] = []
+        self.ran: list[_Ran] = []
+        self._stack = AsyncExitStack()
+        self._instance: Instance | None = None
+        self._before: dict[str, str] = {}
+        self._starts = 0
+
+    async def _start(self) -> None:
+        await self._stack.aclose()
+        self._starts += 1
+        self._instance = await self._stack.enter_async_context(open_instance(self.spec, self.home / f"i{self._starts}"))
+        self._before = snapshot(self._instance.state)
+
+    async def _run(self, plan: TaskPlan, k: int) -> _Ran:
+        assert self._instance is not None
+        done = await _run_task(plan, f"t{k}", self._instance, self.tools, self.spec.call_timeout_s)
+        after = snapshot(self._instance.state)
+        done.state = diff(self._before, after, ignore=self.ignore)
+        self._before = after
+        return done
+
+    async def add(self, plan: TaskPlan) -> None:
+        """Carry ``plan`` out after the kept ones; raises _Invalid (and keeps nothing) when it fails."""
+        if self._instance is None:
+            await self._start()
+        try:
+            done = await self._run(plan, len(self.ran))
+        except _Invalid:
+            await self._start()
+            self.ran = [await self._run(kept, k) for k, kept in enumerate(self.plans)]
+            raise
+        self.plans.append(plan)
+        self.ran.append(done)
+
+    async def tasks(self) -> list[Task]:
+        """The kept tasks, with each one's read calls re-run now that all of them ran."""
+        assert self._instance is not None or not self.plans
+        out = []
+        for k, (plan, done) in enumerate(zip(self.plans, self.ran, strict=True)):
             checks = []
             for step in done.steps:
-                if not is_read_tool(tools[step.tool]):
+                if self._instance is None or not is_read_tool(self.tools[step.tool]):
                     continue
-                again = await call_instance(instance, step.tool, step.resolved, limit)
+                again = await call_instance(self._instance, step.tool, step.resolved, self.spec.call_timeout_s)
                 if not again.is_error:
                     checks.append(
                         CallCheck(
@@ -219,8 +244,44 @@ async def carry_out(
                             expected=result_value(again),
                         )
                     )
-            tasks.append(_task(plan, f"t{k}", done, checks))
-        return tasks
+            out.append(_task(plan, f"t{k}", done, checks))
+        return out
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+def _static_problem(plan: TaskPlan, tools: dict[str, types.Tool]) -> str | None:
+    """What makes ``plan`` impossible without running anything (then no instance is spent on it)."""
+    if not plan.calls:
+        return "it has no calls; a task needs at least one tool call"
+    if not plan.sub_requests:
+        return "it has no sub_requests; the user needs at least one thing to ask for"
+    for i, call in enumerate(plan.calls):
+        if call.tool not in tools:
+            return f"call {i} uses tool {call.tool!r}, which does not exist; the tools are: {', '.join(tools)}"
+    return None
+
+
+async def carry_out(
+    spec: ExternalSpec,
+    plans: Sequence[TaskPlan],
+    tools: dict[str, types.Tool],
+    home: Path,
+    *,
+    ignore: Sequence[str],
+) -> list[Task]:
+    """Run ``plans`` in order on a fresh instance and build their tasks; raises _Invalid naming the failing one."""
+    carrier = _Carrier(spec, tools, home, ignore)
+    try:
+        for k, plan in enumerate(plans):
+            try:
+                await carrier.add(plan)
+            except _Invalid as exc:
+                raise _Invalid(k, exc.problem) from None
+        return await carrier.tasks()
+    finally:
+        await carrier.aclose()
 
 
 def _task(plan: TaskPlan, task_id: str, done: _Ran, checks: list[CallCheck]) -> Task:
@@ -265,37 +326,38 @@ async def _scenario_tasks(
     messages = [ChatMessage.user(prompt)]
     batch = await complete_structured(client, Request(messages=messages), TaskBatch, name="tasks")
     messages.append(ChatMessage.assistant(msgspec.json.encode(batch).decode()))
-    kept: list[TaskPlan] = []
-    attempt = 0
-    for index, plan in enumerate(batch.tasks[:count]):
-        candidate = plan
-        for tries in range(2):
-            attempt += 1
-            try:
-                await carry_out(spec, [*kept, candidate], tools, home / f"try{attempt}", ignore=ignore)
-            except _Invalid as exc:
-                if tries:
-                    log.warning("external_task_dropped", task=index, problem=exc.problem)
-                    break
-                repair = [
-                    *messages,
-                    ChatMessage.user(
-                        f"Task {index} (goal: {candidate.goal[:200]!r}) could not be carried out: {exc.problem}. "
-                        "Reply with that one task corrected, as one JSON object with the same fields "
-                        "(goal, difficulty, sub_requests, facts, calls, rubric)."
-                    ),
-                ]
+    carrier = _Carrier(spec, tools, home, ignore)
+    try:
+        for index, plan in enumerate(batch.tasks[:count]):
+            candidate = plan
+            for tries in range(2):
                 try:
-                    candidate = await complete_structured(client, Request(messages=repair), TaskPlan, name="task")
-                except StructuredOutputError as again:
-                    log.warning("external_task_dropped", task=index, problem=str(again))
-                    break
-                continue
-            kept.append(candidate)
-            break
-    if not kept:
-        return []
-    return await carry_out(spec, kept, tools, home / "final", ignore=ignore)
+                    problem = _static_problem(candidate, tools)
+                    if problem is not None:
+                        raise _Invalid(index, problem)
+                    await carrier.add(candidate)
+                except _Invalid as exc:
+                    if tries:
+                        log.warning("external_task_dropped", task=index, problem=exc.problem)
+                        break
+                    repair = [
+                        *messages,
+                        ChatMessage.user(
+                            f"Task {index} (goal: {candidate.goal[:200]!r}) could not be carried out: {exc.problem}. "
+                            "Reply with that one task corrected, as one JSON object with the same fields "
+                            "(goal, difficulty, sub_requests, facts, calls, rubric)."
+                        ),
+                    ]
+                    try:
+                        candidate = await complete_structured(client, Request(messages=repair), TaskPlan, name="task")
+                    except StructuredOutputError as again:
+                        log.warning("external_task_dropped", task=index, problem=str(again))
+                        break
+                    continue
+                break
+        return await carrier.tasks()
+    finally:
+        await carrier.aclose()
 
 
 async def plan_with_model(
