@@ -112,7 +112,9 @@ async def _model(fake: FakeModel) -> AsyncIterator[LLMSetup]:
 
     async with serve_loopback(handler) as server:
         spec = parse_model(MODEL)
-        setup = LLMSetup(settings={str(spec): settings_from_env(spec, {}, api_key=KEY, base_url=server.openai_base_url)})
+        setup = LLMSetup(
+            settings={str(spec): settings_from_env(spec, {}, api_key=KEY, base_url=server.openai_base_url)}
+        )
         with use_setup(setup):
             try:
                 yield setup
