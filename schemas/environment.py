@@ -51,6 +51,7 @@ class ServerSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     the server gave it (MCP ``Tool`` objects as JSON); ``volatile_paths`` are files of the
     state that read calls were seen to change (caches, indexes): left out of state diffs.
     Header values and environment variable values are never stored, only their names.
+    A chain step whose tool is one of ``user_tools`` is the user's to do, not the agent's.
     """
 
     command: list[str] | None = None
@@ -63,6 +64,10 @@ class ServerSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tools: list[dict[str, Any]] = []
     volatile_paths: list[str] = []
     server_name: str = ""
+    #: Tools on the user's side ("dual control", ``--user-server``): a stdio server started per
+    #: dialogue whose tools the simulated user may call; its ``tools/list`` answer.
+    user_command: list[str] | None = None
+    user_tools: list[dict[str, Any]] = []
 
     def __post_init__(self) -> None:
         if (self.command is None) == (self.url is None):

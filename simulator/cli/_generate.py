@@ -257,10 +257,16 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
     if args.domains or args.database is not None or args.designs or args.branch_from is not None:
         raise ConfigError("--server/--url is the environment: drop --domain, --database, --design and --branch-from")
     tasks_model = models.specs["tasks"] if models.specs["tasks"] != "offline" else None
-    user_server = getattr(args, "user_server", None)
+    user_spec = None
     external = spec.describe()
-    if user_server is not None:
-        external["user_server"] = user_server
+    if args.user_server is not None:
+        from simulator.external.spec import ExternalSpec
+
+        user_spec = ExternalSpec(
+            command=args.user_server, connect_timeout_s=args.server_timeout, call_timeout_s=args.call_timeout
+        )
+        user_spec.check()
+        external["user_server"] = args.user_server
     config = RunConfig(
         dialogues=args.dialogues,
         seed=args.seed,
@@ -286,7 +292,7 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
         spec,
         progress=not args.no_progress,
         state_root=args.out / "state" if spec.keep_state else None,
-        user_server=user_server,
+        user_spec=user_spec,
     )
     if models.setup is not None:
         with use_setup(models.setup):

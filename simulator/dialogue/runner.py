@@ -151,9 +151,8 @@ async def run_dialogue(
                 with replaying:
                     await _replay_actions(scenario, conn.client)
                 with scope:
-                    endpoint = getattr(conn, "endpoint", None)
                     await _converse(
-                        scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, endpoint
+                        scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, conn
                     )
                 # An external environment has no database: it checks its tasks by a replay (simulator.external).
                 verify = getattr(conn, "verify", None)
@@ -205,8 +204,11 @@ async def _converse(
     rng: random.Random,
     ending: _Ending,
     brains: dict[str, str],
-    endpoint: Any = None,
+    conn: Any = None,
 ) -> None:
+    endpoint = getattr(conn, "endpoint", None)
+    # The user's own tools, when the environment gives it some (simulator.external).
+    user_tools, call_user_tool = getattr(conn, "user_tools", None) or [], getattr(conn, "call_user_tool", None)
     listed = await client.list_tools()
     user_seed, agent_seed = rng.random(), rng.random()
     history = [msgspec.convert(raw, type=Event) for raw in scenario.initial_state.history]
@@ -218,6 +220,8 @@ async def _converse(
                 query=database.query,
                 rng=random.Random(user_seed),
                 publish=bus.publish,
+                tools=user_tools,
+                call_tool=call_user_tool,
             )
         )
     except Exception as exc:  # a brain that cannot start fails the dialogue on its side

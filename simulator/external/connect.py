@@ -14,11 +14,12 @@ import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mcp
+import mcp_types as types
 
 from schemas import Environment, Event, Scenario, TaskOutcome
 from simulator.dialogue.runner import Connector
@@ -26,7 +27,7 @@ from simulator.external.instance import Instance, InstancePool, list_all_tools, 
 from simulator.external.proxy import RecordingProxy
 from simulator.external.spec import ExternalSpec
 from simulator.external.tree import Snapshot, snapshot
-from simulator.external.verify import compare, replay, run_checks
+from simulator.external.verify import Route, compare, replay, run_checks
 from simulator.log import get_logger
 from toolservers.database import Database
 from toolservers.server import EventCallback
@@ -46,6 +47,9 @@ class ExternalConnection(Connected):
     verify: Verify | None = None
     endpoint: Any = None
     instance: Instance | None = None
+    #: The user's own tools (``--user-server``) and how the user calls one (recorded as the user's).
+    user_tools: list[types.Tool] = field(default_factory=list)
+    call_user_tool: Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]] | None = None
 
 
 def _safe(name: str) -> str:
@@ -59,8 +63,16 @@ class ExternalRun:
     temporary directory when None. Use ``async with`` (it starts the pool, if any).
     """
 
-    def __init__(self, spec: ExternalSpec, environment: Environment, *, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        spec: ExternalSpec,
+        environment: Environment,
+        *,
+        root: Path | None = None,
+        user_spec: ExternalSpec | None = None,
+    ) -> None:
         self.spec = spec
+        self.user_spec = user_spec
         self.environment = environment
         self._root = root
         self._stack = AsyncExitStack()
@@ -136,6 +148,27 @@ class ExternalRun:
                 call_timeout_s=spec.call_timeout_s,
                 name=self.environment.id,
             )
+            route = Route(instance)
+            user_tools: list[types.Tool] = []
+            call_user_tool = None
+            if self.user_spec is not None:
+                user = await outer.enter_async_context(
+                    open_instance(self.user_spec, self.root / f"{_safe(dialogue_id)}.user")
+                )
+                user_tools = await list_all_tools(user.client, self.user_spec.connect_timeout_s)
+                user_proxy = RecordingProxy(
+                    user,
+                    user_tools,
+                    on_event=on_event,
+                    dialogue_id=dialogue_id,
+                    side="user",
+                    name="user",
+                    call_timeout_s=self.user_spec.call_timeout_s,
+                )
+                call_user_tool = user_proxy.call_next
+                route = Route(instance, user, frozenset(t.name for t in user_tools))
+
+            # Entered last: the agent's client is closed first, before the instances behind it.
             client = await inner.enter_async_context(mcp.Client(proxy.server))
 
             async def close() -> None:
@@ -143,10 +176,18 @@ class ExternalRun:
                 await outer.aclose()
 
             async def verify(scenario: Scenario, events: list[Event]) -> list[TaskOutcome]:
-                return await self._verify(scenario, events, instance, inner, outer)
+                return await self._verify(scenario, events, route, inner, outer)
 
             yield ExternalConnection(
-                client, db, "http" if spec.url else "stdio", None, close, verify=verify, instance=instance
+                client,
+                db,
+                "http" if spec.url else "stdio",
+                None,
+                close,
+                verify=verify,
+                instance=instance,
+                user_tools=user_tools,
+                call_user_tool=call_user_tool,
             )
         finally:
             await inner.aclose()
@@ -154,13 +195,13 @@ class ExternalRun:
             db.close()
 
     async def _verify(
-        self, scenario: Scenario, events: list[Event], live: Instance, inner: AsyncExitStack, outer: AsyncExitStack
+        self, scenario: Scenario, events: list[Event], live: Route, inner: AsyncExitStack, outer: AsyncExitStack
     ) -> list[TaskOutcome]:
         spec = self.spec
         limit = spec.call_timeout_s
         live_checks = await run_checks(live, scenario, limit)
         await inner.aclose()  # nothing reaches the live server from the agent's side any more
-        final = snapshot(live.state) if spec.state is not None else None
+        final = snapshot(live.agent.state) if spec.state is not None else None
         await outer.aclose()
         if spec.url is not None:
             outcomes = compare(
@@ -174,9 +215,16 @@ class ExternalRun:
             )
             return [_only_values(o) for o in outcomes]
         try:
-            async with self.instance(f"{scenario.id}.replay") as fresh:
-                gold = await replay(fresh, scenario, limit)
-                gold_checks = await run_checks(fresh, scenario, limit)
+            async with AsyncExitStack() as replaying:
+                fresh = await replaying.enter_async_context(self.instance(f"{scenario.id}.replay"))
+                route = Route(fresh)
+                if self.user_spec is not None:
+                    user = await replaying.enter_async_context(
+                        open_instance(self.user_spec, self.root / f"{_safe(scenario.id)}.replay.user")
+                    )
+                    route = Route(fresh, user, live.user_tools)
+                gold = await replay(route, scenario, limit)
+                gold_checks = await run_checks(route, scenario, limit)
                 gold_state = snapshot(fresh.state) if spec.state is not None else None
         except Exception as exc:  # the replay's own failure: nothing can be checked
             log.warning("external_replay_failed", dialogue=scenario.id, error=str(exc))

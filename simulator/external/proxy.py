@@ -174,6 +174,11 @@ class RecordingProxy:
         prefix = "call" if self.side == "agent" else "ucall"
         return await self.call(f"{prefix}_{next(self._ids):04d}", params.name, dict(params.arguments or {}))
 
+    async def call_next(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        """Call ``name`` with the next call id (how the user's own tools are called)."""
+        prefix = "call" if self.side == "agent" else "ucall"
+        return await self.call(f"{prefix}_{next(self._ids):04d}", name, arguments)
+
     async def call(self, call_id: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """Forward one call and report it; what the MCP handler does, callable directly."""
         call_type, result_type = (ToolCall, ToolResult) if self.side == "agent" else (UserToolCall, UserToolResult)

@@ -56,7 +56,13 @@ async def inspect_server(spec: ExternalSpec, root: Path) -> tuple[list[types.Too
 
 
 def build_environment(
-    spec: ExternalSpec, tools: Sequence[types.Tool], server_name: str, volatile_paths: Sequence[str] = ()
+    spec: ExternalSpec,
+    tools: Sequence[types.Tool],
+    server_name: str,
+    volatile_paths: Sequence[str] = (),
+    *,
+    user_spec: ExternalSpec | None = None,
+    user_tools: Sequence[types.Tool] = (),
 ) -> Environment:
     """The environment snapshot written to the dataset's ``environments/``."""
     env_id = environment_id(spec, server_name)
@@ -80,6 +86,8 @@ def build_environment(
         tools=[t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools],
         volatile_paths=sorted(volatile_paths),
         server_name=server_name,
+        user_command=shlex.split(user_spec.command) if user_spec is not None and user_spec.command else None,
+        user_tools=[t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in user_tools],
     )
     return Environment(id=env_id, domain=env_id, description=description, kind="external", server=server)
 
@@ -92,14 +100,25 @@ async def plan_external(
     mode: Mode,
     start: int = 0,
     tasks_model: str | None = None,
+    user_spec: ExternalSpec | None = None,
 ) -> tuple[Environment, list[Scenario]]:
-    """Inspect the server and plan ``count`` scenarios (ids from ``start``) over it."""
+    """Inspect the server (and the user's, if any) and plan ``count`` scenarios (ids from ``start``) over it."""
     root = Path(tempfile.mkdtemp(prefix="dialogsim-plan-"))
     try:
         tools, name = await inspect_server(spec, root)
+        user_tools: list[types.Tool] = []
+        if user_spec is not None:
+            user_tools, _ = await inspect_server(user_spec, root / "user")
+            clash = sorted({t.name for t in tools} & {t.name for t in user_tools})
+            if clash:
+                raise ExternalServerError(
+                    "--user-server", f"its tools must have other names than the agent's; both have {', '.join(clash)}"
+                )
         async with open_instance(spec, root / "probe") as probe_instance:
             probe = await walk(probe_instance, tools, limit_s=spec.call_timeout_s)
-        environment = build_environment(spec, tools, name, sorted(probe.volatile_paths))
+        environment = build_environment(
+            spec, tools, name, sorted(probe.volatile_paths), user_spec=user_spec, user_tools=user_tools
+        )
         if tasks_model is not None:
             from simulator.external.tasks import plan_with_model
 
@@ -114,6 +133,8 @@ async def plan_external(
                 mode=mode,
                 start=start,
                 root=root,
+                user_spec=user_spec,
+                user_tools=user_tools,
             )
             return environment, scenarios
         rng = random.Random(f"{seed}:{environment.id}:templates")
@@ -128,11 +149,20 @@ async def plan_external(
 
 
 def plan_run(
-    config: RunConfig, *, spec: ExternalSpec, tasks_model: str | None = None, setup: Any = None
+    config: RunConfig,
+    *,
+    spec: ExternalSpec,
+    tasks_model: str | None = None,
+    setup: Any = None,
+    user_spec: ExternalSpec | None = None,
 ) -> tuple[list[Environment], list[Scenario]]:
     """The run's planner: scenarios over the server, planned once and then read from DIR/plan/."""
     plan_dir: Path = config.out_dir / PLAN_DIR
-    settings = {"external": spec.describe(), "tasks_model": tasks_model}
+    settings = {
+        "external": spec.describe(),
+        "tasks_model": tasks_model,
+        **({"user_server": user_spec.command} if user_spec is not None else {}),
+    }
     stored = _load_plan(plan_dir)
 
     async def work() -> tuple[list[Environment], list[Scenario]]:
@@ -154,6 +184,7 @@ def plan_run(
                 mode=config.mode,
                 start=planned,
                 tasks_model=tasks_model,
+                user_spec=user_spec,
             )
             environments = environments or [environment]
             scenarios += more
@@ -192,13 +223,13 @@ async def execute_external(
     *,
     progress: bool = True,
     state_root: Path | None = None,
-    user_server: str | None = None,
+    user_spec: ExternalSpec | None = None,
 ) -> RunSummary:
-    """Run the pending dialogues of ``prepared`` over the external server."""
+    """Run the pending dialogues of ``prepared`` over the external server (and the user's, if any)."""
     (environment,) = prepared.environments.values()
     if spec.shared_state:
         log.warning("external_shared_state", url=spec.url, note="every dialogue shares one server state")
-    async with ExternalRun(spec, environment, root=state_root) as external:
+    async with ExternalRun(spec, environment, root=state_root, user_spec=user_spec) as external:
         connector = external.connector()
 
         async def dialogue_fn(

@@ -50,7 +50,7 @@ from simulator.external.proxy import Answer, call_instance
 from simulator.external.results import result_rows, value_of
 from simulator.external.spec import STATE_TOKEN, ExternalSpec
 from simulator.external.tree import diff, snapshot
-from simulator.external.verify import result_value
+from simulator.external.verify import Route, result_value
 from simulator.llm.setup import current_setup
 from simulator.llm.tasks import TaskBatch, TaskPlan
 from simulator.log import get_logger
@@ -88,14 +88,30 @@ class _Ran:
     state: list[StateChange]
 
 
-def task_prompt(environment: Environment, tools: Sequence[types.Tool], probe: Probe, count: int) -> str:
-    """The task generator's prompt for ``count`` tasks."""
+def task_prompt(
+    environment: Environment,
+    tools: Sequence[types.Tool],
+    probe: Probe,
+    count: int,
+    user_tools: Sequence[types.Tool] = (),
+) -> str:
+    """The task generator's prompt for ``count`` tasks (``user_tools``: the user's own, "dual control")."""
     template = resources.files("simulator.external").joinpath("task_generator.md").read_text(encoding="utf-8")
     listed = [
         f"- {t.name} ({'read' if is_read_tool(t) else 'write'}): {t.description or ''}\n"
         f"  parameters: {json.dumps(t.input_schema, ensure_ascii=False)}"
         for t in tools
     ]
+    if user_tools:
+        listed.append(
+            "\nThe user's own tools (the user, not the assistant, calls these; a task may need the user to "
+            "do something on their side, which the assistant asks for):"
+        )
+        listed += [
+            f"- {t.name} ({'read' if is_read_tool(t) else 'write'}, user's side): {t.description or ''}\n"
+            f"  parameters: {json.dumps(t.input_schema, ensure_ascii=False)}"
+            for t in user_tools
+        ]
     tried = [
         f"- {o.tool}({json.dumps(o.args, ensure_ascii=False)}) returned:\n{_indent(o.answer.text[:_RESULT_CHARS])}"
         for o in probe.observations[:_PROBE_SHOWN]
@@ -144,7 +160,7 @@ def _resolve(
     return ref, found
 
 
-async def _run_task(plan: TaskPlan, task_id: str, instance: Any, tools: dict[str, types.Tool], limit: float) -> _Ran:
+async def _run_task(plan: TaskPlan, task_id: str, route: Route, tools: dict[str, types.Tool], limit: float) -> _Ran:
     if not plan.calls:
         raise _Invalid(-1, "it has no calls; a task needs at least one tool call")
     if not plan.sub_requests:
@@ -166,7 +182,7 @@ async def _run_task(plan: TaskPlan, task_id: str, instance: Any, tools: dict[str
                 refs[name], resolved[name] = _resolve(i, name, value, steps, answers)
             else:
                 literal[name] = resolved[name] = value
-        answer = await call_instance(instance, call.tool, resolved, limit)
+        answer = await call_instance(route(call.tool), call.tool, resolved, limit)
         if answer.is_error:
             raise _Invalid(-1, f"call {i} ({call.tool} with {json.dumps(resolved)}) failed: {answer.text[:300]}")
         for name in call.report:
@@ -186,8 +202,19 @@ class _Carrier:
     """Carries tasks out one after the other on one instance; a failed task taints it, so the
     instance is replaced by a fresh one on which the kept tasks are run again."""
 
-    def __init__(self, spec: ExternalSpec, tools: dict[str, types.Tool], home: Path, ignore: Sequence[str]) -> None:
+    def __init__(
+        self,
+        spec: ExternalSpec,
+        tools: dict[str, types.Tool],
+        home: Path,
+        ignore: Sequence[str],
+        user_spec: ExternalSpec | None = None,
+        user_tools: frozenset[str] = frozenset(),
+    ) -> None:
         self.spec = spec
+        self.user_spec = user_spec
+        self.user_tools = user_tools
+        self._route: Route | None = None
         self.tools = tools
         self.home = home
         self.ignore = ignore
@@ -202,11 +229,15 @@ class _Carrier:
         await self._stack.aclose()
         self._starts += 1
         self._instance = await self._stack.enter_async_context(open_instance(self.spec, self.home / f"i{self._starts}"))
+        self._route = Route(self._instance)
+        if self.user_spec is not None:
+            user = await self._stack.enter_async_context(open_instance(self.user_spec, self.home / f"u{self._starts}"))
+            self._route = Route(self._instance, user, self.user_tools)
         self._before = snapshot(self._instance.state)
 
     async def _run(self, plan: TaskPlan, k: int) -> _Ran:
-        assert self._instance is not None
-        done = await _run_task(plan, f"t{k}", self._instance, self.tools, self.spec.call_timeout_s)
+        assert self._instance is not None and self._route is not None
+        done = await _run_task(plan, f"t{k}", self._route, self.tools, self.spec.call_timeout_s)
         after = snapshot(self._instance.state)
         done.state = diff(self._before, after, ignore=self.ignore)
         self._before = after
@@ -232,9 +263,10 @@ class _Carrier:
         for k, (plan, done) in enumerate(zip(self.plans, self.ran, strict=True)):
             checks = []
             for step in done.steps:
-                if self._instance is None or not is_read_tool(self.tools[step.tool]):
+                if self._route is None or not is_read_tool(self.tools[step.tool]):
                     continue
-                again = await call_instance(self._instance, step.tool, step.resolved, self.spec.call_timeout_s)
+                target = self._route(step.tool)
+                again = await call_instance(target, step.tool, step.resolved, self.spec.call_timeout_s)
                 if not again.is_error:
                     checks.append(
                         CallCheck(
@@ -270,9 +302,14 @@ async def carry_out(
     home: Path,
     *,
     ignore: Sequence[str],
+    user_spec: ExternalSpec | None = None,
+    user_tools: frozenset[str] = frozenset(),
 ) -> list[Task]:
-    """Run ``plans`` in order on a fresh instance and build their tasks; raises _Invalid naming the failing one."""
-    carrier = _Carrier(spec, tools, home, ignore)
+    """Run ``plans`` in order on a fresh instance and build their tasks; raises _Invalid naming the failing one.
+
+    ``tools`` holds the user's tools too; those named in ``user_tools`` run on a ``user_spec`` instance.
+    """
+    carrier = _Carrier(spec, tools, home, ignore, user_spec, user_tools)
     try:
         for k, plan in enumerate(plans):
             try:
@@ -322,11 +359,13 @@ async def _scenario_tasks(
     home: Path,
     count: int,
     ignore: Sequence[str],
+    user_spec: ExternalSpec | None = None,
+    user_tools: frozenset[str] = frozenset(),
 ) -> list[Task]:
     messages = [ChatMessage.user(prompt)]
     batch = await complete_structured(client, Request(messages=messages), TaskBatch, name="tasks")
     messages.append(ChatMessage.assistant(msgspec.json.encode(batch).decode()))
-    carrier = _Carrier(spec, tools, home, ignore)
+    carrier = _Carrier(spec, tools, home, ignore, user_spec, user_tools)
     try:
         for index, plan in enumerate(batch.tasks[:count]):
             candidate = plan
@@ -372,11 +411,14 @@ async def plan_with_model(
     mode: Mode,
     start: int,
     root: Path,
+    user_spec: ExternalSpec | None = None,
+    user_tools: Sequence[types.Tool] = (),
 ) -> list[Scenario]:
     """``count`` scenarios (ids from ``start``) whose tasks the model ``model`` wrote, each checked by running it."""
     setup = current_setup()
     client = setup.client(parse_model(model)).bind(role="tasks", meter=setup.meter)
-    by_name = {t.name: t for t in tools}
+    by_name = {t.name: t for t in [*tools, *user_tools]}
+    users = frozenset(t.name for t in user_tools)
     ignore = environment.server.volatile_paths if environment.server is not None else []
     out: list[Scenario] = []
     for i in range(start, start + count):
@@ -384,8 +426,9 @@ async def plan_with_model(
         persona = make_persona(rng)
         n = rng.choice([2, 3, 3, 4])
         try:
+            prompt = task_prompt(environment, tools, probe, n, user_tools)
             tasks = await _scenario_tasks(
-                client, task_prompt(environment, tools, probe, n), spec, by_name, root / f"tasks-{i}", n, ignore
+                client, prompt, spec, by_name, root / f"tasks-{i}", n, ignore, user_spec, users
             )
         except StructuredOutputError as exc:
             log.warning("external_tasks_unusable", dialogue=i, problem=str(exc))

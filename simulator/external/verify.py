@@ -41,7 +41,7 @@ from simulator.external.results import result_rows, value_of
 from simulator.external.tree import Snapshot, apply_changes, diff
 from simulator.offline.language import value_forms
 
-__all__ = ["Replay", "compare", "compare_result", "replay", "resolve_arguments", "result_value", "run_checks"]
+__all__ = ["Replay", "Route", "compare", "compare_result", "replay", "resolve_arguments", "result_value", "run_checks"]
 
 
 @dataclass(slots=True)
@@ -76,13 +76,30 @@ def resolve_arguments(step: ChainStep, answers: dict[str, Answer]) -> dict[str, 
     return args
 
 
-async def replay(instance: Instance, scenario: Scenario, limit_s: float) -> Replay:
-    """Run every task's gold calls, in order, on ``instance``."""
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Which instance a tool is called on: the user's own tools go to ``user`` ("dual control")."""
+
+    agent: Instance
+    user: Instance | None = None
+    user_tools: frozenset[str] = frozenset()
+
+    def __call__(self, tool: str) -> Instance:
+        return self.user if self.user is not None and tool in self.user_tools else self.agent
+
+
+def _route(target: Instance | Route) -> Route:
+    return target if isinstance(target, Route) else Route(target)
+
+
+async def replay(target: Instance | Route, scenario: Scenario, limit_s: float) -> Replay:
+    """Run every task's gold calls, in order, on ``target`` (user steps on the user's instance)."""
+    route = _route(target)
     out = Replay()
     for task in scenario.tasks:
         for step in task.chain:
             args = resolve_arguments(step, out.answers)
-            answer = await call_instance(instance, step.tool, args, limit_s)
+            answer = await call_instance(route(step.tool), step.tool, args, limit_s)
             out.answers[step.id] = answer
             if answer.is_error:
                 out.problems.setdefault(task.id, []).append(
@@ -91,13 +108,14 @@ async def replay(instance: Instance, scenario: Scenario, limit_s: float) -> Repl
     return out
 
 
-async def run_checks(instance: Instance, scenario: Scenario, limit_s: float) -> dict[str, list[Answer | None]]:
-    """Each task's read calls, run now on ``instance``; None where the server could not answer."""
+async def run_checks(target: Instance | Route, scenario: Scenario, limit_s: float) -> dict[str, list[Answer | None]]:
+    """Each task's read calls, run now on ``target``; None where the server could not answer."""
+    route = _route(target)
     out: dict[str, list[Answer | None]] = {}
     for task in scenario.tasks:
         answers: list[Answer | None] = []
         for check in task.expected.calls:
-            answer = await call_instance(instance, check.tool, check.arguments, limit_s)
+            answer = await call_instance(route(check.tool), check.tool, check.arguments, limit_s)
             answers.append(None if answer.error_code == "server_failure" else answer)
         out[task.id] = answers
     return out
