@@ -224,6 +224,7 @@ async def execute_external(
     progress: bool = True,
     state_root: Path | None = None,
     user_spec: ExternalSpec | None = None,
+    stop_on_signals: bool = False,
 ) -> RunSummary:
     """Run the pending dialogues of ``prepared`` over the external server (and the user's, if any)."""
     (environment,) = prepared.environments.values()
@@ -237,4 +238,4 @@ async def execute_external(
         ) -> DialogueRecord:
             return await run_dialogue(scenario, environment, config, on_event=on_event, connect=connector)
 
-        return await execute_run(prepared, dialogue_fn=dialogue_fn, progress=progress)
+        return await execute_run(prepared, dialogue_fn=dialogue_fn, progress=progress, stop_on_signals=stop_on_signals)

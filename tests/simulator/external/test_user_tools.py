@@ -152,3 +152,19 @@ async def test_the_user_changes_its_own_phone_and_the_phone_is_checked(
         assert user_calls == []
         assert not outcome.success
         assert any(f.startswith("phone_status re-run") for f in outcome.failed_assertions), outcome
+
+
+@pytest.mark.slow
+def test_generate_with_a_user_server_snapshots_both_tool_lists(tmp_path: Path, notes_db: Path) -> None:
+    from simulator.cli import main
+
+    out = tmp_path / "out"
+    argv = ["generate", "--server", notes_command(), "--state-file", str(notes_db), "--user-server", PHONE,
+            "--dialogues", "1", "--seed", "1", "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    (path,) = (out / "environments").glob("*.json")
+    server = json.loads(path.read_text())["server"]
+    assert {t["name"] for t in server["tools"]} == {"list_notes", "get_note", "add_note"}
+    assert {t["name"] for t in server["user_tools"]} == {"phone_status", "set_airplane_mode"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["fingerprint"]["external"]["user_server"] == PHONE
