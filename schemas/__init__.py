@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas._jsonschema import json_schema
-from schemas.environment import ENVIRONMENT_VERSION, DatabaseSpec, Environment
+from schemas.environment import ENVIRONMENT_VERSION, DatabaseSpec, Environment, EnvironmentKind, ServerSpec
 from schemas.events import (
     AgentMessage,
     DialogueEnded,
@@ -25,6 +25,8 @@ from schemas.events import (
     ToolResult,
     UserFeedback,
     UserMessage,
+    UserToolCall,
+    UserToolResult,
 )
 from schemas.record import (
     RECORD_VERSION,
@@ -36,6 +38,7 @@ from schemas.record import (
     Usage,
 )
 from schemas.task import (
+    CallCheck,
     ChainStep,
     ChangeOfMind,
     Detour,
@@ -51,6 +54,7 @@ from schemas.task import (
     RubricKind,
     Scenario,
     SqlAssertion,
+    StateChange,
     SubRequest,
     Task,
     ToolInvocation,
@@ -64,6 +68,7 @@ __all__ = [
     "RECORD_VERSION",
     "SCHEMAS",
     "AgentMessage",
+    "CallCheck",
     "ChainStep",
     "ChangeOfMind",
     "Detour",
@@ -75,6 +80,7 @@ __all__ = [
     "Difficulty",
     "Effect",
     "Environment",
+    "EnvironmentKind",
     "ErrorEvent",
     "Event",
     "ExpectedOutcome",
@@ -92,8 +98,10 @@ __all__ = [
     "RubricItem",
     "RubricKind",
     "Scenario",
+    "ServerSpec",
     "SqlAssertion",
     "SqlImplementation",
+    "StateChange",
     "SubRequest",
     "Task",
     "TaskCompleted",
@@ -109,6 +117,8 @@ __all__ = [
     "UserFeedback",
     "UserMessage",
     "UserIdentity",
+    "UserToolCall",
+    "UserToolResult",
     "ValueRef",
     "json_schema",
 ]

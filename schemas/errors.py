@@ -11,14 +11,17 @@ modules are listed with where they live::
     │   ├── DatabaseFileError        database_file     a database that is missing, empty or not SQLite
     │   ├── ToolDefinitionError      tool_definition   a tool whose SQL does not match the database
     │   ├── TargetError              stress_target     simulator.stress.target: a server stress cannot use
-    │   └── MergeError               merge             simulator.run.merge: shard directories that cannot be merged
+    │   ├── MergeError               merge             simulator.run.merge: shard directories that cannot be merged
+    │   └── ExternalServerError      external_server   an external MCP server (--server/--url) that cannot be used
     ├── UsageError                   usage             an API called the wrong way by the calling code (a bug)
     ├── ToolError                    tool_error        goes back to the model as an ``isError`` tool result
     │   ├── InvalidArgumentsError    invalid_arguments arguments that do not match the tool's input schema
     │   ├── NotFoundError            not_found         no row matched where one was required
     │   ├── ToolExecutionError       execution_failed  the database refused the statement (constraint, type)
     │   ├── AuthorizationError       not_authorized    the SQLite authorizer refused an action
-    │   └── ToolTimeoutError         timeout           the tool's SQL ran past the call's deadline and was interrupted
+    │   ├── ToolTimeoutError         timeout           the tool's SQL ran past the call's deadline and was interrupted
+    │   └── ToolServerFailure        server_failure    an external tool server crashed, hung or went away mid-call:
+    │                                                  the dialogue ends with ``tool_failure``, the run goes on
     ├── ProviderError                provider          simulator.providers: one model call failed
     │   ├── RateLimited              rate_limited
     │   ├── ProviderUnavailable      unavailable
@@ -58,6 +61,7 @@ __all__ = [
     "DialogsimError",
     "DialogueError",
     "EnvironmentFileError",
+    "ExternalServerError",
     "InitialStateError",
     "InvalidArgumentsError",
     "NotFoundError",
@@ -66,9 +70,10 @@ __all__ = [
     "ToolError",
     "ToolExecutionError",
     "ToolServerError",
+    "ToolServerFailure",
+    "ToolTimeoutError",
     "TurnTimeout",
     "UsageError",
-    "ToolTimeoutError",
 ]
 
 
@@ -131,6 +136,18 @@ class ToolDefinitionError(ConfigError):
         super().__init__(f"{source}: tool {tool!r}: {problem}")
 
 
+class ExternalServerError(ConfigError):
+    """An external MCP server that cannot be used: not an MCP server, no tools, a bad
+    ``{state}`` placeholder or state template. ``field`` is the flag at fault."""
+
+    code = "external_server"
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
 class ToolError(DialogsimError):
     """An error a tool call answers with: shown to the caller as an ``isError`` result."""
 
@@ -177,6 +194,16 @@ class ToolTimeoutError(ToolError):
     def __init__(self, message: str, *, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         super().__init__(message)
+
+
+class ToolServerFailure(ToolError):
+    """An external tool server that crashed, hung or closed the connection mid-dialogue.
+
+    The call is answered with an ``isError`` result carrying this code, and the dialogue
+    ends with the termination reason ``tool_failure``.
+    """
+
+    code = "server_failure"
 
 
 class DialogueError(DialogsimError):

@@ -66,7 +66,7 @@ __all__ = [
     "serve_sessions",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(f"dialogsim.{__name__}")
 
 _RELAY = Path(__file__).resolve().with_name("_relay.py")
 # Bounds: a worker importing everything on a loaded machine; a worker acting on its

@@ -23,6 +23,7 @@ from typing import Literal, get_args
 import mcp
 
 from schemas import Environment
+from schemas.errors import ConfigError
 from toolservers._http import (
     HttpEndpoint,
     build_http_app,
@@ -133,7 +134,7 @@ async def connect_tool_server(
     exception groups, as with any ``mcp.Client``.
     """
     if transport not in TRANSPORTS:
-        raise ValueError(f"unknown transport {transport!r}; expected one of: {', '.join(TRANSPORTS)}")
+        raise ConfigError(f"unknown transport {transport!r}; expected one of: {', '.join(TRANSPORTS)}")
     source = f"environment {environment.id!r}"
     if transport == "stdio":
         served = _Served(on_event, on_protocol_error, dialogue_id, call_timeout_s)

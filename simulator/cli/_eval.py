@@ -12,6 +12,7 @@ from rich.console import Console
 
 from schemas import Mode
 from simulator.cli._config import effective_settings
+from simulator.cli._external import add_external_arguments, external_spec
 from simulator.cli._generate import interrupted_exit, run_line
 from simulator.cli._models import add_connection_arguments, llm_setup
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
@@ -44,6 +45,11 @@ examples:
   dialogsim eval --agent offline --trials 3 --seed 1 --out evals/offline
   dialogsim eval --agent python:examples/python_agent.py:make_agent --scenarios retail --seed 1 --out evals/py
   dialogsim eval --agent 'cmd:python examples/jsonl_agent.py' --trials 2 --seed 1 --out evals/cmd
+  dialogsim eval --agent offline --server "mcp-server-git --repository {state}" --state-dir repo/ \
+      --trials 2 --seed 1 --out evals/git
+
+With --server/--url the scenarios are planned over that MCP server (--limit of them, default 2)
+and every trial gets its own server instance on its own copy of --state-dir / --state-file.
 """
 
 
@@ -148,6 +154,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     add_connection_arguments(p)
+    add_external_arguments(p, user_server=False)
     p.set_defaults(handler=run)
 
 
@@ -173,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         progress=not args.no_progress,
         text_only=args.text_only,
+        external=external_spec(args),
         agent_env=tuple(dict.fromkeys(args.agent_env)),
         max_message_chars=args.max_message_chars,
         retry_failed=args.retry_failed,

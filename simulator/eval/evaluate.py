@@ -45,7 +45,7 @@ from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
 from simulator.eval.agents import AgentEndpoint, agent_environment, scrub_environment
 from simulator.eval.scoring import EvalResults, score, trial_id
-from simulator.eval.sources import ScenarioSource, load_source, resolve_source
+from simulator.eval.sources import DEFAULT_PER_DOMAIN, ScenarioSource, load_source, resolve_source
 from simulator.log import get_logger
 from simulator.run.config import RunConfig
 from simulator.run.dataset import iter_records, settings_differences
@@ -94,6 +94,9 @@ class EvalConfig:
     progress: bool = True
     #: Give the agent the user's words only, never the offline user's dialogue acts.
     text_only: bool = False
+    #: An external MCP server as the environment (``--server``/``--url``, ``simulator.external``):
+    #: scenarios are planned over it offline and every dialogue gets its own instance.
+    external: Any = None
     #: Environment variables granted to outside agents besides the allow-list (``--agent-env``).
     agent_env: tuple[str, ...] = ()
     #: Longest agent message the user is given (characters); longer ones are cut, with a note.
@@ -284,10 +287,31 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
         if removed:
             log.info("agent_environment_scrubbed", removed=removed)
     _check(config)
-    source = resolve_source(config.source)
-    environments, base, base_dir = load_source(source, seed=config.seed, mode=config.mode, limit=config.limit)
+    if config.external is not None:
+        from simulator.external.run import plan_external
+
+        if config.source is not None:
+            raise ConfigError("--scenarios goes with the built-in environments; --server/--url plans its own")
+        if config.tool_server == "pool":
+            raise ConfigError("--tool-server pool serves built-in environments; use --server-pool N with --server")
+        if config.agent.startswith("cmd:"):
+            raise ConfigError(
+                "--agent cmd: reaches its tools over HTTP or stdio relays, which --server/--url does not provide "
+                "yet; evaluate it with a built-in environment, or use offline, python: or a model agent"
+            )
+        env, base = await plan_external(
+            config.external, count=config.limit or DEFAULT_PER_DOMAIN, seed=config.seed, mode=config.mode
+        )
+        environments, base_dir = [env], None
+        source = ScenarioSource("domains", (env.id,))
+    else:
+        source = resolve_source(config.source)
+        environments, base, base_dir = load_source(source, seed=config.seed, mode=config.mode, limit=config.limit)
     scenarios = trial_scenarios(base, trials=config.trials, seed=config.seed)
     settings = _settings(config, source)
+    if config.external is not None:
+        settings["source"] = "external"
+        settings["external"] = config.external.describe()
     out = config.out_dir
     _check_out_dir(out, settings)
     records_dir = out / RECORDS_DIR
@@ -298,6 +322,7 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
         concurrency=config.concurrency,
         mode=config.mode,
         domains=source.domains,
+        external=config.external.describe() if config.external is not None else None,
         dialogue=DialogueConfig(
             transport="inprocess",
             max_turns=config.max_turns,
@@ -320,6 +345,11 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
         connector: Connector = connect_tool_server
         if not prepared.pending:
             pass  # everything is recorded already: serve nothing
+        elif config.external is not None:
+            from simulator.external.connect import ExternalRun
+
+            external = await stack.enter_async_context(ExternalRun(config.external, environments[0]))
+            connector = external.connector()
         elif config.tool_server == "pool":
             pool = await stack.enter_async_context(
                 StdioPool(

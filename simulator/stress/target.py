@@ -32,7 +32,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from schemas import Effect, Environment
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, UsageError
 from toolservers import (
     Database,
     build_tool_server,
@@ -141,7 +141,7 @@ class Target:
 
     def fresh_database(self) -> Database:
         if self.environment is None:
-            raise RuntimeError("only environment targets have a database")
+            raise UsageError("only environment targets have a database")
         return open_database(self.environment.database, base_dir=self.base_dir, call_timeout_s=self.call_timeout_s)
 
     def declared_write(self, tool: str) -> bool | None:
