@@ -199,8 +199,8 @@ class OfflineAgent:
     async def _work(self, t: _Turn) -> None:
         while self.waiting and not t.asked:
             request = self.waiting[0]
-            if any(ref.step in {w.step for w in self.confirming} for ref in request.refs.values()):
-                break  # it builds on a change still to be confirmed: that comes first
+            if self.confirming and not self._is_write(request.tool):
+                break  # what comes after a change may depend on it: the change is confirmed first
             args, missing = self._arguments(request)
             if self._is_write(request.tool):
                 refusal = self._policy_refusal(request.tool, args)
