@@ -335,7 +335,7 @@ class OfflineAgent:
         values = {k: rows[0].get(k) for k in report} if rows else {}
         t.acts.append(Report(step=step, tool=tool, ok=True, values=values))
         if report and len(rows) == 1 and table and self._owned(table):
-            self.about = await self._row_names(table, rows[0], budget=3)
+            self.about = await self._row_names(table, rows[0], budget=4)
         if tool.startswith("get_") and rows and table and len(report) == 1 and report == self._naming(rows[0]):
             t.slots.setdefault(table, len(t.lines))
             t.names.setdefault(table, []).append(str(rows[0][report[0]]))

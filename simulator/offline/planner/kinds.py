@@ -536,6 +536,8 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     row = found.row
     editable = [c for c in policy.rules(table.name).editable if c in table.columns and c not in table.fks]
     p.rng.shuffle(editable)
+    if p.rng.random() < 0.6:  # a bounded number first: its bound gives a real error to recover from
+        editable.sort(key=lambda c: not counted(c))
     column, values = None, []
     limit: tuple[int, str] | None = None
     for c in editable:
