@@ -28,7 +28,6 @@ import logging
 import os
 import shlex
 import shutil
-import sqlite3
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -52,7 +51,7 @@ from schemas.errors import ToolServerError, UsageError
 from toolservers._stdio import _EventWriter, _receive_events
 from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database
 from toolservers.loader import load_environment, save_environment
-from toolservers.server import EventCallback, ProtocolErrorCallback, build_tool_server
+from toolservers.server import EventCallback, ProtocolErrorCallback, build_tool_server, database_file_for
 from toolservers.transports import Connected
 
 __all__ = [
@@ -535,23 +534,16 @@ class StdioPool:
         tmp = Path(tempfile.mkdtemp(prefix="d-", dir=self._tmp))
         live: Database | None = None
         try:
-            checked = build_tool_server(
-                environment, base_dir=base_dir, database=database, source=f"environment {environment.id!r}"
+            live = database_file_for(
+                environment,
+                tmp / "database.sqlite",
+                base_dir=base_dir,
+                database=database,
+                source=f"environment {environment.id!r}",
+                call_timeout_s=call_timeout_s,
+                served_by="a stdio pool worker",
             )
             db_file = tmp / "database.sqlite"
-            try:
-                target = sqlite3.connect(db_file)
-                try:
-                    checked.db.conn.backup(target)
-                finally:
-                    target.close()
-            finally:
-                checked.close()
-            live = Database(
-                sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, check_same_thread=False),
-                label=f"{db_file} (served by a stdio pool worker)",
-                call_timeout_s=call_timeout_s,
-            )
             assignment = _Assignment(
                 environment=str(self._environment_file(environment)),
                 database=str(db_file),
