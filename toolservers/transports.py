@@ -12,7 +12,6 @@ transport. The lower-level helpers (``stdio_tool_server``, ``http_tool_server``,
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -37,7 +36,7 @@ from toolservers._http import (
 from toolservers._stdio import serve_command, serve_stdio, stdio_tool_server
 from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database
 from toolservers.loader import save_environment
-from toolservers.server import EventCallback, ProtocolErrorCallback, ToolServer, build_tool_server
+from toolservers.server import EventCallback, ProtocolErrorCallback, ToolServer, build_tool_server, database_file_for
 
 __all__ = [
     "TRANSPORTS",
@@ -182,24 +181,17 @@ async def _connect_stdio(
     tmp = Path(tempfile.mkdtemp(prefix="dialogsim-"))
     live: Database | None = None
     try:
-        # Building the server here checks the database and every tool before a process starts.
-        checked = build_tool_server(environment, base_dir=base_dir, database=database, source=source)
         db_file = tmp / "database.sqlite"
-        try:
-            target = sqlite3.connect(db_file)
-            try:
-                checked.db.conn.backup(target)
-            finally:
-                target.close()
-        finally:
-            checked.close()
-        env_file = tmp / "environment.json"
-        save_environment(environment, env_file)
-        live = Database(
-            sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, check_same_thread=False),
-            label=f"{db_file} (served by a subprocess)",
+        live = database_file_for(
+            environment,
+            db_file,
+            base_dir=base_dir,
+            database=database,
+            source=source,
             call_timeout_s=served.call_timeout_s,
         )
+        env_file = tmp / "environment.json"
+        save_environment(environment, env_file)
         async with AsyncExitStack() as stack:
             client = await stack.enter_async_context(
                 stdio_tool_server(

@@ -156,6 +156,12 @@ async def run_dialogue(
                 ending.set(TerminationReason.TOO_MANY_TOOL_ERRORS, f"{tool_errors} tool errors")
                 scope.cancel()
 
+    async def on_protocol_error(event: ErrorEvent) -> None:
+        # A call the server could not take as a tool call (an unknown tool): a JSON-RPC error
+        # to the caller, recorded as an error event, never as one of the agent's tool calls.
+        if not replaying.is_set():
+            await bus.publish(event)
+
     await bus.publish(DialogueStarted(scenario_id=scenario.id, environment_id=environment.id, mode=str(scenario.mode)))
     try:
         with anyio.fail_after(config.timeout_s):
@@ -164,6 +170,7 @@ async def run_dialogue(
                 environment,
                 transport=config.transport,
                 on_event=on_tool_event,
+                on_protocol_error=on_protocol_error,
                 dialogue_id=dialogue_id,
                 base_dir=base_dir,
             ) as conn:

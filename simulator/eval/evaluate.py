@@ -52,7 +52,7 @@ from simulator.run.dataset import iter_records, settings_differences
 from simulator.run.execute import RunSummary, execute_run
 from simulator.run.plan import prepare_run
 from toolservers.host import ToolHost
-from toolservers.server import EventCallback
+from toolservers.server import EventCallback, ProtocolErrorCallback
 from toolservers.stdio_pool import StdioPool
 from toolservers.transports import Connected, connect_tool_server
 
@@ -207,6 +207,7 @@ def host_connector(host: ToolHost, *, agent_env: Mapping[str, str] | None = None
         *,
         transport: str = "inprocess",
         on_event: EventCallback | None = None,
+        on_protocol_error: ProtocolErrorCallback | None = None,
         dialogue_id: str = "",
         base_dir: Path | None = None,
         database: Path | None = None,
@@ -215,6 +216,7 @@ def host_connector(host: ToolHost, *, agent_env: Mapping[str, str] | None = None
             environment,
             transport="inprocess",
             on_event=on_event,
+            on_protocol_error=on_protocol_error,
             dialogue_id=dialogue_id,
             base_dir=base_dir,
             database=database,
@@ -249,12 +251,18 @@ def pool_connector(pool: StdioPool, *, agent_env: Mapping[str, str] | None = Non
         *,
         transport: str = "stdio",
         on_event: EventCallback | None = None,
+        on_protocol_error: ProtocolErrorCallback | None = None,
         dialogue_id: str = "",
         base_dir: Path | None = None,
         database: Path | None = None,
     ) -> AsyncIterator[Connected]:
         async with pool.connect(
-            environment, on_event=on_event, dialogue_id=dialogue_id, base_dir=base_dir, database=database
+            environment,
+            on_event=on_event,
+            on_protocol_error=on_protocol_error,
+            dialogue_id=dialogue_id,
+            base_dir=base_dir,
+            database=database,
         ) as conn:
 
             async def close() -> None:

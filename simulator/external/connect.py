@@ -122,6 +122,7 @@ class ExternalRun:
             *,
             transport: str = "stdio",
             on_event: EventCallback | None = None,
+            on_protocol_error: Any = None,  # the foreign server answers unknown tools itself
             dialogue_id: str = "",
             base_dir: Path | None = None,
             database: Path | None = None,
