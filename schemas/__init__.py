@@ -27,13 +27,20 @@ from schemas.events import (
     UserMessage,
 )
 from schemas.record import (
+    READABLE_RECORD_VERSIONS,
     RECORD_VERSION,
+    Check,
+    CheckKind,
     DialogueMetrics,
     DialogueRecord,
+    Evidence,
     Message,
     MessageToolCall,
+    StateChange,
+    StateCheck,
     TaskOutcome,
     Usage,
+    Verdict,
 )
 from schemas.task import (
     ChainStep,
@@ -59,11 +66,14 @@ from schemas.tools import Effect, ResultShape, SqlImplementation, ToolSpec
 
 __all__ = [
     "ENVIRONMENT_VERSION",
+    "READABLE_RECORD_VERSIONS",
     "RECORD_VERSION",
     "SCHEMAS",
     "AgentMessage",
     "ChainStep",
     "ChangeOfMind",
+    "Check",
+    "CheckKind",
     "DatabaseSpec",
     "DialogueEnded",
     "DialogueMetrics",
@@ -74,6 +84,7 @@ __all__ = [
     "Environment",
     "ErrorEvent",
     "Event",
+    "Evidence",
     "ExpectedOutcome",
     "ExpectedValue",
     "Fact",
@@ -91,6 +102,8 @@ __all__ = [
     "Scenario",
     "SqlAssertion",
     "SqlImplementation",
+    "StateChange",
+    "StateCheck",
     "SubRequest",
     "Task",
     "TaskCompleted",
@@ -106,6 +119,7 @@ __all__ = [
     "UserFeedback",
     "UserMessage",
     "ValueRef",
+    "Verdict",
     "json_schema",
 ]
 

@@ -13,6 +13,8 @@
     │   ├── ToolExecutionError   the database refused the statement (constraint, type)
     │   └── AuthorizationError   the SQLite authorizer refused an action
     └── DialogueError            fatal for one dialogue: recorded with a termination reason
+        ├── JudgeError           the rubric judge could not give its verdicts (judge_failure)
+        └── VerificationError    a dialogue's tasks could not be checked (verification_failure)
 
 Only ``ToolError`` and its subclasses are shown to a model; everything else is fatal at
 its own level (the command line for ``ConfigError``, the dialogue for the rest).
@@ -28,10 +30,12 @@ __all__ = [
     "DialogueError",
     "EnvironmentFileError",
     "InvalidArgumentsError",
+    "JudgeError",
     "NotFoundError",
     "ToolDefinitionError",
     "ToolError",
     "ToolExecutionError",
+    "VerificationError",
 ]
 
 
@@ -112,3 +116,16 @@ class AuthorizationError(ToolError):
 
 class DialogueError(DialogsimError):
     """Fatal for one dialogue; the run records it and goes on."""
+
+
+class JudgeError(DialogueError):
+    """The rubric judge failed (its provider, its answer, a bug): the dialogue ends ``judge_failure``."""
+
+    code = "judge_failed"
+
+
+class VerificationError(DialogueError):
+    """A dialogue's tasks could not be checked: the gold calls do not replay on a fresh copy, or
+    the final database cannot be read. The dialogue ends ``verification_failure``."""
+
+    code = "verification_failed"

@@ -20,6 +20,8 @@ import msgspec
 
 from schemas import (
     AgentMessage,
+    Check,
+    CheckKind,
     DialogueEnded,
     DialogueRecord,
     DialogueStarted,
@@ -27,6 +29,7 @@ from schemas import (
     ErrorEvent,
     Event,
     Scenario,
+    StateCheck,
     TaskCompleted,
     TaskOutcome,
     TaskStarted,
@@ -35,13 +38,14 @@ from schemas import (
     ToolEvent,
     ToolResult,
     UserMessage,
+    Verdict,
 )
-from schemas.errors import DialogsimError
+from schemas.errors import JudgeError, VerificationError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.bus import DialogueBus
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.roles import Agent, AgentContext, User, UserContext
-from simulator.dialogue.verify import verify_tasks
+from simulator.dialogue.verify import dialogue_succeeded, unverified, verify_dialogue
 from simulator.offline.acts import decode_acts, encode_acts
 from toolservers.database import Database
 from toolservers.transports import Connected, TransportName, connect_tool_server
@@ -91,6 +95,26 @@ class _Ending:
             self.reason = reason
             self.detail = detail
 
+    def after_conversation(self, reason: TerminationReason, detail: str) -> None:
+        """A failure after the conversation (judge, verification) replaces an ending that was
+        normal, keeping it in the detail; a broken conversation keeps its own reason."""
+        if self.reason in _BROKEN:
+            return
+        before = f" (the conversation ended {self.reason.value})" if self.reason is not None else ""
+        self.reason = reason
+        self.detail = detail + before
+
+
+#: Endings of a conversation that broke; a later judge or verification failure does not replace them.
+_BROKEN = frozenset(
+    {
+        TerminationReason.AGENT_FAILURE,
+        TerminationReason.USER_FAILURE,
+        TerminationReason.TOOL_FAILURE,
+        TerminationReason.TIMEOUT,
+    }
+)
+
 
 async def run_dialogue(
     scenario: Scenario,
@@ -116,8 +140,8 @@ async def run_dialogue(
     clock = time.perf_counter()
     rng = random.Random(f"dialogue:{scenario.seed}:{scenario.id}")
     brains = {"user": config.user, "agent": config.agent, "tasks": "offline-planner"}
-    database: Database | None = None
     tool_errors = 0
+    state: StateCheck | None = None
     scope = anyio.CancelScope()
     replaying = _Flag()
 
@@ -142,7 +166,6 @@ async def run_dialogue(
                 dialogue_id=dialogue_id,
                 base_dir=base_dir,
             ) as conn:
-                database = conn.database
                 with replaying:
                     await _replay_actions(scenario, conn.client)
                 with scope:
@@ -151,9 +174,9 @@ async def run_dialogue(
                         scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, endpoint
                     )
                 database = await conn.finish()
-                outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
+                outcomes, state = await _verify(scenario, environment, database, bus, ending, base_dir)
                 if config.judge != "offline":
-                    outcomes = await _judge(config.judge, scenario, bus, outcomes)
+                    outcomes = await _judge(config.judge, scenario, bus, outcomes, ending)
     except TimeoutError:
         ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:g} s")
         outcomes = None
@@ -163,15 +186,15 @@ async def run_dialogue(
         await bus.publish(ErrorEvent(where=reason.value, error_type=type(_leaf(exc)).__name__, message=detail))
         outcomes = None
     if outcomes is None:
-        outcomes = (
-            verify_tasks(scenario, _unreachable, []) if database is None else _safe_verify(scenario, database, bus)
-        )
+        detail = "the dialogue broke before its tasks could be checked"
+        outcomes = unverified(scenario, detail)
+        state = StateCheck(verdict=Verdict.ERROR, detail=detail)
     for outcome in outcomes:
-        await bus.publish(TaskCompleted(task_id=outcome.task_id, success=outcome.success))
+        await bus.publish(TaskCompleted(task_id=outcome.task_id, success=outcome.success, detail=_failed(outcome)))
     reason = ending.reason or TerminationReason.AGENT_FAILURE
     await bus.publish(DialogueEnded(reason=reason, detail=ending.detail))
     await bus.aclose()
-    success = reason is TerminationReason.USER_DONE and all(o.success for o in outcomes)
+    success = dialogue_succeeded(reason, outcomes, state)
     return build_record(
         scenario,
         bus.events,
@@ -182,6 +205,7 @@ async def run_dialogue(
         started_at=started_at,
         duration_s=time.perf_counter() - clock,
         error=ending.detail if reason not in {TerminationReason.USER_DONE} else None,
+        state=state,
     )
 
 
@@ -367,30 +391,68 @@ def _turns(events: list[Event]) -> int:
     return sum(1 for e in events if isinstance(e, UserMessage | AgentMessage | ToolCall | ToolResult))
 
 
-async def _judge(model: str, scenario: Scenario, bus: DialogueBus, outcomes: list[TaskOutcome]) -> list[TaskOutcome]:
-    """The rubric judge's verdicts; a judge that fails marks the tasks unjudged-and-failed, with the reason."""
+async def _verify(
+    scenario: Scenario,
+    environment: Environment,
+    database: Database,
+    bus: DialogueBus,
+    ending: _Ending,
+    base_dir: Path | None,
+) -> tuple[list[TaskOutcome], StateCheck]:
+    """Every task's checks and the full-state check; checks that cannot be carried out end the
+    dialogue ``verification_failure`` (never ``tool_failure``) with every task failed."""
+    try:
+        verified = verify_dialogue(scenario, environment, database, bus.events, base_dir=base_dir)
+    except Exception as exc:  # a VerificationError, or a bug in the checks: either way, no verdict
+        error = exc if isinstance(exc, VerificationError) else VerificationError(f"{type(exc).__name__}: {exc}")
+        ending.after_conversation(TerminationReason.VERIFICATION_FAILURE, str(error))
+        await bus.publish(ErrorEvent(where="verification", error_type=type(exc).__name__, message=str(error)))
+        return unverified(scenario, str(error)), StateCheck(verdict=Verdict.ERROR, detail=str(error))
+    if verified.state.verdict is Verdict.ERROR:  # the tasks that write fail; the ending stays the conversation's
+        await bus.publish(ErrorEvent(where="verification", error_type="GoldReplay", message=verified.state.detail))
+    return verified.outcomes, verified.state
+
+
+async def _judge(
+    model: str, scenario: Scenario, bus: DialogueBus, outcomes: list[TaskOutcome], ending: _Ending
+) -> list[TaskOutcome]:
+    """The rubric judge's verdicts on top of the checks. A judge that fails, whatever it raises,
+    is a judge failure: the dialogue ends ``judge_failure`` and every task fails, unjudged."""
     from simulator.llm.judge import judge_outcomes
 
     try:
-        return await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
-    except DialogsimError as exc:
-        await bus.publish(ErrorEvent(where="judge", error_type=type(exc).__name__, message=str(exc)))
-        return [msgspec.structs.replace(o, success=False, judgment="error", reasoning=str(exc)) for o in outcomes]
+        judged = await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
+    except Exception as exc:  # the judge's own boundary: its provider, its answer, a bug in it
+        error = exc if isinstance(exc, JudgeError) else JudgeError(f"{type(exc).__name__}: {exc}")
+        ending.after_conversation(TerminationReason.JUDGE_FAILURE, f"the judge failed: {error}")
+        await bus.publish(ErrorEvent(where="judge", error_type=type(exc).__name__, message=str(error)))
+        failed = Check(kind=CheckKind.JUDGE, name="rubric judge", verdict=Verdict.ERROR, detail=str(error))
+        reason = str(error)
+        return [
+            msgspec.structs.replace(o, success=False, judgment="error", reasoning=reason, checks=[*o.checks, failed])
+            for o in outcomes
+        ]
+    return [
+        msgspec.structs.replace(
+            o,
+            checks=[
+                *o.checks,
+                Check(
+                    kind=CheckKind.JUDGE,
+                    name="rubric judge",
+                    verdict=Verdict.PASS if o.judgment == "valid" else Verdict.FAIL,
+                    detail=o.reasoning or "",
+                ),
+            ],
+        )
+        for o in judged
+    ]
 
 
-def _agent_texts(events: list[Event]) -> list[str]:
-    return [e.text for e in events if isinstance(e, AgentMessage)]
-
-
-def _safe_verify(scenario: Scenario, database: Database, bus: DialogueBus) -> Any:
-    try:
-        return verify_tasks(scenario, database.query, _agent_texts(bus.events))
-    except Exception:  # the database is gone with the failed transport; every task failed
-        return verify_tasks(scenario, _unreachable, [])
-
-
-def _unreachable(_sql: str, _params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return [("unreachable",)]
+def _failed(outcome: TaskOutcome) -> str:
+    """The failed checks of a task, in one line (for its TaskCompleted event)."""
+    failed = [f"{c.kind.value}: {c.name}" for c in outcome.checks if c.verdict is not Verdict.PASS]
+    return "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -405,4 +467,8 @@ def _classify(exc: BaseException) -> tuple[TerminationReason, str]:
         return leaf.reason, str(leaf)
     if isinstance(leaf, _InitialStateError):
         return TerminationReason.TOOL_FAILURE, str(leaf)
+    if isinstance(leaf, JudgeError):
+        return TerminationReason.JUDGE_FAILURE, str(leaf)
+    if isinstance(leaf, VerificationError):
+        return TerminationReason.VERIFICATION_FAILURE, str(leaf)
     return TerminationReason.TOOL_FAILURE, f"{type(leaf).__name__}: {leaf}"

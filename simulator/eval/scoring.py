@@ -1,9 +1,12 @@
 """Scoring an evaluation: per task, per dialogue, and over K trials.
 
-- A **task** passes in a trial when its TaskOutcome succeeded: every SQL assertion holds on
-  the final database and every value the agent had to communicate was said.
-- A **dialogue** (a scenario in one trial) passes when every one of its tasks passed and
-  it ended normally: a crash, a hang, a protocol error or a timeout fails it.
+- A **task** passes in a trial when its TaskOutcome succeeded: every check passed (the
+  full-state check for a task that writes, its SQL assertions, every value the agent had
+  to tell the user grounded in a tool result; see ``simulator.dialogue.verify``).
+- A **dialogue** (a scenario in one trial) passes by the one rule every summary uses
+  (``simulator.dialogue.verify.dialogue_succeeded``): every task passed, the final state
+  matched the gold replay, and the user ended it done. A crash, a hang, a protocol error,
+  a timeout, a user who gave up, running out of turns all fail it.
 - Over K trials, for a unit (a scenario, or a task) with ``n`` trials of which ``c``
   passed, as in tau-bench:
 
@@ -11,11 +14,12 @@
   *all* pass (with ``n == k`` simply "all k passed"), and
   ``pass@k = 1 - C(n - c, k) / C(n, k)``, the chance that *at least one* passes.
 
-  The score is the mean over units. Its confidence interval is a seeded percentile
-  bootstrap over units (scenarios or tasks are resampled, their trials stay together,
-  since the trials of one scenario are not independent), so two agents evaluated with
-  the same seed and scenarios can be compared honestly. Success rates over all trials
-  also get a Wilson interval.
+  The score is the mean over units. Its confidence interval is the exact binomial
+  (Clopper–Pearson) interval of the sum of the per-unit estimates over the number of
+  units (``simulator.eval.intervals``): units are the independent draws (their trials
+  stay together), it keeps its coverage for few units and at 0 and 1 (one passing
+  dialogue gives [0.025, 1]) and needs no resampling. Success rates over all trials also
+  get a Wilson interval (trials counted as independent).
 
 Plus: turns, tool calls, tool error and invalid-argument rates, and tokens and cost of
 the agent when it reported them (ProviderCall events with role ``agent``).
@@ -24,7 +28,6 @@ the agent when it reported them (ProviderCall events with role ``agent``).
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from math import comb
@@ -33,7 +36,9 @@ from statistics import NormalDist
 import msgspec
 from rich.table import Table
 
-from schemas import DialogueRecord, ProviderCall
+from schemas import DialogueRecord, ProviderCall, TerminationReason
+from simulator.dialogue.verify import dialogue_succeeded
+from simulator.eval.intervals import mean_interval
 from simulator.run.config import FAILURE_REASONS
 from simulator.summary import Stat
 
@@ -45,8 +50,8 @@ __all__ = [
     "Interval",
     "ScenarioScore",
     "TaskScore",
-    "bootstrap_mean",
     "dialogue_passed",
+    "interval_of_mean",
     "pass_at_k",
     "pass_hat_k",
     "render_results",
@@ -58,7 +63,6 @@ __all__ = [
 
 #: Joins a scenario id and its trial number into the id of that trial's dialogue.
 TRIAL_SEPARATOR = "~t"
-_BOOTSTRAP_SAMPLES = 2000
 
 
 def trial_id(scenario_id: str, trial: int) -> str:
@@ -118,18 +122,10 @@ def wilson(successes: int, total: int, *, confidence: float = 0.95) -> Interval:
     return Interval(p, low, high)
 
 
-def bootstrap_mean(values: Sequence[float], *, seed: int, confidence: float = 0.95) -> Interval:
-    """The mean of ``values`` with a seeded percentile-bootstrap interval (resampling the values)."""
-    if not values:
-        return Interval(0.0, 0.0, 0.0)
-    mean = sum(values) / len(values)
-    rng = random.Random(f"bootstrap:{seed}")
-    n = len(values)
-    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(_BOOTSTRAP_SAMPLES))
-    tail = (1 - confidence) / 2
-    low = means[int(math.floor(tail * (_BOOTSTRAP_SAMPLES - 1)))]
-    high = means[int(math.ceil((1 - tail) * (_BOOTSTRAP_SAMPLES - 1)))]
-    return Interval(mean, min(low, mean), max(high, mean))
+def interval_of_mean(values: Sequence[float], *, confidence: float = 0.95) -> Interval:
+    """The mean of per-unit estimates in [0, 1] with its interval (``simulator.eval.intervals``)."""
+    value, low, high = mean_interval(values, confidence=confidence)
+    return Interval(value, low, high)
 
 
 # --------------------------------------------------------------------------- results
@@ -198,16 +194,21 @@ class EvalSummary(msgspec.Struct, kw_only=True):
     terminations: dict[str, int]
     failed: int
     failures: list[Failure]
+    #: Dialogues the user ended done (``user_done``) that still failed verification: what the
+    #: user could not see (a collateral write, a value never grounded in a tool result).
+    done_but_failed: int = 0
 
 
 class EvalResults(msgspec.Struct, kw_only=True):
     summary: EvalSummary
     scenarios: list[ScenarioScore]
+    #: The sanity floors run beside the agent (``--floors``), by agent spec.
+    floors: dict[str, EvalSummary] = {}
 
 
 def dialogue_passed(record: DialogueRecord) -> bool:
-    """Every task passed and the dialogue did not break."""
-    return record.termination not in FAILURE_REASONS and all(o.success for o in record.outcomes)
+    """Whether a dialogue passed, by the rule every summary uses (``dialogue_succeeded``)."""
+    return dialogue_succeeded(record.termination, record.outcomes, record.state)
 
 
 def score(
@@ -240,6 +241,7 @@ def score(
     cost = 0.0
     usage_known = cost_known = False
     task_trials = task_passes = 0
+    done_but_failed = 0
 
     for base, group in sorted(by_scenario.items()):
         group.sort(key=lambda r: split_trial_id(r.id)[1])
@@ -249,6 +251,8 @@ def score(
         task_runs: dict[str, list[tuple[bool, list[str], list[str]]]] = {t.id: [] for t in first.tasks}
         ends: Counter[str] = Counter()
         for record in group:
+            if record.termination is TerminationReason.USER_DONE and not dialogue_passed(record):
+                done_but_failed += 1
             ends[record.termination.value] += 1
             terminations[record.termination.value] += 1
             if record.termination in FAILURE_REASONS:
@@ -333,6 +337,7 @@ def score(
         terminations=dict(sorted(terminations.items())),
         failed=len(failures),
         failures=failures,
+        done_but_failed=done_but_failed,
     )
     return EvalResults(summary=summary, scenarios=scenario_scores)
 
@@ -348,7 +353,7 @@ def _over_units(
     for k in range(1, trials + 1):
         values = [estimator(n, c, k) for n, c in units if n >= k]
         if values:
-            out[str(k)] = bootstrap_mean(values, seed=seed * 1000 + k, confidence=confidence)
+            out[str(k)] = interval_of_mean(values, confidence=confidence)
     return out
 
 

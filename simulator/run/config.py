@@ -29,6 +29,8 @@ FAILURE_REASONS = frozenset(
         TerminationReason.USER_FAILURE,
         TerminationReason.TOOL_FAILURE,
         TerminationReason.TIMEOUT,
+        TerminationReason.JUDGE_FAILURE,
+        TerminationReason.VERIFICATION_FAILURE,
     }
 )
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from schemas import RECORD_VERSION, DialogueRecord
+from schemas import READABLE_RECORD_VERSIONS, RECORD_VERSION, Check, CheckKind, DialogueRecord, Verdict
 from schemas.errors import ConfigError
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "check_out_dir",
     "fsync_dir",
     "iter_records",
+    "migrate_record",
     "read_manifest",
     "scan_dataset",
     "write_atomic",
@@ -156,10 +157,11 @@ def scan_dataset(path: Path) -> tuple[set[str], int | None]:
                 except msgspec.DecodeError as exc:
                     bad = (number, offset, str(exc))
                 else:
-                    if head.version != RECORD_VERSION:
+                    if head.version not in READABLE_RECORD_VERSIONS:
                         raise ConfigError(
                             f"{path}: line {number} is a record of version {head.version}, this dialogsim "
-                            f"writes version {RECORD_VERSION}; use a new --out directory"
+                            f"reads versions {', '.join(map(str, sorted(READABLE_RECORD_VERSIONS)))}; "
+                            "use a new --out directory"
                         )
                     done.add(head.scenario.id)
             offset += len(line)
@@ -169,17 +171,19 @@ def scan_dataset(path: Path) -> tuple[set[str], int | None]:
 def iter_records(dataset_dir: Path) -> Iterator[tuple[bytes, DialogueRecord]]:
     """Yield ``(line, record)`` for every complete record of a dataset, in file order.
 
-    A trailing partial line (a run killed mid-write) is skipped. Raises ConfigError when
-    the directory holds no dataset or a line in the middle does not decode.
+    A trailing partial line (a run killed mid-write) is skipped. Records of an older
+    readable version are migrated as they are read (:func:`migrate_record`); ``line`` stays
+    the line as stored. Raises ConfigError when the directory holds no dataset, records
+    of a version this cannot read, or a line in the middle that does not decode.
     """
     path = dataset_dir / DATASET_FILE
     if not path.is_file():
         raise ConfigError(f"{dataset_dir}: not a dataset directory (no {DATASET_FILE} in it)")
     manifest = read_manifest(dataset_dir)
-    if manifest is not None and manifest.get("record_version") != RECORD_VERSION:
+    if manifest is not None and manifest.get("record_version") not in READABLE_RECORD_VERSIONS:
         raise ConfigError(
             f"{dataset_dir}: holds records of version {manifest.get('record_version')!r}; "
-            f"this dialogsim reads version {RECORD_VERSION}"
+            f"this dialogsim reads versions {', '.join(map(str, sorted(READABLE_RECORD_VERSIONS)))}"
         )
     decoder = msgspec.json.Decoder(DialogueRecord)
     with path.open("rb") as f:
@@ -194,7 +198,56 @@ def iter_records(dataset_dir: Path) -> Iterator[tuple[bytes, DialogueRecord]]:
             except msgspec.DecodeError as exc:
                 pending_error = f"{path}: line {number} is not a dialogue record ({exc}); the dataset is damaged"
                 continue
+            if record.version != RECORD_VERSION:
+                if record.version not in READABLE_RECORD_VERSIONS:
+                    raise ConfigError(
+                        f"{path}: line {number} is a record of version {record.version}; "
+                        f"this dialogsim reads versions {', '.join(map(str, sorted(READABLE_RECORD_VERSIONS)))}"
+                    )
+                record = migrate_record(record)
             yield line, record
+
+
+def migrate_record(record: DialogueRecord) -> DialogueRecord:
+    """A record of an older version in the current shape (a current one is returned as it is).
+
+    Version 2 had no per-task checks and no full-state check: each task's ``checks`` are
+    rebuilt from its failed assertions and missing values (its other assertions and
+    values passed; no grounding evidence was recorded), ``state`` stays None (not
+    checked) and ``migrated_from`` says 2.
+    """
+    if record.version == RECORD_VERSION:
+        return record
+    tasks = {t.id: t for t in record.scenario.tasks}
+    outcomes = []
+    for outcome in record.outcomes:
+        task = tasks.get(outcome.task_id)
+        checks: list[Check] = []
+        if task is not None:
+            failed = set(outcome.failed_assertions)
+            missing = set(outcome.missing_values)
+            checks += [
+                Check(
+                    kind=CheckKind.ASSERTION,
+                    name=a.description,
+                    verdict=Verdict.FAIL if a.description in failed else Verdict.PASS,
+                    expected=a.expected,
+                )
+                for a in task.expected.assertions
+            ]
+            values = [*task.expected.values, *(task.refinement.values if task.refinement else [])]
+            for v in values:
+                name = f"{v.step}:{v.name}={v.value!r}"
+                verdict = Verdict.FAIL if name in missing else Verdict.PASS
+                detail = "" if verdict is Verdict.FAIL else "said somewhere in the dialogue (version 2: not grounded)"
+                checks.append(Check(kind=CheckKind.VALUE, name=name, verdict=verdict, expected=v.value, detail=detail))
+        if outcome.judgment is not None:
+            verdict = {"valid": Verdict.PASS, "invalid": Verdict.FAIL}.get(outcome.judgment, Verdict.ERROR)
+            checks.append(
+                Check(kind=CheckKind.JUDGE, name="rubric judge", verdict=verdict, detail=outcome.reasoning or "")
+            )
+        outcomes.append(msgspec.structs.replace(outcome, checks=checks))
+    return msgspec.structs.replace(record, outcomes=outcomes, migrated_from=record.version, version=RECORD_VERSION)
 
 
 class DatasetFile:
