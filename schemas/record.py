@@ -65,11 +65,14 @@ class CheckKind(enum.StrEnum):
     """``assertion``: an SQL assertion on the final database (what the task needed);
     ``value``: a value the agent had to tell the user, grounded in a tool result;
     ``state``: the whole final database against the replay of the gold calls;
+    ``call``: a write the task needs was really made in its part of the dialogue (a
+    successful call of the step's tool that changed a row, with the gold arguments);
     ``judge``: the rubric judge's verdict."""
 
     ASSERTION = "assertion"
     VALUE = "value"
     STATE = "state"
+    CALL = "call"
     JUDGE = "judge"
 
 
@@ -117,8 +120,10 @@ class StateCheck(msgspec.Struct, kw_only=True):
 
 class Check(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One check of a task and its verdict. ``name`` is the assertion's description, the
-    value as ``step:name=value``, ``full state`` or ``rubric judge``; ``evidence`` says where a
-    value was found; ``diff`` is the state check's differences."""
+    value as ``step:name=value``, ``full state``, the write as ``step:tool`` or ``rubric
+    judge``; ``evidence`` says where a value was found (for a write: ``message`` and
+    ``result`` are both the index of its tool result); ``diff`` is the state check's
+    differences."""
 
     kind: CheckKind
     name: str

@@ -23,16 +23,21 @@ agents (--agent):
                                     (documented in simulator/eval/protocol.py); it gets the
                                     dialogue's MCP server as DIALOGSIM_MCP_URL + DIALOGSIM_MCP_TOKEN
                                     (streamable HTTP) and DIALOGSIM_MCP_STDIO (a stdio command)
+  baseline:silent|guess|random      sanity floors: says "OK"; makes values up without tools;
+                                    random schema-valid tool calls (--floors runs all three)
 
 scenarios (--scenarios): a built-in domain or a comma-separated list (default: all), a
 scenarios file (JSON), or a dataset directory made by `dialogsim generate` (replayed).
 
 The output directory holds eval.json (settings), records/ (one record per trial, a dataset
-like generate's) and results.json (per scenario and task, and the summary). Kill it at any
-moment and run the same command again to resume; a larger --trials extends it.
+like generate's) and results.json (per scenario and task, and the summary); with --floors,
+floors/NAME/ holds the same evaluation of each sanity floor, shown in a column next to the
+agent's. Kill it at any moment and run the same command again to resume; a larger --trials
+extends it.
 
 examples:
   dialogsim eval --agent offline --trials 3 --seed 1 --out evals/offline
+  dialogsim eval --agent offline --floors --trials 2 --seed 1 --out evals/offline-floors
   dialogsim eval --agent python:examples/python_agent.py:make_agent --scenarios retail --seed 1 --out evals/py
   dialogsim eval --agent 'cmd:python examples/jsonl_agent.py' --trials 2 --seed 1 --out evals/cmd
 """
@@ -110,6 +115,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="give the agent the user's words only, not the offline user's dialogue acts (use for benchmarks)",
     )
+    how.add_argument(
+        "--floors",
+        action="store_true",
+        help="also evaluate the sanity floors (baseline:silent, guess, random) and show them beside the agent",
+    )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     add_connection_arguments(p)
     p.set_defaults(handler=run)
@@ -137,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         progress=not args.no_progress,
         text_only=args.text_only,
+        floors=args.floors,
     )
     setup = llm_setup([args.agent, args.user], args)  # a missing key stops here, before any work
     if setup is None:

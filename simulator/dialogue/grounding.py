@@ -44,7 +44,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import (
@@ -65,11 +65,14 @@ __all__ = ["Anchor", "Grounding", "contains", "mentions", "supports", "task_part
 # --------------------------------------------------------------------------- parts
 
 
-def task_parts(events: Sequence[Event], task_ids: Sequence[str]) -> dict[str, list[int]]:
-    """For each task, the indexes (``seq``) of the agent messages in its part (see the module docstring)."""
+def task_parts(
+    events: Sequence[Event], task_ids: Sequence[str], *, kind: type[Event] = AgentMessage
+) -> dict[str, list[int]]:
+    """For each task, the indexes (``seq``) of the agent messages in its part (see the module
+    docstring); with ``kind=ToolResult``, of the tool results in it."""
     parts: dict[str, list[int]] = {t: [] for t in task_ids}
     if not any(isinstance(e, TaskStarted) for e in events):
-        every = [i for i, e in enumerate(events) if isinstance(e, AgentMessage)]
+        every = [i for i, e in enumerate(events) if isinstance(e, kind)]
         return {t: list(every) for t in task_ids}
     opened: list[str] = []
     focus: list[str] = []
@@ -82,7 +85,7 @@ def task_parts(events: Sequence[Event], task_ids: Sequence[str]) -> dict[str, li
             if opened:
                 focus = list(dict.fromkeys(opened))
             opened = []
-        elif isinstance(event, AgentMessage):
+        elif isinstance(event, kind):
             for task_id in focus:
                 if task_id in parts:
                     parts[task_id].append(i)
@@ -297,6 +300,10 @@ class Anchor:
     tool: str
     arguments: dict[str, Any]
     result: Any
+    #: Generated-key columns (and the largest key before the dialogue, None: none): a key the
+    #: gold replay generated for a new row may be another number in the dialogue, so a field
+    #: of that name holding a new key is not compared.
+    new_keys: dict[str, int | None] = field(default_factory=dict)
 
 
 def _objects(node: Any) -> Iterator[dict[str, Any]]:
@@ -319,11 +326,14 @@ def _rows(result: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _consistent(candidate: dict[str, Any], row: dict[str, Any], name: str) -> bool:
+def _consistent(
+    candidate: dict[str, Any], row: dict[str, Any], name: str, new_keys: dict[str, int | None] | None = None
+) -> bool:
     """Whether ``candidate`` is the same row as ``row``: it shares a field besides ``name``, and
-    every field they share agrees."""
+    every field they share agrees (but a generated key of a new row, see ``Anchor.new_keys``)."""
+    loose = new_keys or {}
     shared = [k for k in candidate if k in row and k != name]
-    return bool(shared) and all(_leaf_matches(candidate[k], row[k]) for k in shared)
+    return bool(shared) and all(_leaf_matches(candidate[k], row[k]) for k in shared if not _new_key(k, row[k], loose))
 
 
 def _structured(result: ToolResult) -> Any:
@@ -351,7 +361,8 @@ def supports(result: ToolResult, call: Any, value: Any, name: str | None, anchor
     structured = _structured(result)
     if row is not None:
         return any(
-            name in o and _leaf_matches(o[name], value) and _consistent(o, row, name) for o in _objects(structured)
+            name in o and _leaf_matches(o[name], value) and _consistent(o, row, name, anchor.new_keys)
+            for o in _objects(structured)
         )
     same_call = (
         call is not None
@@ -363,7 +374,7 @@ def supports(result: ToolResult, call: Any, value: Any, name: str | None, anchor
     rows = structured.get("rows") if isinstance(structured, dict) else None
     if isinstance(rows, list) and _is_number(value) and len(rows) == value == len(gold_rows) and gold_rows:
         found = [r for r in rows if isinstance(r, dict)]
-        return all(any(_consistent(r, g, "") for r in found) for g in gold_rows)
+        return all(any(_consistent(r, g, "", anchor.new_keys) for r in found) for g in gold_rows)
     return False
 
 
@@ -375,12 +386,37 @@ class Grounding:
     parts: dict[str, list[int]]
     results: list[int]
     calls: dict[str, Any]
+    #: Per task, the tool results in its part.
+    result_parts: dict[str, list[int]]
 
     @classmethod
     def of(cls, events: Sequence[Event], task_ids: Sequence[str]) -> Grounding:
         results = [i for i, e in enumerate(events) if isinstance(e, ToolResult) and not e.is_error]
         calls = {e.call_id: e for e in events if isinstance(e, ToolCall)}
-        return cls(events=events, parts=task_parts(events, task_ids), results=results, calls=calls)
+        return cls(
+            events=events,
+            parts=task_parts(events, task_ids),
+            results=results,
+            calls=calls,
+            result_parts=task_parts(events, task_ids, kind=ToolResult),
+        )
+
+    def write_made(
+        self, task_id: str, tool: str, arguments: dict[str, Any], new_keys: dict[str, int | None]
+    ) -> int | None:
+        """The tool result, in ``task_id``'s part, of a successful call of ``tool`` that changed a
+        row and agrees with ``arguments`` (but generated keys of new rows), or None."""
+        for index in self.result_parts.get(task_id, []):
+            result = self.events[index]
+            assert isinstance(result, ToolResult)
+            if result.is_error or result.tool != tool or result.affected < 1:
+                continue
+            call = self.calls.get(result.call_id)
+            if call is None:
+                continue
+            if _agrees(call.arguments, arguments, new_keys):
+                return index
+        return None
 
     def find(self, task_id: str, value: Any, name: str | None = None, anchor: Anchor | None = None) -> Evidence | None:
         """Where the agent first said ``value`` in ``task_id``'s part after a tool result that showed it."""
@@ -404,3 +440,21 @@ class Grounding:
             if isinstance(event, AgentMessage) and mentions(event.text, value) is not None:
                 return i
         return None
+
+
+def _new_key(name: str, value: Any, new_keys: dict[str, int | None]) -> bool:
+    if name not in new_keys or not isinstance(value, int) or isinstance(value, bool):
+        return False
+    before = new_keys[name]
+    return before is None or value > before
+
+
+def _agrees(called: dict[str, Any], gold: dict[str, Any], new_keys: dict[str, int | None]) -> bool:
+    """Every gold argument was passed with its value (a missing one counts as null), but a
+    generated key of a row the dialogue created, which may have another number there."""
+    for name, value in gold.items():
+        if _new_key(name, value, new_keys):
+            continue
+        if not _leaf_matches(called.get(name), value):
+            return False
+    return True

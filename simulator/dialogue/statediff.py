@@ -157,6 +157,9 @@ class GoldReplay:
     tools: frozenset[str] = frozenset()
     #: Why the replay stopped before its end (a gold write failed), or None.
     failure: str | None = None
+    #: Generated-key column -> the largest key before the gold calls (the smallest, for a
+    #: column name several tables share; None when a table was empty).
+    new_keys: dict[str, int | None] = field(default_factory=dict)
 
     def close(self) -> None:
         self.database.close()
@@ -197,8 +200,19 @@ def replay_gold(scenario: Scenario, environment: Environment, *, base_dir: Path 
         db.close()
         raise
     written = [g.call.tool for g in calls if g.write]
+    new_keys: dict[str, int | None] = {}
+    for rule in rules.values():
+        if rule.generated is None:
+            continue
+        before = keys_before.get(rule.name)
+        if rule.generated not in new_keys:
+            new_keys[rule.generated] = before
+        else:
+            known = new_keys[rule.generated]
+            new_keys[rule.generated] = None if known is None or before is None else min(known, before)
     return GoldReplay(
         database=db,
+        new_keys=new_keys,
         calls=len(written),
         keys_before=keys_before,
         results=results,

@@ -7,6 +7,10 @@ verdict):
   calls of every task on a fresh copy (``simulator.dialogue.statediff``). A change no
   gold call explains cannot be attributed to one task, so any difference fails the
   dialogue and every task of it that writes.
+- **call** (a task that writes): each of its writes was really made in the task's part of
+  the dialogue: a successful call of the step's tool that changed a row, with the gold
+  arguments (a generated key of a new row may differ). The state check cannot see a
+  write whose effect a later task undid (a row created, then deleted).
 - **assertion**: each of the task's SQL assertions holds on the final database. They say
   what the task needed, so a failed one explains a state difference.
 - **value**: each value the agent had to tell the user was said in the task's part of
@@ -29,8 +33,10 @@ from typing import Any
 from schemas import (
     Check,
     CheckKind,
+    Effect,
     Environment,
     Event,
+    Evidence,
     ExpectedValue,
     Scenario,
     SqlAssertion,
@@ -117,7 +123,7 @@ def _check_state(
     final: Database,
     events: Sequence[Event] | None,
     base_dir: Path | None,
-) -> tuple[StateCheck, dict[str, Any]]:
+) -> tuple[StateCheck, dict[str, Any], dict[str, int | None]]:
     started = time.perf_counter()
     gold = replay_gold(scenario, environment, base_dir=base_dir)
     if gold.failure is not None:
@@ -128,7 +134,7 @@ def _check_state(
             detail=gold.failure,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
-        return state, gold.results
+        return state, gold.results, gold.new_keys
     try:
         try:
             only = None
@@ -148,10 +154,12 @@ def _check_state(
         more=max(0, len(changes) - MAX_CHANGES),
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
     )
-    return state, gold.results
+    return state, gold.results, gold.new_keys
 
 
-def anchors(task: Task, results: dict[str, Any]) -> list[tuple[ExpectedValue, Anchor | None]]:
+def anchors(
+    task: Task, results: dict[str, Any], new_keys: dict[str, int | None] | None = None
+) -> list[tuple[ExpectedValue, Anchor | None]]:
     """Each value the agent must say for ``task``, with the gold call and result it is about."""
     steps = {s.id: s for s in task.chain}
     out: list[tuple[ExpectedValue, Anchor | None]] = []
@@ -160,7 +168,8 @@ def anchors(task: Task, results: dict[str, Any]) -> list[tuple[ExpectedValue, An
         found = results.get(value.step)
         anchor = None
         if step is not None and found is not None:
-            anchor = Anchor(tool=step.tool, arguments=dict(step.resolved or step.arguments), result=found)
+            args = dict(step.resolved or step.arguments)
+            anchor = Anchor(tool=step.tool, arguments=args, result=found, new_keys=new_keys or {})
         out.append((value, anchor))
     ref = task.refinement
     if ref is not None:
@@ -170,7 +179,7 @@ def anchors(task: Task, results: dict[str, Any]) -> list[tuple[ExpectedValue, An
             anchor = None
             if step is not None and found is not None:
                 args = {**(step.resolved or step.arguments), **ref.arguments}
-                anchor = Anchor(tool=step.tool, arguments=args, result=found)
+                anchor = Anchor(tool=step.tool, arguments=args, result=found, new_keys=new_keys or {})
             out.append((value, anchor))
     return out
 
@@ -188,13 +197,14 @@ def verify_dialogue(
     Raises VerificationError when the checks cannot be carried out at all (the replay
     cannot start, the final database cannot be read, an assertion's query fails).
     """
-    state, results = _check_state(scenario, environment, final, events, base_dir)
+    state, results, new_keys = _check_state(scenario, environment, final, events, base_dir)
     grounding = Grounding.of(events, [t.id for t in scenario.tasks])
     outcomes = []
     for task in scenario.tasks:
         checks: list[Check] = []
         if writes(task, environment):
             checks.append(_state_check(state))
+            checks.extend(_write_checks(grounding, task, environment, new_keys))
         try:
             for assertion in task.expected.assertions:
                 ok = check_assertion(final.query, assertion)
@@ -208,7 +218,7 @@ def verify_dialogue(
                 )
         except Exception as exc:
             raise VerificationError(f"task {task.id}: an assertion cannot be checked: {exc}") from exc
-        checks.extend(_value_check(grounding, task, v, anchor) for v, anchor in anchors(task, results))
+        checks.extend(_value_check(grounding, task, v, anchor) for v, anchor in anchors(task, results, new_keys))
         if not checks:  # nothing to check cannot count as done
             checks.append(
                 Check(
@@ -231,6 +241,43 @@ def _state_check(state: StateCheck) -> Check:
         n = len(state.diff) + state.more
         detail = f"{n} difference(s) from the replay of {state.gold_calls} gold call(s); no write can be attributed"
     return Check(kind=CheckKind.STATE, name="full state", verdict=state.verdict, detail=detail, diff=state.diff)
+
+
+def _write_checks(
+    grounding: Grounding, task: Task, environment: Environment, new_keys: dict[str, int | None]
+) -> list[Check]:
+    """One check per write step: the dialogue really made it, in the task's part. The state
+    check cannot see a write whose effect a later one undid (a row created, then deleted)."""
+    checks = []
+    for step in task.chain:
+        if not _is_write(environment, step.tool):
+            continue
+        args = dict(step.resolved or step.arguments)
+        found = grounding.write_made(task.id, step.tool, args, new_keys)
+        name = f"{step.id}:{step.tool}"
+        if found is None:
+            checks.append(
+                Check(
+                    kind=CheckKind.CALL,
+                    name=name,
+                    verdict=Verdict.FAIL,
+                    expected=args,
+                    detail="no successful call of the tool that changed a row with these arguments, in the task's part",
+                )
+            )
+        else:
+            evidence = Evidence(message=found, result=found, said=step.tool)
+            checks.append(
+                Check(kind=CheckKind.CALL, name=name, verdict=Verdict.PASS, expected=args, evidence=[evidence])
+            )
+    return checks
+
+
+def _is_write(environment: Environment, tool: str) -> bool:
+    try:
+        return environment.tool(tool).effect is Effect.WRITE
+    except KeyError:
+        return False
 
 
 def _value_check(grounding: Grounding, task: Task, value: ExpectedValue, anchor: Anchor | None) -> Check:

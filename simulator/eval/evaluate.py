@@ -6,6 +6,9 @@ The output directory holds::
     records/       a dataset directory (simulator.run.execute): manifest, environments/, one
                    DialogueRecord per trial in dialogues.jsonl, summary.json
     results.json   the scores (simulator.eval.scoring), rewritten at the end of each run
+    floors/NAME/   with ``floors``: the same evaluation of each sanity floor
+                   (``baseline:NAME``, simulator.eval.baselines), whose summaries the
+                   results carry next to the agent's
 
 Trials are dialogues of their own: trial ``k`` of scenario ``S`` is dialogue ``S~tk``,
 with its own dialogue seed derived from (seed, scenario, k). Every agent evaluated with
@@ -23,6 +26,7 @@ stdio worker.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -38,6 +42,7 @@ from schemas.errors import ConfigError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
 from simulator.eval.agents import AgentEndpoint
+from simulator.eval.baselines import FLOORS
 from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import ScenarioSource, load_source, resolve_source
 from simulator.run.config import RunConfig
@@ -49,11 +54,21 @@ from toolservers.server import EventCallback
 from toolservers.stdio_pool import StdioPool
 from toolservers.transports import Connected, connect_tool_server
 
-__all__ = ["EVAL_FILE", "RECORDS_DIR", "RESULTS_FILE", "EvalConfig", "EvalOutcome", "run_eval", "trial_scenarios"]
+__all__ = [
+    "EVAL_FILE",
+    "FLOORS_DIR",
+    "RECORDS_DIR",
+    "RESULTS_FILE",
+    "EvalConfig",
+    "EvalOutcome",
+    "run_eval",
+    "trial_scenarios",
+]
 
 EVAL_FILE = "eval.json"
 RECORDS_DIR = "records"
 RESULTS_FILE = "results.json"
+FLOORS_DIR = "floors"
 _EVAL_FORMAT = 1
 
 ToolServerMode = Literal["host", "pool"]
@@ -85,6 +100,9 @@ class EvalConfig:
     progress: bool = True
     #: Give the agent the user's words only, never the offline user's dialogue acts.
     text_only: bool = False
+    #: Also evaluate the sanity floors (``baseline:silent``, ``guess``, ``random``) on the same
+    #: scenarios and trials, each in ``out_dir/floors/NAME``, and report them beside the agent.
+    floors: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,7 +169,7 @@ def _check_out_dir(out: Path, settings: dict[str, Any]) -> None:
         return
     path = out / EVAL_FILE
     if not path.exists():
-        if any(p.name != RECORDS_DIR for p in out.iterdir()):
+        if any(p.name not in {RECORDS_DIR, FLOORS_DIR} for p in out.iterdir()):
             raise ConfigError(f"{out}: is not empty and holds no evaluation; choose a new or empty --out")
         return
     try:
@@ -250,11 +268,37 @@ def pool_connector(pool: StdioPool) -> Connector:
 
 
 async def run_eval(config: EvalConfig) -> EvalOutcome:
-    """Run (or resume) the evaluation ``config`` describes and score it.
+    """Run (or resume) the evaluation ``config`` describes and score it; with ``floors``, the
+    sanity floors too (each its own evaluation under ``floors/``), carried in the results.
 
     Raises ConfigError, before any work, for a bad setting, an unknown agent or user
     spec, a bad source, or an output directory that holds something else.
     """
+    outcome = await _run_eval(config)
+    if not config.floors:
+        return outcome
+    floors = {}
+    for name in FLOORS:
+        floor = dataclasses.replace(
+            config,
+            agent=f"baseline:{name}",
+            out_dir=config.out_dir / FLOORS_DIR / name,
+            floors=False,
+            text_only=True,
+        )
+        floors[floor.agent] = (await _run_eval(floor)).results.summary
+    results = msgspec.structs.replace(outcome.results, floors=floors)
+    _write_results(outcome.results_path, results)
+    return EvalOutcome(run=outcome.run, results=results, results_path=outcome.results_path)
+
+
+def _write_results(path: Path, results: EvalResults) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(results), indent=2) + b"\n")
+    tmp.replace(path)
+
+
+async def _run_eval(config: EvalConfig) -> EvalOutcome:
     _check(config)
     source = resolve_source(config.source)
     environments, base, base_dir = load_source(source, seed=config.seed, mode=config.mode, limit=config.limit)
@@ -322,7 +366,5 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
         user=config.user,
     )
     results_path = out / RESULTS_FILE
-    tmp = results_path.with_name(RESULTS_FILE + ".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(results), indent=2) + b"\n")
-    tmp.replace(results_path)
+    _write_results(results_path, results)
     return EvalOutcome(run=summary, results=results, results_path=results_path)

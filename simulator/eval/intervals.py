@@ -71,19 +71,35 @@ def beta_cdf(x: float, a: float, b: float) -> float:
 
 
 def beta_quantile(q: float, a: float, b: float) -> float:
-    """The x with ``beta_cdf(x, a, b) == q`` (bisection to about 1e-12)."""
+    """The x with ``beta_cdf(x, a, b) == q``: Newton steps from a normal-theory start, kept inside
+    a bisection bracket, to about 1e-12."""
     if q <= 0.0:
         return 0.0
     if q >= 1.0:
         return 1.0
     low, high = 0.0, 1.0
-    for _ in range(42):
-        mid = (low + high) / 2
-        if beta_cdf(mid, a, b) < q:
-            low = mid
+    mean = a / (a + b)
+    sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
+    x = min(max(mean + sd * _normal_quantile(q), 1e-9), 1.0 - 1e-9)
+    log_norm = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    for _ in range(100):
+        error = beta_cdf(x, a, b) - q
+        if error < 0:
+            low = x
         else:
-            high = mid
-    return (low + high) / 2
+            high = x
+        if abs(error) < 1e-13 or high - low < 1e-13:
+            break
+        density = math.exp(log_norm + (a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x))
+        step = x - error / density if density > 0 else -1.0
+        x = step if low < step < high else (low + high) / 2
+    return x
+
+
+def _normal_quantile(q: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(q)
 
 
 def clopper_pearson(successes: float, total: float, *, confidence: float = 0.95) -> tuple[float, float]:

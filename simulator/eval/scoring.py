@@ -365,30 +365,46 @@ def _interval(i: Interval) -> str:
 
 
 def render_results(results: EvalResults, *, title: str = "Evaluation") -> list[Table]:
-    """Rich tables: the summary (pass^k with intervals and the other metrics), then per scenario."""
+    """Rich tables: the summary (pass^k with intervals and the other metrics, each sanity floor
+    in a column of its own next to the agent's), then per scenario."""
     s = results.summary
+    floors = list(results.floors.items())
     pct = f"{s.confidence * 100:g}%"
     table = Table(title=f"{title}: {s.agent}", title_justify="left")
     table.add_column("metric")
     table.add_column(f"value [{pct} CI]", justify="right")
-    table.add_row("scenarios x trials", f"{s.scenarios} x {s.trials} = {s.dialogues} dialogues, {s.tasks} tasks")
-    for k, interval in s.dialogue_pass_hat.items():
-        table.add_row(f"dialogue pass^{k}", _interval(interval))
+    for spec, _ in floors:
+        table.add_column(f"floor {spec.partition(':')[2] or spec}", justify="right")
+
+    def row(label: str, cell: Callable[[EvalSummary], str], *, floored: bool = True) -> None:
+        table.add_row(label, cell(s), *[(cell(f) if floored else "") for _, f in floors])
+
+    def pick(attr: str, k: str) -> Callable[[EvalSummary], str]:
+        def cell(summary: EvalSummary) -> str:
+            interval = getattr(summary, attr).get(k)
+            return "-" if interval is None else _interval(interval)
+
+        return cell
+
+    row("scenarios x trials", lambda x: f"{x.scenarios} x {x.trials} = {x.dialogues} dialogues, {x.tasks} tasks")
+    for k in s.dialogue_pass_hat:
+        row(f"dialogue pass^{k}", pick("dialogue_pass_hat", k))
     if s.trials > 1:
-        table.add_row(f"dialogue pass@{s.trials}", _interval(s.dialogue_pass_at[str(s.trials)]))
-    for k, interval in s.task_pass_hat.items():
-        table.add_row(f"task pass^{k}", _interval(interval))
-    table.add_row("dialogue success, all trials", _interval(s.dialogue_success))
-    table.add_row("task success, all trials", _interval(s.task_success))
-    table.add_row("turns, mean (max)", f"{s.turns.mean:.2f} ({s.turns.max:g})")
-    table.add_row("tool calls (per dialogue)", f"{s.tool_calls} ({s.tool_calls_per_dialogue:.2f})")
-    table.add_row("tool error rate", f"{s.tool_error_rate * 100:.1f}%")
-    table.add_row("invalid-argument rate", f"{s.invalid_argument_rate * 100:.1f}%")
+        row(f"dialogue pass@{s.trials}", pick("dialogue_pass_at", str(s.trials)))
+    for k in s.task_pass_hat:
+        row(f"task pass^{k}", pick("task_pass_hat", k))
+    row("dialogue success, all trials", lambda x: _interval(x.dialogue_success))
+    row("task success, all trials", lambda x: _interval(x.task_success))
+    row("turns, mean (max)", lambda x: f"{x.turns.mean:.2f} ({x.turns.max:g})")
+    row("tool calls (per dialogue)", lambda x: f"{x.tool_calls} ({x.tool_calls_per_dialogue:.2f})")
+    row("tool error rate", lambda x: f"{x.tool_error_rate * 100:.1f}%")
+    row("invalid-argument rate", lambda x: f"{x.invalid_argument_rate * 100:.1f}%")
     tokens = "-" if s.input_tokens is None else f"{s.input_tokens} / {s.output_tokens}"
-    table.add_row("agent tokens in / out", tokens)
-    table.add_row("agent cost (USD)", "-" if s.cost_usd is None else f"{s.cost_usd:.4f}")
-    table.add_row("terminations", "\n".join(f"{k} {v}" for k, v in s.terminations.items()) or "-")
-    table.add_row("failed dialogues", str(s.failed))
+    row("agent tokens in / out", lambda _: tokens, floored=False)
+    row("agent cost (USD)", lambda _: "-" if s.cost_usd is None else f"{s.cost_usd:.4f}", floored=False)
+    row("terminations", lambda x: "\n".join(f"{k} {v}" for k, v in x.terminations.items()) or "-")
+    row("user_done, failed verification", lambda x: str(x.done_but_failed))
+    row("failed dialogues", lambda x: str(x.failed))
 
     per = Table(title="Per scenario", title_justify="left")
     per.add_column("scenario")
