@@ -167,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
     for table in render_results(outcome.results):
         console.print(table)
     run_summary = outcome.run
+    for spec, floor in outcome.floor_runs.items():
+        console.print(
+            f"floor {spec}: {floor.generated} new dialogues, {floor.skipped} already present, in "
+            f"{floor.elapsed_s:.1f} s",
+            highlight=False,
+        )
     console.print(
         f"{run_summary.generated} new dialogues ({run_summary.failed} failed), {run_summary.skipped} already "
         f"present, in {run_summary.elapsed_s:.1f} s; results in {outcome.results_path}",

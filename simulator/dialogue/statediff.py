@@ -160,13 +160,24 @@ class GoldReplay:
     #: Generated-key column -> the largest key before the gold calls (the smallest, for a
     #: column name several tables share; None when a table was empty).
     new_keys: dict[str, int | None] = field(default_factory=dict)
+    #: The tables a write of the gold calls or of the dialogue may have changed (None: any).
+    touched: frozenset[str] | None = None
 
     def close(self) -> None:
         self.database.close()
 
 
-def replay_gold(scenario: Scenario, environment: Environment, *, base_dir: Path | None = None) -> GoldReplay:
+def replay_gold(
+    scenario: Scenario,
+    environment: Environment,
+    *,
+    base_dir: Path | None = None,
+    called: Iterable[str] | None = None,
+) -> GoldReplay:
     """Replay the initial state and the gold calls of ``scenario`` on a fresh copy of the database.
+
+    ``called``: the tools the dialogue called; with it, only the tables some write of
+    either side can change are prepared for the diff (``touched``), else all of them.
 
     A gold write that fails stops the replay there (``failure`` says why: the tasks do
     not fit this environment, so no state can be compared); a read that fails only
@@ -185,7 +196,14 @@ def replay_gold(scenario: Scenario, environment: Environment, *, base_dir: Path 
         for action in scenario.initial_state.db_actions:
             _call(executor, action, "initial action")
         rules = table_rules(db, environment)
-        keys_before = {t.name: _max_key(db, t) for t in rules.values() if t.generated is not None}
+        touched = None
+        if called is not None:
+            touched = touched_tables(db, environment, {*called, *(g.call.tool for g in calls if g.write)})
+        keys_before = {
+            t.name: _max_key(db, t)
+            for t in rules.values()
+            if t.generated is not None and (touched is None or t.name in touched)
+        }
         for gold in calls:
             try:
                 outcome = executor.call(gold.call.tool, gold.call.arguments)
@@ -202,9 +220,9 @@ def replay_gold(scenario: Scenario, environment: Environment, *, base_dir: Path 
     written = [g.call.tool for g in calls if g.write]
     new_keys: dict[str, int | None] = {}
     for rule in rules.values():
-        if rule.generated is None:
+        if rule.generated is None or rule.name not in keys_before:
             continue
-        before = keys_before.get(rule.name)
+        before = keys_before[rule.name]
         if rule.generated not in new_keys:
             new_keys[rule.generated] = before
         else:
@@ -213,6 +231,7 @@ def replay_gold(scenario: Scenario, environment: Environment, *, base_dir: Path 
     return GoldReplay(
         database=db,
         new_keys=new_keys,
+        touched=touched,
         calls=len(written),
         keys_before=keys_before,
         results=results,

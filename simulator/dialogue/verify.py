@@ -49,7 +49,7 @@ from schemas import (
 )
 from schemas.errors import VerificationError
 from simulator.dialogue.grounding import Anchor, Grounding
-from simulator.dialogue.statediff import MAX_CHANGES, diff_states, replay_gold, table_rules, touched_tables, writes
+from simulator.dialogue.statediff import MAX_CHANGES, diff_states, replay_gold, table_rules, writes
 from toolservers.database import Database
 
 __all__ = [
@@ -125,7 +125,9 @@ def _check_state(
     base_dir: Path | None,
 ) -> tuple[StateCheck, dict[str, Any], dict[str, int | None]]:
     started = time.perf_counter()
-    gold = replay_gold(scenario, environment, base_dir=base_dir)
+    # Without the events, any table may have changed.
+    called = None if events is None else {e.tool for e in events if isinstance(e, ToolCall)}
+    gold = replay_gold(scenario, environment, base_dir=base_dir, called=called)
     if gold.failure is not None:
         gold.close()
         state = StateCheck(
@@ -137,12 +139,8 @@ def _check_state(
         return state, gold.results, gold.new_keys
     try:
         try:
-            only = None
-            if events is not None:  # without the events, any table may have changed
-                called = {e.tool for e in events if isinstance(e, ToolCall)}
-                only = touched_tables(gold.database, environment, called | gold.tools)
             rules = table_rules(gold.database, environment)
-            changes = diff_states(gold.database, final, rules, gold.keys_before, only=only)
+            changes = diff_states(gold.database, final, rules, gold.keys_before, only=gold.touched)
         except Exception as exc:  # the final database went away, or does not have the gold's tables
             raise VerificationError(f"the final database cannot be compared: {type(exc).__name__}: {exc}") from exc
     finally:

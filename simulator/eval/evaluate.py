@@ -112,6 +112,8 @@ class EvalOutcome:
     run: RunSummary
     results: EvalResults
     results_path: Path
+    #: With ``floors``: the run of each floor, by agent spec.
+    floor_runs: dict[str, RunSummary] = dataclasses.field(default_factory=dict)
 
 
 def _trial_seed(seed: int, scenario: Scenario, trial: int) -> int:
@@ -278,6 +280,7 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
     if not config.floors:
         return outcome
     floors = {}
+    runs = {}
     for name in FLOORS:
         floor = dataclasses.replace(
             config,
@@ -286,10 +289,12 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
             floors=False,
             text_only=True,
         )
-        floors[floor.agent] = (await _run_eval(floor)).results.summary
+        done = await _run_eval(floor)
+        floors[floor.agent] = done.results.summary
+        runs[floor.agent] = done.run
     results = msgspec.structs.replace(outcome.results, floors=floors)
     _write_results(outcome.results_path, results)
-    return EvalOutcome(run=outcome.run, results=results, results_path=outcome.results_path)
+    return EvalOutcome(run=outcome.run, results=results, results_path=outcome.results_path, floor_runs=runs)
 
 
 def _write_results(path: Path, results: EvalResults) -> None:
