@@ -33,13 +33,7 @@ __all__ = [
 
 
 class TerminationReason(enum.StrEnum):
-    """Why a dialogue stopped.
-
-    ``judge_failure`` and ``verification_failure``: the conversation ran its course, but
-    the rubric judge, or the checking of its tasks (e.g. the replay of the gold calls),
-    could not be carried out, so its verdicts cannot be trusted; the record's ``error``
-    says how the conversation itself ended.
-    """
+    """Why a dialogue stopped."""
 
     USER_DONE = "user_done"
     USER_GAVE_UP = "user_gave_up"
@@ -49,8 +43,6 @@ class TerminationReason(enum.StrEnum):
     USER_FAILURE = "user_failure"
     TOOL_FAILURE = "tool_failure"
     TIMEOUT = "timeout"
-    JUDGE_FAILURE = "judge_failure"
-    VERIFICATION_FAILURE = "verification_failure"
 
 
 class FeedbackKind(enum.StrEnum):

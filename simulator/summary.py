@@ -4,12 +4,15 @@ Each record's own counts come from :mod:`simulator.dialogue.recorder`. Per datas
 (``summarize``): the paper's Table 1 — mean and max of steps, turns and tasks
 per dialogue, and the number of samples — plus success, tool-error and invalid-argument
 rates, termination reasons and feedback kinds, split by mode when both modes are present.
+A run that used models also shows its model endpoints (``render_endpoints``): requests,
+errors, times taken out of service and latency percentiles of each.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 from rich.table import Table
@@ -20,9 +23,14 @@ from schemas import (
 )
 from simulator.dialogue.verify import dialogue_succeeded
 
+if TYPE_CHECKING:
+    from simulator.providers.fleet import EndpointStats
+
 __all__ = [
     "Stat",
+    "done_but_failed",
     "Summary",
+    "render_endpoints",
     "render_summary",
     "summary_columns",
     "summary_rows",
@@ -48,7 +56,8 @@ class Summary(msgspec.Struct, kw_only=True):
     denominator is zero is 0. A dialogue succeeds by the rule the evaluation uses too
     (``dialogue_succeeded``: the user was done, every task passed, the state matched);
     ``done_but_failed`` counts the dialogues the user ended done that still failed
-    verification, so ``terminations`` and the success rate read together.
+    verification (the checks ran: a judge or verification error is in ``error``), so
+    ``terminations`` and the success rate read together.
     """
 
     samples: int
@@ -110,7 +119,7 @@ class _Acc:
         self.outcomes_ok += sum(1 for o in record.outcomes if o.success)
         ok = dialogue_succeeded(record.termination, record.outcomes, record.state)
         self.dialogues_ok += ok
-        self.done_but_failed += record.termination is TerminationReason.USER_DONE and not ok
+        self.done_but_failed += done_but_failed(record, ok)
         self.tool_calls += m.tool_calls
         self.tool_errors += m.tool_errors
         self.invalid += m.invalid_arguments
@@ -139,6 +148,11 @@ class _Acc:
             output_tokens=self.output_tokens,
             cost_usd=round(self.cost, 6),
         )
+
+
+def done_but_failed(record: DialogueRecord, ok: bool) -> bool:
+    """The user ended it done, its checks ran (no judge or verification error), and it failed them."""
+    return record.termination is TerminationReason.USER_DONE and not ok and not record.error
 
 
 def _ratio(num: float, den: float) -> float:
@@ -219,4 +233,17 @@ def render_summary(summary: Summary, *, title: str = "Dataset summary") -> Table
         table.add_column(name, justify="right")
     for label, cells in summary_rows(summary):
         table.add_row(label, *cells)
+    return table
+
+
+def render_endpoints(stats: Sequence[EndpointStats], *, title: str = "Model endpoints") -> Table:
+    """A rich table of the run's model endpoints: one row per model and base URL."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("model")
+    table.add_column("endpoint")
+    for name in ("requests", "errors", "taken out", "p50 ms", "p90 ms", "p99 ms"):
+        table.add_column(name, justify="right")
+    for s in stats:
+        latency = [f"{v:.1f}" for v in (s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99)] if s.latency_ms else []
+        table.add_row(s.model, s.endpoint, str(s.requests), str(s.errors), str(s.ejections), *(latency or ["-"] * 3))
     return table

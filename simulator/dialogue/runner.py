@@ -40,7 +40,7 @@ from schemas import (
     UserMessage,
     Verdict,
 )
-from schemas.errors import JudgeError, VerificationError
+from schemas.errors import BrainError, InitialStateError, JudgeError, VerificationError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.bus import DialogueBus
 from simulator.dialogue.recorder import build_record
@@ -95,26 +95,6 @@ class _Ending:
             self.reason = reason
             self.detail = detail
 
-    def after_conversation(self, reason: TerminationReason, detail: str) -> None:
-        """A failure after the conversation (judge, verification) replaces an ending that was
-        normal, keeping it in the detail; a broken conversation keeps its own reason."""
-        if self.reason in _BROKEN:
-            return
-        before = f" (the conversation ended {self.reason.value})" if self.reason is not None else ""
-        self.reason = reason
-        self.detail = detail + before
-
-
-#: Endings of a conversation that broke; a later judge or verification failure does not replace them.
-_BROKEN = frozenset(
-    {
-        TerminationReason.AGENT_FAILURE,
-        TerminationReason.USER_FAILURE,
-        TerminationReason.TOOL_FAILURE,
-        TerminationReason.TIMEOUT,
-    }
-)
-
 
 async def run_dialogue(
     scenario: Scenario,
@@ -144,6 +124,8 @@ async def run_dialogue(
     state: StateCheck | None = None
     scope = anyio.CancelScope()
     replaying = _Flag()
+    phase = _Phase()
+    failure: str | None = None
 
     async def on_tool_event(event: ToolEvent) -> None:
         nonlocal tool_errors
@@ -159,6 +141,7 @@ async def run_dialogue(
     await bus.publish(DialogueStarted(scenario_id=scenario.id, environment_id=environment.id, mode=str(scenario.mode)))
     try:
         with anyio.fail_after(config.timeout_s):
+            phase.now = "serve"
             async with (connect or connect_tool_server)(
                 environment,
                 transport=config.transport,
@@ -166,24 +149,33 @@ async def run_dialogue(
                 dialogue_id=dialogue_id,
                 base_dir=base_dir,
             ) as conn:
+                phase.now = "initial_state"
                 with replaying:
                     await _replay_actions(scenario, conn.client)
+                phase.now = "converse"
                 with scope:
                     endpoint = getattr(conn, "endpoint", None)
                     await _converse(
                         scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, endpoint
                     )
+                phase.now = "finish"
                 database = await conn.finish()
-                outcomes, state = await _verify(scenario, environment, database, bus, ending, base_dir)
+                phase.now = "verify"
+                outcomes, state, failure = await _verify(scenario, environment, database, bus, base_dir)
                 if config.judge != "offline":
-                    outcomes = await _judge(config.judge, scenario, bus, outcomes, ending)
+                    phase.now = "judge"
+                    outcomes, judged = await _judge(config.judge, scenario, bus, outcomes)
+                    failure = failure or judged
     except TimeoutError:
         ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:g} s")
         outcomes = None
     except Exception as exc:  # the one catch-all boundary of a dialogue
-        reason, detail = _classify(exc)
-        ending.set(reason, detail)
-        await bus.publish(ErrorEvent(where=reason.value, error_type=type(_leaf(exc)).__name__, message=detail))
+        reason, detail = _classify(exc, phase.now)
+        if reason is not None:
+            ending.set(reason, detail)
+        failure = detail
+        where = reason.value if reason is not None else phase.now
+        await bus.publish(ErrorEvent(where=where, error_type=type(_leaf(exc)).__name__, message=detail))
         outcomes = None
     if outcomes is None:
         detail = "the dialogue broke before its tasks could be checked"
@@ -204,7 +196,7 @@ async def run_dialogue(
         brains=brains,
         started_at=started_at,
         duration_s=time.perf_counter() - clock,
-        error=ending.detail if reason not in {TerminationReason.USER_DONE} else None,
+        error=ending.detail if reason not in {TerminationReason.USER_DONE} else failure,
         state=state,
     )
 
@@ -346,7 +338,7 @@ async def _replay_actions(scenario: Scenario, client: Any) -> None:
         result = await client.call_tool(action.tool, action.arguments)
         if result.is_error:
             text = "".join(getattr(c, "text", "") for c in result.content)
-            raise _InitialStateError(f"initial action {action.tool} failed: {text}")
+            raise InitialStateError(f"initial action {action.tool} failed: {text}")
 
 
 async def _replay_history(scenario: Scenario, bus: DialogueBus) -> None:
@@ -377,14 +369,18 @@ class _Flag:
         self._set = False
 
 
-class _BrainStartError(Exception):
+class _Phase:
+    """Where the dialogue is: what a failure is blamed on depends on it."""
+
+    now = "start"
+
+
+class _BrainStartError(BrainError):
+    """A brain that could not start: the dialogue fails on that brain's side."""
+
     def __init__(self, reason: TerminationReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
-
-
-class _InitialStateError(Exception):
-    pass
 
 
 def _turns(events: list[Event]) -> int:
@@ -396,42 +392,50 @@ async def _verify(
     environment: Environment,
     database: Database,
     bus: DialogueBus,
-    ending: _Ending,
     base_dir: Path | None,
-) -> tuple[list[TaskOutcome], StateCheck]:
-    """Every task's checks and the full-state check; checks that cannot be carried out end the
-    dialogue ``verification_failure`` (never ``tool_failure``) with every task failed."""
+) -> tuple[list[TaskOutcome], StateCheck, str | None]:
+    """Every task's checks and the full-state check, and what went wrong if they could not run.
+
+    Checks that cannot be carried out (a VerificationError, or a bug in them) are a
+    verification failure, recorded as an error of the ``verify`` phase, never a tool
+    failure; every task fails and the conversation keeps its own ending. Gold calls that
+    do not replay fail only the tasks that write (their state check is an error).
+    """
     try:
         verified = verify_dialogue(scenario, environment, database, bus.events, base_dir=base_dir)
     except Exception as exc:  # a VerificationError, or a bug in the checks: either way, no verdict
         error = exc if isinstance(exc, VerificationError) else VerificationError(f"{type(exc).__name__}: {exc}")
-        ending.after_conversation(TerminationReason.VERIFICATION_FAILURE, str(error))
-        await bus.publish(ErrorEvent(where="verification", error_type=type(exc).__name__, message=str(error)))
-        return unverified(scenario, str(error)), StateCheck(verdict=Verdict.ERROR, detail=str(error))
-    if verified.state.verdict is Verdict.ERROR:  # the tasks that write fail; the ending stays the conversation's
-        await bus.publish(ErrorEvent(where="verification", error_type="GoldReplay", message=verified.state.detail))
-    return verified.outcomes, verified.state
+        detail = f"verify failed: {error}"
+        await bus.publish(ErrorEvent(where="verify", error_type=type(exc).__name__, message=str(error)))
+        return unverified(scenario, str(error)), StateCheck(verdict=Verdict.ERROR, detail=str(error)), detail
+    if verified.state.verdict is Verdict.ERROR:
+        await bus.publish(ErrorEvent(where="verify", error_type="GoldReplay", message=verified.state.detail))
+    return verified.outcomes, verified.state, None
 
 
 async def _judge(
-    model: str, scenario: Scenario, bus: DialogueBus, outcomes: list[TaskOutcome], ending: _Ending
-) -> list[TaskOutcome]:
-    """The rubric judge's verdicts on top of the checks. A judge that fails, whatever it raises,
-    is a judge failure: the dialogue ends ``judge_failure`` and every task fails, unjudged."""
+    model: str, scenario: Scenario, bus: DialogueBus, outcomes: list[TaskOutcome]
+) -> tuple[list[TaskOutcome], str | None]:
+    """The rubric judge's verdicts on top of the checks, and what went wrong if it failed.
+
+    A judge that fails, whatever it raises, is a judge failure: recorded as an error of the
+    ``judge`` phase (never a tool failure), every task failed and unjudged (``judgment``
+    ``error``), the conversation's own ending kept.
+    """
     from simulator.llm.judge import judge_outcomes
 
     try:
         judged = await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
     except Exception as exc:  # the judge's own boundary: its provider, its answer, a bug in it
         error = exc if isinstance(exc, JudgeError) else JudgeError(f"{type(exc).__name__}: {exc}")
-        ending.after_conversation(TerminationReason.JUDGE_FAILURE, f"the judge failed: {error}")
         await bus.publish(ErrorEvent(where="judge", error_type=type(exc).__name__, message=str(error)))
         failed = Check(kind=CheckKind.JUDGE, name="rubric judge", verdict=Verdict.ERROR, detail=str(error))
         reason = str(error)
-        return [
+        unjudged = [
             msgspec.structs.replace(o, success=False, judgment="error", reasoning=reason, checks=[*o.checks, failed])
             for o in outcomes
         ]
+        return unjudged, f"judge failed: {error}"
     return [
         msgspec.structs.replace(
             o,
@@ -446,7 +450,7 @@ async def _judge(
             ],
         )
         for o in judged
-    ]
+    ], None
 
 
 def _failed(outcome: TaskOutcome) -> str:
@@ -461,14 +465,22 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def _classify(exc: BaseException) -> tuple[TerminationReason, str]:
+def _classify(exc: BaseException, phase: str) -> tuple[TerminationReason | None, str]:
+    """The ending a failure in ``phase`` means, by where it came from; None keeps the conversation's own.
+
+    Serving the tool server, replaying the initial state and closing the session are the
+    tool server's side; a brain that cannot start is its own side's failure; anything else
+    escaping the conversation came from the tool server (listing its tools). A failure while
+    verifying or judging does not change how the conversation ended: its tasks fail, and the
+    error is recorded with the phase it happened in (``_verify`` and ``_judge`` catch their
+    own; this is the last resort).
+    """
     leaf = _leaf(exc)
+    detail = f"{type(leaf).__name__}: {leaf}"
     if isinstance(leaf, _BrainStartError):
         return leaf.reason, str(leaf)
-    if isinstance(leaf, _InitialStateError):
+    if isinstance(leaf, InitialStateError):
         return TerminationReason.TOOL_FAILURE, str(leaf)
-    if isinstance(leaf, JudgeError):
-        return TerminationReason.JUDGE_FAILURE, str(leaf)
-    if isinstance(leaf, VerificationError):
-        return TerminationReason.VERIFICATION_FAILURE, str(leaf)
-    return TerminationReason.TOOL_FAILURE, f"{type(leaf).__name__}: {leaf}"
+    if phase in {"verify", "judge"} or isinstance(leaf, JudgeError | VerificationError):
+        return None, f"{phase} failed: {detail}"
+    return TerminationReason.TOOL_FAILURE, detail

@@ -36,11 +36,12 @@ from statistics import NormalDist
 import msgspec
 from rich.table import Table
 
-from schemas import DialogueRecord, ProviderCall, TerminationReason
+from schemas import DialogueRecord, ProviderCall
 from simulator.dialogue.verify import dialogue_succeeded
 from simulator.eval.intervals import mean_interval
 from simulator.run.config import FAILURE_REASONS
 from simulator.summary import Stat
+from simulator.summary import done_but_failed as summary_done_but_failed
 
 __all__ = [
     "TRIAL_SEPARATOR",
@@ -251,8 +252,7 @@ def score(
         task_runs: dict[str, list[tuple[bool, list[str], list[str]]]] = {t.id: [] for t in first.tasks}
         ends: Counter[str] = Counter()
         for record in group:
-            if record.termination is TerminationReason.USER_DONE and not dialogue_passed(record):
-                done_but_failed += 1
+            done_but_failed += summary_done_but_failed(record, dialogue_passed(record))
             ends[record.termination.value] += 1
             terminations[record.termination.value] += 1
             if record.termination in FAILURE_REASONS:

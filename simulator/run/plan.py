@@ -9,8 +9,9 @@ import logging
 import random
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from schemas import (
     Environment,
     Scenario,
 )
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, UsageError
 from simulator.llm.setup import LLMSetup, use_setup
 from simulator.providers import ProviderError, StructuredOutputError, parse_model
 from simulator.run.config import RunConfig, check_settings, fingerprint
@@ -30,6 +31,7 @@ from simulator.run.dataset import (
     MANIFEST_FILE,
     check_out_dir,
     scan_dataset,
+    settings_differences,
     write_atomic,
 )
 from toolservers.loader import load_environment, save_environment
@@ -61,6 +63,8 @@ class PreparedRun:
     has_manifest: bool
     #: Where to cut the dataset file (a trailing partial line starts there), if anywhere.
     truncate_at: int | None
+    #: Names this invocation in the run's log (``run.log``): a fresh id per invocation.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def skipped(self) -> int:
@@ -94,7 +98,7 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
         env_by_id[env.id] = env
     for scenario in scenarios:
         if scenario.environment_id not in env_by_id:
-            raise ValueError(
+            raise UsageError(
                 f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
             )
 
@@ -125,10 +129,11 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         branched_envs, branched = branch_scenarios(
             config.branch_from, at_turn=config.at_turn, variants=config.variants, seed=config.seed
         )
-        return branched_envs, branched[: config.dialogues] if config.dialogues else branched
+        count = min(config.dialogues, len(branched)) if config.dialogues else len(branched)
+        return branched_envs, [branched[i] for i in config.scenario_indexes(stop=count)]
 
     from simulator.domains import domain_names, load_domain
-    from simulator.offline.scenarios import build_scenarios
+    from simulator.offline.scenarios import build_scenario, build_scenarios
 
     environments: list[Environment] = []
     names = list(dict.fromkeys(config.domains))
@@ -146,8 +151,15 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         from toolservers.derive import derive_environment
 
         environments.append(derive_environment(config.database))
-    scenarios = build_scenarios(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
-    return environments, scenarios
+    if config.shard is None:
+        return environments, build_scenarios(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
+    if not environments:
+        raise ConfigError("no environments to generate over")
+    # Only the shard's scenarios are built; each depends on its index alone.
+    return environments, [
+        build_scenario(environments[i % len(environments)], index=i, seed=config.seed, mode=config.mode)
+        for i in config.scenario_indexes()
+    ]
 
 
 # --------------------------------------------------------------------------- planning with models
@@ -176,10 +188,10 @@ def model_planner(
     async def work() -> tuple[list[Environment], list[Scenario]]:
         if stored is not None:
             meta, environments, scenarios = stored
-            if meta["settings"] != settings:
+            differences = settings_differences(meta["settings"], settings)
+            if differences:
                 raise ConfigError(
-                    f"{config.out_dir}: was planned with {json.dumps(meta['settings'])}; this run asks for "
-                    f"{json.dumps(settings)}. Use a new --out directory"
+                    f"{config.out_dir}: was planned with other settings ({differences}); use a new --out directory"
                 )
             planned = int(meta["planned"])
         else:
@@ -189,7 +201,7 @@ def model_planner(
             scenarios, planned = [], 0
         if config.dialogues > planned:
             scenarios += await _plan_scenarios(
-                setup, tasks_model, config, environments, range(planned, config.dialogues)
+                setup, tasks_model, config, environments, config.scenario_indexes(start=planned)
             )
             planned = config.dialogues
             _save_plan(plan_dir, settings, environments, scenarios, planned)
