@@ -31,6 +31,7 @@ modules are listed with where they live::
         │   └── LinkDown             link_down         simulator.stress._link: the target could not be (re)connected
         ├── InitialStateError        initial_state     replaying a scenario's initial database actions failed
         ├── BrainError               brain             a user or agent brain failed to start or to answer
+        │   ├── TurnTimeout          turn_timeout      a user, agent or judge did not answer within the turn timeout
         │   └── OutsideAgentError    agent             simulator.eval.agents: an agent under evaluation failed
         │       ├── AgentStartError  agent_start
         │       ├── AgentExited      agent_exited
@@ -64,6 +65,7 @@ __all__ = [
     "ToolError",
     "ToolExecutionError",
     "ToolServerError",
+    "TurnTimeout",
     "UsageError",
     "VerificationError",
 ]
@@ -200,3 +202,9 @@ class VerificationError(DialogueError):
     fails and the conversation keeps its own ending."""
 
     code = "verification_failed"
+
+
+class TurnTimeout(BrainError):
+    """A side of the dialogue (user, agent, judge) did not answer within the turn timeout."""
+
+    code = "turn_timeout"

@@ -22,6 +22,11 @@ Tools are served to every agent through the connector of the run: each dialogue'
 in-process tool server is mounted on one loopback HTTP host (URL, token and a stdio
 relay for outside agents), or, with ``tool_server="pool"``, served by a pre-started
 stdio worker.
+
+Outside agents never see the evaluator's environment: ``cmd:`` agents get the
+allow-listed one (``simulator.eval.agents.agent_environment``, plus ``agent_env``), and
+before a ``python:`` agent is imported the provider keys and secret-looking variables are
+deleted from ``os.environ`` (``scrub_environment``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +47,11 @@ from schemas import DialogueRecord, Environment, Mode, Scenario
 from schemas.errors import ConfigError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
-from simulator.eval.agents import AgentEndpoint
+from simulator.eval.agents import AgentEndpoint, agent_environment, scrub_environment
 from simulator.eval.baselines import FLOORS
 from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import ScenarioSource, load_source, resolve_source
+from simulator.log import get_logger
 from simulator.run.config import RunConfig
 from simulator.run.dataset import iter_records, settings_differences
 from simulator.run.execute import RunSummary, execute_run
@@ -70,6 +77,8 @@ RECORDS_DIR = "records"
 RESULTS_FILE = "results.json"
 FLOORS_DIR = "floors"
 _EVAL_FORMAT = 1
+
+log = get_logger(__name__)
 
 ToolServerMode = Literal["host", "pool"]
 
@@ -103,6 +112,14 @@ class EvalConfig:
     #: Also evaluate the sanity floors (``baseline:silent``, ``guess``, ``random``) on the same
     #: scenarios and trials, each in ``out_dir/floors/NAME``, and report them beside the agent.
     floors: bool = False
+    #: Environment variables granted to outside agents besides the allow-list (``--agent-env``).
+    agent_env: tuple[str, ...] = ()
+    #: Longest agent message the user is given (characters); longer ones are cut, with a note.
+    max_message_chars: int = 32_000
+    #: Run again the trials that failed on the infrastructure's side (``simulator.run.retry``).
+    retry_failed: bool = False
+    #: Stop cleanly on SIGINT / SIGTERM (the command line; needs the main thread).
+    stop_on_signals: bool = False
     #: The command's merged settings (defaults, ``--config`` file, flags), kept in the records' manifest.
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -145,6 +162,8 @@ def _check(config: EvalConfig) -> None:
         raise ConfigError(f"--pool-size: expected at least 1, got {config.pool_size}")
     if not config.turn_timeout_s > 0:
         raise ConfigError(f"--turn-timeout: expected a positive number of seconds, got {config.turn_timeout_s}")
+    if config.max_message_chars < 1:
+        raise ConfigError(f"--max-message-chars: expected at least 1, got {config.max_message_chars}")
     # Checks the specs now (an unknown scheme, a module that does not import), not per dialogue.
     resolve_agent(config.agent)
     resolve_user(config.user)
@@ -193,8 +212,11 @@ class _EvalConnection(Connected):
     endpoint: AgentEndpoint | None = None
 
 
-def host_connector(host: ToolHost) -> Connector:
-    """Serve each dialogue's tool server in process and mount it on ``host`` for outside agents."""
+def host_connector(host: ToolHost, *, agent_env: Mapping[str, str] | None = None) -> Connector:
+    """Serve each dialogue's tool server in process and mount it on ``host`` for outside agents.
+
+    ``agent_env`` is what outside agents' process environment is built from (default: the allow-list).
+    """
 
     @asynccontextmanager
     async def connect(
@@ -229,13 +251,13 @@ def host_connector(host: ToolHost) -> Connector:
                     conn.transport,
                     conn.tool_server,
                     close,
-                    endpoint=AgentEndpoint(url=mount.url, token=mount.token, stdio=mount.stdio),
+                    endpoint=AgentEndpoint(url=mount.url, token=mount.token, stdio=mount.stdio, environment=agent_env),
                 )
 
     return connect
 
 
-def pool_connector(pool: StdioPool) -> Connector:
+def pool_connector(pool: StdioPool, *, agent_env: Mapping[str, str] | None = None) -> Connector:
     """Serve each dialogue's tools from a pre-started stdio worker (outside agents get its relay)."""
 
     @asynccontextmanager
@@ -261,7 +283,7 @@ def pool_connector(pool: StdioPool) -> Connector:
                 conn.transport,
                 None,
                 close,
-                endpoint=AgentEndpoint(url=None, token=None, stdio=conn.stdio),
+                endpoint=AgentEndpoint(url=None, token=None, stdio=conn.stdio, environment=agent_env),
             )
 
     return connect
@@ -272,10 +294,13 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
     sanity floors too (each its own evaluation under ``floors/``), carried in the results.
 
     Raises ConfigError, before any work, for a bad setting, an unknown agent or user
-    spec, a bad source, or an output directory that holds something else.
+    spec, a bad source, a granted ``agent_env`` variable that is not set, or an output
+    directory that holds something else. For a ``python:`` agent, deletes provider keys
+    and secret-looking variables from ``os.environ`` before importing it (keys the run
+    needs must have been read into its LLM setup already).
     """
     outcome = await _run_eval(config)
-    if not config.floors:
+    if not config.floors or outcome.run.interrupted:
         return outcome
     floors = {}
     runs = {}
@@ -288,8 +313,10 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
             text_only=True,
         )
         done = await _run_eval(floor)
-        floors[floor.agent] = done.results.summary
         runs[floor.agent] = done.run
+        if done.run.interrupted:  # stopped by a signal: the next command resumes the floors
+            break
+        floors[floor.agent] = done.results.summary
     results = msgspec.structs.replace(outcome.results, floors=floors)
     _write_results(outcome.results_path, results)
     return EvalOutcome(run=outcome.run, results=results, results_path=outcome.results_path, floor_runs=runs)
@@ -302,6 +329,11 @@ def _write_results(path: Path, results: EvalResults) -> None:
 
 
 async def _run_eval(config: EvalConfig) -> EvalOutcome:
+    agent_env = agent_environment(config.agent_env)
+    if config.agent.partition(":")[0] == "python":
+        removed = scrub_environment(os.environ, keep=config.agent_env)
+        if removed:
+            log.info("agent_environment_scrubbed", removed=removed)
     _check(config)
     source = resolve_source(config.source)
     environments, base, base_dir = load_source(source, seed=config.seed, mode=config.mode, limit=config.limit)
@@ -326,7 +358,9 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
             agent=config.agent,
             user=config.user,
             agent_sees_acts=not config.text_only,
+            max_message_chars=config.max_message_chars,
         ),
+        retry_failed=config.retry_failed,
         settings=config.settings,
     )
     prepared = prepare_run(run_config, planner=lambda _config: (environments, scenarios))
@@ -345,10 +379,10 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
                     environments=environments,
                 )
             )
-            connector = pool_connector(pool)
+            connector = pool_connector(pool, agent_env=agent_env)
         else:
             host = await stack.enter_async_context(ToolHost())
-            connector = host_connector(host)
+            connector = host_connector(host, agent_env=agent_env)
 
         async def dialogue_fn(
             scenario: Scenario, environment: Environment, config: DialogueConfig, *, on_event: EventSink | None = None
@@ -357,7 +391,9 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
                 scenario, environment, config, on_event=on_event, base_dir=base_dir, connect=connector
             )
 
-        summary = await execute_run(prepared, dialogue_fn=dialogue_fn, progress=config.progress)
+        summary = await execute_run(
+            prepared, dialogue_fn=dialogue_fn, progress=config.progress, stop_on_signals=config.stop_on_signals
+        )
 
     wanted = {s.id for s in scenarios}
     records = [record for _, record in iter_records(records_dir) if record.id in wanted]

@@ -39,7 +39,7 @@ from rich.table import Table
 from schemas import DialogueRecord, ProviderCall
 from simulator.dialogue.verify import dialogue_succeeded
 from simulator.eval.intervals import mean_interval
-from simulator.run.config import FAILURE_REASONS
+from simulator.run.config import record_failed
 from simulator.summary import Stat
 from simulator.summary import done_but_failed as summary_done_but_failed
 
@@ -208,7 +208,8 @@ class EvalResults(msgspec.Struct, kw_only=True):
 
 
 def dialogue_passed(record: DialogueRecord) -> bool:
-    """Whether a dialogue passed, by the rule every summary uses (``dialogue_succeeded``)."""
+    """Whether a dialogue passed, by the rule every summary uses (``dialogue_succeeded``): every
+    task passed, the state matched and the user was done (a dialogue that broke never is)."""
     return dialogue_succeeded(record.termination, record.outcomes, record.state)
 
 
@@ -255,7 +256,7 @@ def score(
             done_but_failed += summary_done_but_failed(record, dialogue_passed(record))
             ends[record.termination.value] += 1
             terminations[record.termination.value] += 1
-            if record.termination in FAILURE_REASONS:
+            if record_failed(record):
                 failures.append(
                     Failure(dialogue_id=record.id, reason=record.termination.value, detail=record.error or "")
                 )
