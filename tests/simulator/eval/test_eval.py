@@ -374,8 +374,8 @@ async def test_version_2_records_are_migrated_as_they_are_read(tmp_path: Path) -
     manifest = json.loads((dataset / MANIFEST_FILE).read_text())
     manifest["record_version"] = 2
     (dataset / MANIFEST_FILE).write_text(json.dumps(manifest))
-    done, cut = scan_dataset(path)
-    assert len(done) == 3 and cut is None
+    scan = scan_dataset(path)
+    assert len(scan.done) == 3 and scan.truncate_at is None
     records = [r for _, r in iter_records(dataset)]
     assert all(r.version == 3 and r.migrated_from == 2 and r.state is None for r in records)
     for record in records:
