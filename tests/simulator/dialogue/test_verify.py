@@ -180,7 +180,7 @@ def test_clock_columns_need_a_value_on_both_sides_but_not_the_same_one() -> None
     assert rules["posts"].clock == frozenset({"created_at"}) and rules["posts"].generated == "post_id"
     assert rules["tags"].pk == () and rules["tags"].refs == {"post_id": ("posts", "post_id")}
     scenario = scenario_of(env, task_of("t0", step("t0", 0, "create_post", author_id=1, title="Hello")))
-    final = final_after(env, [("create_post", {"author_id": 1, "title": "Hello", "created_at": "1999-12-31"})])
+    final = final_after(env, [("create_post", {"author_id": 1, "title": "Hello", "created_at": "1999-12-31 23:59:59"})])
     assert check_state(scenario, env, final).verdict is Verdict.PASS
     with final.allowing(Effect.WRITE):
         final.conn.execute("UPDATE posts SET created_at = NULL WHERE title = 'Hello'")
