@@ -28,6 +28,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "bench.bench_generate",
         "offline generation throughput (full pipeline against the bare brains) and memory per dialogue",
     ),
+    "verify": (
+        "bench.bench_verify",
+        "verification: full checks vs the old ones per dialogue, and what the full-state check catches",
+    ),
     "toolservers": (
         "bench.bench_toolservers",
         "tool server start and call latency per transport, against sqlite3 and the executor",
