@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ class ToolServer:
         self.on_event = on_event
         self.dialogue_id = dialogue_id
         self._ids = itertools.count(1)
-        self._listed = [_mcp_tool(t) for t in environment.tools]
+        self._listed = _listing(environment)
         self.server: Server[Any] = Server(
             f"dialogsim-{environment.id}",
             version="1",
@@ -112,6 +113,23 @@ class ToolServer:
 
     def close(self) -> None:
         self.db.close()
+
+
+# id(environment) -> (environment kept alive so its id stays its own, its tools as MCP lists them)
+_LISTED: OrderedDict[int, tuple[Environment, list[types.Tool]]] = OrderedDict()
+
+
+def _listing(environment: Environment) -> list[types.Tool]:
+    """The environment's tools as MCP ``Tool`` objects, built once per environment (read-only)."""
+    hit = _LISTED.get(id(environment))
+    if hit is not None and hit[0] is environment:
+        _LISTED.move_to_end(id(environment))
+        return hit[1]
+    listed = [_mcp_tool(t) for t in environment.tools]
+    _LISTED[id(environment)] = (environment, listed)
+    while len(_LISTED) > 64:
+        _LISTED.popitem(last=False)
+    return listed
 
 
 def _mcp_tool(spec: Any) -> types.Tool:

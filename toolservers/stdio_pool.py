@@ -48,6 +48,7 @@ from mcp.shared.message import SessionMessage
 
 from schemas import Environment
 from schemas.errors import DialogsimError
+from toolservers._listing import client_options, remember_discover
 from toolservers._stdio import _EventWriter, _receive_events
 from toolservers.database import Database
 from toolservers.loader import load_environment, save_environment
@@ -576,13 +577,17 @@ class StdioPool:
                 if not answer.ok:
                     raise PoolError(f"the stdio pool worker refused the dialogue: {answer.error}")
                 accepted = True
-                client = await stack.enter_async_context(mcp.Client(worker.transport()))
+                client = await stack.enter_async_context(
+                    mcp.Client(worker.transport(), **client_options(environment, "stdio-pool"))
+                )
+                remember_discover(client, environment, "stdio-pool")
                 yield PooledConnection(
                     client,
                     live,
                     "stdio",
                     None,
                     stack.aclose,
+                    environment,
                     stdio=relay_command(Path(assignment.sessions or "")),
                 )
         finally:

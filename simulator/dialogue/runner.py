@@ -143,12 +143,23 @@ async def run_dialogue(
                 base_dir=base_dir,
             ) as conn:
                 database = conn.database
+                tools = await _list_tools(conn)
                 with replaying:
                     await _replay_actions(scenario, conn.client)
                 with scope:
                     endpoint = getattr(conn, "endpoint", None)
                     await _converse(
-                        scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, endpoint
+                        scenario,
+                        environment,
+                        conn.client,
+                        conn.database,
+                        bus,
+                        config,
+                        rng,
+                        ending,
+                        brains,
+                        tools,
+                        endpoint,
                     )
                 database = await conn.finish()
                 outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
@@ -195,9 +206,9 @@ async def _converse(
     rng: random.Random,
     ending: _Ending,
     brains: dict[str, str],
+    tools: list[Any],
     endpoint: Any = None,
 ) -> None:
-    listed = await client.list_tools()
     user_seed, agent_seed = rng.random(), rng.random()
     history = [msgspec.convert(raw, type=Event) for raw in scenario.initial_state.history]
     try:
@@ -219,7 +230,7 @@ async def _converse(
             AgentContext(
                 dialogue_id=scenario.id,
                 client=client,
-                tools=list(listed.tools),
+                tools=tools,
                 policy=environment.policy,
                 description=environment.description,
                 rng=random.Random(agent_seed),
@@ -314,6 +325,13 @@ async def _talk(
     finally:
         await user_inbox.aclose()
         await agent_inbox.aclose()
+
+
+async def _list_tools(conn: Any) -> list[Any]:
+    """The dialogue's tools: from ``Connected.list_tools`` (listed over MCP once per environment)."""
+    if isinstance(conn, Connected):
+        return await conn.list_tools()
+    return list((await conn.client.list_tools()).tools)
 
 
 async def _replay_actions(scenario: Scenario, client: Any) -> None:
