@@ -12,7 +12,7 @@ import anyio
 from rich.console import Console
 
 from schemas import Mode
-from simulator.cli._models import add_model_arguments, role_models
+from simulator.cli._models import add_model_arguments, request_cap, role_models
 from simulator.cli._types import non_negative_int, positive_int, rate
 
 _EPILOG = """\
@@ -197,10 +197,17 @@ def run(args: argparse.Namespace) -> int:
     prepared = prepare_run(config, planner=planner)
     if prepared.skipped:
         print(
-            f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done",
+            f"resuming {args.out}: {prepared.skipped} of {prepared.requested} dialogues already done",
             file=sys.stderr,
         )
-    run_it = functools.partial(execute_run, prepared, progress=not args.no_progress)
+    cap = request_cap(models.setup, args.concurrency)
+    if cap is not None:
+        print(
+            f"note: --max-requests {cap} is below --concurrency {args.concurrency}: "
+            f"at most {cap} model requests at a time",
+            file=sys.stderr,
+        )
+    run_it = functools.partial(execute_run, prepared, progress=not args.no_progress, request_cap=cap)
     if models.setup is not None:
         with use_setup(models.setup):
             summary = anyio.run(_closing(models.setup, run_it))

@@ -54,6 +54,8 @@ __all__ = ["DialogueFn", "RunSummary", "execute_run"]
 
 #: Extra time the run gives a dialogue beyond its own timeout before cutting it off.
 _GUARD_GRACE_S = 60.0
+#: Scenarios built ahead of the workers.
+_LOOK_AHEAD = 4
 
 
 class DialogueFn(Protocol):
@@ -207,6 +209,7 @@ async def execute_run(
     *,
     dialogue_fn: DialogueFn = run_dialogue,
     progress: bool = True,
+    request_cap: int | None = None,
 ) -> RunSummary:
     """Run the pending scenarios of ``prepared`` and return the summary of the dataset.
 
@@ -214,13 +217,16 @@ async def execute_run(
     finishes; at the end writes ``summary.json``. At most ``concurrency`` dialogues run at
     a time, all in this event loop. A dialogue function that raises produces a failed
     record (termination ``agent_failure``, or ``timeout`` past the run's limit), never an
-    aborted run; errors writing the dataset do abort it.
+    aborted run; errors writing the dataset do abort it. Scenarios are built as the
+    workers reach them (a few ahead). ``request_cap``, when a model's requests in flight
+    are capped below ``concurrency``, is shown on the progress line.
     """
     config = prepared.config
     dataset = _set_up_out_dir(prepared)
-    stats = RunStats(total=len(prepared.pending), already=prepared.skipped)
-    workers = max(1, min(config.concurrency, len(prepared.pending)))
-    send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=0)
+    stats = RunStats(total=prepared.pending_count, already=prepared.skipped, request_cap=request_cap)
+    workers = max(1, min(config.concurrency, prepared.pending_count))
+    # Scenarios are built as the workers take them, a few ahead: memory does not grow with the run.
+    send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=_LOOK_AHEAD)
 
     async def worker(scenarios: MemoryObjectReceiveStream[Scenario], display: RunProgress) -> None:
         async with scenarios:
@@ -231,22 +237,36 @@ async def execute_run(
                 stats.finished(record)
                 display.update()
 
+    async def flusher() -> None:
+        while True:
+            await anyio.sleep(dataset.max_delay_s)
+            dataset.sync_due()
+
     try:
         with RunProgress(stats, enabled=progress) as display:
             async with anyio.create_task_group() as tg:
-                for _ in range(workers):
-                    tg.start_soon(worker, receive.clone(), display)
-                receive.close()
-                async with send:
-                    for scenario in prepared.pending:
-                        await send.send(scenario)
+                tg.start_soon(flusher)
+                async with anyio.create_task_group() as running:
+                    for _ in range(workers):
+                        running.start_soon(worker, receive.clone(), display)
+                    receive.close()
+                    async with send:
+                        for i in prepared.pending():
+                            scenario = prepared.plan.build(i)
+                            if scenario.environment_id not in prepared.environments:
+                                raise ValueError(
+                                    f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, "
+                                    "which the run does not have"
+                                )
+                            await send.send(scenario)
+                tg.cancel_scope.cancel()
     finally:
         dataset.close()
 
     elapsed = stats.elapsed
     summary = RunSummary(
         out_dir=str(config.out_dir),
-        requested=len(prepared.scenarios),
+        requested=prepared.requested,
         skipped=prepared.skipped,
         generated=stats.done,
         failed=stats.failed,

@@ -9,7 +9,7 @@ import logging
 import random
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import msgspec
 
 from schemas import (
     Environment,
+    Mode,
     Scenario,
 )
 from schemas.errors import ConfigError
@@ -34,15 +35,49 @@ from simulator.run.dataset import (
 )
 from toolservers.loader import load_environment, save_environment
 
-__all__ = ["PLAN_DIR", "Planner", "PreparedRun", "default_planner", "drop_stale_plan", "model_planner", "prepare_run"]
+__all__ = [
+    "PLAN_DIR",
+    "Planner",
+    "PreparedRun",
+    "ScenarioPlan",
+    "default_planner",
+    "drop_stale_plan",
+    "model_planner",
+    "prepare_run",
+]
 
 log = logging.getLogger("dialogsim.run")
 
 #: Where a run planned with a model keeps what it planned (reused on resume).
 PLAN_DIR = "plan"
 
-Planner = Callable[[RunConfig], tuple[Sequence[Environment], Sequence[Scenario]]]
-"""Builds a run's environments and scenarios from its config; raises ConfigError for bad input."""
+
+@dataclass(frozen=True)
+class ScenarioPlan:
+    """A run's scenarios, built one at a time when the run gets to them.
+
+    Scenario ``i`` (``0 <= i < count``) has the id ``id_of(i)``, which costs nothing to
+    compute, and is planned by ``build(i)`` (a database copy and a planner: milliseconds);
+    nothing is kept, so a run of any size holds only the scenarios it is running.
+    ``ids[i]`` must equal ``build(i).id``. Executors (in process, sharded, on Ray) take
+    indexes from ``PreparedRun.pending()`` and build what they run.
+    """
+
+    count: int
+    id_of: Callable[[int], str]
+    build: Callable[[int], Scenario]
+    #: Whether ids are distinct by construction (else a repeated id runs once, the first time).
+    unique: bool = False
+
+    @staticmethod
+    def of(scenarios: Sequence[Scenario]) -> ScenarioPlan:
+        """A plan over scenarios that are already built (a stored model plan, a branch, tests)."""
+        items = tuple(scenarios)
+        return ScenarioPlan(len(items), lambda i: items[i].id, lambda i: items[i])
+
+
+Planner = Callable[[RunConfig], tuple[Sequence[Environment], "Sequence[Scenario] | ScenarioPlan"]]
+"""Builds a run's environments and scenarios (or their plan) from its config; raises ConfigError for bad input."""
 
 
 @dataclass(frozen=True)
@@ -52,31 +87,51 @@ class PreparedRun:
     config: RunConfig
     fingerprint: dict[str, Any]
     environments: dict[str, Environment]
-    #: Every scenario of the run, in the planner's order.
-    scenarios: tuple[Scenario, ...]
-    #: The scenarios still to run (those with no record in the dataset yet).
-    pending: tuple[Scenario, ...]
+    #: Every scenario of the run, in the planner's order, built on demand.
+    plan: ScenarioPlan
     #: Scenario ids already in the dataset file.
     done_ids: frozenset[str]
     has_manifest: bool
     #: Where to cut the dataset file (a trailing partial line starts there), if anywhere.
     truncate_at: int | None
+    #: How many of this run's scenarios already have a record, and how many are still to run.
+    skipped: int
+    pending_count: int
 
     @property
-    def skipped(self) -> int:
-        """How many of this run's scenarios already have a record."""
-        return len(self.scenarios) - len(self.pending)
+    def requested(self) -> int:
+        """How many scenarios the run asks for."""
+        return self.plan.count
+
+    def pending(self) -> Iterator[int]:
+        """The indexes (into ``plan``) of the scenarios still to run, in order, each once."""
+        seen: set[str] | None = None if self.plan.unique else set()
+        for i in range(self.plan.count):
+            sid = self.plan.id_of(i)
+            if sid in self.done_ids:
+                continue
+            if seen is not None:
+                if sid in seen:
+                    continue
+                seen.add(sid)
+            yield i
+
+    def pending_scenarios(self) -> Iterator[Scenario]:
+        """The scenarios still to run, built one at a time."""
+        for i in self.pending():
+            yield self.plan.build(i)
 
 
 def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> PreparedRun:
-    """Check everything a run needs before any work, and build its scenarios.
+    """Check everything a run needs before any work, and plan its scenarios.
 
     Raises ConfigError — and leaves ``out_dir`` untouched — for a bad setting, an unknown
     domain, a bad database, a missing branch source, or an ``out_dir`` that holds
     something else: a file, a foreign directory, a dataset of another record version or
     generated with another config. ``planner`` replaces how environments and scenarios
     are built (tests use it); by default built-in domains, a derived database or a
-    branch source are used.
+    branch source are used. Offline scenarios are built when the run reaches them (the
+    first of each environment here, so an environment that yields no task is refused now).
     """
     check_settings(config)
     fp = fingerprint(config)
@@ -84,7 +139,8 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
     has_manifest = check_out_dir(out, fp)
     done_ids, truncate_at = scan_dataset(out / DATASET_FILE)
 
-    environments, scenarios = (planner or default_planner)(config)
+    environments, planned = (planner or default_planner)(config)
+    plan = planned if isinstance(planned, ScenarioPlan) else ScenarioPlan.of(planned)
     env_by_id: dict[str, Environment] = {}
     for env in environments:
         if env.id in env_by_id and env_by_id[env.id] != env:
@@ -92,31 +148,30 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
         if not env.id or "/" in env.id or "\\" in env.id or env.id.startswith("."):
             raise ConfigError(f"environment id {env.id!r} cannot be used as a file name")
         env_by_id[env.id] = env
-    for scenario in scenarios:
-        if scenario.environment_id not in env_by_id:
-            raise ValueError(
-                f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
-            )
-
-    seen: set[str] = set()
-    pending: list[Scenario] = []
-    for scenario in scenarios:
-        if scenario.id not in done_ids and scenario.id not in seen:
-            pending.append(scenario)
-        seen.add(scenario.id)
-    return PreparedRun(
+    if not isinstance(planned, ScenarioPlan):
+        for scenario in planned:
+            if scenario.environment_id not in env_by_id:
+                raise ValueError(
+                    f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, "
+                    "which the run does not have"
+                )
+    prepared = PreparedRun(
         config=config,
         fingerprint=fp,
         environments=env_by_id,
-        scenarios=tuple(scenarios),
-        pending=tuple(pending),
+        plan=plan,
         done_ids=frozenset(done_ids),
         has_manifest=has_manifest,
         truncate_at=truncate_at,
+        skipped=0,
+        pending_count=0,
     )
+    pending = sum(1 for _ in prepared.pending())
+    skipped = sum(1 for i in range(plan.count) if plan.id_of(i) in prepared.done_ids)
+    return dataclasses.replace(prepared, skipped=skipped, pending_count=pending)
 
 
-def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[Scenario]]:
+def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[Scenario] | ScenarioPlan]:
     """The offline planner: built-in domains, a derived database, or a branch source."""
     if config.branch_from is not None:
         # Branching (simulator.run.branch): continue the dialogues of an existing dataset.
@@ -128,7 +183,6 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         return branched_envs, branched[: config.dialogues] if config.dialogues else branched
 
     from simulator.domains import domain_names, load_domain
-    from simulator.offline.scenarios import build_scenarios
 
     environments: list[Environment] = []
     names = list(dict.fromkeys(config.domains))
@@ -146,8 +200,36 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         from toolservers.derive import derive_environment
 
         environments.append(derive_environment(config.database))
-    scenarios = build_scenarios(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
-    return environments, scenarios
+    return environments, offline_plan(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
+
+
+def offline_plan(environments: Sequence[Environment], *, count: int, seed: int, mode: Mode) -> ScenarioPlan:
+    """``count`` offline scenarios spread over ``environments`` (as ``build_scenarios`` makes them), lazily.
+
+    The first scenario of each environment is built now: an environment that yields no
+    task at all is refused (ConfigError) before the run starts, as it was when every
+    scenario was built up front.
+    """
+    from simulator.offline.scenarios import build_scenario
+
+    envs = tuple(environments)
+    if not envs:
+        raise ConfigError("no environments to generate over")
+    first: dict[int, Scenario] = {}
+
+    def id_of(i: int) -> str:
+        # build_scenario's ids: {environment_id}-{seed}-{index}; checked against every build below.
+        return f"{envs[i % len(envs)].id}-{seed}-{i:05d}"
+
+    def build(i: int) -> Scenario:
+        scenario = first.pop(i, None) or build_scenario(envs[i % len(envs)], index=i, seed=seed, mode=mode)
+        if scenario.id != id_of(i):
+            raise AssertionError(f"scenario {i} has id {scenario.id!r}, its plan says {id_of(i)!r}")
+        return scenario
+
+    for i in range(min(count, len(envs))):
+        first[i] = build(i)
+    return ScenarioPlan(count, id_of, build, unique=True)
 
 
 # --------------------------------------------------------------------------- planning with models
