@@ -1,7 +1,9 @@
 """Per-dialogue tool server readiness for outside agents: host mount and stdio pool vs. a cold stdio start.
 
 "Ready" means: from the moment a dialogue asks for its tool server until an MCP client
-has connected and listed the tools. Timed side by side in one run, on the retail domain:
+has connected and knows the tools (as the dialogue runner gets them: listed over MCP by
+the first client of an environment, handed to later ones with their checked output
+validators, ``toolservers._listing``). Timed side by side in one run, on the retail domain:
 
 - ``host mount``: a private in-memory copy of the database and a ToolServer, mounted on
   an already running ``ToolHost``, reached with the official client over streamable HTTP;
@@ -35,6 +37,7 @@ from mcp import StdioServerParameters
 from schemas import Environment, ToolEvent
 from simulator.domains import load_domain
 from toolservers import build_tool_server, connect_tool_server, http_client
+from toolservers._listing import client_options, list_tools_once, remember_discover
 from toolservers.host import ToolHost
 from toolservers.stdio_pool import StdioPool
 
@@ -74,8 +77,9 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
                 started = time.perf_counter_ns()
                 async with host.mount(server, name="bench") as mount:
                     mount_ns.append(time.perf_counter_ns() - started)
-                    async with http_client(mount.url, mount.token) as client:
-                        await client.list_tools()
+                    async with http_client(mount.url, mount.token, **client_options(env, "host")) as client:
+                        remember_discover(client, env, "host")
+                        await list_tools_once(client, env)
             finally:
                 server.close()
 
@@ -85,8 +89,9 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
                 async with host.mount(server, name="bench") as mount:
                     assert mount.stdio is not None
                     params = StdioServerParameters(command=mount.stdio.command, args=mount.stdio.args)
-                    async with mcp.Client(params) as client:
-                        await client.list_tools()
+                    async with mcp.Client(params, **client_options(env, "relay")) as client:
+                        remember_discover(client, env, "relay")
+                        await list_tools_once(client, env)
             finally:
                 server.close()
 
@@ -101,7 +106,7 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
 
         async def pooled() -> None:
             async with pool.connect(env, on_event=_noop, dialogue_id="bench") as conn:
-                await conn.client.list_tools()
+                await conn.list_tools()
                 await conn.finish()
 
         await pool.wait_warm()
@@ -110,14 +115,15 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
 
     async def cold_stdio() -> None:
         async with connect_tool_server(env, transport="stdio", on_event=_noop, dialogue_id="bench") as conn:
-            await conn.client.list_tools()
+            await conn.list_tools()
             await conn.finish()
 
-    results["cold stdio"] = _ms(await _timed(cold, cold_stdio))
+    if cold:
+        results["cold stdio"] = _ms(await _timed(cold, cold_stdio))
 
     async def in_process() -> None:
         async with connect_tool_server(env, transport="inprocess", on_event=_noop, dialogue_id="bench") as conn:
-            await conn.client.list_tools()
+            await conn.list_tools()
 
     await in_process()
     results["in process"] = _ms(await _timed(dialogues, in_process))
@@ -127,12 +133,16 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
         return value
 
     ratios = {
-        "cold stdio / host mount": med("cold stdio") / med("host mount"),
-        "cold stdio / stdio pool": med("cold stdio") / med("stdio pool"),
-        "cold stdio / host stdio relay": med("cold stdio") / med("host stdio relay"),
         "stdio pool / host mount": med("stdio pool") / med("host mount"),
         "host mount / in process": med("host mount") / med("in process"),
     }
+    if cold:
+        ratios = {
+            "cold stdio / host mount": med("cold stdio") / med("host mount"),
+            "cold stdio / stdio pool": med("cold stdio") / med("stdio pool"),
+            "cold stdio / host stdio relay": med("cold stdio") / med("host stdio relay"),
+            **ratios,
+        }
     return {"readiness": results, "ratios": ratios}
 
 

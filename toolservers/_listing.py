@@ -28,6 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import mcp
 import mcp_types as types
 
@@ -47,6 +48,8 @@ class _Known:
     tools: tuple[types.Tool, ...] | None = None
     schemas: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     validators: dict[str, OutputValidator] = field(default_factory=dict)
+    #: Set while the first client lists: the others (a run starting many dialogues at once) wait for it.
+    listing: anyio.Event | None = None
 
 
 _KNOWN: OrderedDict[int, _Known] = OrderedDict()
@@ -98,21 +101,27 @@ async def list_tools_once(client: mcp.Client, environment: Environment) -> list[
     maps = _session_maps(client.session)
     known = _known(environment, create=True)
     assert known is not None
-    if known.tools is not None and maps is not None:
-        schemas, validators = maps
+    if maps is None:
+        return list((await client.list_tools()).tools)
+    if known.tools is None and known.listing is not None:
+        await known.listing.wait()
+    schemas, validators = maps
+    if known.tools is not None:
         schemas.update(known.schemas)
         validators.update(known.validators)
         return list(known.tools)
-    listed = await client.list_tools()
-    if maps is None:
-        return list(listed.tools)
-    schemas, validators = maps
-    shared: dict[str, OutputValidator] = {}
-    for tool in listed.tools:
-        if tool.output_schema is not None and (checked := output_validator(tool.output_schema)) is not None:
-            shared[tool.name] = checked
-    validators.update(shared)
-    known.tools, known.schemas, known.validators = tuple(listed.tools), dict(schemas), shared
+    known.listing = listing = anyio.Event()
+    try:
+        listed = await client.list_tools()
+        shared: dict[str, OutputValidator] = {}
+        for tool in listed.tools:
+            if tool.output_schema is not None and (checked := output_validator(tool.output_schema)) is not None:
+                shared[tool.name] = checked
+        validators.update(shared)
+        known.tools, known.schemas, known.validators = tuple(listed.tools), dict(schemas), shared
+    finally:
+        known.listing = None
+        listing.set()
     return list(listed.tools)
 
 

@@ -159,3 +159,31 @@ def test_patterns_are_judged_by_jsonschema_alone() -> None:
     assert checked is not None and checked.is_valid({"s": "abc\n"})
     with pytest.raises(InvalidArgumentsError):
         ArgumentValidator(schema).validate({"s": "abd"})
+
+
+async def test_dialogues_starting_together_list_the_tools_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import anyio
+
+    from toolservers.server import ToolServer
+
+    listed = 0
+    original = ToolServer._list_tools
+
+    async def counting(self: ToolServer, ctx: Any, params: Any) -> Any:
+        nonlocal listed
+        listed += 1
+        return await original(self, ctx, params)
+
+    monkeypatch.setattr(ToolServer, "_list_tools", counting)
+    env = shop_environment()
+    names: list[set[str]] = []
+
+    async def dialogue() -> None:
+        async with connect_tool_server(env, on_event=_noop) as conn:
+            names.append({t.name for t in await conn.list_tools()})
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(dialogue)
+    assert listed == 1
+    assert names == [{t.name for t in env.tools}] * 20
