@@ -1,46 +1,88 @@
 """The one exception tree of dialogsim.
 
-::
+Every exception dialogsim raises on purpose is a :class:`DialogsimError`. Each class has a
+``code`` (a stable string tests and programs match on, never the message text) and, where
+one applies, a ``field`` (the JSON path or flag that was wrong). Classes defined in other
+modules are listed with where they live::
 
-    DialogsimError
-    ├── ConfigError              bad user input found before work starts; CLI exit code 2
-    │   ├── EnvironmentFileError an environment file that does not match its schema
-    │   ├── DatabaseFileError    a database that is missing, empty or not SQLite
-    │   └── ToolDefinitionError  a tool whose SQL does not match the database
-    ├── ToolError                goes back to the model as an ``isError`` tool result
-    │   ├── InvalidArgumentsError arguments that do not match the tool's input schema
-    │   ├── NotFoundError        no row matched where one was required
-    │   ├── ToolExecutionError   the database refused the statement (constraint, type)
-    │   └── AuthorizationError   the SQLite authorizer refused an action
-    └── DialogueError            fatal for one dialogue: recorded with a termination reason
+    DialogsimError                   code
+    ├── ConfigError                  config            bad user input found before work starts; CLI exit code 2
+    │   ├── EnvironmentFileError     environment_file  an environment file that does not match its schema
+    │   ├── DatabaseFileError        database_file     a database that is missing, empty or not SQLite
+    │   ├── ToolDefinitionError      tool_definition   a tool whose SQL does not match the database
+    │   ├── TargetError              stress_target     simulator.stress.target: a server stress cannot use
+    │   └── MergeError               merge             simulator.run.merge: shard directories that cannot be merged
+    ├── UsageError                   usage             an API called the wrong way by the calling code (a bug)
+    ├── ToolError                    tool_error        goes back to the model as an ``isError`` tool result
+    │   ├── InvalidArgumentsError    invalid_arguments arguments that do not match the tool's input schema
+    │   ├── NotFoundError            not_found         no row matched where one was required
+    │   ├── ToolExecutionError       execution_failed  the database refused the statement (constraint, type)
+    │   └── AuthorizationError       not_authorized    the SQLite authorizer refused an action
+    ├── ProviderError                provider          simulator.providers: one model call failed
+    │   ├── RateLimited              rate_limited
+    │   ├── ProviderUnavailable      unavailable
+    │   ├── ProviderTimeout          provider_timeout
+    │   ├── BadResponse              bad_response
+    │   └── ProviderRejected         rejected
+    │       └── ProviderAuthError    auth
+    └── DialogueError                dialogue          fatal for one dialogue: recorded with a termination reason
+        ├── ToolServerError          tool_server       the dialogue's tool server failed to start, answer or stay up
+        │   ├── PoolError            pool              toolservers.stdio_pool: a pool worker failed
+        │   └── LinkDown             link_down         simulator.stress._link: the target could not be (re)connected
+        ├── InitialStateError        initial_state     replaying a scenario's initial database actions failed
+        ├── BrainError               brain             a user or agent brain failed to start or to answer
+        │   └── OutsideAgentError    agent             simulator.eval.agents: an agent under evaluation failed
+        │       ├── AgentStartError  agent_start
+        │       ├── AgentExited      agent_exited
+        │       ├── AgentTimeout     agent_timeout
+        │       └── AgentProtocolError agent_protocol  (also simulator.eval.protocol.ProtocolError)
+        └── StructuredOutputError    structured_output simulator.providers: a structured reply did not decode
 
 Only ``ToolError`` and its subclasses are shown to a model; everything else is fatal at
 its own level (the command line for ``ConfigError``, the dialogue for the rest).
+Validation inside msgspec Structs (``__post_init__``) raises ``ValueError``, which msgspec
+reports as ``msgspec.ValidationError`` while decoding; readers turn that into a ConfigError.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AuthorizationError",
+    "BrainError",
     "ConfigError",
     "DatabaseFileError",
     "DialogsimError",
     "DialogueError",
     "EnvironmentFileError",
+    "InitialStateError",
     "InvalidArgumentsError",
     "NotFoundError",
     "ToolDefinitionError",
     "ToolError",
     "ToolExecutionError",
+    "ToolServerError",
+    "UsageError",
 ]
 
 
 class DialogsimError(Exception):
     """Base of every error dialogsim raises on purpose."""
 
+    code = "error"
+    #: The JSON path, flag or field that was wrong, where one applies.
+    field: str | None = None
+
 
 class ConfigError(DialogsimError):
     """Bad input from the user (a file, a flag), reported before any work starts."""
+
+    code = "config"
+
+
+class UsageError(DialogsimError):
+    """An API used the wrong way by the calling code: a bug in the caller, not bad user input."""
+
+    code = "usage"
 
 
 class EnvironmentFileError(ConfigError):
@@ -49,15 +91,20 @@ class EnvironmentFileError(ConfigError):
     ``path`` is the file, ``where`` the JSON path inside it (``$.tools[3].name``).
     """
 
+    code = "environment_file"
+
     def __init__(self, path: str, where: str, problem: str) -> None:
         self.path = path
         self.where = where
+        self.field = where
         self.problem = problem
         super().__init__(f"{path}: at {where}: {problem}")
 
 
 class DatabaseFileError(ConfigError):
     """A database that is missing, empty or not an SQLite file."""
+
+    code = "database_file"
 
     def __init__(self, path: str, problem: str) -> None:
         self.path = path
@@ -67,6 +114,8 @@ class DatabaseFileError(ConfigError):
 
 class ToolDefinitionError(ConfigError):
     """A tool whose definition does not fit the database (unknown table, column, parameter)."""
+
+    code = "tool_definition"
 
     def __init__(self, source: str, tool: str, problem: str) -> None:
         self.source = source
@@ -112,3 +161,23 @@ class AuthorizationError(ToolError):
 
 class DialogueError(DialogsimError):
     """Fatal for one dialogue; the run records it and goes on."""
+
+    code = "dialogue"
+
+
+class ToolServerError(DialogueError):
+    """The dialogue's tool server failed to start, to answer, or to stay up."""
+
+    code = "tool_server"
+
+
+class InitialStateError(DialogueError):
+    """Replaying a scenario's initial database actions failed (the dialogue cannot start as planned)."""
+
+    code = "initial_state"
+
+
+class BrainError(DialogueError):
+    """A user or agent brain failed to start or to answer."""
+
+    code = "brain"

@@ -21,6 +21,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from schemas.errors import ConfigError
+
 __all__ = [
     "LEVELS",
     "RUN_LOG",
@@ -86,8 +88,10 @@ structlog.configure(
 
 
 def get_logger(name: str) -> Any:
-    """The structured logger of module ``name`` (under ``dialogsim``)."""
-    return structlog.stdlib.get_logger(name if name.startswith(_ROOT) else f"{_ROOT}.{name}")
+    """The structured logger of module ``name``, under ``dialogsim`` (``simulator.run.x`` -> ``dialogsim.run.x``)."""
+    if not name.startswith(_ROOT):
+        name = f"{_ROOT}.{name.removeprefix('simulator.')}"
+    return structlog.stdlib.get_logger(name)
 
 
 def _formatter(fmt: str) -> logging.Formatter:
@@ -101,32 +105,33 @@ def _formatter(fmt: str) -> logging.Formatter:
 
 
 _console: logging.Handler | None = None
+#: The handlers this module added (others, e.g. pytest's caplog, do not decide the level).
+_ours: list[logging.Handler] = []
 
 
 def _root() -> logging.Logger:
-    root = logging.getLogger(_ROOT)
-    root.propagate = False
-    return root
+    return logging.getLogger(_ROOT)
 
 
 def _refresh_level() -> None:
-    root = _root()
-    levels = [h.level for h in root.handlers] or [logging.WARNING]
-    root.setLevel(min(levels))
+    levels = [h.level for h in _ours] or [logging.WARNING]
+    _root().setLevel(min(levels))
 
 
 def configure(level: str = "warning", fmt: str = "console", *, stream: TextIO | None = None) -> None:
     """Send ``dialogsim`` logs at ``level`` and above to stderr, as ``console`` lines or ``json``."""
     global _console
     if level not in LEVELS:
-        raise ValueError(f"log level: expected one of {', '.join(LEVELS)}, got {level!r}")
+        raise ConfigError(f"log level: expected one of {', '.join(LEVELS)}, got {level!r}")
     root = _root()
     if _console is not None:
         root.removeHandler(_console)
+        _ours.remove(_console)
     _console = logging.StreamHandler(stream or sys.stderr)
     _console.setLevel(level.upper())
     _console.setFormatter(_formatter(fmt))
     root.addHandler(_console)
+    _ours.append(_console)
     _refresh_level()
 
 
@@ -138,12 +143,14 @@ def run_log(path: Path, *, level: str = "info", **context: Any) -> Iterator[None
     handler.setFormatter(_formatter("json"))
     root = _root()
     root.addHandler(handler)
+    _ours.append(handler)
     _refresh_level()
     try:
         with structlog.contextvars.bound_contextvars(**context):
             yield
     finally:
         root.removeHandler(handler)
+        _ours.remove(handler)
         handler.close()
         _refresh_level()
 

@@ -47,7 +47,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 
 from schemas import Environment
-from schemas.errors import DialogsimError
+from schemas.errors import ToolServerError, UsageError
 from toolservers._listing import client_options, remember_discover
 from toolservers._stdio import _EventWriter, _receive_events
 from toolservers.database import Database
@@ -77,8 +77,10 @@ _STOP_GRACE_S = 5.0
 _DRAIN_TIMEOUT_S = 30.0
 
 
-class PoolError(DialogsimError):
+class PoolError(ToolServerError):
     """A pool worker could not start, or refused its assignment (the message says why)."""
+
+    code = "pool"
 
 
 class StdioCommand(NamedTuple):
@@ -386,7 +388,7 @@ class StdioPool:
         start_timeout_s: float = _START_TIMEOUT_S,
     ) -> None:
         if size < 1:
-            raise ValueError(f"a stdio pool needs at least one worker, got size={size}")
+            raise UsageError(f"a stdio pool needs at least one worker, got size={size}")
         self.size = size
         #: Workers to start in all (None: no limit); a run that knows how many dialogues
         #: it has starts no spare worker at its end.
@@ -524,7 +526,7 @@ class StdioPool:
         worker cannot take the dialogue.
         """
         if self._tmp is None:
-            raise RuntimeError("enter the pool (async with StdioPool(...)) before connecting")
+            raise UsageError("enter the pool (async with StdioPool(...)) before connecting")
         tmp = Path(tempfile.mkdtemp(prefix="d-", dir=self._tmp))
         live: Database | None = None
         try:

@@ -11,6 +11,7 @@ import anyio
 from rich.console import Console
 
 from schemas import Mode
+from simulator.cli._config import effective_settings
 from simulator.cli._models import add_connection_arguments, llm_setup
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
 
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         progress=not args.no_progress,
         text_only=args.text_only,
+        settings=effective_settings(args),
     )
     setup = llm_setup([args.agent, args.user], args)  # a missing key stops here, before any work
     if setup is None:

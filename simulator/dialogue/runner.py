@@ -36,7 +36,7 @@ from schemas import (
     ToolResult,
     UserMessage,
 )
-from schemas.errors import DialogsimError
+from schemas.errors import BrainError, DialogsimError, InitialStateError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.bus import DialogueBus
 from simulator.dialogue.recorder import build_record
@@ -120,6 +120,8 @@ async def run_dialogue(
     tool_errors = 0
     scope = anyio.CancelScope()
     replaying = _Flag()
+    phase = _Phase()
+    failure: str | None = None
 
     async def on_tool_event(event: ToolEvent) -> None:
         nonlocal tool_errors
@@ -135,6 +137,7 @@ async def run_dialogue(
     await bus.publish(DialogueStarted(scenario_id=scenario.id, environment_id=environment.id, mode=str(scenario.mode)))
     try:
         with anyio.fail_after(config.timeout_s):
+            phase.now = "serve"
             async with (connect or connect_tool_server)(
                 environment,
                 transport=config.transport,
@@ -144,8 +147,10 @@ async def run_dialogue(
             ) as conn:
                 database = conn.database
                 tools = await _list_tools(conn)
+                phase.now = "initial_state"
                 with replaying:
                     await _replay_actions(scenario, conn.client)
+                phase.now = "converse"
                 with scope:
                     endpoint = getattr(conn, "endpoint", None)
                     await _converse(
@@ -161,17 +166,23 @@ async def run_dialogue(
                         tools,
                         endpoint,
                     )
+                phase.now = "finish"
                 database = await conn.finish()
+                phase.now = "verify"
                 outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
                 if config.judge != "offline":
+                    phase.now = "judge"
                     outcomes = await _judge(config.judge, scenario, bus, outcomes)
     except TimeoutError:
         ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:g} s")
         outcomes = None
     except Exception as exc:  # the one catch-all boundary of a dialogue
-        reason, detail = _classify(exc)
-        ending.set(reason, detail)
-        await bus.publish(ErrorEvent(where=reason.value, error_type=type(_leaf(exc)).__name__, message=detail))
+        reason, detail = _classify(exc, phase.now)
+        if reason is not None:
+            ending.set(reason, detail)
+        failure = detail
+        where = reason.value if reason is not None else phase.now
+        await bus.publish(ErrorEvent(where=where, error_type=type(_leaf(exc)).__name__, message=detail))
         outcomes = None
     if outcomes is None:
         outcomes = (
@@ -192,7 +203,7 @@ async def run_dialogue(
         brains=brains,
         started_at=started_at,
         duration_s=time.perf_counter() - clock,
-        error=ending.detail if reason not in {TerminationReason.USER_DONE} else None,
+        error=ending.detail if reason not in {TerminationReason.USER_DONE} else failure,
     )
 
 
@@ -340,7 +351,7 @@ async def _replay_actions(scenario: Scenario, client: Any) -> None:
         result = await client.call_tool(action.tool, action.arguments)
         if result.is_error:
             text = "".join(getattr(c, "text", "") for c in result.content)
-            raise _InitialStateError(f"initial action {action.tool} failed: {text}")
+            raise InitialStateError(f"initial action {action.tool} failed: {text}")
 
 
 async def _replay_history(scenario: Scenario, bus: DialogueBus) -> None:
@@ -371,14 +382,18 @@ class _Flag:
         self._set = False
 
 
-class _BrainStartError(Exception):
+class _Phase:
+    """Where the dialogue is: what a failure is blamed on depends on it."""
+
+    now = "start"
+
+
+class _BrainStartError(BrainError):
+    """A brain that could not start: the dialogue fails on that brain's side."""
+
     def __init__(self, reason: TerminationReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
-
-
-class _InitialStateError(Exception):
-    pass
 
 
 def _turns(events: list[Event]) -> int:
@@ -417,10 +432,21 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def _classify(exc: BaseException) -> tuple[TerminationReason, str]:
+def _classify(exc: BaseException, phase: str) -> tuple[TerminationReason | None, str]:
+    """The ending a failure in ``phase`` means, by where it came from; None keeps the conversation's own.
+
+    Serving the tool server, replaying the initial state and closing the session are the
+    tool server's side; a brain that cannot start is its own side's failure; anything else
+    escaping the conversation came from the tool server (listing its tools). A failure while
+    verifying or judging does not change how the conversation ended: its tasks fail, and the
+    error is recorded with the phase it happened in.
+    """
     leaf = _leaf(exc)
+    detail = f"{type(leaf).__name__}: {leaf}"
     if isinstance(leaf, _BrainStartError):
         return leaf.reason, str(leaf)
-    if isinstance(leaf, _InitialStateError):
+    if isinstance(leaf, InitialStateError):
         return TerminationReason.TOOL_FAILURE, str(leaf)
-    return TerminationReason.TOOL_FAILURE, f"{type(leaf).__name__}: {leaf}"
+    if phase in {"verify", "judge"}:
+        return None, f"{phase} failed: {detail}"
+    return TerminationReason.TOOL_FAILURE, detail

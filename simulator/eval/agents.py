@@ -45,7 +45,7 @@ import mcp_types as types
 from anyio.abc import Process
 
 from schemas import AgentMessage, Event, ProviderCall, UserMessage
-from schemas.errors import ConfigError, DialogsimError
+from schemas.errors import BrainError, ConfigError
 from simulator.dialogue.roles import AgentContext, AgentFactory, AgentTurn
 from simulator.eval.protocol import (
     EndMessage,
@@ -89,24 +89,34 @@ _STDERR_TAIL_BYTES = 1500
 # --------------------------------------------------------------------------- errors
 
 
-class OutsideAgentError(DialogsimError):
+class OutsideAgentError(BrainError):
     """An agent under evaluation failed; the message says how (recorded as the reason)."""
+
+    code = "agent"
 
 
 class AgentStartError(OutsideAgentError):
     """The agent could not be started (no such program, a factory that raised...)."""
 
+    code = "agent_start"
+
 
 class AgentExited(OutsideAgentError):
     """The agent's process ended before it answered."""
+
+    code = "agent_exited"
 
 
 class AgentTimeout(OutsideAgentError):
     """The agent did not answer in time; it was stopped."""
 
+    code = "agent_timeout"
+
 
 class AgentProtocolError(OutsideAgentError):
     """The agent answered something other than a reply."""
+
+    code = "agent_protocol"
 
 
 # --------------------------------------------------------------------------- shared types

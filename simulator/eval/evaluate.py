@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,7 +41,7 @@ from simulator.eval.agents import AgentEndpoint
 from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import ScenarioSource, load_source, resolve_source
 from simulator.run.config import RunConfig
-from simulator.run.dataset import iter_records
+from simulator.run.dataset import iter_records, settings_differences
 from simulator.run.execute import RunSummary, execute_run
 from simulator.run.plan import prepare_run
 from toolservers.host import ToolHost
@@ -85,6 +85,8 @@ class EvalConfig:
     progress: bool = True
     #: Give the agent the user's words only, never the offline user's dialogue acts.
     text_only: bool = False
+    #: The command's merged settings (defaults, ``--config`` file, flags), kept in the records' manifest.
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -158,14 +160,10 @@ def _check_out_dir(out: Path, settings: dict[str, Any]) -> None:
         theirs = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot be read as an evaluation's settings: {exc}") from None
-    if theirs != settings:
-        diffs = [
-            f"{k}: {json.dumps(theirs.get(k))} there, {json.dumps(settings.get(k))} now"
-            for k in sorted(set(theirs) | set(settings))
-            if theirs.get(k) != settings.get(k)
-        ]
+    differences = settings_differences(theirs, settings)
+    if differences:
         raise ConfigError(
-            f"{out}: holds an evaluation with other settings ({'; '.join(diffs)}); "
+            f"{out}: holds an evaluation with other settings ({differences}); "
             "use the same settings to resume or extend it, or another --out"
         )
 
@@ -280,6 +278,7 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
             user=config.user,
             agent_sees_acts=not config.text_only,
         ),
+        settings=config.settings,
     )
     prepared = prepare_run(run_config, planner=lambda _config: (environments, scenarios))
     out.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,8 @@ from typing import Any
 
 import msgspec
 
+from schemas.errors import BrainError
+
 __all__ = [
     "PROTOCOL_VERSION",
     "ProtocolError",
@@ -143,8 +145,10 @@ def encode(message: StartMessage | UserTextMessage | EndMessage) -> bytes:
     return _encoder.encode(message) + b"\n"
 
 
-class ProtocolError(ValueError):
+class ProtocolError(BrainError):
     """A line on the agent's stdout that is not an ``agent`` message."""
+
+    code = "agent_protocol"
 
 
 def decode_reply(line: bytes) -> AgentReplyMessage:

@@ -34,6 +34,7 @@ and splits are described in :mod:`simulator.export.selection`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -139,6 +140,10 @@ def export(
     if fmt not in FORMATS:
         raise ConfigError(f"format: expected one of {', '.join(FORMATS.names())}, got {fmt!r}")
     writer = FORMATS.get(fmt)
+    if writer.module is not None and importlib.util.find_spec(writer.module) is None:
+        raise ConfigError(
+            f"--format {fmt} needs {writer.module}, which is not installed: pip install 'dialogsim[{writer.extra}]'"
+        )
     selection = selection or Selection()
     if only_successful and not selection.only_successful:
         selection = dataclasses.replace(selection, only_successful=True)

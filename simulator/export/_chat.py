@@ -1,17 +1,18 @@
 """What every export format shares: the system text and the chat in Chat Completions shape.
 
-The formats start from the same normalised messages (see :mod:`simulator.dialogue.recorder`):
+The formats start from the same normalised messages (see :mod:`simulator.dialogue.recorder`)
+and the same wire conversion the providers send (:mod:`simulator.providers.wire`):
 ``chat`` gives them in the Chat Completions shape, checked so every tool call is answered
-right after its message, in order; formats that need another shape convert from it.
+right after its message, in order.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from schemas import DialogueRecord, Environment, Message
+from simulator.providers.wire import chat_messages, openai_messages
 
 __all__ = ["InvalidDialogue", "chat", "checked_chat", "system_text"]
 
@@ -23,33 +24,6 @@ class InvalidDialogue(ValueError):
 def system_text(environment: Environment) -> str:
     """The system prompt of an exported example: the environment's description and policy."""
     return "\n\n".join(part for part in (environment.description, environment.policy) if part)
-
-
-def _chat_message(message: Message) -> dict[str, Any]:
-    if message.role in ("user", "system"):
-        return {"role": message.role, "content": message.content}
-    if message.role == "assistant":
-        out: dict[str, Any] = {"role": "assistant"}
-        if message.content or not message.tool_calls:
-            out["content"] = message.content
-        if message.tool_calls:
-            out["tool_calls"] = [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {
-                        "name": call.name,
-                        "arguments": json.dumps(call.arguments, ensure_ascii=False),
-                    },
-                }
-                for call in message.tool_calls
-            ]
-        return out
-    if message.role == "tool":
-        if message.tool_call_id is None:
-            raise InvalidDialogue("a tool message without a tool_call_id")
-        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
-    raise InvalidDialogue(f"a message with role {message.role!r}")
 
 
 def _check_pairing(messages: list[dict[str, Any]]) -> None:
@@ -70,9 +44,18 @@ def _check_pairing(messages: list[dict[str, Any]]) -> None:
 
 def chat(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """The messages in the Chat Completions shape, checked for call/result pairing."""
-    out = [_chat_message(m) for m in messages]
+    _check_roles(messages)
+    out = openai_messages(chat_messages(messages))
     _check_pairing(out)
     return out
+
+
+def _check_roles(messages: Sequence[Message]) -> None:
+    for m in messages:
+        if m.role not in {"user", "assistant", "tool", "system"}:
+            raise InvalidDialogue(f"a message with role {m.role!r}")
+        if m.role == "tool" and m.tool_call_id is None:
+            raise InvalidDialogue("a tool message without a tool_call_id")
 
 
 def checked_chat(record: DialogueRecord) -> list[dict[str, Any]]:

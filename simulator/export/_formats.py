@@ -26,8 +26,10 @@ class ExportFormat:
     name: str
     convert: Callable[[DialogueRecord, Environment, bytes], Any]
     write: Callable[[Path, list[Any]], None]
-    #: The pip extra the format needs, if any (``export`` says which to install when missing).
+    #: The pip extra the format needs and the module it brings, if any: ``export`` checks the
+    #: module is importable first and says which extra to install when it is not.
     extra: str | None = None
+    module: str | None = None
     #: Whether ``convert`` reads the environment (loaded from the dataset's ``environments/``).
     uses_environment: bool = True
 

@@ -129,5 +129,11 @@ def _write(path: Path, rows: list[Any]) -> None:
 
 
 export_format(
-    ExportFormat("parquet", lambda record, environment, _line: to_parquet_row(record, environment), _write, "parquet")
+    ExportFormat(
+        "parquet",
+        lambda record, environment, _line: to_parquet_row(record, environment),
+        _write,
+        extra="parquet",
+        module="pyarrow",
+    )
 )

@@ -12,10 +12,12 @@ from __future__ import annotations
 import mcp_types as types
 
 from schemas import ErrorEvent, ProviderCall
+from simulator.dialogue.recorder import messages_from_events
 from simulator.dialogue.roles import AgentContext, AgentFactory, AgentTurn
 from simulator.llm.setup import current_setup
 from simulator.offline.acts import Act
 from simulator.providers import ChatMessage, LLMClient, Request, ToolDef
+from simulator.providers.wire import chat_messages
 
 __all__ = ["LLMAgent", "llm_agent_brain"]
 
@@ -66,25 +68,8 @@ def _text(result: types.CallToolResult) -> str:
 
 
 def _history(ctx: AgentContext) -> list[ChatMessage]:
-    """The recorded prefix of a continued dialogue, from the agent's side."""
-    from schemas import AgentMessage, ToolCall, ToolResult, UserMessage
-    from simulator.providers import ChatToolCall
-
-    out: list[ChatMessage] = []
-    for event in ctx.history:
-        if isinstance(event, UserMessage):
-            out.append(ChatMessage.user(event.text))
-        elif isinstance(event, AgentMessage):
-            out.append(ChatMessage.assistant(event.text))
-        elif isinstance(event, ToolCall):
-            out.append(
-                ChatMessage.assistant(
-                    tool_calls=[ChatToolCall(id=event.call_id, name=event.tool, arguments=event.arguments)]
-                )
-            )
-        elif isinstance(event, ToolResult):
-            out.append(ChatMessage.tool(event.call_id, event.text, is_error=event.is_error))
-    return out
+    """The recorded prefix of a continued dialogue, from the agent's side (as the recorder pairs it)."""
+    return chat_messages(messages_from_events(ctx.history))
 
 
 def llm_agent_brain(model: str) -> AgentFactory:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, UsageError
 from simulator.providers import ClientPool, LLMClient, ModelSpec, ProviderSettings, UsageMeter, parse_model
 
 __all__ = ["PROMPT_ROLES", "LLMSetup", "current_setup", "use_setup"]
@@ -43,7 +43,7 @@ class LLMSetup:
     def prompt(self, role: str) -> str:
         """The prompt template of ``role``: the override file if there is one, else the built-in."""
         if role not in PROMPT_ROLES:
-            raise ValueError(f"no prompt for role {role!r}")
+            raise UsageError(f"no prompt for role {role!r}")
         if self.prompts_dir is not None:
             path = self.prompts_dir / f"{role}.md"
             if path.is_file():

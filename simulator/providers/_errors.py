@@ -36,6 +36,7 @@ __all__ = [
 class ProviderError(DialogsimError):
     """A model call that failed. ``provider`` and ``model`` say which; ``status`` is the HTTP status if any."""
 
+    code = "provider"
     retryable: bool = False
 
     def __init__(
@@ -60,11 +61,15 @@ class ProviderError(DialogsimError):
 class RateLimited(ProviderError):
     """The provider refused the call for now (HTTP 429)."""
 
+    code = "rate_limited"
+
     retryable = True
 
 
 class ProviderUnavailable(ProviderError):
     """The provider failed or could not be reached (5xx, 529 overloaded, connection errors)."""
+
+    code = "unavailable"
 
     retryable = True
 
@@ -72,11 +77,15 @@ class ProviderUnavailable(ProviderError):
 class ProviderTimeout(ProviderError):
     """No complete answer arrived within the per-request timeout."""
 
+    code = "provider_timeout"
+
     retryable = True
 
 
 class BadResponse(ProviderError):
     """A success status whose body is not what the protocol promises (truncated or malformed JSON)."""
+
+    code = "bad_response"
 
     retryable = True
 
@@ -84,9 +93,13 @@ class BadResponse(ProviderError):
 class ProviderRejected(ProviderError):
     """The provider rejected the request itself (400, 404, 413, 422...). Retrying cannot help."""
 
+    code = "rejected"
+
 
 class ProviderAuthError(ProviderRejected):
     """The key was refused (401 / 403). Every later call with the same key will fail too."""
+
+    code = "auth"
 
 
 class StructuredOutputError(DialogueError):
@@ -95,6 +108,8 @@ class StructuredOutputError(DialogueError):
     ``output_name`` is the schema's name, ``problem`` the last decoding error and
     ``reply`` the start of the last reply (for the record; never shown to a model again).
     """
+
+    code = "structured_output"
 
     def __init__(self, output_name: str, problem: str, reply: str) -> None:
         self.output_name = output_name

@@ -25,8 +25,9 @@ from schemas.errors import ConfigError
 from simulator.providers._errors import BadResponse
 from simulator.providers._http import post_json, send_schema, send_with_sdk
 from simulator.providers._registry import provider
-from simulator.providers._types import ChatMessage, ChatToolCall, Request, Response, StopReason, TokenUsage
+from simulator.providers._types import ChatToolCall, Request, Response, StopReason, TokenUsage
 from simulator.providers.settings import ProviderSettings
+from simulator.providers.wire import anthropic_messages
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_TOKENS", "AnthropicProvider"]
 
@@ -92,53 +93,9 @@ _decoder = msgspec.json.Decoder(_Message)
 _encoder = msgspec.json.Encoder()
 
 
-def _wire_messages(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]]:
-    """``(system, messages)``: consecutive same-role turns merged, tool results first in their turn."""
-    system: list[str] = []
-    turns: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "system":
-            if m.text:
-                system.append(m.text)
-            continue
-        blocks: list[dict[str, Any]] = []
-        if m.role == "tool":
-            role = "user"
-            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text}
-            if m.is_error:
-                result["is_error"] = True
-            blocks.append(result)
-        else:
-            role = m.role
-            if m.text:
-                blocks.append({"type": "text", "text": m.text})
-            blocks.extend(
-                {
-                    "type": "tool_use",
-                    "id": call.id,
-                    "name": call.name,
-                    "input": call.arguments,
-                }
-                for call in m.tool_calls
-            )
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    for turn in turns:
-        content = turn["content"]
-        # The API wants a user turn's tool results before any text in it.
-        turn["content"] = [b for b in content if b["type"] == "tool_result"] + [
-            b for b in content if b["type"] != "tool_result"
-        ]
-    return "\n\n".join(system), turns
-
-
 def build_body(request: Request) -> dict[str, Any]:
     """The keyword arguments of ``messages.create`` for ``request`` (temperature/top_p/seed are not sent)."""
-    system, turns = _wire_messages(request.messages)
+    system, turns = anthropic_messages(request.messages)
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,

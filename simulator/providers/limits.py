@@ -19,6 +19,8 @@ from typing import Protocol
 
 import anyio
 
+from schemas.errors import UsageError
+
 __all__ = [
     "AnyioClock",
     "Clock",
@@ -58,7 +60,7 @@ class TokenBucket:
 
     def __init__(self, per_minute: float, clock: Clock, *, burst_seconds: float = 10.0) -> None:
         if per_minute <= 0:
-            raise ValueError("per_minute must be positive")
+            raise UsageError("per_minute must be positive")
         self.rate = per_minute / 60.0
         self.capacity = max(1.0, self.rate * burst_seconds)
         self._clock = clock

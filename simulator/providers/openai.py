@@ -34,7 +34,6 @@ from simulator.providers._errors import (
 from simulator.providers._http import post_json, send_schema, send_with_sdk
 from simulator.providers._registry import provider
 from simulator.providers._types import (
-    ChatMessage,
     ChatToolCall,
     OutputSchema,
     Request,
@@ -43,6 +42,7 @@ from simulator.providers._types import (
     TokenUsage,
 )
 from simulator.providers.settings import PLACEHOLDER_KEY, ProviderSettings
+from simulator.providers.wire import openai_messages
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIProvider", "StructuredMode"]
 
@@ -126,36 +126,9 @@ def schema_instruction(output: OutputSchema) -> str:
     )
 
 
-def _wire_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "tool":
-            out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.text})
-        elif m.role == "assistant":
-            wire: dict[str, Any] = {"role": "assistant", "content": m.text if m.text or not m.tool_calls else None}
-            if m.tool_calls:
-                wire["tool_calls"] = [
-                    {
-                        "id": c.id,
-                        "type": "function",
-                        "function": {
-                            "name": c.name,
-                            "arguments": c.invalid_arguments
-                            if c.invalid_arguments is not None
-                            else _encoder.encode(c.arguments).decode(),
-                        },
-                    }
-                    for c in m.tool_calls
-                ]
-            out.append(wire)
-        else:
-            out.append({"role": m.role, "content": m.text})
-    return out
-
-
 def build_body(request: Request, *, mode: StructuredMode, official: bool) -> dict[str, Any]:
     """The keyword arguments of ``chat.completions.create`` for ``request``."""
-    messages = _wire_messages(request.messages)
+    messages = openai_messages(request.messages)
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     if request.tools:
         body["tools"] = [

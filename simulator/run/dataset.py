@@ -6,6 +6,7 @@ A dataset directory holds::
     environments/<id>.json every environment the scenarios use
     dialogues.jsonl        one DialogueRecord per line, in completion order, append-only
     summary.json           the summary of the whole dataset, rewritten at the end of each run
+    run.log                what each run did, as JSON lines (simulator.log), appended by every invocation
 
 Durability: every record is appended with a single ``write`` of the whole line as soon
 as its dialogue ends, so once a dialogue is counted it is in the file, and a killed
@@ -43,6 +44,7 @@ __all__ = [
     "iter_records",
     "read_manifest",
     "scan_dataset",
+    "settings_differences",
     "write_atomic",
 ]
 
@@ -54,7 +56,7 @@ ENVIRONMENTS_DIR = "environments"
 MANIFEST_FORMAT = 1
 
 #: Names a directory may hold before its manifest exists (a run killed while starting).
-_OWN_NAMES = frozenset({MANIFEST_FILE, MANIFEST_FILE + ".tmp", ENVIRONMENTS_DIR, DATASET_FILE})
+_OWN_NAMES = frozenset({MANIFEST_FILE, MANIFEST_FILE + ".tmp", ENVIRONMENTS_DIR, DATASET_FILE, "run.log"})
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any] | None:
@@ -105,19 +107,27 @@ def check_out_dir(out: Path, fp: dict[str, Any]) -> bool:
             f"{out}: holds records of version {manifest.get('record_version')!r}, this dialogsim writes "
             f"version {RECORD_VERSION}; use a new --out directory"
         )
-    theirs: dict[str, Any] = manifest["fingerprint"]
-    ours = json.loads(json.dumps(fp))
-    if theirs != ours:
-        diffs = [
-            f"{key}: dataset has {json.dumps(theirs.get(key))}, this run has {json.dumps(ours.get(key))}"
-            for key in sorted(set(theirs) | set(ours))
-            if theirs.get(key) != ours.get(key)
-        ]
+    differences = settings_differences(manifest["fingerprint"], fp)
+    if differences:
         raise ConfigError(
-            f"{out}: holds a dataset generated with other settings ({'; '.join(diffs)}); "
+            f"{out}: holds a dataset generated with other settings ({differences}); "
             "run with the same settings to resume it, or choose another --out"
         )
     return True
+
+
+def settings_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
+    """``key: X there, Y now; ...`` for every setting that differs (empty when none does).
+
+    Used wherever a directory made with some settings is refused for a run with others
+    (a dataset's fingerprint, an evaluation's settings, a model-made plan).
+    """
+    ours = json.loads(json.dumps(wanted))  # compare as JSON values (tuples as lists)
+    return "; ".join(
+        f"{key}: {json.dumps(stored.get(key))} there, {json.dumps(ours.get(key))} now"
+        for key in sorted(set(stored) | set(ours))
+        if stored.get(key) != ours.get(key)
+    )
 
 
 class _ScenarioHead(msgspec.Struct):

@@ -35,6 +35,9 @@ from schemas import (
 )
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
+from simulator.log import RUN_LOG, bind, get_logger, run_log
+from simulator.providers.fleet import EndpointStats
+from simulator.run.config import FAILURE_REASONS
 from simulator.run.dataset import (
     DATASET_FILE,
     ENVIRONMENTS_DIR,
@@ -51,6 +54,8 @@ from simulator.summary import Summary, summarize
 from toolservers import save_environment
 
 __all__ = ["DialogueFn", "RunSummary", "execute_run"]
+
+log = get_logger(__name__)
 
 #: Extra time the run gives a dialogue beyond its own timeout before cutting it off.
 _GUARD_GRACE_S = 60.0
@@ -83,6 +88,8 @@ class RunSummary(msgspec.Struct, kw_only=True):
     elapsed_s: float
     dialogues_per_s: float
     dataset: Summary
+    #: Requests, errors and latency of each model endpoint this invocation used (none offline).
+    endpoints: list[EndpointStats] = []
 
 
 def _dialogsim_version() -> str:
@@ -102,6 +109,7 @@ def _set_up_out_dir(prepared: PreparedRun) -> DatasetFile:
             "dialogsim_version": _dialogsim_version(),
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "fingerprint": prepared.fingerprint,
+            "config": prepared.config.settings,
         }
         write_atomic(out / MANIFEST_FILE, json.dumps(manifest, indent=2).encode() + b"\n")
     env_dir = out / ENVIRONMENTS_DIR
@@ -204,6 +212,31 @@ async def _run_one(
     return record
 
 
+def _endpoint_stats() -> list[EndpointStats]:
+    """The figures of the model endpoints of the LLM setup the dialogues ran under, if any."""
+    from schemas.errors import ConfigError
+    from simulator.llm.setup import current_setup
+
+    try:
+        return current_setup().pool.endpoint_stats()
+    except ConfigError:  # offline: no setup installed
+        return []
+
+
+def _log_finished(record: DialogueRecord) -> None:
+    fields = {
+        "termination": record.termination.value,
+        "success": record.success,
+        "turns": record.metrics.turns,
+        "tool_calls": record.metrics.tool_calls,
+        "duration_s": round(record.duration_s, 3),
+    }
+    if record.termination in FAILURE_REASONS or record.error:
+        log.warning("dialogue_failed", error=record.error, **fields)
+    else:
+        log.info("dialogue_finished", **fields)
+
+
 async def execute_run(
     prepared: PreparedRun,
     *,
@@ -223,6 +256,41 @@ async def execute_run(
     """
     config = prepared.config
     dataset = _set_up_out_dir(prepared)
+    with run_log(config.out_dir / RUN_LOG, run_id=prepared.run_id):
+        log.info(
+            "run_started",
+            out_dir=str(config.out_dir),
+            pending=prepared.pending_count,
+            already_present=prepared.skipped,
+            concurrency=config.concurrency,
+            fingerprint=prepared.fingerprint,
+        )
+        summary = await _execute(prepared, dataset, dialogue_fn, progress, request_cap)
+        log.info(
+            "run_finished",
+            generated=summary.generated,
+            failed=summary.failed,
+            elapsed_s=summary.elapsed_s,
+            dialogues_per_s=summary.dialogues_per_s,
+        )
+        for endpoint in summary.endpoints:
+            latency = msgspec.to_builtins(endpoint.latency_ms) if endpoint.latency_ms else {}
+            log.info(
+                "endpoint_stats",
+                model=endpoint.model,
+                endpoint=endpoint.endpoint,
+                requests=endpoint.requests,
+                errors=endpoint.errors,
+                ejections=endpoint.ejections,
+                **{f"{k}_ms": v for k, v in latency.items()},
+            )
+    return summary
+
+
+async def _execute(
+    prepared: PreparedRun, dataset: DatasetFile, dialogue_fn: DialogueFn, progress: bool, request_cap: int | None
+) -> RunSummary:
+    config = prepared.config
     stats = RunStats(total=prepared.pending_count, already=prepared.skipped, request_cap=request_cap)
     workers = max(1, min(config.concurrency, prepared.pending_count))
     # Scenarios are built as the workers take them, a few ahead: memory does not grow with the run.
@@ -232,8 +300,10 @@ async def execute_run(
         async with scenarios:
             async for scenario in scenarios:
                 env = prepared.environments[scenario.environment_id]
-                record = await _run_one(scenario, env, config.dialogue, dialogue_fn, stats, display)
-                dataset.append(record)
+                with bind(dialogue_id=scenario.id):
+                    record = await _run_one(scenario, env, config.dialogue, dialogue_fn, stats, display)
+                    dataset.append(record)
+                    _log_finished(record)
                 stats.finished(record)
                 display.update()
 
@@ -273,6 +343,7 @@ async def execute_run(
         elapsed_s=round(elapsed, 3),
         dialogues_per_s=round(stats.rate, 3),
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
+        endpoints=_endpoint_stats(),
     )
     write_atomic(
         config.out_dir / SUMMARY_FILE,

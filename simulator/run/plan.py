@@ -9,8 +9,9 @@ import logging
 import random
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from schemas import (
     Mode,
     Scenario,
 )
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, UsageError
 from simulator.llm.setup import LLMSetup, use_setup
 from simulator.providers import ProviderError, StructuredOutputError, parse_model
 from simulator.run.config import RunConfig, check_settings, fingerprint
@@ -31,6 +32,7 @@ from simulator.run.dataset import (
     MANIFEST_FILE,
     check_out_dir,
     scan_dataset,
+    settings_differences,
     write_atomic,
 )
 from toolservers.loader import load_environment, save_environment
@@ -69,6 +71,13 @@ class ScenarioPlan:
     #: Whether ids are distinct by construction (else a repeated id runs once, the first time).
     unique: bool = False
 
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Scenario]:
+        """Every scenario, built in order (tests; a run builds only what it runs)."""
+        return (self.build(p) for p in range(self.count))
+
     @staticmethod
     def of(scenarios: Sequence[Scenario]) -> ScenarioPlan:
         """A plan over scenarios that are already built (a stored model plan, a branch, tests)."""
@@ -97,6 +106,8 @@ class PreparedRun:
     #: How many of this run's scenarios already have a record, and how many are still to run.
     skipped: int
     pending_count: int
+    #: Names this invocation in the run's log (``run.log``): a fresh id per invocation.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def requested(self) -> int:
@@ -151,7 +162,7 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
     if not isinstance(planned, ScenarioPlan):
         for scenario in planned:
             if scenario.environment_id not in env_by_id:
-                raise ValueError(
+                raise UsageError(
                     f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, "
                     "which the run does not have"
                 )
@@ -180,7 +191,8 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         branched_envs, branched = branch_scenarios(
             config.branch_from, at_turn=config.at_turn, variants=config.variants, seed=config.seed
         )
-        return branched_envs, branched[: config.dialogues] if config.dialogues else branched
+        count = min(config.dialogues, len(branched)) if config.dialogues else len(branched)
+        return branched_envs, [branched[i] for i in config.scenario_indexes(stop=count)]
 
     from simulator.domains import domain_names, load_domain
 
@@ -200,11 +212,14 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         from toolservers.derive import derive_environment
 
         environments.append(derive_environment(config.database))
-    return environments, offline_plan(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
+    # Only this run's (or its shard's) indexes, each built when the run reaches it.
+    return environments, offline_plan(environments, config.scenario_indexes(), seed=config.seed, mode=config.mode)
 
 
-def offline_plan(environments: Sequence[Environment], *, count: int, seed: int, mode: Mode) -> ScenarioPlan:
-    """``count`` offline scenarios spread over ``environments`` (as ``build_scenarios`` makes them), lazily.
+def offline_plan(environments: Sequence[Environment], indexes: range, *, seed: int, mode: Mode) -> ScenarioPlan:
+    """The offline scenarios of ``indexes`` spread over ``environments`` (as ``build_scenarios`` makes them), lazily.
+
+    Position ``p`` of the plan is scenario index ``indexes[p]`` (a shard's indexes skip).
 
     The first scenario of each environment is built now: an environment that yields no
     task at all is refused (ConfigError) before the run starts, as it was when every
@@ -217,19 +232,28 @@ def offline_plan(environments: Sequence[Environment], *, count: int, seed: int, 
         raise ConfigError("no environments to generate over")
     first: dict[int, Scenario] = {}
 
-    def id_of(i: int) -> str:
+    def id_of(p: int) -> str:
         # build_scenario's ids: {environment_id}-{seed}-{index}; checked against every build below.
+        i = indexes[p]
         return f"{envs[i % len(envs)].id}-{seed}-{i:05d}"
 
-    def build(i: int) -> Scenario:
-        scenario = first.pop(i, None) or build_scenario(envs[i % len(envs)], index=i, seed=seed, mode=mode)
-        if scenario.id != id_of(i):
-            raise AssertionError(f"scenario {i} has id {scenario.id!r}, its plan says {id_of(i)!r}")
+    def build(p: int) -> Scenario:
+        i = indexes[p]
+        scenario = first.pop(p, None) or build_scenario(envs[i % len(envs)], index=i, seed=seed, mode=mode)
+        if scenario.id != id_of(p):
+            raise AssertionError(f"scenario {i} has id {scenario.id!r}, its plan says {id_of(p)!r}")
         return scenario
 
-    for i in range(min(count, len(envs))):
-        first[i] = build(i)
-    return ScenarioPlan(count, id_of, build, unique=True)
+    # One per environment met first (a shard may skip some environments altogether).
+    checked: set[str] = set()
+    for p in range(len(indexes)):
+        env_id = envs[indexes[p] % len(envs)].id
+        if env_id not in checked:
+            checked.add(env_id)
+            first[p] = build(p)
+        if len(checked) == len(envs) or p >= 4 * len(envs):
+            break
+    return ScenarioPlan(len(indexes), id_of, build, unique=True)
 
 
 # --------------------------------------------------------------------------- planning with models
@@ -258,10 +282,10 @@ def model_planner(
     async def work() -> tuple[list[Environment], list[Scenario]]:
         if stored is not None:
             meta, environments, scenarios = stored
-            if meta["settings"] != settings:
+            differences = settings_differences(meta["settings"], settings)
+            if differences:
                 raise ConfigError(
-                    f"{config.out_dir}: was planned with {json.dumps(meta['settings'])}; this run asks for "
-                    f"{json.dumps(settings)}. Use a new --out directory"
+                    f"{config.out_dir}: was planned with other settings ({differences}); use a new --out directory"
                 )
             planned = int(meta["planned"])
         else:
@@ -271,7 +295,7 @@ def model_planner(
             scenarios, planned = [], 0
         if config.dialogues > planned:
             scenarios += await _plan_scenarios(
-                setup, tasks_model, config, environments, range(planned, config.dialogues)
+                setup, tasks_model, config, environments, config.scenario_indexes(start=planned)
             )
             planned = config.dialogues
             _save_plan(plan_dir, settings, environments, scenarios, planned)

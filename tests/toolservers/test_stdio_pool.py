@@ -10,7 +10,7 @@ import pytest
 from mcp import StdioServerParameters
 
 from schemas import DatabaseSpec, Environment, ToolEvent, ToolResult
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, UsageError
 from toolservers.stdio_pool import StdioPool
 
 pytestmark = pytest.mark.anyio
@@ -63,8 +63,8 @@ async def test_a_warm_worker_serves_one_dialogue_and_its_relay(shop_env: Environ
 
 
 async def test_connect_needs_an_entered_pool(shop_env: Environment) -> None:
-    with pytest.raises(RuntimeError):
+    with pytest.raises(UsageError):
         async with StdioPool(1).connect(shop_env):
             pass
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         StdioPool(0)

@@ -470,3 +470,16 @@ def test_cli_export_every_format(user_data: Path, tmp_path: Path, capsys: pytest
         assert main(["export", str(user_data), "--format", fmt, "--out", str(out)]) == 0
         assert f"wrote {_datasets.DIALOGUES} dialogues to {out}" in capsys.readouterr().err
         assert out.stat().st_size > 0
+
+
+def test_parquet_without_pyarrow_says_which_extra_to_install(
+    user_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a))
+    out = tmp_path / "out.parquet"
+    with pytest.raises(ConfigError, match=r"dialogsim\[parquet\]"):
+        export(user_data, "parquet", out)
+    assert not out.exists() and not list(tmp_path.iterdir())

@@ -146,8 +146,12 @@ async def test_openai_tool_round_trip() -> None:
             "role": "assistant",
             "content": "Let me look.",
             "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "get_order", "arguments": '{"order_id":3}'}},
-                {"id": "call_2", "type": "function", "function": {"name": "get_order", "arguments": '{"order_id":99}'}},
+                {"id": "call_1", "type": "function", "function": {"name": "get_order", "arguments": '{"order_id": 3}'}},
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "get_order", "arguments": '{"order_id": 99}'},
+                },
             ],
         },
         {"role": "tool", "tool_call_id": "call_1", "content": '{"order_id": 3, "status": "shipped"}'},

@@ -20,7 +20,7 @@ from simulator.report._browser import start_chromium
 from simulator.run.dataset import DATASET_FILE, iter_records
 from simulator.summary import summarize
 from tests.simulator import _datasets
-from tests.simulator._browser import ensure_chromium
+from tests.simulator._browser import chromium_missing
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
@@ -148,7 +148,7 @@ def test_cli_stats(user_data: Path, task_data: Path, capsys: pytest.CaptureFixtu
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    reason = ensure_chromium()
+    reason = chromium_missing()
     if reason is not None:
         pytest.skip(reason)
     driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"), logs=True)
