@@ -78,7 +78,7 @@ def _untimed() -> None:
     return None
 
 
-async def run(dialogues: int, cold: int) -> dict[str, Any]:
+async def run(dialogues: int, cold: int, *, relay: bool = True) -> dict[str, Any]:
     env: Environment = load_domain("retail", seed=1)
     results: dict[str, Any] = {}
     mount_ns: list[int] = []
@@ -115,8 +115,9 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
         mount_ns.clear()
         results["host mount"] = _ms(await _timed(dialogues, host_mount))
         results["host mount (mount only)"] = _ms(mount_ns)
-        await host_relay()
-        results["host stdio relay"] = _ms(await _timed(dialogues, host_relay))
+        if relay:
+            await host_relay()
+            results["host stdio relay"] = _ms(await _timed(dialogues, host_relay))
 
     async with StdioPool(1, total=dialogues + 1, environments=[env]) as pool:
 
@@ -155,7 +156,7 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
         "stdio pool / host mount": med("stdio pool") / med("host mount"),
         "host mount / in process": med("host mount") / med("in process"),
     }
-    if cold:
+    if cold and relay:
         ratios = {
             "cold stdio / host mount": med("cold stdio") / med("host mount"),
             "cold stdio / stdio pool": med("cold stdio") / med("stdio pool"),

@@ -130,7 +130,7 @@ def model_cpu(repeat: int, dialogues: int, concurrency: int) -> dict[str, Any]:
 def readiness(repeat: int, dialogues: int) -> dict[str, Any]:
     from bench.bench_eval import run
 
-    rounds = [anyio.run(run, dialogues, 0)["readiness"] for _ in range(repeat)]
+    rounds = [anyio.run(lambda: run(dialogues, 0, relay=False))["readiness"] for _ in range(repeat)]
     out: dict[str, Any] = {"dialogues_per_round": dialogues}
     for name in ("in process", "host mount", "stdio pool"):
         out[name] = _summary([r[name]["median_ms"] for r in rounds], best=min)
@@ -284,8 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="repeats of each measure (default 3)")
     parser.add_argument("--only", action="append", choices=MEASURES, help="run only these measures (repeatable)")
     parser.add_argument("--dialogues", type=int, default=300, help="offline dialogues per round (default 300)")
-    parser.add_argument("--llm-dialogues", type=int, default=120, help="model-brained dialogues a round for CPU")
-    parser.add_argument("--ready", type=int, default=20, help="dialogues timed per way for readiness (default 20)")
+    parser.add_argument("--llm-dialogues", type=int, default=60, help="model-brained dialogues a round for CPU")
+    parser.add_argument("--ready", type=int, default=10, help="dialogues timed per way for readiness (default 10)")
     parser.add_argument("--live", type=int, default=1000, help="dialogues alive at once for memory (default 1000)")
     parser.add_argument("--schedule-dialogues", type=int, default=2000)
     parser.add_argument("--schedule-concurrency", type=int, default=200)
