@@ -185,13 +185,24 @@ async def run_dialogue(
                 dialogue_id=dialogue_id,
                 base_dir=base_dir,
             ) as conn:
+                tools = await _list_tools(conn)
                 phase.now = "initial_state"
                 with replaying:
                     await _replay_actions(scenario, conn.client)
                 phase.now = "converse"
                 with scope:
                     await _converse(
-                        scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, conn
+                        scenario,
+                        environment,
+                        conn.client,
+                        conn.database,
+                        bus,
+                        config,
+                        rng,
+                        ending,
+                        brains,
+                        tools,
+                        conn,
                     )
                 # An external environment has no database: it checks its tasks by a replay (simulator.external).
                 verify = getattr(conn, "verify", None)
@@ -258,12 +269,12 @@ async def _converse(
     rng: random.Random,
     ending: _Ending,
     brains: dict[str, str],
+    tools: list[Any],
     conn: Any = None,
 ) -> None:
     endpoint = getattr(conn, "endpoint", None)
     # The user's own tools, when the environment gives it some (simulator.external).
     user_tools, call_user_tool = getattr(conn, "user_tools", None) or [], getattr(conn, "call_user_tool", None)
-    listed = await client.list_tools()
     user_seed, agent_seed = rng.random(), rng.random()
     history = [msgspec.convert(raw, type=Event) for raw in scenario.initial_state.history]
     try:
@@ -287,7 +298,7 @@ async def _converse(
             AgentContext(
                 dialogue_id=scenario.id,
                 client=client,
-                tools=list(listed.tools),
+                tools=tools,
                 policy=environment.policy,
                 description=environment.description,
                 rng=random.Random(agent_seed),
@@ -400,6 +411,13 @@ def cap_message(text: str, limit: int) -> tuple[str, str]:
         return text, ""
     cut = f"the agent's message had {len(text)} characters; the user was given the first {limit} (max_message_chars)"
     return f"{text[:limit]}\n[dialogsim: message cut here; {len(text) - limit} more characters not shown]", cut
+
+
+async def _list_tools(conn: Any) -> list[Any]:
+    """The dialogue's tools: from ``Connected.list_tools`` (listed over MCP once per environment)."""
+    if isinstance(conn, Connected):
+        return await conn.list_tools()
+    return list((await conn.client.list_tools()).tools)
 
 
 async def _replay_actions(scenario: Scenario, client: Any) -> None:

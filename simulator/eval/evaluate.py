@@ -402,7 +402,7 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
 
     async with AsyncExitStack() as stack:
         connector: Connector = connect_tool_server
-        if not prepared.pending:
+        if not prepared.pending_count:
             pass  # everything is recorded already: serve nothing
         elif config.external is not None:
             from simulator.external.connect import ExternalRun
@@ -412,8 +412,8 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
         elif config.tool_server == "pool":
             pool = await stack.enter_async_context(
                 StdioPool(
-                    min(config.pool_size, len(prepared.pending)),
-                    total=len(prepared.pending),
+                    min(config.pool_size, prepared.pending_count),
+                    total=prepared.pending_count,
                     environments=environments,
                 )
             )
