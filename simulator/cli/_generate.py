@@ -338,7 +338,7 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
     """``generate --server/--url``: scenarios over an external MCP server (``simulator.external``)."""
     from schemas.errors import ConfigError
     from simulator.dialogue.runner import DialogueConfig
-    from simulator.external.run import execute_external, plan_run
+    from simulator.external.execute import execute_external, plan_run
     from simulator.llm import use_setup
     from simulator.run.config import RunConfig
     from simulator.run.dataset import DATASET_FILE

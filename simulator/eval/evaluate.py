@@ -347,7 +347,7 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
             log.info("agent_environment_scrubbed", removed=removed)
     _check(config)
     if config.external is not None:
-        from simulator.external.run import plan_external
+        from simulator.external.execute import plan_external
 
         if config.source is not None:
             raise ConfigError("--scenarios goes with the built-in environments; --server/--url plans its own")
