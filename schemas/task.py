@@ -24,7 +24,7 @@ __all__ = [
     "RubricKind",
     "Scenario",
     "SqlAssertion",
-    "StateChange",
+    "FileChange",
     "SubRequest",
     "Task",
     "ToolInvocation",
@@ -136,7 +136,7 @@ class CallCheck(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     expected: Any = None
 
 
-class StateChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class FileChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One file of an external environment's state directory that a task's calls changed."""
 
     path: str
@@ -157,7 +157,7 @@ class ExpectedOutcome(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     step_checks: list[SqlAssertion] = []
     values: list[ExpectedValue] = []
     calls: list[CallCheck] = []
-    state: list[StateChange] = []
+    state: list[FileChange] = []
     #: Set when the environment's rules forbid the request: the rule, in words. The agent
     #: must refuse; the task then has no write steps and its assertions say that the rows
     #: it is about are unchanged.

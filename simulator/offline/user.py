@@ -34,6 +34,7 @@ from schemas import (
     UserFeedback,
 )
 from schemas.errors import ConfigError
+from simulator.dialogue.grounding import mentions
 from simulator.dialogue.roles import UserContext, UserFactory, UserTurn
 from simulator.dialogue.verify import check_assertion
 from simulator.offline.acts import (
@@ -142,6 +143,8 @@ class OfflineUser:
         self.started: set[str] = set()
         self.final_tried: set[str] = set()
         self.final_attempts = 0
+        #: Tasks with a request the user gave up on: they do not check out, whatever the database says.
+        self.abandoned: set[str] = set()
         unsure = {"polite": 0.2, "neutral": 0.25, "impatient": 0.1}
         self.unsure_rate = unsure.get(scenario.persona.temperament, 0.3)
 
@@ -219,6 +222,7 @@ class OfflineUser:
         if problem:
             item.attempts += 1
             if item.attempts > _MAX_ATTEMPTS:
+                self.abandoned.add(item.task.id)
                 turn.text = self.say.pick(["Never mind that part.", "Let's leave that for now.", "Forget it."]) + " "
                 self._advance(turn)
                 return turn
@@ -352,6 +356,7 @@ class OfflineUser:
             return turn
         item.attempts += 1
         if item.attempts > _MAX_ATTEMPTS:
+            self.abandoned.add(item.task.id)
             turn.text = self.say.pick(["Never mind that part.", "Let's leave that for now."]) + " "
             self._advance(turn)
             return turn
@@ -502,7 +507,7 @@ class OfflineUser:
         if failed:
             return "error", failed
         if pending.kind == "refine" and task.refinement is not None:
-            unsaid = [v.name for v in task.refinement.values if not _said_in(v.value, text.lower())]
+            unsaid = [v.name for v in task.refinement.values if not _reported(v.value, text)]
             return ("wrong", [task.refinement.step]) if unsaid else ("", [])
         unwritten = {
             c.step for c in task.expected.step_checks if c.step in steps and not check_assertion(self.query, c)
@@ -512,7 +517,7 @@ class OfflineUser:
             last = pending.texts[-1] if pending.texts else ""
             if unwritten:
                 return "missing", [s for s in steps if s in unwritten]
-            if field_ and not _said_in(self._expected(task, pending.step or "", field_[0]), last.lower()):
+            if field_ and not _reported(self._expected(task, pending.step or "", field_[0]), last):
                 return "unshown", [pending.step or ""]
             return "", []
         wrong = {
@@ -537,7 +542,7 @@ class OfflineUser:
         reported = pending.reports.get(step)
         if reported is not None and name in reported:
             return _same_value(reported[name], value)
-        return _said_in(value, text.lower())
+        return _reported(value, text)
 
     def _complain(self, turn: UserTurn, pending: _Pending, problem: str, failing: list[str]) -> None:
         item = pending.item
@@ -605,10 +610,13 @@ class OfflineUser:
         pending.reports.clear()
 
     def _final_check(self, turn: UserTurn) -> None:
-        failing = [
-            t for t in self.scenario.tasks if not all(check_assertion(self.query, a) for a in t.expected.assertions)
+        failing = self._failing()
+        # A write that does not show gets one more try; a request given up on does not.
+        retry = [
+            t
+            for t in failing
+            if t.id not in self.final_tried and t.expected.step_checks and not self._assertions_hold(t)
         ]
-        retry = [t for t in failing if t.id not in self.final_tried and t.expected.step_checks]
         if retry:
             task = retry[0]
             self.final_tried.add(task.id)
@@ -626,20 +634,33 @@ class OfflineUser:
                 self._feedback(turn, FeedbackKind.MISSING, fake, writes[0].step, "final state check")
                 self.pending = _Pending("final", fake, writes[-1].step)
                 return
+        self._goodbye(turn, done=not failing)
+
+    def _failing(self) -> list[Task]:
+        """The tasks that do not check out by what the user can observe: a final-state
+        assertion fails, or a request was given up on (a value never given, a write never done)."""
+        return [t for t in self.scenario.tasks if t.id in self.abandoned or not self._assertions_hold(t)]
+
+    def _assertions_hold(self, task: Task) -> bool:
+        return all(check_assertion(self.query, a) for a in task.expected.assertions)
+
+    def _goodbye(self, turn: UserTurn, *, done: bool) -> None:
+        """The last message: the completion flag and thanks only when every task checked out;
+        otherwise the user gives up, without thanking for a job not done."""
         turn.acts.append(Bye())
-        if failing:
-            turn.text += self.say.give_up()
-            turn.gave_up = True
-        else:
+        if done:
             bye = self.say.bye()
             turn.text = attach(turn.text.strip(), bye) if turn.text.strip() else bye
             turn.complete = True
+        else:
+            give_up = self.say.give_up()
+            turn.text = attach(turn.text.strip(), give_up) if turn.text.strip() else give_up
+            turn.gave_up = True
         self.pending = None
 
     def _finish(self, turn: UserTurn) -> UserTurn:
-        turn.acts.append(Bye())
-        turn.text = self.say.bye()
-        turn.complete = True
+        turn.text = ""
+        self._goodbye(turn, done=not self._failing())
         return turn
 
     # ------------------------------------------------------------------ task-oriented
@@ -735,17 +756,14 @@ class OfflineUser:
                     turn, FeedbackKind.CORRECTION, _Item(task, task.sub_requests[-1]), None, "whole-task check"
                 )
             return turn
-        turn.acts.append(Bye())
-        turn.text = self.say.bye() if not unfinished else self.say.give_up()
-        turn.complete = not unfinished
-        turn.gave_up = bool(unfinished)
-        self.pending = None
+        turn.text = ""
+        self._goodbye(turn, done=not unfinished)
         return turn
 
     def _task_checks_out(self, task: Task, text: str) -> bool:
         values = [*task.expected.values, *(task.refinement.values if task.refinement else [])]
         return all(check_assertion(self.query, a) for a in task.expected.assertions) and all(
-            _said_in(v.value, text.lower()) for v in values
+            _reported(v.value, text) for v in values
         )
 
     # ------------------------------------------------------------------ helpers
@@ -808,7 +826,13 @@ def _asks_to_confirm(text: str) -> bool:
 
 
 def _said_in(value: Any, low_text: str) -> bool:
+    """Whether the user's own (lower-cased) words carry ``value`` in one of its usual forms."""
     return any(form.lower() in low_text for form in value_forms(value))
+
+
+def _reported(value: Any, text: str) -> bool:
+    """Whether the agent's ``text`` says ``value``, by the verifier's rules for saying a value."""
+    return mentions(text, value) is not None
 
 
 def _close(fact: str, slot: str) -> bool:

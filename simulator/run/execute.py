@@ -40,6 +40,7 @@ from schemas import (
     TerminationReason,
     ToolCall,
 )
+from schemas.errors import UsageError
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
@@ -66,6 +67,8 @@ log = get_logger(__name__)
 
 #: Extra time the run gives a dialogue beyond its own timeout before cutting it off.
 _GUARD_GRACE_S = 60.0
+#: Scenarios built ahead of the workers.
+_LOOK_AHEAD = 4
 
 
 class DialogueFn(Protocol):
@@ -261,6 +264,7 @@ async def execute_run(
     dialogue_fn: DialogueFn = run_dialogue,
     progress: bool = True,
     stop_on_signals: bool = False,
+    request_cap: int | None = None,
 ) -> RunSummary:
     """Run the pending scenarios of ``prepared`` and return the summary of the dataset.
 
@@ -270,6 +274,8 @@ async def execute_run(
     record (termination ``agent_failure``, or ``timeout`` past the run's limit), never an
     aborted run; errors writing the dataset do abort it. ``stop_on_signals`` makes SIGINT
     and SIGTERM stop the run cleanly (see the module docstring); it needs the main thread.
+    Scenarios are built as the workers reach them (a few ahead). ``request_cap``, when a
+    model's requests in flight are capped below ``concurrency``, is shown on the progress line.
     """
     config = prepared.config
     dataset = _set_up_out_dir(prepared)
@@ -277,12 +283,12 @@ async def execute_run(
         log.info(
             "run_started",
             out_dir=str(config.out_dir),
-            pending=len(prepared.pending),
+            pending=prepared.pending_count,
             already_present=prepared.skipped,
             concurrency=config.concurrency,
             fingerprint=prepared.fingerprint,
         )
-        summary = await _execute(prepared, dataset, dialogue_fn, progress, stop_on_signals)
+        summary = await _execute(prepared, dataset, dialogue_fn, progress, stop_on_signals, request_cap)
         log.info(
             "run_finished",
             generated=summary.generated,
@@ -308,12 +314,18 @@ async def execute_run(
 
 
 async def _execute(
-    prepared: PreparedRun, dataset: DatasetFile, dialogue_fn: DialogueFn, progress: bool, stop_on_signals: bool
+    prepared: PreparedRun,
+    dataset: DatasetFile,
+    dialogue_fn: DialogueFn,
+    progress: bool,
+    stop_on_signals: bool,
+    request_cap: int | None,
 ) -> RunSummary:
     config = prepared.config
-    stats = RunStats(total=len(prepared.pending), already=prepared.skipped)
-    workers = max(1, min(config.concurrency, len(prepared.pending)))
-    send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=0)
+    stats = RunStats(total=prepared.pending_count, already=prepared.skipped, request_cap=request_cap)
+    workers = max(1, min(config.concurrency, prepared.pending_count))
+    # Scenarios are built as the workers take them, a few ahead: memory does not grow with the run.
+    send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=_LOOK_AHEAD)
 
     async def worker(scenarios: MemoryObjectReceiveStream[Scenario], display: RunProgress) -> None:
         async with scenarios:
@@ -341,26 +353,38 @@ async def _execute(
                 scope.cancel()
                 return
 
+    async def flusher() -> None:
+        while True:
+            await anyio.sleep(dataset.max_delay_s)
+            dataset.sync_due()
+
     try:
         with RunProgress(stats, enabled=progress) as display:
             async with anyio.create_task_group() as outer:
                 if stop_on_signals:
                     outer.start_soon(watch_signals, outer.cancel_scope)
-                async with anyio.create_task_group() as tg:
+                outer.start_soon(flusher)
+                async with anyio.create_task_group() as running:
                     for _ in range(workers):
-                        tg.start_soon(worker, receive.clone(), display)
+                        running.start_soon(worker, receive.clone(), display)
                     receive.close()
                     async with send:
-                        for scenario in prepared.pending:
+                        for i in prepared.pending():
+                            scenario = prepared.plan.build(i)
+                            if scenario.environment_id not in prepared.environments:
+                                raise UsageError(
+                                    f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, "
+                                    "which the run does not have"
+                                )
                             await send.send(scenario)
-                outer.cancel_scope.cancel()  # the work is done: stop watching for signals
+                outer.cancel_scope.cancel()  # the work is done: stop watching for signals and flushing
     finally:
         dataset.close()
 
     elapsed = stats.elapsed
     summary = RunSummary(
         out_dir=str(config.out_dir),
-        requested=len(prepared.scenarios),
+        requested=prepared.requested,
         skipped=prepared.skipped,
         generated=stats.done,
         failed=stats.failed,
@@ -369,7 +393,7 @@ async def _execute(
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
         retried=stats.retried,
         interrupted=stopped_by[0] if stopped_by else None,
-        not_run=len(prepared.pending) - stats.done,
+        not_run=prepared.pending_count - stats.done,
         endpoints=_endpoint_stats(),
     )
     write_atomic(
