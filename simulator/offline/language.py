@@ -29,6 +29,7 @@ __all__ = [
     "entity",
     "entity_plural",
     "format_value",
+    "is_flag",
     "is_money",
     "join",
     "label",
@@ -112,6 +113,16 @@ def human_date(day: dt.date, *, weekday: bool = False) -> str:
     return f"{_WEEKDAYS[day.weekday()]} {text}" if weekday else text
 
 
+def is_flag(column: str, value: Any) -> bool:
+    """Whether ``value`` of ``column`` is a yes/no flag stored as 0 or 1 (``is_default``, ``active``)."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value in (0, 1)
+        and column.lower().startswith(("is_", "has_", "accepting", "active"))
+    )
+
+
 def format_value(value: Any, column: str = "", *, currency: str = "") -> str:
     """How the offline brains write a value: dates and money as people write them."""
     if value is None:
@@ -123,7 +134,7 @@ def format_value(value: Any, column: str = "", *, currency: str = "") -> str:
             return f"{currency}{value:,.2f}"
         return f"{value:,.2f}" if isinstance(value, float) else str(value)
     if isinstance(value, int):
-        if column.lower().startswith(("is_", "has_", "accepting", "active")) and value in (0, 1):
+        if is_flag(column, value):
             return "yes" if value else "no"
         return str(value)
     text = str(value)

@@ -861,6 +861,8 @@ def offline_user_brain(argument: str) -> UserFactory:
 
 def _same_value(a: Any, b: Any) -> bool:
     numbers = (int, float)
+    if isinstance(a, bool) != isinstance(b, bool) and a in (0, 1) and b in (0, 1):  # a 0/1 flag, a yes/no
+        return bool(a) == bool(b)
     if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
     return format_value(a) == format_value(b)

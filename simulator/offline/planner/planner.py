@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from schemas import (
     ChainStep,
     Difficulty,
@@ -36,7 +38,7 @@ from schemas import (
 )
 from schemas.errors import ToolError
 from schemas.policy import Policy
-from simulator.offline.language import Phrasing, a, entity, format_value, label
+from simulator.offline.language import Phrasing, a, entity, format_value, is_flag, label
 from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion, q, rows_of
 from simulator.offline.schema_view import Schema, Table
 from toolservers.executor import ToolExecutor
@@ -357,14 +359,24 @@ class Planner:
             difficulty=difficulty,
             rubric=rubric,
             expected=ExpectedOutcome(
-                assertions=assertions, step_checks=step_checks, values=d.values, refusal=d.refusal
+                assertions=assertions, step_checks=step_checks, values=_as_told(d.values), refusal=d.refusal
             ),
             follows=d.follows,
             change_of_mind=d.change_of_mind,
-            refinement=d.refinement,
+            refinement=(
+                None
+                if d.refinement is None
+                else msgspec.structs.replace(d.refinement, values=_as_told(d.refinement.values))
+            ),
             detour=d.detour,
             forbidden=d.forbidden,
         )
+
+
+def _as_told(values: list[ExpectedValue]) -> list[ExpectedValue]:
+    """The values as the user is told them: a 0/1 flag is a yes or a no (the verifier then
+    accepts "yes"/"no" for it, and the tool result's 1/0)."""
+    return [msgspec.structs.replace(v, value=bool(v.value)) if is_flag(v.name, v.value) else v for v in values]
 
 
 def currency_of(environment: Environment) -> str:
