@@ -398,11 +398,18 @@ class OfflineAgent:
             return
         table, row = written
         get = self._get_tool(table)
-        if get is None:
+        if get is None or row.get(get[1]) is None:
+            # Nothing to read it back with: say so, and what the change itself returned.
+            shown = [f for f in act.fields if f in row]
+            if shown:
+                t.acts.append(Report(step=act.step, tool=act.step, ok=True, values={f: row.get(f) for f in shown}))
+                facts = join([self._field(f, row.get(f)) for f in shown])
+                t.lines.append(
+                    f"I have no way to re-read {self._thing(table, row)} from here, "
+                    f"but the reply to the change said {facts}."
+                )
             return
         name, key = get
-        if row.get(key) is None:
-            return
         result = await self.call_tool(name, {key: row[key]})
         text = _text(result)
         if result.is_error:

@@ -36,7 +36,7 @@ from schemas import (
 from schemas.errors import ConfigError
 from simulator.dialogue.grounding import mentions
 from simulator.dialogue.roles import UserContext, UserFactory, UserTurn
-from simulator.dialogue.verify import check_assertion
+from simulator.dialogue.verify import check_assertion, refused
 from simulator.offline.acts import (
     Act,
     Affirm,
@@ -506,6 +506,9 @@ class OfflineUser:
         failed = [a.step for a in acts if isinstance(a, Report) and not a.ok and a.step in steps]
         if failed:
             return "error", failed
+        if task.expected.refusal and pending.kind == "result":
+            # The rules forbid it: it checks out only as a refusal (an answer without one is not).
+            return "unrefused", list(steps)
         if pending.kind == "refine" and task.refinement is not None:
             unsaid = [v.name for v in task.refinement.values if not _reported(v.value, text)]
             return ("wrong", [task.refinement.step]) if unsaid else ("", [])
@@ -556,6 +559,17 @@ class OfflineUser:
             return
         if pending.kind == "result":
             pending.settled.update(s for s in item.sub.steps if s not in failing)
+        if problem == "unrefused":
+            turn.text = self.say.pick(
+                [
+                    "Sorry, is that done, or can it not be done?",
+                    "I'm not sure what that means — can you do it or not?",
+                    "So is that possible or not?",
+                ]
+            )
+            self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "neither done nor refused")
+            pending.texts.clear()
+            return
         if problem == "unshown":
             step = failing[-1]
             fields = self.steps[step].report[:1]
@@ -762,6 +776,8 @@ class OfflineUser:
 
     def _task_checks_out(self, task: Task, text: str) -> bool:
         values = [*task.expected.values, *(task.refinement.values if task.refinement else [])]
+        if task.expected.refusal and refused(text) is None:
+            return False  # the rules forbid it: it checks out only as a refusal
         return all(check_assertion(self.query, a) for a in task.expected.assertions) and all(
             _reported(v.value, text) for v in values
         )
