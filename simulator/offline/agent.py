@@ -199,7 +199,8 @@ class OfflineAgent:
     async def _work(self, t: _Turn) -> None:
         while self.waiting and not t.asked:
             request = self.waiting[0]
-            if self.confirming and not self._is_write(request.tool):
+            pending = {w.step for w in self.confirming}
+            if pending and (not self._is_write(request.tool) or any(r.step in pending for r in request.refs.values())):
                 break  # what comes after a change may depend on it: the change is confirmed first
             args, missing = self._arguments(request)
             if self._is_write(request.tool):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, ExpectedValue, ValueRef
 from simulator.offline.language import cap, entity, format_value, label
-from simulator.offline.planner._base import Anchor, Draft, Skip, q
+from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion, q
 from simulator.offline.planner._find import Found, find_own, find_public
 from simulator.offline.planner._words import frame
 from simulator.offline.schema_view import Table
@@ -101,7 +101,11 @@ def _finish(
         d.steps.append(read)
         steps = [sid]
     p.ask(d, steps, "forbidden", text, stated=found.stated)
-    d.checks.append(p.unchanged(table, found.row, columns))
+    kept = p.unchanged(table, found.row, columns)
+    d.checks.append(kept)
+    # A later request may change the row as allowed: the final state holds what it left (the
+    # refusal itself changes nothing, which the full-state check sees).
+    d.finals[len(d.checks) - 1] = lambda: final_assertion(p.executor.db, kept)
     d.purposes.append(purpose + " (which the rules do not allow)")
 
 
