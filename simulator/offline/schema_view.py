@@ -7,6 +7,7 @@ from typing import Any
 
 from schemas import Environment, ToolSpec
 from toolservers.database import Database
+from toolservers.sql import quote_ident
 
 __all__ = ["Column", "Schema", "Table", "ToolIndex", "read_schema"]
 
@@ -88,20 +89,21 @@ def read_schema(environment: Environment, db: Database) -> Schema:
     ]
     tables: dict[str, Table] = {}
     for name in names:
-        info = db.query(f'PRAGMA table_info("{name}")')
+        info = db.query(f"PRAGMA table_info({quote_ident(name)})")
         columns = {
             r[1]: Column(name=r[1], type=(r[2] or "").upper(), notnull=bool(r[3]), pk=bool(r[5]), default=r[4])
             for r in info
         }
         pks = [c.name for c in columns.values() if c.pk]
-        rows = int(db.query(f'SELECT COUNT(*) FROM "{name}"')[0][0])
+        rows = int(db.query(f"SELECT COUNT(*) FROM {quote_ident(name)}")[0][0])
         table = Table(name=name, columns=columns, pk=pks[0] if len(pks) == 1 else None, rows=rows)
-        for r in db.query(f'PRAGMA foreign_key_list("{name}")'):
+        for r in db.query(f"PRAGMA foreign_key_list({quote_ident(name)})"):
             table.fks[r[3]] = (r[2], r[4] or "")
         for col in columns.values():
             if col.pk or col.numeric or col.name in table.fks:
                 continue
-            distinct = db.query(f'SELECT DISTINCT "{col.name}" FROM "{name}" WHERE "{col.name}" IS NOT NULL LIMIT 9')
+            c = quote_ident(col.name)
+            distinct = db.query(f"SELECT DISTINCT {c} FROM {quote_ident(name)} WHERE {c} IS NOT NULL LIMIT 9")
             if 1 < len(distinct) <= 8 and rows >= 2 * len(distinct):
                 table.enums[col.name] = sorted(r[0] for r in distinct)
         table.key = _natural_key(db, table)
@@ -123,7 +125,8 @@ def _natural_key(db: Database, table: Table) -> str | None:
         hint = next((i for i, h in enumerate(_KEY_HINTS) if h in col.name.lower()), None)
         if hint is None:
             continue
-        distinct, total = db.query(f'SELECT COUNT(DISTINCT "{col.name}"), COUNT("{col.name}") FROM "{table.name}"')[0]
+        c = quote_ident(col.name)
+        distinct, total = db.query(f"SELECT COUNT(DISTINCT {c}), COUNT({c}) FROM {quote_ident(table.name)}")[0]
         if distinct == total == table.rows:
             candidates.append((hint, col.name))
     return min(candidates)[1] if candidates else None

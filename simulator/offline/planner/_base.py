@@ -9,7 +9,7 @@ from typing import Any
 from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Fact, Refinement, SqlAssertion, SubRequest
 from toolservers.database import Database
 
-__all__ = ["Anchor", "Draft", "Skip", "final_assertion", "q", "rows_of"]
+__all__ = ["Anchor", "Draft", "Skip", "final_assertion", "rows_of"]
 
 
 def rows_of(structured: Any) -> list[dict[str, Any]]:
@@ -68,7 +68,3 @@ class Draft:
 
     def step_id(self) -> str:
         return f"{self.task_id}.s{len(self.steps)}"
-
-
-def q(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'

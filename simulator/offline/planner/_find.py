@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, ValueRef
 from simulator.offline.language import entity, format_value, label
-from simulator.offline.planner._base import Anchor, Draft, Skip, q
+from simulator.offline.planner._base import Anchor, Draft, Skip
 from simulator.offline.schema_view import Table
+from toolservers.sql import quote_ident
 
 if TYPE_CHECKING:
     from simulator.offline.planner.planner import Planner
@@ -72,7 +73,9 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
     if search is None:
         raise Skip
     props = p.params(search)
-    mine = p.query_rows(f"SELECT * FROM {q(table.name)} WHERE {q(fk)} = :me ORDER BY rowid", {"me": p.user.pk})
+    mine = p.query_rows(
+        f"SELECT * FROM {quote_ident(table.name)} WHERE {quote_ident(fk)} = :me ORDER BY rowid", {"me": p.user.pk}
+    )
     if fits is not None:
         candidates = [r for r in mine if fits(r)]
     else:
@@ -154,7 +157,7 @@ def find_public(p: Planner, d: Draft, table: Table, *, fits: Any = None) -> Foun
     column = "last_name" if people else name_column(table)
     if column is None or column not in props:
         raise Skip
-    rows = p.query_rows(f"SELECT * FROM {q(table.name)} ORDER BY rowid")
+    rows = p.query_rows(f"SELECT * FROM {quote_ident(table.name)} ORDER BY rowid")
     if fits is not None:
         rows = [r for r in rows if fits(r)]
     p.rng.shuffle(rows)

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, ExpectedValue, SqlAssertion
 from simulator.offline.language import format_value, label
-from simulator.offline.planner._base import Anchor, Draft, Skip, q
+from simulator.offline.planner._base import Anchor, Draft, Skip
 from simulator.offline.planner._find import find_public, name_column
 from simulator.offline.planner._words import ask_fields, frame
 from simulator.offline.schema_view import Table
+from toolservers.sql import quote_ident
 
 if TYPE_CHECKING:
     from simulator.offline.planner.planner import Kind, Planner
@@ -83,7 +84,7 @@ def create(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     tool = p.tool("create", table.name)
     assert tool is not None
     required = set(tool.input_schema.get("required", []))
-    rows = p.query_rows(f"SELECT * FROM {q(table.name)} ORDER BY rowid")
+    rows = p.query_rows(f"SELECT * FROM {quote_ident(table.name)} ORDER BY rowid")
     sample = p.rng.choice(rows)
     args: dict[str, Any] = {}
     for name in p.params(tool):
@@ -94,7 +95,9 @@ def create(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             taken = {r.get(name) for r in rows}
             if (
                 value in taken
-                and p.executor.db.query(f"SELECT COUNT(DISTINCT {q(name)}) = COUNT(*) FROM {q(table.name)}")[0][0]
+                and p.executor.db.query(
+                    f"SELECT COUNT(DISTINCT {quote_ident(name)}) = COUNT(*) FROM {quote_ident(table.name)}"
+                )[0][0]
             ):
                 value = (
                     value.replace("@", f"{p.rng.randrange(10, 99)}@")

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, Detour, ExpectedValue, SqlAssertion, ValueRef
 from simulator.offline.language import a, entity, format_value, join, label
-from simulator.offline.planner._base import Anchor, Draft, Skip, q
+from simulator.offline.planner._base import Anchor, Draft, Skip
 from simulator.offline.planner._find import find_public
 from simulator.offline.planner._words import frame
 from simulator.offline.schema_view import Table
+from toolservers.sql import quote_ident
 
 if TYPE_CHECKING:
     from simulator.offline.planner.planner import Planner
@@ -96,7 +97,9 @@ def _public_table_for(p: Planner, param: str, table: Table) -> Table | None:
 
 
 def _borrow(p: Planner, table: Table, column: str) -> Any:
-    rows = p.executor.db.query(f"SELECT {q(column)} FROM {q(table.name)} WHERE {q(column)} IS NOT NULL")
+    rows = p.executor.db.query(
+        f"SELECT {quote_ident(column)} FROM {quote_ident(table.name)} WHERE {quote_ident(column)} IS NOT NULL"
+    )
     if not rows:
         raise Skip
     return p.rng.choice(rows)[0]
@@ -170,9 +173,9 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
                 phrases.append(f"for {args[name]}")
             elif name in table.columns:
                 value = _borrow(p, table, name)
-                if p.executor.db.query(f"SELECT COUNT(DISTINCT {q(name)}) = COUNT(*) FROM {q(table.name)}")[0][
-                    0
-                ] and isinstance(value, str):
+                if p.executor.db.query(
+                    f"SELECT COUNT(DISTINCT {quote_ident(name)}) = COUNT(*) FROM {quote_ident(table.name)}"
+                )[0][0] and isinstance(value, str):
                     value = "".join(str(p.rng.randrange(10)) if ch.isdigit() else ch for ch in value)
                 args[name] = value
                 phrases.append(f"{label(name)} {format_value(value, name)}")
@@ -197,7 +200,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
     if kind == "derived" and (p.policy is None or not p.policy.today):
         # No "today" in the rules: the day of the table's latest activity stands in for it.
         latest = [
-            p.executor.db.query(f"SELECT MAX({q(c)}) FROM {q(table.name)}")[0][0]
+            p.executor.db.query(f"SELECT MAX({quote_ident(c)}) FROM {quote_ident(table.name)}")[0][0]
             for c, col in table.columns.items()
             if col.is_date
         ]
@@ -292,7 +295,8 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
 
         def final() -> SqlAssertion:
             now = p.executor.db.query(
-                f"SELECT {', '.join(q(c) for c in cols)} FROM {q(table.name)} WHERE {q(table.pk or '')} = :pk",
+                f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(table.name)} "
+                f"WHERE {quote_ident(table.pk or '')} = :pk",
                 {"pk": new_pk},
             )
             if not now:

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, ExpectedValue, ValueRef
 from simulator.offline.language import cap, entity, format_value, label
-from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion, q
+from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion
 from simulator.offline.planner._find import Found, find_own, find_public
 from simulator.offline.planner._words import frame
 from simulator.offline.schema_view import Table
+from toolservers.sql import quote_ident
 
 if TYPE_CHECKING:
     from simulator.offline.planner.planner import Planner
@@ -195,7 +196,9 @@ def _not_owned(p: Planner, d: Draft) -> None:
     table = p.rng.choice(options)
     fk = p.policy.rules(table.name).owner[0]
     assert table.key is not None and table.pk is not None
-    others = p.query_rows(f"SELECT * FROM {q(table.name)} WHERE {q(fk)} <> :me ORDER BY rowid", {"me": p.user.pk})
+    others = p.query_rows(
+        f"SELECT * FROM {quote_ident(table.name)} WHERE {quote_ident(fk)} <> :me ORDER BY rowid", {"me": p.user.pk}
+    )
     if not others:
         raise Skip
     row = p.rng.choice(others)

@@ -24,10 +24,11 @@ from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Refinement, 
 from schemas.policy import ToolRule
 from simulator.offline._inflect import plural
 from simulator.offline.language import cap, entity, format_value, label
-from simulator.offline.planner._base import Anchor, Draft, Skip, q, rows_of
+from simulator.offline.planner._base import Anchor, Draft, Skip, rows_of
 from simulator.offline.planner._find import Found, find_own, name_column
 from simulator.offline.planner._words import ask_fields, field_list, frame
 from simulator.offline.schema_view import Table
+from toolservers.sql import quote_ident
 
 if TYPE_CHECKING:
     from simulator.offline.planner.planner import Kind, Planner
@@ -481,7 +482,10 @@ def _moves(p: Planner, table: Table, row: dict[str, Any], column: str) -> list[A
 def _new_text(p: Planner, table: Table, column: str, current: Any) -> Any:
     others = [
         r[0]
-        for r in p.executor.db.query(f"SELECT DISTINCT {q(column)} FROM {q(table.name)} WHERE {q(column)} IS NOT NULL")
+        for r in p.executor.db.query(
+            f"SELECT DISTINCT {quote_ident(column)} FROM {quote_ident(table.name)} "
+            f"WHERE {quote_ident(column)} IS NOT NULL"
+        )
     ]
     others = [o for o in others if o != current and isinstance(o, str) and o.rstrip()[-1:] not in {".", "!", "?"}]
     if not others:
@@ -657,7 +661,9 @@ def delete(p: Planner, d: Draft, anchor: Anchor | None) -> None:
 
     def free(row: dict[str, Any]) -> bool:
         return not any(
-            p.executor.db.query(f"SELECT 1 FROM {q(c)} WHERE {q(col)} = :pk LIMIT 1", {"pk": row[table.pk or ""]})
+            p.executor.db.query(
+                f"SELECT 1 FROM {quote_ident(c)} WHERE {quote_ident(col)} = :pk LIMIT 1", {"pk": row[table.pk or ""]}
+            )
             for c, col in p.schema.children(table.name)
         )
 
@@ -678,7 +684,7 @@ def delete(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     d.checks.append(
         SqlAssertion(
             description=f"{entity(table.name)} {found.row[table.pk]} no longer exists",
-            sql=f"SELECT COUNT(*) FROM {q(table.name)} WHERE {q(table.pk)} = :pk",
+            sql=f"SELECT COUNT(*) FROM {quote_ident(table.name)} WHERE {quote_ident(table.pk)} = :pk",
             params={"pk": found.row[table.pk]},
             expected=[[0]],
             step=sid,

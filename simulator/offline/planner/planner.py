@@ -39,9 +39,10 @@ from schemas import (
 from schemas.errors import ToolError
 from schemas.policy import Policy
 from simulator.offline.language import Phrasing, a, entity, format_value, is_flag, label
-from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion, q, rows_of
+from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion, rows_of
 from simulator.offline.schema_view import Schema, Table
 from toolservers.executor import ToolExecutor
+from toolservers.sql import quote_ident
 
 __all__ = ["Kind", "Planner", "task_count"]
 
@@ -151,7 +152,7 @@ class Planner:
         if users is None or users.pk is None:
             self.policy = None
             return
-        rows = self.query_rows(f"SELECT * FROM {q(users.name)} ORDER BY rowid")
+        rows = self.query_rows(f"SELECT * FROM {quote_ident(users.name)} ORDER BY rowid")
         if self.user is not None:
             match = [r for r in rows if r.get(self.user.column) == self.user.pk]
             if match:
@@ -164,7 +165,9 @@ class Planner:
                 continue
             score = 0
             for table, fk in owned:
-                n = self.executor.db.query(f"SELECT COUNT(*) FROM {q(table)} WHERE {q(fk)} = :v", {"v": row[users.pk]})
+                n = self.executor.db.query(
+                    f"SELECT COUNT(*) FROM {quote_ident(table)} WHERE {quote_ident(fk)} = :v", {"v": row[users.pk]}
+                )
                 score += min(int(n[0][0]), 3) + (1 if n[0][0] else 0)
             scored.append((score, row))
         if not scored:
@@ -281,7 +284,8 @@ class Planner:
     def field_check(self, step: str, table: Table, column: str, pk: Any, value: Any) -> SqlAssertion:
         return SqlAssertion(
             description=f"{entity(table.name)} {pk} has {label(column)} {format_value(value)}",
-            sql=f"SELECT {q(column)} FROM {q(table.name)} WHERE {q(table.pk or 'rowid')} = :pk",
+            sql=f"SELECT {quote_ident(column)} FROM {quote_ident(table.name)} "
+            f"WHERE {quote_ident(table.pk or 'rowid')} = :pk",
             params={"pk": pk},
             expected=[[value]],
             step=step,
@@ -290,10 +294,10 @@ class Planner:
     def row_exists(self, step: str, table: str, values: dict[str, Any], description: str) -> SqlAssertion:
         """Whether a row with exactly these column values exists (1) or not (0)."""
         names = {c: f"v{i}" for i, c in enumerate(values)}
-        where = " AND ".join(f"{q(c)} IS :{names[c]}" for c in values)
+        where = " AND ".join(f"{quote_ident(c)} IS :{names[c]}" for c in values)
         return SqlAssertion(
             description=f"{description} exists",
-            sql=f"SELECT EXISTS (SELECT 1 FROM {q(table)} WHERE {where})",
+            sql=f"SELECT EXISTS (SELECT 1 FROM {quote_ident(table)} WHERE {where})",
             params={names[c]: v for c, v in values.items()},
             expected=[[1]],
             step=step,
@@ -304,7 +308,8 @@ class Planner:
         cols = [c for c in columns if c in row]
         return SqlAssertion(
             description=f"{entity(table.name)} {row.get(table.pk or '')} is unchanged ({', '.join(cols)})",
-            sql=f"SELECT {', '.join(q(c) for c in cols)} FROM {q(table.name)} WHERE {q(table.pk or 'rowid')} = :pk",
+            sql=f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(table.name)} "
+            f"WHERE {quote_ident(table.pk or 'rowid')} = :pk",
             params={"pk": row.get(table.pk or "rowid")},
             expected=[[row[c] for c in cols]],
         )
