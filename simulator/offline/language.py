@@ -58,8 +58,10 @@ _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::\d{2}(
 
 
 def label(column: str) -> str:
-    """``customer_id`` -> ``customer ID``; ``placed_on`` -> ``placed on``."""
-    return " ".join(_ACRONYMS.get(w, w) for w in column.split("_") if w)
+    """``customer_id`` -> ``customer ID``; ``placed_on`` -> ``placed on``; ``total_total`` -> ``total``."""
+    words = [w for w in column.split("_") if w]
+    words = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]
+    return " ".join(_ACRONYMS.get(w, w) for w in words)
 
 
 def entity(table: str) -> str:
@@ -147,6 +149,8 @@ def format_value(value: Any, column: str = "", *, currency: str = "") -> str:
         return out
     if _SNAKE.fullmatch(text):
         return text.replace("_", " ")
+    if " " in text.strip() and text.rstrip()[-1:] in {".", "!", "?"}:
+        return f'"{text}"'  # a phrase that ends a sentence of its own, inside another sentence
     return text
 
 
