@@ -15,7 +15,7 @@ from typing import Any
 
 from simulator.eval.scoring import Interval
 from simulator.report._charts import category_bars, histogram, series_color
-from simulator.report._data import Distribution, EvalInfo, ReportData, collect
+from simulator.report._data import Distribution, EvalInfo, ReportData, collect, dataset_dir
 from simulator.report._quality import quality_section
 from simulator.summary import Summary, summary_columns, summary_rows
 
@@ -325,7 +325,7 @@ def build_report(
             _glance_section(summary),
             _summary_section(summary),
             _charts_section(report.groups),
-            quality_section(dirs),
+            quality_section([dataset_dir(d)[0] for d in dirs]),  # an evaluation's records too
             _datasets_section(report),
         ]
     )
