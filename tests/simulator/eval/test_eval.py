@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from schemas import AgentMessage, DialogueRecord, ProviderCall, ToolCall, ToolResult, UserMessage
+from schemas import AgentMessage, DialogueRecord, ProviderCall, ToolCall, ToolResult, UserMessage, Verdict
 from schemas.errors import ConfigError
 from simulator.cli import main as cli_main
 from simulator.eval import EvalConfig, pass_at_k, pass_hat_k, run_eval, split_trial_id
@@ -54,7 +54,8 @@ def _config(tmp_path: Path, name: str, agent: str, **kw: Any) -> EvalConfig:
 
 async def test_python_example_passes_every_allowed_task_and_fails_the_forbidden_ones(tmp_path: Path) -> None:
     """The example acts on the user's parsed requests without checking the rules: it does what it is
-    asked, so it passes every task the rules allow and fails those it should have refused."""
+    asked, so it fails the tasks it should have refused, and the forbidden change it made fails the
+    full-state check of its dialogue; every allowed task of a dialogue whose state matched passes."""
     outcome = await run_eval(_config(tmp_path, "py", PYTHON_EXAMPLE, seed=1, limit=6))
     summary = outcome.results.summary
     assert summary.scenarios == 6 and summary.dialogues == 6
@@ -63,8 +64,14 @@ async def test_python_example_passes_every_allowed_task_and_fails_the_forbidden_
     allowed, forbidden = [], []
     for record in _records(tmp_path / "py").values():
         refused = {t.id for t in record.scenario.tasks if t.expected.refusal}
+        state_matched = record.state is not None and record.state.verdict is Verdict.PASS
         for o in record.outcomes:
-            (forbidden if o.task_id in refused else allowed).append(o.success)
+            if o.task_id in refused:
+                forbidden.append(o.success)
+            elif state_matched:
+                allowed.append(o.success)
+        if refused and not state_matched:
+            assert record.state is not None and record.state.diff, record.id  # the change it should not have made
     assert allowed and all(allowed)
     assert forbidden and not any(forbidden)
     for record in _records(tmp_path / "py").values():
