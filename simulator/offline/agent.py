@@ -133,6 +133,8 @@ class OfflineAgent:
         self.requests: dict[str, Request] = {}
         #: The arguments each write was last sent with.
         self.sent: dict[str, dict[str, Any]] = {}
+        #: Steps already re-run on request (a refinement): a second request is a correction.
+        self.rerun: set[str] = set()
         self.greeted = greeted
         self.me: dict[str, Any] | None = None
         self.recap = ""
@@ -354,7 +356,10 @@ class OfflineAgent:
         report = list(mem.report)
         if isinstance(extra.get("order_by"), str) and extra["order_by"] not in report:
             report.append(extra["order_by"])
-        await self._read(step, mem.tool, {**mem.args, **extra}, report, t, slip=True)
+        # Asked again (the first answer was wrong): done with care, as a correction is.
+        first = step not in self.rerun
+        self.rerun.add(step)
+        await self._read(step, mem.tool, {**mem.args, **extra}, report, t, slip=first)
 
     async def _correct(self, act: Correct, t: _Turn) -> None:
         mem = self.memory.get(act.step)
@@ -825,8 +830,13 @@ class OfflineAgent:
         if not report:
             if self.rules is not None and table == self.rules.user_table and rows:
                 return self.say.pick(
-                    ("Thanks, I've found your account.", "Thank you — your account is up.", "Got your account.", "")
-                )
+                    (
+                        "Thanks, I've found your account.", "Thank you, I have your account here.", "Got your account.",
+                        "Thanks — I can see your account now.", "I've pulled up your account.", "Found you, thanks.",
+                        "Thanks, that matches your account.", "All right, I have your details.",
+                        "Your account is open in front of me.", "Thanks, that's you found.", "", "",
+                    )
+                )  # fmt: skip
             return ""
         many = isinstance(structured, dict) and "rows" in structured
         if many and not rows:
@@ -921,7 +931,16 @@ class OfflineAgent:
                 column = label(name.split(".")[-1])
                 return f"that is already taken (the {column} must be unique). Would you like to try another?"
             words = label(name).replace("not enough", "there isn't enough")
-            return f"the system refused it: {words}. Would you like to change the numbers and try again?"
+            again = self.say.pick(
+                (
+                    "Would you like to change the numbers and try again?",
+                    "Shall we try it with different numbers?",
+                    "Do you want to try other values?",
+                    "Would different numbers work for you?",
+                    "Can we try it another way?",
+                )
+            )
+            return f"the system refused it: {words}. {again}"
         if "unique" in low:
             return "that is already taken. Would you like to try another option?"
         if "not_found" in low or "not found" in low or "no " in low[:60]:

@@ -193,7 +193,22 @@ _HELLO = {
         "Hello, thanks for taking the time.",
         "Hi, I was hoping you could help.",
     ),
-    "neutral": ("Hi.", "Hello.", "Hey.", "Hi there.", "Morning.", "Hello there.", "Hey there.", "Good day."),
+    "neutral": (
+        "Hi.",
+        "Hello.",
+        "Hey.",
+        "Hi there.",
+        "Morning.",
+        "Hello there.",
+        "Hey there.",
+        "Good day.",
+        "Afternoon.",
+        "Hi, hello.",
+        "Hello again.",
+        "Hi, good morning.",
+        "Hi, I have a few questions.",
+        "Hello, hope you can help.",
+    ),
     "impatient": (
         "Hi, quick one.",
         "Hey, I need something sorted.",
@@ -259,8 +274,35 @@ _THANKS = {
         "Makes sense.",
         "OK, good.",
         "Right.",
+        "Thanks for checking.",
+        "OK, that helps.",
+        "Good to know.",
+        "Fair enough.",
+        "All right, thanks.",
+        "That works.",
+        "Thanks for that.",
+        "Sounds good.",
+        "OK, noted.",
+        "Cool, thanks.",
+        "Right, that's clear.",
+        "OK, understood.",
     ),
-    "impatient": ("Fine.", "OK.", "Good, moving on.", "Right.", "Good.", "Noted.", "OK, next.", "Fine, next."),
+    "impatient": (
+        "Fine.",
+        "OK.",
+        "Good, moving on.",
+        "Right.",
+        "Good.",
+        "Noted.",
+        "OK, next.",
+        "Fine, next.",
+        "Got it, next.",
+        "Right, go on.",
+        "OK, good.",
+        "That'll do.",
+        "Fine, thanks.",
+        "Good enough.",
+    ),
 }
 _NEXT = (
     "Next,",
@@ -438,6 +480,14 @@ _IDENTIFY = (
     "So I can find the right account, could you tell me your {slot}?",
     "For security, I need to confirm the account first. What {slot} do we have on file for you?",
     "Let me find your account first — which {slot} did you sign up with?",
+    "Happy to check your {things}; which {slot} is on your account?",
+    "I just need your {slot} first, so I know which account to open.",
+    "Can you confirm the {slot} we have for you? Then I'll look at your {things}.",
+    "May I take your {slot}, to find your account?",
+    "To get started, what's the {slot} your account uses?",
+    "Which {slot} should I look your account up by?",
+    "Could you share your {slot}, so I can check it's you?",
+    "I'll pull up your account — what's your {slot}, please?",
 )
 _ASK = (
     "Could you tell me {slots}?",
@@ -654,7 +704,7 @@ class Phrasing:
     # ------------------------------------------------------------------ user
     def greeting(self, *, name: str = "") -> str:
         if self.terse:
-            return self.pick(("Hi.", "Hello.", "Hey.", "")) if self.rng.random() < 0.5 else ""
+            return self.pick(("Hi.", "Hello.", "Hey.", "Hi there.", "Hiya.", "")) if self.rng.random() < 0.5 else ""
         out = self._mood(_HELLO)
         if name and self.rng.random() < (0.7 if self.verbose else 0.35):
             out += " " + self.pick(_INTRO).format(name=name)
@@ -664,7 +714,12 @@ class Phrasing:
 
     def thanks(self) -> str:
         if self.terse:
-            return self.pick(("OK.", "Thanks.", "Good.", "Got it.", "Right.", "Fine."))
+            return self.pick(
+                (
+                    "OK.", "Thanks.", "Good.", "Got it.", "Right.", "Fine.", "Cheers.", "Great.", "Perfect.",
+                    "OK, thanks.", "Noted.", "Sure.", "Ta.", "Good, thanks.", "Fine, thanks.", "Right, OK.",
+                )
+            )  # fmt: skip
         text = self._mood(_THANKS)
         if self.verbose and self.rng.random() < 0.5:
             text += " " + self.pick(

@@ -709,9 +709,12 @@ class OfflineUser:
                 for sid in sub.steps:
                     step = self.steps[sid]
                     args = {k: v for k, v in step.arguments.items() if k in _CONTROL or _said_in(v, said)}
+                    report = step.report
                     if task.refinement is not None and task.refinement.step == sid:
                         args.update(task.refinement.arguments)
-                    turn.acts.append(Request(step=sid, tool=step.tool, args=args, refs=step.refs, report=step.report))
+                        # "sorted by arrival date": the order is told with the dates
+                        report = list(dict.fromkeys([*report, *(v.name for v in task.refinement.values)]))
+                    turn.acts.append(Request(step=sid, tool=step.tool, args=args, refs=step.refs, report=report))
             if task.forbidden is not None:
                 f = task.forbidden
                 turn.acts.append(

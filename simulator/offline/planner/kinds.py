@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Refinement, SqlAssertion, ToolSpec, ValueRef
 from schemas.policy import ToolRule
 from simulator.offline._inflect import plural
-from simulator.offline.language import cap, entity, format_value, label
+from simulator.offline.language import cap, entity, format_value, is_flag, label
 from simulator.offline.planner._base import Anchor, Draft, Skip, rows_of
 from simulator.offline.planner._find import Found, find_own, name_column
 from simulator.offline.planner._words import ask_fields, field_list, frame
@@ -549,7 +549,7 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             values = _moves(p, table, row, c)
         elif texty(c) and _can_edit(p, table, row, c) and isinstance(row.get(c), str):
             values = [_new_text(p, table, c, row.get(c))]
-        elif counted(c) and _can_edit(p, table, row, c) and isinstance(row.get(c), int):
+        elif counted(c) and not is_flag(c, row.get(c)) and _can_edit(p, table, row, c) and isinstance(row.get(c), int):
             # A number is changed only where the database bounds it: the user first asks one
             # past the bound (a real CHECK error), then the highest that works.
             limit, values = _bounded(p, table, row, c)
@@ -705,7 +705,7 @@ def assert_rules(p: Planner) -> None:
 KINDS: list[tuple[str, Kind, float]] = [
     ("lookup", lookup, 0.2),
     ("lookup_via", lookup_via, 1.3),
-    ("related", related, 2.6),
+    ("related", related, 3.0),
     ("count", count, 0.4),
     ("browse", browse, 0.2),
     ("update", update, 1.2),
