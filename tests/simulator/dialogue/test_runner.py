@@ -117,6 +117,7 @@ def test_task_oriented_runs_the_same_tasks_in_clearly_fewer_turns(
         assert msgspec.json.encode(to.scenario.tasks) == msgspec.json.encode(uo.scenario.tasks)
         assert done_as_the_user_sees(to.record), (to.scenario.id, to.record.termination, to.record.outcomes)
     assert sum(d.record.success for d in task_oriented) >= len(task_oriented) - 2
+
     # The same tasks need the same tool calls (deep chains make them most of the turns): the
     # conversation itself (user and agent messages) is what gets shorter.
     def spoken(d: Dialogue) -> int:
