@@ -823,6 +823,7 @@ class OfflineAgent:
                 )
                 .format(n=n, what=what, things=things)
                 .replace("  ", " ")
+                .replace("There are 1 ", "There is 1 ")
             )
             return text + (f" Together, {join(extra)}." if extra else "")
         if tool.startswith("list_") and isinstance(structured, dict) and "rows" in structured and not report:
@@ -879,7 +880,9 @@ class OfflineAgent:
     def _field(self, column: str, value: Any) -> str:
         col = column.lower()
         if col.startswith("total_") and col != "total_price":
-            return f"the total {label(column.removeprefix('total_'))} is {self._value(value, column)}"
+            return f"the total {label(column.removeprefix('total_'))} is {self._value(value, column)}".replace(
+                "the total total ", "the total "
+            )
         if col.endswith(("_on", "_at")) and isinstance(value, str):
             verb = label(column)[: -len(" on")] if col.endswith("_on") else label(column)[: -len(" at")]
             return f"it was {verb} on {self._value(value, column)}" if value else f"it has not been {verb} yet"
@@ -1072,7 +1075,10 @@ def _participle(verb: str) -> str:
 
 def _names_line(table: str, names: list[str]) -> str:
     things = plural(entity(table)) if len(names) != 1 else entity(table)
-    return cap(f"the {things}: {join(names)}.") if len(names) > 1 else f"It is the {names[0]}."
+    if len(names) > 1:
+        return cap(f"the {things}: {join(names)}.")
+    name = names[0]
+    return f"It is {name}." if name.lower().startswith(("the ", "a ", "an ")) else f"It is the {name}."
 
 
 def _past(text: str) -> str:

@@ -319,7 +319,7 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         total = totals[0]
         report.append(total)
         d.values.append(ExpectedValue(step=sid, name=total, value=rows[0][total]))
-        extra = f" And what is their total {label(total.removeprefix('total_'))}?"
+        extra = f" And what is their total {label(total.removeprefix('total_'))}?".replace("total total", "total")
     step.report = report
     steps = [sid]
     search = p.tool("search", table.name)
