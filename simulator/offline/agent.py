@@ -835,7 +835,9 @@ class OfflineAgent:
                         "Thanks, I've found your account.", "Thank you, I have your account here.", "Got your account.",
                         "Thanks — I can see your account now.", "I've pulled up your account.", "Found you, thanks.",
                         "Thanks, that matches your account.", "All right, I have your details.",
-                        "Your account is open in front of me.", "Thanks, that's you found.", "", "",
+                        "Your account is open in front of me.", "Thanks, that's you found.",
+                        "Right, I've located your account.", "Thanks — that's your account.", "I have you now, thanks.",
+                        "Account found — thank you.", "Thanks, I've got you on the system.", "", "", "", "", "",
                     )
                 )  # fmt: skip
             return ""
