@@ -203,12 +203,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from schemas.errors import ConfigError
     from simulator.dialogue.runner import DialogueConfig
-    from simulator.llm import use_setup
     from simulator.run.config import RunConfig, Shard
-    from simulator.run.dataset import DATASET_FILE
     from simulator.run.execute import execute_run
     from simulator.run.plan import drop_stale_plan, model_planner, prepare_run
-    from simulator.summary import render_endpoints, render_summary
 
     if args.dialogues is None and args.branch_from is None:
         raise ConfigError("--dialogues is required (how many dialogues to generate)")
@@ -287,17 +284,7 @@ def run(args: argparse.Namespace) -> int:
     run_it = functools.partial(
         execute_run, prepared, progress=not args.no_progress, stop_on_signals=True, request_cap=cap
     )
-    if models.setup is not None:
-        with use_setup(models.setup):
-            summary = anyio.run(_closing(models.setup, run_it))
-    else:
-        summary = anyio.run(run_it)
-    console = Console()
-    console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
-    if summary.endpoints:
-        console.print(render_endpoints(summary.endpoints))
-    console.print(run_line(summary, args.out / "summary.json"), highlight=False)
-    return interrupted_exit(summary)
+    return _run_and_report(models, run_it, args.out)
 
 
 def run_line(summary: Any, where: Path, *, what: str = "summary") -> str:
@@ -339,11 +326,8 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
     from schemas.errors import ConfigError
     from simulator.dialogue.runner import DialogueConfig
     from simulator.external.execute import execute_external, plan_run
-    from simulator.llm import use_setup
     from simulator.run.config import RunConfig
-    from simulator.run.dataset import DATASET_FILE
     from simulator.run.plan import drop_stale_plan, prepare_run
-    from simulator.summary import render_summary
 
     if args.domains or args.database is not None or args.designs or args.branch_from is not None:
         raise ConfigError("--server/--url is the environment: drop --domain, --database, --design and --branch-from")
@@ -388,12 +372,23 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
         user_spec=user_spec,
         stop_on_signals=True,
     )
+    return _run_and_report(models, run_it, args.out)
+
+
+def _run_and_report(models: Any, run_it: Any, out: Path) -> int:
+    """Run under the model setup (closed after), print the summary, the endpoints and the run line."""
+    from simulator.llm import use_setup
+    from simulator.run.dataset import DATASET_FILE
+    from simulator.summary import render_endpoints, render_summary
+
     if models.setup is not None:
         with use_setup(models.setup):
             summary = anyio.run(_closing(models.setup, run_it))
     else:
         summary = anyio.run(run_it)
     console = Console()
-    console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
-    console.print(run_line(summary, args.out / "summary.json"), highlight=False)
+    console.print(render_summary(summary.dataset, title=f"{out / DATASET_FILE}"))
+    if summary.endpoints:
+        console.print(render_endpoints(summary.endpoints))
+    console.print(run_line(summary, out / "summary.json"), highlight=False)
     return interrupted_exit(summary)
