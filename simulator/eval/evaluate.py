@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from schemas import DialogueRecord, Environment, Mode, Scenario
+from schemas import DialogueRecord, Environment, Event, Mode, Scenario, TaskOutcome
 from schemas.errors import ConfigError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
@@ -262,6 +262,44 @@ def host_connector(host: ToolHost, *, agent_env: Mapping[str, str] | None = None
     return connect
 
 
+def external_host_connector(
+    connector: Connector, host: ToolHost, agent_env: Mapping[str, str] | None = None
+) -> Connector:
+    """An external server's dialogues with their recording proxy mounted on ``host``, for ``cmd:`` agents.
+
+    The agent's process reaches the proxy over HTTP (or its stdio relay), so every call is
+    recorded as for the built-in environments. The mount is removed before the tasks are
+    checked and before the instance is closed.
+    """
+    from simulator.external.connect import ExternalConnection
+
+    @asynccontextmanager
+    async def connect(environment: Environment, **kwargs: Any) -> AsyncIterator[Connected]:
+        async with connector(environment, **kwargs) as conn:
+            assert isinstance(conn, ExternalConnection) and conn.proxy is not None
+            async with AsyncExitStack() as mounted:
+                mount = await mounted.enter_async_context(host.mount(conn.proxy, name=kwargs.get("dialogue_id", "")))
+                close, verify = conn._close, conn.verify
+
+                async def unmounted_close() -> None:
+                    await mounted.aclose()
+                    await close()
+
+                async def unmounted_verify(scenario: Scenario, events: list[Event]) -> list[TaskOutcome]:
+                    await mounted.aclose()  # nothing from outside may change the state being checked
+                    assert verify is not None
+                    return await verify(scenario, events)
+
+                conn._close = unmounted_close
+                conn.verify = unmounted_verify if verify is not None else None
+                conn.endpoint = AgentEndpoint(
+                    url=mount.url, token=mount.token, stdio=mount.stdio, environment=agent_env
+                )
+                yield conn
+
+    return connect
+
+
 def pool_connector(pool: StdioPool, *, agent_env: Mapping[str, str] | None = None) -> Connector:
     """Serve each dialogue's tools from a pre-started stdio worker (outside agents get its relay)."""
 
@@ -353,11 +391,6 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
             raise ConfigError("--scenarios goes with the built-in environments; --server/--url plans its own")
         if config.tool_server == "pool":
             raise ConfigError("--tool-server pool serves built-in environments; use --server-pool N with --server")
-        if config.agent.startswith("cmd:"):
-            raise ConfigError(
-                "--agent cmd: reaches its tools over HTTP or stdio relays, which --server/--url does not provide "
-                "yet; evaluate it with a built-in environment, or use offline, python: or a model agent"
-            )
         env, base = await plan_external(
             config.external, count=config.limit or DEFAULT_PER_DOMAIN, seed=config.seed, mode=config.mode
         )
@@ -409,6 +442,8 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
 
             external = await stack.enter_async_context(ExternalRun(config.external, environments[0]))
             connector = external.connector()
+            if config.agent.startswith("cmd:"):
+                connector = external_host_connector(connector, await stack.enter_async_context(ToolHost()), agent_env)
         elif config.tool_server == "pool":
             pool = await stack.enter_async_context(
                 StdioPool(
