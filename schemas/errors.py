@@ -12,6 +12,7 @@ modules are listed with where they live::
     │   ├── ToolDefinitionError      tool_definition   a tool whose SQL does not match the database
     │   └── TargetError              stress_target     simulator.stress.target: a server stress cannot use
     ├── UsageError                   usage             an API called the wrong way by the calling code (a bug)
+    ├── ExecutorError                executor          simulator.run.ray_executor: the run's workers were lost
     ├── ToolError                    tool_error        goes back to the model as an ``isError`` tool result
     │   ├── InvalidArgumentsError    invalid_arguments arguments that do not match the tool's input schema
     │   ├── NotFoundError            not_found         no row matched where one was required

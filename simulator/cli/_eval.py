@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from rich.console import Console
 
 from schemas import Mode
 from simulator.cli._config import effective_settings
+from simulator.cli._executor import add_executor_arguments, describe, ray_executor
 from simulator.cli._models import add_connection_arguments, llm_setup
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
 
@@ -36,6 +39,7 @@ examples:
   dialogsim eval --agent offline --trials 3 --seed 1 --out evals/offline
   dialogsim eval --agent python:examples/python_agent.py:make_agent --scenarios retail --seed 1 --out evals/py
   dialogsim eval --agent 'cmd:python examples/jsonl_agent.py' --trials 2 --seed 1 --out evals/cmd
+  dialogsim eval --agent offline --trials 8 --seed 1 --executor ray --workers 2 --out evals/ray
 """
 
 
@@ -112,13 +116,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="give the agent the user's words only, not the offline user's dialogue acts (use for benchmarks)",
     )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    add_executor_arguments(how)
     add_connection_arguments(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from simulator.eval import EvalConfig, render_results, run_eval
+    from simulator.run.ray_executor import ExecutorError
 
+    executor = ray_executor(args)  # a missing extra stops here, before any work
     config = EvalConfig(
         agent=args.agent,
         out_dir=args.out,
@@ -139,21 +146,29 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         text_only=args.text_only,
         settings=effective_settings(args),
+        executor=executor,
     )
     setup = llm_setup([args.agent, args.user], args)  # a missing key stops here, before any work
-    if setup is None:
-        outcome = anyio.run(functools.partial(run_eval, config))
-    else:
-        from simulator.llm import use_setup
+    with contextlib.ExitStack() as stack:
+        if executor is not None:
+            describe(executor, args.concurrency, stack)  # starts (or joins) the Ray cluster
+        try:
+            if setup is None:
+                outcome = anyio.run(functools.partial(run_eval, config))
+            else:
+                from simulator.llm import use_setup
 
-        async def evaluate() -> Any:
-            try:
-                return await run_eval(config)
-            finally:
-                await setup.pool.aclose()
+                async def evaluate() -> Any:
+                    try:
+                        return await run_eval(config)
+                    finally:
+                        await setup.pool.aclose()
 
-        with use_setup(setup):
-            outcome = anyio.run(evaluate)
+                with use_setup(setup):
+                    outcome = anyio.run(evaluate)
+        except ExecutorError as exc:  # the run's workers were lost: what was written stays
+            print(f"dialogsim: error: {exc}", file=sys.stderr)
+            return 1
     console = Console()
     for table in render_results(outcome.results):
         console.print(table)

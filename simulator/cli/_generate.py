@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from schemas import Mode
 from simulator.cli._config import effective_settings
+from simulator.cli._executor import add_executor_arguments, describe, ray_executor
 from simulator.cli._models import add_model_arguments, role_models
 from simulator.cli._types import non_negative_int, positive_int, rate
 
@@ -29,6 +31,8 @@ examples:
   dialogsim generate --dialogues 20 --database shop.sqlite --seed 3 --concurrency 16 --out shop/
   dialogsim generate --dialogues 10 --design "a pet grooming salon" --model openai:gpt-4.1 \\
       --tasks-model openai:gpt-4.1 --seed 1 --out salon/
+  dialogsim generate --dialogues 10000 --seed 7 --executor ray --out big/          # all local cores
+  dialogsim generate --dialogues 100000 --seed 7 --executor ray --ray-address auto --out big/
 
 With --design or --tasks-model the environments and scenarios a model planned are kept in
 DIR/plan/ on the first run and reused when the run is resumed (model output is not
@@ -125,6 +129,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     how.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset directory (created, or resumed)")
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    add_executor_arguments(how)
 
     # Branching (simulator.run.branch): continue recorded dialogues instead of building new ones.
     branch = p.add_argument_group("branching (continue the dialogues of an existing dataset)")
@@ -153,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from simulator.run.dataset import DATASET_FILE
     from simulator.run.execute import execute_run
     from simulator.run.plan import drop_stale_plan, model_planner, prepare_run
+    from simulator.run.ray_executor import ExecutorError
     from simulator.summary import render_summary
 
     if args.dialogues is None and args.branch_from is None:
@@ -165,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     designs = list(dict.fromkeys(args.designs))
     if designs and models.specs["env"] == "offline":
         raise ConfigError("--design needs a model to design with: give --env-model or --model")
+    executor = ray_executor(args)  # a missing extra stops here, before any work
     llm_planning = bool(designs) or models.specs["tasks"] != "offline"
     if llm_planning and args.branch_from is not None:
         raise ConfigError("--branch-from reuses the source's scenarios; drop --design and --tasks-model")
@@ -202,12 +209,19 @@ def run(args: argparse.Namespace) -> int:
             f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done",
             file=sys.stderr,
         )
-    run_it = functools.partial(execute_run, prepared, progress=not args.no_progress)
-    if models.setup is not None:
-        with use_setup(models.setup):
-            summary = anyio.run(_closing(models.setup, run_it))
-    else:
-        summary = anyio.run(run_it)
+    run_it = functools.partial(execute_run, prepared, progress=not args.no_progress, executor=executor)
+    with contextlib.ExitStack() as stack:
+        if executor is not None:
+            describe(executor, args.concurrency, stack)  # starts (or joins) the Ray cluster
+        try:
+            if models.setup is not None:
+                with use_setup(models.setup):
+                    summary = anyio.run(_closing(models.setup, run_it))
+            else:
+                summary = anyio.run(run_it)
+        except ExecutorError as exc:  # the run's workers were lost: what was written stays
+            print(f"dialogsim: error: {exc}", file=sys.stderr)
+            return 1
     console = Console()
     console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
     console.print(

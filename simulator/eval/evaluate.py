@@ -42,14 +42,23 @@ from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import ScenarioSource, load_source, resolve_source
 from simulator.run.config import RunConfig
 from simulator.run.dataset import iter_records, settings_differences
-from simulator.run.execute import RunSummary, execute_run
+from simulator.run.execute import DialogueFn, Executor, RunSummary, execute_run
 from simulator.run.plan import prepare_run
 from toolservers.host import ToolHost
 from toolservers.server import EventCallback
 from toolservers.stdio_pool import StdioPool
 from toolservers.transports import Connected, connect_tool_server
 
-__all__ = ["EVAL_FILE", "RECORDS_DIR", "RESULTS_FILE", "EvalConfig", "EvalOutcome", "run_eval", "trial_scenarios"]
+__all__ = [
+    "EVAL_FILE",
+    "RECORDS_DIR",
+    "RESULTS_FILE",
+    "EvalConfig",
+    "EvalDialogues",
+    "EvalOutcome",
+    "run_eval",
+    "trial_scenarios",
+]
 
 EVAL_FILE = "eval.json"
 RECORDS_DIR = "records"
@@ -87,6 +96,8 @@ class EvalConfig:
     text_only: bool = False
     #: The command's merged settings (defaults, ``--config`` file, flags), kept in the records' manifest.
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: Where the trials run (None: in this process); e.g. ``simulator.run.ray_executor.RayExecutor``.
+    executor: Executor | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -247,6 +258,48 @@ def pool_connector(pool: StdioPool) -> Connector:
     return connect
 
 
+@dataclass(frozen=True)
+class EvalDialogues:
+    """The evaluation's dialogue function, opened in every process that runs trials.
+
+    Serves each dialogue's tools through one loopback HTTP host (``host``) or a pool of
+    pre-started stdio workers (``pool``) of that process, so that outside agents reach
+    them; picklable, so that each Ray worker opens its own.
+    """
+
+    tool_server: ToolServerMode = "host"
+    pool_size: int = 2
+    base_dir: Path | None = None
+
+    @asynccontextmanager
+    async def __call__(self, environments: Sequence[Environment], total: int | None) -> AsyncIterator[DialogueFn]:
+        async with AsyncExitStack() as stack:
+            connector: Connector = connect_tool_server
+            if total == 0:
+                pass  # everything is recorded already: serve nothing
+            elif self.tool_server == "pool":
+                size = self.pool_size if total is None else min(self.pool_size, total)
+                pool = await stack.enter_async_context(StdioPool(size, total=total, environments=environments))
+                connector = pool_connector(pool)
+            else:
+                host = await stack.enter_async_context(ToolHost())
+                connector = host_connector(host)
+            base_dir = self.base_dir
+
+            async def dialogue_fn(
+                scenario: Scenario,
+                environment: Environment,
+                config: DialogueConfig,
+                *,
+                on_event: EventSink | None = None,
+            ) -> DialogueRecord:
+                return await run_dialogue(
+                    scenario, environment, config, on_event=on_event, base_dir=base_dir, connect=connector
+                )
+
+            yield dialogue_fn
+
+
 async def run_eval(config: EvalConfig) -> EvalOutcome:
     """Run (or resume) the evaluation ``config`` describes and score it.
 
@@ -284,31 +337,12 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
     out.mkdir(parents=True, exist_ok=True)
     (out / EVAL_FILE).write_text(json.dumps(settings, indent=2) + "\n")
 
-    async with AsyncExitStack() as stack:
-        connector: Connector = connect_tool_server
-        if not prepared.pending:
-            pass  # everything is recorded already: serve nothing
-        elif config.tool_server == "pool":
-            pool = await stack.enter_async_context(
-                StdioPool(
-                    min(config.pool_size, len(prepared.pending)),
-                    total=len(prepared.pending),
-                    environments=environments,
-                )
-            )
-            connector = pool_connector(pool)
-        else:
-            host = await stack.enter_async_context(ToolHost())
-            connector = host_connector(host)
-
-        async def dialogue_fn(
-            scenario: Scenario, environment: Environment, config: DialogueConfig, *, on_event: EventSink | None = None
-        ) -> DialogueRecord:
-            return await run_dialogue(
-                scenario, environment, config, on_event=on_event, base_dir=base_dir, connect=connector
-            )
-
-        summary = await execute_run(prepared, dialogue_fn=dialogue_fn, progress=config.progress)
+    summary = await execute_run(
+        prepared,
+        dialogues=EvalDialogues(tool_server=config.tool_server, pool_size=config.pool_size, base_dir=base_dir),
+        executor=config.executor,
+        progress=config.progress,
+    )
 
     wanted = {s.id for s in scenarios}
     records = [record for _, record in iter_records(records_dir) if record.id in wanted]

@@ -14,7 +14,9 @@ import importlib.metadata
 import json
 import time
 import traceback
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 import anyio
@@ -33,6 +35,7 @@ from schemas import (
     TerminationReason,
     ToolCall,
 )
+from schemas.errors import UsageError
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
@@ -52,7 +55,17 @@ from simulator.run.progress import RunProgress, RunStats
 from simulator.summary import Summary, summarize
 from toolservers import save_environment
 
-__all__ = ["DialogueFn", "RunSummary", "execute_run"]
+__all__ = [
+    "DialogueFactory",
+    "DialogueFn",
+    "Executor",
+    "InProcess",
+    "RecordSink",
+    "RunSummary",
+    "Work",
+    "execute_run",
+    "plain_dialogues",
+]
 
 log = get_logger(__name__)
 
@@ -73,6 +86,97 @@ class DialogueFn(Protocol):
     ) -> Awaitable[DialogueRecord]: ...
 
 
+class DialogueFactory(Protocol):
+    """Opens what a process needs to run dialogues (a tool host, a stdio pool) and yields the function.
+
+    Called once per process that runs dialogues: the driver in process, every Ray worker
+    on Ray (so it must pickle: a module-level function or an instance of a module-level
+    class). ``total`` is how many dialogues that process will run at most (None: unknown).
+    """
+
+    def __call__(
+        self, environments: Sequence[Environment], total: int | None
+    ) -> AbstractAsyncContextManager[DialogueFn]: ...
+
+
+@asynccontextmanager
+async def plain_dialogues(environments: Sequence[Environment], total: int | None) -> AsyncIterator[DialogueFn]:
+    """The default: :func:`run_dialogue`, each dialogue serving its own tool server."""
+    yield run_dialogue
+
+
+def _given(dialogue_fn: DialogueFn) -> DialogueFactory:
+    @asynccontextmanager
+    async def given(environments: Sequence[Environment], total: int | None) -> AsyncIterator[DialogueFn]:
+        yield dialogue_fn
+
+    return given
+
+
+class Display(Protocol):
+    def update(self) -> None: ...
+
+
+#: Takes each finished record, in the driver: appends it to the dataset, logs and counts it.
+RecordSink = Callable[[DialogueRecord], None]
+
+
+@dataclass(frozen=True, eq=False)
+class Work:
+    """What an executor runs: the pending scenarios (consumed lazily, each once) and how."""
+
+    scenarios: Iterator[Scenario]
+    environments: Mapping[str, Environment]
+    config: DialogueConfig
+    #: Dialogues at a time in each process that runs them.
+    concurrency: int
+    #: How many scenarios ``scenarios`` yields.
+    total: int
+    dialogues: DialogueFactory
+    stats: RunStats
+    display: Display
+
+
+class Executor(Protocol):
+    """Where a run's dialogues run: :class:`InProcess` (the default) or ``simulator.run.ray_executor``.
+
+    ``run`` hands every record to ``sink`` as it finishes, in the driver's event loop; the
+    sink alone writes the dataset. It returns when every scenario of ``work`` has a
+    record, and raises if it cannot get them all (what was written stays written).
+    """
+
+    name: str
+
+    def run(self, work: Work, sink: RecordSink) -> Awaitable[None]: ...
+
+
+class InProcess:
+    """Every dialogue in this event loop, at most ``concurrency`` at a time."""
+
+    name = "inprocess"
+
+    async def run(self, work: Work, sink: RecordSink) -> None:
+        workers = max(1, min(work.concurrency, work.total))
+        send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=0)
+
+        async def worker(scenarios: MemoryObjectReceiveStream[Scenario], dialogue_fn: DialogueFn) -> None:
+            async with scenarios:
+                async for scenario in scenarios:
+                    env = work.environments[scenario.environment_id]
+                    with bind(dialogue_id=scenario.id):
+                        record = await _run_one(scenario, env, work.config, dialogue_fn, work.stats, work.display)
+                    sink(record)
+
+        async with work.dialogues(list(work.environments.values()), work.total) as dialogue_fn:
+            async with anyio.create_task_group() as tg:
+                for _ in range(workers):
+                    tg.start_soon(worker, receive.clone(), dialogue_fn)
+                receive.close()
+                async with send:
+                    for scenario in work.scenarios:
+                        await send.send(scenario)
+
+
 class RunSummary(msgspec.Struct, kw_only=True):
     """What one invocation did, and the summary of the whole dataset after it."""
 
@@ -82,6 +186,9 @@ class RunSummary(msgspec.Struct, kw_only=True):
     skipped: int
     generated: int
     failed: int
+    #: Tool calls (and those that failed) seen by this invocation, over all its workers.
+    tool_calls: int = 0
+    tool_errors: int = 0
     elapsed_s: float
     dialogues_per_s: float
     dataset: Summary
@@ -158,7 +265,7 @@ async def _run_one(
     config: DialogueConfig,
     dialogue_fn: DialogueFn,
     stats: RunStats,
-    display: RunProgress,
+    display: Display,
 ) -> DialogueRecord:
     """The run's one catch-all boundary: whatever ``dialogue_fn`` does, a record comes out."""
     events: list[Event] = []
@@ -224,17 +331,28 @@ def _log_finished(record: DialogueRecord) -> None:
 async def execute_run(
     prepared: PreparedRun,
     *,
-    dialogue_fn: DialogueFn = run_dialogue,
+    dialogue_fn: DialogueFn | None = None,
+    dialogues: DialogueFactory | None = None,
+    executor: Executor | None = None,
     progress: bool = True,
 ) -> RunSummary:
     """Run the pending scenarios of ``prepared`` and return the summary of the dataset.
 
     Writes the manifest (once), the environments and one record per dialogue as it
     finishes; at the end writes ``summary.json``. At most ``concurrency`` dialogues run at
-    a time, all in this event loop. A dialogue function that raises produces a failed
-    record (termination ``agent_failure``, or ``timeout`` past the run's limit), never an
-    aborted run; errors writing the dataset do abort it.
+    a time in each process that runs them: by default all in this event loop
+    (:class:`InProcess`); ``executor`` runs them elsewhere (``simulator.run.ray_executor``)
+    while this process alone writes the dataset. A dialogue function that raises
+    produces a failed record (termination ``agent_failure``, or ``timeout`` past the
+    run's limit), never an aborted run; errors writing the dataset do abort it.
+    ``dialogues`` opens the dialogue function in each process (default: plain
+    :func:`run_dialogue`); ``dialogue_fn`` gives one directly (in process only).
     """
+    if dialogue_fn is not None:
+        if dialogues is not None:
+            raise UsageError("give dialogue_fn or dialogues, not both")
+        dialogues = _given(dialogue_fn)
+    executor = executor or InProcess()
     config = prepared.config
     dataset = _set_up_out_dir(prepared)
     with run_log(config.out_dir / RUN_LOG, run_id=prepared.run_id):
@@ -244,45 +362,59 @@ async def execute_run(
             pending=len(prepared.pending),
             already_present=prepared.skipped,
             concurrency=config.concurrency,
+            executor=executor.name,
             fingerprint=prepared.fingerprint,
         )
-        summary = await _execute(prepared, dataset, dialogue_fn, progress)
+        summary = await _execute(prepared, dataset, dialogues or plain_dialogues, executor, progress)
         log.info(
             "run_finished",
             generated=summary.generated,
             failed=summary.failed,
+            tool_calls=summary.tool_calls,
+            tool_errors=summary.tool_errors,
             elapsed_s=summary.elapsed_s,
             dialogues_per_s=summary.dialogues_per_s,
         )
     return summary
 
 
-async def _execute(prepared: PreparedRun, dataset: DatasetFile, dialogue_fn: DialogueFn, progress: bool) -> RunSummary:
+async def _execute(
+    prepared: PreparedRun,
+    dataset: DatasetFile,
+    dialogues: DialogueFactory,
+    executor: Executor,
+    progress: bool,
+) -> RunSummary:
     config = prepared.config
     stats = RunStats(total=len(prepared.pending), already=prepared.skipped)
-    workers = max(1, min(config.concurrency, len(prepared.pending)))
-    send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=0)
+    written: set[str] = set()
 
-    async def worker(scenarios: MemoryObjectReceiveStream[Scenario], display: RunProgress) -> None:
-        async with scenarios:
-            async for scenario in scenarios:
-                env = prepared.environments[scenario.environment_id]
-                with bind(dialogue_id=scenario.id):
-                    record = await _run_one(scenario, env, config.dialogue, dialogue_fn, stats, display)
+    try:
+        with RunProgress(stats, enabled=progress) as display:
+
+            def sink(record: DialogueRecord) -> None:
+                sid = record.scenario.id
+                with bind(dialogue_id=sid):
+                    if sid in written:  # an executor that re-ran a dialogue it had lost
+                        log.warning("duplicate_record_dropped")
+                        return
                     dataset.append(record)
+                    written.add(sid)
                     _log_finished(record)
                 stats.finished(record)
                 display.update()
 
-    try:
-        with RunProgress(stats, enabled=progress) as display:
-            async with anyio.create_task_group() as tg:
-                for _ in range(workers):
-                    tg.start_soon(worker, receive.clone(), display)
-                receive.close()
-                async with send:
-                    for scenario in prepared.pending:
-                        await send.send(scenario)
+            work = Work(
+                scenarios=iter(prepared.pending),
+                environments=prepared.environments,
+                config=config.dialogue,
+                concurrency=config.concurrency,
+                total=len(prepared.pending),
+                dialogues=dialogues,
+                stats=stats,
+                display=display,
+            )
+            await executor.run(work, sink)
     finally:
         dataset.close()
 
@@ -293,6 +425,8 @@ async def _execute(prepared: PreparedRun, dataset: DatasetFile, dialogue_fn: Dia
         skipped=prepared.skipped,
         generated=stats.done,
         failed=stats.failed,
+        tool_calls=stats.tool_calls,
+        tool_errors=stats.tool_errors,
         elapsed_s=round(elapsed, 3),
         dialogues_per_s=round(stats.rate, 3),
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
