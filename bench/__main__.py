@@ -20,6 +20,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "bench.bench_generate",
         "offline generation throughput (full pipeline against the bare brains) and memory per dialogue",
     ),
+    "ray": (
+        "bench.bench_ray",
+        "offline generation on 2 Ray workers vs one process on this machine (goal >= 1.6x dialogues/s)",
+    ),
     "toolservers": (
         "bench.bench_toolservers",
         "tool server start and call latency per transport, against sqlite3 and the executor",
