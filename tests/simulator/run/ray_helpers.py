@@ -65,3 +65,26 @@ class KillOnce:
                 active -= 1
 
         yield dialogue_fn
+
+
+@dataclass(frozen=True)
+class KillAlways:
+    """Plain dialogues, except that any worker that gets ``victim`` kills its own process at once."""
+
+    victim: str
+
+    def __call__(
+        self, environments: Sequence[Environment], total: int | None
+    ) -> AbstractAsyncContextManager[DialogueFn]:
+        return self._open()
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[DialogueFn]:
+        async def dialogue_fn(
+            scenario: Scenario, environment: Environment, config: DialogueConfig, *, on_event: EventSink | None = None
+        ) -> DialogueRecord:
+            if scenario.id == self.victim:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return await run_dialogue(scenario, environment, config, on_event=on_event)
+
+        yield dialogue_fn

@@ -31,8 +31,9 @@ from simulator.run.config import FAILURE_REASONS, RunConfig
 from simulator.run.dataset import DATASET_FILE, iter_records
 from simulator.run.execute import Executor, RunSummary, execute_run
 from simulator.run.plan import prepare_run
-from simulator.run.ray_executor import RayExecutor
-from tests.simulator.run.ray_helpers import KillOnce
+from simulator.run.ray_executor import ExecutorError, RayExecutor, _Dispatch, _is_loopback_address
+from tests.simulator.run.ray_helpers import KillAlways, KillOnce
+from tests.simulator.run.test_run import make_scenario
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Fields that are times: they differ between any two runs.
@@ -181,6 +182,38 @@ def test_workers_get_the_settings_of_their_own_models_only() -> None:
     assert none.models == {}
 
 
+def test_loopback_addresses_are_told_apart() -> None:
+    assert all(map(_is_loopback_address, ["127.0.0.1:6379", "localhost:6379", "[::1]:6379", "127.0.0.2:1"]))
+    assert not any(map(_is_loopback_address, ["auto", "10.0.0.5:6379", "head.example:6379", "192.0.2.2:6379"]))
+
+
+@pytest.mark.anyio
+async def test_the_dispatch_sends_lost_scenarios_first_and_ends_when_all_are_done() -> None:
+    scenarios = [make_scenario(i) for i in range(3)]
+    dispatch = _Dispatch(iter(scenarios))
+    finished: list[bool] = []
+    dispatch.when_finished(lambda: finished.append(True))
+    a, b = await dispatch.take(), await dispatch.take()
+    assert (a, b) == (scenarios[0], scenarios[1]) and dispatch.in_flight == 2
+    dispatch.lost(a)  # its worker died: it goes before the rest
+    assert await dispatch.take() == scenarios[0]
+    assert await dispatch.take() == scenarios[2]
+    dispatch.done()
+    dispatch.done()
+    assert not dispatch.finished and dispatch.in_flight == 1
+    got: list[Any] = []
+
+    async def taker() -> None:
+        got.append(await dispatch.take())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(taker)
+        await anyio.wait_all_tasks_blocked()
+        assert got == []  # nothing to take, but one is still in flight: it could come back
+        dispatch.done()  # the last record arrived: the waiting slot is told there is no more
+    assert got == [None] and dispatch.finished and finished == [True]
+
+
 # --------------------------------------------------------------------------- the records
 
 
@@ -237,6 +270,30 @@ def _run_with_kill(out: Path, victim: str, marker: Path) -> RunSummary:
         )
 
     return anyio.run(run)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_when_every_worker_is_lost_the_run_stops_and_keeps_what_it_wrote(cluster: RayExecutor, tmp_path: Path) -> None:
+    out = tmp_path / "ray"
+    prepared = prepare_run(RunConfig(dialogues=10, seed=9, out_dir=out, concurrency=2))
+    victim = prepared.pending[4].id  # every worker that gets it dies; none is replaced
+
+    async def run() -> RunSummary:
+        return await execute_run(
+            prepared, dialogues=KillAlways(victim), executor=RayExecutor(workers=2, max_restarts=0), progress=False
+        )
+
+    with pytest.raises(ExecutorError) as caught:
+        anyio.run(run)
+    assert caught.value.code == "executor"
+    lost = _events(out, "worker_lost")
+    assert len(lost) == 2 and all(victim in e["redispatched"] for e in lost)
+    written = _records(out)  # whole records only, none twice
+    assert victim not in written and len(written) < 10
+    # The same run in one process, resumed over what Ray wrote, completes it.
+    again = _generate(out, dialogues=10, seed=9)
+    assert again.skipped == len(written) and len(_records(out)) == 10
 
 
 @pytest.mark.slow
