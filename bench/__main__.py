@@ -16,6 +16,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "bench.bench_providers",
         "provider layer: harness capacity vs the bare SDK, concurrency efficiency vs the ideal",
     ),
+    "fleet": (
+        "bench.bench_fleet",
+        "endpoint fleets: harness requests/s against two loopback endpoints vs one (per-endpoint cap the bottleneck)",
+    ),
     "generate": (
         "bench.bench_generate",
         "offline generation throughput (full pipeline against the bare brains) and memory per dialogue",

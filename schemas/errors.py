@@ -10,7 +10,8 @@ modules are listed with where they live::
     │   ├── EnvironmentFileError     environment_file  an environment file that does not match its schema
     │   ├── DatabaseFileError        database_file     a database that is missing, empty or not SQLite
     │   ├── ToolDefinitionError      tool_definition   a tool whose SQL does not match the database
-    │   └── TargetError              stress_target     simulator.stress.target: a server stress cannot use
+    │   ├── TargetError              stress_target     simulator.stress.target: a server stress cannot use
+    │   └── MergeError               merge             simulator.run.merge: shard directories that cannot be merged
     ├── UsageError                   usage             an API called the wrong way by the calling code (a bug)
     ├── ExecutorError                executor          simulator.run.ray_executor: the run's workers were lost
     ├── ToolError                    tool_error        goes back to the model as an ``isError`` tool result

@@ -4,12 +4,15 @@ Each record's own counts come from :mod:`simulator.dialogue.recorder`. Per datas
 (``summarize``): the paper's Table 1 — mean and max of steps, turns and tasks
 per dialogue, and the number of samples — plus success, tool-error and invalid-argument
 rates, termination reasons and feedback kinds, split by mode when both modes are present.
+A run that used models also shows its model endpoints (``render_endpoints``): requests,
+errors, times taken out of service and latency percentiles of each.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 from rich.table import Table
@@ -18,9 +21,13 @@ from schemas import (
     DialogueRecord,
 )
 
+if TYPE_CHECKING:
+    from simulator.providers.fleet import EndpointStats
+
 __all__ = [
     "Stat",
     "Summary",
+    "render_endpoints",
     "render_summary",
     "summary_columns",
     "summary_rows",
@@ -208,4 +215,17 @@ def render_summary(summary: Summary, *, title: str = "Dataset summary") -> Table
         table.add_column(name, justify="right")
     for label, cells in summary_rows(summary):
         table.add_row(label, *cells)
+    return table
+
+
+def render_endpoints(stats: Sequence[EndpointStats], *, title: str = "Model endpoints") -> Table:
+    """A rich table of the run's model endpoints: one row per model and base URL."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("model")
+    table.add_column("endpoint")
+    for name in ("requests", "errors", "taken out", "p50 ms", "p90 ms", "p99 ms"):
+        table.add_column(name, justify="right")
+    for s in stats:
+        latency = [f"{v:.1f}" for v in (s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99)] if s.latency_ms else []
+        table.add_row(s.model, s.endpoint, str(s.requests), str(s.errors), str(s.ejections), *(latency or ["-"] * 3))
     return table

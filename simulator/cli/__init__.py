@@ -18,7 +18,7 @@ from simulator.cli._config import add_config_option, apply_config
 __all__ = ["main"]
 
 # Command modules, in the order ``--help`` lists them.
-_COMMANDS = ("_generate", "_eval", "_export", "_report", "_stats", "_tools", "_stress", "_schema")
+_COMMANDS = ("_generate", "_merge", "_eval", "_export", "_report", "_stats", "_tools", "_stress", "_schema")
 
 Handler = Callable[[argparse.Namespace], int]
 

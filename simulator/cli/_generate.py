@@ -37,6 +37,11 @@ examples:
 With --design or --tasks-model the environments and scenarios a model planned are kept in
 DIR/plan/ on the first run and reused when the run is resumed (model output is not
 reproducible), so a resumed run keeps its scenarios.
+
+--shard I/N generates the I-th (0-based) of N disjoint slices of the run (scenario indexes
+k with k % N == I; the ids are those of the whole run), e.g. one per Slurm array task:
+  dialogsim generate --dialogues 100000 --seed 7 --shard $SLURM_ARRAY_TASK_ID/64 --out shards/$SLURM_ARRAY_TASK_ID
+  dialogsim merge shards/* --out data/
 """
 
 _ROLES = ("user", "agent", "judge", "tasks", "env")
@@ -128,6 +133,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     how.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset directory (created, or resumed)")
+    how.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="generate only the I-th (0-based) of N disjoint slices of the run; 'dialogsim merge' joins them",
+    )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     add_executor_arguments(how)
 
@@ -154,12 +164,12 @@ def run(args: argparse.Namespace) -> int:
     from schemas.errors import ConfigError
     from simulator.dialogue.runner import DialogueConfig
     from simulator.llm import use_setup
-    from simulator.run.config import RunConfig
+    from simulator.run.config import RunConfig, Shard
     from simulator.run.dataset import DATASET_FILE
     from simulator.run.execute import execute_run
     from simulator.run.plan import drop_stale_plan, model_planner, prepare_run
     from simulator.run.ray_executor import ExecutorError
-    from simulator.summary import render_summary
+    from simulator.summary import render_endpoints, render_summary
 
     if args.dialogues is None and args.branch_from is None:
         raise ConfigError("--dialogues is required (how many dialogues to generate)")
@@ -175,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
     llm_planning = bool(designs) or models.specs["tasks"] != "offline"
     if llm_planning and args.branch_from is not None:
         raise ConfigError("--branch-from reuses the source's scenarios; drop --design and --tasks-model")
+    shard = Shard.parse(args.shard) if args.shard is not None else None
+    if shard is not None and designs:
+        raise ConfigError("--shard with --design: each shard would design its own environments; drop one of them")
     given = {"transport": args.transport, "max_turns": args.max_turns, "agent_mistake_rate": args.mistake_rate}
     dialogue_settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     dialogue_settings.update(agent=models.specs["agent"], user=models.specs["user"], judge=models.specs["judge"])
@@ -190,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
         branch_from=args.branch_from,
         at_turn=args.at_turn or 0,
         variants=args.variants,
+        shard=shard,
         settings=effective_settings(args),
     )
     planner = None
@@ -224,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
     console = Console()
     console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
+    if summary.endpoints:
+        console.print(render_endpoints(summary.endpoints))
     console.print(
         f"{summary.generated} new dialogues ({summary.failed} failed), {summary.skipped} already present, "
         f"in {summary.elapsed_s:.1f} s; summary in {args.out / 'summary.json'}",

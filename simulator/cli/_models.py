@@ -56,11 +56,17 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _connection_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
-        "--base-url", metavar="URL", help="an OpenAI-compatible server (vLLM, Ollama, ...) or another API endpoint"
+        "--base-url",
+        action="append",
+        metavar="URL",
+        help=(
+            "an OpenAI-compatible server (vLLM, Ollama, ...) or another API endpoint; repeat for a fleet of "
+            "servers of the same model (each request goes to the one with the fewest in flight)"
+        ),
     )
     g.add_argument("--api-key", metavar="KEY", help="the API key (default: from the provider's environment variable)")
     g.add_argument("--request-timeout", type=float, metavar="S", help="seconds per model request")
-    g.add_argument("--max-requests", type=int, metavar="N", help="concurrent requests per model")
+    g.add_argument("--max-requests", type=int, metavar="N", help="concurrent requests per model endpoint")
     g.add_argument("--rpm", type=float, help="requests per minute per model")
     g.add_argument("--tpm", type=float, help="tokens per minute per model")
     g.add_argument("--cache-dir", type=Path, metavar="DIR", help="reuse identical model responses from this directory")

@@ -50,6 +50,7 @@ from simulator.providers._types import (
 from simulator.providers.cache import ResponseCache
 from simulator.providers.client import CallHook, ClientPool, LLMClient, UsageMeter, UsageTotals, open_client
 from simulator.providers.cost import BUILTIN_PRICES, ModelPrice, PriceTable, load_prices
+from simulator.providers.fleet import EndpointStats, Fleet, LatencyMs
 from simulator.providers.limits import AnyioClock, Clock, Limiter, RetryPolicy, TokenBucket
 from simulator.providers.models import ModelSpec, parse_model
 from simulator.providers.settings import PLACEHOLDER_KEY, ProviderSettings, Secret, settings_from_env
@@ -66,7 +67,10 @@ __all__ = [
     "ChatToolCall",
     "ClientPool",
     "Clock",
+    "EndpointStats",
+    "Fleet",
     "LLMClient",
+    "LatencyMs",
     "Limiter",
     "ModelPrice",
     "ModelSpec",

@@ -3,17 +3,21 @@
 :class:`LLMClient` composes, once for every provider: the response cache, the limits
 of its provider and model (concurrency, requests and tokens per minute), the
 whole-request timeout, retries with backoff that honour ``retry-after``, cost from the
-price table, and usage accounting. The runner gives each role a view of the shared
-client with :meth:`LLMClient.bind` (its role name, the dialogue's :class:`UsageMeter`,
-and a callback that publishes a ``ProviderCall`` event per call).
+price table, and usage accounting. A model with several base URLs is a
+:class:`~simulator.providers.fleet.Fleet`: one SDK client per endpoint, requests to the
+one with the fewest in flight, failing endpoints taken out and probed back in. The
+runner gives each role a view of the shared client with :meth:`LLMClient.bind` (its
+role name, the dialogue's :class:`UsageMeter`, and a callback that publishes a
+``ProviderCall`` event per call).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 
 import anyio
@@ -27,6 +31,7 @@ from simulator.providers._registry import Provider, provider_info
 from simulator.providers._types import Request, Response
 from simulator.providers.cache import ResponseCache
 from simulator.providers.cost import PriceTable
+from simulator.providers.fleet import Endpoint, EndpointStats, Fleet
 from simulator.providers.limits import Clock, Limiter, RetryPolicy
 from simulator.providers.models import ModelSpec, parse_model
 from simulator.providers.settings import ProviderSettings
@@ -136,11 +141,11 @@ def estimate_tokens(request: Request) -> int:
 
 
 class _Shared:
-    """What every view of one client shares: provider, limits, cache, prices, randomness."""
+    """What every view of one client shares: endpoints, limits, cache, prices, randomness."""
 
     def __init__(
         self,
-        provider: Provider,
+        fleet: Fleet,
         spec: ModelSpec,
         settings: ProviderSettings,
         *,
@@ -149,7 +154,7 @@ class _Shared:
         prices: PriceTable,
         rng: random.Random,
     ) -> None:
-        self.provider = provider
+        self.fleet = fleet
         self.spec = spec
         self.settings = settings
         self.limiter = limiter
@@ -167,13 +172,17 @@ class LLMClient:
 
     Build one per model with :func:`open_client` (or :class:`ClientPool`), give each
     role a :meth:`bind` view, and close the client when the run ends. ``clock`` and
-    ``rng`` exist for tests (backoff waits and their jitter); jitter only moves
-    retries in time, never changes content.
+    ``rng`` exist for tests (backoff waits, endpoint time outs, and the jitter); jitter
+    only moves retries in time, never changes content.
+
+    ``provider`` is one provider, or one per endpoint of ``settings.endpoints`` (a fleet).
+    ``max_concurrency`` applies to each endpoint; ``rpm``, ``tpm`` and the pause after a
+    429 to the model as a whole.
     """
 
     def __init__(
         self,
-        provider: Provider,
+        provider: Provider | Sequence[Provider],
         spec: ModelSpec,
         settings: ProviderSettings,
         *,
@@ -185,11 +194,26 @@ class LLMClient:
         on_call: CallHook | None = None,
         role: str = "",
     ) -> None:
-        limiter = Limiter(max_concurrency=settings.max_concurrency, rpm=settings.rpm, tpm=settings.tpm, clock=clock)
+        providers = [provider] if not isinstance(provider, Sequence) else list(provider)
+        urls = settings.endpoints
+        if len(providers) != len(urls):
+            raise ValueError(f"{len(providers)} providers for {len(urls)} endpoints")
+        limiter = Limiter(
+            max_concurrency=settings.max_concurrency * len(urls), rpm=settings.rpm, tpm=settings.tpm, clock=clock
+        )
+        fleet = Fleet(
+            spec,
+            list(zip(urls, providers, strict=True)),
+            clock=limiter.clock,
+            max_in_flight=settings.max_concurrency,
+            failures=settings.endpoint_failures,
+            cooldown=settings.endpoint_cooldown,
+            cooldown_max=settings.endpoint_cooldown_max,
+        )
         if cache is None and settings.cache_dir is not None:
             cache = ResponseCache(settings.cache_dir)
         self._shared = _Shared(
-            provider,
+            fleet,
             spec,
             settings,
             limiter=limiter,
@@ -209,6 +233,11 @@ class LLMClient:
     @property
     def limiter(self) -> Limiter:
         return self._shared.limiter
+
+    @property
+    def fleet(self) -> Fleet:
+        """The model's endpoints (one unless several base URLs were given)."""
+        return self._shared.fleet
 
     @property
     def cache(self) -> ResponseCache | None:
@@ -256,9 +285,10 @@ class LLMClient:
                 return response
         estimate = estimate_tokens(request) if shared.settings.tpm else 0
         attempt = 0
+        tried: list[Endpoint] = []  # a retry goes to an endpoint not tried yet, when one can take it
         while True:
             try:
-                response = await self._attempt(request, estimate)
+                response = await self._attempt(request, estimate, tried)
                 break
             except ProviderError as error:
                 if not error.retryable or attempt >= shared.policy.max_retries:
@@ -295,14 +325,15 @@ class LLMClient:
         await self._account(response)
         return response
 
-    async def _attempt(self, request: Request, estimate: int) -> Response:
+    async def _attempt(self, request: Request, estimate: int, tried: list[Endpoint]) -> Response:
         shared = self._shared
         timeout = shared.settings.timeout
-        async with shared.limiter.slot(estimate):
+        async with shared.limiter.slot(estimate), shared.fleet.lease(avoid=tried) as endpoint:
+            tried.append(endpoint)
             started = time.perf_counter()
             try:
                 with anyio.fail_after(timeout):
-                    response = await shared.provider.send(request)
+                    response = await endpoint.provider.send(request)
             except TimeoutError:
                 raise ProviderTimeout(
                     f"no complete answer within {timeout:g} s",
@@ -332,10 +363,10 @@ class LLMClient:
             )
 
     async def aclose(self) -> None:
-        """Close the provider's HTTP client (a no-op on a :meth:`bind` view and when closed)."""
+        """Close the endpoints' HTTP clients (a no-op on a :meth:`bind` view and when closed)."""
         if self._owner and not self._shared.closed:
             self._shared.closed = True
-            await self._shared.provider.aclose()
+            await self._shared.fleet.aclose()
 
     async def __aenter__(self) -> LLMClient:
         return self
@@ -358,33 +389,44 @@ def open_client(
 ) -> LLMClient:
     """A client for ``model`` (``provider:model`` or a ModelSpec) with ``settings``.
 
-    Raises ConfigError for an unknown provider or a missing key.
+    Several base URLs (``settings.base_urls``) give one provider, so one SDK client, per
+    endpoint. Raises ConfigError for an unknown provider or a missing key.
     """
     spec = parse_model(model) if isinstance(model, str) else model
-    provider = provider_info(spec.provider).factory(settings)
-    return LLMClient(provider, spec, settings, clock=clock, rng=rng, meter=meter, on_call=on_call, role=role)
+    factory = provider_info(spec.provider).factory
+    if settings.base_urls:
+        providers: list[Provider] = [
+            factory(dataclasses.replace(settings, base_url=url, base_urls=())) for url in settings.base_urls
+        ]
+    else:
+        providers = [factory(settings)]
+    return LLMClient(providers, spec, settings, clock=clock, rng=rng, meter=meter, on_call=on_call, role=role)
 
 
 class ClientPool:
-    """One shared client per model and base URL, so roles on the same model share its limits.
+    """One shared client per model and base URLs, so roles on the same model share its limits.
 
-    ``pool.get(spec, settings)`` returns the same client for the same model and base URL;
+    ``pool.get(spec, settings)`` returns the same client for the same model and base URLs;
     close the pool when the run ends.
     """
 
     def __init__(self, *, clock: Clock | None = None, rng: random.Random | None = None) -> None:
         self._clock = clock
         self._rng = rng
-        self._clients: dict[tuple[str, str | None], LLMClient] = {}
+        self._clients: dict[tuple[str, tuple[str | None, ...]], LLMClient] = {}
 
     def get(self, model: ModelSpec | str, settings: ProviderSettings) -> LLMClient:
         spec = parse_model(model) if isinstance(model, str) else model
-        key = (str(spec), settings.base_url)
+        key = (str(spec), settings.endpoints)
         client = self._clients.get(key)
         if client is None:
             client = open_client(spec, settings, clock=self._clock, rng=self._rng)
             self._clients[key] = client
         return client
+
+    def endpoint_stats(self) -> list[EndpointStats]:
+        """Requests, errors and latency of every endpoint of every open client, by model."""
+        return [s for client in self._clients.values() for s in client.fleet.stats()]
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

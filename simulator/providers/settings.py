@@ -8,7 +8,7 @@ with ``os.environ`` before any work starts; everything below it takes the finish
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -63,11 +63,20 @@ class ProviderSettings:
     seconds and full jitter, unless the server says how long to wait. ``cache_dir``
     turns the response cache on. ``prices`` override the built-in price table.
 
+    A model served by several servers (a fleet) lists them all in ``base_urls``
+    (``base_url`` is then the first); each gets its own SDK client, requests go to the
+    one with the fewest in flight, and ``max_concurrency`` applies to each of them while
+    ``rpm`` / ``tpm`` stay per model. An endpoint that fails ``endpoint_failures`` times
+    in a row (connection errors, 5xx, timeouts) is taken out for ``endpoint_cooldown``
+    seconds, then probed with one request; a failed probe doubles its time out, up to
+    ``endpoint_cooldown_max`` (see :mod:`simulator.providers.fleet`).
+
     Raises ConfigError for values out of range.
     """
 
     api_key: Secret | None = None
     base_url: str | None = None
+    base_urls: tuple[str, ...] = ()
     timeout: float = 120.0
     max_concurrency: int = 8
     rpm: float | None = None
@@ -77,6 +86,14 @@ class ProviderSettings:
     backoff_max: float = 60.0
     cache_dir: Path | None = None
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    endpoint_failures: int = 3
+    endpoint_cooldown: float = 10.0
+    endpoint_cooldown_max: float = 300.0
+
+    @property
+    def endpoints(self) -> tuple[str | None, ...]:
+        """Every base URL of the model, in the order given (``(None,)``: the provider's default)."""
+        return self.base_urls or (self.base_url,)
 
     def __post_init__(self) -> None:
         if self.timeout <= 0:
@@ -93,8 +110,25 @@ class ProviderSettings:
             raise ConfigError(
                 f"backoff: expected 0 <= backoff_base <= backoff_max, got {self.backoff_base} and {self.backoff_max}"
             )
-        if self.base_url is not None:
-            _check_url(self.base_url)
+        if self.endpoint_failures < 1:
+            raise ConfigError(f"endpoint_failures: expected at least 1, got {self.endpoint_failures}")
+        if not 0 < self.endpoint_cooldown <= self.endpoint_cooldown_max:
+            raise ConfigError(
+                "endpoint cooldown: expected 0 < endpoint_cooldown <= endpoint_cooldown_max, got "
+                f"{self.endpoint_cooldown} and {self.endpoint_cooldown_max}"
+            )
+        urls = tuple(self.base_urls)  # a list from a config file is fine too
+        if urls:
+            if self.base_url is not None and self.base_url != urls[0]:
+                raise ConfigError(f"base URL {self.base_url!r}: give base_url or base_urls, not both")
+            repeated = sorted({u for u in urls if urls.count(u) > 1})
+            if repeated:
+                raise ConfigError(f"base URL {repeated[0]!r} is given twice")
+            object.__setattr__(self, "base_urls", urls)
+            object.__setattr__(self, "base_url", urls[0])
+        for url in self.endpoints:
+            if url is not None:
+                _check_url(url)
 
 
 def _check_url(url: str) -> None:
@@ -108,7 +142,7 @@ def settings_from_env(
     env: Mapping[str, str],
     *,
     api_key: str | None = None,
-    base_url: str | None = None,
+    base_url: str | Sequence[str] | None = None,
     timeout: float | None = None,
     max_concurrency: int | None = None,
     rpm: float | None = None,
@@ -122,18 +156,23 @@ def settings_from_env(
 
     The key comes from ``api_key`` or the provider's variable (``ANTHROPIC_API_KEY``,
     ``OPENAI_API_KEY``), the base URL from ``base_url`` or ``ANTHROPIC_BASE_URL`` /
-    ``OPENAI_BASE_URL``. An OpenAI-compatible server at a custom base URL needs no key
-    (``EMPTY`` is sent). Prices from ``price_file`` are applied, then ``prices``.
+    ``OPENAI_BASE_URL``; several base URLs (``--base-url`` repeated) make a fleet. An
+    OpenAI-compatible server at a custom base URL needs no key (``EMPTY`` is sent).
+    Prices from ``price_file`` are applied, then ``prices``.
 
     Raises ConfigError, before any work starts, for a missing key, a bad base URL, an
     unreadable price file or a value out of range. The message names the variable to
     set, never a key.
     """
     info = provider_info(model_spec.provider)
-    url = base_url or (env.get(info.base_url_env) if info.base_url_env else None) or None
+    given = [base_url] if isinstance(base_url, str) else list(base_url or ())
+    urls = [u for u in given if u]
+    if not urls and info.base_url_env and env.get(info.base_url_env):
+        urls = [env[info.base_url_env]]
     key = api_key or (env.get(info.key_env) if info.key_env else None) or None
     if key is None:
-        custom_url = url is not None and url.rstrip("/") != (info.default_base_url or "").rstrip("/")
+        official = (info.default_base_url or "").rstrip("/")
+        custom_url = bool(urls) and all(u.rstrip("/") != official for u in urls)
         if info.keyless_base_url and custom_url:
             key = PLACEHOLDER_KEY
         elif info.key_env is not None:
@@ -148,7 +187,8 @@ def settings_from_env(
     default = ProviderSettings()
     return ProviderSettings(
         api_key=Secret(key) if key is not None else None,
-        base_url=url,
+        base_url=urls[0] if urls else None,
+        base_urls=tuple(urls) if len(urls) > 1 else (),
         timeout=default.timeout if timeout is None else timeout,
         max_concurrency=default.max_concurrency if max_concurrency is None else max_concurrency,
         rpm=rpm,

@@ -20,7 +20,7 @@ from simulator.run.dataset import (
     DATASET_FILE,
 )
 
-__all__ = ["FAILURE_REASONS", "RunConfig", "check_settings", "fingerprint"]
+__all__ = ["FAILURE_REASONS", "SHARD_KEY", "RunConfig", "Shard", "check_settings", "fingerprint"]
 
 #: Endings that mean the dialogue broke rather than ran its course (counted as "failed").
 FAILURE_REASONS = frozenset(
@@ -35,6 +35,47 @@ FAILURE_REASONS = frozenset(
 
 #: transport, and every time limit (any field named ``*timeout_s``).
 _RUNTIME_ONLY = frozenset({"transport"})
+
+#: The fingerprint's key for the shard of a sharded run (absent when the run is whole).
+SHARD_KEY = "shard"
+
+
+def _shard_error(message: str) -> ConfigError:
+    error = ConfigError(message)
+    error.field = "--shard"
+    return error
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The ``index``-th (0-based) of ``count`` disjoint slices of a run, for batch schedulers.
+
+    The slice is by scenario index: shard ``i/N`` runs the scenarios whose index ``k``
+    has ``k % N == i``. Scenario ids do not depend on the shard, so the shards of one
+    run together are exactly the whole run (``dialogsim merge`` puts them together).
+    Raises ConfigError unless ``0 <= index < count``.
+    """
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise _shard_error(f"--shard {self.index}/{self.count}: expected I/N with 0 <= I < N")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"I/N"``, e.g. ``"0/4"`` (``$SLURM_ARRAY_TASK_ID/4``); raises ConfigError otherwise."""
+        index, slash, count = text.strip().partition("/")
+        try:
+            if not slash:
+                raise ValueError(text)
+            return cls(int(index), int(count))
+        except ValueError:
+            raise _shard_error(f"--shard {text!r}: expected I/N, e.g. 0/4 for the first of four shards") from None
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,8 +99,22 @@ class RunConfig:
     branch_from: Path | None = None
     at_turn: int = 0
     variants: int = 1
+    #: Generate only this slice of the run (None: all of it).
+    shard: Shard | None = None
     #: The command's merged settings (defaults, ``--config`` file, flags), kept in the manifest.
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def scenario_indexes(self, *, start: int = 0, stop: int | None = None) -> range:
+        """The scenario indexes this run (or its shard) generates, from ``start`` up to ``stop``.
+
+        ``stop`` defaults to ``dialogues``. Every planner enumerates its scenarios through
+        this, so a shard is one predicate over indexes, applied before anything is built.
+        """
+        end = self.dialogues if stop is None else stop
+        if self.shard is None:
+            return range(start, end)
+        first = start + (self.shard.index - start) % self.shard.count
+        return range(first, end, self.shard.count)
 
 
 def fingerprint(config: RunConfig) -> dict[str, Any]:
@@ -67,7 +122,9 @@ def fingerprint(config: RunConfig) -> dict[str, Any]:
 
     Two runs with equal fingerprints write the same records for the same scenario ids,
     so they may share a dataset. The number of dialogues, the concurrency, the transport
-    and the time limits are left out: they may change between resumes.
+    and the time limits are left out: they may change between resumes. A sharded run adds
+    its shard (``SHARD_KEY``), so a directory holds one shard; ``dialogsim merge``
+    compares fingerprints without it.
     """
     dialogue = msgspec.to_builtins(config.dialogue, enc_hook=str)
     fp: dict[str, Any] = {
@@ -86,6 +143,8 @@ def fingerprint(config: RunConfig) -> dict[str, Any]:
             "at_turn": config.at_turn,
             "variants": config.variants,
         }
+    if config.shard is not None:
+        fp[SHARD_KEY] = str(config.shard)
     return fp
 
 

@@ -39,6 +39,7 @@ from schemas.errors import UsageError
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
+from simulator.providers.fleet import EndpointStats
 from simulator.run.config import FAILURE_REASONS
 from simulator.run.dataset import (
     DATASET_FILE,
@@ -192,6 +193,8 @@ class RunSummary(msgspec.Struct, kw_only=True):
     elapsed_s: float
     dialogues_per_s: float
     dataset: Summary
+    #: Requests, errors and latency of each model endpoint this invocation used (none offline).
+    endpoints: list[EndpointStats] = []
 
 
 def _dialogsim_version() -> str:
@@ -314,6 +317,17 @@ async def _run_one(
     return record
 
 
+def _endpoint_stats() -> list[EndpointStats]:
+    """The figures of the model endpoints of the LLM setup the dialogues ran under, if any."""
+    from schemas.errors import ConfigError
+    from simulator.llm.setup import current_setup
+
+    try:
+        return current_setup().pool.endpoint_stats()
+    except ConfigError:  # offline: no setup installed
+        return []
+
+
 def _log_finished(record: DialogueRecord) -> None:
     fields = {
         "termination": record.termination.value,
@@ -375,6 +389,17 @@ async def execute_run(
             elapsed_s=summary.elapsed_s,
             dialogues_per_s=summary.dialogues_per_s,
         )
+        for endpoint in summary.endpoints:
+            latency = msgspec.to_builtins(endpoint.latency_ms) if endpoint.latency_ms else {}
+            log.info(
+                "endpoint_stats",
+                model=endpoint.model,
+                endpoint=endpoint.endpoint,
+                requests=endpoint.requests,
+                errors=endpoint.errors,
+                ejections=endpoint.ejections,
+                **{f"{k}_ms": v for k, v in latency.items()},
+            )
     return summary
 
 
@@ -430,6 +455,7 @@ async def _execute(
         elapsed_s=round(elapsed, 3),
         dialogues_per_s=round(stats.rate, 3),
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
+        endpoints=_endpoint_stats(),
     )
     write_atomic(
         config.out_dir / SUMMARY_FILE,

@@ -129,10 +129,11 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         branched_envs, branched = branch_scenarios(
             config.branch_from, at_turn=config.at_turn, variants=config.variants, seed=config.seed
         )
-        return branched_envs, branched[: config.dialogues] if config.dialogues else branched
+        count = min(config.dialogues, len(branched)) if config.dialogues else len(branched)
+        return branched_envs, [branched[i] for i in config.scenario_indexes(stop=count)]
 
     from simulator.domains import domain_names, load_domain
-    from simulator.offline.scenarios import build_scenarios
+    from simulator.offline.scenarios import build_scenario, build_scenarios
 
     environments: list[Environment] = []
     names = list(dict.fromkeys(config.domains))
@@ -150,8 +151,15 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         from toolservers.derive import derive_environment
 
         environments.append(derive_environment(config.database))
-    scenarios = build_scenarios(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
-    return environments, scenarios
+    if config.shard is None:
+        return environments, build_scenarios(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
+    if not environments:
+        raise ConfigError("no environments to generate over")
+    # Only the shard's scenarios are built; each depends on its index alone.
+    return environments, [
+        build_scenario(environments[i % len(environments)], index=i, seed=config.seed, mode=config.mode)
+        for i in config.scenario_indexes()
+    ]
 
 
 # --------------------------------------------------------------------------- planning with models
@@ -193,7 +201,7 @@ def model_planner(
             scenarios, planned = [], 0
         if config.dialogues > planned:
             scenarios += await _plan_scenarios(
-                setup, tasks_model, config, environments, range(planned, config.dialogues)
+                setup, tasks_model, config, environments, config.scenario_indexes(start=planned)
             )
             planned = config.dialogues
             _save_plan(plan_dir, settings, environments, scenarios, planned)
