@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import anyio
@@ -39,7 +39,7 @@ from schemas.errors import UsageError
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
-from simulator.providers.fleet import EndpointStats
+from simulator.providers.fleet import EndpointStats, EndpointTally
 from simulator.run.config import FAILURE_REASONS
 from simulator.run.dataset import (
     DATASET_FILE,
@@ -136,6 +136,8 @@ class Work:
     dialogues: DialogueFactory
     stats: RunStats
     display: Display
+    #: Model endpoint figures of the processes that ran dialogues elsewhere (filled by the executor).
+    endpoints: list[EndpointTally] = field(default_factory=list)
 
 
 class Executor(Protocol):
@@ -317,15 +319,25 @@ async def _run_one(
     return record
 
 
-def _endpoint_stats() -> list[EndpointStats]:
-    """The figures of the model endpoints of the LLM setup the dialogues ran under, if any."""
+def _endpoint_stats(remote: Sequence[EndpointTally] = ()) -> list[EndpointStats]:
+    """The figures of the model endpoints the dialogues used: this process's, plus ``remote``
+    (what Ray workers reported), added up per model and endpoint."""
     from schemas.errors import ConfigError
     from simulator.llm.setup import current_setup
 
     try:
-        return current_setup().pool.endpoint_stats()
+        local = current_setup().pool.endpoint_tallies()
     except ConfigError:  # offline: no setup installed
-        return []
+        local = []
+    if not remote:
+        return [t.stats() for t in local]
+    merged: dict[tuple[str, str], EndpointTally] = {}
+    for tally in [*local, *remote]:
+        key = (tally.model, tally.endpoint)
+        if key not in merged:
+            merged[key] = EndpointTally(tally.model, tally.endpoint)
+        merged[key].merge(tally)
+    return [t.stats() for t in merged.values()]
 
 
 def _log_finished(record: DialogueRecord) -> None:
@@ -413,6 +425,7 @@ async def _execute(
     config = prepared.config
     stats = RunStats(total=len(prepared.pending), already=prepared.skipped)
     written: set[str] = set()
+    remote: list[EndpointTally] = []  # endpoint figures of the processes that ran dialogues elsewhere
 
     try:
         with RunProgress(stats, enabled=progress) as display:
@@ -438,6 +451,7 @@ async def _execute(
                 dialogues=dialogues,
                 stats=stats,
                 display=display,
+                endpoints=remote,
             )
             await executor.run(work, sink)
     finally:
@@ -455,7 +469,7 @@ async def _execute(
         elapsed_s=round(elapsed, 3),
         dialogues_per_s=round(stats.rate, 3),
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
-        endpoints=_endpoint_stats(),
+        endpoints=_endpoint_stats(remote),
     )
     write_atomic(
         config.out_dir / SUMMARY_FILE,

@@ -252,6 +252,7 @@ class DialogueWorker:
         self._server: asyncio.Task[None] | None = None
         self._opened: asyncio.Event | None = None
         self._failure: BaseException | None = None
+        self._tallies: list[Any] = []
 
     @staticmethod
     def _llm_setup(secrets: _Secrets, spec: _Spec) -> Any:
@@ -292,6 +293,7 @@ class DialogueWorker:
 
                     stack.enter_context(use_setup(self._setup))
                     stack.push_async_callback(self._setup.pool.aclose)
+                    stack.callback(self._keep_tallies)  # runs before the clients are closed
                 dialogue_fn = await stack.enter_async_context(self._dialogues(list(self._environments.values()), None))
                 async with anyio.create_task_group() as tg:
                     self._opened.set()
@@ -326,6 +328,9 @@ class DialogueWorker:
         if not done.done():
             done.set_result(result)
 
+    def _keep_tallies(self) -> None:
+        self._tallies = self._setup.pool.endpoint_tallies()
+
     async def ready(self) -> int:
         """Open the dialogue function (once) and return this worker's process id."""
         await self._start()
@@ -338,11 +343,15 @@ class DialogueWorker:
         await self._inbox.put((self._scenario.decode(scenario), done))
         return await done
 
-    async def close(self) -> None:
-        """Let the dialogues in hand finish, then close the dialogue function and the model clients."""
+    async def close(self) -> list[Any]:
+        """Let the dialogues in hand finish, close the dialogue function and the model clients.
+
+        Returns the model endpoints' figures (``EndpointTally``, pickled by Ray) for the run's summary.
+        """
         if self._server is not None and self._inbox is not None:
             await self._inbox.put(None)
             await asyncio.gather(self._server, return_exceptions=True)
+        return self._tallies
 
 
 class _NoDisplay:
@@ -603,9 +612,9 @@ class RayExecutor:
                 if not actor.dead:
                     with anyio.move_on_after(60, shield=True):
                         try:
-                            await actor.handle.close.remote()
-                        except ray.exceptions.RayError:
-                            pass
+                            work.endpoints.extend(await actor.handle.close.remote())
+                        except ray.exceptions.RayError as exc:
+                            log.warning("worker_close_failed", worker=index, error=_short(exc))
                     return
             finally:
                 ray.kill(actor.handle, no_restart=True)

@@ -457,7 +457,11 @@ async def test_llm_brains_run_in_the_workers_on_a_plan_made_once_by_the_driver(
         assert record.termination not in FAILURE_REASONS, record.error
         assert record.termination is TerminationReason.USER_DONE
         assert record.usage.requests > 0
-    assert sum(r.usage.requests for r in records) == len(order) - order.count("plan")
+    brain_requests = len(order) - order.count("plan")
+    assert sum(r.usage.requests for r in records) == brain_requests
+    # The workers' endpoint figures add up in the driver's summary.
+    endpoints = json.loads((out / "summary.json").read_text())["endpoints"]
+    assert [(e["model"], e["requests"], e["errors"]) for e in endpoints] == [(brain_model, brain_requests, 0)]
     assert all(KEY in r.headers.get("authorization", "") for r in requests)
     # ... and nowhere else: not in the dataset, its logs, the command's output, or Ray's files.
     leaks = [p for p in out.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
