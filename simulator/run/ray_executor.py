@@ -38,6 +38,7 @@ import importlib.util
 import ipaddress
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -218,8 +219,9 @@ class _LogCapture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if isinstance(record.msg, dict):  # a structlog event, through the redacting chain already
             entry = dict(record.msg)
-        else:
-            entry = dict(redact(None, "", {"event": record.getMessage()}))
+        else:  # a plain ``logging`` record: add the bound context (the dialogue id) as the chain would
+            context = structlog.contextvars.get_contextvars()
+            entry = dict(redact(None, "", {**context, "event": record.getMessage()}))
         entry.setdefault("level", record.levelname.lower())
         entry.setdefault("logger", record.name)
         self.entries.append(entry)
@@ -343,15 +345,18 @@ class DialogueWorker:
         await self._inbox.put((self._scenario.decode(scenario), done))
         return await done
 
-    async def close(self) -> list[Any]:
+    async def close(self) -> tuple[list[Any], bytes]:
         """Let the dialogues in hand finish, close the dialogue function and the model clients.
 
-        Returns the model endpoints' figures (``EndpointTally``, pickled by Ray) for the run's summary.
+        Returns the model endpoints' figures (``EndpointTally``, pickled by Ray) for the
+        run's summary, and the log lines written since the last dialogue.
         """
         if self._server is not None and self._inbox is not None:
             await self._inbox.put(None)
             await asyncio.gather(self._server, return_exceptions=True)
-        return self._tallies
+        if self._setup is not None and self._setup.prompts_dir is not None:
+            shutil.rmtree(self._setup.prompts_dir, ignore_errors=True)
+        return self._tallies, self._capture.drain()
 
 
 class _NoDisplay:
@@ -612,7 +617,9 @@ class RayExecutor:
                 if not actor.dead:
                     with anyio.move_on_after(60, shield=True):
                         try:
-                            work.endpoints.extend(await actor.handle.close.remote())
+                            tallies, logs = await actor.handle.close.remote()
+                            work.endpoints.extend(tallies)
+                            _forward_logs(logs, actor)
                         except ray.exceptions.RayError as exc:
                             log.warning("worker_close_failed", worker=index, error=_short(exc))
                     return

@@ -371,7 +371,7 @@ async def test_llm_brains_run_in_the_workers_on_a_plan_made_once_by_the_driver(
 ) -> None:
     import ray
 
-    from simulator.providers.loopback import Received, Reply, serve_loopback
+    from simulator.providers.loopback import Received, Reply, openai_error, serve_loopback
     from tests.simulator.llm.test_llm_dialogue import FakeModel
     from tests.simulator.llm.test_llm_tasks import KEY, MODEL, Scripted, _shop_design, _tasks
 
@@ -387,6 +387,8 @@ async def test_llm_brains_run_in_the_workers_on_a_plan_made_once_by_the_driver(
             order.append("plan")
             return planner(request)
         order.append(body["model"])
+        if len(order) - order.count("plan") == 1:  # a worker's first request: overloaded, retried
+            return openai_error(503, "overloaded", headers={"retry-after": "0"})
         return brains(request)
 
     out = tmp_path / "data"
@@ -458,10 +460,13 @@ async def test_llm_brains_run_in_the_workers_on_a_plan_made_once_by_the_driver(
         assert record.termination is TerminationReason.USER_DONE
         assert record.usage.requests > 0
     brain_requests = len(order) - order.count("plan")
-    assert sum(r.usage.requests for r in records) == brain_requests
+    assert sum(r.usage.requests for r in records) == brain_requests - 1  # all but the one refused
     # The workers' endpoint figures add up in the driver's summary.
     endpoints = json.loads((out / "summary.json").read_text())["endpoints"]
-    assert [(e["model"], e["requests"], e["errors"]) for e in endpoints] == [(brain_model, brain_requests, 0)]
+    assert [(e["model"], e["requests"], e["errors"]) for e in endpoints] == [(brain_model, brain_requests, 1)]
+    # The worker's own log line about the retry reached the run's log, marked with its worker.
+    retries = [e for e in map(json.loads, (out / RUN_LOG).read_text().splitlines()) if "retry 1 of" in e["event"]]
+    assert len(retries) == 1 and retries[0]["worker"] in (0, 1) and retries[0]["dialogue_id"]
     assert all(KEY in r.headers.get("authorization", "") for r in requests)
     # ... and nowhere else: not in the dataset, its logs, the command's output, or Ray's files.
     leaks = [p for p in out.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
