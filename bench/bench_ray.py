@@ -8,8 +8,10 @@ times, the same run (``N`` offline dialogues, the same seed) is generated in one
 the driver writing the dataset), alternating so that both see the same machine load.
 Two figures per side: the whole run (``execute_run``'s dialogues/s, worker start-up
 included) and the steady rate (completions after the first 10 %, over the time they
-took: what a long run gets). The machine's load average is printed with each repeat;
-other people's work on a shared machine moves these numbers.
+took: what a long run gets), and this process's CPU per dialogue (all of it in one
+process; the driver's share on Ray: how many workers one driver can feed). The machine's
+load average is printed with each repeat; other people's work on a shared machine moves
+these numbers.
 """
 
 from __future__ import annotations
@@ -50,10 +52,18 @@ def _generate(out: Path, dialogues: int, seed: int, concurrency: int, executor: 
     async def run() -> RunSummary:
         return await execute_run(prepared, executor=executor, progress=False)
 
+    cpu = time.process_time()
     summary = anyio.run(run)
+    cpu = time.process_time() - cpu
     if summary.generated != dialogues or summary.failed:
         print(f"  note: {summary.generated} generated, {summary.failed} failed", file=sys.stderr)
-    return {"whole_per_s": summary.dialogues_per_s, "steady_per_s": _steady(out), "elapsed_s": summary.elapsed_s}
+    return {
+        "whole_per_s": summary.dialogues_per_s,
+        "steady_per_s": _steady(out),
+        "elapsed_s": summary.elapsed_s,
+        # This process's CPU: every dialogue in process, or the driver's share on Ray.
+        "cpu_ms_per_dialogue": 1000.0 * cpu / max(1, summary.generated),
+    }
 
 
 def _load() -> str:
@@ -102,18 +112,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"  {args.workers} Ray workers:     whole run {ray['whole_per_s']:6.2f}/s, "
                     f"steady {ray['steady_per_s']:6.2f}/s\n"
                     f"  ratio:             whole run {ray['whole_per_s'] / one['whole_per_s']:6.2f}x, "
-                    f"steady {ray['steady_per_s'] / one['steady_per_s']:6.2f}x"
+                    f"steady {ray['steady_per_s'] / one['steady_per_s']:6.2f}x\n"
+                    f"  this process's CPU per dialogue: {one['cpu_ms_per_dialogue']:.1f} ms in process, "
+                    f"{ray['cpu_ms_per_dialogue']:.1f} ms as the Ray driver"
                 )
     finally:
         cluster.stop()
     steady = statistics.median(r["ray"]["steady_per_s"] / r["one"]["steady_per_s"] for r in rounds)
     whole = statistics.median(r["ray"]["whole_per_s"] / r["one"]["whole_per_s"] for r in rounds)
     print(f"after: {_load()}")
-    print(f"figure: median steady ratio {steady:.2f}x (whole run, worker start-up included: {whole:.2f}x)")
+    driver = statistics.median(r["ray"]["cpu_ms_per_dialogue"] for r in rounds)
+    print(
+        f"figure: median steady ratio {steady:.2f}x (whole run, worker start-up included: {whole:.2f}x); "
+        f"driver CPU {driver:.1f} ms per dialogue"
+    )
     verdict = "met" if steady >= GOAL else "not met"
     print(f"verdict: goal {verdict} ({steady:.2f}x {'>=' if steady >= GOAL else '<'} {GOAL}x)")
     if args.json:
-        result = {"command": command, "ray_start_s": started_s, "rounds": rounds, "steady": steady, "whole": whole}
+        result = {
+            "command": command,
+            "ray_start_s": started_s,
+            "rounds": rounds,
+            "steady": steady,
+            "whole": whole,
+            "driver_cpu_ms_per_dialogue": driver,
+        }
         args.json.write_text(json.dumps(result, indent=2))
     return 0
 
