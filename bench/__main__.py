@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 #: Benchmark name -> (module with a ``main(argv) -> int``, one-line description).
 BENCHES: dict[str, tuple[str, str]] = {
+    "agent_text": (
+        "bench.bench_agent_text",
+        "the offline user reading a long agent reply: its reply time now against the old quadratic regex",
+    ),
     "eval": (
         "bench.bench_eval",
         "per-dialogue tool server readiness for outside agents: HTTP host mount and stdio pool vs a cold stdio start",

@@ -32,6 +32,7 @@ modules are listed with where they live::
         │   └── LinkDown             link_down         simulator.stress._link: the target could not be (re)connected
         ├── InitialStateError        initial_state     replaying a scenario's initial database actions failed
         ├── BrainError               brain             a user or agent brain failed to start or to answer
+        │   ├── TurnTimeout          turn_timeout      a user, agent or judge did not answer within the turn timeout
         │   └── OutsideAgentError    agent             simulator.eval.agents: an agent under evaluation failed
         │       ├── AgentStartError  agent_start
         │       ├── AgentExited      agent_exited
@@ -62,6 +63,7 @@ __all__ = [
     "ToolError",
     "ToolExecutionError",
     "ToolServerError",
+    "TurnTimeout",
     "UsageError",
 ]
 
@@ -182,3 +184,9 @@ class BrainError(DialogueError):
     """A user or agent brain failed to start or to answer."""
 
     code = "brain"
+
+
+class TurnTimeout(BrainError):
+    """A side of the dialogue (user, agent, judge) did not answer within the turn timeout."""
+
+    code = "turn_timeout"

@@ -81,7 +81,19 @@ class Usage(msgspec.Struct, kw_only=True):
 
 
 class DialogueRecord(msgspec.Struct, kw_only=True):
-    """Everything about one dialogue: what was asked, what happened, whether it worked."""
+    """Everything about one dialogue: what was asked, what happened, whether it worked.
+
+    ``error`` follows one rule: it says what broke, and is ``None`` when nothing did. A
+    dialogue that *failed* (``termination`` is ``agent_failure``, ``user_failure``,
+    ``tool_failure`` or ``timeout``; what every count of failed dialogues counts) always has
+    a non-empty reason. A dialogue that ran its course (``user_done``, ``user_gave_up``,
+    ``max_turns``, ``too_many_tool_errors``: the ``dialogue_ended`` event's ``detail`` says
+    more) has ``None``, unless checking it broke (verification or the judge raised): then
+    the reason names that phase (``"verify failed: ..."``) and its tasks fail.
+
+    A dataset file may hold several records of one id (``--retry-failed`` appends a new
+    one after a failure); the last one is the dialogue's record.
+    """
 
     id: str
     scenario: Scenario

@@ -15,6 +15,7 @@ from rich.console import Console
 from schemas import Mode
 from simulator.cli._config import effective_settings
 from simulator.cli._executor import add_executor_arguments, describe, ray_executor
+from simulator.cli._generate import interrupted_exit, run_line
 from simulator.cli._models import add_connection_arguments, llm_setup
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
 
@@ -28,12 +29,19 @@ agents (--agent):
                                     dialogue's MCP server as DIALOGSIM_MCP_URL + DIALOGSIM_MCP_TOKEN
                                     (streamable HTTP) and DIALOGSIM_MCP_STDIO (a stdio command)
 
+Outside agents do not inherit this environment: a cmd: agent gets PATH, HOME, LANG, TMPDIR,
+the DIALOGSIM_* variables and what --agent-env NAME grants (repeat it); a python: agent runs
+in this process, with provider keys and secret-looking variables removed from os.environ.
+
 scenarios (--scenarios): a built-in domain or a comma-separated list (default: all), a
 scenarios file (JSON), or a dataset directory made by `dialogsim generate` (replayed).
 
 The output directory holds eval.json (settings), records/ (one record per trial, a dataset
 like generate's) and results.json (per scenario and task, and the summary). Kill it at any
-moment and run the same command again to resume; a larger --trials extends it.
+moment (Ctrl-C or SIGTERM stop it within seconds) and run the same command again to resume;
+a larger --trials extends it; --retry-failed also runs again the trials that failed on the
+infrastructure's side (a model endpoint, a timeout, the tool server), never an outside
+agent's own failures.
 
 examples:
   dialogsim eval --agent offline --trials 3 --seed 1 --out evals/offline
@@ -103,7 +111,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="S",
         help="seconds a side may take to answer (default: 60; outside agents get 80%% of it)",
     )
-    how.add_argument("--timeout", type=seconds, default=600.0, metavar="S", help="seconds per dialogue (default: 600)")
+    how.add_argument(
+        "--dialogue-timeout",
+        "--timeout",
+        dest="timeout",
+        type=seconds,
+        default=600.0,
+        metavar="S",
+        help="seconds per dialogue (default: 600)",
+    )
+    how.add_argument(
+        "--max-message-chars",
+        type=positive_int,
+        default=32_000,
+        metavar="N",
+        help="cut an agent message longer than this, with a note (default: 32000)",
+    )
+    how.add_argument(
+        "--agent-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="pass this environment variable to outside agents; repeat for several (default: none beyond PATH, ...)",
+    )
+    how.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="run again the trials that failed on the infrastructure's side (model endpoint, timeout, tool server)",
+    )
     how.add_argument(
         "--mistake-rate", type=rate, default=0.1, metavar="P", help="mistakes of the offline agent (default: 0.1)"
     )
@@ -145,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         progress=not args.no_progress,
         text_only=args.text_only,
+        agent_env=tuple(dict.fromkeys(args.agent_env)),
+        max_message_chars=args.max_message_chars,
+        retry_failed=args.retry_failed,
+        stop_on_signals=True,
         settings=effective_settings(args),
         executor=executor,
     )
@@ -172,10 +211,5 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     for table in render_results(outcome.results):
         console.print(table)
-    run_summary = outcome.run
-    console.print(
-        f"{run_summary.generated} new dialogues ({run_summary.failed} failed), {run_summary.skipped} already "
-        f"present, in {run_summary.elapsed_s:.1f} s; results in {outcome.results_path}",
-        highlight=False,
-    )
-    return 0
+    console.print(run_line(outcome.run, outcome.results_path).replace("; summary in", "; results in"), highlight=False)
+    return interrupted_exit(outcome.run)

@@ -26,6 +26,8 @@ formats (one example per dialogue, sorted by scenario id):
 With --split, one file per split is written next to --out: --out chat.jsonl --split
 train=0.9,validation=0.1 writes chat-train.jsonl and chat-validation.jsonl. Whole scenarios
 go to one split (branches with their scenario), the same for the same --seed.
+An existing output file is not overwritten without --force; every file is written whole
+(through a .tmp file beside it) or not at all.
 
 examples:
   dialogsim export data/ --format openai --out train.jsonl --only-successful
@@ -61,6 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--format", choices=_FORMATS, required=True, dest="fmt", help="output format")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the file to write")
+    p.add_argument("--force", action="store_true", help="overwrite --out (and split files) if they exist")
 
     keep = p.add_argument_group("which dialogues")
     keep.add_argument(
@@ -124,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
         dedupe=args.dedupe,
     )
     splits = parse_splits(args.split) if args.split else None
-    result = export(args.dataset, args.fmt, args.out, selection=selection, splits=splits, seed=args.seed)
+    result = export(
+        args.dataset, args.fmt, args.out, selection=selection, splits=splits, seed=args.seed, force=args.force
+    )
 
     if splits:
         shown = ", ".join(f"{name} {n} -> {path}" for name, (path, n) in result.files.items())

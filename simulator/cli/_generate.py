@@ -16,14 +16,17 @@ from schemas import Mode
 from simulator.cli._config import effective_settings
 from simulator.cli._executor import add_executor_arguments, describe, ray_executor
 from simulator.cli._models import add_model_arguments, role_models
-from simulator.cli._types import non_negative_int, positive_int, rate
+from simulator.cli._types import non_negative_int, positive_int, rate, seconds
 
 _EPILOG = """\
 The dataset directory holds manifest.json, environments/, dialogues.jsonl (one record per
 line) and summary.json. It is safe to kill a run at any moment: run the same command again
-and it continues where it stopped, without losing or repeating a dialogue. Asking for more
+and it continues where it stopped, without losing or repeating a dialogue. Ctrl-C or SIGTERM
+stops it within seconds (exit 130 / 143) and says what was done. Asking for more
 --dialogues later extends the dataset; changing the seed, mode, domains, database or
-dialogue settings for an existing directory is refused.
+dialogue settings for an existing directory is refused. Failed dialogues stay failed on a
+resume, unless --retry-failed is given: then those that failed on the infrastructure's side
+(a model endpoint, a timeout, the tool server) run again and their new record is appended.
 
 examples:
   dialogsim generate --dialogues 100 --seed 7 --out data/
@@ -50,7 +53,14 @@ _ROLES = ("user", "agent", "judge", "tasks", "env")
 #: DialogueConfig's defaults, for --help only (importing the runner here would slow every
 #: command down); a test keeps them equal. Flags left out are not passed, so the runner's
 #: own defaults apply.
-HELP_DEFAULTS: dict[str, object] = {"transport": "inprocess", "max_turns": 200, "agent_mistake_rate": 0.1}
+HELP_DEFAULTS: dict[str, object] = {
+    "transport": "inprocess",
+    "max_turns": 200,
+    "agent_mistake_rate": 0.1,
+    "timeout_s": 600.0,
+    "turn_timeout_s": 120.0,
+    "max_message_chars": 32_000,
+}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -132,6 +142,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             f"(default: {HELP_DEFAULTS['agent_mistake_rate']})"
         ),
     )
+    how.add_argument(
+        "--dialogue-timeout",
+        type=seconds,
+        metavar="S",
+        help=f"seconds a dialogue may take before it fails as timeout (default: {HELP_DEFAULTS['timeout_s']:g})",
+    )
+    how.add_argument(
+        "--turn-timeout",
+        type=seconds,
+        metavar="S",
+        help=(
+            "seconds the user or the agent may take to answer before the dialogue fails "
+            f"(default: {HELP_DEFAULTS['turn_timeout_s']:g})"
+        ),
+    )
+    how.add_argument(
+        "--max-message-chars",
+        type=positive_int,
+        metavar="N",
+        help=f"cut an agent message longer than this, with a note (default: {HELP_DEFAULTS['max_message_chars']})",
+    )
+    how.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="run again the dialogues that failed on the infrastructure's side (model endpoint, timeout, tool server)",
+    )
     how.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset directory (created, or resumed)")
     how.add_argument(
         "--shard",
@@ -188,7 +224,14 @@ def run(args: argparse.Namespace) -> int:
     shard = Shard.parse(args.shard) if args.shard is not None else None
     if shard is not None and designs:
         raise ConfigError("--shard with --design: each shard would design its own environments; drop one of them")
-    given = {"transport": args.transport, "max_turns": args.max_turns, "agent_mistake_rate": args.mistake_rate}
+    given = {
+        "transport": args.transport,
+        "max_turns": args.max_turns,
+        "agent_mistake_rate": args.mistake_rate,
+        "timeout_s": args.dialogue_timeout,
+        "turn_timeout_s": args.turn_timeout,
+        "max_message_chars": args.max_message_chars,
+    }
     dialogue_settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     dialogue_settings.update(agent=models.specs["agent"], user=models.specs["user"], judge=models.specs["judge"])
     config = RunConfig(
@@ -203,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
         branch_from=args.branch_from,
         at_turn=args.at_turn or 0,
         variants=args.variants,
+        retry_failed=args.retry_failed,
         shard=shard,
         settings=effective_settings(args),
     )
@@ -218,12 +262,15 @@ def run(args: argparse.Namespace) -> int:
             setup=models.setup,
         )
     prepared = prepare_run(config, planner=planner)
-    if prepared.skipped:
+    if prepared.skipped or prepared.retried:
+        again = f"; {len(prepared.retried)} failed ones to run again" if prepared.retried else ""
         print(
-            f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done",
+            f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done{again}",
             file=sys.stderr,
         )
-    run_it = functools.partial(execute_run, prepared, progress=not args.no_progress, executor=executor)
+    run_it = functools.partial(
+        execute_run, prepared, progress=not args.no_progress, stop_on_signals=True, executor=executor
+    )
     with contextlib.ExitStack() as stack:
         if executor is not None:
             describe(executor, args.concurrency, stack)  # starts (or joins) the Ray cluster
@@ -240,12 +287,30 @@ def run(args: argparse.Namespace) -> int:
     console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
     if summary.endpoints:
         console.print(render_endpoints(summary.endpoints))
-    console.print(
-        f"{summary.generated} new dialogues ({summary.failed} failed), {summary.skipped} already present, "
-        f"in {summary.elapsed_s:.1f} s; summary in {args.out / 'summary.json'}",
-        highlight=False,
+    console.print(run_line(summary, args.out / "summary.json"), highlight=False)
+    return interrupted_exit(summary)
+
+
+def run_line(summary: Any, where: Path, *, what: str = "summary") -> str:
+    """The one line that says what an invocation did (shared with ``eval``)."""
+    retried = f", {summary.retried} of them run again" if summary.retried else ""
+    line = (
+        f"{summary.generated} new dialogues ({summary.failed} failed{retried}), {summary.skipped} already present, "
+        f"in {summary.elapsed_s:.1f} s; {what} in {where}"
     )
-    return 0
+    if summary.interrupted:
+        line = (
+            f"interrupted by {summary.interrupted}: {line}; {summary.not_run} not run yet "
+            "(run the same command to resume)"
+        )
+    return line
+
+
+def interrupted_exit(summary: Any) -> int:
+    """0, or 128 + the signal's number when a signal stopped the run (130 for SIGINT, 143 for SIGTERM)."""
+    import signal
+
+    return 128 + int(signal.Signals[summary.interrupted]) if summary.interrupted else 0
 
 
 def _closing(setup: Any, work: Any) -> Any:

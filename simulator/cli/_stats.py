@@ -41,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from simulator.summary import render_summary, summarize
 
     dirs: list[Path] = args.dataset
-    for directory in dirs:
-        next(iter_records(directory), None)  # a directory that holds no dataset fails before any output
+    # Read whole before any output: a directory that holds no dataset fails first.
     summary = summarize(record for directory in dirs for _, record in iter_records(directory))
     if args.json:
         print(msgspec.json.format(msgspec.json.encode(summary), indent=2).decode())

@@ -7,6 +7,7 @@ TerminationReason on the record, and the run goes on.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -36,21 +37,34 @@ from schemas import (
     ToolResult,
     UserMessage,
 )
-from schemas.errors import BrainError, DialogsimError, InitialStateError
+from schemas.errors import BrainError, DialogsimError, InitialStateError, TurnTimeout
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.bus import DialogueBus
 from simulator.dialogue.recorder import build_record
-from simulator.dialogue.roles import Agent, AgentContext, User, UserContext
+from simulator.dialogue.roles import Agent, AgentContext, User, UserContext, UserTurn
 from simulator.dialogue.verify import verify_tasks
 from simulator.offline.acts import decode_acts, encode_acts
 from toolservers.database import Database
 from toolservers.transports import Connected, TransportName, connect_tool_server
 
-__all__ = ["Connector", "DialogueConfig", "EventSink", "run_dialogue"]
+__all__ = ["FAILURE_REASONS", "MESSAGE_CUT", "Connector", "DialogueConfig", "EventSink", "cap_message", "run_dialogue"]
 
 EventSink = Callable[[Event], Awaitable[None]]
 #: Serves a dialogue's tool server: :func:`connect_tool_server` or anything called like it.
 Connector = Callable[..., AbstractAsyncContextManager[Connected]]
+
+#: Endings that mean the dialogue broke rather than ran its course: exactly the records
+#: whose ``error`` is set (a non-empty reason), and what every count of "failed" counts.
+FAILURE_REASONS = frozenset(
+    {
+        TerminationReason.AGENT_FAILURE,
+        TerminationReason.USER_FAILURE,
+        TerminationReason.TOOL_FAILURE,
+        TerminationReason.TIMEOUT,
+    }
+)
+#: ``error_type`` of the ErrorEvent recorded when an agent message was cut to ``max_message_chars``.
+MESSAGE_CUT = "MessageCut"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +74,7 @@ class DialogueConfig:
     transport: TransportName = "inprocess"
     max_turns: int = 200
     max_tool_errors: int = 12
-    timeout_s: float = 300.0
+    timeout_s: float = 600.0
     agent_mistake_rate: float = 0.1
     #: How long one side may take to answer before the dialogue fails.
     turn_timeout_s: float = 120.0
@@ -72,6 +86,9 @@ class DialogueConfig:
     #: Whether the agent receives the offline user's dialogue acts with its text. An agent
     #: under evaluation should not: it would read the user's intent instead of its words.
     agent_sees_acts: bool = True
+    #: Longest agent message the user is given, in characters; a longer one is cut there,
+    #: with a note in the message and an ErrorEvent (``MessageCut``) saying how long it was.
+    max_message_chars: int = 32_000
 
 
 class _Stop(Exception):
@@ -161,7 +178,7 @@ async def run_dialogue(
                 outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
                 if config.judge != "offline":
                     phase.now = "judge"
-                    outcomes = await _judge(config.judge, scenario, bus, outcomes)
+                    outcomes = await _judge(config.judge, scenario, bus, outcomes, config.turn_timeout_s)
     except TimeoutError:
         ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:g} s")
         outcomes = None
@@ -183,6 +200,12 @@ async def run_dialogue(
     await bus.publish(DialogueEnded(reason=reason, detail=ending.detail))
     await bus.aclose()
     success = reason is TerminationReason.USER_DONE and all(o.success for o in outcomes)
+    # One rule (see DialogueRecord.error): what broke, if anything — the dialogue (a failure),
+    # or checking it (verify, judge: the conversation's ending stands).
+    if reason in FAILURE_REASONS:
+        error: str | None = ending.detail or failure or f"the dialogue ended with {reason.value}"
+    else:
+        error = failure
     return build_record(
         scenario,
         bus.events,
@@ -192,7 +215,7 @@ async def run_dialogue(
         brains=brains,
         started_at=started_at,
         duration_s=time.perf_counter() - clock,
-        error=ending.detail if reason not in {TerminationReason.USER_DONE} else failure,
+        error=error,
     )
 
 
@@ -263,9 +286,16 @@ async def _talk(
     user_inbox = bus.subscribe(AgentMessage)
     agent_inbox = bus.subscribe(UserMessage)
 
+    async def user_turn(make: Callable[[], Awaitable[UserTurn]]) -> UserTurn:
+        with anyio.move_on_after(config.turn_timeout_s):
+            return await make()
+        raise _Stop(
+            TerminationReason.USER_FAILURE, f"the user did not answer within {config.turn_timeout_s:g} s"
+        ) from TurnTimeout(f"no user turn within {config.turn_timeout_s:g} s")
+
     async def user_side() -> None:
         try:
-            turn = await user.opening()
+            turn = await user_turn(user.opening)
             while True:
                 for task_id in turn.started_tasks:
                     await bus.publish(TaskStarted(task_id=task_id))
@@ -280,14 +310,14 @@ async def _talk(
                 except TimeoutError:
                     raise _Stop(
                         TerminationReason.AGENT_FAILURE, f"the agent did not answer within {config.turn_timeout_s:g} s"
-                    ) from None
+                    ) from TurnTimeout(f"no agent reply within {config.turn_timeout_s:g} s")
                 if turn.complete or turn.gave_up:
                     reason = TerminationReason.USER_DONE if turn.complete else TerminationReason.USER_GAVE_UP
                     raise _Stop(reason)
                 if _turns(bus.events) >= config.max_turns:
                     raise _Stop(TerminationReason.MAX_TURNS, f"{config.max_turns} turns")
                 assert isinstance(reply, AgentMessage)
-                turn = await user.respond(reply.text, decode_acts(reply.acts))
+                turn = await user_turn(functools.partial(user.respond, reply.text, decode_acts(reply.acts)))
         except _Stop:
             raise
         except anyio.EndOfStream:
@@ -301,7 +331,10 @@ async def _talk(
                 assert isinstance(message, UserMessage)
                 acts = decode_acts(message.acts) if config.agent_sees_acts else []
                 turn = await agent.respond(message.text, acts)
-                await bus.publish(AgentMessage(text=turn.text, acts=encode_acts(turn.acts)))
+                text, cut = cap_message(turn.text, config.max_message_chars)
+                if cut:
+                    await bus.publish(ErrorEvent(where="agent", error_type=MESSAGE_CUT, message=cut))
+                await bus.publish(AgentMessage(text=text, acts=encode_acts(turn.acts)))
         except Exception as exc:
             raise _Stop(TerminationReason.AGENT_FAILURE, f"{type(exc).__name__}: {exc}") from exc
 
@@ -325,6 +358,14 @@ async def _talk(
     finally:
         await user_inbox.aclose()
         await agent_inbox.aclose()
+
+
+def cap_message(text: str, limit: int) -> tuple[str, str]:
+    """``text`` cut to ``limit`` characters with a note saying so, and what was cut ("" if nothing)."""
+    if len(text) <= limit:
+        return text, ""
+    cut = f"the agent's message had {len(text)} characters; the user was given the first {limit} (max_message_chars)"
+    return f"{text[:limit]}\n[dialogsim: message cut here; {len(text) - limit} more characters not shown]", cut
 
 
 async def _replay_actions(scenario: Scenario, client: Any) -> None:
@@ -382,12 +423,17 @@ def _turns(events: list[Event]) -> int:
     return sum(1 for e in events if isinstance(e, UserMessage | AgentMessage | ToolCall | ToolResult))
 
 
-async def _judge(model: str, scenario: Scenario, bus: DialogueBus, outcomes: list[TaskOutcome]) -> list[TaskOutcome]:
-    """The rubric judge's verdicts; a judge that fails marks the tasks unjudged-and-failed, with the reason."""
+async def _judge(
+    model: str, scenario: Scenario, bus: DialogueBus, outcomes: list[TaskOutcome], timeout_s: float
+) -> list[TaskOutcome]:
+    """The rubric judge's verdicts; a judge that fails, or does not answer within ``timeout_s``
+    (a turn), marks the tasks unjudged-and-failed, with the reason."""
     from simulator.llm.judge import judge_outcomes
 
     try:
-        return await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
+        with anyio.move_on_after(timeout_s):
+            return await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
+        raise TurnTimeout(f"the judge did not answer within {timeout_s:g} s")
     except DialogsimError as exc:
         await bus.publish(ErrorEvent(where="judge", error_type=type(exc).__name__, message=str(exc)))
         return [msgspec.structs.replace(o, success=False, judgment="error", reasoning=str(exc)) for o in outcomes]

@@ -16,6 +16,17 @@
     any program, started per dialogue, speaking the JSON-lines protocol documented in
     ``simulator.eval.protocol``, with the dialogue's MCP server in its environment.
 
+Secrets. A ``cmd:`` agent runs in a process of its own whose environment is built from
+an allow-list (:func:`agent_environment`: ``PATH``, ``HOME``, ``LANG``, ``TMPDIR``, every
+``DIALOGSIM_*`` variable, and the names the user grants with ``--agent-env NAME``), never
+the evaluator's: provider keys and other secrets do not reach it. A ``python:`` agent runs
+inside the evaluator's process, so it is not isolated the same way: before it is imported,
+:func:`scrub_environment` deletes from ``os.environ`` the provider key variables and every
+variable whose name looks like a secret (unless granted), after the keys the evaluation
+itself needs were read into masked ``Secret`` objects. That keeps keys out of what the
+agent reads from its environment; it is not a sandbox (code in the process can reach its
+memory), so evaluate agents you do not trust as ``cmd:`` agents, in a container.
+
 Both are registered as agent schemes in ``simulator.dialogue.brains``. A failure of the agent
 (it cannot start, crashes, hangs, breaks the protocol, raises) is raised from
 ``respond`` as an :class:`OutsideAgentError`, which the dialogue runner records as
@@ -29,11 +40,13 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -59,10 +72,13 @@ from simulator.eval.protocol import (
     decode_reply,
     encode,
 )
+from simulator.log import get_logger
 from simulator.offline.acts import Act, encode_acts
-from toolservers.stdio_pool import LineReader, StdioCommand
+from toolservers.stdio_pool import StdioCommand
 
 __all__ = [
+    "AGENT_ENV_ALLOWED",
+    "MAX_REPLY_LINE_BYTES",
     "REPLY_TIMEOUT_SHARE",
     "AgentEndpoint",
     "AgentExited",
@@ -74,9 +90,13 @@ __all__ = [
     "OutsideAgentError",
     "PythonAgent",
     "Utterance",
+    "agent_environment",
     "cmd_agent_brain",
     "python_agent_brain",
+    "scrub_environment",
 ]
+
+log = get_logger(__name__)
 
 #: An outside agent must answer within this share of the turn timeout; the rest is the
 #: runner's margin, so that a slow agent is recorded as the agent's failure.
@@ -84,6 +104,61 @@ REPLY_TIMEOUT_SHARE = 0.8
 #: How long an agent may take to exit after the ``end`` message before it is killed.
 _EXIT_GRACE_S = 3.0
 _STDERR_TAIL_BYTES = 1500
+#: Longest line a ``cmd:`` agent may write (a reply); a longer one is a protocol error. The
+#: text of a reply is then cut to the dialogue's ``max_message_chars`` by the runner.
+MAX_REPLY_LINE_BYTES = 16 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------- environment
+
+#: Variables an outside agent's process inherits from the evaluator (when they are set),
+#: besides every ``DIALOGSIM_*`` variable and the names granted with ``--agent-env``.
+AGENT_ENV_ALLOWED = ("PATH", "HOME", "LANG", "TMPDIR")
+_OWN_PREFIX = "DIALOGSIM_"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Parts of a variable name that say it holds a secret (matched anywhere, case-insensitively).
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
+
+
+def agent_environment(granted: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment outside agents get: the allow-list, ``DIALOGSIM_*`` and the ``granted`` names.
+
+    Read from ``environ`` (default ``os.environ``). Raises ConfigError for a granted name
+    that is not a variable name or is not set.
+    """
+    source = os.environ if environ is None else environ
+    env = {name: source[name] for name in AGENT_ENV_ALLOWED if name in source}
+    env.update({k: v for k, v in source.items() if k.startswith(_OWN_PREFIX)})
+    for name in granted:
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"--agent-env {name!r}: expected the name of an environment variable")
+        if name not in source:
+            raise ConfigError(f"--agent-env {name}: no such variable is set in this environment")
+        env[name] = source[name]
+    return env
+
+
+def _provider_key_variables() -> set[str]:
+    from simulator.providers import known_providers, provider_info
+
+    return {v for name in known_providers() if (v := provider_info(name).key_env)}
+
+
+def scrub_environment(environ: MutableMapping[str, str], *, keep: Sequence[str] = ()) -> list[str]:
+    """Delete provider keys and secret-looking variables from ``environ`` (names in ``keep`` and
+    ``DIALOGSIM_*`` stay); returns the names deleted. For agents loaded into this process."""
+    provider_keys = _provider_key_variables()
+    kept = set(keep)
+    doomed = [
+        name
+        for name in environ
+        if name not in kept
+        and not name.startswith(_OWN_PREFIX)
+        and (name in provider_keys or any(word in name.upper() for word in _SECRET_WORDS))
+    ]
+    for name in doomed:
+        del environ[name]
+    return sorted(doomed)
 
 
 # --------------------------------------------------------------------------- errors
@@ -128,12 +203,14 @@ class AgentEndpoint:
 
     ``url`` and ``token``: streamable HTTP on the loopback host (None when tools are
     served from the stdio pool only); ``stdio``: a command speaking MCP on stdio,
-    connected to the same server.
+    connected to the same server. ``environment``: what a ``cmd:`` agent's process
+    environment is built from (see :func:`agent_environment`; None: its default).
     """
 
     url: str | None
     token: str | None
     stdio: StdioCommand | None
+    environment: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +421,8 @@ def cmd_agent_brain(argument: str) -> AgentFactory:
 
 
 def _environment(ctx: AgentContext, endpoint: AgentEndpoint) -> dict[str, str]:
-    env = dict(os.environ)
+    # Built from the allow-list, never from the evaluator's whole environment.
+    env = dict(endpoint.environment) if endpoint.environment is not None else agent_environment()
     for name in ("DIALOGSIM_MCP_URL", "DIALOGSIM_MCP_TOKEN", "DIALOGSIM_MCP_STDIO"):
         env.pop(name, None)
     env["DIALOGSIM_DIALOGUE_ID"] = ctx.dialogue_id
@@ -356,6 +434,41 @@ def _environment(ctx: AgentContext, endpoint: AgentEndpoint) -> dict[str, str]:
     return env
 
 
+class _LineTooLong(Exception):
+    pass
+
+
+class _ReplyReader:
+    """Newline-delimited lines from the agent's stdout, each at most ``limit`` bytes."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._buffer = bytearray()
+        self._scanned = 0
+
+    async def readline(self) -> bytes | None:
+        """The next line without its newline, or None at the end of the stream.
+
+        Raises _LineTooLong when more than ``limit`` bytes arrive without a newline.
+        """
+        while True:
+            at = self._buffer.find(b"\n", self._scanned)
+            if at >= 0:
+                line = bytes(self._buffer[:at])
+                del self._buffer[: at + 1]
+                self._scanned = 0
+                return line
+            self._scanned = len(self._buffer)
+            if self._scanned > self._limit:
+                raise _LineTooLong(f"the agent wrote a line of more than {self._limit} bytes (a reply is one line)")
+            try:
+                chunk = await self._stream.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return None
+            self._buffer += chunk
+
+
 class _CmdAgent:
     """One ``cmd:`` agent process, for one dialogue."""
 
@@ -364,7 +477,7 @@ class _CmdAgent:
         self._argv = argv
         self._ctx = ctx
         self._process: Process | None = None
-        self._reader: LineReader | None = None
+        self._reader: _ReplyReader | None = None
         self._stderr: IO[bytes] | None = None
         self._failure: OutsideAgentError | None = None
 
@@ -390,7 +503,7 @@ class _CmdAgent:
             self._failure = AgentStartError(f"cannot start {self._argv[0]!r}: {exc.strerror or exc}")
             return
         assert self._process.stdout is not None
-        self._reader = LineReader(self._process.stdout)
+        self._reader = _ReplyReader(self._process.stdout, MAX_REPLY_LINE_BYTES)
         stdio = endpoint.stdio
         start = StartMessage(
             dialogue_id=self._ctx.dialogue_id,
@@ -460,8 +573,12 @@ class _CmdAgent:
         except OutsideAgentError as exc:
             raise self._fail(exc) from None
         timeout = _reply_timeout(self._ctx)
-        with anyio.move_on_after(timeout) as scope:
-            line = await self._reader.readline()
+        try:
+            with anyio.move_on_after(timeout) as scope:
+                line = await self._reader.readline()
+        except _LineTooLong as exc:
+            await self._kill()
+            raise self._fail(AgentProtocolError(f"{exc}{self._stderr_tail()}")) from None
         if scope.cancelled_caught:
             await self._kill()
             raise self._fail(

@@ -19,13 +19,19 @@ Tools are served to every agent through the connector of the run: each dialogue'
 in-process tool server is mounted on one loopback HTTP host (URL, token and a stdio
 relay for outside agents), or, with ``tool_server="pool"``, served by a pre-started
 stdio worker.
+
+Outside agents never see the evaluator's environment: ``cmd:`` agents get the
+allow-listed one (``simulator.eval.agents.agent_environment``, plus ``agent_env``), and
+before a ``python:`` agent is imported the provider keys and secret-looking variables are
+deleted from ``os.environ`` (``scrub_environment``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +43,10 @@ from schemas import DialogueRecord, Environment, Mode, Scenario
 from schemas.errors import ConfigError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
-from simulator.eval.agents import AgentEndpoint
+from simulator.eval.agents import AgentEndpoint, agent_environment, scrub_environment
 from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import ScenarioSource, load_source, resolve_source
+from simulator.log import get_logger
 from simulator.run.config import RunConfig
 from simulator.run.dataset import iter_records, settings_differences
 from simulator.run.execute import DialogueFn, Executor, RunSummary, execute_run
@@ -64,6 +71,8 @@ EVAL_FILE = "eval.json"
 RECORDS_DIR = "records"
 RESULTS_FILE = "results.json"
 _EVAL_FORMAT = 1
+
+log = get_logger(__name__)
 
 ToolServerMode = Literal["host", "pool"]
 
@@ -94,6 +103,14 @@ class EvalConfig:
     progress: bool = True
     #: Give the agent the user's words only, never the offline user's dialogue acts.
     text_only: bool = False
+    #: Environment variables granted to outside agents besides the allow-list (``--agent-env``).
+    agent_env: tuple[str, ...] = ()
+    #: Longest agent message the user is given (characters); longer ones are cut, with a note.
+    max_message_chars: int = 32_000
+    #: Run again the trials that failed on the infrastructure's side (``simulator.run.retry``).
+    retry_failed: bool = False
+    #: Stop cleanly on SIGINT / SIGTERM (the command line; needs the main thread).
+    stop_on_signals: bool = False
     #: The command's merged settings (defaults, ``--config`` file, flags), kept in the records' manifest.
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
     #: Where the trials run (None: in this process); e.g. ``simulator.run.ray_executor.RayExecutor``.
@@ -136,6 +153,8 @@ def _check(config: EvalConfig) -> None:
         raise ConfigError(f"--pool-size: expected at least 1, got {config.pool_size}")
     if not config.turn_timeout_s > 0:
         raise ConfigError(f"--turn-timeout: expected a positive number of seconds, got {config.turn_timeout_s}")
+    if config.max_message_chars < 1:
+        raise ConfigError(f"--max-message-chars: expected at least 1, got {config.max_message_chars}")
     # Checks the specs now (an unknown scheme, a module that does not import), not per dialogue.
     resolve_agent(config.agent)
     resolve_user(config.user)
@@ -184,8 +203,11 @@ class _EvalConnection(Connected):
     endpoint: AgentEndpoint | None = None
 
 
-def host_connector(host: ToolHost) -> Connector:
-    """Serve each dialogue's tool server in process and mount it on ``host`` for outside agents."""
+def host_connector(host: ToolHost, *, agent_env: Mapping[str, str] | None = None) -> Connector:
+    """Serve each dialogue's tool server in process and mount it on ``host`` for outside agents.
+
+    ``agent_env`` is what outside agents' process environment is built from (default: the allow-list).
+    """
 
     @asynccontextmanager
     async def connect(
@@ -220,13 +242,13 @@ def host_connector(host: ToolHost) -> Connector:
                     conn.transport,
                     conn.tool_server,
                     close,
-                    endpoint=AgentEndpoint(url=mount.url, token=mount.token, stdio=mount.stdio),
+                    endpoint=AgentEndpoint(url=mount.url, token=mount.token, stdio=mount.stdio, environment=agent_env),
                 )
 
     return connect
 
 
-def pool_connector(pool: StdioPool) -> Connector:
+def pool_connector(pool: StdioPool, *, agent_env: Mapping[str, str] | None = None) -> Connector:
     """Serve each dialogue's tools from a pre-started stdio worker (outside agents get its relay)."""
 
     @asynccontextmanager
@@ -252,7 +274,7 @@ def pool_connector(pool: StdioPool) -> Connector:
                 conn.transport,
                 None,
                 close,
-                endpoint=AgentEndpoint(url=None, token=None, stdio=conn.stdio),
+                endpoint=AgentEndpoint(url=None, token=None, stdio=conn.stdio, environment=agent_env),
             )
 
     return connect
@@ -264,15 +286,22 @@ class EvalDialogues:
 
     Serves each dialogue's tools through one loopback HTTP host (``host``) or a pool of
     pre-started stdio workers (``pool``) of that process, so that outside agents reach
-    them; picklable, so that each Ray worker opens its own.
+    them; picklable, so that each Ray worker opens its own. ``agent_env`` is the
+    environment outside agents get; ``scrub_keep``, for a ``python:`` agent, scrubs the
+    process's own environment first (keeping those names), as the driver did.
     """
 
     tool_server: ToolServerMode = "host"
     pool_size: int = 2
     base_dir: Path | None = None
+    agent_env: tuple[tuple[str, str], ...] = ()
+    scrub_keep: tuple[str, ...] | None = None
 
     @asynccontextmanager
     async def __call__(self, environments: Sequence[Environment], total: int | None) -> AsyncIterator[DialogueFn]:
+        if self.scrub_keep is not None:
+            scrub_environment(os.environ, keep=self.scrub_keep)  # before any agent is imported here
+        agent_env = dict(self.agent_env)
         async with AsyncExitStack() as stack:
             connector: Connector = connect_tool_server
             if total == 0:
@@ -280,10 +309,10 @@ class EvalDialogues:
             elif self.tool_server == "pool":
                 size = self.pool_size if total is None else min(self.pool_size, total)
                 pool = await stack.enter_async_context(StdioPool(size, total=total, environments=environments))
-                connector = pool_connector(pool)
+                connector = pool_connector(pool, agent_env=agent_env)
             else:
                 host = await stack.enter_async_context(ToolHost())
-                connector = host_connector(host)
+                connector = host_connector(host, agent_env=agent_env)
             base_dir = self.base_dir
 
             async def dialogue_fn(
@@ -304,8 +333,16 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
     """Run (or resume) the evaluation ``config`` describes and score it.
 
     Raises ConfigError, before any work, for a bad setting, an unknown agent or user
-    spec, a bad source, or an output directory that holds something else.
+    spec, a bad source, a granted ``agent_env`` variable that is not set, or an output
+    directory that holds something else. For a ``python:`` agent, deletes provider keys
+    and secret-looking variables from ``os.environ`` before importing it (keys the run
+    needs must have been read into its LLM setup already).
     """
+    agent_env = agent_environment(config.agent_env)
+    if config.agent.partition(":")[0] == "python":
+        removed = scrub_environment(os.environ, keep=config.agent_env)
+        if removed:
+            log.info("agent_environment_scrubbed", removed=removed)
     _check(config)
     source = resolve_source(config.source)
     environments, base, base_dir = load_source(source, seed=config.seed, mode=config.mode, limit=config.limit)
@@ -330,7 +367,9 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
             agent=config.agent,
             user=config.user,
             agent_sees_acts=not config.text_only,
+            max_message_chars=config.max_message_chars,
         ),
+        retry_failed=config.retry_failed,
         settings=config.settings,
     )
     prepared = prepare_run(run_config, planner=lambda _config: (environments, scenarios))
@@ -339,9 +378,16 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
 
     summary = await execute_run(
         prepared,
-        dialogues=EvalDialogues(tool_server=config.tool_server, pool_size=config.pool_size, base_dir=base_dir),
+        dialogues=EvalDialogues(
+            tool_server=config.tool_server,
+            pool_size=config.pool_size,
+            base_dir=base_dir,
+            agent_env=tuple(agent_env.items()),
+            scrub_keep=tuple(config.agent_env) if config.agent.partition(":")[0] == "python" else None,
+        ),
         executor=config.executor,
         progress=config.progress,
+        stop_on_signals=config.stop_on_signals,
     )
 
     wanted = {s.id for s in scenarios}

@@ -34,7 +34,7 @@ import msgspec
 from rich.table import Table
 
 from schemas import DialogueRecord, ProviderCall
-from simulator.run.config import FAILURE_REASONS
+from simulator.run.config import record_failed
 from simulator.summary import Stat
 
 __all__ = [
@@ -207,7 +207,7 @@ class EvalResults(msgspec.Struct, kw_only=True):
 
 def dialogue_passed(record: DialogueRecord) -> bool:
     """Every task passed and the dialogue did not break."""
-    return record.termination not in FAILURE_REASONS and all(o.success for o in record.outcomes)
+    return not record_failed(record) and all(o.success for o in record.outcomes)
 
 
 def score(
@@ -251,7 +251,7 @@ def score(
         for record in group:
             ends[record.termination.value] += 1
             terminations[record.termination.value] += 1
-            if record.termination in FAILURE_REASONS:
+            if record_failed(record):
                 failures.append(
                     Failure(dialogue_id=record.id, reason=record.termination.value, detail=record.error or "")
                 )

@@ -37,7 +37,7 @@ import dataclasses
 import importlib.util
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ from simulator.export.selection import (
 from simulator.run.dataset import ENVIRONMENTS_DIR, iter_records
 from toolservers import load_environment
 
-__all__ = ["FORMATS", "ExportFormat", "ExportResult", "export"]
+__all__ = ["FORMATS", "ExportFormat", "ExportResult", "check_out_file", "export", "write_file_atomic"]
 
 #: What formats that do not use the environment (``native``) are given instead of one.
 _NONE = Environment(id="", domain="", database=DatabaseSpec(ddl=""), tools=[])
@@ -107,13 +107,45 @@ class _Environments:
         return self._cache[key]
 
 
-def _write_atomic(out_path: Path, fmt: ExportFormat, payloads: list[Any]) -> None:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+def check_out_file(out_path: Path, *, force: bool = True, flag: str = "--out") -> None:
+    """Refuse, before any work, an output path that cannot be written as a file.
+
+    Raises ConfigError when ``out_path`` is a directory, sits under something that is not
+    a directory, or (unless ``force``) already exists.
+    """
+    if out_path.is_dir():
+        raise ConfigError(f"{flag} {out_path}: is a directory; expected a file name (e.g. {out_path / 'out.jsonl'})")
+    for parent in out_path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{flag} {out_path}: {parent} is not a directory")
+            break
+    if not force and out_path.exists():
+        raise ConfigError(f"{flag} {out_path}: already exists; pass --force to overwrite it")
+
+
+def write_file_atomic(out_path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``out_path`` whole or not at all: ``write`` fills a ``.tmp`` file beside it, renamed into place.
+
+    On any failure the ``.tmp`` file is removed; an OSError becomes a one-line ConfigError.
+    """
     tmp = out_path.with_name(out_path.name + ".tmp")
-    fmt.write(tmp, payloads)
-    with tmp.open("rb+") as f:
-        os.fsync(f.fileno())
-    tmp.replace(out_path)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        with tmp.open("rb+") as f:
+            os.fsync(f.fileno())
+        tmp.replace(out_path)
+    except BaseException as exc:
+        if tmp.is_file():
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise ConfigError(f"--out {out_path}: cannot be written: {exc.strerror or exc}") from exc
+        raise
+
+
+def _write_atomic(out_path: Path, fmt: ExportFormat, payloads: list[Any]) -> None:
+    write_file_atomic(out_path, lambda tmp: fmt.write(tmp, payloads))
 
 
 def export(
@@ -125,6 +157,7 @@ def export(
     selection: Selection | None = None,
     splits: Mapping[str, float] | None = None,
     seed: int = 0,
+    force: bool = False,
 ) -> ExportResult:
     """Write the dataset(s) in ``dataset_dir`` to ``out_path`` in format ``fmt``.
 
@@ -132,13 +165,18 @@ def export(
     the same name). With ``splits`` (name to fraction, see
     :func:`simulator.export.selection.parse_splits`) one file per split is written next to
     ``out_path`` (``train.jsonl`` gives ``train-train.jsonl``, ``train-validation.jsonl``),
-    whole scenarios to a split, deterministically for ``seed``.
+    whole scenarios to a split, deterministically for ``seed``. Each file is written
+    whole or not at all; an existing one is overwritten only with ``force``.
 
-    Raises ConfigError for an unknown format, a directory that holds no dataset, or an
-    environment file that is missing or broken.
+    Raises ConfigError, before any work, for an unknown format, an output path that is a
+    directory or (without ``force``) an existing file; and for a directory that holds no
+    dataset, a record of an unknown version, or an environment file that is missing or broken.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"format: expected one of {', '.join(FORMATS.names())}, got {fmt!r}")
+    check_out_file(out_path, force=force or bool(splits))  # with splits, it names where they go
+    for name in splits or ():
+        check_out_file(split_path(out_path, name), force=force)
     writer = FORMATS.get(fmt)
     if writer.module is not None and importlib.util.find_spec(writer.module) is None:
         raise ConfigError(

@@ -6,7 +6,6 @@ import datetime
 import importlib.metadata
 import importlib.resources
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -284,14 +283,18 @@ def build_report(
 def write_report(
     dirs: Sequence[Path], out_path: Path, *, title: str | None = None, max_dialogues: int = 2000
 ) -> ReportInfo:
-    """Write the report of ``dirs`` to ``out_path`` (atomically). Raises ConfigError for a bad directory."""
+    """Write the report of ``dirs`` to ``out_path`` (atomically; an existing file is replaced).
+
+    Raises ConfigError, before any work, when ``out_path`` is a directory; and for a bad dataset directory.
+    """
+    from simulator.export import check_out_file, write_file_atomic
+
+    check_out_file(out_path)
     html, report = build_report(dirs, title=title, max_dialogues=max_dialogues)
     data = html.encode("utf-8")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(out_path)
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    write_file_atomic(out_path, write)
     return ReportInfo(path=out_path, size=len(data), dialogues=report.total, shown=len(report.dialogues))

@@ -9,32 +9,28 @@ from typing import Any
 
 import msgspec
 
-from schemas import (
-    RECORD_VERSION,
-    Mode,
-    TerminationReason,
-)
+from schemas import RECORD_VERSION, DialogueRecord, Mode
 from schemas.errors import ConfigError
-from simulator.dialogue.runner import DialogueConfig
+from simulator.dialogue.runner import FAILURE_REASONS, DialogueConfig
 from simulator.run.dataset import (
     DATASET_FILE,
 )
 
-__all__ = ["FAILURE_REASONS", "SHARD_KEY", "RunConfig", "Shard", "check_settings", "fingerprint"]
-
-#: Endings that mean the dialogue broke rather than ran its course (counted as "failed").
-FAILURE_REASONS = frozenset(
-    {
-        TerminationReason.AGENT_FAILURE,
-        TerminationReason.USER_FAILURE,
-        TerminationReason.TOOL_FAILURE,
-        TerminationReason.TIMEOUT,
-    }
-)
+__all__ = ["FAILURE_REASONS", "SHARD_KEY", "RunConfig", "Shard", "check_settings", "fingerprint", "record_failed"]
 
 
-#: transport, and every time limit (any field named ``*timeout_s``).
-_RUNTIME_ONLY = frozenset({"transport"})
+def record_failed(record: DialogueRecord) -> bool:
+    """Whether the dialogue broke rather than ran its course: the one definition of "failed".
+
+    Exactly the records whose termination is in FAILURE_REASONS; their ``error`` says why
+    (see ``DialogueRecord.error``).
+    """
+    return record.termination in FAILURE_REASONS
+
+
+#: transport, the message cap, and every time limit (any field named ``*timeout_s``): safety
+#: limits that may change between resumes, like the number of dialogues.
+_RUNTIME_ONLY = frozenset({"transport", "max_message_chars"})
 
 #: The fingerprint's key for the shard of a sharded run (absent when the run is whole).
 SHARD_KEY = "shard"
@@ -99,6 +95,9 @@ class RunConfig:
     branch_from: Path | None = None
     at_turn: int = 0
     variants: int = 1
+    #: Run again the dialogues whose last record failed on the infrastructure's side
+    #: (``simulator.run.retry``), appending their new record.
+    retry_failed: bool = False
     #: Generate only this slice of the run (None: all of it).
     shard: Shard | None = None
     #: The command's merged settings (defaults, ``--config`` file, flags), kept in the manifest.
@@ -164,6 +163,10 @@ def check_settings(config: RunConfig) -> None:
         raise ConfigError(f"mistake rate: expected a number from 0 to 1, got {d.agent_mistake_rate}")
     if not d.timeout_s > 0:
         raise ConfigError(f"timeout: expected a positive number of seconds, got {d.timeout_s}")
+    if not d.turn_timeout_s > 0:
+        raise ConfigError(f"turn timeout: expected a positive number of seconds, got {d.turn_timeout_s}")
+    if d.max_message_chars < 1:
+        raise ConfigError(f"max message chars: expected at least 1, got {d.max_message_chars}")
     if config.branch_from is not None:
         if config.domains or config.database is not None:
             raise ConfigError("--branch-from takes its environments from the source dataset; drop --domain/--database")

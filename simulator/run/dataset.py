@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 import msgspec
 
 from schemas import RECORD_VERSION, DialogueRecord
 from schemas.errors import ConfigError
+from simulator.log import get_logger
 
 __all__ = [
     "DATASET_FILE",
@@ -33,6 +34,8 @@ __all__ = [
     "MANIFEST_FORMAT",
     "SUMMARY_FILE",
     "DatasetFile",
+    "DatasetScan",
+    "RetryRule",
     "check_out_dir",
     "fsync_dir",
     "iter_records",
@@ -51,6 +54,8 @@ MANIFEST_FORMAT = 1
 
 #: Names a directory may hold before its manifest exists (a run killed while starting).
 _OWN_NAMES = frozenset({MANIFEST_FILE, MANIFEST_FILE + ".tmp", ENVIRONMENTS_DIR, DATASET_FILE, "run.log"})
+
+log = get_logger(__name__)
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any] | None:
@@ -135,52 +140,126 @@ class _RecordHead(msgspec.Struct):
     version: int
 
 
-def scan_dataset(path: Path) -> tuple[set[str], int | None]:
+class _EventHead(msgspec.Struct):
+    kind: str
+    where: str = ""
+    error_type: str = ""
+
+
+class _FailureHead(msgspec.Struct):
+    """What deciding a retry needs (``--retry-failed``): how the dialogue ended and why."""
+
+    scenario: _ScenarioHead
+    version: int
+    termination: str
+    brains: dict[str, str] = {}
+    events: list[_EventHead] = []
+
+
+#: Decides whether a recorded dialogue is to be run again (``--retry-failed``): given its
+#: termination, the brains that played it and the ``(where, error_type)`` of its error events.
+RetryRule = Callable[[str, dict[str, str], list[tuple[str, str]]], bool]
+
+
+def _check_version(path: Path, number: int, version: int) -> None:
+    """Refuse a record this dialogsim cannot read (one place, for every reader)."""
+    if version != RECORD_VERSION:
+        raise ConfigError(
+            f"{path}: line {number} is a record of version {version}, this dialogsim reads version "
+            f"{RECORD_VERSION}; use the dialogsim that wrote it, or a new --out directory"
+        )
+
+
+def _scan(
+    path: Path, f: IO[bytes], decoder: msgspec.json.Decoder[Any], *, repairing: bool = False
+) -> Iterator[tuple[int, int, bytes, Any]]:
+    """``(line number, offset, line, head)`` of every complete line, checking versions.
+
+    A last line with no newline, or that does not decode, is a write cut off by a kill:
+    it is not yielded, and a warning names it (an info line when a resume is ``repairing``
+    it). Any other bad line is damage: ConfigError.
+    """
+    offset = 0
+    bad: tuple[int, str] | None = None  # (line number, problem) of the last bad line
+    for number, line in enumerate(f, start=1):
+        if bad is not None:
+            raise ConfigError(
+                f"{path}: line {bad[0]} is not a dialogue record ({bad[1]}); the dataset is damaged. "
+                "Move that line away, or start a new --out directory"
+            )
+        if not line.endswith(b"\n"):
+            bad = (number, "no final newline")
+        else:
+            try:
+                head = decoder.decode(line)
+            except msgspec.DecodeError as exc:
+                bad = (number, str(exc))
+            else:
+                _check_version(path, number, head.version)
+                yield number, offset, line, head
+        offset += len(line)
+    if bad is not None and repairing:
+        log.info("partial_last_record_cut", path=str(path), line=bad[0], problem=bad[1])
+    elif bad is not None:
+        log.warning(
+            "partial_last_record_skipped",
+            path=str(path),
+            line=bad[0],
+            problem=bad[1],
+            hint="a run was cut off while writing it; resuming that run repairs the file",
+        )
+
+
+class DatasetScan(NamedTuple):
+    """What a resume needs to know about a dataset file."""
+
+    #: Scenario ids with a record that stands (not to be run again).
+    done: set[str]
+    #: Where a trailing partial line starts (to cut it away), or None.
+    truncate_at: int | None
+    #: Scenario ids whose last record the retry rule sends back to run again.
+    retry: set[str]
+
+
+def scan_dataset(path: Path, *, retry: RetryRule | None = None) -> DatasetScan:
     """The scenario ids in the dataset file and where a trailing partial line starts.
 
     A last line with no newline, or that does not decode, is a write cut off by a kill:
     it is reported for truncation. Any other bad line is damage this will not repair.
+    With ``retry``, an id whose last record ``retry`` accepts is not done but to retry.
     """
-    done: set[str] = set()
+    last: dict[str, bool] = {}  # scenario id -> whether its last record is to be retried
     try:
         f = path.open("rb")
     except FileNotFoundError:
-        return done, None
+        return DatasetScan(set(), None, set())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
-    decoder = msgspec.json.Decoder(_RecordHead)
-    offset = 0
-    bad: tuple[int, int, str] | None = None  # (line number, offset, problem) of the last bad line
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_RecordHead if retry is None else _FailureHead)
+    size = 0
     with f:
-        for number, line in enumerate(f, start=1):
-            if bad is not None:
-                raise ConfigError(
-                    f"{path}: line {bad[0]} is not a dialogue record ({bad[2]}); the dataset is damaged. "
-                    "Move that line away, or start a new --out directory"
-                )
-            if not line.endswith(b"\n"):
-                bad = (number, offset, "no final newline")
-            else:
-                try:
-                    head = decoder.decode(line)
-                except msgspec.DecodeError as exc:
-                    bad = (number, offset, str(exc))
-                else:
-                    if head.version != RECORD_VERSION:
-                        raise ConfigError(
-                            f"{path}: line {number} is a record of version {head.version}, this dialogsim "
-                            f"writes version {RECORD_VERSION}; use a new --out directory"
-                        )
-                    done.add(head.scenario.id)
-            offset += len(line)
-    return done, (bad[1] if bad is not None else None)
+        for _, offset, line, head in _scan(path, f, decoder, repairing=True):
+            size = offset + len(line)
+            again = False
+            if retry is not None:
+                errors = [(e.where, e.error_type) for e in head.events if e.kind == "error"]
+                again = retry(head.termination, head.brains, errors)
+            last[head.scenario.id] = again
+        end = f.seek(0, os.SEEK_END)
+    return DatasetScan(
+        done={sid for sid, again in last.items() if not again},
+        truncate_at=size if end > size else None,
+        retry={sid for sid, again in last.items() if again},
+    )
 
 
 def iter_records(dataset_dir: Path) -> Iterator[tuple[bytes, DialogueRecord]]:
-    """Yield ``(line, record)`` for every complete record of a dataset, in file order.
+    """Yield ``(line, record)`` for the last record of every dialogue of a dataset, in file order.
 
-    A trailing partial line (a run killed mid-write) is skipped. Raises ConfigError when
-    the directory holds no dataset or a line in the middle does not decode.
+    A dialogue run again (``--retry-failed``) has several records; only its last one counts,
+    here, for every reader. A trailing partial line (a run killed mid-write) is skipped
+    with a warning naming it. Raises ConfigError when the directory holds no dataset, a
+    line in the middle does not decode, or a record is of a version this cannot read.
     """
     path = dataset_dir / DATASET_FILE
     if not path.is_file():
@@ -191,19 +270,27 @@ def iter_records(dataset_dir: Path) -> Iterator[tuple[bytes, DialogueRecord]]:
             f"{dataset_dir}: holds records of version {manifest.get('record_version')!r}; "
             f"this dialogsim reads version {RECORD_VERSION}"
         )
-    decoder = msgspec.json.Decoder(DialogueRecord)
     with path.open("rb") as f:
-        pending_error: str | None = None
+        # First pass, heads only: where each dialogue's last record is, and how far the file is whole.
+        last: dict[str, int] = {}
+        complete = 0
+        for number, _, _, head in _scan(path, f, msgspec.json.Decoder(_RecordHead)):
+            last[head.scenario.id] = number
+            complete = number
+        keep = set(last.values())
+        f.seek(0)
+        decoder = msgspec.json.Decoder(DialogueRecord)
         for number, line in enumerate(f, start=1):
-            if pending_error is not None:
-                raise ConfigError(pending_error)
+            if number > complete:
+                break  # the partial last line, or lines appended since the first pass
+            if number not in keep:
+                continue
             try:
-                if not line.endswith(b"\n"):
-                    raise msgspec.DecodeError("no final newline")
                 record = decoder.decode(line)
             except msgspec.DecodeError as exc:
-                pending_error = f"{path}: line {number} is not a dialogue record ({exc}); the dataset is damaged"
-                continue
+                raise ConfigError(
+                    f"{path}: line {number} is not a dialogue record ({exc}); the dataset is damaged"
+                ) from None
             yield line, record
 
 

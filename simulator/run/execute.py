@@ -5,6 +5,12 @@ command again cuts a partial last line away, skips the scenarios whose records a
 present and runs the others: nothing is lost or duplicated.
 Asking for more dialogues on a later run extends the dataset; changing anything that
 decides *what* is generated (seed, mode, domains, database, dialogue settings) is refused.
+
+With ``stop_on_signals`` (the command line), SIGINT and SIGTERM stop the run within a few
+seconds: the dialogues in flight are cancelled (their agents and tool servers shut down)
+and leave no record, to be run by the next resume; every record already appended is
+whole (each is one ``write``); ``summary.json`` and the returned summary say the run was
+interrupted and what it did. A second signal while stopping acts as usual (it kills).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
+import signal
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -40,7 +47,7 @@ from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
 from simulator.providers.fleet import EndpointStats, EndpointTally
-from simulator.run.config import FAILURE_REASONS
+from simulator.run.config import record_failed
 from simulator.run.dataset import (
     DATASET_FILE,
     ENVIRONMENTS_DIR,
@@ -195,6 +202,12 @@ class RunSummary(msgspec.Struct, kw_only=True):
     elapsed_s: float
     dialogues_per_s: float
     dataset: Summary
+    #: Dialogues with a failed record that this invocation ran again (``--retry-failed``).
+    retried: int = 0
+    #: The signal that stopped this invocation (``SIGINT``, ``SIGTERM``), or None.
+    interrupted: str | None = None
+    #: Scenarios asked for that still have no record (left for the next resume).
+    not_run: int = 0
     #: Requests, errors and latency of each model endpoint this invocation used (none offline).
     endpoints: list[EndpointStats] = []
 
@@ -234,6 +247,7 @@ def _broken_record(
     *,
     started_at: float,
     duration_s: float,
+    config: DialogueConfig,
 ) -> DialogueRecord:
     """The record of a dialogue whose function raised: what it published, then the error."""
     if reason is TerminationReason.TIMEOUT:
@@ -258,6 +272,7 @@ def _broken_record(
         [TaskOutcome(task_id=t.id, success=False) for t in scenario.tasks],
         reason,
         success=False,
+        brains={"user": config.user, "agent": config.agent},
         started_at=started_at,
         duration_s=duration_s,
         error=error,
@@ -295,6 +310,7 @@ async def _run_one(
             exc,
             started_at=started_at,
             duration_s=time.monotonic() - t0,
+            config=config,
         )
     except Exception as exc:  # a bug in a dialogue must not end the run
         return _broken_record(
@@ -304,6 +320,7 @@ async def _run_one(
             exc,
             started_at=started_at,
             duration_s=time.monotonic() - t0,
+            config=config,
         )
     if not isinstance(record, DialogueRecord) or record.scenario.id != scenario.id:
         got = record.scenario.id if isinstance(record, DialogueRecord) else type(record).__name__
@@ -315,6 +332,7 @@ async def _run_one(
             problem,
             started_at=started_at,
             duration_s=time.monotonic() - t0,
+            config=config,
         )
     return record
 
@@ -348,8 +366,10 @@ def _log_finished(record: DialogueRecord) -> None:
         "tool_calls": record.metrics.tool_calls,
         "duration_s": round(record.duration_s, 3),
     }
-    if record.termination in FAILURE_REASONS or record.error:
+    if record_failed(record):
         log.warning("dialogue_failed", error=record.error, **fields)
+    elif record.error:
+        log.warning("dialogue_check_failed", error=record.error, **fields)
     else:
         log.info("dialogue_finished", **fields)
 
@@ -361,6 +381,7 @@ async def execute_run(
     dialogues: DialogueFactory | None = None,
     executor: Executor | None = None,
     progress: bool = True,
+    stop_on_signals: bool = False,
 ) -> RunSummary:
     """Run the pending scenarios of ``prepared`` and return the summary of the dataset.
 
@@ -373,6 +394,8 @@ async def execute_run(
     run's limit), never an aborted run; errors writing the dataset do abort it.
     ``dialogues`` opens the dialogue function in each process (default: plain
     :func:`run_dialogue`); ``dialogue_fn`` gives one directly (in process only).
+    ``stop_on_signals`` makes SIGINT and SIGTERM stop the run cleanly (see the module
+    docstring); it needs the main thread.
     """
     if dialogue_fn is not None:
         if dialogues is not None:
@@ -391,13 +414,16 @@ async def execute_run(
             executor=executor.name,
             fingerprint=prepared.fingerprint,
         )
-        summary = await _execute(prepared, dataset, dialogues or plain_dialogues, executor, progress)
+        summary = await _execute(prepared, dataset, dialogues or plain_dialogues, executor, progress, stop_on_signals)
         log.info(
             "run_finished",
             generated=summary.generated,
             failed=summary.failed,
             tool_calls=summary.tool_calls,
             tool_errors=summary.tool_errors,
+            retried=summary.retried,
+            interrupted=summary.interrupted,
+            not_run=summary.not_run,
             elapsed_s=summary.elapsed_s,
             dialogues_per_s=summary.dialogues_per_s,
         )
@@ -421,11 +447,26 @@ async def _execute(
     dialogues: DialogueFactory,
     executor: Executor,
     progress: bool,
+    stop_on_signals: bool,
 ) -> RunSummary:
     config = prepared.config
     stats = RunStats(total=len(prepared.pending), already=prepared.skipped)
     written: set[str] = set()
     remote: list[EndpointTally] = []  # endpoint figures of the processes that ran dialogues elsewhere
+    stopped_by: list[str] = []
+
+    async def watch_signals(scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                stopped_by.append(signal.Signals(signum).name)
+                log.warning(
+                    "run_interrupted",
+                    signal=stopped_by[0],
+                    done=stats.done,
+                    hint="stopping: dialogues in flight are dropped; run the same command to resume",
+                )
+                scope.cancel()
+                return
 
     try:
         with RunProgress(stats, enabled=progress) as display:
@@ -439,7 +480,7 @@ async def _execute(
                     dataset.append(record)
                     written.add(sid)
                     _log_finished(record)
-                stats.finished(record)
+                stats.finished(record, retried=sid in prepared.retried)
                 display.update()
 
             work = Work(
@@ -453,7 +494,11 @@ async def _execute(
                 display=display,
                 endpoints=remote,
             )
-            await executor.run(work, sink)
+            async with anyio.create_task_group() as outer:
+                if stop_on_signals:
+                    outer.start_soon(watch_signals, outer.cancel_scope)
+                await executor.run(work, sink)
+                outer.cancel_scope.cancel()  # the work is done: stop watching for signals
     finally:
         dataset.close()
 
@@ -469,6 +514,9 @@ async def _execute(
         elapsed_s=round(elapsed, 3),
         dialogues_per_s=round(stats.rate, 3),
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
+        retried=stats.retried,
+        interrupted=stopped_by[0] if stopped_by else None,
+        not_run=len(prepared.pending) - stats.done,
         endpoints=_endpoint_stats(remote),
     )
     write_atomic(

@@ -34,6 +34,7 @@ from simulator.run.dataset import (
     settings_differences,
     write_atomic,
 )
+from simulator.run.retry import infrastructure_failure
 from toolservers.loader import load_environment, save_environment
 
 __all__ = ["PLAN_DIR", "Planner", "PreparedRun", "default_planner", "drop_stale_plan", "model_planner", "prepare_run"]
@@ -63,6 +64,8 @@ class PreparedRun:
     has_manifest: bool
     #: Where to cut the dataset file (a trailing partial line starts there), if anywhere.
     truncate_at: int | None
+    #: Pending scenarios that have a failed record, run again (``retry_failed``).
+    retried: frozenset[str] = frozenset()
     #: Names this invocation in the run's log (``run.log``): a fresh id per invocation.
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
@@ -86,7 +89,7 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
     fp = fingerprint(config)
     out = config.out_dir
     has_manifest = check_out_dir(out, fp)
-    done_ids, truncate_at = scan_dataset(out / DATASET_FILE)
+    scan = scan_dataset(out / DATASET_FILE, retry=infrastructure_failure if config.retry_failed else None)
 
     environments, scenarios = (planner or default_planner)(config)
     env_by_id: dict[str, Environment] = {}
@@ -105,7 +108,7 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
     seen: set[str] = set()
     pending: list[Scenario] = []
     for scenario in scenarios:
-        if scenario.id not in done_ids and scenario.id not in seen:
+        if scenario.id not in scan.done and scenario.id not in seen:
             pending.append(scenario)
         seen.add(scenario.id)
     return PreparedRun(
@@ -114,9 +117,10 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
         environments=env_by_id,
         scenarios=tuple(scenarios),
         pending=tuple(pending),
-        done_ids=frozenset(done_ids),
+        done_ids=frozenset(scan.done),
         has_manifest=has_manifest,
-        truncate_at=truncate_at,
+        truncate_at=scan.truncate_at,
+        retried=frozenset(s.id for s in pending if s.id in scan.retry),
     )
 
 

@@ -21,7 +21,7 @@ from schemas import (
     ToolCall,
     ToolResult,
 )
-from simulator.run.config import FAILURE_REASONS
+from simulator.run.config import record_failed
 
 __all__ = ["RunProgress", "RunStats"]
 
@@ -34,6 +34,7 @@ class RunStats:
     already: int = 0
     done: int = 0
     failed: int = 0
+    retried: int = 0
     tool_calls: int = 0
     tool_errors: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -44,9 +45,10 @@ class RunStats:
         elif isinstance(event, ToolResult) and event.is_error:
             self.tool_errors += 1
 
-    def finished(self, record: DialogueRecord) -> None:
+    def finished(self, record: DialogueRecord, *, retried: bool = False) -> None:
         self.done += 1
-        if record.error or record.termination in FAILURE_REASONS:
+        self.retried += retried
+        if record_failed(record):
             self.failed += 1
 
     @property

@@ -5,6 +5,8 @@ Loaded by file path (``python:<this file>:make_idle``); they reuse the example p
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from examples.python_agent import ExampleAgent
@@ -62,3 +64,29 @@ def make_raising(info: Any) -> RaisingAgent:
 
 def not_an_agent(info: Any) -> str:
     return "no reply method here"
+
+
+class EnvReportingAgent:
+    """Answers with its whole environment, as JSON (what an agent could read and leak)."""
+
+    async def reply(self, conversation: list[Any], session: Any) -> str:
+        return json.dumps(dict(os.environ))
+
+
+def make_env_reporting(info: Any) -> EnvReportingAgent:
+    return EnvReportingAgent()
+
+
+#: About a megabyte of one comma-separated list with no full stop, exclamation or question mark.
+MEGABYTE = ", ".join(f"item {i}" for i in range(130_000))
+
+
+class FloodingAgent:
+    """Answers every message with a megabyte (the hostile reply the user must read)."""
+
+    async def reply(self, conversation: list[Any], session: Any) -> str:
+        return MEGABYTE
+
+
+def make_flooding(info: Any) -> FloodingAgent:
+    return FloodingAgent()

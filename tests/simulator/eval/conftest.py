@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -46,3 +48,12 @@ def write_shop_scenarios(path: Path, copies: int = 1) -> Path:
 @pytest.fixture
 def shop_file(tmp_path: Path) -> Path:
     return write_shop_scenarios(tmp_path / "shop-scenarios.json")
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    """Evaluating a python: agent deletes secret-looking variables from os.environ: put them back."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

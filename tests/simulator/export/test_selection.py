@@ -288,7 +288,7 @@ def test_split_keeps_every_scenario_and_its_branches_in_one_split(
         assert split_path(again, name).read_bytes() == split_path(native, name).read_bytes()
     others = []
     for seed in (8, 9, 10):
-        export([user_data, branched_data], "native", again, splits=splits, seed=seed)
+        export([user_data, branched_data], "native", again, splits=splits, seed=seed, force=True)
         others.append(split_path(again, "train").read_bytes())
     assert any(other != split_path(native, "train").read_bytes() for other in others)
 
