@@ -494,11 +494,16 @@ async def _execute(
                 display=display,
                 endpoints=remote,
             )
-            async with anyio.create_task_group() as outer:
-                if stop_on_signals:
-                    outer.start_soon(watch_signals, outer.cancel_scope)
-                await executor.run(work, sink)
-                outer.cancel_scope.cancel()  # the work is done: stop watching for signals
+            try:
+                async with anyio.create_task_group() as outer:
+                    if stop_on_signals:
+                        outer.start_soon(watch_signals, outer.cancel_scope)
+                    await executor.run(work, sink)
+                    outer.cancel_scope.cancel()  # the work is done: stop watching for signals
+            except BaseExceptionGroup as group:  # the executor's own error, not wrapped by the signal watch
+                if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
+                    raise group.exceptions[0] from None
+                raise
     finally:
         dataset.close()
 
