@@ -36,6 +36,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "bench.bench_toolservers",
         "tool server start and call latency per transport, against sqlite3 and the executor",
     ),
+    "stall": (
+        "bench.bench_stall",
+        "how long one runaway query stalls the other dialogues of a run; the fast call's cost",
+    ),
 }
 
 

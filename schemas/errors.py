@@ -18,7 +18,8 @@ modules are listed with where they live::
     │   ├── InvalidArgumentsError    invalid_arguments arguments that do not match the tool's input schema
     │   ├── NotFoundError            not_found         no row matched where one was required
     │   ├── ToolExecutionError       execution_failed  the database refused the statement (constraint, type)
-    │   └── AuthorizationError       not_authorized    the SQLite authorizer refused an action
+    │   ├── AuthorizationError       not_authorized    the SQLite authorizer refused an action
+    │   └── ToolTimeoutError         timeout           the tool's SQL ran past the call's deadline and was interrupted
     ├── ProviderError                provider          simulator.providers: one model call failed
     │   ├── RateLimited              rate_limited
     │   ├── ProviderUnavailable      unavailable
@@ -31,6 +32,8 @@ modules are listed with where they live::
         │   ├── PoolError            pool              toolservers.stdio_pool: a pool worker failed
         │   └── LinkDown             link_down         simulator.stress._link: the target could not be (re)connected
         ├── InitialStateError        initial_state     replaying a scenario's initial database actions failed
+        ├── QueryTimeoutError        query_timeout     a query dialogsim ran itself (verification, planning, a state
+        │                                              check, a snapshot) ran past its deadline and was interrupted
         ├── BrainError               brain             a user or agent brain failed to start or to answer
         │   ├── TurnTimeout          turn_timeout      a user, agent or judge did not answer within the turn timeout
         │   └── OutsideAgentError    agent             simulator.eval.agents: an agent under evaluation failed
@@ -59,12 +62,14 @@ __all__ = [
     "InitialStateError",
     "InvalidArgumentsError",
     "NotFoundError",
+    "QueryTimeoutError",
     "ToolDefinitionError",
     "ToolError",
     "ToolExecutionError",
     "ToolServerError",
     "TurnTimeout",
     "UsageError",
+    "ToolTimeoutError",
 ]
 
 
@@ -162,6 +167,19 @@ class AuthorizationError(ToolError):
     code = "not_authorized"
 
 
+class ToolTimeoutError(ToolError):
+    """The tool's SQL ran past the call's deadline and SQLite interrupted it; nothing was changed.
+
+    ``timeout_s`` is the deadline the call had.
+    """
+
+    code = "timeout"
+
+    def __init__(self, message: str, *, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        super().__init__(message)
+
+
 class DialogueError(DialogsimError):
     """Fatal for one dialogue; the run records it and goes on."""
 
@@ -190,3 +208,21 @@ class TurnTimeout(BrainError):
     """A side of the dialogue (user, agent, judge) did not answer within the turn timeout."""
 
     code = "turn_timeout"
+
+
+class QueryTimeoutError(DialogueError):
+    """A query dialogsim ran itself (``Database.query``, ``Database.snapshot``) ran past its deadline.
+
+    SQLite interrupted it; ``sql`` is the statement (shortened), ``timeout_s`` the deadline.
+    A read interrupted this way changes nothing.
+    """
+
+    code = "query_timeout"
+
+    def __init__(self, sql: str, *, timeout_s: float, busy: bool = False) -> None:
+        self.sql = sql
+        self.timeout_s = timeout_s
+        #: True when the time went waiting for another statement on the same database.
+        self.busy = busy
+        what = "waited for the database, busy with another statement," if busy else "ran"
+        super().__init__(f"a query {what} longer than its {timeout_s:g} s deadline and was interrupted: {sql}")

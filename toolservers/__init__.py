@@ -3,10 +3,10 @@
 Depends on ``schemas`` only.
 """
 
-from toolservers.database import Database, check_sqlite_file, open_database
+from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database, check_sqlite_file, open_database
 from toolservers.executor import ToolExecutor, ToolOutcome
 from toolservers.loader import load_environment, save_environment
-from toolservers.server import EventCallback, ToolServer, build_tool_server
+from toolservers.server import EventCallback, ProtocolErrorCallback, ToolServer, build_tool_server
 from toolservers.transports import (
     TRANSPORTS,
     Connected,
@@ -19,11 +19,13 @@ from toolservers.transports import (
 )
 
 __all__ = [
+    "DEFAULT_CALL_TIMEOUT_S",
     "TRANSPORTS",
     "Connected",
     "Database",
     "EventCallback",
     "HttpEndpoint",
+    "ProtocolErrorCallback",
     "ToolExecutor",
     "ToolOutcome",
     "ToolServer",

@@ -1,14 +1,15 @@
 """Streamable HTTP on loopback: a bearer-token guard, a uvicorn runner and a client helper.
 
 Every request must carry ``Authorization: Bearer <token>`` (401 with a JSON body
-otherwise); the SDK's transport security rejects Host headers other than loopback ones
-(DNS rebinding). Binding to another address needs ``allow_remote``.
+otherwise); a Host header must name this server exactly, address and port (421
+otherwise: DNS rebinding). Binding to another address needs ``allow_remote``. A server
+keeps at most ``max_sessions`` MCP sessions (503 with ``Retry-After`` beyond) and ends
+those idle for ``session_idle_timeout_s`` (see ``toolservers._sessions``).
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import secrets
 import signal
@@ -23,16 +24,25 @@ import mcp
 import uvicorn
 from mcp.client._transport import TransportStreams
 from mcp.client.streamable_http import streamable_http_client
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schemas.errors import ConfigError
+from toolservers._sessions import (
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_SESSION_IDLE_TIMEOUT_S,
+    HostCheck,
+    SessionGate,
+    is_loopback,
+    url_host,
+)
 from toolservers.server import ToolServer
 
 __all__ = [
     "HttpEndpoint",
     "build_http_app",
+    "check_token",
     "http_client",
     "http_tool_server",
     "is_loopback",
@@ -43,8 +53,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
-_LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-_LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 # Bounds the wait for open connections (an SSE stream a client left open) at shutdown.
 _GRACEFUL_SHUTDOWN_S = 5
 _STOP_TIMEOUT_S = 15.0
@@ -62,14 +70,10 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def check_token(token: str | None) -> None:
+    """Raise ConfigError for an empty token (a server nobody could use); None means "make one"."""
+    if token is not None and not token.strip():
+        raise ConfigError("--token: the token is empty; give a non-empty one, or leave --token out to get a random one")
 
 
 class _BearerAuth:
@@ -101,42 +105,74 @@ class _BearerAuth:
         return False
 
 
-def build_http_app(tool_server: ToolServer, *, token: str, host: str = "127.0.0.1") -> ASGIApp:
+def build_http_app(
+    tool_server: ToolServer,
+    *,
+    token: str,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    session_idle_timeout_s: float | None = DEFAULT_SESSION_IDLE_TIMEOUT_S,
+    clock: Callable[[], float] | None = None,
+) -> ASGIApp:
     """The ASGI app serving ``tool_server`` at ``/mcp`` behind the bearer-token guard.
 
-    On a loopback ``host`` only loopback Host/Origin headers are accepted. On a specific
-    remote address that address is accepted too; on a wildcard address (``0.0.0.0``,
-    ``::``) the Host check is off and only the token protects the server.
+    Host and Origin headers must name ``host`` (or a loopback name) with ``port``
+    exactly (any digits when ``port`` is None); on a wildcard address (``0.0.0.0``,
+    ``::``) the Host check is off and only the token protects the server. Sessions are
+    capped and expired as ``SessionGate`` says (``clock`` replaces its clock).
 
     Each call creates a new MCP session manager on ``tool_server.server``; serve one app
-    per tool server at a time.
+    per tool server at a time. Raises ConfigError for an empty token.
     """
-    if not token:
-        raise ValueError("an HTTP tool server needs a non-empty token")
-    security: TransportSecuritySettings
-    if is_loopback(host):
-        security = TransportSecuritySettings(allowed_hosts=_LOOPBACK_HOSTS, allowed_origins=_LOOPBACK_ORIGINS)
-    elif _is_wildcard(host):
-        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    else:
-        shown = _url_host(host)
-        security = TransportSecuritySettings(
-            allowed_hosts=[*_LOOPBACK_HOSTS, f"{shown}:*"],
-            allowed_origins=[*_LOOPBACK_ORIGINS, f"http://{shown}:*"],
-        )
-    app = tool_server.server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security, host=host)
-    return _BearerAuth(app, token)
+    check_token(token)
+    manager = StreamableHTTPSessionManager(
+        app=tool_server.server,
+        # The gate in front expires sessions and the Host check is HostCheck's; the SDK's
+        # own limit stays as a backstop for requests racing past the gate.
+        session_idle_timeout=None,
+        max_sessions=max_sessions,
+    )
+    gate = SessionGate(
+        manager, path=MCP_PATH, max_sessions=max_sessions, idle_timeout_s=session_idle_timeout_s, clock=clock
+    )
+    return _BearerAuth(HostCheck(_McpApp(gate), host=host, port=port), token)
 
 
-def _is_wildcard(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_unspecified
-    except ValueError:
-        return False
+class _McpApp:
+    """``/mcp`` to the session gate, 404 elsewhere; the ASGI lifespan runs the gate."""
 
+    def __init__(self, gate: SessionGate) -> None:
+        self.gate = gate
 
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if scope["path"] not in (MCP_PATH, MCP_PATH + "/"):
+            response = JSONResponse(
+                {"error": "not_found", "message": f"nothing is served here; the MCP endpoint is {MCP_PATH}"},
+                status_code=404,
+            )
+            await response(scope, receive, send)
+            return
+        await self.gate(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        started = False
+        try:
+            async with self.gate.running():
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                await receive()  # lifespan.shutdown
+        except Exception as exc:
+            kind = "shutdown" if started else "startup"
+            await send({"type": f"lifespan.{kind}.failed", "message": f"{type(exc).__name__}: {exc}"})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -152,7 +188,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {_url_host(bare)}:{port}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot listen on {url_host(bare)}:{port}: {exc.strerror or exc}") from None
     sock.setblocking(False)
     return sock
 
@@ -193,6 +229,9 @@ async def http_tool_server(
     port: int = 0,
     host: str = "127.0.0.1",
     allow_remote: bool = False,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    session_idle_timeout_s: float | None = DEFAULT_SESSION_IDLE_TIMEOUT_S,
+    clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[HttpEndpoint]:
     """Run ``tool_server`` over streamable HTTP in this event loop while the block runs.
 
@@ -200,17 +239,27 @@ async def http_tool_server(
     picks a free port, and the URL has the real one). The socket listens before the
     block starts, so clients may connect at once. uvicorn runs in a task of this
     context's own task group; on exit it is asked to stop (``should_exit``) and awaited,
-    so the port and every connection are closed when the block ends.
+    so the port and every connection are closed when the block ends. The session
+    limits and ``clock`` are ``build_http_app``'s.
 
     Raises ConfigError for a non-loopback ``host`` without ``allow_remote`` (with it, a
-    warning is logged) and for an address that cannot be bound.
+    warning is logged), for an empty token, and for an address that cannot be bound.
     """
     _check_host(host, allow_remote)
+    check_token(token)
     token = token or new_token()
-    app = build_http_app(tool_server, token=token, host=host)
     sock = _bind(host, port)
     with sock:
         bound = sock.getsockname()[1]
+        app = build_http_app(
+            tool_server,
+            token=token,
+            host=host,
+            port=bound,
+            max_sessions=max_sessions,
+            session_idle_timeout_s=session_idle_timeout_s,
+            clock=clock,
+        )
         server = _uvicorn_server(app, host, bound)
         stopped = anyio.Event()
 
@@ -227,7 +276,7 @@ async def http_tool_server(
         async with anyio.create_task_group() as tg:
             tg.start_soon(run)
             try:
-                yield HttpEndpoint(f"http://{_url_host(host.strip('[]'))}:{bound}{MCP_PATH}", token)
+                yield HttpEndpoint(f"http://{url_host(host)}:{bound}{MCP_PATH}", token)
             finally:
                 server.should_exit = True
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_STOP_TIMEOUT_S) as scope:
@@ -265,19 +314,29 @@ async def serve_http(
     port: int = 0,
     allow_remote: bool = False,
     on_ready: Callable[[HttpEndpoint], None] | None = None,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    session_idle_timeout_s: float | None = DEFAULT_SESSION_IDLE_TIMEOUT_S,
 ) -> None:
     """Serve ``tool_server`` over streamable HTTP until SIGINT or SIGTERM (the command line's loop).
 
     ``on_ready`` receives the endpoint (with the real port) once the socket listens. On
-    a signal the server stops gracefully and this returns normally. Must run in the main
-    thread. Raises what ``http_tool_server`` raises.
+    a signal the running statement (if any) is interrupted, the server stops gracefully
+    and this returns normally. Must run in the main thread. Raises what
+    ``http_tool_server`` raises.
     """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with http_tool_server(
-            tool_server, token=token, host=host, port=port, allow_remote=allow_remote
+            tool_server,
+            token=token,
+            host=host,
+            port=port,
+            allow_remote=allow_remote,
+            max_sessions=max_sessions,
+            session_idle_timeout_s=session_idle_timeout_s,
         ) as endpoint:
             if on_ready is not None:
                 on_ready(endpoint)
             async for signum in signals:
                 logger.info("stopping on signal %s", signal.Signals(signum).name)
+                tool_server.db.abort()
                 break

@@ -1,26 +1,72 @@
-"""Per-dialogue SQLite databases: private copies, guarded by an authorizer.
+"""Per-dialogue SQLite databases: private copies, guarded by an authorizer, bounded in time.
 
 A ``Database`` owns one connection in autocommit mode; the executor opens and closes
 transactions itself. The authorizer is installed once and consults the database's
 current ``effect``: reads may only read, writes may also insert, update and delete, and
-nothing may attach files, load extensions, change pragmas or alter the schema.
+nothing may attach files, load extensions, change pragmas or alter the schema. While a
+tool's statements or a ``query`` run, transaction control (BEGIN, COMMIT, ROLLBACK,
+SAVEPOINT, RELEASE) and writes to SQLite's own tables (``sqlite_sequence``) are refused
+too; the executor marks its own savepoint statements as trusted.
+
+Every statement run through ``run``/``run_async`` (tool calls, ``query``, ``snapshot``)
+has a deadline (``call_timeout_s``, 10 s by default) that a progress handler enforces
+inside SQLite: past it the statement is interrupted. ``run_async`` keeps the common fast
+statement on the event loop, with no thread hop, but gives it only ``loop_budget_s``
+(10 ms) there: a statement that needs longer is interrupted, and the work resumes in a
+worker thread with the rest of the deadline, so a runaway query stalls the other
+dialogues sharing the loop for about that budget, not for its deadline. An interrupted
+read changes nothing; an interrupted write makes SQLite roll the whole transaction back,
+which is why only work that can start again (see ``run_async``) is tried on the loop.
+While a worker thread holds the connection, other callers wait for it (bounded by their
+own deadline), asynchronously in ``run_async``.
 """
 
 from __future__ import annotations
 
+import enum
+import math
 import sqlite3
+import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import anyio
 
 from schemas import DatabaseSpec, Effect
-from schemas.errors import DatabaseFileError
+from schemas.errors import DatabaseFileError, QueryTimeoutError
+from toolservers.sql import quote_ident
 
-__all__ = ["SQLITE_HEADER", "Database", "check_sqlite_file", "open_database"]
+__all__ = [
+    "DEFAULT_CALL_TIMEOUT_S",
+    "LOOP_BUDGET_S",
+    "SQLITE_HEADER",
+    "Database",
+    "DatabaseBusy",
+    "Interruption",
+    "check_sqlite_file",
+    "open_database",
+]
+
+T = TypeVar("T")
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+#: Seconds a call (a tool call, a query, a snapshot) may run before SQLite interrupts it.
+DEFAULT_CALL_TIMEOUT_S = 10.0
+#: Seconds a statement may hold the event loop before it is moved to a worker thread.
+LOOP_BUDGET_S = 0.01
+# The progress handler runs every this many SQLite VM steps (about 30 µs of work): on the
+# event loop the budget is checked that often. In a worker thread it runs every ~3 ms
+# only, since each run takes the GIL from the event loop's thread.
+_PROGRESS_STEPS = 1000
+_WORKER_PROGRESS_STEPS = 100_000
+# A query's own statements are cached apart from the same text run directly on the
+# connection: SQLite consults the authorizer only when it prepares a statement.
+_QUERY_TAG = "\n/* dialogsim: query */"
+_CLOSE_WAIT_S = 5.0
 
 _READ_ACTIONS = frozenset(
     {
@@ -33,8 +79,22 @@ _READ_ACTIONS = frozenset(
     }
 )
 _WRITE_ACTIONS = _READ_ACTIONS | {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
+_ROW_WRITES = frozenset({sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE})
 _READ_PRAGMAS = frozenset({"table_info", "table_xinfo", "foreign_key_list", "index_list", "index_info"})
 _DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
+
+
+class Interruption(enum.Enum):
+    """Why SQLite interrupted the statement that just failed."""
+
+    DEADLINE = "deadline"  # the call's deadline passed
+    BUDGET = "budget"  # the statement overran its time on the event loop; it resumes in a thread
+    CANCEL = "cancel"  # the caller was cancelled while a worker thread ran the statement
+    ABORT = "abort"  # ``abort()``: the database is being shut down
+
+
+class DatabaseBusy(Exception):
+    """Another statement held the connection for the whole of a call's deadline (internal)."""
 
 
 def check_sqlite_file(path: Path) -> None:
@@ -53,22 +113,61 @@ def check_sqlite_file(path: Path) -> None:
 
 
 class Database:
-    """One connection, its authorizer, and the effect currently allowed.
+    """One connection, its authorizer, the effect currently allowed, and the deadline of what runs.
 
     ``denied`` records what the authorizer refused last, so a refusal can be told apart
-    from any other SQLite error without reading message text.
+    from any other SQLite error without reading message text; ``interrupted_by`` does the
+    same for an interruption. Use a Database from one event loop (and its thread); it
+    hands statements to worker threads itself, so ``conn`` must be opened with
+    ``check_same_thread=False`` (every connection ``open_database`` opens is).
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, label: str = ":memory:") -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        label: str = ":memory:",
+        call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        loop_budget_s: float = LOOP_BUDGET_S,
+    ) -> None:
+        check_timeout(call_timeout_s, "call_timeout_s")
         self.conn = conn
         self.label = label
+        #: The deadline of a call that does not give its own.
+        self.call_timeout_s = call_timeout_s
+        #: How long a statement of ``run_async`` may hold the event loop.
+        self.loop_budget_s = loop_budget_s
         self.effect: Effect = Effect.READ
         self.denied: str | None = None
+        #: Why the last statement was interrupted (None: it was not).
+        self.interrupted_by: Interruption | None = None
+        # While True (a tool's statements, a query), transaction control is refused.
+        self._guarded = False
+        # While True, the executor's own statements (savepoints, checks) run unchecked.
+        self._trusted = False
+        self._limit = math.inf
+        self._limit_is_budget = False
+        self._stop: Interruption | None = None
+        # Held by whoever runs statements now: this thread, or a worker thread.
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        # Set (on the loop) when a worker thread gives the connection back.
+        self._released: anyio.Event | None = None
         conn.isolation_level = None
         conn.execute("PRAGMA foreign_keys = ON")
         conn.set_authorizer(self._authorize)
+        conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker thread holds the connection now (a long statement is running)."""
+        return self._released is not None
+
+    # -- the authorizer ---------------------------------------------------------------
 
     def _authorize(self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _trig: str | None) -> int:
+        if self._trusted:
+            return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION:
             if arg2 is not None and arg2.lower() in _DENIED_FUNCTIONS:
                 return self._deny(f"function {arg2}()")
@@ -79,6 +178,14 @@ class Database:
             if arg1 is not None and arg1.lower() in _READ_PRAGMAS:
                 return sqlite3.SQLITE_OK
             return self._deny(f"PRAGMA {arg1}")
+        if self._guarded:
+            if action == sqlite3.SQLITE_TRANSACTION:
+                return self._deny(f"transaction control ({arg1})")
+            if action == sqlite3.SQLITE_SAVEPOINT:
+                verb = {"BEGIN": "SAVEPOINT", "RELEASE": "RELEASE", "ROLLBACK": "ROLLBACK TO"}.get(arg1 or "", arg1)
+                return self._deny(f"transaction control ({verb} {arg2})")
+            if action in _ROW_WRITES and arg1 is not None and arg1.lower().startswith("sqlite_"):
+                return self._deny(f"{_ACTION_NAMES[action]} on SQLite's own table {arg1}")
         allowed = _WRITE_ACTIONS if self.effect is Effect.WRITE else _READ_ACTIONS
         if action in allowed:
             return sqlite3.SQLITE_OK
@@ -99,24 +206,258 @@ class Database:
         finally:
             self.effect = previous
 
-    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run a read-only query (verification, grounding) under the authorizer."""
-        with self.allowing(Effect.READ):
-            return list(self.conn.execute(sql, params or {}))
+    @contextmanager
+    def guarded(self, effect: Effect) -> Iterator[None]:
+        """Run untrusted SQL (a tool's, a query's): ``effect`` allowed, transaction control refused.
 
-    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, sorted: for comparing states in tests and checks."""
-        tables = [r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        out: dict[str, list[tuple[Any, ...]]] = {}
-        for t in tables:
-            if t.startswith("sqlite_"):
-                continue
-            rows = self.query(f'SELECT * FROM "{t}"')
-            out[t] = sorted(rows, key=repr)
-        return out
+        ``denied`` is reset on entry.
+        """
+        previous, was_guarded = self.effect, self._guarded
+        self.effect, self._guarded, self.denied = effect, True, None
+        try:
+            yield
+        finally:
+            self.effect, self._guarded = previous, was_guarded
+
+    def trusted(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        """Execute one of dialogsim's own statements (a savepoint, a check) past the authorizer."""
+        previous = self._trusted
+        self._trusted = True
+        try:
+            return self.conn.execute(sql, params)
+        finally:
+            self._trusted = previous
+
+    # -- deadlines --------------------------------------------------------------------
+
+    def _progress(self) -> int:
+        if self._stop is not None:
+            self.interrupted_by = self._stop
+            return 1
+        if time.monotonic() > self._limit:
+            self.interrupted_by = Interruption.BUDGET if self._limit_is_budget else Interruption.DEADLINE
+            return 1
+        return 0
+
+    def deadline(self, timeout_s: float | None = None) -> float:
+        """The monotonic time a call started now must end by."""
+        return time.monotonic() + (self.call_timeout_s if timeout_s is None else timeout_s)
+
+    def run(self, job: Callable[[], T], *, deadline: float | None = None) -> T:
+        """Run ``job`` (statements on this connection) on this thread, interrupted at ``deadline``.
+
+        Blocks while a worker thread holds the connection, until ``deadline`` at most.
+        Raises DatabaseBusy when it stays held; whatever ``job`` raises otherwise (an
+        interrupted statement raises ``sqlite3.OperationalError``, with ``interrupted_by`` set).
+        """
+        end = self.deadline() if deadline is None else deadline
+        if self._owner == threading.get_ident():
+            raise RuntimeError(f"{self.label}: a statement started while another one runs on the same thread")
+        if not self._lock.acquire(timeout=max(0.0, end - time.monotonic())):
+            raise DatabaseBusy(self.label)
+        try:
+            return self._attempt(job, end, on_loop=False)
+        finally:
+            self._give_back()
+
+    async def run_async(
+        self,
+        job: Callable[[], T],
+        *,
+        deadline: float | None = None,
+        restartable: Callable[[], bool] | None = None,
+    ) -> T:
+        """Run ``job`` without stalling the event loop for longer than ``loop_budget_s``.
+
+        ``job`` runs on the loop first; if SQLite interrupts it for the budget
+        (``interrupted_by`` is BUDGET while ``job`` sees the error: it must re-raise it
+        unchanged and be ready to be called again, continuing where it can), it is called
+        again in a worker thread with the rest of the deadline. Work that cannot be
+        called again (``restartable`` returns False once the connection is this call's:
+        a write inside a transaction someone else opened, which an interrupted write
+        would roll back) goes to the thread at once.
+        Waits (asynchronously) while a worker thread holds the connection. Raises what
+        ``run`` raises.
+        """
+        end = self.deadline() if deadline is None else deadline
+        while not self._lock.acquire(blocking=False):
+            # Only a worker thread holds the connection across an await (a statement run
+            # on this loop gives it back before anything else can run here).
+            released = self._released
+            if released is None:
+                raise RuntimeError(f"{self.label}: the database is in use on another thread")
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                raise DatabaseBusy(self.label)
+            with anyio.move_on_after(remaining):
+                await released.wait()
+        handed_over = False
+        try:
+            if restartable is None or restartable():
+                try:
+                    return self._attempt(job, end, on_loop=True)
+                except sqlite3.OperationalError:
+                    if self.interrupted_by is not Interruption.BUDGET:
+                        raise
+            handed_over = True
+            return await self._in_worker(job, end)
+        finally:
+            if not handed_over:
+                self._give_back()
+
+    def _attempt(self, job: Callable[[], T], end: float, *, on_loop: bool) -> T:
+        if self._stop is Interruption.ABORT:
+            self.interrupted_by = Interruption.ABORT
+            raise sqlite3.OperationalError(f"{self.label}: interrupted, the database is shutting down")
+        self._owner = threading.get_ident()
+        self.interrupted_by = None
+        budget_end = time.monotonic() + self.loop_budget_s if on_loop else math.inf
+        self._limit_is_budget = budget_end < end
+        self._limit = min(end, budget_end)
+        try:
+            return job()
+        finally:
+            self._limit = math.inf
+            self._owner = None
+
+    async def _in_worker(self, job: Callable[[], T], end: float) -> T:
+        """Run ``job`` in a worker thread, which gives the connection back when done."""
+        started = False
+        outcome: list[tuple[bool, Any]] = []
+        done = anyio.Event()
+        released = self._released = anyio.Event()
+
+        def work() -> T:
+            nonlocal started
+            started = True
+            try:
+                self.conn.set_progress_handler(self._progress, _WORKER_PROGRESS_STEPS)
+                try:
+                    return self._attempt(job, end, on_loop=False)
+                finally:
+                    self.conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
+            finally:
+                self._give_back()
+
+        async def wait_for_worker() -> None:
+            try:
+                outcome.append((True, await anyio.to_thread.run_sync(work)))
+            except Exception as exc:  # the job's own error, re-raised below, outside the task group
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait_for_worker)
+                try:
+                    await done.wait()
+                except anyio.get_cancelled_exc_class():
+                    # The thread cannot be abandoned while it holds the connection: stop
+                    # its statement now, and the task group waits the moment it takes.
+                    self._interrupt(Interruption.CANCEL)
+                    raise
+        finally:
+            if not started:
+                self._give_back()
+            if self._stop is Interruption.CANCEL:
+                self._stop = None
+            if self._released is released:
+                self._released = None
+            released.set()
+        ok, value = outcome[0]
+        if ok:
+            result: T = value
+            return result
+        raise value
+
+    def _give_back(self) -> None:
+        self._lock.release()
+
+    def _interrupt(self, why: Interruption) -> None:
+        self._stop = why
+        self.conn.interrupt()
+
+    def abort(self) -> None:
+        """Interrupt the statement running now, on any thread, and refuse every later one.
+
+        For shutting down (a signal, closing): thread-safe and immediate.
+        """
+        self._interrupt(Interruption.ABORT)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def query(
+        self, sql: str, params: dict[str, Any] | None = None, *, timeout_s: float | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run a read-only query (verification, grounding, checks) under the authorizer.
+
+        Transaction control is refused like in a tool. Bounded by ``timeout_s``
+        (default ``call_timeout_s``): raises QueryTimeoutError past it.
+        """
+        return self._bounded_read(lambda: self._read(sql, params), sql, timeout_s)
+
+    async def aquery(
+        self, sql: str, params: dict[str, Any] | None = None, *, timeout_s: float | None = None
+    ) -> list[tuple[Any, ...]]:
+        """``query`` that moves to a worker thread when it runs long instead of stalling the loop."""
+        deadline = self.deadline(timeout_s)
+        try:
+            return await self.run_async(lambda: self._read(sql, params), deadline=deadline)
+        except (sqlite3.OperationalError, DatabaseBusy) as exc:
+            raise self._timeout_error(exc, sql, timeout_s) or exc from None
+
+    def _read(self, sql: str, params: dict[str, Any] | None) -> list[tuple[Any, ...]]:
+        with self.guarded(Effect.READ):
+            return list(self.conn.execute(sql + _QUERY_TAG, params or {}))
+
+    def snapshot(self, *, timeout_s: float | None = None) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, sorted: for comparing states in tests and checks.
+
+        One deadline for the whole snapshot; raises QueryTimeoutError past it.
+        """
+
+        def job() -> dict[str, list[tuple[Any, ...]]]:
+            tables = [r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name", None)]
+            return {
+                t: sorted(self._read(f"SELECT * FROM {quote_ident(t)}", None), key=repr)
+                for t in tables
+                if not t.startswith("sqlite_")
+            }
+
+        return self._bounded_read(job, "snapshot of every table", timeout_s)
+
+    def _bounded_read(self, job: Callable[[], T], sql: str, timeout_s: float | None) -> T:
+        try:
+            return self.run(job, deadline=self.deadline(timeout_s))
+        except (sqlite3.OperationalError, DatabaseBusy) as exc:
+            raise self._timeout_error(exc, sql, timeout_s) or exc from None
+
+    def _timeout_error(self, exc: Exception, sql: str, timeout_s: float | None) -> QueryTimeoutError | None:
+        limit = self.call_timeout_s if timeout_s is None else timeout_s
+        if isinstance(exc, DatabaseBusy):
+            return QueryTimeoutError(_clip(sql), timeout_s=limit, busy=True)
+        if self.interrupted_by is Interruption.DEADLINE:
+            return QueryTimeoutError(_clip(sql), timeout_s=limit)
+        return None
 
     def close(self) -> None:
+        """Interrupt whatever still runs, wait (briefly) for a worker thread to let go, close."""
+        self.abort()
+        if self._lock.acquire(timeout=_CLOSE_WAIT_S):
+            self._lock.release()
         self.conn.close()
+
+
+def check_timeout(value: float, name: str) -> None:
+    """Raise ValueError unless ``value`` is a positive, finite number of seconds."""
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected a positive number of seconds, got {value!r}")
+
+
+def _clip(sql: str, limit: int = 120) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _ACTION_NAMES = {
@@ -130,6 +471,9 @@ _ACTION_NAMES = {
     sqlite3.SQLITE_CREATE_TRIGGER: "CREATE TRIGGER",
     sqlite3.SQLITE_CREATE_VIEW: "CREATE VIEW",
     sqlite3.SQLITE_CREATE_TEMP_TABLE: "CREATE TEMP TABLE",
+    sqlite3.SQLITE_CREATE_TEMP_INDEX: "CREATE TEMP INDEX",
+    sqlite3.SQLITE_CREATE_TEMP_TRIGGER: "CREATE TEMP TRIGGER",
+    sqlite3.SQLITE_CREATE_TEMP_VIEW: "CREATE TEMP VIEW",
     sqlite3.SQLITE_DROP_TABLE: "DROP TABLE",
     sqlite3.SQLITE_DROP_INDEX: "DROP INDEX",
     sqlite3.SQLITE_DROP_TRIGGER: "DROP TRIGGER",
@@ -137,6 +481,8 @@ _ACTION_NAMES = {
     sqlite3.SQLITE_ALTER_TABLE: "ALTER TABLE",
     sqlite3.SQLITE_REINDEX: "REINDEX",
     sqlite3.SQLITE_ANALYZE: "ANALYZE",
+    sqlite3.SQLITE_CREATE_VTABLE: "CREATE VIRTUAL TABLE",
+    sqlite3.SQLITE_DROP_VTABLE: "DROP VIRTUAL TABLE",
 }
 
 
@@ -146,16 +492,19 @@ def open_database(
     base_dir: Path | None = None,
     in_place: bool = False,
     override_path: Path | None = None,
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
 ) -> Database:
     """Open a private copy of the database ``spec`` describes.
 
     With a DDL spec the copy is built in memory from the DDL and seed rows. With a file
     (``spec.path``, or ``override_path``) the file is checked, then copied into memory
     through the SQLite backup API, so the source is never modified, unless ``in_place``.
+    ``call_timeout_s`` bounds every tool call, query and snapshot on it.
 
     Raises DatabaseFileError for a missing, empty or non-SQLite file, and for DDL or
-    seed rows SQLite refuses.
+    seed rows SQLite refuses; ValueError for a timeout that is not a positive number.
     """
+    check_timeout(call_timeout_s, "call_timeout_s")
     path = override_path
     if path is None and spec.path is not None:
         path = Path(spec.path)
@@ -165,7 +514,7 @@ def open_database(
         check_sqlite_file(path)
         if in_place:
             conn = sqlite3.connect(str(path), check_same_thread=False)
-            return Database(conn, label=str(path))
+            return Database(conn, label=str(path), call_timeout_s=call_timeout_s)
         src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             conn = sqlite3.connect(":memory:", check_same_thread=False)
@@ -181,11 +530,11 @@ def open_database(
                 raise DatabaseFileError(str(path), f"the database is damaged: {problems[0]}")
         finally:
             src.close()
-        return Database(conn, label=f"copy of {path}")
+        return Database(conn, label=f"copy of {path}", call_timeout_s=call_timeout_s)
     template = _template(spec)
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     template.backup(conn)
-    return Database(conn, label=":memory:")
+    return Database(conn, label=":memory:", call_timeout_s=call_timeout_s)
 
 
 # Built databases of DDL specs, copied with the backup API for each new dialogue: far
@@ -217,10 +566,10 @@ def _build(spec: DatabaseSpec) -> sqlite3.Connection:
             raise DatabaseFileError("database.ddl", f"SQLite refused the DDL: {exc}") from exc
         for table, rows in spec.seed.items():
             for i, row in enumerate(rows):
-                cols = ", ".join(f'"{c}"' for c in row)
+                cols = ", ".join(quote_ident(c) for c in row)
                 marks = ", ".join("?" for _ in row)
                 try:
-                    conn.execute(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', list(row.values()))
+                    conn.execute(f"INSERT INTO {quote_ident(table)} ({cols}) VALUES ({marks})", list(row.values()))
                 except sqlite3.Error as exc:
                     raise DatabaseFileError("database.seed", f"{table}[{i}]: {exc}") from exc
         conn.commit()

@@ -29,12 +29,12 @@ from toolservers.naming import (
     Names,
     Table,
     noun,
-    quote_literal,
     read_tables,
     snake,
     words,
 )
-from toolservers.naming import quote_ident as qi
+from toolservers.sql import quote_ident as qi
+from toolservers.sql import quote_literal
 
 __all__ = ["derive_environment", "derive_environment_from_ddl", "derive_tools"]
 

@@ -1,11 +1,14 @@
 """Run a tool: validate its arguments, execute its SQL under the authorizer, shape the result.
 
 The executor knows nothing of MCP; the server and the benchmarks call it directly.
+``call`` runs on the calling thread; ``acall`` is what a server awaits: the same work,
+but a statement that runs long moves to a worker thread instead of stalling the event
+loop (see ``Database.run_async``). Both are bounded by the database's deadline.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import re
 import sqlite3
 from collections import OrderedDict
@@ -18,9 +21,14 @@ from schemas.errors import (
     InvalidArgumentsError,
     NotFoundError,
     ToolDefinitionError,
+    ToolError,
     ToolExecutionError,
+    ToolTimeoutError,
 )
-from toolservers.database import Database
+from toolservers._foreign_keys import describe_violation
+from toolservers._json import dumps, standard
+from toolservers.database import Database, DatabaseBusy, Interruption
+from toolservers.sql import REFUSED_KEYWORDS, TRANSACTION_KEYWORDS, leading_keyword
 from toolservers.validation import ArgumentValidator, schema_problems
 
 __all__ = ["ToolExecutor", "ToolOutcome", "sql_parameters"]
@@ -28,6 +36,12 @@ __all__ = ["ToolExecutor", "ToolOutcome", "sql_parameters"]
 # Named parameters outside quoted strings: strip literals first, then find ":name".
 _LITERAL = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# A tool's statements are cached by SQLite under a text no other statement has, so each
+# is prepared (and authorized) for its own effect, never reused from a trusted run.
+_TAGS = {Effect.READ: "\n/* dialogsim: read tool */", Effect.WRITE: "\n/* dialogsim: write tool */"}
+_SAVEPOINT = "SAVEPOINT dialogsim_tool_call"
+_RELEASE = "RELEASE dialogsim_tool_call"
+_ROLLBACK = "ROLLBACK TO dialogsim_tool_call"
 
 
 def sql_parameters(sql: str) -> list[str]:
@@ -52,6 +66,7 @@ class _Compiled:
     spec: ToolSpec
     validator: ArgumentValidator
     defaults: dict[str, Any]
+    statements: list[str]  # tagged for the statement cache
 
 
 # (id(environment), database schema) -> (environment kept alive so its id stays its own, tools)
@@ -62,8 +77,9 @@ class ToolExecutor:
     """Executes an environment's tools against one database.
 
     Construction checks every tool against the database (schema validity, parameters,
-    tables and columns, effect) and raises ToolDefinitionError naming ``source`` and the
-    tool when one does not fit.
+    tables and columns, effect, no transaction control or other connection-state
+    statements) and raises ToolDefinitionError naming ``source``, the tool and the
+    statement when one does not fit.
     """
 
     def __init__(self, environment: Environment, db: Database, *, source: str = "environment") -> None:
@@ -94,83 +110,217 @@ class ToolExecutor:
         props: dict[str, Any] = tool.input_schema.get("properties", {})
         defaults = {name: prop.get("default") for name, prop in props.items() if isinstance(prop, dict)}
         for i, stmt in enumerate(tool.implementation.statements):
+            shown = f"statement {i} ({_clip(stmt)})"
             for name in sql_parameters(stmt):
                 if name not in props:
                     raise ToolDefinitionError(
-                        source,
-                        tool.name,
-                        f"statement {i} uses parameter :{name}, which input_schema does not declare",
+                        source, tool.name, f"{shown} uses parameter :{name}, which input_schema does not declare"
                     )
-            with self.db.allowing(tool.effect):
+            keyword = leading_keyword(stmt)
+            if keyword in REFUSED_KEYWORDS:
+                raise ToolDefinitionError(source, tool.name, f"{shown} is not allowed in a tool: {_why(keyword)}")
+            with self.db.guarded(tool.effect):
                 try:
                     self.db.conn.execute("EXPLAIN " + stmt, dict.fromkeys(sql_parameters(stmt)))
                 except sqlite3.Error as exc:
                     if self.db.denied is not None:
                         raise ToolDefinitionError(
-                            source,
-                            tool.name,
-                            f"statement {i} is not allowed for a {tool.effect} tool: {self.db.denied}",
+                            source, tool.name, f"{shown} is not allowed for a {tool.effect} tool: {self.db.denied}"
                         ) from exc
-                    raise ToolDefinitionError(
-                        source, tool.name, f"statement {i} does not fit the database: {exc}"
-                    ) from exc
-        return _Compiled(tool, ArgumentValidator(tool.input_schema), defaults)
+                    raise ToolDefinitionError(source, tool.name, f"{shown} does not fit the database: {exc}") from exc
+        tagged = [stmt + _TAGS[tool.effect] for stmt in tool.implementation.statements]
+        return _Compiled(tool, ArgumentValidator(tool.input_schema), defaults, tagged)
 
     @property
     def tools(self) -> list[ToolSpec]:
         return [c.spec for c in self._tools.values()]
 
+    def has_tool(self, name: str) -> bool:
+        """Whether ``name`` is one of the environment's tools."""
+        return name in self._tools
+
     def call(self, name: str, arguments: dict[str, Any] | None) -> ToolOutcome:
-        """Run tool ``name``.
+        """Run tool ``name`` on this thread, bounded by the database's deadline.
 
         Raises InvalidArgumentsError (bad or unknown tool/arguments; the database is not
-        touched), NotFoundError, ToolExecutionError (rolled back) or AuthorizationError.
+        touched), NotFoundError, ToolExecutionError (rolled back), AuthorizationError or
+        ToolTimeoutError (interrupted at the deadline, rolled back).
         """
+        call = self._prepare(name, arguments)
+        try:
+            return self.db.run(call.run, deadline=self.db.deadline())
+        except DatabaseBusy:
+            raise call.busy() from None
+        except sqlite3.OperationalError:
+            raise call.stopped() from None
+
+    async def acall(self, name: str, arguments: dict[str, Any] | None) -> ToolOutcome:
+        """``call`` for servers: a statement that runs long finishes in a worker thread.
+
+        The event loop is held for at most the database's ``loop_budget_s`` per call.
+        Raises what ``call`` raises.
+        """
+        call = self._prepare(name, arguments)
+        try:
+            return await self.db.run_async(call.run, deadline=self.db.deadline(), restartable=call.restartable)
+        except DatabaseBusy:
+            raise call.busy() from None
+        except sqlite3.OperationalError:
+            raise call.stopped() from None
+
+    def _prepare(self, name: str, arguments: dict[str, Any] | None) -> _Call:
         compiled = self._tools.get(name)
         if compiled is None:
             raise InvalidArgumentsError("name", f"unknown tool {name!r}; expected one of: {', '.join(self._tools)}")
         args = dict(arguments or {})
+        _check_finite(args)
         compiled.validator.validate(args)
         _check_sqlite_values(args)
-        params = {**compiled.defaults, **args}
-        spec = compiled.spec
-        rows: list[dict[str, Any]] = []
-        affected = 0
-        db = self.db
-        with db.allowing(spec.effect):
-            write = spec.effect is Effect.WRITE
+        return _Call(self.db, compiled, args, {**compiled.defaults, **args})
+
+
+class _Call:
+    """One call's statements; ``run`` may be called again after the loop budget interrupted it."""
+
+    def __init__(self, db: Database, compiled: _Compiled, args: dict[str, Any], params: dict[str, Any]) -> None:
+        self.db = db
+        self.compiled = compiled
+        self.spec = compiled.spec
+        self.args = args
+        self.params = params
+        self.write = compiled.spec.effect is Effect.WRITE
+        self.index = 0
+        self.rows: list[dict[str, Any]] = []
+        self.affected = 0
+        self.open = False
+
+    def restartable(self) -> bool:
+        """Whether the call may start on the event loop and start over in a thread.
+
+        Asked once the call holds the connection. A write inside a transaction someone
+        else opened (a dry run, a planner) may not: an interrupted write rolls back that
+        whole transaction.
+        """
+        return not (self.write and self.db.conn.in_transaction)
+
+    def run(self) -> ToolOutcome:
+        db, conn, spec = self.db, self.db.conn, self.spec
+        with db.guarded(spec.effect):
             try:
-                if write:
+                if self.write and not self.open:
                     # A savepoint nests inside an outer transaction (dry runs, planners) and
                     # acts as BEGIN when there is none.
-                    db.conn.execute("SAVEPOINT tool_call")
-                for stmt in spec.implementation.statements:
-                    before = db.conn.total_changes
-                    cur = db.conn.execute(stmt, params)
+                    db.trusted(_SAVEPOINT)
+                    self.open, self.index, self.affected = True, 0, 0
+                statements = self.compiled.statements
+                while self.index < len(statements):
+                    before = conn.total_changes
+                    cur = conn.execute(statements[self.index], self.params)
                     cols = [d[0] for d in cur.description] if cur.description else []
                     fetched = cur.fetchall()
-                    rows = [dict(zip(cols, r, strict=True)) for r in fetched] if cols else []
-                    affected += db.conn.total_changes - before
-                if write:
-                    if spec.implementation.result is ResultShape.ROW and not rows:
-                        raise NotFoundError(_not_found(spec, args))
-                    db.conn.execute("RELEASE tool_call")
+                    self.rows = [dict(zip(cols, r, strict=True)) for r in fetched] if cols else []
+                    self.affected += conn.total_changes - before
+                    self.index += 1
+                if self.write:
+                    if spec.implementation.result is ResultShape.ROW and not self.rows:
+                        raise NotFoundError(_not_found(spec, self.args))
+                    db.trusted(_RELEASE)
+                    self.open = False
             except BaseException as exc:
-                # Whatever stops the call (SQLite, a value it cannot bind, a cancellation), the
-                # savepoint is undone: a half-open one would swallow every later write.
-                if write and db.conn.in_transaction:
-                    db.conn.execute("ROLLBACK TO tool_call")
-                    db.conn.execute("RELEASE tool_call")
-                if not isinstance(exc, sqlite3.Error):
+                if db.interrupted_by is Interruption.BUDGET and isinstance(exc, sqlite3.OperationalError):
+                    # Resumed in a worker thread: an interrupted read undid nothing and runs
+                    # again; an interrupted write rolled the whole call back, which starts over.
+                    if self.write and not conn.in_transaction:
+                        self.open = False
                     raise
-                if db.denied is not None:
-                    raise AuthorizationError(f"not allowed for a {spec.effect} tool: {db.denied}") from exc
-                raise ToolExecutionError(f"the database refused the change: {exc}") from exc
-        structured = _shape(spec, rows, affected, args)
-        return ToolOutcome(structured, json.dumps(structured, ensure_ascii=False, default=str), affected)
+                try:
+                    failure = self._failed(exc)
+                except sqlite3.OperationalError:
+                    # Naming a broken foreign key overran the loop budget: undo the call,
+                    # which starts over in a worker thread.
+                    self._undo()
+                    raise
+                if failure is exc:
+                    raise
+                raise failure from exc
+        structured, text = standard(_shape(spec, self.rows, self.affected, self.args))
+        return ToolOutcome(structured, text, self.affected)
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """Undo the call and say why it failed: what the caller raises instead of ``exc``."""
+        db = self.db
+        why, denied = db.interrupted_by, db.denied
+        problem: str | None = None
+        if isinstance(exc, sqlite3.IntegrityError) and exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+            # Named while the call's savepoint still holds what came before the failure.
+            statements = self.compiled.statements
+            # Past the last statement it is the commit that failed (a deferred key).
+            failed = statements[self.index] if self.index < len(statements) else None
+            problem = describe_violation(db, failed, self.params, self.spec.table)
+        self._undo()
+        if not isinstance(exc, sqlite3.Error):
+            return exc
+        if why is Interruption.DEADLINE:
+            return ToolTimeoutError(
+                f"the tool's SQL ran longer than the {db.call_timeout_s:g} s limit and was interrupted; "
+                + ("nothing was changed" if self.write else "try narrower arguments"),
+                timeout_s=db.call_timeout_s,
+            )
+        if why in (Interruption.ABORT, Interruption.CANCEL):
+            return ToolExecutionError("the call was interrupted: the tool server is stopping")
+        if denied is not None:
+            return AuthorizationError(f"not allowed for a {self.spec.effect} tool: {denied}")
+        return ToolExecutionError(f"the database refused the change: {problem or exc}")
+
+    def _undo(self) -> None:
+        # Whatever stops the call (SQLite, a value it cannot bind, a cancellation), the
+        # savepoint is undone: a half-open one would swallow every later write.
+        if self.write and self.open and self.db.conn.in_transaction:
+            try:
+                self.db.trusted(_ROLLBACK)
+                self.db.trusted(_RELEASE)
+            except sqlite3.Error:
+                pass  # an interrupted write took the savepoint with it
+        self.open = False
+
+    def stopped(self) -> ToolError:
+        """What a call gets when the database refused to start it (it is shutting down)."""
+        return ToolExecutionError("the call was not run: the tool server is stopping")
+
+    def busy(self) -> ToolError:
+        return ToolTimeoutError(
+            f"the database was busy with another long call for the whole {self.db.call_timeout_s:g} s limit; "
+            "nothing was run",
+            timeout_s=self.db.call_timeout_s,
+        )
+
+
+def _why(keyword: str) -> str:
+    if keyword in TRANSACTION_KEYWORDS:
+        return (
+            f"{keyword} controls the transaction, which dialogsim owns (each write tool call runs in its own "
+            "savepoint, committed on success and rolled back on error)"
+        )
+    return f"{keyword} maintains the database file (indexes, statistics, pages), which is not a tool's job"
+
+
+def _clip(sql: str, limit: int = 60) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _INT64 = (-(2**63), 2**63 - 1)
+
+
+def _check_finite(value: Any, path: str = "") -> None:
+    """Refuse NaN and ±Infinity anywhere in the arguments: JSON has no such numbers."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        field = f"{path}.{key}" if path else str(key)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise InvalidArgumentsError(field, f"expected a finite number, got {item!r}")
+        if isinstance(item, dict | list):
+            _check_finite(item, field)
 
 
 def _check_sqlite_values(args: dict[str, Any], path: str = "") -> None:
@@ -201,5 +351,5 @@ def _shape(spec: ToolSpec, rows: list[dict[str, Any]], affected: int, args: dict
 
 def _not_found(spec: ToolSpec, args: dict[str, Any]) -> str:
     what = spec.table or "row"
-    keys = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in args.items())
+    keys = ", ".join(f"{k}={dumps(v)}" for k, v in args.items())
     return f"no {what} found" + (f" with {keys}" if keys else "")

@@ -14,9 +14,11 @@ in-process ``ToolServer`` at its own path with its own bearer token::
 Mounting creates an MCP session manager for the server and registers its path; no
 process or socket is started, so it takes well under a millisecond. Unmounting removes
 the path (requests then get 404) and ends the mount's sessions. Each mount checks its
-own token (401 otherwise, the token of another mount included) and the SDK's transport
-security refuses Host headers other than loopback ones. Tool calls are reported by the
-ToolServer's own ``on_event``, so they are recorded exactly like in-process calls.
+own token (401 otherwise, the token of another mount included) and keeps at most
+``max_sessions`` sessions, ending those idle for ``session_idle_timeout_s``; the host
+refuses Host headers that do not name it exactly (address and port). Tool calls are
+reported by the ToolServer's own ``on_event``, so they are recorded exactly like
+in-process calls.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +36,17 @@ from typing import NamedTuple
 
 import anyio
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from toolservers._http import _LOOPBACK_HOSTS, _LOOPBACK_ORIGINS, _bind, _check_host, _uvicorn_server, new_token
+from toolservers._http import _bind, _check_host, _uvicorn_server, new_token
+from toolservers._sessions import (
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_SESSION_IDLE_TIMEOUT_S,
+    HostCheck,
+    SessionGate,
+    url_host,
+)
 from toolservers.server import ToolServer
 from toolservers.stdio_pool import StdioCommand, relay_command, serve_sessions
 
@@ -62,7 +70,7 @@ class Mount(NamedTuple):
 
 @dataclass(eq=False)
 class _Mounted:
-    manager: StreamableHTTPSessionManager
+    gate: SessionGate
     token: bytes
 
 
@@ -95,7 +103,7 @@ class _Router:
             )
             await response(scope, receive, send)
             return
-        await mounted.manager.handle_request(scope, receive, send)
+        await mounted.gate(scope, receive, send)
 
 
 def _authorized(scope: Scope, token: bytes) -> bool:
@@ -115,21 +123,30 @@ class ToolHost:
     """
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, allow_remote: bool = False, stdio: bool = True
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allow_remote: bool = False,
+        stdio: bool = True,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        session_idle_timeout_s: float | None = DEFAULT_SESSION_IDLE_TIMEOUT_S,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         _check_host(host, allow_remote)
         self.host = host
         self._port = port
         #: Whether mounts also offer a stdio relay (a unix socket per mount).
         self.stdio = stdio
+        #: Sessions per mount, and how long one may be idle (``SessionGate``).
+        self.max_sessions = max_sessions
+        self.session_idle_timeout_s = session_idle_timeout_s
+        self._clock = clock
         self._router = _Router()
         self._stack = AsyncExitStack()
         self._base_url = ""
         self._tmp: Path | None = None
         self._sockets = 0
-        self._security = TransportSecuritySettings(allowed_hosts=_LOOPBACK_HOSTS, allowed_origins=_LOOPBACK_ORIGINS)
-        if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
-            self._security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
     @property
     def base_url(self) -> str:
@@ -145,13 +162,11 @@ class ToolHost:
         sock = _bind(self.host, self._port)
         self._stack.callback(sock.close)
         port = sock.getsockname()[1]
-        bare = self.host.strip("[]")
-        shown = f"[{bare}]" if ":" in bare else bare
-        self._base_url = f"http://{shown}:{port}"
+        self._base_url = f"http://{url_host(self.host)}:{port}"
         if self.stdio:
             self._tmp = Path(tempfile.mkdtemp(prefix="dialogsim-host-", dir="/tmp"))
             self._stack.callback(shutil.rmtree, self._tmp, True)
-        server = _uvicorn_server(self._router, self.host, port)
+        server = _uvicorn_server(HostCheck(self._router, host=self.host, port=port), self.host, port)
         server.config.lifespan = "off"
         stopped = anyio.Event()
 
@@ -203,12 +218,20 @@ class ToolHost:
         token = token or new_token()
         manager = StreamableHTTPSessionManager(
             app=tool_server.server,
-            security_settings=self._security,
-            # A dialogue's mount lives as long as the dialogue; sessions end with it.
+            # The gate expires sessions and the host's HostCheck checks Host headers; the
+            # SDK's own limit stays as a backstop for requests racing past the gate.
             session_idle_timeout=None,
+            max_sessions=self.max_sessions,
+        )
+        gate = SessionGate(
+            manager,
+            path=f"/d/{key}/mcp",
+            max_sessions=self.max_sessions,
+            idle_timeout_s=self.session_idle_timeout_s,
+            clock=self._clock,
         )
         async with AsyncExitStack() as stack:
-            await stack.enter_async_context(manager.run())
+            await stack.enter_async_context(gate.running())
             stdio: StdioCommand | None = None
             if self._tmp is not None:
                 self._sockets += 1
@@ -220,7 +243,7 @@ class ToolHost:
                 stack.callback(tg.cancel_scope.cancel)
                 tg.start_soon(serve_sessions, tool_server.server, listener)
                 stdio = relay_command(path)
-            self._router.mounts[key] = _Mounted(manager, token.encode())
+            self._router.mounts[key] = _Mounted(gate, token.encode())
             try:
                 yield Mount(key, f"{self._base_url}/d/{key}/mcp", token, stdio)
             finally:

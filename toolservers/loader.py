@@ -43,7 +43,15 @@ def load_environment(path: Path) -> Environment:
 
 
 def save_environment(env: Environment, path: Path) -> None:
-    """Write ``env`` as indented JSON (atomically: a reader never sees half a file)."""
+    """Write ``env`` as indented JSON (atomically: a reader never sees half a file).
+
+    Raises OSError when the file cannot be written (``IsADirectoryError`` for a
+    directory); the temporary file is removed then, nothing is left behind.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(env), indent=2) + b"\n")
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(msgspec.json.format(msgspec.json.encode(env), indent=2) + b"\n")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -14,6 +14,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolservers.sql import quote_ident, quote_literal
+
 __all__ = [
     "FORMATS",
     "Column",
@@ -125,15 +127,6 @@ def plural(name: str) -> str:
     if _singular_word(last) != last:
         return name
     return f"{head}_{_plural_word(last)}" if head else _plural_word(last)
-
-
-def quote_ident(name: str) -> str:
-    """An SQL identifier, always quoted, so keywords and odd characters are safe."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def param_name(column: str) -> str:

@@ -4,6 +4,13 @@ The SDK neither validates arguments nor turns exceptions into ``isError`` result
 module does both: every call is validated against the tool's input schema, every
 ToolError becomes an ``isError`` result naming what was wrong, and every call and result
 is reported through ``on_event`` so it can go on the dialogue's bus.
+
+Each ``isError`` result carries its error code in ``_meta["dialogsim/error_code"]`` too,
+for programs (the text says it to a model). A call to a tool the server does not have
+is a protocol error, not a tool call: it is
+answered with a JSON-RPC error (``-32602``, invalid params), reported to
+``on_protocol_error`` as an ``ErrorEvent`` (``where="tools/call"``,
+``error_type="unknown_tool"``), and never reaches ``on_event``.
 """
 
 from __future__ import annotations
@@ -16,15 +23,27 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server import Server
+from mcp.shared.exceptions import MCPError
 
-from schemas import Effect, Environment, ToolCall, ToolEvent, ToolResult
+from schemas import Effect, Environment, ErrorEvent, ToolCall, ToolEvent, ToolResult
 from schemas.errors import ToolError
-from toolservers.database import Database, open_database
+from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database, open_database
 from toolservers.executor import ToolExecutor
 
-__all__ = ["EventCallback", "ToolServer", "build_tool_server"]
+__all__ = [
+    "ERROR_CODE_META",
+    "EventCallback",
+    "ProtocolErrorCallback",
+    "ToolServer",
+    "build_tool_server",
+    "unknown_tool_error",
+]
 
 EventCallback = Callable[[ToolEvent], Awaitable[None]]
+#: The ``_meta`` key of an ``isError`` result that holds its ToolError code (``timeout``, ...).
+ERROR_CODE_META = "dialogsim/error_code"
+#: Receives the calls that never became tool calls (an unknown tool name).
+ProtocolErrorCallback = Callable[[ErrorEvent], Awaitable[None]]
 
 
 class ToolServer:
@@ -42,11 +61,13 @@ class ToolServer:
         on_event: EventCallback | None = None,
         dialogue_id: str = "",
         source: str = "environment",
+        on_protocol_error: ProtocolErrorCallback | None = None,
     ) -> None:
         self.environment = environment
         self.db = db
         self.executor = ToolExecutor(environment, db, source=source)
         self.on_event = on_event
+        self.on_protocol_error = on_protocol_error
         self.dialogue_id = dialogue_id
         self._ids = itertools.count(1)
         self._listed = [_mcp_tool(t) for t in environment.tools]
@@ -62,17 +83,33 @@ class ToolServer:
         return types.ListToolsResult(tools=self._listed)
 
     async def _call_tool(self, _ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        if not self.executor.has_tool(params.name):
+            error = unknown_tool_error(params.name, [t.name for t in self.environment.tools])
+            if self.on_protocol_error is not None:
+                await self.on_protocol_error(
+                    ErrorEvent(
+                        dialogue_id=self.dialogue_id,
+                        where="tools/call",
+                        error_type="unknown_tool",
+                        message=error.message,
+                    )
+                )
+            raise error
         call_id = f"call_{next(self._ids):04d}"
         arguments = dict(params.arguments or {})
         return await self.call(call_id, params.name, arguments)
 
     async def call(self, call_id: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        """Execute one call and report it; what the MCP handler does, callable directly."""
+        """Execute one call and report it; what the MCP handler does for a known tool, callable directly.
+
+        An unknown ``name`` is answered here as an ``invalid_arguments`` result (the MCP
+        handler refuses it before: see the module's docstring).
+        """
         if self.on_event is not None:
             await self.on_event(ToolCall(dialogue_id=self.dialogue_id, call_id=call_id, tool=name, arguments=arguments))
         started = time.perf_counter()
         try:
-            outcome = self.executor.call(name, arguments)
+            outcome = await self.executor.acall(name, arguments)
         except ToolError as exc:
             elapsed = (time.perf_counter() - started) * 1000
             text = f"Error ({exc.code}): {exc}"
@@ -88,7 +125,11 @@ class ToolServer:
                         duration_ms=elapsed,
                     )
                 )
-            return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=text)],
+                is_error=True,
+                _meta={ERROR_CODE_META: exc.code},
+            )
         elapsed = (time.perf_counter() - started) * 1000
         if self.on_event is not None:
             await self.on_event(
@@ -112,6 +153,15 @@ class ToolServer:
 
     def close(self) -> None:
         self.db.close()
+
+
+def unknown_tool_error(name: str, known: list[str]) -> MCPError:
+    """The JSON-RPC error (invalid params) a call to a tool the server does not have gets."""
+    return MCPError(
+        code=types.INVALID_PARAMS,
+        message=f"unknown tool {name!r}; expected one of: {', '.join(known) or '(none)'}",
+        data={"tool": name},
+    )
 
 
 def _mcp_tool(spec: Any) -> types.Tool:
@@ -139,15 +189,31 @@ def build_tool_server(
     on_event: EventCallback | None = None,
     dialogue_id: str = "",
     source: str = "environment",
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+    on_protocol_error: ProtocolErrorCallback | None = None,
 ) -> ToolServer:
     """Open a private copy of the environment's database and serve its tools.
 
-    ``database`` overrides the environment's own database file. Raises ConfigError
-    subclasses for a bad database or a tool that does not fit it.
+    ``database`` overrides the environment's own database file. ``call_timeout_s``
+    bounds each call's SQL (past it the call is answered with a ``timeout`` error).
+    Raises ConfigError subclasses for a bad database or a tool that does not fit it.
     """
-    db = open_database(environment.database, base_dir=base_dir, in_place=in_place, override_path=database)
+    db = open_database(
+        environment.database,
+        base_dir=base_dir,
+        in_place=in_place,
+        override_path=database,
+        call_timeout_s=call_timeout_s,
+    )
     try:
-        return ToolServer(environment, db, on_event=on_event, dialogue_id=dialogue_id, source=source)
+        return ToolServer(
+            environment,
+            db,
+            on_event=on_event,
+            dialogue_id=dialogue_id,
+            source=source,
+            on_protocol_error=on_protocol_error,
+        )
     except BaseException:
         db.close()
         raise

@@ -23,6 +23,7 @@ or ``{"error": "..."}``. Tool events travel back over a unix socket exactly as f
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shlex
@@ -49,9 +50,9 @@ from mcp.shared.message import SessionMessage
 from schemas import Environment
 from schemas.errors import ToolServerError, UsageError
 from toolservers._stdio import _EventWriter, _receive_events
-from toolservers.database import Database
+from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database
 from toolservers.loader import load_environment, save_environment
-from toolservers.server import EventCallback, build_tool_server
+from toolservers.server import EventCallback, ProtocolErrorCallback, build_tool_server
 from toolservers.transports import Connected
 
 __all__ = [
@@ -209,6 +210,7 @@ class _Assignment(msgspec.Struct, forbid_unknown_fields=True):
     dialogue_id: str = ""
     events: str | None = None
     sessions: str | None = None
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S
 
 
 class _Answer(msgspec.Struct):
@@ -277,6 +279,7 @@ async def _worker_serve(assignment: _Assignment) -> int:
             in_place=True,
             dialogue_id=assignment.dialogue_id,
             source=f"environment {environment.id!r}",
+            call_timeout_s=assignment.call_timeout_s,
         )
     except Exception as exc:
         _say(1, {"error": f"{type(exc).__name__}: {exc}"})
@@ -288,7 +291,7 @@ async def _worker_serve(assignment: _Assignment) -> int:
                 if assignment.events is not None:
                     events = await anyio.connect_unix(assignment.events)
                     await stack.enter_async_context(events)
-                    tool_server.on_event = _EventWriter(events)
+                    tool_server.on_event = tool_server.on_protocol_error = _EventWriter(events)
                 if assignment.sessions is not None:
                     listener = await anyio.create_unix_listener(assignment.sessions)
                     await stack.enter_async_context(listener)
@@ -513,6 +516,8 @@ class StdioPool:
         base_dir: Path | None = None,
         database: Path | None = None,
         transport: str = "stdio",
+        call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        on_protocol_error: ProtocolErrorCallback | None = None,
     ) -> AsyncIterator[PooledConnection]:
         """Serve ``environment`` to one dialogue from a warm worker; yield it connected.
 
@@ -526,6 +531,7 @@ class StdioPool:
         """
         if self._tmp is None:
             raise UsageError("enter the pool (async with StdioPool(...)) before connecting")
+        reported = on_event is not None or on_protocol_error is not None
         tmp = Path(tempfile.mkdtemp(prefix="d-", dir=self._tmp))
         live: Database | None = None
         try:
@@ -544,28 +550,31 @@ class StdioPool:
             live = Database(
                 sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, check_same_thread=False),
                 label=f"{db_file} (served by a stdio pool worker)",
+                call_timeout_s=call_timeout_s,
             )
             assignment = _Assignment(
                 environment=str(self._environment_file(environment)),
                 database=str(db_file),
                 dialogue_id=dialogue_id,
-                events=str(tmp / "events.sock") if on_event is not None else None,
+                events=str(tmp / "events.sock") if reported else None,
                 sessions=str(tmp / "sessions.sock"),
+                call_timeout_s=call_timeout_s,
             )
             async with AsyncExitStack() as stack:
                 delivered = anyio.Event()
-                if on_event is not None:
+                if reported:
                     assert assignment.events is not None
                     listener = await anyio.create_unix_listener(assignment.events)
                     await stack.enter_async_context(listener)
                     tg = await stack.enter_async_context(anyio.create_task_group())
                     stack.callback(tg.cancel_scope.cancel)
-                    tg.start_soon(_receive_events, listener, on_event, dialogue_id, delivered)
+                    receive = functools.partial(_receive_events, on_protocol_error=on_protocol_error)
+                    tg.start_soon(receive, listener, on_event, dialogue_id, delivered)
                 accepted = False
 
                 async def drain() -> None:
                     # After the worker exited its end of the events socket is closed.
-                    if accepted and on_event is not None:
+                    if accepted and reported:
                         with anyio.CancelScope(shield=True), anyio.move_on_after(_DRAIN_TIMEOUT_S):
                             await delivered.wait()
 

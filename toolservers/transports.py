@@ -26,6 +26,7 @@ from schemas import Environment
 from toolservers._http import (
     HttpEndpoint,
     build_http_app,
+    check_token,
     http_client,
     http_tool_server,
     is_loopback,
@@ -33,9 +34,9 @@ from toolservers._http import (
     serve_http,
 )
 from toolservers._stdio import serve_command, serve_stdio, stdio_tool_server
-from toolservers.database import Database
+from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database
 from toolservers.loader import save_environment
-from toolservers.server import EventCallback, ToolServer, build_tool_server
+from toolservers.server import EventCallback, ProtocolErrorCallback, ToolServer, build_tool_server
 
 __all__ = [
     "TRANSPORTS",
@@ -43,6 +44,7 @@ __all__ = [
     "HttpEndpoint",
     "TransportName",
     "build_http_app",
+    "check_token",
     "connect_tool_server",
     "http_client",
     "http_tool_server",
@@ -96,6 +98,8 @@ async def connect_tool_server(
     dialogue_id: str = "",
     base_dir: Path | None = None,
     database: Path | None = None,
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+    on_protocol_error: ProtocolErrorCallback | None = None,
 ) -> AsyncIterator[Connected]:
     """Serve ``environment`` to one dialogue over ``transport`` and yield it connected.
 
@@ -119,7 +123,11 @@ async def connect_tool_server(
       over a unix socket. Everything temporary is removed when the block exits.
 
     ``on_event`` is awaited for every ToolCall and ToolResult, carrying ``dialogue_id``,
-    before the call's result goes back to the client, on every transport.
+    before the call's result goes back to the client, on every transport. A call to a
+    tool that does not exist is a JSON-RPC error (invalid params), not a tool call: it
+    goes to ``on_protocol_error`` (an ErrorEvent), never to ``on_event``.
+    ``call_timeout_s`` bounds each call's SQL (and each query on ``database``): past it
+    the call is answered with an ``isError`` result whose code is ``timeout``.
     Raises ConfigError subclasses (DatabaseFileError, ToolDefinitionError) before
     connecting when the database or a tool is bad; errors while connected arrive as
     exception groups, as with any ``mcp.Client``.
@@ -128,7 +136,8 @@ async def connect_tool_server(
         raise ValueError(f"unknown transport {transport!r}; expected one of: {', '.join(TRANSPORTS)}")
     source = f"environment {environment.id!r}"
     if transport == "stdio":
-        async with _connect_stdio(environment, on_event, dialogue_id, base_dir, database, source) as conn:
+        served = _Served(on_event, on_protocol_error, dialogue_id, call_timeout_s)
+        async with _connect_stdio(environment, served, base_dir, database, source) as conn:
             yield conn
         return
     tool_server = build_tool_server(
@@ -138,6 +147,8 @@ async def connect_tool_server(
         on_event=on_event,
         dialogue_id=dialogue_id,
         source=source,
+        call_timeout_s=call_timeout_s,
+        on_protocol_error=on_protocol_error,
     )
     try:
         async with AsyncExitStack() as stack:
@@ -151,11 +162,18 @@ async def connect_tool_server(
         tool_server.close()
 
 
+@dataclass(frozen=True)
+class _Served:
+    on_event: EventCallback | None
+    on_protocol_error: ProtocolErrorCallback | None
+    dialogue_id: str
+    call_timeout_s: float
+
+
 @asynccontextmanager
 async def _connect_stdio(
     environment: Environment,
-    on_event: EventCallback | None,
-    dialogue_id: str,
+    served: _Served,
     base_dir: Path | None,
     database: Path | None,
     source: str,
@@ -179,6 +197,7 @@ async def _connect_stdio(
         live = Database(
             sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, check_same_thread=False),
             label=f"{db_file} (served by a subprocess)",
+            call_timeout_s=served.call_timeout_s,
         )
         async with AsyncExitStack() as stack:
             client = await stack.enter_async_context(
@@ -186,9 +205,11 @@ async def _connect_stdio(
                     env_file,
                     database=db_file,
                     in_place=True,
-                    on_event=on_event,
-                    dialogue_id=dialogue_id,
+                    on_event=served.on_event,
+                    dialogue_id=served.dialogue_id,
                     validate=False,
+                    call_timeout_s=served.call_timeout_s,
+                    on_protocol_error=served.on_protocol_error,
                 )
             )
             yield Connected(client, live, "stdio", None, stack.aclose)

@@ -67,7 +67,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--load-calls", type=int, default=100, metavar="N", help="calls in the load phase; 0 skips it (default: 100)"
     )
     run.add_argument("--concurrency", type=int, default=8, metavar="C", help="calls in flight under load (default: 8)")
-    run.add_argument("--call-timeout", type=float, default=5.0, metavar="S", help="per-call timeout (default: 5 s)")
+    run.add_argument(
+        "--call-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="per-call timeout; an --environment/--domain server interrupts a call's SQL half a second "
+        "before it and answers with a timeout error (default: 5 s)",
+    )
     run.add_argument(
         "--connect-timeout", type=float, default=30.0, metavar="S", help="time to connect and list (default: 30 s)"
     )

@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from toolservers.derive import derive_environment
 
     out: Path = args.out
+    if out.is_dir():
+        example = out / "env.json"
+        raise ConfigError(f"--out {out}: is a directory; expected the environment file to write, e.g. {example}")
     if not out.parent.is_dir():
         raise ConfigError(f"--out {out}: the directory {out.parent} does not exist")
     env = derive_environment(args.database, env_id=args.env_id, domain=args.domain, description=args.description)

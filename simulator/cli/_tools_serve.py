@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,12 @@ examples:
       streamable HTTP at http://127.0.0.1:8765/mcp; a random token is printed to stderr
   dialogsim tools serve --environment shop.json --database shop.sqlite --in-place
       serve another database file and write changes back to it
+
+Limits: a call's SQL is interrupted after --call-timeout (10 s) and answered with an
+isError result whose code is "timeout". Over HTTP at most --max-sessions (256) MCP
+sessions are open at once (503 with Retry-After beyond), and a session without a
+request for --session-idle-timeout (300 s) is ended. SIGINT or SIGTERM stops the server
+within a few seconds, interrupting a running statement.
 
 Logs go to stderr only; with --transport stdio, stdout carries nothing but MCP messages.
 """
@@ -59,6 +66,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="stdio",
         help="stdio: MCP over stdin/stdout (default); http: streamable HTTP at http://HOST:PORT/mcp",
     )
+    p.add_argument(
+        "--call-timeout",
+        type=float,
+        metavar="S",
+        help="interrupt a call's SQL after S seconds and answer it with a timeout error (default: 10)",
+    )
     http = p.add_argument_group("HTTP options")
     http.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
     http.add_argument(
@@ -73,6 +86,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--allow-remote",
         action="store_true",
         help="allow a --host that other machines can reach (the token is then the only protection)",
+    )
+    http.add_argument(
+        "--max-sessions",
+        type=int,
+        metavar="N",
+        help="open MCP sessions at most; more get 503 with Retry-After (default: 256)",
+    )
+    http.add_argument(
+        "--session-idle-timeout",
+        type=float,
+        metavar="S",
+        help="end a session after S seconds without a request (default: 300)",
     )
     stdio = p.add_argument_group("stdio options")
     stdio.add_argument(
@@ -89,8 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="dialogsim: %(levelname)s: %(message)s")
     events = _events_path(args.events, args.transport)
-    if args.transport == "http" and not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port: expected 0..65535, got {args.port}")
+    _check_limits(args)
     env_path: Path = args.environment
     environment = load_environment(env_path)
     tool_server = build_tool_server(
@@ -99,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         database=args.database,
         in_place=args.in_place,
         source=str(env_path),
+        call_timeout_s=args.call_timeout,
     )
     try:
         if args.transport == "stdio":
@@ -115,11 +140,38 @@ def run(args: argparse.Namespace) -> int:
                     port=args.port,
                     allow_remote=args.allow_remote,
                     on_ready=on_ready,
+                    max_sessions=args.max_sessions,
+                    session_idle_timeout_s=args.session_idle_timeout,
                 )
             )
     finally:
         tool_server.close()
     return 0
+
+
+def _check_limits(args: argparse.Namespace) -> None:
+    """Fill in the library's defaults (imported here: the parser is built without toolservers); check."""
+    from toolservers._sessions import DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOUT_S
+    from toolservers.database import DEFAULT_CALL_TIMEOUT_S
+    from toolservers.transports import check_token
+
+    if args.call_timeout is None:
+        args.call_timeout = DEFAULT_CALL_TIMEOUT_S
+    if args.max_sessions is None:
+        args.max_sessions = DEFAULT_MAX_SESSIONS
+    if args.session_idle_timeout is None:
+        args.session_idle_timeout = DEFAULT_SESSION_IDLE_TIMEOUT_S
+    if not (math.isfinite(args.call_timeout) and args.call_timeout > 0):
+        raise ConfigError(f"--call-timeout: expected seconds > 0, got {args.call_timeout:g}")
+    if args.transport != "http":
+        return
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port: expected 0..65535, got {args.port}")
+    check_token(args.token)
+    if args.max_sessions < 1:
+        raise ConfigError(f"--max-sessions: expected at least 1, got {args.max_sessions}")
+    if not (math.isfinite(args.session_idle_timeout) and args.session_idle_timeout > 0):
+        raise ConfigError(f"--session-idle-timeout: expected seconds > 0, got {args.session_idle_timeout:g}")
 
 
 def _events_path(spec: str | None, transport: str) -> Path | None:

@@ -26,6 +26,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 from simulator.stress.report import Outcome
+from toolservers.server import ERROR_CODE_META
 
 __all__ = ["CallResult", "Link", "LinkDown"]
 
@@ -53,6 +54,8 @@ class CallResult:
     has_structured: bool = False
     text: str = ""
     error_code: int | None = None
+    #: For an ``isError`` result of a dialogsim server: its ToolError code (``timeout``, ...).
+    tool_error_code: str | None = None
 
 
 class _Session:
@@ -268,6 +271,7 @@ class Link:
 
 def _classify(result: types.CallToolResult, latency_ms: float) -> CallResult:
     texts = [c.text for c in result.content if isinstance(c, types.TextContent)]
+    code = (result.meta or {}).get(ERROR_CODE_META) if result.is_error else None
     return CallResult(
         Outcome.TOOL_ERROR if result.is_error else Outcome.RESULT,
         latency_ms,
@@ -275,6 +279,7 @@ def _classify(result: types.CallToolResult, latency_ms: float) -> CallResult:
         structured=result.structured_content,
         has_structured=result.structured_content is not None,
         text=_short(" ".join(texts)),
+        tool_error_code=code if isinstance(code, str) else None,
     )
 
 

@@ -27,6 +27,7 @@ from simulator.stress.target import Target
 __all__ = ["FindingCollector", "ProbeResult", "probe_tools"]
 
 _MAX_HANGS_PER_TOOL = 2
+_TIMEOUT = "timeout"  # the ToolError code of a call its server interrupted at the deadline
 _MIN_CALLS_FOR_NO_SUCCESS = 3
 
 
@@ -169,6 +170,13 @@ async def _probe_tool(
                 _server_down(collector, tool.name)
                 result.server_down = True
             return made
+        if answer.tool_error_code == _TIMEOUT:
+            # The server interrupted the call at its deadline: it answers, but each such
+            # call holds a connection for the whole deadline.
+            hangs += 1
+            result.unstable[tool.name] = "ran into the server's call timeout in the probe phase"
+            if hangs >= _MAX_HANGS_PER_TOOL:
+                return made
         if answer.outcome is Outcome.HANG:
             hangs += 1
             result.unstable[tool.name] = "hung in the probe phase"
@@ -240,6 +248,15 @@ def _judge_valid(
         )
     elif answer.outcome is Outcome.HANG:
         _hang(collector, tool, case, evidence)
+    elif answer.tool_error_code == _TIMEOUT:
+        collector.add(
+            tool.name,
+            "call.timeout",
+            Severity.HIGH,
+            f"schema-valid arguments ({case.kind}) ran past the server's call timeout; its SQL was interrupted",
+            "bound the tool's SQL: a LIMIT, a WHERE on an indexed column, a recursive CTE with an end",
+            evidence,
+        )
 
 
 def _judge_invalid(tool: ToolInfo, case: Case, answer: CallResult, collector: FindingCollector, evidence: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from simulator.stress.report import (
 from simulator.stress.state import check_state
 from simulator.stress.target import Target, TargetError, TargetSpec, open_target
 
-__all__ = ["StressOptions", "run_stress"]
+__all__ = ["StressOptions", "run_stress", "server_call_timeout"]
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,14 @@ async def run_stress(
     """Stress the target ``spec`` names and return the report.
 
     Everything started for the run (a subprocess, an HTTP server) is stopped before this
-    returns. Raises ConfigError (TargetError) when the target cannot be started or
-    reached, or lists no tools it can be asked about.
+    returns. A server built from an environment gets a deadline for each call's SQL
+    just under ``call_timeout`` (see ``server_call_timeout``), so a tool whose SQL never
+    ends is answered with a timeout error before this side gives up on it. Raises
+    ConfigError (TargetError) when the target cannot be started or reached, or lists no
+    tools it can be asked about.
     """
+    if spec.call_timeout_s is None and (spec.environment is not None or spec.environment_object is not None):
+        spec = dataclasses.replace(spec, call_timeout_s=server_call_timeout(options.call_timeout))
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     problem: str | None = None
@@ -92,6 +98,15 @@ async def run_stress(
     if problem is not None or report is None:
         raise TargetError(problem or f"cannot use {spec}")
     return report
+
+
+def server_call_timeout(call_timeout: float) -> float:
+    """The SQL deadline of a stressed environment's server: the client's timeout less a margin.
+
+    Half a second less (or half of it, when shorter), so the server's timeout answer
+    arrives while the client still waits for it.
+    """
+    return call_timeout - min(0.5, call_timeout / 2)
 
 
 async def _run(

@@ -4,6 +4,11 @@ The reference is a fresh copy of the environment's initial database with only th
 successful write calls replayed on it, in the order the server answered them, through
 the same executor the server uses. Any difference in any table means an invalid,
 refused or read call changed data (or a write did something other than it reported).
+
+The server's own connection must also be out of any transaction: a tool that opened one
+(``BEGIN``, ``SAVEPOINT x`` left open) makes every later write provisional, so the live
+state the check reads would be lost when the connection closes, or undone by a later
+``ROLLBACK``; that fails the check even when the rows match.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from schemas.errors import ToolError
+from schemas.errors import QueryTimeoutError, ToolError
 from simulator.stress.report import CheckStatus, Finding, Severity, StateCheck
 from simulator.stress.target import Target
 from toolservers import ToolExecutor
@@ -38,20 +43,30 @@ def check_state(
         ), []
     if uncertain is not None:
         return StateCheck(status=CheckStatus.INCONCLUSIVE, detail=f"not checked: {uncertain}"), []
-    live = target.database.snapshot()
-    reference = target.fresh_database()
-    refused: list[str] = []
+    open_transaction = target.database.conn.in_transaction
     try:
-        executor = ToolExecutor(target.environment, reference, source="stress replay")
-        for name, arguments in successful_writes:
-            try:
-                executor.call(name, arguments)
-            except ToolError as exc:
-                refused.append(f"replaying {name} {_show(arguments)} failed: {exc}")
-        expected = reference.snapshot()
-    finally:
-        reference.close()
+        live = target.database.snapshot()
+        reference = target.fresh_database()
+        refused: list[str] = []
+        try:
+            executor = ToolExecutor(target.environment, reference, source="stress replay")
+            for name, arguments in successful_writes:
+                try:
+                    executor.call(name, arguments)
+                except ToolError as exc:
+                    refused.append(f"replaying {name} {_show(arguments)} failed: {exc}")
+            expected = reference.snapshot()
+        finally:
+            reference.close()
+    except QueryTimeoutError as exc:
+        return StateCheck(status=CheckStatus.INCONCLUSIVE, detail=f"not checked: {exc}"), []
     differences = [*refused, *_diff(live, expected)]
+    if open_transaction:
+        differences.insert(
+            0,
+            "the server's connection is left inside a transaction a tool opened: every write since is "
+            "uncommitted, lost when the connection closes and undone by a later ROLLBACK",
+        )
     n = len(successful_writes)
     if not differences:
         return StateCheck(
@@ -64,11 +79,14 @@ def check_state(
         severity=Severity.CRITICAL,
         tool=None,
         message=(
-            f"the database differs from a fresh copy with only the {n} successful write calls replayed: "
+            "a tool left the server's connection inside a transaction: the writes are not committed"
+            if open_transaction
+            else f"the database differs from a fresh copy with only the {n} successful write calls replayed: "
             "a refused, invalid or read call changed data, or a write that reported success did not persist"
         ),
         fix="run each call in a transaction that is committed on success and rolled back on any error "
-        "(every exception, not only database errors), and validate before writing",
+        "(every exception, not only database errors), validate before writing, and let no tool run "
+        "BEGIN, COMMIT, ROLLBACK, SAVEPOINT or RELEASE itself",
         evidence="; ".join(differences[:3]),
         count=len(differences),
     )

@@ -42,6 +42,7 @@ from toolservers import (
     open_database,
     save_environment,
 )
+from toolservers.database import DEFAULT_CALL_TIMEOUT_S
 from toolservers.transports import TRANSPORTS, TransportName, serve_command
 
 __all__ = ["Target", "TargetError", "TargetSpec", "open_target", "parse_env_pairs", "parse_headers"]
@@ -67,6 +68,8 @@ class TargetSpec:
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    #: The deadline of each call's SQL on a server built from an environment (None: the default).
+    call_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         given = [
@@ -134,11 +137,12 @@ class Target:
     database: Database | None = None
     base_dir: Path | None = None
     log_path: Path | None = None
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S
 
     def fresh_database(self) -> Database:
         if self.environment is None:
             raise RuntimeError("only environment targets have a database")
-        return open_database(self.environment.database, base_dir=self.base_dir)
+        return open_database(self.environment.database, base_dir=self.base_dir, call_timeout_s=self.call_timeout_s)
 
     def declared_write(self, tool: str) -> bool | None:
         """The environment's own effect for ``tool``; None for other servers or unknown tools."""
@@ -202,6 +206,7 @@ async def _environment_target(spec: TargetSpec, tmp: Path) -> AsyncIterator[Targ
         environment = load_environment(spec.environment)
         base_dir, label = spec.environment.parent, str(spec.environment)
     source = label
+    timeout = DEFAULT_CALL_TIMEOUT_S if spec.call_timeout_s is None else spec.call_timeout_s
     if spec.transport == "stdio":
         # The subprocess changes a database file in place; this process reads the same file.
         checked = build_tool_server(environment, base_dir=base_dir, source=source)
@@ -219,8 +224,9 @@ async def _environment_target(spec: TargetSpec, tmp: Path) -> AsyncIterator[Targ
         live = Database(
             sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, check_same_thread=False),
             label=f"{db_file} (served by a subprocess)",
+            call_timeout_s=timeout,
         )
-        params = serve_command(env_file, database=db_file, in_place=True)
+        params = serve_command(env_file, database=db_file, in_place=True, call_timeout_s=timeout)
         log = (tmp / "server.log").open("w", encoding="utf-8")
         try:
             yield Target(
@@ -232,12 +238,13 @@ async def _environment_target(spec: TargetSpec, tmp: Path) -> AsyncIterator[Targ
                 database=live,
                 base_dir=base_dir,
                 log_path=tmp / "server.log",
+                call_timeout_s=timeout,
             )
         finally:
             live.close()
             log.close()
         return
-    tool_server = build_tool_server(environment, base_dir=base_dir, source=source)
+    tool_server = build_tool_server(environment, base_dir=base_dir, source=source, call_timeout_s=timeout)
     try:
         if spec.transport == "http":
             async with http_tool_server(tool_server) as endpoint:
@@ -249,6 +256,7 @@ async def _environment_target(spec: TargetSpec, tmp: Path) -> AsyncIterator[Targ
                     environment=environment,
                     database=tool_server.db,
                     base_dir=base_dir,
+                    call_timeout_s=timeout,
                 )
         else:
             yield Target(
@@ -259,6 +267,7 @@ async def _environment_target(spec: TargetSpec, tmp: Path) -> AsyncIterator[Targ
                 environment=environment,
                 database=tool_server.db,
                 base_dir=base_dir,
+                call_timeout_s=timeout,
             )
     finally:
         tool_server.close()

@@ -15,7 +15,7 @@ from schemas import Effect, Environment, ToolSpec
 from schemas.errors import DatabaseFileError
 from simulator.cli import main
 from tests.conftest import SHOP_DDL, shop_environment
-from toolservers import build_tool_server, load_environment
+from toolservers import build_tool_server, load_environment, save_environment
 from toolservers.derive import derive_environment, derive_environment_from_ddl, derive_tools
 from toolservers.naming import param_name, plural, singular, snake
 
@@ -643,3 +643,26 @@ def test_cli_rejects_a_bad_database(tmp_path: Path) -> None:
     out = tmp_path / "env.json"
     assert main(["tools", "derive", "--database", str(bad), "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_cli_out_naming_a_directory_is_a_clear_error(
+    db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "envs"
+    target.mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["tools", "derive", "--database", str(db_path), "--out", str(target)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "is a directory" in error[0] and str(target) in error[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no .tmp file left behind
+    assert list(target.iterdir()) == []
+
+
+def test_saving_over_a_directory_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "envs"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError):
+        save_environment(
+            derive_environment_from_ddl("CREATE TABLE t (id INTEGER PRIMARY KEY);", {}, env_id="t", domain="t"), target
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["envs"]

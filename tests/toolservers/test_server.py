@@ -19,7 +19,7 @@ from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
 from mcp.shared.exceptions import MCPError
 
-from schemas import Effect, Environment, SqlImplementation, ToolCall, ToolEvent, ToolResult, ToolSpec
+from schemas import Effect, Environment, ErrorEvent, SqlImplementation, ToolCall, ToolEvent, ToolResult, ToolSpec
 from schemas.errors import ToolDefinitionError
 from tests.conftest import shop_environment
 from toolservers import (
@@ -172,11 +172,30 @@ async def test_invalid_arguments_name_the_field_and_change_nothing(transport: Tr
     assert [r.error_code for r in recorder.results()] == ["invalid_arguments"] * len(INVALID_CALLS)
 
 
-async def test_unknown_tool_is_an_error_result(transport: TransportName) -> None:
-    async with served(transport) as (conn, recorder):
-        result = await conn.client.call_tool("drop_everything", {})
-    assert result.is_error
-    assert [r.error_code for r in recorder.results()] == ["invalid_arguments"]
+async def test_unknown_tool_is_a_protocol_error_not_a_tool_call(transport: TransportName) -> None:
+    protocol_errors: list[ErrorEvent] = []
+
+    async def on_protocol_error(event: ErrorEvent) -> None:
+        protocol_errors.append(event)
+
+    recorder = Recorder()
+    async with connect_tool_server(
+        shop_environment(),
+        transport=transport,
+        on_event=recorder,
+        dialogue_id="d-1",
+        on_protocol_error=on_protocol_error,
+    ) as conn:
+        with pytest.raises(MCPError) as caught:
+            await conn.client.call_tool("drop_everything", {})
+        still_fine = await conn.client.call_tool("get_customer", {"customer_id": 1})
+        await conn.finish()
+    assert caught.value.code == types.INVALID_PARAMS
+    assert "drop_everything" in caught.value.message
+    assert not still_fine.is_error
+    # Only the real call is a tool call; the unknown one is a protocol-level event.
+    assert [(type(e), e.tool) for e in recorder.events] == [(ToolCall, "get_customer"), (ToolResult, "get_customer")]
+    assert [(e.where, e.error_type, e.dialogue_id) for e in protocol_errors] == [("tools/call", "unknown_tool", "d-1")]
 
 
 async def test_sql_injection_is_stored_and_matched_literally(transport: TransportName) -> None:
