@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas._jsonschema import json_schema
-from schemas.environment import ENVIRONMENT_VERSION, DatabaseSpec, Environment
+from schemas.environment import ENVIRONMENT_VERSION, DatabaseSpec, Environment, EnvironmentKind, ServerSpec
 from schemas.events import (
     AgentMessage,
     DialogueEnded,
@@ -25,6 +25,8 @@ from schemas.events import (
     ToolResult,
     UserFeedback,
     UserMessage,
+    UserToolCall,
+    UserToolResult,
 )
 from schemas.record import (
     RECORD_VERSION,
@@ -36,6 +38,7 @@ from schemas.record import (
     Usage,
 )
 from schemas.task import (
+    CallCheck,
     ChainStep,
     ChangeOfMind,
     Difficulty,
@@ -50,6 +53,7 @@ from schemas.task import (
     RubricKind,
     Scenario,
     SqlAssertion,
+    StateChange,
     SubRequest,
     Task,
     ToolInvocation,
@@ -62,6 +66,7 @@ __all__ = [
     "RECORD_VERSION",
     "SCHEMAS",
     "AgentMessage",
+    "CallCheck",
     "ChainStep",
     "ChangeOfMind",
     "DatabaseSpec",
@@ -72,6 +77,7 @@ __all__ = [
     "Difficulty",
     "Effect",
     "Environment",
+    "EnvironmentKind",
     "ErrorEvent",
     "Event",
     "ExpectedOutcome",
@@ -89,8 +95,10 @@ __all__ = [
     "RubricItem",
     "RubricKind",
     "Scenario",
+    "ServerSpec",
     "SqlAssertion",
     "SqlImplementation",
+    "StateChange",
     "SubRequest",
     "Task",
     "TaskCompleted",
@@ -105,6 +113,8 @@ __all__ = [
     "Usage",
     "UserFeedback",
     "UserMessage",
+    "UserToolCall",
+    "UserToolResult",
     "ValueRef",
     "json_schema",
 ]

@@ -11,7 +11,8 @@ modules are listed with where they live::
     │   ├── DatabaseFileError        database_file     a database that is missing, empty or not SQLite
     │   ├── ToolDefinitionError      tool_definition   a tool whose SQL does not match the database
     │   ├── TargetError              stress_target     simulator.stress.target: a server stress cannot use
-    │   └── MergeError               merge             simulator.run.merge: shard directories that cannot be merged
+    │   ├── MergeError               merge             simulator.run.merge: shard directories that cannot be merged
+    │   └── ExternalServerError      external_server   an external MCP server (--server/--url) that cannot be used
     ├── UsageError                   usage             an API called the wrong way by the calling code (a bug)
     ├── ExecutorError                executor          simulator.run.ray_executor: the run's workers were lost
     ├── ToolError                    tool_error        goes back to the model as an ``isError`` tool result
@@ -19,7 +20,9 @@ modules are listed with where they live::
     │   ├── NotFoundError            not_found         no row matched where one was required
     │   ├── ToolExecutionError       execution_failed  the database refused the statement (constraint, type)
     │   ├── AuthorizationError       not_authorized    the SQLite authorizer refused an action
-    │   └── ToolTimeoutError         timeout           the tool's SQL ran past the call's deadline and was interrupted
+    │   ├── ToolTimeoutError         timeout           the tool's SQL ran past the call's deadline and was interrupted
+    │   └── ToolServerFailure        server_failure    an external tool server crashed, hung or went away mid-call:
+    │                                                  the dialogue ends with ``tool_failure``, the run goes on
     ├── ProviderError                provider          simulator.providers: one model call failed
     │   ├── RateLimited              rate_limited
     │   ├── ProviderUnavailable      unavailable
@@ -59,6 +62,7 @@ __all__ = [
     "DialogsimError",
     "DialogueError",
     "EnvironmentFileError",
+    "ExternalServerError",
     "InitialStateError",
     "InvalidArgumentsError",
     "NotFoundError",
@@ -67,9 +71,10 @@ __all__ = [
     "ToolError",
     "ToolExecutionError",
     "ToolServerError",
+    "ToolServerFailure",
+    "ToolTimeoutError",
     "TurnTimeout",
     "UsageError",
-    "ToolTimeoutError",
 ]
 
 
@@ -132,6 +137,18 @@ class ToolDefinitionError(ConfigError):
         super().__init__(f"{source}: tool {tool!r}: {problem}")
 
 
+class ExternalServerError(ConfigError):
+    """An external MCP server that cannot be used: not an MCP server, no tools, a bad
+    ``{state}`` placeholder or state template. ``field`` is the flag at fault."""
+
+    code = "external_server"
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
 class ToolError(DialogsimError):
     """An error a tool call answers with: shown to the caller as an ``isError`` result."""
 
@@ -178,6 +195,16 @@ class ToolTimeoutError(ToolError):
     def __init__(self, message: str, *, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         super().__init__(message)
+
+
+class ToolServerFailure(ToolError):
+    """An external tool server that crashed, hung or closed the connection mid-dialogue.
+
+    The call is answered with an ``isError`` result carrying this code, and the dialogue
+    ends with the termination reason ``tool_failure``.
+    """
+
+    code = "server_failure"
 
 
 class DialogueError(DialogsimError):

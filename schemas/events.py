@@ -29,6 +29,8 @@ __all__ = [
     "ToolResult",
     "UserFeedback",
     "UserMessage",
+    "UserToolCall",
+    "UserToolResult",
 ]
 
 
@@ -111,6 +113,29 @@ class ToolResult(EventBase, tag="tool_result"):
     affected: int = 0
 
 
+class UserToolCall(EventBase, tag="user_tool_call"):
+    """A call the simulated user made to its own tools (``--user-server``, "dual control").
+
+    Kept apart from ToolCall: it is not part of the agent's conversation or metrics.
+    """
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+
+
+class UserToolResult(EventBase, tag="user_tool_result"):
+    """What the user's tool server answered; fields as in ToolResult."""
+
+    call_id: str
+    tool: str
+    is_error: bool
+    text: str
+    structured: Any = None
+    error_code: str | None = None
+    duration_ms: float = 0.0
+
+
 class UserFeedback(EventBase, tag="user_feedback"):
     feedback: FeedbackKind
     task_id: str
@@ -158,4 +183,6 @@ Event = (
     | TaskCompleted
     | ProviderCall
     | ErrorEvent
+    | UserToolCall
+    | UserToolResult
 )

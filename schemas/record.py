@@ -21,7 +21,9 @@ __all__ = [
 
 #: Bumped whenever a field of DialogueRecord (or what it contains) changes.
 #: 2: TaskOutcome gained ``judgment`` and ``reasoning`` (the rubric judge).
-RECORD_VERSION = 2
+#: 3: external environments: TaskOutcome gained ``unchecked``; ExpectedOutcome ``calls`` and
+#:    ``state``; ValueRef ``pattern``; events ``user_tool_call`` / ``user_tool_result``.
+RECORD_VERSION = 3
 
 
 class MessageToolCall(msgspec.Struct, frozen=True):
@@ -51,6 +53,8 @@ class TaskOutcome(msgspec.Struct, kw_only=True):
     missing_values: list[str] = []
     judgment: str | None = None
     reasoning: str | None = None
+    #: What could not be checked and why (external environments: results that vary between runs).
+    unchecked: list[str] = []
 
 
 class DialogueMetrics(msgspec.Struct, kw_only=True):

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "CallCheck",
     "ChainStep",
     "ChangeOfMind",
     "Refinement",
@@ -22,6 +23,7 @@ __all__ = [
     "RubricKind",
     "Scenario",
     "SqlAssertion",
+    "StateChange",
     "SubRequest",
     "Task",
     "ToolInvocation",
@@ -54,11 +56,16 @@ class RubricItem(msgspec.Struct, frozen=True):
 
 
 class ValueRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A value taken from an earlier step's result: ``row`` of that step's rows, column ``field``."""
+    """A value taken from an earlier step's result: ``row`` of that step's rows, column ``field``.
+
+    ``pattern`` (external servers whose results are text): a regular expression searched
+    in that field's text; the value is its first group at the first match.
+    """
 
     step: str
     field: str
     row: int = 0
+    pattern: str | None = None
 
 
 class ChainStep(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -113,13 +120,42 @@ class ExpectedValue(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     value: Any
 
 
+class CallCheck(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A read call of an external server re-run on the final state (and on a fresh replay).
+
+    ``expected`` is what it returned when the task was planned, after the scenario's calls
+    ran on a fresh instance (the structured content, else the text); it tells which parts
+    of the result are stable between runs.
+    """
+
+    description: str
+    tool: str
+    arguments: dict[str, Any] = {}
+    expected: Any = None
+
+
+class StateChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One file of an external environment's state directory that a task's calls changed."""
+
+    path: str
+    change: str  # added | removed | changed
+    #: sha256 of the content afterwards; None when removed.
+    digest: str | None = None
+
+
 class ExpectedOutcome(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """``assertions`` hold on the final database; ``step_checks`` right after their step
-    (what the user looks at to give feedback); ``values`` must appear in the agent's words."""
+    (what the user looks at to give feedback); ``values`` must appear in the agent's words.
+
+    External environments have no database: ``calls`` are read calls re-run at the end,
+    and ``state`` the changes the task's calls made to the state directory when planned.
+    """
 
     assertions: list[SqlAssertion] = []
     step_checks: list[SqlAssertion] = []
     values: list[ExpectedValue] = []
+    calls: list[CallCheck] = []
+    state: list[StateChange] = []
 
 
 class ChangeOfMind(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

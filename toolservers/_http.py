@@ -28,7 +28,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, ToolServerError
 from toolservers._sessions import (
     DEFAULT_MAX_SESSIONS,
     DEFAULT_SESSION_IDLE_TIMEOUT_S,
@@ -50,7 +50,7 @@ __all__ = [
     "serve_http",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(f"dialogsim.{__name__}")
 
 MCP_PATH = "/mcp"
 # Bounds the wait for open connections (an SSE stream a client left open) at shutdown.
@@ -269,7 +269,7 @@ async def http_tool_server(
                 # that stop in another order than they started would restore them wrongly.
                 await server._serve(sockets=[sock])
             except SystemExit:
-                raise RuntimeError("the HTTP tool server failed to start (see the log above)") from None
+                raise ToolServerError("the HTTP tool server failed to start (see the log above)") from None
             finally:
                 stopped.set()
 

@@ -30,6 +30,8 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from schemas.errors import ConfigError
+
 __all__ = [
     "DEFAULT_MAX_SESSIONS",
     "DEFAULT_SESSION_IDLE_TIMEOUT_S",
@@ -40,7 +42,7 @@ __all__ = [
     "url_host",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(f"dialogsim.{__name__}")
 
 #: Live MCP sessions one HTTP server keeps at most.
 DEFAULT_MAX_SESSIONS = 256
@@ -159,9 +161,9 @@ class SessionGate:
         clock: Callable[[], float] | None = None,
     ) -> None:
         if max_sessions < 1:
-            raise ValueError(f"max_sessions: expected at least 1, got {max_sessions}")
+            raise ConfigError(f"max_sessions: expected at least 1, got {max_sessions}")
         if idle_timeout_s is not None and not (math.isfinite(idle_timeout_s) and idle_timeout_s > 0):
-            raise ValueError(f"session_idle_timeout_s: expected a positive number of seconds, got {idle_timeout_s}")
+            raise ConfigError(f"session_idle_timeout_s: expected a positive number of seconds, got {idle_timeout_s}")
         self.manager = manager
         self.path = path
         self.max_sessions = max_sessions

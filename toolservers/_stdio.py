@@ -40,14 +40,14 @@ from mcp import StdioServerParameters
 from mcp.server.stdio import stdio_server
 
 from schemas import ErrorEvent, ToolEvent
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, ToolServerError
 from toolservers.database import DEFAULT_CALL_TIMEOUT_S
 from toolservers.loader import load_environment
 from toolservers.server import EventCallback, ProtocolErrorCallback, ToolServer, build_tool_server
 
 __all__ = ["serve_stdio", "stdio_tool_server", "stop_on_signals"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(f"dialogsim.{__name__}")
 
 _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[ToolEvent | ErrorEvent] = msgspec.json.Decoder(ToolEvent | ErrorEvent)
@@ -72,7 +72,7 @@ class _EventWriter:
         async with self._lock:
             await self._stream.send(line)
             if await self._stream.receive(1) != _ACK:
-                raise RuntimeError("the events socket answered something other than an acknowledgement")
+                raise ToolServerError("the events socket answered something other than an acknowledgement")
 
 
 async def serve_stdio(tool_server: ToolServer, *, events: Path | None = None) -> None:

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import anyio
 
 from schemas import DatabaseSpec, Effect
-from schemas.errors import DatabaseFileError, QueryTimeoutError
+from schemas.errors import ConfigError, DatabaseFileError, DialogsimError, QueryTimeoutError, UsageError
 from toolservers.sql import quote_ident
 
 __all__ = [
@@ -93,8 +93,11 @@ class Interruption(enum.Enum):
     ABORT = "abort"  # ``abort()``: the database is being shut down
 
 
-class DatabaseBusy(Exception):
-    """Another statement held the connection for the whole of a call's deadline (internal)."""
+class DatabaseBusy(DialogsimError):
+    """Another statement held the connection for the whole of a call's deadline (internal: callers turn
+    it into a timeout)."""
+
+    code = "database_busy"
 
 
 def check_sqlite_file(path: Path) -> None:
@@ -252,7 +255,7 @@ class Database:
         """
         end = self.deadline() if deadline is None else deadline
         if self._owner == threading.get_ident():
-            raise RuntimeError(f"{self.label}: a statement started while another one runs on the same thread")
+            raise UsageError(f"{self.label}: a statement started while another one runs on the same thread")
         if not self._lock.acquire(timeout=max(0.0, end - time.monotonic())):
             raise DatabaseBusy(self.label)
         try:
@@ -285,7 +288,7 @@ class Database:
             # on this loop gives it back before anything else can run here).
             released = self._released
             if released is None:
-                raise RuntimeError(f"{self.label}: the database is in use on another thread")
+                raise UsageError(f"{self.label}: the database is in use on another thread")
             remaining = end - time.monotonic()
             if remaining <= 0:
                 raise DatabaseBusy(self.label)
@@ -450,9 +453,9 @@ class Database:
 
 
 def check_timeout(value: float, name: str) -> None:
-    """Raise ValueError unless ``value`` is a positive, finite number of seconds."""
+    """Raise ConfigError unless ``value`` is a positive, finite number of seconds."""
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: expected a positive number of seconds, got {value!r}")
+        raise ConfigError(f"{name}: expected a positive number of seconds, got {value!r}")
 
 
 def _clip(sql: str, limit: int = 120) -> str:

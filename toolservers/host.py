@@ -39,6 +39,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from schemas.errors import ToolServerError, UsageError
 from toolservers._http import _bind, _check_host, _uvicorn_server, new_token
 from toolservers._sessions import (
     DEFAULT_MAX_SESSIONS,
@@ -52,7 +53,7 @@ from toolservers.stdio_pool import StdioCommand, relay_command, serve_sessions
 
 __all__ = ["Mount", "ToolHost"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(f"dialogsim.{__name__}")
 
 _PATH = re.compile(r"/d/([^/]+)/mcp/?")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
@@ -175,7 +176,7 @@ class ToolHost:
                 # Not server.serve(): that would take over the process's signal handlers.
                 await server._serve(sockets=[sock])
             except SystemExit:
-                raise RuntimeError("the tool host failed to start (see the log above)") from None
+                raise ToolServerError("the tool host failed to start (see the log above)") from None
             finally:
                 stopped.set()
 
@@ -213,7 +214,7 @@ class ToolHost:
         ToolServer at a time.
         """
         if not self._base_url:
-            raise RuntimeError("enter the host (async with ToolHost()) before mounting")
+            raise UsageError("enter the host (async with ToolHost()) before mounting")
         key = self._name_for(name or tool_server.dialogue_id)
         token = token or new_token()
         manager = StreamableHTTPSessionManager(

@@ -16,6 +16,7 @@ answered with a JSON-RPC error (``-32602``, invalid params), reported to
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "ProtocolErrorCallback",
     "ToolServer",
     "build_tool_server",
+    "database_file_for",
     "unknown_tool_error",
 ]
 
@@ -217,3 +219,35 @@ def build_tool_server(
     except BaseException:
         db.close()
         raise
+
+
+def database_file_for(
+    environment: Environment,
+    path: Path,
+    *,
+    base_dir: Path | None = None,
+    database: Path | None = None,
+    source: str = "environment",
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+    served_by: str = "a subprocess",
+) -> Database:
+    """Write a private copy of the environment's database to ``path`` for another process to serve.
+
+    The database and every tool are checked first (the same ConfigError subclasses as
+    :func:`build_tool_server`), so no process starts for a broken environment. Returns this
+    process's read-only view of the file, which shows what the serving process changes.
+    """
+    checked = build_tool_server(environment, base_dir=base_dir, database=database, source=source)
+    try:
+        target = sqlite3.connect(path)
+        try:
+            checked.db.conn.backup(target)
+        finally:
+            target.close()
+    finally:
+        checked.close()
+    return Database(
+        sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False),
+        label=f"{path} (served by {served_by})",
+        call_timeout_s=call_timeout_s,
+    )

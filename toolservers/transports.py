@@ -12,7 +12,6 @@ transport. The lower-level helpers (``stdio_tool_server``, ``http_tool_server``,
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -23,6 +22,7 @@ from typing import Literal, get_args
 import mcp
 
 from schemas import Environment
+from schemas.errors import ConfigError
 from toolservers._http import (
     HttpEndpoint,
     build_http_app,
@@ -36,7 +36,7 @@ from toolservers._http import (
 from toolservers._stdio import serve_command, serve_stdio, stdio_tool_server
 from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database
 from toolservers.loader import save_environment
-from toolservers.server import EventCallback, ProtocolErrorCallback, ToolServer, build_tool_server
+from toolservers.server import EventCallback, ProtocolErrorCallback, ToolServer, build_tool_server, database_file_for
 
 __all__ = [
     "TRANSPORTS",
@@ -133,7 +133,7 @@ async def connect_tool_server(
     exception groups, as with any ``mcp.Client``.
     """
     if transport not in TRANSPORTS:
-        raise ValueError(f"unknown transport {transport!r}; expected one of: {', '.join(TRANSPORTS)}")
+        raise ConfigError(f"unknown transport {transport!r}; expected one of: {', '.join(TRANSPORTS)}")
     source = f"environment {environment.id!r}"
     if transport == "stdio":
         served = _Served(on_event, on_protocol_error, dialogue_id, call_timeout_s)
@@ -181,24 +181,17 @@ async def _connect_stdio(
     tmp = Path(tempfile.mkdtemp(prefix="dialogsim-"))
     live: Database | None = None
     try:
-        # Building the server here checks the database and every tool before a process starts.
-        checked = build_tool_server(environment, base_dir=base_dir, database=database, source=source)
         db_file = tmp / "database.sqlite"
-        try:
-            target = sqlite3.connect(db_file)
-            try:
-                checked.db.conn.backup(target)
-            finally:
-                target.close()
-        finally:
-            checked.close()
-        env_file = tmp / "environment.json"
-        save_environment(environment, env_file)
-        live = Database(
-            sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, check_same_thread=False),
-            label=f"{db_file} (served by a subprocess)",
+        live = database_file_for(
+            environment,
+            db_file,
+            base_dir=base_dir,
+            database=database,
+            source=source,
             call_timeout_s=served.call_timeout_s,
         )
+        env_file = tmp / "environment.json"
+        save_environment(environment, env_file)
         async with AsyncExitStack() as stack:
             client = await stack.enter_async_context(
                 stdio_tool_server(

@@ -24,7 +24,9 @@ __all__ = ["add_config_option", "apply_config", "effective_settings"]
 _MODEL_KEYS = {"all": "model", "user": "user_model", "agent": "agent_model", "judge": "judge_model"}
 _MODEL_KEYS |= {"tasks": "tasks_model", "env": "env_model"}
 #: Settings never written to a manifest.
-_SECRET_DESTS = frozenset({"api_key"})
+#: Never written to a manifest: keys, and an external server's HTTP headers and environment
+#: values (a bearer token, a password; ``simulator.external`` keeps only their names).
+_SECRET_DESTS = frozenset({"api_key", "header", "env"})
 _NOT_SETTINGS = frozenset({"handler", "config", "command"})
 
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from schemas import Mode
 from simulator.cli._config import effective_settings
 from simulator.cli._executor import add_executor_arguments, describe, ray_executor
+from simulator.cli._external import add_external_arguments, external_spec
 from simulator.cli._generate import interrupted_exit, run_line
 from simulator.cli._models import add_connection_arguments, llm_setup
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
@@ -48,6 +49,11 @@ examples:
   dialogsim eval --agent python:examples/python_agent.py:make_agent --scenarios retail --seed 1 --out evals/py
   dialogsim eval --agent 'cmd:python examples/jsonl_agent.py' --trials 2 --seed 1 --out evals/cmd
   dialogsim eval --agent offline --trials 8 --seed 1 --executor ray --workers 2 --out evals/ray
+  dialogsim eval --agent offline --server "mcp-server-git --repository {state}" --state-dir repo/ \
+      --trials 2 --seed 1 --out evals/git
+
+With --server/--url the scenarios are planned over that MCP server (--limit of them, default 2)
+and every trial gets its own server instance on its own copy of --state-dir / --state-file.
 """
 
 
@@ -153,14 +159,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     add_executor_arguments(how)
     add_connection_arguments(p)
+    add_external_arguments(p, user_server=False)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from schemas.errors import ConfigError
     from simulator.eval import EvalConfig, render_results, run_eval
     from simulator.run.ray_executor import ExecutorError
 
     executor = ray_executor(args)  # a missing extra stops here, before any work
+    external = external_spec(args)
+    if external is not None and executor is not None:
+        raise ConfigError("--executor ray with --server/--url is not supported: run the trials in one process")
     config = EvalConfig(
         agent=args.agent,
         out_dir=args.out,
@@ -180,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         progress=not args.no_progress,
         text_only=args.text_only,
+        external=external,
         agent_env=tuple(dict.fromkeys(args.agent_env)),
         max_message_chars=args.max_message_chars,
         retry_failed=args.retry_failed,

@@ -15,10 +15,12 @@ from rich.console import Console
 from schemas import Mode
 from simulator.cli._config import effective_settings
 from simulator.cli._executor import add_executor_arguments, describe, ray_executor
+from simulator.cli._external import EXTERNAL_HELP, add_external_arguments, external_spec
 from simulator.cli._models import add_model_arguments, role_models
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
 
-_EPILOG = """\
+_EPILOG = (
+    """\
 The dataset directory holds manifest.json, environments/, dialogues.jsonl (one record per
 line) and summary.json. It is safe to kill a run at any moment: run the same command again
 and it continues where it stopped, without losing or repeating a dialogue. Ctrl-C or SIGTERM
@@ -46,6 +48,12 @@ k with k % N == I; the ids are those of the whole run), e.g. one per Slurm array
   dialogsim generate --dialogues 100000 --seed 7 --shard $SLURM_ARRAY_TASK_ID/64 --out shards/$SLURM_ARRAY_TASK_ID
   dialogsim merge shards/* --out data/
 """
+    + EXTERNAL_HELP
+    + """
+  dialogsim generate --server "mcp-server-time --local-timezone UTC" --dialogues 5 --seed 1 --out time/
+  dialogsim generate --server "mcp-server-git --repository {state}" --state-dir repo/ --dialogues 5 --seed 1 --out git/
+"""
+)
 
 _ROLES = ("user", "agent", "judge", "tasks", "env")
 
@@ -193,6 +201,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="continuations per source dialogue (default: 1)",
     )
     add_model_arguments(p, roles=_ROLES)
+    add_external_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -234,6 +243,15 @@ def run(args: argparse.Namespace) -> int:
     }
     dialogue_settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     dialogue_settings.update(agent=models.specs["agent"], user=models.specs["user"], judge=models.specs["judge"])
+    external = external_spec(args)
+    if external is not None and executor is not None:
+        raise ConfigError("--executor ray with --server/--url is not supported: run the dialogues in one process")
+    if external is not None:
+        if shard is not None:
+            raise ConfigError("--shard with --server/--url is not supported: run the dialogues in one process")
+        return _run_external(args, external, models, dialogue_settings)
+    if args.user_server is not None:
+        raise ConfigError("--user-server goes with --server or --url (tools for the user of an external environment)")
     config = RunConfig(
         dialogues=args.dialogues if args.dialogues is not None else 0,
         seed=args.seed,
@@ -323,3 +341,68 @@ def _closing(setup: Any, work: Any) -> Any:
             await setup.pool.aclose()
 
     return run
+
+
+def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_settings: dict[str, Any]) -> int:
+    """``generate --server/--url``: scenarios over an external MCP server (``simulator.external``)."""
+    from schemas.errors import ConfigError
+    from simulator.dialogue.runner import DialogueConfig
+    from simulator.external.run import execute_external, plan_run
+    from simulator.llm import use_setup
+    from simulator.run.config import RunConfig
+    from simulator.run.dataset import DATASET_FILE
+    from simulator.run.plan import drop_stale_plan, prepare_run
+    from simulator.summary import render_summary
+
+    if args.domains or args.database is not None or args.designs or args.branch_from is not None:
+        raise ConfigError("--server/--url is the environment: drop --domain, --database, --design and --branch-from")
+    tasks_model = models.specs["tasks"] if models.specs["tasks"] != "offline" else None
+    user_spec = None
+    external = spec.describe()
+    if args.user_server is not None:
+        from simulator.external.spec import ExternalSpec
+
+        user_spec = ExternalSpec(
+            command=args.user_server, connect_timeout_s=args.server_timeout, call_timeout_s=args.call_timeout
+        )
+        user_spec.check()
+        external["user_server"] = args.user_server
+    config = RunConfig(
+        dialogues=args.dialogues,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        mode=Mode(args.mode),
+        dialogue=DialogueConfig(**dialogue_settings),
+        out_dir=args.out,
+        external=external,
+        retry_failed=args.retry_failed,
+        settings=effective_settings(args),
+    )
+    drop_stale_plan(args.out)
+    setup = models.setup if tasks_model else None
+    planner = functools.partial(plan_run, spec=spec, tasks_model=tasks_model, setup=setup, user_spec=user_spec)
+    prepared = prepare_run(config, planner=planner)
+    if prepared.skipped or prepared.retried:
+        again = f"; {len(prepared.retried)} failed ones to run again" if prepared.retried else ""
+        print(
+            f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done{again}",
+            file=sys.stderr,
+        )
+    run_it = functools.partial(
+        execute_external,
+        prepared,
+        spec,
+        progress=not args.no_progress,
+        state_root=args.out / "state" if spec.keep_state else None,
+        user_spec=user_spec,
+        stop_on_signals=True,
+    )
+    if models.setup is not None:
+        with use_setup(models.setup):
+            summary = anyio.run(_closing(models.setup, run_it))
+    else:
+        summary = anyio.run(run_it)
+    console = Console()
+    console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
+    console.print(run_line(summary, args.out / "summary.json"), highlight=False)
+    return interrupted_exit(summary)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,7 +93,6 @@ def main(args: argparse.Namespace) -> int:
     from simulator.stress.report import PhaseProgress, Severity, StressReport, print_summary, write_report
     from simulator.stress.run import StressOptions, run_stress
 
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="dialogsim: %(levelname)s: %(message)s")
     # The SDK logs every exception a tool raises; under stress those are the findings, reported below.
     logging.getLogger("mcp").setLevel(logging.CRITICAL)
     spec = _spec(args)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import math
 import sys
 from pathlib import Path
@@ -112,7 +111,6 @@ def run(args: argparse.Namespace) -> int:
     from toolservers import build_tool_server, load_environment
     from toolservers.transports import new_token, serve_http, serve_stdio
 
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="dialogsim: %(levelname)s: %(message)s")
     events = _events_path(args.events, args.transport)
     _check_limits(args)
     env_path: Path = args.environment

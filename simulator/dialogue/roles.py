@@ -56,13 +56,17 @@ class AgentTurn:
 
 @dataclass(frozen=True, slots=True)
 class UserContext:
-    """What a user brain may know: its scenario (with the hidden goal) and the live database."""
+    """What a user brain may know: its scenario (with the hidden goal), the live database, its own tools."""
 
     scenario: Scenario
     environment: Environment
     query: Query
     rng: random.Random
     publish: Callable[[Event], Awaitable[Any]]
+    #: The user's own tools (``--user-server``, "dual control"), and how to call one; every call
+    #: is recorded as the user's (UserToolCall / UserToolResult). Empty for most environments.
+    tools: list[types.Tool] = field(default_factory=list)
+    call_tool: Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from schemas import (
     ToolResult,
     UserMessage,
 )
-from schemas.errors import BrainError, DialogsimError, InitialStateError, TurnTimeout
+from schemas.errors import BrainError, DialogsimError, InitialStateError, ToolServerFailure, TurnTimeout
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.bus import DialogueBus
 from simulator.dialogue.recorder import build_record
@@ -145,11 +145,22 @@ async def run_dialogue(
         if replaying.is_set():
             return  # initial DB actions rebuild state; they are not part of the conversation
         await bus.publish(event)
+        if isinstance(event, ToolResult) and event.error_code == ToolServerFailure.code:
+            # An external tool server crashed or hung (simulator.external): the dialogue cannot go on.
+            ending.set(TerminationReason.TOOL_FAILURE, f"the tool server failed: {event.text}")
+            await bus.publish(ErrorEvent(where="tool_failure", error_type="ToolServerFailure", message=event.text))
+            scope.cancel()
         if isinstance(event, ToolResult) and event.is_error:
             tool_errors += 1
             if tool_errors > config.max_tool_errors:
                 ending.set(TerminationReason.TOO_MANY_TOOL_ERRORS, f"{tool_errors} tool errors")
                 scope.cancel()
+
+    async def on_protocol_error(event: ErrorEvent) -> None:
+        # A call the server could not take as a tool call (an unknown tool): a JSON-RPC error
+        # to the caller, recorded as an error event, never as one of the agent's tool calls.
+        if not replaying.is_set():
+            await bus.publish(event)
 
     await bus.publish(DialogueStarted(scenario_id=scenario.id, environment_id=environment.id, mode=str(scenario.mode)))
     try:
@@ -159,6 +170,7 @@ async def run_dialogue(
                 environment,
                 transport=config.transport,
                 on_event=on_tool_event,
+                on_protocol_error=on_protocol_error,
                 dialogue_id=dialogue_id,
                 base_dir=base_dir,
             ) as conn:
@@ -168,14 +180,19 @@ async def run_dialogue(
                     await _replay_actions(scenario, conn.client)
                 phase.now = "converse"
                 with scope:
-                    endpoint = getattr(conn, "endpoint", None)
                     await _converse(
-                        scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, endpoint
+                        scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, conn
                     )
+                # An external environment has no database: it checks its tasks by a replay (simulator.external).
+                verify = getattr(conn, "verify", None)
+                if verify is not None:
+                    phase.now = "verify"
+                    outcomes = await verify(scenario, bus.events)
                 phase.now = "finish"
                 database = await conn.finish()
-                phase.now = "verify"
-                outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
+                if verify is None:
+                    phase.now = "verify"
+                    outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
                 if config.judge != "offline":
                     phase.now = "judge"
                     outcomes = await _judge(config.judge, scenario, bus, outcomes, config.turn_timeout_s)
@@ -229,8 +246,11 @@ async def _converse(
     rng: random.Random,
     ending: _Ending,
     brains: dict[str, str],
-    endpoint: Any = None,
+    conn: Any = None,
 ) -> None:
+    endpoint = getattr(conn, "endpoint", None)
+    # The user's own tools, when the environment gives it some (simulator.external).
+    user_tools, call_user_tool = getattr(conn, "user_tools", None) or [], getattr(conn, "call_user_tool", None)
     listed = await client.list_tools()
     user_seed, agent_seed = rng.random(), rng.random()
     history = [msgspec.convert(raw, type=Event) for raw in scenario.initial_state.history]
@@ -242,6 +262,8 @@ async def _converse(
                 query=database.query,
                 rng=random.Random(user_seed),
                 publish=bus.publish,
+                tools=user_tools,
+                call_tool=call_user_tool,
             )
         )
     except Exception as exc:  # a brain that cannot start fails the dialogue on its side

@@ -45,14 +45,14 @@ from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
 from simulator.eval.agents import AgentEndpoint, agent_environment, scrub_environment
 from simulator.eval.scoring import EvalResults, score, trial_id
-from simulator.eval.sources import ScenarioSource, load_source, resolve_source
+from simulator.eval.sources import DEFAULT_PER_DOMAIN, ScenarioSource, load_source, resolve_source
 from simulator.log import get_logger
 from simulator.run.config import RunConfig
 from simulator.run.dataset import iter_records, settings_differences
 from simulator.run.execute import DialogueFn, Executor, RunSummary, execute_run
 from simulator.run.plan import prepare_run
 from toolservers.host import ToolHost
-from toolservers.server import EventCallback
+from toolservers.server import EventCallback, ProtocolErrorCallback
 from toolservers.stdio_pool import StdioPool
 from toolservers.transports import Connected, connect_tool_server
 
@@ -103,6 +103,9 @@ class EvalConfig:
     progress: bool = True
     #: Give the agent the user's words only, never the offline user's dialogue acts.
     text_only: bool = False
+    #: An external MCP server as the environment (``--server``/``--url``, ``simulator.external``):
+    #: scenarios are planned over it offline and every dialogue gets its own instance.
+    external: Any = None
     #: Environment variables granted to outside agents besides the allow-list (``--agent-env``).
     agent_env: tuple[str, ...] = ()
     #: Longest agent message the user is given (characters); longer ones are cut, with a note.
@@ -215,6 +218,7 @@ def host_connector(host: ToolHost, *, agent_env: Mapping[str, str] | None = None
         *,
         transport: str = "inprocess",
         on_event: EventCallback | None = None,
+        on_protocol_error: ProtocolErrorCallback | None = None,
         dialogue_id: str = "",
         base_dir: Path | None = None,
         database: Path | None = None,
@@ -223,6 +227,7 @@ def host_connector(host: ToolHost, *, agent_env: Mapping[str, str] | None = None
             environment,
             transport="inprocess",
             on_event=on_event,
+            on_protocol_error=on_protocol_error,
             dialogue_id=dialogue_id,
             base_dir=base_dir,
             database=database,
@@ -257,12 +262,18 @@ def pool_connector(pool: StdioPool, *, agent_env: Mapping[str, str] | None = Non
         *,
         transport: str = "stdio",
         on_event: EventCallback | None = None,
+        on_protocol_error: ProtocolErrorCallback | None = None,
         dialogue_id: str = "",
         base_dir: Path | None = None,
         database: Path | None = None,
     ) -> AsyncIterator[Connected]:
         async with pool.connect(
-            environment, on_event=on_event, dialogue_id=dialogue_id, base_dir=base_dir, database=database
+            environment,
+            on_event=on_event,
+            on_protocol_error=on_protocol_error,
+            dialogue_id=dialogue_id,
+            base_dir=base_dir,
+            database=database,
         ) as conn:
 
             async def close() -> None:
@@ -296,6 +307,8 @@ class EvalDialogues:
     base_dir: Path | None = None
     agent_env: tuple[tuple[str, str], ...] = ()
     scrub_keep: tuple[str, ...] | None = None
+    #: An external MCP server (``--server``/``--url``): one instance per trial, started by this process.
+    external: Any = None
 
     @asynccontextmanager
     async def __call__(self, environments: Sequence[Environment], total: int | None) -> AsyncIterator[DialogueFn]:
@@ -306,6 +319,11 @@ class EvalDialogues:
             connector: Connector = connect_tool_server
             if total == 0:
                 pass  # everything is recorded already: serve nothing
+            elif self.external is not None:
+                from simulator.external.connect import ExternalRun
+
+                external = await stack.enter_async_context(ExternalRun(self.external, environments[0]))
+                connector = external.connector()
             elif self.tool_server == "pool":
                 size = self.pool_size if total is None else min(self.pool_size, total)
                 pool = await stack.enter_async_context(StdioPool(size, total=total, environments=environments))
@@ -344,10 +362,31 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
         if removed:
             log.info("agent_environment_scrubbed", removed=removed)
     _check(config)
-    source = resolve_source(config.source)
-    environments, base, base_dir = load_source(source, seed=config.seed, mode=config.mode, limit=config.limit)
+    if config.external is not None:
+        from simulator.external.run import plan_external
+
+        if config.source is not None:
+            raise ConfigError("--scenarios goes with the built-in environments; --server/--url plans its own")
+        if config.tool_server == "pool":
+            raise ConfigError("--tool-server pool serves built-in environments; use --server-pool N with --server")
+        if config.agent.startswith("cmd:"):
+            raise ConfigError(
+                "--agent cmd: reaches its tools over HTTP or stdio relays, which --server/--url does not provide "
+                "yet; evaluate it with a built-in environment, or use offline, python: or a model agent"
+            )
+        env, base = await plan_external(
+            config.external, count=config.limit or DEFAULT_PER_DOMAIN, seed=config.seed, mode=config.mode
+        )
+        environments, base_dir = [env], None
+        source = ScenarioSource("domains", (env.id,))
+    else:
+        source = resolve_source(config.source)
+        environments, base, base_dir = load_source(source, seed=config.seed, mode=config.mode, limit=config.limit)
     scenarios = trial_scenarios(base, trials=config.trials, seed=config.seed)
     settings = _settings(config, source)
+    if config.external is not None:
+        settings["source"] = "external"
+        settings["external"] = config.external.describe()
     out = config.out_dir
     _check_out_dir(out, settings)
     records_dir = out / RECORDS_DIR
@@ -358,6 +397,7 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
         concurrency=config.concurrency,
         mode=config.mode,
         domains=source.domains,
+        external=config.external.describe() if config.external is not None else None,
         dialogue=DialogueConfig(
             transport="inprocess",
             max_turns=config.max_turns,
@@ -384,6 +424,7 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
             base_dir=base_dir,
             agent_env=tuple(agent_env.items()),
             scrub_keep=tuple(config.agent_env) if config.agent.partition(":")[0] == "python" else None,
+            external=config.external,
         ),
         executor=config.executor,
         progress=config.progress,

@@ -10,6 +10,7 @@ answered with an error result here.
 from __future__ import annotations
 
 import mcp_types as types
+from mcp import MCPError
 
 from schemas import ErrorEvent, ProviderCall
 from simulator.dialogue.recorder import messages_from_events
@@ -53,7 +54,11 @@ class LLMAgent:
                         ChatMessage.tool(call.id, "Error: the arguments were not a JSON object.", is_error=True)
                     )
                     continue
-                result = await self.ctx.client.call_tool(call.name, call.arguments)
+                try:
+                    result = await self.ctx.client.call_tool(call.name, call.arguments)
+                except MCPError as exc:  # e.g. a tool that does not exist: the model hears why
+                    self.messages.append(ChatMessage.tool(call.id, f"Error: {exc}", is_error=True))
+                    continue
                 self.messages.append(ChatMessage.tool(call.id, _text(result), is_error=bool(result.is_error)))
         text = "I'm sorry — I could not finish that within the steps I'm allowed. Could you rephrase the request?"
         self.messages.append(ChatMessage.assistant(text))

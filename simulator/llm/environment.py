@@ -16,7 +16,6 @@ parameters and parameterised SQL). Nothing is trusted:
 from __future__ import annotations
 
 import json
-import logging
 import re
 from typing import Any
 
@@ -25,6 +24,7 @@ from jsonschema import Draft202012Validator
 
 from schemas import DatabaseSpec, Effect, Environment, ResultShape, SqlImplementation, ToolSpec
 from schemas.errors import DatabaseFileError, NotFoundError, ToolDefinitionError, ToolError, ToolExecutionError
+from simulator.log import get_logger
 from simulator.providers import ChatMessage, LLMClient, Request, complete_structured
 from toolservers.database import Database, open_database
 from toolservers.derive import derive_environment_from_ddl
@@ -32,7 +32,7 @@ from toolservers.executor import ToolExecutor
 
 __all__ = ["EnvironmentDesign", "ToolDesign", "ToolRepairs", "design_environment", "dry_run", "sample_arguments"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _FORBIDDEN = re.compile(r"\b(ATTACH|DETACH|PRAGMA|VACUUM|load_extension)\b", re.IGNORECASE)
 _TABLES = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+[\"`\[]?(\w+)", re.IGNORECASE)

@@ -18,7 +18,6 @@ the same :class:`~schemas.Task` the offline brains and the verifier already use.
 from __future__ import annotations
 
 import json
-import logging
 import random
 import re
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from schemas import (
     ValueRef,
 )
 from schemas.errors import ToolError
+from simulator.log import get_logger
 from simulator.offline.language import entity, format_value, label
 from simulator.offline.planner import final_assertion, rows_of
 from simulator.offline.schema_view import Schema, read_schema
@@ -61,7 +61,7 @@ __all__ = [
     "generate_tasks",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Rows shown per table in the prompt.
 SAMPLE_ROWS = 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mcp_types as types
 import msgspec
 
 from schemas import Mode, ProviderCall
@@ -9,7 +10,7 @@ from simulator.dialogue.roles import UserContext, UserFactory, UserTurn
 from simulator.llm.setup import current_setup
 from simulator.offline.acts import Act
 from simulator.offline.language import format_value
-from simulator.providers import ChatMessage, LLMClient, Request, complete_structured
+from simulator.providers import ChatMessage, LLMClient, Request, ToolDef, complete_structured
 
 __all__ = ["LLMUser", "UserReply", "llm_user_brain"]
 
@@ -30,10 +31,17 @@ class LLMUser:
     ``user`` messages and its own replies are the ``assistant`` ones.
     """
 
-    def __init__(self, client: LLMClient, ctx: UserContext, system: str) -> None:
+    def __init__(self, client: LLMClient, ctx: UserContext, system: str, *, max_tool_steps: int = 6) -> None:
         self.client = client
         self.ctx = ctx
         self.brain = f"llm:{client.spec}"
+        # The user's own tools ("dual control"): offered on a step before each reply.
+        self.tools = [
+            ToolDef(name=t.name, description=t.description or "", parameters=t.input_schema) for t in ctx.tools
+        ]
+        self.max_tool_steps = max_tool_steps
+        if self.tools:
+            system += _TOOLS_NOTE
         self.messages: list[ChatMessage] = [ChatMessage.system(system)]
         self.started = {t.id for t in ctx.scenario.tasks}
 
@@ -45,9 +53,36 @@ class LLMUser:
 
     async def _turn(self, heard: str, *, started: list[str] | None = None) -> UserTurn:
         self.messages.append(ChatMessage.user(heard))
+        if self.tools and self.ctx.call_tool is not None:
+            await self._use_tools()
         reply = await complete_structured(self.client, Request(messages=self.messages), UserReply, name="user_turn")
         self.messages.append(ChatMessage.assistant(msgspec.json.encode(reply).decode()))
         return UserTurn(text=reply.user_message, acts=[], started_tasks=started or [], complete=reply.is_task_complete)
+
+    async def _use_tools(self) -> None:
+        """Let the model call its own tools (each call recorded as the user's) until it has none to make."""
+        assert self.ctx.call_tool is not None
+        for _ in range(self.max_tool_steps):
+            response = await self.client.complete(Request(messages=self.messages, tools=self.tools))
+            if not response.tool_calls:
+                return  # what it would say now comes as the structured reply below
+            self.messages.append(response.message())
+            for call in response.tool_calls:
+                if call.invalid_arguments is not None:
+                    text, failed = "Error: the arguments were not a JSON object.", True
+                else:
+                    result = await self.ctx.call_tool(call.name, call.arguments)
+                    text = "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+                    failed = bool(result.is_error)
+                self.messages.append(ChatMessage.tool(call.id, text, is_error=failed))
+
+
+_TOOLS_NOTE = """
+
+# Your own tools
+You also have tools of your own (your device, your account page). When the assistant asks
+you to do or check something on your side, do it with them, then tell the assistant what
+you did or saw. Never do the assistant's part for it."""
 
 
 def user_prompt(template: str, ctx: UserContext) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -149,7 +150,11 @@ class OfflineAgent:
         mem = self.memory.get(ref.step)
         if mem is None or len(mem.rows) <= ref.row:
             return None
-        return mem.rows[ref.row].get(ref.field)
+        value = mem.rows[ref.row].get(ref.field)
+        if ref.pattern is not None:  # a value inside a text result (external servers)
+            found = re.search(ref.pattern, str(value)) if value is not None else None
+            return found.group(1) if found is not None else None
+        return value
 
     async def _rerun(
         self,

@@ -95,6 +95,9 @@ class RunConfig:
     branch_from: Path | None = None
     at_turn: int = 0
     variants: int = 1
+    #: An external MCP server as environment (``simulator.external``): what decides what is
+    #: generated over it (command or URL, state template, shared state); None for SQL.
+    external: dict[str, Any] | None = None
     #: Run again the dialogues whose last record failed on the infrastructure's side
     #: (``simulator.run.retry``), appending their new record.
     retry_failed: bool = False
@@ -136,6 +139,8 @@ def fingerprint(config: RunConfig) -> dict[str, Any]:
             k: v for k, v in sorted(dialogue.items()) if k not in _RUNTIME_ONLY and not k.endswith("timeout_s")
         },
     }
+    if config.external is not None:
+        fp["external"] = config.external
     if config.branch_from is not None:
         fp["branch"] = {
             "from": str(config.branch_from.resolve()),

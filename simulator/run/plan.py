@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import random
 import re
 import shutil
@@ -24,6 +23,7 @@ from schemas import (
 )
 from schemas.errors import ConfigError, UsageError
 from simulator.llm.setup import LLMSetup, use_setup
+from simulator.log import get_logger
 from simulator.providers import ProviderError, StructuredOutputError, parse_model
 from simulator.run.config import RunConfig, check_settings, fingerprint
 from simulator.run.dataset import (
@@ -39,7 +39,7 @@ from toolservers.loader import load_environment, save_environment
 
 __all__ = ["PLAN_DIR", "Planner", "PreparedRun", "default_planner", "drop_stale_plan", "model_planner", "prepare_run"]
 
-log = logging.getLogger("dialogsim.run")
+log = get_logger(__name__)
 
 #: Where a run planned with a model keeps what it planned (reused on resume).
 PLAN_DIR = "plan"

@@ -25,6 +25,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
+from schemas.errors import ToolServerError
 from simulator.stress.report import Outcome
 from toolservers.server import ERROR_CODE_META
 
@@ -39,8 +40,10 @@ _CLOSE_TIMEOUT_S = 15.0
 _MAX_PAGES = 100
 
 
-class LinkDown(Exception):
+class LinkDown(ToolServerError):
     """The target could not be connected (or reconnected)."""
+
+    code = "link_down"
 
 
 @dataclass(frozen=True, slots=True)

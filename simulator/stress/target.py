@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -32,7 +31,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from schemas import Effect, Environment
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, UsageError
 from toolservers import (
     Database,
     build_tool_server,
@@ -43,6 +42,7 @@ from toolservers import (
     save_environment,
 )
 from toolservers.database import DEFAULT_CALL_TIMEOUT_S
+from toolservers.server import database_file_for
 from toolservers.transports import TRANSPORTS, TransportName, serve_command
 
 __all__ = ["Target", "TargetError", "TargetSpec", "open_target", "parse_env_pairs", "parse_headers"]
@@ -141,7 +141,7 @@ class Target:
 
     def fresh_database(self) -> Database:
         if self.environment is None:
-            raise RuntimeError("only environment targets have a database")
+            raise UsageError("only environment targets have a database")
         return open_database(self.environment.database, base_dir=self.base_dir, call_timeout_s=self.call_timeout_s)
 
     def declared_write(self, tool: str) -> bool | None:
@@ -209,23 +209,10 @@ async def _environment_target(spec: TargetSpec, tmp: Path) -> AsyncIterator[Targ
     timeout = DEFAULT_CALL_TIMEOUT_S if spec.call_timeout_s is None else spec.call_timeout_s
     if spec.transport == "stdio":
         # The subprocess changes a database file in place; this process reads the same file.
-        checked = build_tool_server(environment, base_dir=base_dir, source=source)
         db_file = tmp / "database.sqlite"
-        try:
-            copy = sqlite3.connect(db_file)
-            try:
-                checked.db.conn.backup(copy)
-            finally:
-                copy.close()
-        finally:
-            checked.close()
+        live = database_file_for(environment, db_file, base_dir=base_dir, source=source, call_timeout_s=timeout)
         env_file = tmp / "environment.json"
         save_environment(environment, env_file)
-        live = Database(
-            sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, check_same_thread=False),
-            label=f"{db_file} (served by a subprocess)",
-            call_timeout_s=timeout,
-        )
         params = serve_command(env_file, database=db_file, in_place=True, call_timeout_s=timeout)
         log = (tmp / "server.log").open("w", encoding="utf-8")
         try:

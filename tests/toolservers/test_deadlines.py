@@ -27,7 +27,7 @@ from anyio.abc import Process, SocketListener, TaskGroup
 from anyio.streams.text import TextReceiveStream
 
 from schemas import DatabaseSpec, Effect, Environment, ResultShape, SqlImplementation, ToolCall, ToolEvent, ToolSpec
-from schemas.errors import QueryTimeoutError, ToolTimeoutError
+from schemas.errors import ConfigError, QueryTimeoutError, ToolTimeoutError
 from tests.conftest import shop_environment
 from tests.toolservers.test_server import Recorder
 from toolservers import (
@@ -293,9 +293,9 @@ async def test_a_write_inside_an_outer_transaction_goes_straight_to_a_thread() -
 
 def test_timeouts_must_be_positive(tmp_path: Path) -> None:
     for bad in (0, -1, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="call_timeout_s"):
+        with pytest.raises(ConfigError, match="call_timeout_s"):
             open_database(shop_environment().database, call_timeout_s=bad)
-    with pytest.raises(ValueError, match="call_timeout_s"):
+    with pytest.raises(ConfigError, match="call_timeout_s"):
         Database(sqlite3.connect(":memory:"), call_timeout_s=0)
 
 

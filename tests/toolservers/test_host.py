@@ -8,6 +8,7 @@ import pytest
 from mcp import StdioServerParameters
 
 from schemas import Environment, ToolCall, ToolEvent, ToolResult
+from schemas.errors import UsageError
 from toolservers import EventCallback, build_tool_server, http_client
 from toolservers.host import ToolHost
 
@@ -111,7 +112,7 @@ async def test_wrong_tokens_unknown_paths_and_foreign_hosts_are_refused(shop_env
 async def test_mounting_needs_a_running_host(shop_env: Environment) -> None:
     server = build_tool_server(shop_env)
     try:
-        with pytest.raises(RuntimeError):
+        with pytest.raises(UsageError):
             async with ToolHost().mount(server):
                 pass
     finally:

@@ -90,3 +90,18 @@ class FloodingAgent:
 
 def make_flooding(info: Any) -> FloodingAgent:
     return FloodingAgent()
+
+
+class InventingAgent:
+    """Calls a tool the server does not have, once, then answers."""
+
+    async def reply(self, conversation: list[Any], session: Any) -> str:
+        try:
+            await session.call_tool("teleport_order", {"order_id": 1})
+        except Exception as exc:  # the server answers with a JSON-RPC error
+            return f"I could not do that: {type(exc).__name__}"
+        return "That worked?"
+
+
+def make_inventing(info: Any) -> InventingAgent:
+    return InventingAgent()

@@ -284,3 +284,20 @@ def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         == 2
     )
     assert "not a file, a dataset directory or a built-in domain" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tool_server", ["host", "pool"])
+async def test_calls_to_tools_that_do_not_exist_are_protocol_errors_not_tool_calls(
+    tmp_path: Path, tool_server: str
+) -> None:
+    from schemas import ErrorEvent
+
+    outcome = await run_eval(
+        _config(tmp_path, tool_server, python_test_agent("make_inventing"), seed=1, limit=1, tool_server=tool_server)
+    )
+    (record,) = _records(tmp_path / tool_server).values()
+    assert "JSON-RPC" in record.messages[1].content or "MCPError" in record.messages[1].content
+    protocol = [e for e in record.events if isinstance(e, ErrorEvent) and e.where == "tools/call"]
+    assert protocol and all(e.error_type == "unknown_tool" for e in protocol)
+    assert not any(isinstance(e, ToolCall) for e in record.events)
+    assert record.metrics.tool_calls == 0 and outcome.results.summary.tool_calls == 0

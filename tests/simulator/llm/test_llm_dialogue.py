@@ -308,3 +308,47 @@ async def test_a_model_that_keeps_failing_is_recorded_and_the_run_goes_on(tmp_pa
         errors = [e for e in record.events if isinstance(e, ErrorEvent)]
         assert [e.error_type for e in errors] == ["ProviderUnavailable"]
     assert server.hits == 2 * 2  # each dialogue's agent: one attempt and one retry, then it gave up
+
+
+class _InventingModel(FakeModel):
+    """Calls a tool the server does not have first, then carries on as FakeModel."""
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(provider)
+        self.invented = False
+        self.told: list[str] = []
+
+    def __call__(self, request: Received) -> Reply:
+        body = request.json()
+        if not self._is_user_request(body) and not self.invented:
+            self.invented = True
+            return Reply(body=self._tool_call("teleport_customer", {"customer_id": 1}))
+        result = self._tool_result(body["messages"][-1]) if body.get("messages") else None
+        if result is not None and not self.told:
+            self.told = [result]
+            return Reply(body=self._tool_call("get_customer", {"customer_id": 1}))
+        return super().__call__(request)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+async def test_a_tool_the_server_does_not_have_is_told_to_the_model_not_counted(provider: str) -> None:
+    env: Environment = shop_environment()
+    scenario = build_scenario(env, index=0, seed=1)
+    fake = _InventingModel(provider)
+    model = f"{provider}:test-model"
+    async with await _served(fake) as server:
+        url = server.openai_base_url if provider == "openai" else server.base_url
+        spec = parse_model(model)
+        setup = LLMSetup(settings={str(spec): settings_from_env(spec, {}, api_key=KEY, base_url=url)})
+        with use_setup(setup):
+            record = await run_dialogue(scenario, env, DialogueConfig(agent=model, user=model))
+        await setup.pool.aclose()
+    # The model heard that the tool does not exist, and the dialogue went on.
+    assert fake.told and "teleport_customer" in fake.told[0]
+    assert record.termination is TerminationReason.USER_DONE, record.error
+    # Recorded as a protocol error, not as a call of the agent's.
+    protocol = [e for e in record.events if isinstance(e, ErrorEvent) and e.where == "tools/call"]
+    assert [e.error_type for e in protocol] == ["unknown_tool"]
+    assert [e.tool for e in record.events if isinstance(e, ToolCall)] == ["get_customer"]
+    assert record.metrics.tool_calls == 1

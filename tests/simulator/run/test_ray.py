@@ -157,6 +157,18 @@ def test_ray_flags_need_the_ray_executor(tmp_path: Path, capsys: pytest.CaptureF
     assert code == 2 and "--workers needs --executor ray" in capsys.readouterr().err
 
 
+def test_ray_with_an_external_server_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+
+    out = tmp_path / "o"
+    ray_flags = ["--executor", "ray", "--server", "mcp-server-git --repository .", "--out", str(out)]
+    assert main(["generate", "--dialogues", "2", "--seed", "1", *ray_flags]) == 2
+    assert main(["eval", "--agent", "offline", "--seed", "1", *ray_flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--executor ray with --server/--url is not supported") == 2
+    assert not out.exists()
+
+
 def test_workers_get_the_settings_of_their_own_models_only() -> None:
     from simulator.llm import LLMSetup, use_setup
     from simulator.providers import Secret

@@ -1,0 +1,400 @@
+"""Offline planning over an external server: walk its read tools, keep what really works.
+
+No model is needed. On a probe instance (a fresh state copy) the planner calls the
+server's read tools with arguments it can justify — an enum value, an example quoted in a
+parameter's description, a default, the ``{state}`` path for a path-like parameter, and
+values taken from earlier results (list → get → follow an id). Every call that returns
+something becomes an observation; values in its result (structured fields, ``Key: value``
+lines, ids) become candidates for later calls. Tasks are built from observations (one
+call, or a call and the call that follows an id it returned) and checked by running them
+again on a second fresh instance: what differs between the two runs (or looks like
+"now") is volatile and never required of the agent. Reads that changed files of the
+state (caches, indexes) are recorded as ``volatile_paths``.
+
+Only tools that say they are read-only (``readOnlyHint``), or, without annotations, whose
+names read as reads, are ever called here; write tasks come from a model (``--tasks-model``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import mcp_types as types
+
+from schemas import (
+    CallCheck,
+    ChainStep,
+    Environment,
+    ExpectedOutcome,
+    ExpectedValue,
+    Fact,
+    Mode,
+    Scenario,
+    SubRequest,
+    Task,
+    ValueRef,
+)
+from schemas.errors import ExternalServerError
+from simulator.external.instance import Instance
+from simulator.external.proxy import Answer, call_instance
+from simulator.external.results import Harvest, Source, harvest_values, result_rows
+from simulator.external.spec import STATE_TOKEN
+from simulator.external.tree import diff, snapshot
+from simulator.external.verify import resolve_arguments, result_value
+from simulator.offline.language import label
+from simulator.offline.scenarios import make_persona
+
+__all__ = ["Observation", "Probe", "TaskTemplate", "build_scenarios", "is_read_tool", "plan_templates", "walk"]
+
+_READ_WORDS = {
+    "get", "list", "search", "find", "read", "show", "describe", "fetch", "query", "count", "lookup", "status",
+    "log", "view", "info", "diff", "branch", "current", "convert", "check",
+}  # fmt: skip
+_WRITE_WORDS = {
+    "create", "delete", "update", "set", "add", "remove", "write", "commit", "reset", "checkout", "push", "send",
+    "move", "rename", "insert", "drop", "kill", "exec", "run", "post", "put", "edit",
+}  # fmt: skip
+_PATHY = re.compile(r"(path|dir|directory|repo|repository|root|folder|file|database|db)$", re.IGNORECASE)
+_QUOTED = re.compile(r"'([^'\s][^']{0,60})'|\"([^\"\s][^\"]{0,60})\"")
+_FORMATS = {"HH:MM:SS": "14:30:00", "HH:MM": "14:30", "YYYY-MM-DD": "2024-01-15"}
+_MAX_CALLS = 80
+#: Which harvested values make the best things to report: named fields first, loose text last.
+_PRIORITY = {"id": 1, "line": 2, "item": 3}
+_WANTS = {"id": "the id", "line": "what it says", "item": "the entries"}
+_PER_TOOL = 3
+
+
+def is_read_tool(tool: types.Tool) -> bool:
+    """Whether the tool says it only reads (``readOnlyHint``), or, unannotated, its name reads like it."""
+    hint = tool.annotations.read_only_hint if tool.annotations is not None else None
+    if hint is not None:
+        return hint
+    words = set(re.split(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])", tool.name.lower()))
+    return bool(words & _READ_WORDS) and not words & _WRITE_WORDS
+
+
+@dataclass(slots=True)
+class Observation:
+    """A read call that worked on the probe: its arguments, where they came from, what it returned."""
+
+    index: int
+    tool: str
+    args: dict[str, Any]
+    answer: Answer
+    sources: dict[str, Source] = field(default_factory=dict)
+    harvest: list[Harvest] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Probe:
+    """What the walk learned: the observations and the state files reads changed."""
+
+    observations: list[Observation]
+    volatile_paths: set[str]
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _param_candidates(
+    name: str, schema: dict[str, Any], harvest: Sequence[Harvest], has_state: bool
+) -> list[tuple[Any, Source | None]]:
+    out: list[tuple[Any, Source | None]] = []
+    kind = schema.get("type")
+    if kind is None:
+        kinds = [s.get("type") for s in schema.get("anyOf", []) if isinstance(s, dict)]
+        kind = next((k for k in kinds if k != "null"), None)
+    out += [(value, None) for value in schema.get("enum", [])]
+    if has_state and kind in (None, "string") and _PATHY.search(name):
+        out.append((STATE_TOKEN, None))
+    description = str(schema.get("description", ""))
+    out += [(value, None) for value in schema.get("examples", [])]
+    if kind in (None, "string"):
+        out += [(match.group(1) or match.group(2), None) for match in _QUOTED.finditer(description)]
+        for fmt, example in _FORMATS.items():
+            if fmt in description:
+                out.append((example, None))
+                break
+    wanted = _norm(name)
+    matched = [h for h in harvest if h.key and (_norm(h.key) == wanted or (len(h.key) > 3 and _norm(h.key) in wanted))]
+    generic = [h for h in harvest if h.key in {"id", "item"} and h not in matched]
+    for h in sorted(matched, key=lambda h: h.source is None) + sorted(generic, key=lambda h: h.source is None):
+        if kind == "integer" and not isinstance(h.value, int):
+            continue
+        if kind in (None, "string") and not isinstance(h.value, str):
+            continue
+        out.append((h.value, h.source))
+    if "default" in schema and schema["default"] is not None:
+        out.append((schema["default"], None))
+    if not out:
+        if kind == "integer":
+            out.append((max(1, int(schema.get("minimum", 1))), None))
+        elif kind == "boolean":
+            out.append((False, None))
+        elif kind == "array":
+            return []  # no value can be justified for a list without a hint
+    unique: list[tuple[Any, Source | None]] = []
+    seen: set[str] = set()
+    for value, source in out:
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            unique.append((value, source))
+    return unique[:4]
+
+
+async def walk(instance: Instance, tools: Sequence[types.Tool], *, limit_s: float, rounds: int = 2) -> Probe:
+    """Call the read tools on ``instance`` with justified arguments; return what worked."""
+    reads = sorted((t for t in tools if is_read_tool(t)), key=lambda t: t.name)
+    observations: list[Observation] = []
+    harvest: list[Harvest] = []
+    tried: set[str] = set()
+    volatile: set[str] = set()
+    before = snapshot(instance.state)
+    calls = 0
+    for _ in range(rounds):
+        for tool in reads:
+            schema = tool.input_schema or {}
+            props: dict[str, Any] = schema.get("properties", {}) or {}
+            required = [r for r in schema.get("required", []) if r in props]
+            options = [_param_candidates(r, props[r], harvest, instance.state is not None) for r in required]
+            if any(not o for o in options):
+                continue
+            kept = sum(1 for o in observations if o.tool == tool.name)
+            for combo in itertools.islice(itertools.product(*options), 8):
+                if kept >= _PER_TOOL or calls >= _MAX_CALLS:
+                    break
+                args = {name: value for name, (value, _) in zip(required, combo, strict=True)}
+                key = tool.name + json.dumps(args, sort_keys=True, default=str)
+                if key in tried:
+                    continue
+                tried.add(key)
+                calls += 1
+                answer = await call_instance(instance, tool.name, args, limit_s)
+                after = snapshot(instance.state)
+                volatile |= {c.path for c in diff(before, after)}
+                before = after
+                if answer.error_code == "server_failure":
+                    raise ExternalServerError("--server", f"the server failed while it was probed: {answer.text}")
+                if answer.is_error or not (answer.text.strip() or answer.structured):
+                    continue
+                sources = {name: source for name, (_, source) in zip(required, combo, strict=True) if source}
+                obs = Observation(len(observations), tool.name, args, answer, sources)
+                obs.harvest = harvest_values(answer, obs.index)
+                observations.append(obs)
+                harvest += obs.harvest
+                kept += 1
+    return Probe(observations, volatile)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass(slots=True)
+class TaskTemplate:
+    """A task before its ids are given: one or two observations and what to report."""
+
+    chain: list[Observation]
+    reports: list[Harvest]
+    answers: list[Answer] = field(default_factory=list)
+
+
+def _near_now(value: Any) -> bool:
+    if not isinstance(value, str) or not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        return False
+    try:
+        when = datetime.datetime.fromisoformat(value.replace(" ", "T", 1))
+    except ValueError:
+        return False
+    now = datetime.datetime.now(when.tzinfo) if when.tzinfo else datetime.datetime.now()
+    return abs((now - when).total_seconds()) < 3 * 86400
+
+
+def _reportable(h: Harvest, args: dict[str, Any]) -> bool:
+    value = h.value
+    if isinstance(value, bool) or _near_now(value):
+        return False
+    if isinstance(value, str) and (len(value) < 3 or STATE_TOKEN in value or value in map(str, args.values())):
+        return False
+    return h.key not in {"item"} or isinstance(value, str)
+
+
+def _value_in(answer: Answer, h: Harvest) -> bool:
+    """Whether ``h``'s value is still in ``answer`` (the second run), where it was in the first."""
+    rows, from_text = result_rows(answer)
+    if not from_text:
+        return bool(rows) and rows[0].get(h.key) == h.value
+    return str(h.value) in answer.text
+
+
+async def plan_templates(instance: Instance, probe: Probe, *, limit_s: float, rng: random.Random) -> list[TaskTemplate]:
+    """Tasks from ``probe``'s observations, re-run on ``instance`` (a second fresh copy); volatile values dropped."""
+    candidates: list[list[Observation]] = []
+    for obs in probe.observations:
+        if not obs.sources:
+            candidates.append([obs])
+        parents = {s.obs for s in obs.sources.values()}
+        if len(parents) == 1:
+            parent = probe.observations[parents.pop()]
+            if not parent.sources:
+                candidates.append([parent, obs])
+    templates: list[TaskTemplate] = []
+    for chain in candidates:
+        answers: dict[str, Answer] = {}
+        checked: list[Answer] = []
+        ok = True
+        for k, obs in enumerate(chain):
+            step = _step(obs, f"s{k}", chain)
+            args = resolve_arguments(step, answers)
+            if args != obs.args:
+                ok = False  # a reference resolves to something else on a fresh copy: not stable
+                break
+            answer = await call_instance(instance, obs.tool, args, limit_s)
+            if answer.is_error:
+                ok = False
+                break
+            answers[step.id] = answer
+            checked.append(answer)
+        if not ok:
+            continue
+        last = chain[-1]
+        reports = [h for h in last.harvest if _reportable(h, last.args) and _value_in(checked[-1], h)]
+        if not reports:
+            continue
+        rng.shuffle(reports)
+        reports.sort(key=lambda h: _PRIORITY.get(h.key, 0))
+        picked = sorted(reports[:2], key=lambda h: last.harvest.index(h))
+        templates.append(TaskTemplate(chain, picked, checked))
+    return templates
+
+
+def _step(obs: Observation, step_id: str, chain: Sequence[Observation]) -> ChainStep:
+    refs: dict[str, ValueRef] = {}
+    literal: dict[str, Any] = {}
+    for name, value in obs.args.items():
+        source = obs.sources.get(name)
+        if source is not None and len(chain) > 1 and chain[0].index == source.obs and obs is not chain[0]:
+            refs[name] = ValueRef(step=step_id.rsplit("s", 1)[0] + "s0", field=source.field, pattern=source.pattern)
+        else:
+            literal[name] = value
+    return ChainStep(id=step_id, tool=obs.tool, arguments=literal, refs=refs, resolved=dict(obs.args))
+
+
+def _phrase(tool: types.Tool | None, name: str) -> str:
+    text = (tool.description or "").strip() if tool is not None else ""
+    text = re.split(r"(?<=[.!?])\s|\n", text, maxsplit=1)[0].rstrip(".!? ") if text else ""
+    if not text:
+        text = "run " + label(name)
+    verb, _, rest = text.partition(" ")
+    if verb.lower().endswith("s") and not verb.lower().endswith("ss") and len(verb) > 3:
+        verb = verb[:-1]  # "Shows the status" -> "show the status"
+    text = f"{verb} {rest}".strip()
+    return text[:1].lower() + text[1:]
+
+
+def _said(args: dict[str, Any], withheld: set[str]) -> str:
+    shown = [f"{label(k)} {v}" for k, v in args.items() if k not in withheld and v != STATE_TOKEN]
+    return (" for " + ", ".join(shown)) if shown else ""
+
+
+def make_task(template: TaskTemplate, task_id: str, tools: dict[str, types.Tool], rng: random.Random) -> Task:
+    """The task of ``template`` with ids under ``task_id``; a literal argument may be withheld as a fact."""
+    chain = template.chain
+    steps = [_step(obs, f"{task_id}.s{k}", chain) for k, obs in enumerate(chain)]
+    first = steps[0]
+    literal = {k: v for k, v in first.arguments.items() if v != STATE_TOKEN and isinstance(v, str | int | float)}
+    facts: list[Fact] = []
+    withheld: set[str] = set()
+    if literal and rng.random() < 0.5:
+        name = rng.choice(sorted(literal))
+        facts.append(Fact(name=name, value=literal[name], description=f"the {label(name)}"))
+        withheld.add(name)
+    stated = [k for k in first.arguments if k not in withheld]
+    last = chain[-1]
+    rows_from_text = result_rows(template.answers[-1])[1]
+    steps[-1] = ChainStep(
+        id=steps[-1].id,
+        tool=steps[-1].tool,
+        arguments=steps[-1].arguments,
+        refs=steps[-1].refs,
+        resolved=steps[-1].resolved,
+        report=["result"] if rows_from_text else [h.key for h in template.reports],
+    )
+    phrase = _phrase(tools.get(chain[0].tool), chain[0].tool) + _said(first.arguments, withheld)
+    if len(chain) > 1:
+        phrase += ", and then " + _phrase(tools.get(last.tool), last.tool) + " for the first one it shows"
+    wants = " and ".join(_WANTS.get(h.key, f"the {label(h.key)}") for h in template.reports)
+    text = f"Please {phrase}; I'd like to know {wants}." if wants else f"Please {phrase}."
+    values = [ExpectedValue(step=steps[-1].id, name=h.key, value=h.value) for h in template.reports]
+    checks = [
+        CallCheck(
+            description=f"{obs.tool} re-run",
+            tool=obs.tool,
+            arguments=dict(obs.args),
+            expected=result_value(answer),
+        )
+        for obs, answer in zip(chain, template.answers, strict=True)
+    ]
+    return Task(
+        id=task_id,
+        goal=f"You want to {phrase}, and to hear {wants or 'the answer'}.",
+        chain=steps,
+        sub_requests=[
+            SubRequest(
+                id=f"{task_id}.r0",
+                steps=[s.id for s in steps],
+                intent="lookup" if len(steps) == 1 else "list_related",
+                text=text,
+                stated=stated,
+            )
+        ],
+        facts=facts,
+        expected=ExpectedOutcome(values=values, calls=checks),
+    )
+
+
+def build_scenarios(
+    environment: Environment,
+    templates: Sequence[TaskTemplate],
+    tools: Sequence[types.Tool],
+    *,
+    count: int,
+    seed: int,
+    mode: Mode,
+    start: int = 0,
+) -> list[Scenario]:
+    """``count`` scenarios of one to three tasks each, drawn from ``templates``; deterministic by seed."""
+    if not templates:
+        raise ExternalServerError(
+            "--server",
+            "no task could be planned offline: no read tool returned anything with the arguments that could be "
+            "justified (give --tasks-model to let a model write tasks)",
+        )
+    by_name = {t.name: t for t in tools}
+    out = []
+    for i in range(start, start + count):
+        rng = random.Random(f"{seed}:{environment.id}:{i}")
+        persona = make_persona(rng)
+        n = min(len(templates), rng.choice([1, 2, 2, 3]))
+        picked = rng.sample(range(len(templates)), n)
+        tasks = [make_task(templates[j], f"t{k}", by_name, rng) for k, j in enumerate(picked)]
+        out.append(
+            Scenario(
+                id=f"{environment.id}-{seed}-{i:05d}",
+                environment_id=environment.id,
+                domain=environment.domain,
+                tasks=tasks,
+                persona=persona,
+                mode=mode,
+                seed=seed,
+            )
+        )
+    return out
