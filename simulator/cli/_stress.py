@@ -90,8 +90,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from simulator.stress.report import PhaseProgress, Severity, StressReport, print_summary, write_report
-    from simulator.stress.run import StressOptions, run_stress
+    from simulator.stress.campaign import StressOptions, run_stress
+    from simulator.stress.render import PhaseProgress, print_summary
+    from simulator.stress.report import Severity, StressReport, write_report
 
     # The SDK logs every exception a tool raises; under stress those are the findings, reported below.
     logging.getLogger("mcp").setLevel(logging.CRITICAL)

@@ -29,6 +29,7 @@ from simulator.providers import ChatMessage, LLMClient, Request, complete_struct
 from toolservers.database import Database, open_database
 from toolservers.derive import derive_environment_from_ddl
 from toolservers.executor import ToolExecutor
+from toolservers.sql import quote_ident
 
 __all__ = ["EnvironmentDesign", "ToolDesign", "ToolRepairs", "design_environment", "dry_run", "sample_arguments"]
 
@@ -277,7 +278,7 @@ def _seed_rows(db: Database, table: str | None) -> list[dict[str, Any]]:
     names.sort(key=lambda n: n != table)
     out = []
     for name in names:
-        cur = db.conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid LIMIT 1')
+        cur = db.conn.execute(f"SELECT * FROM {quote_ident(name)} ORDER BY rowid LIMIT 1")
         found = cur.fetchone()
         if found is not None:
             out.append(dict(zip([d[0] for d in cur.description], found, strict=True)))

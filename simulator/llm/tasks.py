@@ -49,6 +49,7 @@ from simulator.offline.schema_view import Schema, read_schema
 from simulator.providers import ChatMessage, LLMClient, Request, StructuredOutputError, complete_structured
 from toolservers.database import Database, open_database
 from toolservers.executor import ToolExecutor
+from toolservers.sql import quote_ident
 
 __all__ = [
     "CallPlan",
@@ -134,7 +135,7 @@ def describe_environment(environment: Environment, db: Database, rng: random.Ran
     rows: list[str] = []
     names = [r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
     for name in sorted(names):
-        cur = db.conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid LIMIT 200')
+        cur = db.conn.execute(f"SELECT * FROM {quote_ident(name)} ORDER BY rowid LIMIT 200")
         cols = [d[0] for d in cur.description]
         found = cur.fetchall()
         picked = sorted(rng.sample(range(len(found)), min(SAMPLE_ROWS, len(found))))
@@ -322,7 +323,7 @@ def _row(db: Database, schema: Schema, table: str, args: dict[str, Any]) -> dict
 
 
 def _select(db: Database, table: str, pk: str, key: Any) -> dict[str, Any] | None:
-    cur = db.conn.execute(f'SELECT * FROM "{table}" WHERE "{pk}" = :pk', {"pk": key})
+    cur = db.conn.execute(f"SELECT * FROM {quote_ident(table)} WHERE {quote_ident(pk)} = :pk", {"pk": key})
     cols = [d[0] for d in cur.description]
     found = cur.fetchone()
     return dict(zip(cols, found, strict=True)) if found is not None else None
@@ -355,12 +356,12 @@ def _write_check(
         return None  # nothing observable changed: there is nothing to check
     if after is None and before is None:
         return None
-    columns = ", ".join(f'"{c}"' for c in shown)
+    columns = ", ".join(quote_ident(c) for c in shown)
     what = f"{entity(table_name)} {format_value(key)}"
     description = f"{what} is as the change left it" if after is not None else f"{what} was removed"
     return SqlAssertion(
         description=description,
-        sql=f'SELECT {columns} FROM "{table_name}" WHERE "{pk}" = :pk',
+        sql=f"SELECT {columns} FROM {quote_ident(table_name)} WHERE {quote_ident(pk)} = :pk",
         params={"pk": key},
         expected=[[after[c] for c in shown]] if after is not None else [],
         step=sid,

@@ -10,18 +10,11 @@ summary whose verdict can gate CI::
     report.passed  # no finding at or above options.fail_on
 """
 
+from simulator.stress.campaign import StressOptions, run_stress
 from simulator.stress.generate import Case, CaseGenerator
 from simulator.stress.lint import lint_tools
-from simulator.stress.report import (
-    Finding,
-    Outcome,
-    PhaseProgress,
-    Severity,
-    StressReport,
-    print_summary,
-    write_report,
-)
-from simulator.stress.run import StressOptions, run_stress
+from simulator.stress.render import PhaseProgress, print_summary
+from simulator.stress.report import Finding, Outcome, Severity, StressReport, write_report
 from simulator.stress.target import TargetError, TargetSpec
 
 __all__ = [

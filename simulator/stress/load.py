@@ -18,6 +18,7 @@ from anyio.abc import ObjectReceiveStream
 from simulator.stress._link import Link
 from simulator.stress._tool import ToolInfo
 from simulator.stress.generate import Case
+from simulator.stress.render import PhaseProgress
 from simulator.stress.report import (
     CheckStatus,
     Finding,
@@ -25,7 +26,6 @@ from simulator.stress.report import (
     LoadSummary,
     Outcome,
     OutcomeCounts,
-    PhaseProgress,
     Severity,
     ToolReport,
 )

@@ -21,7 +21,8 @@ from mcp_types import INVALID_PARAMS
 from simulator.stress._link import CallResult, Link
 from simulator.stress._tool import ToolInfo
 from simulator.stress.generate import Case, CaseGenerator, validator_for
-from simulator.stress.report import Finding, Outcome, PhaseProgress, Severity, ToolReport
+from simulator.stress.render import PhaseProgress
+from simulator.stress.report import Finding, Outcome, Severity, ToolReport
 from simulator.stress.target import Target
 
 __all__ = ["FindingCollector", "ProbeResult", "probe_tools"]

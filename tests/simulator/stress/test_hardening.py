@@ -10,8 +10,8 @@ import pytest
 
 from schemas import Effect, Environment, ResultShape, SqlImplementation, ToolSpec
 from simulator.stress import StressOptions, TargetSpec, run_stress
+from simulator.stress.campaign import server_call_timeout
 from simulator.stress.report import CheckStatus, Severity
-from simulator.stress.run import server_call_timeout
 from simulator.stress.state import check_state
 from simulator.stress.target import Target
 from tests.toolservers.test_deadlines import runaway_environment

@@ -16,11 +16,11 @@ from simulator.stress._tool import ToolInfo
 from simulator.stress.lint import lint_tools
 from simulator.stress.load import run_load
 from simulator.stress.probe import probe_tools
+from simulator.stress.render import PhaseProgress
 from simulator.stress.report import (
     CheckStatus,
     Finding,
     LoadSummary,
-    PhaseProgress,
     Severity,
     StressOptionsRecord,
     StressReport,
