@@ -1,7 +1,10 @@
 """Per-dialogue tool server readiness for outside agents: host mount and stdio pool vs. a cold stdio start.
 
 "Ready" means: from the moment a dialogue asks for its tool server until an MCP client
-has connected and listed the tools. Timed side by side in one run, on the retail domain:
+has connected and knows the tools, as the dialogue runner gets them: listed over MCP by
+the first client of an environment, handed to later ones with their checked output
+validators (``toolservers._listing``); closing down afterwards is not timed. Timed side
+by side in one run, on the retail domain:
 
 - ``host mount``: a private in-memory copy of the database and a ToolServer, mounted on
   an already running ``ToolHost``, reached with the official client over streamable HTTP;
@@ -35,6 +38,7 @@ from mcp import StdioServerParameters
 from schemas import Environment, ToolEvent
 from simulator.domains import load_domain
 from toolservers import build_tool_server, connect_tool_server, http_client
+from toolservers._listing import client_options, list_tools_once, remember_discover
 from toolservers.host import ToolHost
 from toolservers.stdio_pool import StdioPool
 
@@ -49,44 +53,61 @@ def _ms(ns: list[int]) -> dict[str, float]:
 
 
 async def _timed(
-    n: int, once: Callable[[], Awaitable[None]], before: Callable[[], Awaitable[None]] | None = None
+    n: int,
+    once: Callable[[Callable[[], None]], Awaitable[None]],
+    before: Callable[[], Awaitable[None]] | None = None,
 ) -> list[int]:
+    """Run ``once(ready)`` ``n`` times: the time from its start until it calls ``ready()``.
+
+    What a dialogue does after it is ready (its conversation, closing down) is not timed.
+    """
     out = []
     for _ in range(n):
         if before is not None:
             await before()
         started = time.perf_counter_ns()
-        await once()
-        out.append(time.perf_counter_ns() - started)
+
+        def ready(started: int = started) -> None:
+            out.append(time.perf_counter_ns() - started)
+
+        await once(ready)
     return out
 
 
-async def run(dialogues: int, cold: int) -> dict[str, Any]:
+def _untimed() -> None:
+    return None
+
+
+async def run(dialogues: int, cold: int, *, relay: bool = True) -> dict[str, Any]:
     env: Environment = load_domain("retail", seed=1)
     results: dict[str, Any] = {}
     mount_ns: list[int] = []
 
     async with ToolHost() as host:
 
-        async def host_mount() -> None:
+        async def host_mount(ready: Callable[[], None] = _untimed) -> None:
             server = build_tool_server(env, on_event=_noop, dialogue_id="bench")
             try:
                 started = time.perf_counter_ns()
                 async with host.mount(server, name="bench") as mount:
                     mount_ns.append(time.perf_counter_ns() - started)
-                    async with http_client(mount.url, mount.token) as client:
-                        await client.list_tools()
+                    async with http_client(mount.url, mount.token, **client_options(env, "host")) as client:
+                        remember_discover(client, env, "host")
+                        await list_tools_once(client, env)
+                        ready()
             finally:
                 server.close()
 
-        async def host_relay() -> None:
+        async def host_relay(ready: Callable[[], None] = _untimed) -> None:
             server = build_tool_server(env, on_event=_noop, dialogue_id="bench")
             try:
                 async with host.mount(server, name="bench") as mount:
                     assert mount.stdio is not None
                     params = StdioServerParameters(command=mount.stdio.command, args=mount.stdio.args)
-                    async with mcp.Client(params) as client:
-                        await client.list_tools()
+                    async with mcp.Client(params, **client_options(env, "relay")) as client:
+                        remember_discover(client, env, "relay")
+                        await list_tools_once(client, env)
+                        ready()
             finally:
                 server.close()
 
@@ -94,30 +115,35 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
         mount_ns.clear()
         results["host mount"] = _ms(await _timed(dialogues, host_mount))
         results["host mount (mount only)"] = _ms(mount_ns)
-        await host_relay()
-        results["host stdio relay"] = _ms(await _timed(dialogues, host_relay))
+        if relay:
+            await host_relay()
+            results["host stdio relay"] = _ms(await _timed(dialogues, host_relay))
 
     async with StdioPool(1, total=dialogues + 1, environments=[env]) as pool:
 
-        async def pooled() -> None:
+        async def pooled(ready: Callable[[], None] = _untimed) -> None:
             async with pool.connect(env, on_event=_noop, dialogue_id="bench") as conn:
-                await conn.client.list_tools()
+                await conn.list_tools()
+                ready()
                 await conn.finish()
 
         await pool.wait_warm()
         await pooled()
         results["stdio pool"] = _ms(await _timed(dialogues, pooled, before=pool.wait_warm))
 
-    async def cold_stdio() -> None:
+    async def cold_stdio(ready: Callable[[], None] = _untimed) -> None:
         async with connect_tool_server(env, transport="stdio", on_event=_noop, dialogue_id="bench") as conn:
-            await conn.client.list_tools()
+            await conn.list_tools()
+            ready()
             await conn.finish()
 
-    results["cold stdio"] = _ms(await _timed(cold, cold_stdio))
+    if cold:
+        results["cold stdio"] = _ms(await _timed(cold, cold_stdio))
 
-    async def in_process() -> None:
+    async def in_process(ready: Callable[[], None] = _untimed) -> None:
         async with connect_tool_server(env, transport="inprocess", on_event=_noop, dialogue_id="bench") as conn:
-            await conn.client.list_tools()
+            await conn.list_tools()
+            ready()
 
     await in_process()
     results["in process"] = _ms(await _timed(dialogues, in_process))
@@ -127,12 +153,16 @@ async def run(dialogues: int, cold: int) -> dict[str, Any]:
         return value
 
     ratios = {
-        "cold stdio / host mount": med("cold stdio") / med("host mount"),
-        "cold stdio / stdio pool": med("cold stdio") / med("stdio pool"),
-        "cold stdio / host stdio relay": med("cold stdio") / med("host stdio relay"),
         "stdio pool / host mount": med("stdio pool") / med("host mount"),
         "host mount / in process": med("host mount") / med("in process"),
     }
+    if cold and relay:
+        ratios = {
+            "cold stdio / host mount": med("cold stdio") / med("host mount"),
+            "cold stdio / stdio pool": med("cold stdio") / med("stdio pool"),
+            "cold stdio / host stdio relay": med("cold stdio") / med("host stdio relay"),
+            **ratios,
+        }
     return {"readiness": results, "ratios": ratios}
 
 

@@ -132,6 +132,64 @@ async def _memory(pairs: list[tuple[Scenario, Environment]], live: int) -> tuple
     return (peak - before) / live, alive
 
 
+def _vm_hwm() -> int:
+    """Peak resident memory of this process so far, in bytes."""
+    with open(f"/proc/{os.getpid()}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+async def _rss_child(requested: int, stop_after: int, concurrency: int) -> dict[str, Any]:
+    """A ``generate`` run of ``requested`` dialogues, stopped once ``stop_after`` are recorded."""
+    import tempfile
+
+    from simulator.run.config import RunConfig
+    from simulator.run.execute import execute_run
+    from simulator.run.plan import prepare_run
+
+    started = time.perf_counter()
+    first: list[float] = []
+    done = 0
+    stop = anyio.Event()
+
+    async def dialogue(scenario: Scenario, environment: Environment, config: DialogueConfig, **kw: Any) -> Any:
+        nonlocal done
+        if not first:
+            first.append(time.perf_counter() - started)
+        record = await run_dialogue(scenario, environment, config, **kw)
+        done += 1
+        if done >= stop_after:
+            stop.set()
+        return record
+
+    with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
+        config = RunConfig(dialogues=requested, seed=3, concurrency=concurrency, out_dir=Path(tmp) / "run")
+        with anyio.CancelScope() as scope:
+
+            async def stopper() -> None:
+                await stop.wait()
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stopper)
+                await execute_run(prepare_run(config), dialogue_fn=dialogue, progress=False)
+                tg.cancel_scope.cancel()
+    return {"requested": requested, "recorded": done, "peak_rss": _vm_hwm(), "first_dialogue_s": first[0]}
+
+
+def rss_child(requested: int, stop_after: int, concurrency: int = 8) -> dict[str, Any]:
+    """Run :func:`_rss_child` in a fresh process; its JSON result."""
+    import subprocess
+
+    command = [sys.executable, "-m", "bench.bench_generate", "--rss-child", str(requested), str(stop_after)]
+    command += ["--concurrency", str(concurrency)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=900)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dialogues", type=int, default=60, help="dialogues per side for throughput (default 60)")
@@ -139,7 +197,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--live", type=int, default=1000, help="concurrent dialogues for memory (default 1000)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--rss-child", nargs=2, type=int, metavar=("REQUESTED", "STOP"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rss_child:
+        print(json.dumps(anyio.run(_rss_child, *args.rss_child, args.concurrency)))
+        return 0
 
     envs = [load_domain(name) for name in domain_names()]
     pairs = _scenarios(envs, max(args.dialogues, 30), args.seed)[: args.dialogues]

@@ -29,13 +29,20 @@ from schemas.events import (
     UserToolResult,
 )
 from schemas.record import (
+    READABLE_RECORD_VERSIONS,
     RECORD_VERSION,
+    Check,
+    CheckKind,
     DialogueMetrics,
     DialogueRecord,
+    Evidence,
     Message,
     MessageToolCall,
+    StateChange,
+    StateCheck,
     TaskOutcome,
     Usage,
+    Verdict,
 )
 from schemas.task import (
     CallCheck,
@@ -45,6 +52,7 @@ from schemas.task import (
     ExpectedOutcome,
     ExpectedValue,
     Fact,
+    FileChange,
     InitialState,
     Mode,
     Persona,
@@ -53,7 +61,6 @@ from schemas.task import (
     RubricKind,
     Scenario,
     SqlAssertion,
-    StateChange,
     SubRequest,
     Task,
     ToolInvocation,
@@ -63,12 +70,15 @@ from schemas.tools import Effect, ResultShape, SqlImplementation, ToolSpec
 
 __all__ = [
     "ENVIRONMENT_VERSION",
+    "READABLE_RECORD_VERSIONS",
     "RECORD_VERSION",
     "SCHEMAS",
     "AgentMessage",
     "CallCheck",
     "ChainStep",
     "ChangeOfMind",
+    "Check",
+    "CheckKind",
     "DatabaseSpec",
     "DialogueEnded",
     "DialogueMetrics",
@@ -80,6 +90,7 @@ __all__ = [
     "EnvironmentKind",
     "ErrorEvent",
     "Event",
+    "Evidence",
     "ExpectedOutcome",
     "ExpectedValue",
     "Fact",
@@ -98,7 +109,9 @@ __all__ = [
     "ServerSpec",
     "SqlAssertion",
     "SqlImplementation",
+    "FileChange",
     "StateChange",
+    "StateCheck",
     "SubRequest",
     "Task",
     "TaskCompleted",
@@ -116,6 +129,7 @@ __all__ = [
     "UserToolCall",
     "UserToolResult",
     "ValueRef",
+    "Verdict",
     "json_schema",
 ]
 

@@ -44,7 +44,9 @@ modules are listed with where they live::
         │       ├── AgentExited      agent_exited
         │       ├── AgentTimeout     agent_timeout
         │       └── AgentProtocolError agent_protocol  (also simulator.eval.protocol.ProtocolError)
-        └── StructuredOutputError    structured_output simulator.providers: a structured reply did not decode
+        ├── StructuredOutputError    structured_output simulator.providers: a structured reply did not decode
+        ├── JudgeError               judge_failed      the rubric judge could not give its verdicts
+        └── VerificationError        verification_failed a dialogue's tasks could not be checked
 
 Only ``ToolError`` and its subclasses are shown to a model; everything else is fatal at
 its own level (the command line for ``ConfigError``, the dialogue for the rest).
@@ -65,6 +67,7 @@ __all__ = [
     "ExternalServerError",
     "InitialStateError",
     "InvalidArgumentsError",
+    "JudgeError",
     "NotFoundError",
     "QueryTimeoutError",
     "ToolDefinitionError",
@@ -75,6 +78,7 @@ __all__ = [
     "ToolTimeoutError",
     "TurnTimeout",
     "UsageError",
+    "VerificationError",
 ]
 
 
@@ -229,6 +233,21 @@ class BrainError(DialogueError):
     """A user or agent brain failed to start or to answer."""
 
     code = "brain"
+
+
+class JudgeError(DialogueError):
+    """The rubric judge failed (its provider, its answer, a bug): an error of the dialogue's
+    ``judge`` phase; every task fails unjudged and the conversation keeps its own ending."""
+
+    code = "judge_failed"
+
+
+class VerificationError(DialogueError):
+    """A dialogue's tasks could not be checked (the gold replay cannot start, the final database
+    cannot be read, a check raised): an error of the dialogue's ``verify`` phase; every task
+    fails and the conversation keeps its own ending."""
+
+    code = "verification_failed"
 
 
 class TurnTimeout(BrainError):

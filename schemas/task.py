@@ -23,7 +23,7 @@ __all__ = [
     "RubricKind",
     "Scenario",
     "SqlAssertion",
-    "StateChange",
+    "FileChange",
     "SubRequest",
     "Task",
     "ToolInvocation",
@@ -134,7 +134,7 @@ class CallCheck(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     expected: Any = None
 
 
-class StateChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class FileChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One file of an external environment's state directory that a task's calls changed."""
 
     path: str
@@ -155,7 +155,7 @@ class ExpectedOutcome(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     step_checks: list[SqlAssertion] = []
     values: list[ExpectedValue] = []
     calls: list[CallCheck] = []
-    state: list[StateChange] = []
+    state: list[FileChange] = []
 
 
 class ChangeOfMind(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

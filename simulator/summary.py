@@ -19,13 +19,16 @@ from rich.table import Table
 
 from schemas import (
     DialogueRecord,
+    TerminationReason,
 )
+from simulator.dialogue.verify import dialogue_succeeded
 
 if TYPE_CHECKING:
     from simulator.providers.fleet import EndpointStats
 
 __all__ = [
     "Stat",
+    "done_but_failed",
     "Summary",
     "render_endpoints",
     "render_summary",
@@ -50,7 +53,11 @@ class Summary(msgspec.Struct, kw_only=True):
     ``steps.mean`` is the mean over dialogues that used tools of their mean steps per
     request, ``steps.max`` the longest run of tool calls for one request in the dataset;
     ``turns`` and ``tasks`` are per dialogue. Rates are fractions (0..1); a rate whose
-    denominator is zero is 0.
+    denominator is zero is 0. A dialogue succeeds by the rule the evaluation uses too
+    (``dialogue_succeeded``: the user was done, every task passed, the state matched);
+    ``done_but_failed`` counts the dialogues the user ended done that still failed
+    verification (the checks ran: a judge or verification error is in ``error``), so
+    ``terminations`` and the success rate read together.
     """
 
     samples: int
@@ -64,6 +71,7 @@ class Summary(msgspec.Struct, kw_only=True):
     invalid_argument_rate: float
     terminations: dict[str, int]
     feedback: dict[str, int]
+    done_but_failed: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -86,6 +94,7 @@ class _Acc:
         self.outcomes = 0
         self.outcomes_ok = 0
         self.dialogues_ok = 0
+        self.done_but_failed = 0
         self.tool_calls = 0
         self.tool_errors = 0
         self.invalid = 0
@@ -108,7 +117,9 @@ class _Acc:
         self.tasks_max = max(self.tasks_max, m.tasks)
         self.outcomes += len(record.outcomes)
         self.outcomes_ok += sum(1 for o in record.outcomes if o.success)
-        self.dialogues_ok += record.success
+        ok = dialogue_succeeded(record.termination, record.outcomes, record.state)
+        self.dialogues_ok += ok
+        self.done_but_failed += done_but_failed(record, ok)
         self.tool_calls += m.tool_calls
         self.tool_errors += m.tool_errors
         self.invalid += m.invalid_arguments
@@ -132,10 +143,16 @@ class _Acc:
             invalid_argument_rate=_ratio(self.invalid, self.tool_calls),
             terminations=dict(sorted(self.terminations.items())),
             feedback=dict(sorted(self.feedback.items())),
+            done_but_failed=self.done_but_failed,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             cost_usd=round(self.cost, 6),
         )
+
+
+def done_but_failed(record: DialogueRecord, ok: bool) -> bool:
+    """The user ended it done, its checks ran (no judge or verification error), and it failed them."""
+    return record.termination is TerminationReason.USER_DONE and not ok and not record.error
 
 
 def _ratio(num: float, den: float) -> float:
@@ -199,6 +216,7 @@ def summary_rows(summary: Summary) -> list[tuple[str, list[str]]]:
         ("tool error rate", [_pct(s.tool_error_rate) for _, s in columns]),
         ("invalid-argument rate", [_pct(s.invalid_argument_rate) for _, s in columns]),
         ("terminations", [_histogram(s.terminations) for _, s in columns]),
+        ("user_done, failed verification", [str(s.done_but_failed) for _, s in columns]),
         ("feedback", [_histogram(s.feedback) for _, s in columns]),
     ]
     if summary.input_tokens or summary.output_tokens:

@@ -9,11 +9,13 @@ those idle for ``session_idle_timeout_s`` (see ``toolservers._sessions``).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import secrets
 import signal
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
@@ -286,13 +288,22 @@ async def http_tool_server(
                     tg.cancel_scope.cancel()
 
 
+@functools.lru_cache(maxsize=1)
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every client: building one (loading the CA bundle) costs tens of ms.
+
+    httpx builds it even for ``http://`` URLs, where it is never used.
+    """
+    return ssl.create_default_context()
+
+
 @asynccontextmanager
 async def _bearer_transport(url: str, token: str) -> AsyncIterator[TransportStreams]:
     headers = {"Authorization": f"Bearer {token}"}
     # The SDK's default timeouts: a response stream may stay open for a long time.
     timeout = httpx2.Timeout(30.0, read=300.0)
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=timeout) as client,
+        httpx2.AsyncClient(headers=headers, timeout=timeout, verify=_tls()) as client,
         streamable_http_client(url, http_client=client) as streams,
     ):
         yield streams

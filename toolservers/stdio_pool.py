@@ -42,6 +42,7 @@ from mcp.client._transport import TransportStreams
 from schemas import Environment
 from schemas.errors import ToolServerError, UsageError
 from toolservers._framing import LineReader, StdioCommand, mcp_streams, relay_command, serve_sessions
+from toolservers._listing import client_options, remember_discover
 from toolservers._pool_worker import Answer, Assignment
 from toolservers._stdio import _receive_events
 from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database
@@ -345,13 +346,17 @@ class StdioPool:
                 if not answer.ok:
                     raise PoolError(f"the stdio pool worker refused the dialogue: {answer.error}")
                 accepted = True
-                client = await stack.enter_async_context(mcp.Client(worker.transport()))
+                client = await stack.enter_async_context(
+                    mcp.Client(worker.transport(), **client_options(environment, "stdio-pool"))
+                )
+                remember_discover(client, environment, "stdio-pool")
                 yield PooledConnection(
                     client,
                     live,
                     "stdio",
                     None,
                     stack.aclose,
+                    environment,
                     stdio=relay_command(Path(assignment.sessions or "")),
                 )
         finally:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import mcp
+import mcp_types as types
 
 from schemas import Environment
 from schemas.errors import ConfigError
@@ -33,6 +34,7 @@ from toolservers._http import (
     new_token,
     serve_http,
 )
+from toolservers._listing import client_options, list_tools_once, remember_discover
 from toolservers._stdio import serve_command, serve_stdio, stdio_tool_server
 from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database
 from toolservers.loader import save_environment
@@ -69,7 +71,8 @@ class Connected:
     server's own connection, for ``stdio`` a read-only connection to the file the
     subprocess changes in place. It may be read at any time; after ``finish()`` it holds
     the final state; it is closed when the block exits, so verify inside the block.
-    ``tool_server`` is the in-process ToolServer, None for ``stdio``.
+    ``tool_server`` is the in-process ToolServer, None for ``stdio``. ``environment`` is
+    what is served; ``list_tools()`` lists its tools over MCP once per environment.
     """
 
     client: mcp.Client
@@ -77,6 +80,16 @@ class Connected:
     transport: TransportName
     tool_server: ToolServer | None
     _close: Callable[[], Awaitable[None]] = field(repr=False)
+    environment: Environment | None = None
+
+    async def list_tools(self) -> list[types.Tool]:
+        """The server's tools. Listed over MCP for the first dialogue of an environment; later
+        dialogues' clients get the same listing and the same checked output validators
+        (``toolservers._listing``), so they validate results exactly as if they had listed.
+        """
+        if self.environment is None:
+            return list((await self.client.list_tools()).tools)
+        return await list_tools_once(self.client, self.environment)
 
     async def finish(self) -> Database:
         """End the session and return ``database`` with the final state.
@@ -152,12 +165,15 @@ async def connect_tool_server(
     )
     try:
         async with AsyncExitStack() as stack:
+            # Later clients of an environment reuse what its first client negotiated (_listing).
+            options = client_options(environment, transport)
             if transport == "http":
                 endpoint = await stack.enter_async_context(http_tool_server(tool_server))
-                client = await stack.enter_async_context(http_client(endpoint.url, endpoint.token))
+                client = await stack.enter_async_context(http_client(endpoint.url, endpoint.token, **options))
             else:
-                client = await stack.enter_async_context(mcp.Client(tool_server.server))
-            yield Connected(client, tool_server.db, transport, tool_server, stack.aclose)
+                client = await stack.enter_async_context(mcp.Client(tool_server.server, **options))
+            remember_discover(client, environment, transport)
+            yield Connected(client, tool_server.db, transport, tool_server, stack.aclose, environment)
     finally:
         tool_server.close()
 
@@ -205,7 +221,7 @@ async def _connect_stdio(
                     on_protocol_error=served.on_protocol_error,
                 )
             )
-            yield Connected(client, live, "stdio", None, stack.aclose)
+            yield Connected(client, live, "stdio", None, stack.aclose, environment)
     finally:
         if live is not None:
             live.close()

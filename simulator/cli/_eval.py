@@ -29,6 +29,8 @@ agents (--agent):
                                     (documented in simulator/eval/protocol.py); it gets the
                                     dialogue's MCP server as DIALOGSIM_MCP_URL + DIALOGSIM_MCP_TOKEN
                                     (streamable HTTP) and DIALOGSIM_MCP_STDIO (a stdio command)
+  baseline:silent|guess|random      sanity floors: says "OK"; makes values up without tools;
+                                    random schema-valid tool calls (--floors runs all three)
 
 Outside agents do not inherit this environment: a cmd: agent gets PATH, HOME, LANG, TMPDIR,
 the DIALOGSIM_* variables and what --agent-env NAME grants (repeat it); a python: agent runs
@@ -38,14 +40,16 @@ scenarios (--scenarios): a built-in domain or a comma-separated list (default: a
 scenarios file (JSON), or a dataset directory made by `dialogsim generate` (replayed).
 
 The output directory holds eval.json (settings), records/ (one record per trial, a dataset
-like generate's) and results.json (per scenario and task, and the summary). Kill it at any
-moment (Ctrl-C or SIGTERM stop it within seconds) and run the same command again to resume;
-a larger --trials extends it; --retry-failed also runs again the trials that failed on the
-infrastructure's side (a model endpoint, a timeout, the tool server), never an outside
-agent's own failures.
+like generate's) and results.json (per scenario and task, and the summary); with --floors,
+floors/NAME/ holds the same evaluation of each sanity floor, shown in a column next to the
+agent's. Kill it at any moment (Ctrl-C or SIGTERM stop it within seconds) and run the same
+command again to resume; a larger --trials extends it; --retry-failed also runs again the
+trials that failed on the infrastructure's side (a model endpoint, a timeout, the tool
+server), never an outside agent's own failures.
 
 examples:
   dialogsim eval --agent offline --trials 3 --seed 1 --out evals/offline
+  dialogsim eval --agent offline --floors --trials 2 --seed 1 --out evals/offline-floors
   dialogsim eval --agent python:examples/python_agent.py:make_agent --scenarios retail --seed 1 --out evals/py
   dialogsim eval --agent 'cmd:python examples/jsonl_agent.py' --trials 2 --seed 1 --out evals/cmd
   dialogsim eval --agent offline --trials 8 --seed 1 --executor ray --workers 2 --out evals/ray
@@ -156,6 +160,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="give the agent the user's words only, not the offline user's dialogue acts (use for benchmarks)",
     )
+    how.add_argument(
+        "--floors",
+        action="store_true",
+        help="also evaluate the sanity floors (baseline:silent, guess, random) and show them beside the agent",
+    )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     add_executor_arguments(how)
     add_connection_arguments(p)
@@ -192,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         text_only=args.text_only,
         external=external,
+        floors=args.floors,
         agent_env=tuple(dict.fromkeys(args.agent_env)),
         max_message_chars=args.max_message_chars,
         retry_failed=args.retry_failed,
@@ -223,5 +233,11 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     for table in render_results(outcome.results):
         console.print(table)
+    for spec, floor in outcome.floor_runs.items():
+        console.print(
+            f"floor {spec}: {floor.generated} new dialogues, {floor.skipped} already present, in "
+            f"{floor.elapsed_s:.1f} s",
+            highlight=False,
+        )
     console.print(run_line(outcome.run, outcome.results_path).replace("; summary in", "; results in"), highlight=False)
     return interrupted_exit(outcome.run)

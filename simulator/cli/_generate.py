@@ -16,7 +16,7 @@ from schemas import Mode
 from simulator.cli._config import effective_settings
 from simulator.cli._executor import add_executor_arguments, describe, ray_executor
 from simulator.cli._external import EXTERNAL_HELP, add_external_arguments, external_spec
-from simulator.cli._models import add_model_arguments, role_models
+from simulator.cli._models import add_model_arguments, request_cap, role_models
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
 
 _EPILOG = (
@@ -283,11 +283,18 @@ def run(args: argparse.Namespace) -> int:
     if prepared.skipped or prepared.retried:
         again = f"; {len(prepared.retried)} failed ones to run again" if prepared.retried else ""
         print(
-            f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done{again}",
+            f"resuming {args.out}: {prepared.skipped} of {prepared.requested} dialogues already done{again}",
+            file=sys.stderr,
+        )
+    cap = request_cap(models.setup, args.concurrency)
+    if cap is not None:
+        print(
+            f"note: --max-requests {cap} is below --concurrency {args.concurrency}: "
+            f"at most {cap} model requests at a time",
             file=sys.stderr,
         )
     run_it = functools.partial(
-        execute_run, prepared, progress=not args.no_progress, stop_on_signals=True, executor=executor
+        execute_run, prepared, progress=not args.no_progress, stop_on_signals=True, executor=executor, request_cap=cap
     )
     with contextlib.ExitStack() as stack:
         if executor is not None:
@@ -347,7 +354,7 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
     """``generate --server/--url``: scenarios over an external MCP server (``simulator.external``)."""
     from schemas.errors import ConfigError
     from simulator.dialogue.runner import DialogueConfig
-    from simulator.external.run import execute_external, plan_run
+    from simulator.external.execute import execute_external, plan_run
     from simulator.llm import use_setup
     from simulator.run.config import RunConfig
     from simulator.run.dataset import DATASET_FILE
@@ -385,7 +392,7 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
     if prepared.skipped or prepared.retried:
         again = f"; {len(prepared.retried)} failed ones to run again" if prepared.retried else ""
         print(
-            f"resuming {args.out}: {prepared.skipped} of {len(prepared.scenarios)} dialogues already done{again}",
+            f"resuming {args.out}: {prepared.skipped} of {prepared.requested} dialogues already done{again}",
             file=sys.stderr,
         )
     run_it = functools.partial(

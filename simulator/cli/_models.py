@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from simulator.llm import LLMSetup
 
-__all__ = ["RoleModels", "add_connection_arguments", "add_model_arguments", "llm_setup", "role_models"]
+__all__ = [
+    "RoleModels",
+    "add_connection_arguments",
+    "add_model_arguments",
+    "llm_setup",
+    "request_cap",
+    "role_models",
+]
 
 ROLES = ("user", "agent")
 
@@ -66,7 +73,12 @@ def _connection_arguments(g: argparse._ArgumentGroup) -> None:
     )
     g.add_argument("--api-key", metavar="KEY", help="the API key (default: from the provider's environment variable)")
     g.add_argument("--request-timeout", type=float, metavar="S", help="seconds per model request")
-    g.add_argument("--max-requests", type=int, metavar="N", help="concurrent requests per model endpoint")
+    g.add_argument(
+        "--max-requests",
+        type=int,
+        metavar="N",
+        help="requests in flight per model endpoint (default: --concurrency, one per dialogue at a time)",
+    )
     g.add_argument("--rpm", type=float, help="requests per minute per model")
     g.add_argument("--tpm", type=float, help="tokens per minute per model")
     g.add_argument("--cache-dir", type=Path, metavar="DIR", help="reuse identical model responses from this directory")
@@ -129,10 +141,19 @@ def llm_setup(
             api_key=args.api_key,
             base_url=args.base_url,
             timeout=args.request_timeout,
-            max_concurrency=args.max_requests,
+            # Unless capped, every running dialogue may have its request in flight.
+            max_concurrency=args.max_requests if args.max_requests is not None else getattr(args, "concurrency", None),
             rpm=args.rpm,
             tpm=args.tpm,
             cache_dir=args.cache_dir,
             price_file=args.price_file,
         )
     return LLMSetup(settings=settings, prompts_dir=args.prompts_dir)
+
+
+def request_cap(setup: LLMSetup | None, concurrency: int) -> int | None:
+    """The lowest per-model cap on requests in flight when it is below ``concurrency`` (else None)."""
+    if setup is None or not setup.settings:
+        return None
+    lowest = min(s.max_concurrency for s in setup.settings.values())
+    return lowest if lowest < concurrency else None

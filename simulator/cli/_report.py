@@ -33,7 +33,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "dataset", type=Path, nargs="+", metavar="DIR", help="dataset directories made by 'dialogsim generate'"
+        "dataset",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="dataset directories made by 'dialogsim generate', or evaluations made by 'dialogsim eval' "
+        "(their scores and floors are shown too)",
     )
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the HTML file to write")
     p.add_argument("--title", default=None, help="the report's title (default: the directory names)")

@@ -36,6 +36,7 @@ AGENTS: Registry[Builder] = Registry(
         "offline": "simulator.offline.agent:offline_agent_brain",
         "python": "simulator.eval.agents:python_agent_brain",
         "cmd": "simulator.eval.agents:cmd_agent_brain",
+        "baseline": "simulator.eval.baselines:baseline_agent_brain",
         "anthropic": "simulator.llm.brains:anthropic_agent",
         "openai": "simulator.llm.brains:openai_agent",
     },

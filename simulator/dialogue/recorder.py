@@ -29,6 +29,7 @@ from schemas import (
     MessageToolCall,
     ProviderCall,
     Scenario,
+    StateCheck,
     TaskOutcome,
     TerminationReason,
     ToolCall,
@@ -52,6 +53,7 @@ def build_record(
     started_at: float = 0.0,
     duration_s: float = 0.0,
     error: str | None = None,
+    state: StateCheck | None = None,
 ) -> DialogueRecord:
     """The record of one dialogue from what it published: messages, metrics and usage derived here."""
     messages = messages_from_events(events)
@@ -69,6 +71,7 @@ def build_record(
         started_at=started_at,
         duration_s=duration_s,
         error=error,
+        state=state,
     )
 
 

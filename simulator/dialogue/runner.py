@@ -21,6 +21,8 @@ import msgspec
 
 from schemas import (
     AgentMessage,
+    Check,
+    CheckKind,
     DialogueEnded,
     DialogueRecord,
     DialogueStarted,
@@ -28,6 +30,7 @@ from schemas import (
     ErrorEvent,
     Event,
     Scenario,
+    StateCheck,
     TaskCompleted,
     TaskOutcome,
     TaskStarted,
@@ -36,13 +39,21 @@ from schemas import (
     ToolEvent,
     ToolResult,
     UserMessage,
+    Verdict,
 )
-from schemas.errors import BrainError, DialogsimError, InitialStateError, ToolServerFailure, TurnTimeout
+from schemas.errors import (
+    BrainError,
+    InitialStateError,
+    JudgeError,
+    ToolServerFailure,
+    TurnTimeout,
+    VerificationError,
+)
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.bus import DialogueBus
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.roles import Agent, AgentContext, User, UserContext, UserTurn
-from simulator.dialogue.verify import verify_tasks
+from simulator.dialogue.verify import dialogue_succeeded, unverified, verify_dialogue
 from simulator.offline.acts import decode_acts, encode_acts
 from toolservers.database import Database
 from toolservers.transports import Connected, TransportName, connect_tool_server
@@ -133,8 +144,8 @@ async def run_dialogue(
     clock = time.perf_counter()
     rng = random.Random(f"dialogue:{scenario.seed}:{scenario.id}")
     brains = {"user": config.user, "agent": config.agent, "tasks": "offline-planner"}
-    database: Database | None = None
     tool_errors = 0
+    state: StateCheck | None = None
     scope = anyio.CancelScope()
     replaying = _Flag()
     phase = _Phase()
@@ -174,14 +185,24 @@ async def run_dialogue(
                 dialogue_id=dialogue_id,
                 base_dir=base_dir,
             ) as conn:
-                database = conn.database
+                tools = await _list_tools(conn)
                 phase.now = "initial_state"
                 with replaying:
                     await _replay_actions(scenario, conn.client)
                 phase.now = "converse"
                 with scope:
                     await _converse(
-                        scenario, environment, conn.client, conn.database, bus, config, rng, ending, brains, conn
+                        scenario,
+                        environment,
+                        conn.client,
+                        conn.database,
+                        bus,
+                        config,
+                        rng,
+                        ending,
+                        brains,
+                        tools,
+                        conn,
                     )
                 # An external environment has no database: it checks its tasks by a replay (simulator.external).
                 verify = getattr(conn, "verify", None)
@@ -192,10 +213,11 @@ async def run_dialogue(
                 database = await conn.finish()
                 if verify is None:
                     phase.now = "verify"
-                    outcomes = verify_tasks(scenario, database.query, _agent_texts(bus.events))
+                    outcomes, state, failure = await _verify(scenario, environment, database, bus, base_dir)
                 if config.judge != "offline":
                     phase.now = "judge"
-                    outcomes = await _judge(config.judge, scenario, bus, outcomes, config.turn_timeout_s)
+                    outcomes, judged = await _judge(config.judge, scenario, bus, outcomes, config.turn_timeout_s)
+                    failure = failure or judged
     except TimeoutError:
         ending.set(TerminationReason.TIMEOUT, f"no end after {config.timeout_s:g} s")
         outcomes = None
@@ -208,15 +230,15 @@ async def run_dialogue(
         await bus.publish(ErrorEvent(where=where, error_type=type(_leaf(exc)).__name__, message=detail))
         outcomes = None
     if outcomes is None:
-        outcomes = (
-            verify_tasks(scenario, _unreachable, []) if database is None else _safe_verify(scenario, database, bus)
-        )
+        detail = "the dialogue broke before its tasks could be checked"
+        outcomes = unverified(scenario, detail)
+        state = StateCheck(verdict=Verdict.ERROR, detail=detail)
     for outcome in outcomes:
-        await bus.publish(TaskCompleted(task_id=outcome.task_id, success=outcome.success))
+        await bus.publish(TaskCompleted(task_id=outcome.task_id, success=outcome.success, detail=_failed(outcome)))
     reason = ending.reason or TerminationReason.AGENT_FAILURE
     await bus.publish(DialogueEnded(reason=reason, detail=ending.detail))
     await bus.aclose()
-    success = reason is TerminationReason.USER_DONE and all(o.success for o in outcomes)
+    success = dialogue_succeeded(reason, outcomes, state)
     # One rule (see DialogueRecord.error): what broke, if anything — the dialogue (a failure),
     # or checking it (verify, judge: the conversation's ending stands).
     if reason in FAILURE_REASONS:
@@ -233,6 +255,7 @@ async def run_dialogue(
         started_at=started_at,
         duration_s=time.perf_counter() - clock,
         error=error,
+        state=state,
     )
 
 
@@ -246,12 +269,12 @@ async def _converse(
     rng: random.Random,
     ending: _Ending,
     brains: dict[str, str],
+    tools: list[Any],
     conn: Any = None,
 ) -> None:
     endpoint = getattr(conn, "endpoint", None)
     # The user's own tools, when the environment gives it some (simulator.external).
     user_tools, call_user_tool = getattr(conn, "user_tools", None) or [], getattr(conn, "call_user_tool", None)
-    listed = await client.list_tools()
     user_seed, agent_seed = rng.random(), rng.random()
     history = [msgspec.convert(raw, type=Event) for raw in scenario.initial_state.history]
     try:
@@ -275,7 +298,7 @@ async def _converse(
             AgentContext(
                 dialogue_id=scenario.id,
                 client=client,
-                tools=list(listed.tools),
+                tools=tools,
                 policy=environment.policy,
                 description=environment.description,
                 rng=random.Random(agent_seed),
@@ -390,6 +413,13 @@ def cap_message(text: str, limit: int) -> tuple[str, str]:
     return f"{text[:limit]}\n[dialogsim: message cut here; {len(text) - limit} more characters not shown]", cut
 
 
+async def _list_tools(conn: Any) -> list[Any]:
+    """The dialogue's tools: from ``Connected.list_tools`` (listed over MCP once per environment)."""
+    if isinstance(conn, Connected):
+        return await conn.list_tools()
+    return list((await conn.client.list_tools()).tools)
+
+
 async def _replay_actions(scenario: Scenario, client: Any) -> None:
     """Apply the scenario's initial DB actions through the tool server."""
     for action in scenario.initial_state.db_actions:
@@ -445,35 +475,80 @@ def _turns(events: list[Event]) -> int:
     return sum(1 for e in events if isinstance(e, UserMessage | AgentMessage | ToolCall | ToolResult))
 
 
+async def _verify(
+    scenario: Scenario,
+    environment: Environment,
+    database: Database,
+    bus: DialogueBus,
+    base_dir: Path | None,
+) -> tuple[list[TaskOutcome], StateCheck, str | None]:
+    """Every task's checks and the full-state check, and what went wrong if they could not run.
+
+    Checks that cannot be carried out (a VerificationError, or a bug in them) are a
+    verification failure, recorded as an error of the ``verify`` phase, never a tool
+    failure; every task fails and the conversation keeps its own ending. Gold calls that
+    do not replay fail only the tasks that write (their state check is an error).
+    """
+    try:
+        verified = verify_dialogue(scenario, environment, database, bus.events, base_dir=base_dir)
+    except Exception as exc:  # a VerificationError, or a bug in the checks: either way, no verdict
+        error = exc if isinstance(exc, VerificationError) else VerificationError(f"{type(exc).__name__}: {exc}")
+        detail = f"verify failed: {error}"
+        await bus.publish(ErrorEvent(where="verify", error_type=type(exc).__name__, message=str(error)))
+        return unverified(scenario, str(error)), StateCheck(verdict=Verdict.ERROR, detail=str(error)), detail
+    if verified.state.verdict is Verdict.ERROR:
+        await bus.publish(ErrorEvent(where="verify", error_type="GoldReplay", message=verified.state.detail))
+    return verified.outcomes, verified.state, None
+
+
 async def _judge(
     model: str, scenario: Scenario, bus: DialogueBus, outcomes: list[TaskOutcome], timeout_s: float
-) -> list[TaskOutcome]:
-    """The rubric judge's verdicts; a judge that fails, or does not answer within ``timeout_s``
-    (a turn), marks the tasks unjudged-and-failed, with the reason."""
+) -> tuple[list[TaskOutcome], str | None]:
+    """The rubric judge's verdicts on top of the checks, and what went wrong if it failed.
+
+    A judge that fails, whatever it raises, or does not answer within ``timeout_s`` (a turn),
+    is a judge failure: recorded as an error of the ``judge`` phase (never a tool failure),
+    every task failed and unjudged (``judgment`` ``error``), the conversation's own ending kept.
+    """
     from simulator.llm.judge import judge_outcomes
 
+    judged: list[TaskOutcome] | None = None
     try:
         with anyio.move_on_after(timeout_s):
-            return await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
-        raise TurnTimeout(f"the judge did not answer within {timeout_s:g} s")
-    except DialogsimError as exc:
-        await bus.publish(ErrorEvent(where="judge", error_type=type(exc).__name__, message=str(exc)))
-        return [msgspec.structs.replace(o, success=False, judgment="error", reasoning=str(exc)) for o in outcomes]
+            judged = await judge_outcomes(model, scenario, bus.events, outcomes, bus.publish)
+        if judged is None:
+            raise TurnTimeout(f"the judge did not answer within {timeout_s:g} s")
+    except Exception as exc:  # the judge's own boundary: its provider, its answer, a bug in it
+        error = exc if isinstance(exc, JudgeError) else JudgeError(f"{type(exc).__name__}: {exc}")
+        await bus.publish(ErrorEvent(where="judge", error_type=type(exc).__name__, message=str(error)))
+        failed = Check(kind=CheckKind.JUDGE, name="rubric judge", verdict=Verdict.ERROR, detail=str(error))
+        reason = str(error)
+        unjudged = [
+            msgspec.structs.replace(o, success=False, judgment="error", reasoning=reason, checks=[*o.checks, failed])
+            for o in outcomes
+        ]
+        return unjudged, f"judge failed: {error}"
+    return [
+        msgspec.structs.replace(
+            o,
+            checks=[
+                *o.checks,
+                Check(
+                    kind=CheckKind.JUDGE,
+                    name="rubric judge",
+                    verdict=Verdict.PASS if o.judgment == "valid" else Verdict.FAIL,
+                    detail=o.reasoning or "",
+                ),
+            ],
+        )
+        for o in judged
+    ], None
 
 
-def _agent_texts(events: list[Event]) -> list[str]:
-    return [e.text for e in events if isinstance(e, AgentMessage)]
-
-
-def _safe_verify(scenario: Scenario, database: Database, bus: DialogueBus) -> Any:
-    try:
-        return verify_tasks(scenario, database.query, _agent_texts(bus.events))
-    except Exception:  # the database is gone with the failed transport; every task failed
-        return verify_tasks(scenario, _unreachable, [])
-
-
-def _unreachable(_sql: str, _params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return [("unreachable",)]
+def _failed(outcome: TaskOutcome) -> str:
+    """The failed checks of a task, in one line (for its TaskCompleted event)."""
+    failed = [f"{c.kind.value}: {c.name}" for c in outcome.checks if c.verdict is not Verdict.PASS]
+    return "; ".join(failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -489,7 +564,8 @@ def _classify(exc: BaseException, phase: str) -> tuple[TerminationReason | None,
     tool server's side; a brain that cannot start is its own side's failure; anything else
     escaping the conversation came from the tool server (listing its tools). A failure while
     verifying or judging does not change how the conversation ended: its tasks fail, and the
-    error is recorded with the phase it happened in.
+    error is recorded with the phase it happened in (``_verify`` and ``_judge`` catch their
+    own; this is the last resort).
     """
     leaf = _leaf(exc)
     detail = f"{type(leaf).__name__}: {leaf}"
@@ -497,6 +573,6 @@ def _classify(exc: BaseException, phase: str) -> tuple[TerminationReason | None,
         return leaf.reason, str(leaf)
     if isinstance(leaf, InitialStateError):
         return TerminationReason.TOOL_FAILURE, str(leaf)
-    if phase in {"verify", "judge"}:
+    if phase in {"verify", "judge"} or isinstance(leaf, JudgeError | VerificationError):
         return None, f"{phase} failed: {detail}"
     return TerminationReason.TOOL_FAILURE, detail

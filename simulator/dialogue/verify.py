@@ -1,15 +1,68 @@
-"""Checking tasks: SQL assertions on the database and values the agent had to say."""
+"""Checking a dialogue's tasks against what really happened.
+
+Three kinds of check decide a task (each recorded as a :class:`~schemas.Check` with its
+verdict):
+
+- **state** (a task that writes): the whole final database equals the replay of the gold
+  calls of every task on a fresh copy (``simulator.dialogue.statediff``). A change no
+  gold call explains cannot be attributed to one task, so any difference fails the
+  dialogue and every task of it that writes.
+- **call** (a task that writes): each of its writes was really made in the task's part of
+  the dialogue: a successful call of the step's tool that changed a row, with the gold
+  arguments (a generated key of a new row may differ). The state check cannot see a
+  write whose effect a later task undid (a row created, then deleted).
+- **assertion**: each of the task's SQL assertions holds on the final database. They say
+  what the task needed, so a failed one explains a state difference.
+- **value**: each value the agent had to tell the user was said in the task's part of
+  the dialogue, after a tool result that contained it (``simulator.dialogue.grounding``).
+
+A task passes when all of its checks pass; a dialogue when every task passed, the state
+matched and the conversation ended with the user done (:func:`dialogue_succeeded`). The
+rubric judge, when one is used, adds its verdict on top (``simulator.llm.judge``).
+"""
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from schemas import Scenario, SqlAssertion, TaskOutcome
-from simulator.offline.language import value_forms
+from schemas import (
+    Check,
+    CheckKind,
+    Effect,
+    Environment,
+    Event,
+    Evidence,
+    ExpectedValue,
+    Scenario,
+    SqlAssertion,
+    StateCheck,
+    Task,
+    TaskOutcome,
+    TerminationReason,
+    ToolCall,
+    Verdict,
+)
+from schemas.errors import VerificationError
+from simulator.dialogue.grounding import Anchor, Grounding
+from simulator.dialogue.statediff import MAX_CHANGES, diff_states, replay_gold, table_rules, writes
+from toolservers.database import Database
 
-__all__ = ["check_assertion", "said", "verify_tasks"]
+__all__ = [
+    "Verification",
+    "anchors",
+    "check_assertion",
+    "check_state",
+    "dialogue_succeeded",
+    "expected_values",
+    "unverified",
+    "value_key",
+    "verify_dialogue",
+]
 
 Query = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
 
@@ -34,24 +87,248 @@ def _same_row(a: list[Any], b: list[Any]) -> bool:
     return True
 
 
-def said(value: Any, texts: Sequence[str]) -> bool:
-    """Whether any of ``texts`` mentions ``value`` in one of its usual forms."""
-    forms = [f.lower() for f in value_forms(value)]
-    return any(form in text.lower() for text in texts for form in forms)
+def expected_values(task: Task) -> list[ExpectedValue]:
+    """The values the agent must tell the user for ``task`` (the refinement's included)."""
+    return [*task.expected.values, *(task.refinement.values if task.refinement else [])]
 
 
-def verify_tasks(scenario: Scenario, query: Query, agent_texts: Sequence[str]) -> list[TaskOutcome]:
-    """One outcome per task: every final-state assertion holds and every expected value was said."""
+def value_key(value: ExpectedValue) -> str:
+    """How a value is named in ``missing_values`` and in its check: ``step:name=value``."""
+    return f"{value.step}:{value.name}={value.value!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The outcome of every task and the full-state check of one dialogue."""
+
+    outcomes: list[TaskOutcome]
+    state: StateCheck
+
+
+def check_state(
+    scenario: Scenario, environment: Environment, final: Database, *, base_dir: Path | None = None
+) -> StateCheck:
+    """Compare ``final`` with the gold replay of ``scenario``.
+
+    A gold write that fails gives the verdict ``error`` (the tasks do not fit the
+    environment: no state to compare with). Raises VerificationError when the replay
+    cannot start (the database, an initial action) or the final database cannot be read.
+    """
+    return _check_state(scenario, environment, final, None, base_dir)[0]
+
+
+def _check_state(
+    scenario: Scenario,
+    environment: Environment,
+    final: Database,
+    events: Sequence[Event] | None,
+    base_dir: Path | None,
+) -> tuple[StateCheck, dict[str, Any], dict[str, int | None]]:
+    started = time.perf_counter()
+    # Without the events, any table may have changed.
+    called = None if events is None else {e.tool for e in events if isinstance(e, ToolCall)}
+    gold = replay_gold(scenario, environment, base_dir=base_dir, called=called)
+    if gold.failure is not None:
+        gold.close()
+        state = StateCheck(
+            verdict=Verdict.ERROR,
+            gold_calls=gold.calls,
+            detail=gold.failure,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+        return state, gold.results, gold.new_keys
+    try:
+        try:
+            rules = table_rules(gold.database, environment)
+            changes = diff_states(gold.database, final, rules, gold.keys_before, only=gold.touched)
+        except Exception as exc:  # the final database went away, or does not have the gold's tables
+            raise VerificationError(f"the final database cannot be compared: {type(exc).__name__}: {exc}") from exc
+    finally:
+        gold.close()
+    state = StateCheck(
+        verdict=Verdict.FAIL if changes else Verdict.PASS,
+        gold_calls=gold.calls,
+        diff=changes[:MAX_CHANGES],
+        more=max(0, len(changes) - MAX_CHANGES),
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    return state, gold.results, gold.new_keys
+
+
+def anchors(
+    task: Task, results: dict[str, Any], new_keys: dict[str, int | None] | None = None
+) -> list[tuple[ExpectedValue, Anchor | None]]:
+    """Each value the agent must say for ``task``, with the gold call and result it is about."""
+    steps = {s.id: s for s in task.chain}
+    out: list[tuple[ExpectedValue, Anchor | None]] = []
+    for value in task.expected.values:
+        step = steps.get(value.step)
+        found = results.get(value.step)
+        anchor = None
+        if step is not None and found is not None:
+            args = dict(step.resolved or step.arguments)
+            anchor = Anchor(tool=step.tool, arguments=args, result=found, new_keys=new_keys or {})
+        out.append((value, anchor))
+    ref = task.refinement
+    if ref is not None:
+        step = steps.get(ref.step)
+        found = results.get(ref.step + ":refined")
+        for value in ref.values:
+            anchor = None
+            if step is not None and found is not None:
+                args = {**(step.resolved or step.arguments), **ref.arguments}
+                anchor = Anchor(tool=step.tool, arguments=args, result=found, new_keys=new_keys or {})
+            out.append((value, anchor))
+    return out
+
+
+def verify_dialogue(
+    scenario: Scenario,
+    environment: Environment,
+    final: Database,
+    events: Sequence[Event],
+    *,
+    base_dir: Path | None = None,
+) -> Verification:
+    """Check every task of a finished dialogue (see the module docstring).
+
+    Raises VerificationError when the checks cannot be carried out at all (the replay
+    cannot start, the final database cannot be read, an assertion's query fails).
+    """
+    state, results, new_keys = _check_state(scenario, environment, final, events, base_dir)
+    grounding = Grounding.of(events, [t.id for t in scenario.tasks])
     outcomes = []
     for task in scenario.tasks:
-        failed = [a.description for a in task.expected.assertions if not check_assertion(query, a)]
-        values = task.expected.values
-        if task.refinement is not None:
-            values = [*values, *task.refinement.values]
-        missing = [f"{v.step}:{v.name}={v.value!r}" for v in values if not said(v.value, agent_texts)]
-        outcomes.append(
-            TaskOutcome(
-                task_id=task.id, success=not failed and not missing, failed_assertions=failed, missing_values=missing
+        checks: list[Check] = []
+        if writes(task, environment):
+            checks.append(_state_check(state))
+            checks.extend(_write_checks(grounding, task, environment, new_keys))
+        try:
+            for assertion in task.expected.assertions:
+                ok = check_assertion(final.query, assertion)
+                checks.append(
+                    Check(
+                        kind=CheckKind.ASSERTION,
+                        name=assertion.description,
+                        verdict=Verdict.PASS if ok else Verdict.FAIL,
+                        expected=assertion.expected,
+                    )
+                )
+        except Exception as exc:
+            raise VerificationError(f"task {task.id}: an assertion cannot be checked: {exc}") from exc
+        checks.extend(_value_check(grounding, task, v, anchor) for v, anchor in anchors(task, results, new_keys))
+        if not checks:  # nothing to check cannot count as done
+            checks.append(
+                Check(
+                    kind=CheckKind.ASSERTION,
+                    name="checkable outcome",
+                    verdict=Verdict.FAIL,
+                    detail="the task has no assertion, no value and no write to check",
+                )
             )
+        outcomes.append(_outcome(task.id, checks))
+    return Verification(outcomes=outcomes, state=state)
+
+
+def _state_check(state: StateCheck) -> Check:
+    if state.verdict is Verdict.ERROR:
+        detail = f"the state cannot be compared: {state.detail}"
+    elif state.verdict is Verdict.PASS:
+        detail = f"the final database equals the replay of {state.gold_calls} gold call(s)"
+    else:
+        n = len(state.diff) + state.more
+        detail = f"{n} difference(s) from the replay of {state.gold_calls} gold call(s); no write can be attributed"
+    return Check(kind=CheckKind.STATE, name="full state", verdict=state.verdict, detail=detail, diff=state.diff)
+
+
+def _write_checks(
+    grounding: Grounding, task: Task, environment: Environment, new_keys: dict[str, int | None]
+) -> list[Check]:
+    """One check per write step: the dialogue really made it, in the task's part. The state
+    check cannot see a write whose effect a later one undid (a row created, then deleted)."""
+    checks = []
+    for step in task.chain:
+        if not _is_write(environment, step.tool):
+            continue
+        args = dict(step.resolved or step.arguments)
+        found = grounding.write_made(task.id, step.tool, args, new_keys)
+        name = f"{step.id}:{step.tool}"
+        if found is None:
+            checks.append(
+                Check(
+                    kind=CheckKind.CALL,
+                    name=name,
+                    verdict=Verdict.FAIL,
+                    expected=args,
+                    detail="no successful call of the tool that changed a row with these arguments, in the task's part",
+                )
+            )
+        else:
+            evidence = Evidence(message=found, result=found, said=step.tool)
+            checks.append(
+                Check(kind=CheckKind.CALL, name=name, verdict=Verdict.PASS, expected=args, evidence=[evidence])
+            )
+    return checks
+
+
+def _is_write(environment: Environment, tool: str) -> bool:
+    try:
+        return environment.tool(tool).effect is Effect.WRITE
+    except KeyError:
+        return False
+
+
+def _value_check(grounding: Grounding, task: Task, value: ExpectedValue, anchor: Anchor | None) -> Check:
+    evidence = grounding.find(task.id, value.value, value.name, anchor)
+    if evidence is not None:
+        return Check(
+            kind=CheckKind.VALUE, name=value_key(value), verdict=Verdict.PASS, expected=value.value, evidence=[evidence]
         )
+    where = grounding.said_anywhere(value.value)
+    if where is None:
+        detail = "never said"
+    elif not grounding.parts.get(task.id):
+        detail = f"said (event {where}) but the task never started"
+    else:
+        detail = f"said (event {where}), but not in the task's part after a tool result that showed it"
+    return Check(kind=CheckKind.VALUE, name=value_key(value), verdict=Verdict.FAIL, expected=value.value, detail=detail)
+
+
+def _outcome(task_id: str, checks: list[Check]) -> TaskOutcome:
+    return TaskOutcome(
+        task_id=task_id,
+        success=all(c.verdict is Verdict.PASS for c in checks),
+        failed_assertions=[c.name for c in checks if c.kind is CheckKind.ASSERTION and c.verdict is not Verdict.PASS],
+        missing_values=[c.name for c in checks if c.kind is CheckKind.VALUE and c.verdict is not Verdict.PASS],
+        checks=checks,
+    )
+
+
+def unverified(scenario: Scenario, detail: str) -> list[TaskOutcome]:
+    """Outcomes for tasks that could not be checked at all: every check an error, every task failed."""
+    outcomes = []
+    for task in scenario.tasks:
+        checks = [Check(kind=CheckKind.STATE, name="full state", verdict=Verdict.ERROR, detail=detail)]
+        checks += [
+            Check(kind=CheckKind.ASSERTION, name=a.description, verdict=Verdict.ERROR, detail=detail)
+            for a in task.expected.assertions
+        ]
+        checks += [
+            Check(kind=CheckKind.VALUE, name=value_key(v), verdict=Verdict.ERROR, detail=detail)
+            for v in expected_values(task)
+        ]
+        outcomes.append(_outcome(task.id, checks))
     return outcomes
+
+
+def dialogue_succeeded(
+    termination: TerminationReason, outcomes: Sequence[TaskOutcome], state: StateCheck | None
+) -> bool:
+    """The one definition of a successful dialogue: the user was done, every task passed and
+    the final state matched the gold replay (unknown, in records from before the check, counts
+    as matched)."""
+    return (
+        termination is TerminationReason.USER_DONE
+        and all(o.success for o in outcomes)
+        and (state is None or state.verdict is Verdict.PASS)
+    )

@@ -6,6 +6,9 @@ The output directory holds::
     records/       a dataset directory (simulator.run.execute): manifest, environments/, one
                    DialogueRecord per trial in dialogues.jsonl, summary.json
     results.json   the scores (simulator.eval.scoring), rewritten at the end of each run
+    floors/NAME/   with ``floors``: the same evaluation of each sanity floor
+                   (``baseline:NAME``, simulator.eval.baselines), whose summaries the
+                   results carry next to the agent's
 
 Trials are dialogues of their own: trial ``k`` of scenario ``S`` is dialogue ``S~tk``,
 with its own dialogue seed derived from (seed, scenario, k). Every agent evaluated with
@@ -28,6 +31,7 @@ deleted from ``os.environ`` (``scrub_environment``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -44,6 +48,7 @@ from schemas.errors import ConfigError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
 from simulator.eval.agents import AgentEndpoint, agent_environment, scrub_environment
+from simulator.eval.baselines import FLOORS
 from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import DEFAULT_PER_DOMAIN, ScenarioSource, load_source, resolve_source
 from simulator.log import get_logger
@@ -58,6 +63,7 @@ from toolservers.transports import Connected, connect_tool_server
 
 __all__ = [
     "EVAL_FILE",
+    "FLOORS_DIR",
     "RECORDS_DIR",
     "RESULTS_FILE",
     "EvalConfig",
@@ -70,6 +76,7 @@ __all__ = [
 EVAL_FILE = "eval.json"
 RECORDS_DIR = "records"
 RESULTS_FILE = "results.json"
+FLOORS_DIR = "floors"
 _EVAL_FORMAT = 1
 
 log = get_logger(__name__)
@@ -106,6 +113,9 @@ class EvalConfig:
     #: An external MCP server as the environment (``--server``/``--url``, ``simulator.external``):
     #: scenarios are planned over it offline and every dialogue gets its own instance.
     external: Any = None
+    #: Also evaluate the sanity floors (``baseline:silent``, ``guess``, ``random``) on the same
+    #: scenarios and trials, each in ``out_dir/floors/NAME``, and report them beside the agent.
+    floors: bool = False
     #: Environment variables granted to outside agents besides the allow-list (``--agent-env``).
     agent_env: tuple[str, ...] = ()
     #: Longest agent message the user is given (characters); longer ones are cut, with a note.
@@ -127,6 +137,8 @@ class EvalOutcome:
     run: RunSummary
     results: EvalResults
     results_path: Path
+    #: With ``floors``: the run of each floor, by agent spec.
+    floor_runs: dict[str, RunSummary] = dataclasses.field(default_factory=dict)
 
 
 def _trial_seed(seed: int, scenario: Scenario, trial: int) -> int:
@@ -186,7 +198,7 @@ def _check_out_dir(out: Path, settings: dict[str, Any]) -> None:
         return
     path = out / EVAL_FILE
     if not path.exists():
-        if any(p.name != RECORDS_DIR for p in out.iterdir()):
+        if any(p.name not in {RECORDS_DIR, FLOORS_DIR} for p in out.iterdir()):
             raise ConfigError(f"{out}: is not empty and holds no evaluation; choose a new or empty --out")
         return
     try:
@@ -348,7 +360,8 @@ class EvalDialogues:
 
 
 async def run_eval(config: EvalConfig) -> EvalOutcome:
-    """Run (or resume) the evaluation ``config`` describes and score it.
+    """Run (or resume) the evaluation ``config`` describes and score it; with ``floors``, the
+    sanity floors too (each its own evaluation under ``floors/``), carried in the results.
 
     Raises ConfigError, before any work, for a bad setting, an unknown agent or user
     spec, a bad source, a granted ``agent_env`` variable that is not set, or an output
@@ -356,6 +369,36 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
     and secret-looking variables from ``os.environ`` before importing it (keys the run
     needs must have been read into its LLM setup already).
     """
+    outcome = await _run_eval(config)
+    if not config.floors or outcome.run.interrupted:
+        return outcome
+    floors = {}
+    runs = {}
+    for name in FLOORS:
+        floor = dataclasses.replace(
+            config,
+            agent=f"baseline:{name}",
+            out_dir=config.out_dir / FLOORS_DIR / name,
+            floors=False,
+            text_only=True,
+        )
+        done = await _run_eval(floor)
+        runs[floor.agent] = done.run
+        if done.run.interrupted:  # stopped by a signal: the next command resumes the floors
+            break
+        floors[floor.agent] = done.results.summary
+    results = msgspec.structs.replace(outcome.results, floors=floors)
+    _write_results(outcome.results_path, results)
+    return EvalOutcome(run=outcome.run, results=results, results_path=outcome.results_path, floor_runs=runs)
+
+
+def _write_results(path: Path, results: EvalResults) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(results), indent=2) + b"\n")
+    tmp.replace(path)
+
+
+async def _run_eval(config: EvalConfig) -> EvalOutcome:
     agent_env = agent_environment(config.agent_env)
     if config.agent.partition(":")[0] == "python":
         removed = scrub_environment(os.environ, keep=config.agent_env)
@@ -363,7 +406,7 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
             log.info("agent_environment_scrubbed", removed=removed)
     _check(config)
     if config.external is not None:
-        from simulator.external.run import plan_external
+        from simulator.external.execute import plan_external
 
         if config.source is not None:
             raise ConfigError("--scenarios goes with the built-in environments; --server/--url plans its own")
@@ -442,7 +485,5 @@ async def run_eval(config: EvalConfig) -> EvalOutcome:
         user=config.user,
     )
     results_path = out / RESULTS_FILE
-    tmp = results_path.with_name(RESULTS_FILE + ".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(results), indent=2) + b"\n")
-    tmp.replace(results_path)
+    _write_results(results_path, results)
     return EvalOutcome(run=summary, results=results, results_path=results_path)

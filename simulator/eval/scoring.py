@@ -1,9 +1,12 @@
 """Scoring an evaluation: per task, per dialogue, and over K trials.
 
-- A **task** passes in a trial when its TaskOutcome succeeded: every SQL assertion holds on
-  the final database and every value the agent had to communicate was said.
-- A **dialogue** (a scenario in one trial) passes when every one of its tasks passed and
-  it ended normally: a crash, a hang, a protocol error or a timeout fails it.
+- A **task** passes in a trial when its TaskOutcome succeeded: every check passed (the
+  full-state check for a task that writes, its SQL assertions, every value the agent had
+  to tell the user grounded in a tool result; see ``simulator.dialogue.verify``).
+- A **dialogue** (a scenario in one trial) passes by the one rule every summary uses
+  (``simulator.dialogue.verify.dialogue_succeeded``): every task passed, the final state
+  matched the gold replay, and the user ended it done. A crash, a hang, a protocol error,
+  a timeout, a user who gave up, running out of turns all fail it.
 - Over K trials, for a unit (a scenario, or a task) with ``n`` trials of which ``c``
   passed, as in tau-bench:
 
@@ -11,11 +14,12 @@
   *all* pass (with ``n == k`` simply "all k passed"), and
   ``pass@k = 1 - C(n - c, k) / C(n, k)``, the chance that *at least one* passes.
 
-  The score is the mean over units. Its confidence interval is a seeded percentile
-  bootstrap over units (scenarios or tasks are resampled, their trials stay together,
-  since the trials of one scenario are not independent), so two agents evaluated with
-  the same seed and scenarios can be compared honestly. Success rates over all trials
-  also get a Wilson interval.
+  The score is the mean over units. Its confidence interval is the exact binomial
+  (Clopper–Pearson) interval of the sum of the per-unit estimates over the number of
+  units (``simulator.eval.intervals``): units are the independent draws (their trials
+  stay together), it keeps its coverage for few units and at 0 and 1 (one passing
+  dialogue gives [0.025, 1]) and needs no resampling. Success rates over all trials also
+  get a Wilson interval (trials counted as independent).
 
 Plus: turns, tool calls, tool error and invalid-argument rates, and tokens and cost of
 the agent when it reported them (ProviderCall events with role ``agent``).
@@ -24,7 +28,6 @@ the agent when it reported them (ProviderCall events with role ``agent``).
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from math import comb
@@ -34,8 +37,11 @@ import msgspec
 from rich.table import Table
 
 from schemas import DialogueRecord, ProviderCall
+from simulator.dialogue.verify import dialogue_succeeded
+from simulator.eval.intervals import mean_interval
 from simulator.run.config import record_failed
 from simulator.summary import Stat
+from simulator.summary import done_but_failed as summary_done_but_failed
 
 __all__ = [
     "TRIAL_SEPARATOR",
@@ -45,8 +51,8 @@ __all__ = [
     "Interval",
     "ScenarioScore",
     "TaskScore",
-    "bootstrap_mean",
     "dialogue_passed",
+    "interval_of_mean",
     "pass_at_k",
     "pass_hat_k",
     "render_results",
@@ -58,7 +64,6 @@ __all__ = [
 
 #: Joins a scenario id and its trial number into the id of that trial's dialogue.
 TRIAL_SEPARATOR = "~t"
-_BOOTSTRAP_SAMPLES = 2000
 
 
 def trial_id(scenario_id: str, trial: int) -> str:
@@ -118,18 +123,10 @@ def wilson(successes: int, total: int, *, confidence: float = 0.95) -> Interval:
     return Interval(p, low, high)
 
 
-def bootstrap_mean(values: Sequence[float], *, seed: int, confidence: float = 0.95) -> Interval:
-    """The mean of ``values`` with a seeded percentile-bootstrap interval (resampling the values)."""
-    if not values:
-        return Interval(0.0, 0.0, 0.0)
-    mean = sum(values) / len(values)
-    rng = random.Random(f"bootstrap:{seed}")
-    n = len(values)
-    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(_BOOTSTRAP_SAMPLES))
-    tail = (1 - confidence) / 2
-    low = means[int(math.floor(tail * (_BOOTSTRAP_SAMPLES - 1)))]
-    high = means[int(math.ceil((1 - tail) * (_BOOTSTRAP_SAMPLES - 1)))]
-    return Interval(mean, min(low, mean), max(high, mean))
+def interval_of_mean(values: Sequence[float], *, confidence: float = 0.95) -> Interval:
+    """The mean of per-unit estimates in [0, 1] with its interval (``simulator.eval.intervals``)."""
+    value, low, high = mean_interval(values, confidence=confidence)
+    return Interval(value, low, high)
 
 
 # --------------------------------------------------------------------------- results
@@ -198,16 +195,22 @@ class EvalSummary(msgspec.Struct, kw_only=True):
     terminations: dict[str, int]
     failed: int
     failures: list[Failure]
+    #: Dialogues the user ended done (``user_done``) that still failed verification: what the
+    #: user could not see (a collateral write, a value never grounded in a tool result).
+    done_but_failed: int = 0
 
 
 class EvalResults(msgspec.Struct, kw_only=True):
     summary: EvalSummary
     scenarios: list[ScenarioScore]
+    #: The sanity floors run beside the agent (``--floors``), by agent spec.
+    floors: dict[str, EvalSummary] = {}
 
 
 def dialogue_passed(record: DialogueRecord) -> bool:
-    """Every task passed and the dialogue did not break."""
-    return not record_failed(record) and all(o.success for o in record.outcomes)
+    """Whether a dialogue passed, by the rule every summary uses (``dialogue_succeeded``): every
+    task passed, the state matched and the user was done (a dialogue that broke never is)."""
+    return dialogue_succeeded(record.termination, record.outcomes, record.state)
 
 
 def score(
@@ -240,6 +243,7 @@ def score(
     cost = 0.0
     usage_known = cost_known = False
     task_trials = task_passes = 0
+    done_but_failed = 0
 
     for base, group in sorted(by_scenario.items()):
         group.sort(key=lambda r: split_trial_id(r.id)[1])
@@ -249,6 +253,7 @@ def score(
         task_runs: dict[str, list[tuple[bool, list[str], list[str]]]] = {t.id: [] for t in first.tasks}
         ends: Counter[str] = Counter()
         for record in group:
+            done_but_failed += summary_done_but_failed(record, dialogue_passed(record))
             ends[record.termination.value] += 1
             terminations[record.termination.value] += 1
             if record_failed(record):
@@ -333,6 +338,7 @@ def score(
         terminations=dict(sorted(terminations.items())),
         failed=len(failures),
         failures=failures,
+        done_but_failed=done_but_failed,
     )
     return EvalResults(summary=summary, scenarios=scenario_scores)
 
@@ -348,7 +354,7 @@ def _over_units(
     for k in range(1, trials + 1):
         values = [estimator(n, c, k) for n, c in units if n >= k]
         if values:
-            out[str(k)] = bootstrap_mean(values, seed=seed * 1000 + k, confidence=confidence)
+            out[str(k)] = interval_of_mean(values, confidence=confidence)
     return out
 
 
@@ -360,30 +366,46 @@ def _interval(i: Interval) -> str:
 
 
 def render_results(results: EvalResults, *, title: str = "Evaluation") -> list[Table]:
-    """Rich tables: the summary (pass^k with intervals and the other metrics), then per scenario."""
+    """Rich tables: the summary (pass^k with intervals and the other metrics, each sanity floor
+    in a column of its own next to the agent's), then per scenario."""
     s = results.summary
+    floors = list(results.floors.items())
     pct = f"{s.confidence * 100:g}%"
     table = Table(title=f"{title}: {s.agent}", title_justify="left")
     table.add_column("metric")
     table.add_column(f"value [{pct} CI]", justify="right")
-    table.add_row("scenarios x trials", f"{s.scenarios} x {s.trials} = {s.dialogues} dialogues, {s.tasks} tasks")
-    for k, interval in s.dialogue_pass_hat.items():
-        table.add_row(f"dialogue pass^{k}", _interval(interval))
+    for spec, _ in floors:
+        table.add_column(f"floor {spec.partition(':')[2] or spec}", justify="right")
+
+    def row(label: str, cell: Callable[[EvalSummary], str], *, floored: bool = True) -> None:
+        table.add_row(label, cell(s), *[(cell(f) if floored else "") for _, f in floors])
+
+    def pick(attr: str, k: str) -> Callable[[EvalSummary], str]:
+        def cell(summary: EvalSummary) -> str:
+            interval = getattr(summary, attr).get(k)
+            return "-" if interval is None else _interval(interval)
+
+        return cell
+
+    row("scenarios x trials", lambda x: f"{x.scenarios} x {x.trials} = {x.dialogues} dialogues, {x.tasks} tasks")
+    for k in s.dialogue_pass_hat:
+        row(f"dialogue pass^{k}", pick("dialogue_pass_hat", k))
     if s.trials > 1:
-        table.add_row(f"dialogue pass@{s.trials}", _interval(s.dialogue_pass_at[str(s.trials)]))
-    for k, interval in s.task_pass_hat.items():
-        table.add_row(f"task pass^{k}", _interval(interval))
-    table.add_row("dialogue success, all trials", _interval(s.dialogue_success))
-    table.add_row("task success, all trials", _interval(s.task_success))
-    table.add_row("turns, mean (max)", f"{s.turns.mean:.2f} ({s.turns.max:g})")
-    table.add_row("tool calls (per dialogue)", f"{s.tool_calls} ({s.tool_calls_per_dialogue:.2f})")
-    table.add_row("tool error rate", f"{s.tool_error_rate * 100:.1f}%")
-    table.add_row("invalid-argument rate", f"{s.invalid_argument_rate * 100:.1f}%")
+        row(f"dialogue pass@{s.trials}", pick("dialogue_pass_at", str(s.trials)))
+    for k in s.task_pass_hat:
+        row(f"task pass^{k}", pick("task_pass_hat", k))
+    row("dialogue success, all trials", lambda x: _interval(x.dialogue_success))
+    row("task success, all trials", lambda x: _interval(x.task_success))
+    row("turns, mean (max)", lambda x: f"{x.turns.mean:.2f} ({x.turns.max:g})")
+    row("tool calls (per dialogue)", lambda x: f"{x.tool_calls} ({x.tool_calls_per_dialogue:.2f})")
+    row("tool error rate", lambda x: f"{x.tool_error_rate * 100:.1f}%")
+    row("invalid-argument rate", lambda x: f"{x.invalid_argument_rate * 100:.1f}%")
     tokens = "-" if s.input_tokens is None else f"{s.input_tokens} / {s.output_tokens}"
-    table.add_row("agent tokens in / out", tokens)
-    table.add_row("agent cost (USD)", "-" if s.cost_usd is None else f"{s.cost_usd:.4f}")
-    table.add_row("terminations", "\n".join(f"{k} {v}" for k, v in s.terminations.items()) or "-")
-    table.add_row("failed dialogues", str(s.failed))
+    row("agent tokens in / out", lambda _: tokens, floored=False)
+    row("agent cost (USD)", lambda _: "-" if s.cost_usd is None else f"{s.cost_usd:.4f}", floored=False)
+    row("terminations", lambda x: "\n".join(f"{k} {v}" for k, v in x.terminations.items()) or "-")
+    row("user_done, failed verification", lambda x: str(x.done_but_failed))
+    row("failed dialogues", lambda x: str(x.failed))
 
     per = Table(title="Per scenario", title_justify="left")
     per.add_column("scenario")

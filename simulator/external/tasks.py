@@ -36,10 +36,10 @@ from schemas import (
     ExpectedOutcome,
     ExpectedValue,
     Fact,
+    FileChange,
     Mode,
     RubricItem,
     Scenario,
-    StateChange,
     SubRequest,
     Task,
     ValueRef,
@@ -85,7 +85,7 @@ class _Ran:
     steps: list[ChainStep]
     answers: list[Answer]
     values: list[ExpectedValue]
-    state: list[StateChange]
+    state: list[FileChange]
 
 
 def task_prompt(

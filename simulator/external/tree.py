@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from schemas import StateChange
+from schemas import FileChange
 
 __all__ = ["Snapshot", "apply_changes", "diff", "snapshot"]
 
@@ -44,10 +44,10 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def diff(before: Snapshot, after: Snapshot, *, ignore: Iterable[str] = ()) -> list[StateChange]:
+def diff(before: Snapshot, after: Snapshot, *, ignore: Iterable[str] = ()) -> list[FileChange]:
     """What changed from ``before`` to ``after``, sorted by path; ``ignore`` paths left out."""
     skip = set(ignore)
-    changes: list[StateChange] = []
+    changes: list[FileChange] = []
     for path in sorted(set(before) | set(after)):
         if path in skip:
             continue
@@ -55,15 +55,15 @@ def diff(before: Snapshot, after: Snapshot, *, ignore: Iterable[str] = ()) -> li
         if old == new:
             continue
         if old is None:
-            changes.append(StateChange(path=path, change="added", digest=new))
+            changes.append(FileChange(path=path, change="added", digest=new))
         elif new is None:
-            changes.append(StateChange(path=path, change="removed"))
+            changes.append(FileChange(path=path, change="removed"))
         else:
-            changes.append(StateChange(path=path, change="changed", digest=new))
+            changes.append(FileChange(path=path, change="changed", digest=new))
     return changes
 
 
-def apply_changes(base: Snapshot, changes: Iterable[StateChange]) -> Snapshot:
+def apply_changes(base: Snapshot, changes: Iterable[FileChange]) -> Snapshot:
     """``base`` with ``changes`` applied in order."""
     out = dict(base)
     for change in changes:

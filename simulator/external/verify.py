@@ -29,8 +29,8 @@ from schemas import (
     AgentMessage,
     ChainStep,
     Event,
+    FileChange,
     Scenario,
-    StateChange,
     TaskOutcome,
     TaskStarted,
     ToolResult,
@@ -182,7 +182,7 @@ def _top(path: str) -> str:
 
 
 def compare_trees(
-    template: Snapshot, live: Snapshot, gold: Snapshot, planned: list[StateChange], ignore: Sequence[str]
+    template: Snapshot, live: Snapshot, gold: Snapshot, planned: list[FileChange], ignore: Sequence[str]
 ) -> tuple[list[str], list[str]]:
     """Problems of the dialogue's final state against the replay's, and what was compared by kind only."""
     live_diff = {c.path: c for c in diff(template, live, ignore=ignore)}
@@ -191,7 +191,7 @@ def compare_trees(
     problems: list[str] = []
     unchecked: list[str] = []
     spare: Counter[tuple[str, str]] = Counter()  # replay changes whose names vary between runs
-    unmatched: list[StateChange] = []
+    unmatched: list[FileChange] = []
     for path in sorted(set(live_diff) | set(gold_diff)):
         mine, theirs = live_diff.get(path), gold_diff.get(path)
         if mine is not None and theirs is not None:

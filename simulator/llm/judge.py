@@ -12,7 +12,19 @@ import enum
 
 import msgspec
 
-from schemas import AgentMessage, Event, ProviderCall, Scenario, TaskOutcome, ToolCall, ToolResult, UserMessage
+from schemas import (
+    AgentMessage,
+    CheckKind,
+    Event,
+    ProviderCall,
+    Scenario,
+    Task,
+    TaskOutcome,
+    ToolCall,
+    ToolResult,
+    UserMessage,
+)
+from schemas import Verdict as CheckVerdict
 from simulator.llm.setup import current_setup
 from simulator.offline.language import format_value
 from simulator.providers import ChatMessage, Request, complete_structured, parse_model
@@ -48,15 +60,7 @@ async def judge_outcomes(
     transcript = _transcript(events)
     judged = []
     for task, outcome in zip(scenario.tasks, outcomes, strict=True):
-        checks = [
-            f"- {a.description}: {'holds' if a.description not in outcome.failed_assertions else 'FAILS'}"
-            for a in task.expected.assertions
-        ]
-        checks += [
-            f"- the agent said {v.name} = {format_value(v.value)}: "
-            f"{'yes' if f'{v.step}:{v.name}={v.value!r}' not in outcome.missing_values else 'NO'}"
-            for v in task.expected.values
-        ]
+        checks = _check_lines(task, outcome)
         rubric = "\n".join(f"- [{r.kind}] {r.text}" for r in task.rubric) or "- (none)"
         prompt = template.format(
             goal=task.goal, rubric=rubric, checks="\n".join(checks) or "- (none)", transcript=transcript
@@ -73,6 +77,38 @@ async def judge_outcomes(
             )
         )
     return judged
+
+
+def _check_lines(task: Task, outcome: TaskOutcome) -> list[str]:
+    """What the checks found, for the judge: the verdicts stay; the judge adds its own on top."""
+    if outcome.checks:
+        lines = []
+        for c in outcome.checks:
+            if c.kind is CheckKind.STATE:
+                diff = "; ".join(d.text for d in c.diff[:5])
+                lines.append(
+                    f"- the whole final database matches the gold replay: {_word(c.verdict)}"
+                    + (f" ({diff})" if diff else "")
+                )
+            elif c.kind is CheckKind.VALUE:
+                lines.append(f"- the agent told the user {c.name}, grounded in a tool result: {_word(c.verdict)}")
+            elif c.kind is CheckKind.ASSERTION:
+                lines.append(f"- {c.name}: {'holds' if c.verdict is CheckVerdict.PASS else 'FAILS'}")
+        return lines
+    lines = [
+        f"- {a.description}: {'holds' if a.description not in outcome.failed_assertions else 'FAILS'}"
+        for a in task.expected.assertions
+    ]
+    lines += [
+        f"- the agent said {v.name} = {format_value(v.value)}: "
+        f"{'yes' if f'{v.step}:{v.name}={v.value!r}' not in outcome.missing_values else 'NO'}"
+        for v in task.expected.values
+    ]
+    return lines
+
+
+def _word(verdict: CheckVerdict) -> str:
+    return "yes" if verdict is CheckVerdict.PASS else "NO"
 
 
 def _transcript(events: list[Event]) -> str:

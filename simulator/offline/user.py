@@ -28,6 +28,7 @@ from schemas import (
     UserFeedback,
 )
 from schemas.errors import ConfigError
+from simulator.dialogue.grounding import mentions
 from simulator.dialogue.roles import UserContext, UserFactory, UserTurn
 from simulator.dialogue.verify import check_assertion
 from simulator.offline.acts import (
@@ -44,7 +45,7 @@ from simulator.offline.acts import (
     Request,
     Verify,
 )
-from simulator.offline.language import Phrasing, format_value, label, value_forms
+from simulator.offline.language import Phrasing, format_value, label
 
 __all__ = ["OfflineUser", "offline_user_brain"]
 
@@ -103,6 +104,8 @@ class OfflineUser:
         self.started: set[str] = set()
         self.final_attempts = 0
         self.final_tried: set[str] = set()
+        #: Tasks with a request the user gave up on: they do not check out, whatever the database says.
+        self.abandoned: set[str] = set()
         unsure = {"polite": 0.25, "neutral": 0.35, "impatient": 0.15}
         self.unsure_rate = unsure.get(scenario.persona.temperament, 0.3)
 
@@ -151,6 +154,7 @@ class OfflineUser:
         if problem:
             item.attempts += 1
             if item.attempts > _MAX_ATTEMPTS:
+                self.abandoned.add(item.task.id)
                 turn.text = self.say.pick(["Never mind that part.", "Let's leave that for now.", "Forget it."]) + " "
                 self._advance(turn)
                 return turn
@@ -405,10 +409,9 @@ class OfflineUser:
         pending.reports.clear()
 
     def _final_check(self, turn: UserTurn) -> None:
-        failing = [
-            t for t in self.scenario.tasks if not all(check_assertion(self.query, a) for a in t.expected.assertions)
-        ]
-        retry = [t for t in failing if t.id not in self.final_tried]
+        failing = self._failing()
+        # A write that does not show gets one more try; a request given up on does not.
+        retry = [t for t in failing if t.id not in self.final_tried and not self._assertions_hold(t)]
         if retry:
             task = retry[0]
             self.final_tried.add(task.id)
@@ -422,19 +425,29 @@ class OfflineUser:
             self._feedback(turn, FeedbackKind.MISSING, fake, writes[0].step if writes else None, "final state check")
             self.pending = _Pending("final", fake, writes[-1].step if writes else None)
             return
+        self._goodbye(turn, done=not failing)
+
+    def _failing(self) -> list[Task]:
+        """The tasks that do not check out by what the user can observe: a final-state
+        assertion fails, or a request was given up on (a value never given, a write never done)."""
+        return [t for t in self.scenario.tasks if t.id in self.abandoned or not self._assertions_hold(t)]
+
+    def _assertions_hold(self, task: Task) -> bool:
+        return all(check_assertion(self.query, a) for a in task.expected.assertions)
+
+    def _goodbye(self, turn: UserTurn, *, done: bool) -> None:
+        """The last message: the completion flag and thanks only when every task checked out."""
         turn.acts.append(Bye())
-        if failing:
-            turn.text += self.say.pick(["I'll sort the rest out another time.", "Let's stop here, thanks anyway."])
-            turn.gave_up = True
-        else:
+        if done:
             turn.text += self.say.bye()
             turn.complete = True
+        else:
+            turn.text += self.say.pick(_GIVE_UP)
+            turn.gave_up = True
         self.pending = None
 
     def _finish(self, turn: UserTurn, text: str) -> UserTurn:
-        turn.acts.append(Bye())
-        turn.text = self.say.bye()
-        turn.complete = True
+        self._goodbye(turn, done=not self._failing())
         return turn
 
     # ------------------------------------------------------------------ task-oriented
@@ -483,11 +496,8 @@ class OfflineUser:
                     turn, FeedbackKind.CORRECTION, _Item(task, task.sub_requests[-1]), None, "whole-task check"
                 )
             return turn
-        turn.acts.append(Bye())
-        turn.text = self.say.bye()
-        turn.complete = not unfinished
-        turn.gave_up = bool(unfinished)
-        self.pending = None
+        turn.text = ""
+        self._goodbye(turn, done=not unfinished)
         return turn
 
     def _task_checks_out(self, task: Task, text: str) -> bool:
@@ -536,6 +546,14 @@ class OfflineUser:
         turn.feedback.append(UserFeedback(feedback=kind, task_id=item.task.id, step_id=step, detail=detail))
 
 
+#: How the user ends when not everything was done: no thanks, no completion flag.
+_GIVE_UP = [
+    "I'll sort the rest out another time.",
+    "Let's stop here; not everything got done.",
+    "I'll have to take this up elsewhere.",
+]
+
+
 def _questions(text: str) -> str:
     """The sentences of ``text`` that end in '?', lower-cased: one pass, linear in ``len(text)``.
 
@@ -555,8 +573,8 @@ _SENTENCE_END = re.compile(r"[.!?]")
 
 
 def _said(value: Any, text: str) -> bool:
-    low = text.lower()
-    return any(form.lower() in low for form in value_forms(value))
+    """Whether ``text`` says ``value``, by the verifier's rules for saying a value."""
+    return mentions(text, value) is not None
 
 
 def _hint(step: ChainStep, args: dict[str, Any]) -> str:

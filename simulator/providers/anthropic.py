@@ -5,7 +5,8 @@ tool results ``tool_result`` blocks in the next user turn; tools carry their
 ``input_schema``. A structured request adds one tool whose input schema is the output
 schema and forces it (``tool_choice={"type": "tool", ...}``): its input is the answer.
 
-The SDK builds, authenticates and sends the request; the reply body is decoded here
+The SDK authenticates and sends the request (its public ``post``, with the body we
+built encoded once: see ``_http.post_json``); the reply body is decoded here
 with msgspec into the few fields we use, because the SDK's own models are built
 without validation and would turn a malformed body into silently wrong values.
 """
@@ -22,7 +23,7 @@ import msgspec
 
 from schemas.errors import ConfigError
 from simulator.providers._errors import BadResponse
-from simulator.providers._http import send_schema, send_with_sdk
+from simulator.providers._http import post_json, send_schema, send_with_sdk
 from simulator.providers._registry import provider
 from simulator.providers._types import ChatToolCall, Request, Response, StopReason, TokenUsage
 from simulator.providers.settings import ProviderSettings
@@ -204,7 +205,7 @@ class AnthropicProvider:
         return await send_with_sdk(
             anthropic,
             anthropic.AnthropicError,
-            lambda: self._client.messages.with_raw_response.create(**body, extra_body=request.extra or None),
+            lambda: post_json(self._client, "/v1/messages", body, request.extra),
             lambda content: parse_body(content, request),
             provider=self.name,
             model=request.model,

@@ -9,8 +9,9 @@ plus the schema in the system prompt, then with the prompt alone; the first mode
 works is remembered for the model. The reply is checked by the structured decoder
 either way.
 
-The SDK builds, authenticates and sends the request; the reply body is decoded here
-with msgspec into the fields we use (the SDK's models are built without validation).
+The SDK authenticates and sends the request (its public ``post``, with the body we
+built encoded once: see ``_http.post_json``); the reply body is decoded here with msgspec
+into the fields we use (the SDK's models are built without validation).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from simulator.providers._errors import (
     BadResponse,
     ProviderRejected,
 )
-from simulator.providers._http import send_schema, send_with_sdk
+from simulator.providers._http import post_json, send_schema, send_with_sdk
 from simulator.providers._registry import provider
 from simulator.providers._types import (
     ChatToolCall,
@@ -266,7 +267,7 @@ class OpenAIProvider:
         return await send_with_sdk(
             openai,
             openai.OpenAIError,
-            lambda: self._client.chat.completions.with_raw_response.create(**body, extra_body=request.extra or None),
+            lambda: post_json(self._client, "/chat/completions", body, request.extra),
             lambda content: parse_body(content, request),
             provider=self.name,
             model=request.model,

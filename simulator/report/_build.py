@@ -13,8 +13,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from simulator.eval.scoring import Interval
 from simulator.report._charts import category_bars, histogram, series_color
-from simulator.report._data import Distribution, ReportData, collect
+from simulator.report._data import Distribution, EvalInfo, ReportData, collect
 from simulator.summary import Summary, summary_columns, summary_rows
 
 __all__ = ["PAPER_TABLE_1", "ReportInfo", "build_report", "embed_json", "write_report"]
@@ -155,12 +156,73 @@ def _summary_section(summary: Summary) -> str:
         '<div class="card"><h3>How it is counted</h3><p class="muted">As the paper counts (Appendix B): a '
         "<b>turn</b> is every user, assistant, tool-call and tool-output message; <b>steps</b> are the "
         "sequential tool calls made for one user request (mean over requests that used tools, max over "
-        "the dataset); a <b>task</b> is one goal of the dialogue. A dialogue succeeds when every task is "
-        "verified against the final database and the agent's answers.</p>"
+        "the dataset); a <b>task</b> is one goal of the dialogue. A dialogue succeeds when the user ended it "
+        "done, its whole final database equals a replay of the tasks' gold calls, and every task's "
+        "checks passed (its SQL assertions, and each value the agent had to tell the user, said in that "
+        "task's part of the dialogue after a tool result that showed it).</p>"
         '<details class="paper"><summary>The paper\'s Table 1 for reference (arXiv 2601.08225)</summary>'
         "<table><thead><tr><th>pipeline</th><th>source</th><th>steps</th><th>turns</th><th>tasks</th>"
         f"<th>samples</th></tr></thead><tbody>{paper}</tbody></table></details>"
         "</div></div></section>"
+    )
+
+
+def _ci(interval: Interval | None) -> str:
+    if interval is None:
+        return "–"
+    return f"{interval.value:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
+
+
+def _eval_section(evals: list[EvalInfo]) -> str:
+    """Each evaluation's score with its interval, and every sanity floor in a column beside it."""
+    cards = []
+    for info in evals:
+        if info.results is None:
+            cards.append(
+                f"<div class='card'><h3><code>{escape(info.path)}</code></h3>"
+                "<p class='muted'>Not scored yet (no results.json): run the same <code>dialogsim eval</code> "
+                "command again to finish it.</p></div>"
+            )
+            continue
+        main = info.results.summary
+        columns = [(main.agent, main), *info.results.floors.items()]
+        head = "".join(
+            f"<th class='num'>{escape(name if i == 0 else 'floor ' + name.partition(':')[2])}</th>"
+            for i, (name, _) in enumerate(columns)
+        )
+        rows: list[tuple[str, list[str]]] = [
+            (f"dialogue pass^{k}", [_ci(s.dialogue_pass_hat.get(k)) for _, s in columns])
+            for k in main.dialogue_pass_hat
+        ]
+        if main.trials > 1:
+            top = str(main.trials)
+            rows.append((f"dialogue pass@{top}", [_ci(s.dialogue_pass_at.get(top)) for _, s in columns]))
+        rows += [(f"task pass^{k}", [_ci(s.task_pass_hat.get(k)) for _, s in columns]) for k in main.task_pass_hat]
+        rows.append(("task success, all trials", [_ci(s.task_success) for _, s in columns]))
+        rows.append(("terminations", ["\n".join(f"{k} {v}" for k, v in s.terminations.items()) for _, s in columns]))
+        rows.append(("user_done, failed verification", [str(s.done_but_failed) for _, s in columns]))
+        body = "".join(
+            f"<tr><th scope='row'>{escape(label)}</th>"
+            + "".join(f"<td class='num'>{escape(cell)}</td>" for cell in cells)
+            + "</tr>"
+            for label, cells in rows
+        )
+        note = (
+            "Sanity floors: agents that should fail (silent; guessing without tools; random tool calls). "
+            "A score is worth as much as its distance from them."
+            if info.results.floors
+            else "No floors in this evaluation: run it with <code>--floors</code> to see them beside the score."
+        )
+        cards.append(
+            f"<div class='card'><h3><code>{escape(info.path)}</code> · {main.scenarios} scenarios × "
+            f"{main.trials} trials</h3><table class='summary eval'><thead><tr><th>metric "
+            f"({main.confidence * 100:g}% interval)</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f"<p class='muted'>{note}</p></div>"
+        )
+    return (
+        '<section aria-labelledby="eval-title" id="evaluation"><h2 id="eval-title">Evaluation</h2>'
+        + "".join(cards)
+        + "</section>"
     )
 
 
@@ -258,6 +320,7 @@ def build_report(
     }
     body = "\n".join(
         [
+            *([_eval_section(report.evals)] if report.evals else []),
             _glance_section(summary),
             _summary_section(summary),
             _charts_section(report.groups),

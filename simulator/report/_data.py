@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from schemas import (
     AgentMessage,
+    Check,
     DialogueEnded,
     DialogueRecord,
     ErrorEvent,
@@ -21,10 +24,11 @@ from schemas import (
     UserFeedback,
     UserMessage,
 )
+from simulator.eval.scoring import EvalResults
 from simulator.run.dataset import iter_records, read_manifest
 from simulator.summary import Summary, summarize, summary_columns
 
-__all__ = ["DatasetInfo", "Distribution", "ReportData", "collect", "dialogue_view"]
+__all__ = ["DatasetInfo", "Distribution", "EvalInfo", "ReportData", "collect", "dataset_dir", "dialogue_view"]
 
 #: Longest tool result kept in the browser; the rest is cut with a note (the dataset has all of it).
 MAX_RESULT_CHARS = 4000
@@ -80,6 +84,8 @@ class ReportData:
     #: The browser's dialogues (the first ``max_dialogues`` by scenario id), as plain JSON values.
     dialogues: list[dict[str, Any]]
     total: int
+    #: The evaluation directories among the inputs, with their scores and floors.
+    evals: list[EvalInfo] = field(default_factory=list)
 
 
 class _Largest:
@@ -121,13 +127,13 @@ def dialogue_view(record: DialogueRecord, dataset: int) -> dict[str, Any]:
                 item["done"] = True
             timeline.append(item)
         elif isinstance(event, AgentMessage):
-            timeline.append({"k": "agent", "text": event.text})
+            timeline.append({"k": "agent", "text": event.text, "seq": event.seq})
         elif isinstance(event, ToolCall):
             call = {"k": "call", "id": event.call_id, "tool": event.tool, "args": event.arguments}
             calls[event.call_id] = call
             timeline.append(call)
         elif isinstance(event, ToolResult):
-            result: dict[str, Any] = {"text": _cut(event.text), "error": event.is_error}
+            result: dict[str, Any] = {"text": _cut(event.text), "error": event.is_error, "seq": event.seq}
             if event.error_code:
                 result["code"] = event.error_code
             if event.call_id in calls and "result" not in calls[event.call_id]:
@@ -159,6 +165,7 @@ def dialogue_view(record: DialogueRecord, dataset: int) -> dict[str, Any]:
                 "ok": outcome.success if outcome else None,
                 "failed": outcome.failed_assertions if outcome else [],
                 "missing": outcome.missing_values if outcome else [],
+                "checks": [_check_view(c) for c in outcome.checks] if outcome else [],
             }
         )
     m = record.metrics
@@ -181,6 +188,17 @@ def dialogue_view(record: DialogueRecord, dataset: int) -> dict[str, Any]:
         "taskList": tasks,
         "timeline": timeline,
     }
+    if record.state is not None:
+        view["state"] = {
+            "v": record.state.verdict.value,
+            "calls": record.state.gold_calls,
+            "diff": [d.text for d in record.state.diff],
+            "more": record.state.more,
+            "detail": record.state.detail,
+            "ms": record.state.duration_ms,
+        }
+    if record.migrated_from is not None:
+        view["migratedFrom"] = record.migrated_from
     if scenario.branched_from:
         view["branchedFrom"] = scenario.branched_from
     if record.error:
@@ -194,19 +212,59 @@ def dialogue_view(record: DialogueRecord, dataset: int) -> dict[str, Any]:
     return view
 
 
+def _check_view(check: Check) -> dict[str, Any]:
+    view: dict[str, Any] = {"k": check.kind.value, "n": check.name, "v": check.verdict.value}
+    if check.detail:
+        view["d"] = check.detail
+    if check.evidence:
+        view["ev"] = [{"m": e.message, "r": e.result, "said": e.said} for e in check.evidence]
+    if check.diff:
+        view["diff"] = [d.text for d in check.diff]
+    return view
+
+
+@dataclass
+class EvalInfo:
+    """An evaluation directory (``dialogsim eval --out``): its scores, and its floors' when run."""
+
+    path: str
+    results: EvalResults | None
+
+
+def dataset_dir(directory: Path) -> tuple[Path, Path | None]:
+    """Where the records of ``directory`` are, and its evaluation results when it is an
+    evaluation directory (``eval.json`` and ``records/``), else None."""
+    if (directory / "eval.json").is_file() and (directory / "records").is_dir():
+        return directory / "records", directory / "results.json"
+    return directory, None
+
+
+def _read_results(path: Path) -> EvalResults | None:
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=EvalResults)
+    except (OSError, msgspec.DecodeError):
+        return None  # not scored yet (a run killed before its end), or from another version
+
+
 def collect(dirs: Sequence[Path], *, max_dialogues: int) -> ReportData:
     """Read every record of ``dirs`` once. Raises ConfigError when a directory holds no dataset."""
     datasets: list[DatasetInfo] = []
-    for directory in dirs:
+    evals: list[EvalInfo] = []
+    sources: list[Path] = []
+    for given in dirs:
+        directory, results = dataset_dir(given)
+        sources.append(directory)
+        if results is not None:
+            evals.append(EvalInfo(path=str(given), results=_read_results(results)))
         manifest = read_manifest(directory) or {}
         fp = manifest.get("fingerprint") or {}
-        datasets.append(DatasetInfo(path=str(directory), seed=fp.get("seed"), created_at=manifest.get("created_at")))
+        datasets.append(DatasetInfo(path=str(given), seed=fp.get("seed"), created_at=manifest.get("created_at")))
     per_mode: dict[str, Distribution] = {}
     total = Distribution()
     heap: list[_Largest] = []
 
     def walk() -> Iterator[DialogueRecord]:
-        for index, directory in enumerate(dirs):
+        for index, directory in enumerate(sources):
             info = datasets[index]
             for _, record in iter_records(directory):
                 info.dialogues += 1
@@ -226,4 +284,6 @@ def collect(dirs: Sequence[Path], *, max_dialogues: int) -> ReportData:
     modes = [name for name, _ in summary_columns(summary)[1:]]
     groups = {mode: per_mode[mode] for mode in modes} if modes else {"all": total}
     dialogues = [entry.value for entry in sorted(heap, key=lambda e: e.key)]
-    return ReportData(datasets=datasets, summary=summary, groups=groups, dialogues=dialogues, total=total.dialogues)
+    return ReportData(
+        datasets=datasets, summary=summary, groups=groups, dialogues=dialogues, total=total.dialogues, evals=evals
+    )

@@ -164,11 +164,14 @@
 
   function callBlock(item) {
     var failed = item.result && item.result.error;
-    var block = el("details", "call" + (failed ? " error" : ""));
+    var source = item.result && sources[item.result.seq];
+    var block = el("details", "call" + (failed ? " error" : "") + (source ? " evidence" : ""));
     block.dataset.kind = "call";
+    if (item.result) block.dataset.seq = String(item.result.seq);
     var args = item.args ? JSON.stringify(item.args) : "?";
     var summary = append(el("summary"), item.tool + "(" + (args.length > 90 ? args.slice(0, 89) + "…" : args) + ")");
     var status = !item.result ? "no result" : failed ? "error" + (item.result.code ? ": " + item.result.code : "") : "ok";
+    if (item.result) status = "#" + item.result.seq + " · " + status + (source ? " · shows " + source.join(", ") : "");
     summary.appendChild(el("span", "status", status));
     block.appendChild(summary);
     append(block, el("span", "label", "arguments"), el("pre", null, item.args ? pretty(item.args) : "(no call recorded)"));
@@ -190,9 +193,11 @@
         return user;
       }
       case "agent": {
-        var agent = el("div", "msg agent");
+        var told = evidence[item.seq];
+        var agent = el("div", "msg agent" + (told ? " evidence" : ""));
         agent.dataset.kind = "message";
-        append(agent, el("span", "who", "agent"), item.text);
+        agent.dataset.seq = String(item.seq);
+        append(agent, el("span", "who", "agent · #" + item.seq + (told ? " · tells the user " + told.join(", ") : "")), item.text);
         return agent;
       }
       case "call":
@@ -216,8 +221,59 @@
     }
   }
 
+  // Agent messages and tool results that ground a value (by event index), for the current dialogue.
+  var evidence = {};
+  var sources = {};
+
+  function goTo(seq) {
+    var node = detail.querySelector('[data-seq="' + seq + '"]');
+    if (!node) return;
+    if (node.tagName === "DETAILS") node.open = true;
+    node.scrollIntoView({ block: "center" });
+    node.classList.add("flash");
+    setTimeout(function () { node.classList.remove("flash"); }, 1200);
+  }
+
+  function jump(seq, text) {
+    var link = el("button", "jump", text);
+    link.type = "button";
+    link.addEventListener("click", function () { goTo(seq); });
+    return link;
+  }
+
+  var KIND = { state: "full state", assertion: "assertion", value: "told the user", judge: "judge" };
+
+  function checkItem(c) {
+    var li = el("li", "check " + c.v);
+    append(li, el("span", "mark", c.v === "pass" ? "✓" : c.v === "fail" ? "✗" : "!"),
+      el("span", "kind", KIND[c.k] || c.k), c.n);
+    if (c.ev) {
+      c.ev.forEach(function (e) {
+        append(li, " — said in ", jump(e.m, "message #" + e.m), " (“" + e.said + "”), shown by ", jump(e.r, "result #" + e.r));
+      });
+    }
+    if (c.d) li.appendChild(el("div", "muted", c.d));
+    if (c.diff) {
+      var diff = el("ul", "diff");
+      c.diff.forEach(function (line) { diff.appendChild(el("li", null, line)); });
+      li.appendChild(diff);
+    }
+    return li;
+  }
+
   function render(d) {
     detail.textContent = "";
+    evidence = {};
+    sources = {};
+    d.taskList.forEach(function (t) {
+      (t.checks || []).forEach(function (c) {
+        (c.ev || []).forEach(function (e) {
+          var what = t.id + " " + c.n.split(":").slice(1).join(":");
+          (evidence[e.m] = evidence[e.m] || []).push(what);
+          (sources[e.r] = sources[e.r] || []).push(what);
+        });
+      });
+    });
     append(detail,
       el("h2", null, d.id),
       append(el("div"),
@@ -236,6 +292,26 @@
     if (d.error) detail.appendChild(append(el("div", "msg error"), el("span", "who", "ended: " + d.term.replace(/_/g, " ")), d.error));
 
     detail.appendChild(el("h3", null, "Tasks and verification"));
+    if (d.state) {
+      var st = d.state;
+      var box = el("div", "state " + st.v);
+      var head = st.v === "pass"
+        ? "✓ the final database equals the replay of the " + plural(st.calls, "gold call") + " on a fresh copy"
+        : st.v === "fail"
+          ? "✗ the final database differs from the replay of the " + plural(st.calls, "gold call") + ": " +
+            plural(st.diff.length + st.more, "difference") + " (gold → this dialogue)"
+          : "! the full state could not be compared: " + st.detail;
+      append(box, el("span", "verdict", "full state"), head);
+      if (st.diff.length) {
+        var lines = el("ul", "diff");
+        st.diff.forEach(function (line) { lines.appendChild(el("li", null, line)); });
+        if (st.more) lines.appendChild(el("li", "muted", "… and " + st.more + " more"));
+        box.appendChild(lines);
+      }
+      detail.appendChild(box);
+    } else if (d.migratedFrom) {
+      detail.appendChild(el("p", "muted", "Recorded in version " + d.migratedFrom + ": no full-state check, values not grounded."));
+    }
     var tasks = el("ul", "tasks");
     d.taskList.forEach(function (t) {
       var state = t.ok === null ? "" : t.ok ? "ok" : "failed";
@@ -243,7 +319,11 @@
       append(li,
         el("span", "verdict", t.ok === null ? "–" : t.ok ? "✓ verified" : "✗ failed"),
         el("span", "muted", t.id + " · " + t.difficulty + " · "), t.goal);
-      if (t.failed.length || t.missing.length) {
+      if (t.checks && t.checks.length) {
+        var checks = el("ul", "checks");
+        t.checks.forEach(function (c) { checks.appendChild(checkItem(c)); });
+        li.appendChild(checks);
+      } else if (t.failed.length || t.missing.length) {
         var problems = el("ul");
         t.failed.forEach(function (text) { problems.appendChild(el("li", null, "assertion failed: " + text)); });
         t.missing.forEach(function (text) { problems.appendChild(el("li", null, "not told to the user: " + text)); });

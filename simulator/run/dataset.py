@@ -8,22 +8,28 @@ A dataset directory holds::
     summary.json           the summary of the whole dataset, rewritten at the end of each run
     run.log                what each run did, as JSON lines (simulator.log), appended by every invocation
 
-Every record is appended with a single ``write`` of the whole line followed by
-``fsync``, so after a kill the file holds complete records and at most one partial line
-at its end, which a resume cuts away.
+Durability: every record is appended with a single ``write`` of the whole line as soon
+as its dialogue ends, so once a dialogue is counted it is in the file, and a killed
+process (``kill -9``, a crash) loses nothing: the file holds complete records and at
+most one partial line at its end, which a resume cuts away. ``fsync`` is grouped (group
+commit): the file is synced once ``max_records`` records are waiting, or ``max_delay_s``
+after the first of them (the run's flusher checks), and when the file is closed. Only a
+crash of the machine itself (power, kernel) can lose records, those of the last
+``max_delay_s`` at most; a resume runs those dialogues again, without duplicates.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import msgspec
 
-from schemas import RECORD_VERSION, DialogueRecord
+from schemas import READABLE_RECORD_VERSIONS, RECORD_VERSION, Check, CheckKind, DialogueRecord, Verdict
 from schemas.errors import ConfigError
 from simulator.log import get_logger
 
@@ -39,6 +45,7 @@ __all__ = [
     "check_out_dir",
     "fsync_dir",
     "iter_records",
+    "migrate_record",
     "read_manifest",
     "scan_dataset",
     "settings_differences",
@@ -161,12 +168,17 @@ class _FailureHead(msgspec.Struct):
 RetryRule = Callable[[str, dict[str, str], list[tuple[str, str]]], bool]
 
 
+def _readable() -> str:
+    return ", ".join(map(str, sorted(READABLE_RECORD_VERSIONS)))
+
+
 def _check_version(path: Path, number: int, version: int) -> None:
-    """Refuse a record this dialogsim cannot read (one place, for every reader)."""
-    if version != RECORD_VERSION:
+    """Refuse a record this dialogsim cannot read (one place, for every reader); older readable
+    versions are migrated as they are read (:func:`migrate_record`)."""
+    if version not in READABLE_RECORD_VERSIONS:
         raise ConfigError(
-            f"{path}: line {number} is a record of version {version}, this dialogsim reads version "
-            f"{RECORD_VERSION}; use the dialogsim that wrote it, or a new --out directory"
+            f"{path}: line {number} is a record of version {version}, this dialogsim reads versions "
+            f"{_readable()}; use the dialogsim that wrote it, or a new --out directory"
         )
 
 
@@ -258,17 +270,19 @@ def iter_records(dataset_dir: Path) -> Iterator[tuple[bytes, DialogueRecord]]:
 
     A dialogue run again (``--retry-failed``) has several records; only its last one counts,
     here, for every reader. A trailing partial line (a run killed mid-write) is skipped
-    with a warning naming it. Raises ConfigError when the directory holds no dataset, a
-    line in the middle does not decode, or a record is of a version this cannot read.
+    with a warning naming it. Records of an older readable version are migrated as they are
+    read (:func:`migrate_record`); ``line`` stays the line as stored. Raises ConfigError when
+    the directory holds no dataset, a line in the middle does not decode, or a record is of
+    a version this cannot read.
     """
     path = dataset_dir / DATASET_FILE
     if not path.is_file():
         raise ConfigError(f"{dataset_dir}: not a dataset directory (no {DATASET_FILE} in it)")
     manifest = read_manifest(dataset_dir)
-    if manifest is not None and manifest.get("record_version") != RECORD_VERSION:
+    if manifest is not None and manifest.get("record_version") not in READABLE_RECORD_VERSIONS:
         raise ConfigError(
             f"{dataset_dir}: holds records of version {manifest.get('record_version')!r}; "
-            f"this dialogsim reads version {RECORD_VERSION}"
+            f"this dialogsim reads versions {_readable()}"
         )
     with path.open("rb") as f:
         # First pass, heads only: where each dialogue's last record is, and how far the file is whole.
@@ -291,28 +305,98 @@ def iter_records(dataset_dir: Path) -> Iterator[tuple[bytes, DialogueRecord]]:
                 raise ConfigError(
                     f"{path}: line {number} is not a dialogue record ({exc}); the dataset is damaged"
                 ) from None
-            yield line, record
+            yield line, migrate_record(record)
+
+
+def migrate_record(record: DialogueRecord) -> DialogueRecord:
+    """A record of an older version in the current shape (a current one is returned as it is).
+
+    Version 2 had no per-task checks and no full-state check: each task's ``checks`` are
+    rebuilt from its failed assertions and missing values (its other assertions and
+    values passed; no grounding evidence was recorded), ``state`` stays None (not
+    checked) and ``migrated_from`` says 2.
+    """
+    if record.version == RECORD_VERSION:
+        return record
+    tasks = {t.id: t for t in record.scenario.tasks}
+    outcomes = []
+    for outcome in record.outcomes:
+        task = tasks.get(outcome.task_id)
+        checks: list[Check] = []
+        if task is not None:
+            failed = set(outcome.failed_assertions)
+            missing = set(outcome.missing_values)
+            checks += [
+                Check(
+                    kind=CheckKind.ASSERTION,
+                    name=a.description,
+                    verdict=Verdict.FAIL if a.description in failed else Verdict.PASS,
+                    expected=a.expected,
+                )
+                for a in task.expected.assertions
+            ]
+            values = [*task.expected.values, *(task.refinement.values if task.refinement else [])]
+            for v in values:
+                name = f"{v.step}:{v.name}={v.value!r}"
+                verdict = Verdict.FAIL if name in missing else Verdict.PASS
+                detail = "" if verdict is Verdict.FAIL else "said somewhere in the dialogue (version 2: not grounded)"
+                checks.append(Check(kind=CheckKind.VALUE, name=name, verdict=verdict, expected=v.value, detail=detail))
+        if outcome.judgment is not None:
+            verdict = {"valid": Verdict.PASS, "invalid": Verdict.FAIL}.get(outcome.judgment, Verdict.ERROR)
+            checks.append(
+                Check(kind=CheckKind.JUDGE, name="rubric judge", verdict=verdict, detail=outcome.reasoning or "")
+            )
+        outcomes.append(msgspec.structs.replace(outcome, checks=checks))
+    return msgspec.structs.replace(record, outcomes=outcomes, migrated_from=record.version, version=RECORD_VERSION)
 
 
 class DatasetFile:
-    """The append-only dataset file: one ``write`` and one ``fsync`` per record."""
+    """The append-only dataset file: one ``write`` per record, ``fsync`` grouped (see the module docstring)."""
 
-    def __init__(self, path: Path, *, truncate_at: int | None) -> None:
+    def __init__(
+        self, path: Path, *, truncate_at: int | None, max_records: int = 32, max_delay_s: float = 0.02
+    ) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if truncate_at is not None:
             os.ftruncate(self._fd, truncate_at)
         os.fsync(self._fd)
         fsync_dir(path.parent)
+        self.max_records = max_records
+        self.max_delay_s = max_delay_s
+        #: Records written since the last fsync, and when the first of them was.
+        self.unsynced = 0
+        self._since = 0.0
+        self._encoder = msgspec.json.Encoder()
 
     def append(self, record: DialogueRecord) -> None:
-        line = memoryview(msgspec.json.encode(record) + b"\n")
+        """Write the record's line now; fsync when enough records or time have gathered."""
+        line = memoryview(self._encoder.encode(record) + b"\n")
         written = os.write(self._fd, line)
         while written < len(line):  # only on a short write (e.g. the disk filling up)
             written += os.write(self._fd, line[written:])
-        os.fsync(self._fd)
+        if self.unsynced == 0:
+            self._since = time.monotonic()
+        self.unsynced += 1
+        if self.unsynced >= self.max_records:
+            self.sync()
+        else:
+            self.sync_due()
+
+    def sync_due(self) -> None:
+        """fsync if a waiting record has waited ``max_delay_s``."""
+        if self.unsynced and time.monotonic() - self._since >= self.max_delay_s:
+            self.sync()
+
+    def sync(self) -> None:
+        if self.unsynced:
+            os.fsync(self._fd)
+            self.unsynced = 0
 
     def close(self) -> None:
-        os.close(self._fd)
+        try:
+            self.sync()
+        finally:
+            os.close(self._fd)
 
 
 def fsync_dir(path: Path) -> None:

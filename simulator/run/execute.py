@@ -79,6 +79,8 @@ log = get_logger(__name__)
 
 #: Extra time the run gives a dialogue beyond its own timeout before cutting it off.
 _GUARD_GRACE_S = 60.0
+#: Scenarios built ahead of the workers.
+_LOOK_AHEAD = 4
 
 
 class DialogueFn(Protocol):
@@ -167,7 +169,8 @@ class InProcess:
 
     async def run(self, work: Work, sink: RecordSink) -> None:
         workers = max(1, min(work.concurrency, work.total))
-        send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=0)
+        # Scenarios are built as the workers take them, a few ahead: memory does not grow with the run.
+        send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=_LOOK_AHEAD)
 
         async def worker(scenarios: MemoryObjectReceiveStream[Scenario], dialogue_fn: DialogueFn) -> None:
             async with scenarios:
@@ -382,6 +385,7 @@ async def execute_run(
     executor: Executor | None = None,
     progress: bool = True,
     stop_on_signals: bool = False,
+    request_cap: int | None = None,
 ) -> RunSummary:
     """Run the pending scenarios of ``prepared`` and return the summary of the dataset.
 
@@ -395,7 +399,9 @@ async def execute_run(
     ``dialogues`` opens the dialogue function in each process (default: plain
     :func:`run_dialogue`); ``dialogue_fn`` gives one directly (in process only).
     ``stop_on_signals`` makes SIGINT and SIGTERM stop the run cleanly (see the module
-    docstring); it needs the main thread.
+    docstring); it needs the main thread. Scenarios are built as the executor takes them (a
+    few ahead). ``request_cap``, when a model's requests in flight are capped below
+    ``concurrency``, is shown on the progress line.
     """
     if dialogue_fn is not None:
         if dialogues is not None:
@@ -408,13 +414,15 @@ async def execute_run(
         log.info(
             "run_started",
             out_dir=str(config.out_dir),
-            pending=len(prepared.pending),
+            pending=prepared.pending_count,
             already_present=prepared.skipped,
             concurrency=config.concurrency,
             executor=executor.name,
             fingerprint=prepared.fingerprint,
         )
-        summary = await _execute(prepared, dataset, dialogues or plain_dialogues, executor, progress, stop_on_signals)
+        summary = await _execute(
+            prepared, dataset, dialogues or plain_dialogues, executor, progress, stop_on_signals, request_cap
+        )
         log.info(
             "run_finished",
             generated=summary.generated,
@@ -441,6 +449,17 @@ async def execute_run(
     return summary
 
 
+def _pending_scenarios(prepared: PreparedRun) -> Iterator[Scenario]:
+    """The scenarios still to run, built one at a time as an executor takes them."""
+    for i in prepared.pending():
+        scenario = prepared.plan.build(i)
+        if scenario.environment_id not in prepared.environments:
+            raise UsageError(
+                f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
+            )
+        yield scenario
+
+
 async def _execute(
     prepared: PreparedRun,
     dataset: DatasetFile,
@@ -448,9 +467,10 @@ async def _execute(
     executor: Executor,
     progress: bool,
     stop_on_signals: bool,
+    request_cap: int | None,
 ) -> RunSummary:
     config = prepared.config
-    stats = RunStats(total=len(prepared.pending), already=prepared.skipped)
+    stats = RunStats(total=prepared.pending_count, already=prepared.skipped, request_cap=request_cap)
     written: set[str] = set()
     remote: list[EndpointTally] = []  # endpoint figures of the processes that ran dialogues elsewhere
     stopped_by: list[str] = []
@@ -468,6 +488,11 @@ async def _execute(
                 scope.cancel()
                 return
 
+    async def flusher() -> None:
+        while True:
+            await anyio.sleep(dataset.max_delay_s)
+            dataset.sync_due()
+
     try:
         with RunProgress(stats, enabled=progress) as display:
 
@@ -484,11 +509,11 @@ async def _execute(
                 display.update()
 
             work = Work(
-                scenarios=iter(prepared.pending),
+                scenarios=_pending_scenarios(prepared),
                 environments=prepared.environments,
                 config=config.dialogue,
                 concurrency=config.concurrency,
-                total=len(prepared.pending),
+                total=prepared.pending_count,
                 dialogues=dialogues,
                 stats=stats,
                 display=display,
@@ -498,8 +523,9 @@ async def _execute(
                 async with anyio.create_task_group() as outer:
                     if stop_on_signals:
                         outer.start_soon(watch_signals, outer.cancel_scope)
+                    outer.start_soon(flusher)
                     await executor.run(work, sink)
-                    outer.cancel_scope.cancel()  # the work is done: stop watching for signals
+                    outer.cancel_scope.cancel()  # the work is done: stop watching for signals and flushing
             except BaseExceptionGroup as group:  # the executor's own error, not wrapped by the signal watch
                 if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
                     raise group.exceptions[0] from None
@@ -510,7 +536,7 @@ async def _execute(
     elapsed = stats.elapsed
     summary = RunSummary(
         out_dir=str(config.out_dir),
-        requested=len(prepared.scenarios),
+        requested=prepared.requested,
         skipped=prepared.skipped,
         generated=stats.done,
         failed=stats.failed,
@@ -521,7 +547,7 @@ async def _execute(
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
         retried=stats.retried,
         interrupted=stopped_by[0] if stopped_by else None,
-        not_run=len(prepared.pending) - stats.done,
+        not_run=prepared.pending_count - stats.done,
         endpoints=_endpoint_stats(remote),
     )
     write_atomic(

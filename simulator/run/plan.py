@@ -9,7 +9,7 @@ import random
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import msgspec
 
 from schemas import (
     Environment,
+    Mode,
     Scenario,
 )
 from schemas.errors import ConfigError, UsageError
@@ -37,15 +38,56 @@ from simulator.run.dataset import (
 from simulator.run.retry import infrastructure_failure
 from toolservers.loader import load_environment, save_environment
 
-__all__ = ["PLAN_DIR", "Planner", "PreparedRun", "default_planner", "drop_stale_plan", "model_planner", "prepare_run"]
+__all__ = [
+    "PLAN_DIR",
+    "Planner",
+    "PreparedRun",
+    "ScenarioPlan",
+    "default_planner",
+    "drop_stale_plan",
+    "model_planner",
+    "prepare_run",
+]
 
 log = get_logger(__name__)
 
 #: Where a run planned with a model keeps what it planned (reused on resume).
 PLAN_DIR = "plan"
 
-Planner = Callable[[RunConfig], tuple[Sequence[Environment], Sequence[Scenario]]]
-"""Builds a run's environments and scenarios from its config; raises ConfigError for bad input."""
+
+@dataclass(frozen=True)
+class ScenarioPlan:
+    """A run's scenarios, built one at a time when the run gets to them.
+
+    Scenario ``i`` (``0 <= i < count``) has the id ``id_of(i)``, which costs nothing to
+    compute, and is planned by ``build(i)`` (a database copy and a planner: milliseconds);
+    nothing is kept, so a run of any size holds only the scenarios it is running.
+    ``ids[i]`` must equal ``build(i).id``. Executors (in process, sharded, on Ray) take
+    indexes from ``PreparedRun.pending()`` and build what they run.
+    """
+
+    count: int
+    id_of: Callable[[int], str]
+    build: Callable[[int], Scenario]
+    #: Whether ids are distinct by construction (else a repeated id runs once, the first time).
+    unique: bool = False
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Scenario]:
+        """Every scenario, built in order (tests; a run builds only what it runs)."""
+        return (self.build(p) for p in range(self.count))
+
+    @staticmethod
+    def of(scenarios: Sequence[Scenario]) -> ScenarioPlan:
+        """A plan over scenarios that are already built (a stored model plan, a branch, tests)."""
+        items = tuple(scenarios)
+        return ScenarioPlan(len(items), lambda i: items[i].id, lambda i: items[i])
+
+
+Planner = Callable[[RunConfig], tuple[Sequence[Environment], "Sequence[Scenario] | ScenarioPlan"]]
+"""Builds a run's environments and scenarios (or their plan) from its config; raises ConfigError for bad input."""
 
 
 @dataclass(frozen=True)
@@ -55,35 +97,55 @@ class PreparedRun:
     config: RunConfig
     fingerprint: dict[str, Any]
     environments: dict[str, Environment]
-    #: Every scenario of the run, in the planner's order.
-    scenarios: tuple[Scenario, ...]
-    #: The scenarios still to run (those with no record in the dataset yet).
-    pending: tuple[Scenario, ...]
+    #: Every scenario of the run, in the planner's order, built on demand.
+    plan: ScenarioPlan
     #: Scenario ids already in the dataset file.
     done_ids: frozenset[str]
     has_manifest: bool
     #: Where to cut the dataset file (a trailing partial line starts there), if anywhere.
     truncate_at: int | None
+    #: How many of this run's scenarios already have a record, and how many are still to run.
+    skipped: int
+    pending_count: int
     #: Pending scenarios that have a failed record, run again (``retry_failed``).
     retried: frozenset[str] = frozenset()
     #: Names this invocation in the run's log (``run.log``): a fresh id per invocation.
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
-    def skipped(self) -> int:
-        """How many of this run's scenarios already have a record."""
-        return len(self.scenarios) - len(self.pending)
+    def requested(self) -> int:
+        """How many scenarios the run asks for."""
+        return self.plan.count
+
+    def pending(self) -> Iterator[int]:
+        """The indexes (into ``plan``) of the scenarios still to run, in order, each once."""
+        seen: set[str] | None = None if self.plan.unique else set()
+        for i in range(self.plan.count):
+            sid = self.plan.id_of(i)
+            if sid in self.done_ids:
+                continue
+            if seen is not None:
+                if sid in seen:
+                    continue
+                seen.add(sid)
+            yield i
+
+    def pending_scenarios(self) -> Iterator[Scenario]:
+        """The scenarios still to run, built one at a time."""
+        for i in self.pending():
+            yield self.plan.build(i)
 
 
 def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> PreparedRun:
-    """Check everything a run needs before any work, and build its scenarios.
+    """Check everything a run needs before any work, and plan its scenarios.
 
     Raises ConfigError — and leaves ``out_dir`` untouched — for a bad setting, an unknown
     domain, a bad database, a missing branch source, or an ``out_dir`` that holds
     something else: a file, a foreign directory, a dataset of another record version or
     generated with another config. ``planner`` replaces how environments and scenarios
     are built (tests use it); by default built-in domains, a derived database or a
-    branch source are used.
+    branch source are used. Offline scenarios are built when the run reaches them (the
+    first of each environment here, so an environment that yields no task is refused now).
     """
     check_settings(config)
     fp = fingerprint(config)
@@ -91,7 +153,8 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
     has_manifest = check_out_dir(out, fp)
     scan = scan_dataset(out / DATASET_FILE, retry=infrastructure_failure if config.retry_failed else None)
 
-    environments, scenarios = (planner or default_planner)(config)
+    environments, planned = (planner or default_planner)(config)
+    plan = planned if isinstance(planned, ScenarioPlan) else ScenarioPlan.of(planned)
     env_by_id: dict[str, Environment] = {}
     for env in environments:
         if env.id in env_by_id and env_by_id[env.id] != env:
@@ -99,32 +162,31 @@ def prepare_run(config: RunConfig, *, planner: Planner | None = None) -> Prepare
         if not env.id or "/" in env.id or "\\" in env.id or env.id.startswith("."):
             raise ConfigError(f"environment id {env.id!r} cannot be used as a file name")
         env_by_id[env.id] = env
-    for scenario in scenarios:
-        if scenario.environment_id not in env_by_id:
-            raise UsageError(
-                f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
-            )
-
-    seen: set[str] = set()
-    pending: list[Scenario] = []
-    for scenario in scenarios:
-        if scenario.id not in scan.done and scenario.id not in seen:
-            pending.append(scenario)
-        seen.add(scenario.id)
-    return PreparedRun(
+    if not isinstance(planned, ScenarioPlan):
+        for scenario in planned:
+            if scenario.environment_id not in env_by_id:
+                raise UsageError(
+                    f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, "
+                    "which the run does not have"
+                )
+    prepared = PreparedRun(
         config=config,
         fingerprint=fp,
         environments=env_by_id,
-        scenarios=tuple(scenarios),
-        pending=tuple(pending),
+        plan=plan,
         done_ids=frozenset(scan.done),
         has_manifest=has_manifest,
         truncate_at=scan.truncate_at,
-        retried=frozenset(s.id for s in pending if s.id in scan.retry),
+        skipped=0,
+        pending_count=0,
     )
+    pending = [plan.id_of(i) for i in prepared.pending()]
+    skipped = sum(1 for i in range(plan.count) if plan.id_of(i) in prepared.done_ids)
+    retried = frozenset(sid for sid in pending if sid in scan.retry)
+    return dataclasses.replace(prepared, skipped=skipped, pending_count=len(pending), retried=retried)
 
 
-def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[Scenario]]:
+def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[Scenario] | ScenarioPlan]:
     """The offline planner: built-in domains, a derived database, or a branch source."""
     if config.branch_from is not None:
         # Branching (simulator.run.branch): continue the dialogues of an existing dataset.
@@ -137,7 +199,6 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         return branched_envs, [branched[i] for i in config.scenario_indexes(stop=count)]
 
     from simulator.domains import domain_names, load_domain
-    from simulator.offline.scenarios import build_scenario, build_scenarios
 
     environments: list[Environment] = []
     names = list(dict.fromkeys(config.domains))
@@ -155,15 +216,48 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
         from toolservers.derive import derive_environment
 
         environments.append(derive_environment(config.database))
-    if config.shard is None:
-        return environments, build_scenarios(environments, count=config.dialogues, seed=config.seed, mode=config.mode)
-    if not environments:
+    # Only this run's (or its shard's) indexes, each built when the run reaches it.
+    return environments, offline_plan(environments, config.scenario_indexes(), seed=config.seed, mode=config.mode)
+
+
+def offline_plan(environments: Sequence[Environment], indexes: range, *, seed: int, mode: Mode) -> ScenarioPlan:
+    """The offline scenarios of ``indexes`` spread over ``environments`` (as ``build_scenarios`` makes them), lazily.
+
+    Position ``p`` of the plan is scenario index ``indexes[p]`` (a shard's indexes skip).
+
+    The first scenario of each environment is built now: an environment that yields no
+    task at all is refused (ConfigError) before the run starts, as it was when every
+    scenario was built up front.
+    """
+    from simulator.offline.scenarios import build_scenario
+
+    envs = tuple(environments)
+    if not envs:
         raise ConfigError("no environments to generate over")
-    # Only the shard's scenarios are built; each depends on its index alone.
-    return environments, [
-        build_scenario(environments[i % len(environments)], index=i, seed=config.seed, mode=config.mode)
-        for i in config.scenario_indexes()
-    ]
+    first: dict[int, Scenario] = {}
+
+    def id_of(p: int) -> str:
+        # build_scenario's ids: {environment_id}-{seed}-{index}; checked against every build below.
+        i = indexes[p]
+        return f"{envs[i % len(envs)].id}-{seed}-{i:05d}"
+
+    def build(p: int) -> Scenario:
+        i = indexes[p]
+        scenario = first.pop(p, None) or build_scenario(envs[i % len(envs)], index=i, seed=seed, mode=mode)
+        if scenario.id != id_of(p):
+            raise AssertionError(f"scenario {i} has id {scenario.id!r}, its plan says {id_of(p)!r}")
+        return scenario
+
+    # One per environment met first (a shard may skip some environments altogether).
+    checked: set[str] = set()
+    for p in range(len(indexes)):
+        env_id = envs[indexes[p] % len(envs)].id
+        if env_id not in checked:
+            checked.add(env_id)
+            first[p] = build(p)
+        if len(checked) == len(envs) or p >= 4 * len(envs):
+            break
+    return ScenarioPlan(len(indexes), id_of, build, unique=True)
 
 
 # --------------------------------------------------------------------------- planning with models

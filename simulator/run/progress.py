@@ -38,6 +38,8 @@ class RunStats:
     tool_calls: int = 0
     tool_errors: int = 0
     started: float = field(default_factory=time.monotonic)
+    #: A cap on a model's requests in flight below the run's concurrency (shown on the progress line).
+    request_cap: int | None = None
 
     def observe(self, event: Event) -> None:
         if isinstance(event, ToolCall):
@@ -76,6 +78,11 @@ class RunProgress:
             TextColumn("failed [red]{task.fields[failed]}[/]"),
             TextColumn("tool calls {task.fields[tool_calls]} ({task.fields[tool_errors]} err)"),
             TextColumn("{task.fields[rate]:.1f}/s"),
+            *(
+                [TextColumn(f"[yellow]model requests \u2264 {stats.request_cap} at a time (--max-requests)[/]")]
+                if stats.request_cap is not None
+                else []
+            ),
             TimeElapsedColumn(),
             console=console,
             disable=not (enabled and console.is_terminal),

@@ -14,6 +14,7 @@ import pytest
 
 from schemas import (
     ChainStep,
+    CheckKind,
     DialogueRecord,
     Environment,
     ExpectedOutcome,
@@ -25,6 +26,8 @@ from schemas import (
     SqlAssertion,
     SubRequest,
     Task,
+    TerminationReason,
+    Verdict,
 )
 from simulator.dialogue.roles import UserTurn
 from simulator.dialogue.runner import DialogueConfig, run_dialogue
@@ -169,6 +172,20 @@ def get_tools_of(env: Environment) -> dict[str, str]:
 
 def make_user(scenario: Scenario, env: Environment, query: Any, seed: int = 0) -> OfflineUser:
     return OfflineUser(scenario, query, rng=random.Random(seed), get_tools=get_tools_of(env))
+
+
+def done_as_the_user_sees(record: DialogueRecord) -> bool:
+    """Whether the user ended done and every check passed but the full-state one, which only a
+    collateral write fails (an agent's mistake the user cannot see: another row changed)."""
+    if record.termination is not TerminationReason.USER_DONE:
+        return False
+    for outcome in record.outcomes:
+        for check in outcome.checks:
+            if check.verdict is Verdict.PASS:
+                continue
+            if check.kind is not CheckKind.STATE or not check.diff:
+                return False
+    return True
 
 
 AgentFn = Callable[[UserTurn], Awaitable[tuple[str, list[Act]]]]

@@ -72,8 +72,8 @@ async def test_a_bug_in_verification_keeps_the_ending_and_fails_the_tasks(monkey
             raise KeyError("a bug in the verifier")
         return real(*_args, **_kwargs)
 
-    real = runner_module.verify_tasks
-    monkeypatch.setattr(runner_module, "verify_tasks", broken)
+    real = runner_module.verify_dialogue
+    monkeypatch.setattr(runner_module, "verify_dialogue", broken)
     record = await run_dialogue(shop_scenario(seed=1), shop_environment(), DialogueConfig())
     # The conversation ran its course: the ending stays the user's, not a tool failure.
     assert record.termination is TerminationReason.USER_DONE

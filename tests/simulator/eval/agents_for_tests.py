@@ -33,6 +33,33 @@ class CorruptingAgent(ExampleAgent):
         return await super().reply(conversation, session)
 
 
+class CollateralAgent(ExampleAgent):
+    """Does every task right, and as the user leaves, also cancels order 11, which no task is about."""
+
+    async def reply(self, conversation: list[Any], session: Any) -> str:
+        if any(act.get("act") == "bye" for act in conversation[-1].acts):
+            await session.call_tool("update_order_status", {"order_id": 11, "status": "cancelled"})
+        return await super().reply(conversation, session)
+
+
+def make_collateral(info: Any) -> CollateralAgent:
+    return CollateralAgent(info.tools)
+
+
+class ExtraInsertAgent(ExampleAgent):
+    """Does every task right, and as the user leaves, adds a customer nobody asked for."""
+
+    async def reply(self, conversation: list[Any], session: Any) -> str:
+        if any(act.get("act") == "bye" for act in conversation[-1].acts):
+            extra = {"name": "Nobody Asked", "email": "nobody@example.com", "tier": "basic"}
+            await session.call_tool("create_customer", extra)
+        return await super().reply(conversation, session)
+
+
+def make_extra_insert(info: Any) -> ExtraInsertAgent:
+    return ExtraInsertAgent(info.tools)
+
+
 class CostlyIdleAgent:
     """Does nothing, and says what each reply cost."""
 

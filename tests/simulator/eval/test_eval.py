@@ -301,3 +301,109 @@ async def test_calls_to_tools_that_do_not_exist_are_protocol_errors_not_tool_cal
     assert protocol and all(e.error_type == "unknown_tool" for e in protocol)
     assert not any(isinstance(e, ToolCall) for e in record.events)
     assert record.metrics.tool_calls == 0 and outcome.results.summary.tool_calls == 0
+
+
+# --------------------------------------------------------------------------- the full state, the floors
+
+
+@pytest.mark.parametrize(
+    "agent,diff",
+    [
+        ("make_collateral", ["orders pk=11: status 'shipped' → 'cancelled'"]),
+        ("make_extra_insert", ["+ customers pk=3"]),
+    ],
+)
+async def test_a_right_change_plus_an_unasked_one_fails_the_write_not_the_reads(
+    tmp_path: Path, shop_file: Path, agent: str, diff: list[str]
+) -> None:
+    outcome = await run_eval(_config(tmp_path, agent, python_test_agent(agent), source=str(shop_file)))
+    (scenario,) = outcome.results.scenarios
+    tasks = {t.task_id: t for t in scenario.tasks}
+    assert tasks["t1"].passed == 0 and tasks["t1"].failed_assertions == {}  # its own assertion holds
+    assert tasks["t0"].passed == tasks["t2"].passed == 1  # the reads are not about the state
+    assert scenario.passed == 0 and outcome.results.summary.done_but_failed == 1
+    (record,) = _records(tmp_path / agent).values()
+    assert record.termination.value == "user_done" and not record.success
+    assert record.state is not None and [d.text for d in record.state.diff] == diff
+    (state,) = [c for c in record.outcomes[1].checks if c.kind == "state"]
+    assert [d.text for d in state.diff] == diff
+
+
+async def test_floors_run_beside_the_agent_and_are_reported_with_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from simulator.eval import render_results
+    from simulator.eval.evaluate import FLOORS_DIR
+
+    out = tmp_path / "floors"
+    outcome = await run_eval(_config(tmp_path, "floors", "offline", source="retail", limit=2, seed=2, floors=True))
+    assert set(outcome.results.floors) == {"baseline:silent", "baseline:guess", "baseline:random"}
+    for spec, floor in outcome.results.floors.items():
+        assert floor.agent == spec and floor.scenarios == 2 and floor.task_success.value == 0.0
+    assert outcome.results.summary.task_success.value == 1.0
+    assert {p.name for p in (out / FLOORS_DIR).iterdir()} == {"silent", "guess", "random"}
+    saved = json.loads((out / RESULTS_FILE).read_text())
+    assert set(saved["floors"]) == set(outcome.results.floors)
+    from rich.console import Console
+
+    console = Console(width=200)
+    for table in render_results(outcome.results):
+        console.print(table)
+    printed = capsys.readouterr().out
+    assert "floor silent" in printed and "floor guess" in printed and "floor random" in printed
+    # Resuming runs nothing again, floors included.
+    again = await run_eval(_config(tmp_path, "floors", "offline", source="retail", limit=2, seed=2, floors=True))
+    assert again.run.generated == 0 and again.results == outcome.results
+
+
+async def test_stats_and_the_eval_summary_count_endings_the_same_way(tmp_path: Path, shop_file: Path) -> None:
+    from simulator.summary import summarize
+
+    for name, agent in [("ok", "offline"), ("collateral", python_test_agent("make_collateral"))]:
+        outcome = await run_eval(_config(tmp_path, name, agent, source=str(shop_file), trials=2))
+        records = list(_records(tmp_path / name).values())
+        summary = summarize(records)
+        scored = outcome.results.summary
+        assert summary.terminations == scored.terminations
+        assert summary.dialogue_success_rate == scored.dialogue_success.value
+        assert summary.done_but_failed == scored.done_but_failed
+        assert sum(r.success for r in records) == round(scored.dialogue_pass_hat["1"].value * len(records))
+
+
+def _as_version_2(line: bytes) -> bytes:
+    """A record line as dialogsim wrote it before version 3 (no checks, no state)."""
+    raw = json.loads(line)
+    raw["version"] = 2
+    raw.pop("state", None)
+    raw.pop("migrated_from", None)
+    for outcome in raw["outcomes"]:
+        outcome.pop("checks", None)
+    return json.dumps(raw).encode() + b"\n"
+
+
+async def test_version_2_records_are_migrated_as_they_are_read(tmp_path: Path) -> None:
+    from simulator.run.dataset import MANIFEST_FILE, scan_dataset
+
+    dataset = tmp_path / "old"
+    await execute_run(prepare_run(RunConfig(dialogues=3, domains=("retail",), seed=4, out_dir=dataset)), progress=False)
+    path = dataset / DATASET_FILE
+    path.write_bytes(b"".join(_as_version_2(line) for line in path.read_bytes().splitlines(keepends=True)))
+    manifest = json.loads((dataset / MANIFEST_FILE).read_text())
+    manifest["record_version"] = 2
+    (dataset / MANIFEST_FILE).write_text(json.dumps(manifest))
+    scan = scan_dataset(path)
+    assert len(scan.done) == 3 and scan.truncate_at is None
+    records = [r for _, r in iter_records(dataset)]
+    assert all(r.version == 3 and r.migrated_from == 2 and r.state is None for r in records)
+    for record in records:
+        for task, outcome in zip(record.scenario.tasks, record.outcomes, strict=True):
+            kinds = [c.kind for c in outcome.checks]
+            assert kinds.count("assertion") == len(task.expected.assertions)
+            assert all(c.verdict == "pass" for c in outcome.checks) == outcome.success
+    # An evaluation replays their scenarios, and branching reads them.
+    replay = await run_eval(_config(tmp_path, "replay", "offline", source=str(dataset)))
+    assert replay.results.summary.scenarios == 3
+    from simulator.run.branch import branch_scenarios
+
+    _, branched = branch_scenarios(dataset, at_turn=6, variants=1, seed=1)
+    assert branched and all(s.branched_from for s in branched)

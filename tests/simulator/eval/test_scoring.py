@@ -13,7 +13,7 @@ from schemas import (
     TerminationReason,
 )
 from simulator.eval import pass_at_k, pass_hat_k, score, split_trial_id, trial_id
-from simulator.eval.scoring import Interval, bootstrap_mean, dialogue_passed, wilson
+from simulator.eval.scoring import dialogue_passed, interval_of_mean, wilson
 from tests.simulator.conftest import shop_scenario
 
 
@@ -48,14 +48,21 @@ def test_wilson_interval_known_values() -> None:
     assert wilson(0, 0).value == 0.0
 
 
-def test_bootstrap_is_seeded_and_brackets_the_mean() -> None:
+def test_the_interval_of_a_mean_brackets_it_and_never_collapses() -> None:
     values = [1.0, 0.0, 0.5, 1.0, 0.25, 0.75]
-    a = bootstrap_mean(values, seed=7)
-    assert a == bootstrap_mean(values, seed=7)
+    a = interval_of_mean(values)
+    assert a == interval_of_mean(values)  # no randomness
     assert a.value == pytest.approx(sum(values) / len(values))
     assert a.low < a.value < a.high
-    assert bootstrap_mean([1.0, 1.0], seed=1) == Interval(1.0, 1.0, 1.0)
-    assert bootstrap_mean(values, seed=7, confidence=0.5).high <= a.high
+    assert interval_of_mean(values, confidence=0.5).high < a.high
+    # At the extremes it is one-sided and exact: (alpha/2)^(1/n) and 1 - (alpha/2)^(1/n).
+    one = interval_of_mean([1.0])
+    assert one.value == 1.0 and one.high == 1.0 and one.low == pytest.approx(0.025, abs=1e-6)
+    assert one.low < 0.5  # one passing dialogue says little
+    six_failures = interval_of_mean([0.0] * 6)
+    assert six_failures.low == 0.0 and six_failures.high == pytest.approx(1 - 0.025 ** (1 / 6), abs=1e-6)
+    twenty = interval_of_mean([1.0] * 20)
+    assert twenty.low == pytest.approx(0.025 ** (1 / 20), abs=1e-6) and twenty.high == 1.0
 
 
 def _record(

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Environment, Mode, Persona, Scenario
+from simulator.external.execute import build_environment
 from simulator.external.instance import list_all_tools, open_instance
-from simulator.external.run import build_environment
 from simulator.external.spec import ExternalSpec
 from simulator.external.tasks import carry_out
 from simulator.llm.tasks import CallPlan, SubRequestPlan, TaskPlan

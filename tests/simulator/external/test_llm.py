@@ -20,7 +20,7 @@ import pytest
 
 from schemas import Mode, TerminationReason, ToolCall, ToolResult
 from simulator.dialogue.runner import DialogueConfig
-from simulator.external.run import execute_external, plan_external
+from simulator.external.execute import execute_external, plan_external
 from simulator.external.spec import ExternalSpec
 from simulator.external.tree import snapshot
 from simulator.llm import LLMSetup, use_setup

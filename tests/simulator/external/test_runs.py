@@ -13,7 +13,7 @@ from simulator.dialogue.brains import AGENTS, register_agent
 from simulator.dialogue.roles import AgentTurn
 from simulator.dialogue.runner import DialogueConfig, run_dialogue
 from simulator.external.connect import ExternalRun
-from simulator.external.run import execute_external
+from simulator.external.execute import execute_external
 from simulator.external.spec import ExternalSpec
 from simulator.run.config import RunConfig
 from simulator.run.dataset import iter_records

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from schemas import Mode, TerminationReason, ToolCall
-from simulator.external.run import execute_external, plan_external
+from simulator.external.execute import execute_external, plan_external
 from simulator.external.spec import ExternalSpec
 from simulator.run.config import RunConfig
 from simulator.run.dataset import iter_records

@@ -21,8 +21,8 @@ import pytest
 from schemas import Mode, Persona, Scenario, TerminationReason, ToolCall, UserToolCall, UserToolResult
 from simulator.dialogue.runner import DialogueConfig, run_dialogue
 from simulator.external.connect import ExternalRun
+from simulator.external.execute import build_environment
 from simulator.external.instance import list_all_tools, open_instance
-from simulator.external.run import build_environment
 from simulator.external.spec import ExternalSpec
 from simulator.external.tasks import carry_out
 from simulator.llm import LLMSetup, use_setup

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas import StateChange
+from schemas import FileChange
 from simulator.external.spec import bind_state, unbind_state
 from simulator.external.tree import diff
 from simulator.external.verify import compare_result, compare_trees
@@ -57,4 +57,4 @@ def test_the_state_token_is_bound_and_unbound_everywhere() -> None:
     bound = bind_state(args, state)
     assert bound == {"repo_path": "/tmp/dialogsim-x/state", "files": ["/tmp/dialogsim-x/state/a.txt"], "n": 3}
     assert unbind_state(bound, state) == args
-    assert StateChange(path="a", change="removed").digest is None
+    assert FileChange(path="a", change="removed").digest is None

@@ -349,3 +349,78 @@ def test_screenshot_command(report: Path, tmp_path: Path, chromium: WebDriver) -
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     assert screenshot([str(tmp_path / "missing.html"), str(out)]) == 2
+
+
+# --------------------------------------------------------------------------- verification in the report
+
+
+def test_the_dialogue_view_carries_every_check_the_state_and_the_evidence(user_data: Path) -> None:
+    html, _ = build_report([user_data])
+    views = {d["id"]: d for d in embedded(html)["dialogues"]}
+    for record in sorted_records(user_data):
+        view = views[record.id]
+        assert record.state is not None and view["state"]["v"] == record.state.verdict.value
+        assert view["state"]["diff"] == [d.text for d in record.state.diff]
+        seqs = {item.get("seq") for item in view["timeline"] if item["k"] == "agent"}
+        results = {item["result"]["seq"] for item in view["timeline"] if item["k"] == "call" and "result" in item}
+        for task, outcome in zip(view["taskList"], record.outcomes, strict=True):
+            assert [(c["k"], c["n"], c["v"]) for c in task["checks"]] == [
+                (c.kind.value, c.name, c.verdict.value) for c in outcome.checks
+            ]
+            for check in task["checks"]:
+                for evidence in check.get("ev", []):
+                    assert evidence["r"] in results
+                    assert evidence["m"] in seqs or check["k"] == "call"
+
+
+def _eval_dir(tmp_path: Path, agent: str, *, floors: bool) -> Path:
+    import anyio
+
+    from simulator.eval import EvalConfig, run_eval
+    from tests.simulator.eval.conftest import write_shop_scenarios
+
+    scenarios = write_shop_scenarios(tmp_path / "shop.json")
+    out = tmp_path / "eval"
+    config = EvalConfig(agent=agent, out_dir=out, source=str(scenarios), progress=False, floors=floors)
+    anyio.run(run_eval, config)
+    return out
+
+
+def test_an_evaluation_directory_shows_its_score_beside_the_floors(tmp_path: Path) -> None:
+    out = _eval_dir(tmp_path, "offline", floors=True)
+    html, report = build_report([out])
+    assert report.total == 1 and report.datasets[0].path == str(out)
+    (info,) = report.evals
+    assert info.results is not None and set(info.results.floors) == {
+        "baseline:silent",
+        "baseline:guess",
+        "baseline:random",
+    }
+    section = html[html.index('id="evaluation"') : html.index('aria-labelledby="glance-title"')]
+    for heading in ("offline", "floor silent", "floor guess", "floor random"):
+        assert f">{heading}</th>" in section, heading
+    assert "dialogue pass^1" in section and "1.000 [0.025, 1.000]" in section  # one passing dialogue
+    assert section.count("0.000 [0.000, 0.975]") == 3  # each floor: one failed dialogue
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html")]) == 0
+
+
+@browser
+def test_a_state_difference_and_the_evidence_show_in_the_dialogue(chromium: WebDriver, tmp_path: Path) -> None:
+    from tests.simulator.eval.conftest import python_test_agent
+
+    out = _eval_dir(tmp_path, python_test_agent("make_collateral"), floors=False)
+    page = tmp_path / "r.html"
+    write_report([out], page)
+    (record,) = [r for _, r in iter_records(out / "records")]
+    console, _ = load(chromium, page, f"#0/{record.id}")
+    assert [e for e in console if e["level"] == "SEVERE"] == []
+    detail = chromium.find_element("id", "detail")
+    state = detail.find_element("css selector", ".state.fail")
+    assert "orders pk=11: status 'shipped' → 'cancelled'" in state.text
+    failed = [c.text for c in detail.find_elements("css selector", ".check.fail")]
+    assert any("full state" in text for text in failed)
+    told = detail.find_elements("css selector", ".msg.agent.evidence")
+    assert told and "tells the user" in told[0].text.lower()
+    jump = detail.find_element("css selector", ".check.pass button.jump")
+    jump.click()
+    assert detail.find_elements("css selector", ".flash")

@@ -289,7 +289,7 @@ def _run_with_kill(out: Path, victim: str, marker: Path) -> RunSummary:
 def test_when_every_worker_is_lost_the_run_stops_and_keeps_what_it_wrote(cluster: RayExecutor, tmp_path: Path) -> None:
     out = tmp_path / "ray"
     prepared = prepare_run(RunConfig(dialogues=10, seed=9, out_dir=out, concurrency=2))
-    victim = prepared.pending[4].id  # every worker that gets it dies; none is replaced
+    victim = prepared.plan.id_of(list(prepared.pending())[4])  # every worker that gets it dies; none is replaced
 
     async def run() -> RunSummary:
         return await execute_run(

@@ -223,7 +223,7 @@ def test_resume_truncates_a_trailing_partial_line(tmp_path: Path, tail: str) -> 
 
     prepared = prepare_run(config_for(out, dialogues=6), planner=planner)
     assert prepared.truncate_at == len(complete)
-    assert [s.id for s in prepared.pending] == ["shop-1-0004", "shop-1-0005"]
+    assert [s.id for s in prepared.pending_scenarios()] == ["shop-1-0004", "shop-1-0005"]
     summary = run(prepared)
     data = (out / DATASET_FILE).read_bytes()
     assert data.startswith(complete) and data.endswith(b"\n")

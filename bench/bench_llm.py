@@ -1,0 +1,287 @@
+"""Dialogues with model brains against a fake OpenAI-compatible endpoint: client CPU per request, and schedule.
+
+``python -m bench llm [--dialogues N] [--concurrency C] [--latency-ms L] [--schedule-dialogues M]
+[--schedule-concurrency K] [--json PATH]``
+
+The endpoint (``simulator.providers.loopback`` in a subprocess, on its own core) plays
+both roles the way a model would: as the user it sends the structured
+``{user_message, is_task_complete}`` reply and ends after 1-4 turns (decided by a hash
+of its prompt, so dialogues differ in length); as the agent it calls a tool of the
+dialogue's MCP server (one the request lists) and then answers in words. The dialogues
+really run: full pipeline (``execute_run``: tool servers over MCP, bus, recorder,
+dataset), the official ``openai`` SDK, provider limits and accounting.
+
+(a) Client CPU per model request: N dialogues at zero latency; the run's process CPU
+    time divided by the requests it made, against a bare loop of the same SDK
+    (``AsyncOpenAI.chat.completions.create``) replaying the very request bodies the run
+    sent (the endpoint keeps a sample), same concurrency, same endpoint.
+(b) Wall time against the zero-overhead schedule: M dialogues, endpoint latency L,
+    concurrency K. The schedule takes each dialogue's own request count from its record
+    (requests x L is the least time it can take: its requests are sequential) and packs
+    the dialogues in run order onto K slots, each to the first slot free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import openai
+
+from simulator.providers.loopback import Received, Reply, openai_completion, serve_loopback
+
+MODEL = "openai:fake-model"
+SAMPLE = 400
+
+
+# --------------------------------------------------------------------------- the endpoint (subprocess)
+
+
+def _answer(body: dict[str, Any]) -> dict[str, Any]:
+    messages = body["messages"]
+    if "response_format" in body or any("user_message" in str(m.get("content")) for m in messages[:1]):
+        # The user: K turns, K from its prompt; done once its K-th reply has been given.
+        system = str(messages[0].get("content", ""))
+        turns = 1 + zlib.crc32(system.encode()) % 4
+        said = sum(1 for m in messages if m["role"] == "assistant")
+        done = said >= turns
+        reply = {
+            "user_message": "Thanks, that is everything." if done else f"Could you check my account, part {said + 1}?",
+            "is_task_complete": done,
+        }
+        return openai_completion(json.dumps(reply), prompt_tokens=300, completion_tokens=20)
+    last = messages[-1]
+    if last["role"] == "tool":
+        return openai_completion("Done: " + str(last["content"])[:200], prompt_tokens=900, completion_tokens=30)
+    tools = body.get("tools", [])
+    if not tools:
+        return openai_completion("Happy to help.", prompt_tokens=100, completion_tokens=5)
+    chosen = next((t for t in tools if not t["function"]["parameters"].get("required")), tools[0])
+    call = ("call_" + str(len(messages)), chosen["function"]["name"], {})
+    return openai_completion(tool_calls=[call], prompt_tokens=900, completion_tokens=15)
+
+
+async def _serve(latency: float, capture: str) -> None:
+    captured = 0
+    sample = Path(capture).open("w", encoding="utf-8") if capture else None  # noqa: ASYNC230 - before serving
+
+    async def handler(request: Received) -> Reply:
+        nonlocal captured
+        server.requests.clear()  # the server keeps what it received; this one lives long
+        body = request.json()
+        if sample is not None and captured < SAMPLE:
+            captured += 1
+            sample.write(json.dumps(body) + "\n")
+            sample.flush()
+        return Reply(body=_answer(body), delay=latency)
+
+    async with serve_loopback(handler) as server:
+        print(server.port, flush=True)
+        await anyio.sleep_forever()
+
+
+class _Endpoint:
+    """The fake endpoint in a subprocess; ``base_url`` once it printed its port."""
+
+    def __init__(self, latency: float, capture: Path | None = None) -> None:
+        self.latency = latency
+        self.capture = capture
+        self.process: anyio.abc.Process | None = None
+        self.base_url = ""
+
+    async def __aenter__(self) -> _Endpoint:
+        command = [sys.executable, "-m", "bench.bench_llm", "--serve", "--latency-ms", str(self.latency * 1000)]
+        if self.capture is not None:
+            command += ["--capture", str(self.capture)]
+        self.process = await anyio.open_process(command)
+        assert self.process.stdout is not None
+        line = b""
+        with anyio.fail_after(60):
+            while not line.endswith(b"\n"):
+                line += await self.process.stdout.receive()
+        self.base_url = f"http://127.0.0.1:{int(line)}/v1"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        await self.process.wait()
+        await self.process.aclose()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def _run(base_url: str, dialogues: int, concurrency: int, seed: int) -> dict[str, Any]:
+    """Run ``dialogues`` model-brained dialogues; CPU, wall, and each record's request count in run order."""
+    from schemas import ProviderCall
+    from simulator.dialogue.runner import DialogueConfig
+    from simulator.llm import LLMSetup, use_setup
+    from simulator.providers import parse_model, settings_from_env
+    from simulator.run.config import RunConfig
+    from simulator.run.dataset import iter_records
+    from simulator.run.execute import execute_run
+    from simulator.run.plan import prepare_run
+
+    settings = settings_from_env(parse_model(MODEL), {}, base_url=base_url, max_concurrency=concurrency, timeout=600.0)
+    setup = LLMSetup(settings={MODEL: settings})
+    with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
+        config = RunConfig(
+            dialogues=dialogues,
+            seed=seed,
+            concurrency=concurrency,
+            domains=("retail",),
+            out_dir=Path(tmp) / "run",
+            dialogue=DialogueConfig(agent=MODEL, user=MODEL, timeout_s=3600, turn_timeout_s=600),
+        )
+        with use_setup(setup):
+            prepared = prepare_run(config)
+            cpu, wall = time.process_time(), time.perf_counter()
+            try:
+                summary = await execute_run(prepared, progress=False)
+            finally:
+                await setup.pool.aclose()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        order = {prepared.plan.id_of(i): i for i in range(prepared.requested)}
+        counts: list[tuple[int, int]] = []
+        failed = 0
+        for _, record in iter_records(config.out_dir):
+            counts.append((order[record.id], sum(1 for e in record.events if isinstance(e, ProviderCall))))
+            failed += record.error is not None
+    counts.sort()
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "requests": sum(n for _, n in counts),
+        "per_dialogue": [n for _, n in counts],
+        "failed": failed,
+        "generated": summary.generated,
+    }
+
+
+async def _bare(base_url: str, bodies: list[dict[str, Any]], total: int, concurrency: int) -> float:
+    """CPU seconds per request of the bare SDK replaying ``bodies`` (round robin)."""
+    async with openai.AsyncOpenAI(api_key="EMPTY", base_url=base_url, max_retries=0, timeout=600.0) as sdk:
+        counter = iter(range(total))
+
+        async def worker() -> None:
+            for i in counter:
+                await sdk.chat.completions.create(**bodies[i % len(bodies)])
+
+        cpu = time.process_time()
+        async with anyio.create_task_group() as tg:
+            for _ in range(concurrency):
+                tg.start_soon(worker)
+        return (time.process_time() - cpu) / total
+
+
+def zero_overhead_schedule(per_dialogue: Sequence[int], latency: float, slots: int) -> float:
+    """The makespan of packing dialogues (``requests x latency`` each, in order) onto ``slots``."""
+    free = [0.0] * min(slots, max(1, len(per_dialogue)))
+    heapq.heapify(free)
+    end = 0.0
+    for n in per_dialogue:
+        start = heapq.heappop(free)
+        finish = start + n * latency
+        end = max(end, finish)
+        heapq.heappush(free, finish)
+    return end
+
+
+async def cpu_per_request(dialogues: int, concurrency: int, seed: int, rounds: int) -> dict[str, Any]:
+    """(a): harness CPU per request and bare-SDK CPU per request, best of ``rounds`` each, alternating."""
+    with tempfile.TemporaryDirectory(prefix="bench-llm-sample-") as tmp:
+        capture = Path(tmp) / "bodies.jsonl"
+        async with _Endpoint(0.0, capture) as endpoint:
+            await _run(endpoint.base_url, 6, concurrency, seed)  # warm up, and fill the sample
+            bodies = [json.loads(line) for line in capture.read_text().splitlines() if line.strip()]
+            harness: list[float] = []
+            bare: list[float] = []
+            requests = 0
+            for r in range(rounds):
+                result = await _run(endpoint.base_url, dialogues, concurrency, seed + 1 + r)
+                requests = result["requests"]
+                harness.append(result["cpu_s"] / result["requests"])
+                bare.append(await _bare(endpoint.base_url, bodies, max(requests, 200), concurrency))
+    return {
+        "harness_cpu_ms": [x * 1000 for x in harness],
+        "bare_cpu_ms": [x * 1000 for x in bare],
+        "requests_per_round": requests,
+        "sample_bodies": len(bodies),
+    }
+
+
+async def schedule(dialogues: int, concurrency: int, latency: float, seed: int) -> dict[str, Any]:
+    """(b): the run's wall time against its own zero-overhead schedule."""
+    async with _Endpoint(latency) as endpoint:
+        result = await _run(endpoint.base_url, dialogues, concurrency, seed)
+    ideal = zero_overhead_schedule(result["per_dialogue"], latency, concurrency)
+    return {
+        "wall_s": result["wall_s"],
+        "ideal_s": ideal,
+        "ratio": result["wall_s"] / ideal,
+        "requests": result["requests"],
+        "cpu_s": result["cpu_s"],
+        "failed": result["failed"],
+        "generated": result["generated"],
+        "max_requests_per_dialogue": max(result["per_dialogue"]),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench llm", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dialogues", type=int, default=120, help="dialogues per round for (a) (default 120)")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrency for (a) (default 16)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds for (a) (default 3)")
+    parser.add_argument("--latency-ms", type=float, default=500.0, help="endpoint latency for (b) (default 500)")
+    parser.add_argument("--schedule-dialogues", type=int, default=2000, help="dialogues for (b) (default 2000)")
+    parser.add_argument("--schedule-concurrency", type=int, default=200, help="concurrency for (b) (default 200)")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--capture", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        anyio.run(_serve, args.latency_ms / 1000.0, args.capture)
+        return 0
+    cpu = anyio.run(cpu_per_request, args.dialogues, args.concurrency, args.seed, args.rounds)
+    sched = anyio.run(
+        schedule, args.schedule_dialogues, args.schedule_concurrency, args.latency_ms / 1000.0, args.seed + 100
+    )
+    command = "python -m bench llm " + " ".join(argv if argv is not None else sys.argv[2:])
+    harness, bare = min(cpu["harness_cpu_ms"]), min(cpu["bare_cpu_ms"])
+    print(f"command: {command.strip()}")
+    print(
+        f"(a) client CPU per model request: {args.dialogues} dialogues x {args.rounds} rounds, concurrency "
+        f"{args.concurrency}, zero latency, {cpu['requests_per_round']} requests a round (best round)"
+    )
+    print(f"  full pipeline (LLM user + agent, MCP tools, recorder): {harness:7.2f} ms CPU per request")
+    print(f"  bare SDK replaying the same request bodies:           {bare:7.2f} ms CPU per request")
+    print(f"  ratio:                                                {harness / bare:7.2f}")
+    print(
+        f"(b) {args.schedule_dialogues} dialogues, endpoint latency {args.latency_ms:g} ms, concurrency "
+        f"{args.schedule_concurrency}: {sched['requests']} requests"
+    )
+    print(
+        f"  zero-overhead schedule: {sched['ideal_s']:8.2f} s    wall: {sched['wall_s']:8.2f} s    "
+        f"ratio {sched['ratio']:.3f}   ({sched['failed']} failed)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"command": command.strip(), "cpu": cpu, "schedule": sched}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""The verifier on hand-made final states and event streams: the full-state check against the
+gold replay (collateral writes, extra inserts, generated keys, clock columns, references),
+grounded values (the task's part, after a tool result that showed them), and what the old
+checks (the task's own assertions, a value said anywhere) let through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas import (
+    AgentMessage,
+    ChainStep,
+    CheckKind,
+    Effect,
+    Environment,
+    Event,
+    ExpectedOutcome,
+    FeedbackKind,
+    InitialState,
+    Scenario,
+    SqlAssertion,
+    SubRequest,
+    Task,
+    TaskStarted,
+    ToolCall,
+    ToolInvocation,
+    ToolResult,
+    UserFeedback,
+    UserMessage,
+    Verdict,
+)
+from simulator.dialogue.grounding import Grounding, mentions, task_parts
+from simulator.dialogue.statediff import gold_calls, table_rules, tables_written
+from simulator.dialogue.verify import check_assertion, check_state, verify_dialogue
+from tests.conftest import shop_environment
+from tests.simulator.conftest import ORDER_STATUS_SQL, shop_scenario, shop_tasks
+from toolservers.database import Database, open_database
+from toolservers.derive import derive_environment_from_ddl
+from toolservers.executor import ToolExecutor
+
+BLOG_DDL = """
+CREATE TABLE authors (author_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE posts (
+    post_id INTEGER PRIMARY KEY,
+    author_id INTEGER NOT NULL REFERENCES authors(author_id),
+    title TEXT NOT NULL,
+    created_at TEXT DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE tags (post_id INTEGER NOT NULL REFERENCES posts(post_id), tag TEXT NOT NULL);
+"""
+BLOG_SEED = {
+    "authors": [{"author_id": 1, "name": "Ada"}, {"author_id": 2, "name": "Alan"}],
+    "posts": [{"post_id": 1, "author_id": 1, "title": "First", "created_at": "2026-01-01 10:00:00"}],
+    "tags": [{"post_id": 1, "tag": "intro"}],
+}
+
+
+def blog() -> Environment:
+    return derive_environment_from_ddl(BLOG_DDL, BLOG_SEED, env_id="blog", domain="blog")
+
+
+def step(task: str, i: int, tool: str, **args: Any) -> ChainStep:
+    return ChainStep(id=f"{task}.s{i}", tool=tool, arguments=args, resolved=args)
+
+
+def task_of(task_id: str, *steps: ChainStep, assertions: list[SqlAssertion] | None = None) -> Task:
+    return Task(
+        id=task_id,
+        goal="a goal",
+        chain=list(steps),
+        sub_requests=[SubRequest(id=f"{task_id}.r", steps=[s.id for s in steps], intent="x", text="please")],
+        expected=ExpectedOutcome(assertions=assertions or []),
+    )
+
+
+def scenario_of(env: Environment, *tasks: Task, actions: list[ToolInvocation] | None = None) -> Scenario:
+    base = shop_scenario(list(tasks))
+    return Scenario(
+        id="s",
+        environment_id=env.id,
+        domain=env.domain,
+        tasks=list(tasks),
+        persona=base.persona,
+        initial_state=InitialState(db_actions=actions or []),
+    )
+
+
+def final_after(env: Environment, calls: list[tuple[str, dict[str, Any]]]) -> Database:
+    """The database a dialogue that made ``calls`` (through the executor, as the tool server does) leaves."""
+    db = open_database(env.database)
+    executor = ToolExecutor(env, db)
+    for tool, args in calls:
+        executor.call(tool, args)
+    return db
+
+
+def old_verdict(scenario: Scenario, db: Database, said: str) -> bool:
+    """What the checks before version 3 decided: the task's own assertions, values said anywhere."""
+    from simulator.offline.language import value_forms
+
+    return all(
+        all(check_assertion(db.query, a) for a in t.expected.assertions)
+        and all(any(f.lower() in said.lower() for f in value_forms(v.value)) for v in t.expected.values)
+        for t in scenario.tasks
+    )
+
+
+# --------------------------------------------------------------------------- the full state
+
+
+def test_a_collateral_write_fails_although_the_tasks_assertion_holds() -> None:
+    env = shop_environment()
+    scenario = shop_scenario([shop_tasks()[1]])  # order 10 -> shipped
+    right = [("update_order_status", {"order_id": 10, "status": "shipped"})]
+    assert check_state(scenario, env, final_after(env, right)).verdict is Verdict.PASS
+
+    collateral = final_after(env, [*right, ("update_order_status", {"order_id": 11, "status": "cancelled"})])
+    assert old_verdict(scenario, collateral, "status shipped")  # the assertion on order 10 alone passes
+    state = check_state(scenario, env, collateral)
+    assert state.verdict is Verdict.FAIL and state.gold_calls == 1
+    assert [d.text for d in state.diff] == ["orders pk=11: status 'shipped' → 'cancelled'"]
+    (change,) = state.diff
+    assert (change.kind, change.table, change.key, change.columns) == (
+        "changed",
+        "orders",
+        {"order_id": 11},
+        {"status": ["shipped", "cancelled"]},
+    )
+
+
+def test_an_extra_insert_fails_and_the_wanted_one_is_matched_by_content() -> None:
+    env = shop_environment()
+    create = step("t0", 0, "create_customer", name="Grace Hopper", email="grace@example.com", tier="gold")
+    check = SqlAssertion(
+        description="Grace exists",
+        sql="SELECT COUNT(*) FROM customers WHERE email = :e",
+        params={"e": "grace@example.com"},
+        expected=[[1]],
+    )
+    scenario = scenario_of(env, task_of("t0", create, assertions=[check]))
+    extra = {"name": "Grace Hopper", "email": "grace2@example.com", "tier": "gold"}
+    # The extra row comes first, so the wanted one has another key than in the gold replay.
+    final = final_after(env, [("create_customer", extra), ("create_customer", create.resolved)])
+    assert old_verdict(scenario, final, "")
+    state = check_state(scenario, env, final)
+    assert [d.text for d in state.diff] == ["+ customers pk=3"]
+    assert state.diff[0].kind == "extra" and state.diff[0].row["email"] == "grace2@example.com"
+    missing = check_state(scenario, env, final_after(env, []))
+    assert [d.text for d in missing.diff] == ["- customers pk=3"]
+
+
+def test_inserted_rows_are_matched_by_content_and_references_through_that_matching() -> None:
+    env = blog()
+    gold = [
+        step("t0", 0, "create_post", author_id=1, title="Hello"),
+        step("t0", 1, "create_post", author_id=2, title="World"),
+        step("t0", 2, "create_tag", post_id=2, tag="hello"),  # the post the gold replay numbers 2
+    ]
+    scenario = scenario_of(env, task_of("t0", *gold))
+    # The dialogue created the posts the other way round: its "Hello" is post 3, and its tag follows it.
+    swapped = [
+        ("create_post", {"author_id": 2, "title": "World"}),
+        ("create_post", {"author_id": 1, "title": "Hello"}),
+        ("create_tag", {"post_id": 3, "tag": "hello"}),
+    ]
+    state = check_state(scenario, env, final_after(env, swapped))
+    assert state.verdict is Verdict.PASS, [d.text for d in state.diff]
+    # The same rows, but the tag on the wrong new post: a difference, found through the matching.
+    wrong = [*swapped[:2], ("create_tag", {"post_id": 2, "tag": "hello"})]
+    state = check_state(scenario, env, final_after(env, wrong))
+    assert state.verdict is Verdict.FAIL
+    assert {d.kind for d in state.diff} == {"extra", "missing"} and {d.table for d in state.diff} == {"tags"}
+
+
+def test_clock_columns_need_a_value_on_both_sides_but_not_the_same_one() -> None:
+    env = blog()
+    rules = table_rules(open_database(env.database), env)
+    assert rules["posts"].clock == frozenset({"created_at"}) and rules["posts"].generated == "post_id"
+    assert rules["tags"].pk == () and rules["tags"].refs == {"post_id": ("posts", "post_id")}
+    scenario = scenario_of(env, task_of("t0", step("t0", 0, "create_post", author_id=1, title="Hello")))
+    final = final_after(env, [("create_post", {"author_id": 1, "title": "Hello", "created_at": "1999-12-31 23:59:59"})])
+    assert check_state(scenario, env, final).verdict is Verdict.PASS
+    with final.allowing(Effect.WRITE):
+        final.conn.execute("UPDATE posts SET created_at = NULL WHERE title = 'Hello'")
+    state = check_state(scenario, env, final)
+    (change,) = state.diff
+    assert change.kind == "changed" and change.key == {"post_id": 2}
+    assert list(change.columns) == ["created_at"] and change.columns["created_at"][1] is None
+    assert change.text.startswith("posts pk=2 (inserted): created_at '") and change.text.endswith("' → NULL")
+
+
+def test_numbers_compare_as_numbers_and_bags_without_a_key_as_multisets() -> None:
+    env = blog()
+    scenario = scenario_of(env, task_of("t0", step("t0", 0, "create_tag", post_id=1, tag="news")))
+    twice = final_after(
+        env, [("create_tag", {"post_id": 1, "tag": "news"}), ("create_tag", {"post_id": 1, "tag": "news"})]
+    )
+    state = check_state(scenario, env, twice)
+    assert [d.text for d in state.diff] == ["+ tags (post_id=1, tag='news')"]
+    shop = shop_environment()
+    scenario = shop_scenario([shop_tasks()[1]])
+    final = final_after(shop, [("update_order_status", {"order_id": 10, "status": "shipped"})])
+    with final.allowing(Effect.WRITE):
+        final.conn.execute("UPDATE orders SET total = 25.500000000000004 WHERE order_id = 10")
+    assert check_state(scenario, shop, final).verdict is Verdict.PASS
+
+
+def test_the_replay_starts_from_the_initial_state_and_replays_a_change_of_mind() -> None:
+    from schemas import ChangeOfMind
+
+    env = shop_environment()
+    update = shop_tasks()[1]
+    update.change_of_mind = ChangeOfMind(step="t1.s0", argument="status", first="cancelled")
+    action = ToolInvocation(tool="update_order_status", arguments={"order_id": 11, "status": "placed"})
+    scenario = scenario_of(env, update, actions=[action])
+    calls = gold_calls(scenario, env)
+    assert [(g.role, g.call.arguments["status"]) for g in calls] == [("first", "cancelled"), ("step", "shipped")]
+    # The dialogue's database had the initial action replayed first, as the runner does.
+    final = final_after(
+        env, [("update_order_status", action.arguments), *[(g.call.tool, g.call.arguments) for g in calls]]
+    )
+    assert check_state(scenario, env, final).verdict is Verdict.PASS
+    # Without the initial action on the dialogue's side, the difference shows.
+    state = check_state(
+        scenario, env, final_after(env, [("update_order_status", {"order_id": 10, "status": "shipped"})])
+    )
+    assert [d.text for d in state.diff] == ["orders pk=11: status 'placed' → 'shipped'"]
+
+
+def test_sqlite_says_which_tables_a_write_tool_can_change() -> None:
+    env = blog()
+    written = tables_written(open_database(env.database), env)
+    assert written["create_tag"] == frozenset({"tags"})
+    assert written["update_post"] == frozenset({"posts"})
+    assert written["get_post"] == frozenset()
+
+
+# --------------------------------------------------------------------------- grounding
+
+
+def test_numbers_dates_and_strings_are_said_in_their_usual_forms() -> None:
+    assert mentions("The total is 37.62.", 37.620000000000005) == "37.62"
+    assert mentions("That comes to $1,234.50 in all", 1234.5) == "$1,234.50"
+    assert mentions("It was 37.625 exactly", 37.625) is not None
+    assert mentions("about 37.6", 37.62) is None
+    assert mentions("Your booking ORD-4 on 2026-04-09", 4) is None  # inside a code and a date
+    assert mentions("There are 4 of them.", 4) == "4"
+    for said in ("2026-04-09", "April 9, 2026", "9 April 2026", "Apr 9th 2026", "04/09/2026", "09.04.2026"):
+        assert mentions(f"It is on {said}.", "2026-04-09") is not None, said
+    assert mentions("on April 10, 2026", "2026-04-09") is None
+    assert mentions("at 2026-04-09 14:30", "2026-04-09T14:30:00Z") is not None
+    assert mentions("on 2026-04-09", "2026-04-09T14:30:00Z") is None  # the time of day is missing
+    assert mentions("Status:   IN   Transit.", "in_transit") is not None
+    assert mentions("the golden one", "gold") is None
+
+
+def events_of(*items: Event) -> list[Event]:
+    return [e.__class__(**{**{f: getattr(e, f) for f in e.__struct_fields__}, "seq": i}) for i, e in enumerate(items)]
+
+
+def lookup_events(said_before: bool) -> list[Event]:
+    result = {"customer_id": 1, "name": "Ada Lovelace", "email": "ada@example.com", "tier": "gold"}
+    opening = AgentMessage(text="Is it ada@example.com?" if said_before else "Let me look.")
+    return events_of(
+        TaskStarted(task_id="t0"),
+        UserMessage(text="Can you pull up my customer?"),
+        opening,
+        ToolCall(call_id="c1", tool="get_customer", arguments={"customer_id": 1}),
+        ToolResult(call_id="c1", tool="get_customer", is_error=False, text=str(result), structured=result),
+        AgentMessage(text="Found it." if said_before else "The email is ada@example.com."),
+    )
+
+
+def test_a_value_said_before_any_lookup_does_not_count() -> None:
+    env = shop_environment()
+    scenario = shop_scenario([shop_tasks()[0]])  # the agent must say Ada's email
+    db = open_database(env.database)
+    guessed = verify_dialogue(scenario, env, db, lookup_events(said_before=True))
+    (outcome,) = guessed.outcomes
+    (value,) = [c for c in outcome.checks if c.kind is CheckKind.VALUE]
+    assert not outcome.success and value.verdict is Verdict.FAIL and not value.evidence
+    assert old_verdict(scenario, db, " ".join(e.text for e in lookup_events(True) if isinstance(e, AgentMessage)))
+    looked_up = verify_dialogue(scenario, env, db, lookup_events(said_before=False))
+    (outcome,) = looked_up.outcomes
+    (value,) = [c for c in outcome.checks if c.kind is CheckKind.VALUE]
+    assert outcome.success and value.verdict is Verdict.PASS
+    (evidence,) = value.evidence
+    assert (evidence.message, evidence.result, evidence.said) == (5, 4, "ada@example.com")
+
+
+def test_a_value_counts_only_in_its_tasks_part() -> None:
+    events = events_of(
+        TaskStarted(task_id="t0"),
+        UserMessage(text="first"),
+        AgentMessage(text="a"),  # 2: t0
+        TaskStarted(task_id="t1"),
+        UserFeedback(feedback=FeedbackKind.CONFIRM, task_id="t0"),
+        UserMessage(text="second"),
+        AgentMessage(text="b"),  # 6: t1 (a confirmation of t0 does not reopen it)
+        UserFeedback(feedback=FeedbackKind.MISSING, task_id="t0"),
+        UserMessage(text="before we finish, redo t0"),
+        AgentMessage(text="c"),  # 9: t0 again
+        UserMessage(text="thanks"),
+        AgentMessage(text="d"),  # 11: still t0
+    )
+    assert task_parts(events, ["t0", "t1", "t2"]) == {"t0": [2, 9, 11], "t1": [6], "t2": []}
+    # A value shown by a result and said only while another task was in progress does not count for t0.
+    row = {"customer_id": 1, "email": "ada@example.com", "name": "Ada Lovelace"}
+    events = events_of(
+        TaskStarted(task_id="t0"),
+        UserMessage(text="first"),
+        ToolCall(call_id="c", tool="get_customer", arguments={"customer_id": 1}),
+        ToolResult(call_id="c", tool="get_customer", is_error=False, text="", structured=row),
+        AgentMessage(text="Found your record."),
+        TaskStarted(task_id="t1"),
+        UserMessage(text="second"),
+        AgentMessage(text="By the way, the email is ada@example.com."),
+    )
+    grounding = Grounding.of(events, ["t0", "t1"])
+    assert grounding.find("t0", "ada@example.com") is None
+    assert grounding.find("t1", "ada@example.com") is not None
+
+
+@pytest.mark.parametrize("said", ["There are 2 orders.", "I found 2 of them."])
+def test_a_count_needs_the_same_query_or_the_same_rows_not_any_number_2(said: str) -> None:
+    from simulator.dialogue.grounding import Anchor
+
+    gold_rows = [{"order_id": 10, "status": "placed"}, {"order_id": 11, "status": "shipped"}]
+    anchor = Anchor(tool="search_orders", arguments={"customer_id": 1}, result={"rows": gold_rows, "count": 2})
+    unrelated = {"order_id": 2, "quantity": 2, "rows": [{"a": 1}, {"a": 2}]}
+    events = events_of(
+        TaskStarted(task_id="t0"),
+        UserMessage(text="how many?"),
+        ToolCall(call_id="x", tool="get_item", arguments={"item_id": 2}),
+        ToolResult(call_id="x", tool="get_item", is_error=False, text="", structured=unrelated),
+        AgentMessage(text=said),
+    )
+    assert Grounding.of(events, ["t0"]).find("t0", 2) is not None  # without an anchor, any 2 would do
+    assert Grounding.of(events, ["t0"]).find("t0", 2, "count", anchor) is None
+    same = events_of(
+        *events[:2],
+        ToolCall(call_id="y", tool="search_orders", arguments={"customer_id": 1, "limit": 20}),
+        ToolResult(
+            call_id="y", tool="search_orders", is_error=False, text="", structured={"rows": gold_rows, "count": 2}
+        ),
+        AgentMessage(text=said),
+    )
+    assert Grounding.of(same, ["t0"]).find("t0", 2, "count", anchor) is not None
+
+
+def test_an_assertion_stays_the_explanation_of_what_a_task_needed() -> None:
+    env = shop_environment()
+    scenario = shop_scenario([shop_tasks()[1]])
+    events = events_of(TaskStarted(task_id="t1"), UserMessage(text="ship order 10"), AgentMessage(text="OK."))
+    (outcome,) = verify_dialogue(scenario, env, open_database(env.database), events).outcomes
+    by_kind = {c.kind: c for c in outcome.checks}
+    assert by_kind[CheckKind.STATE].verdict is Verdict.FAIL
+    assert [d.text for d in by_kind[CheckKind.STATE].diff] == ["orders pk=10: status 'shipped' → 'placed'"]
+    assert by_kind[CheckKind.ASSERTION].verdict is Verdict.FAIL and by_kind[CheckKind.ASSERTION].expected == [
+        ["shipped"]
+    ]
+    assert outcome.failed_assertions == ["order 10 is shipped"]
+    assert outcome.missing_values == ["t1.s0:status='shipped'"]
+    assert ORDER_STATUS_SQL in scenario.tasks[0].expected.assertions[0].sql
