@@ -9,6 +9,7 @@ and the API key nowhere in the dataset, the logs or Ray's own files.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import os
@@ -24,13 +25,13 @@ import msgspec
 import psutil
 import pytest
 
-from schemas import DialogueRecord, TerminationReason
+from schemas import DialogueRecord, Scenario, TerminationReason
 from simulator.dialogue.runner import DialogueConfig
 from simulator.log import RUN_LOG
 from simulator.run.config import FAILURE_REASONS, RunConfig
 from simulator.run.dataset import DATASET_FILE, iter_records
 from simulator.run.execute import Executor, RunSummary, execute_run
-from simulator.run.plan import prepare_run
+from simulator.run.plan import PreparedRun, ScenarioPlan, prepare_run
 from simulator.run.ray_executor import ExecutorError, RayExecutor, _Dispatch, _is_loopback_address
 from tests.simulator.run.ray_helpers import KillAlways, KillOnce
 from tests.simulator.run.test_run import make_scenario
@@ -229,12 +230,36 @@ async def test_the_dispatch_sends_lost_scenarios_first_and_ends_when_all_are_don
 # --------------------------------------------------------------------------- the records
 
 
+def _built_lazily(prepared: PreparedRun, ahead: list[int]) -> PreparedRun:
+    """``prepared`` with a plan that notes, at each build, how many built scenarios have no record yet."""
+    plan = prepared.plan
+    dataset = prepared.config.out_dir / DATASET_FILE
+    built = 0
+
+    def build(i: int) -> Scenario:
+        nonlocal built
+        written = dataset.read_bytes().count(b"\n") if dataset.is_file() else 0  # each record is one write
+        built += 1
+        ahead.append(built - written)
+        return plan.build(i)
+
+    return dataclasses.replace(prepared, plan=ScenarioPlan(plan.count, plan.id_of, build, plan.unique))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_ray_writes_the_records_of_a_single_process_run(cluster: RayExecutor, tmp_path: Path) -> None:
     one = _generate(tmp_path / "one", dialogues=12, seed=5)
-    two = _generate(tmp_path / "ray", dialogues=12, seed=5, executor=RayExecutor(workers=2))
+    prepared = prepare_run(RunConfig(dialogues=12, seed=5, out_dir=tmp_path / "ray", concurrency=3))
+    assert list(prepared.pending()) == list(range(12))
+    ahead: list[int] = []
+    two = anyio.run(
+        lambda: execute_run(_built_lazily(prepared, ahead), executor=RayExecutor(workers=2), progress=False)
+    )
     _same(_records(tmp_path / "one"), _records(tmp_path / "ray"))
+    # The driver builds scenarios as worker slots free up, not the whole plan up front:
+    # built without a record yet are at most the 2 x 3 slots' (the one being built included).
+    assert len(ahead) == 12 and max(ahead) <= 2 * 3 + 1
     assert two.generated == one.generated == 12 and two.failed == one.failed
     # The progress and the summary count every worker's tool calls, as one process does.
     assert (two.tool_calls, two.tool_errors) == (one.tool_calls, one.tool_errors)
