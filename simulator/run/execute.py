@@ -58,7 +58,7 @@ from simulator.run.dataset import (
     iter_records,
     write_atomic,
 )
-from simulator.run.plan import PreparedRun
+from simulator.run.plan import PreparedRun, ScenarioPlan
 from simulator.run.progress import RunProgress, RunStats
 from simulator.summary import Summary, summarize
 from toolservers import save_environment
@@ -71,6 +71,7 @@ __all__ = [
     "RecordSink",
     "RunSummary",
     "Work",
+    "build_checked",
     "execute_run",
     "plain_dialogues",
 ]
@@ -135,7 +136,10 @@ RecordSink = Callable[[DialogueRecord], None]
 class Work:
     """What an executor runs: the pending scenarios (consumed lazily, each once) and how."""
 
-    scenarios: Iterator[Scenario]
+    #: The run's scenarios, built on demand (``plan.build(i)``; see :meth:`build`).
+    plan: ScenarioPlan
+    #: The indexes into ``plan`` still to run, in order, each once (consumed lazily).
+    pending: Iterator[int]
     environments: Mapping[str, Environment]
     config: DialogueConfig
     #: Dialogues at a time in each process that runs them.
@@ -147,6 +151,25 @@ class Work:
     display: Display
     #: Model endpoint figures of the processes that ran dialogues elsewhere (filled by the executor).
     endpoints: list[EndpointTally] = field(default_factory=list)
+
+    def build(self, index: int) -> Scenario:
+        """Scenario ``index`` of the plan, refused (UsageError) if its environment is not the run's."""
+        return build_checked(self.plan, index, self.environments)
+
+    def scenarios(self) -> Iterator[Scenario]:
+        """The pending scenarios, built one at a time as they are taken (consumes ``pending``)."""
+        for index in self.pending:
+            yield self.build(index)
+
+
+def build_checked(plan: ScenarioPlan, index: int, environments: Mapping[str, Environment]) -> Scenario:
+    """``plan.build(index)``, refused (UsageError) if the scenario's environment is not in ``environments``."""
+    scenario = plan.build(index)
+    if scenario.environment_id not in environments:
+        raise UsageError(
+            f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
+        )
+    return scenario
 
 
 class Executor(Protocol):
@@ -186,7 +209,7 @@ class InProcess:
                     tg.start_soon(worker, receive.clone(), dialogue_fn)
                 receive.close()
                 async with send:
-                    for scenario in work.scenarios:
+                    for scenario in work.scenarios():
                         await send.send(scenario)
 
 
@@ -449,17 +472,6 @@ async def execute_run(
     return summary
 
 
-def _pending_scenarios(prepared: PreparedRun) -> Iterator[Scenario]:
-    """The scenarios still to run, built one at a time as an executor takes them."""
-    for i in prepared.pending():
-        scenario = prepared.plan.build(i)
-        if scenario.environment_id not in prepared.environments:
-            raise UsageError(
-                f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
-            )
-        yield scenario
-
-
 async def _execute(
     prepared: PreparedRun,
     dataset: DatasetFile,
@@ -509,7 +521,8 @@ async def _execute(
                 display.update()
 
             work = Work(
-                scenarios=_pending_scenarios(prepared),
+                plan=prepared.plan,
+                pending=prepared.pending(),
                 environments=prepared.environments,
                 config=config.dialogue,
                 concurrency=config.concurrency,

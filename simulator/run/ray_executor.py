@@ -3,10 +3,17 @@
 The driver (the process that runs ``dialogsim generate`` or ``eval``) plans the run,
 then starts ``workers`` Ray actors. Each actor runs its own event loop with up to
 ``concurrency`` dialogues at a time; the driver sends every actor one scenario per free
-slot (msgspec-encoded) and gets back the finished record (msgspec JSON), the tool calls
+slot (see below) and gets back the finished record (msgspec JSON), the tool calls
 seen and the worker's log lines. The driver alone appends records to
 ``dialogues.jsonl``, through the same sink as a run in one process, so a ``kill -9`` of
 the driver and a resume behave exactly as without Ray.
+
+Scenarios are built as slots free up, never the whole plan up front. A plan that is small
+to send whatever its size (``ScenarioPlan.portable``: the offline plan, built from the
+seed and the environments) goes to every worker once, and the driver sends only the
+scenario's index: the worker builds it (milliseconds of CPU each that the driver does not
+spend). Any other plan (a stored model plan, a branch) is built on the driver and each
+scenario sent msgpack-encoded.
 
 Faults are Ray's to detect: an actor whose process dies surfaces as ``RayActorError``
 on every call in flight. The driver keeps the scenario ids in flight per actor; those of
@@ -58,7 +65,8 @@ from schemas import DialogueRecord, Environment, Scenario
 from schemas.errors import ConfigError, DialogsimError
 from simulator.dialogue.runner import DialogueConfig
 from simulator.log import add_secret, bind, get_logger, redact
-from simulator.run.execute import DialogueFactory, DialogueFn, RecordSink, Work, _run_one
+from simulator.run.execute import DialogueFactory, DialogueFn, RecordSink, Work, _run_one, build_checked
+from simulator.run.plan import ScenarioPlan
 from simulator.run.progress import RunStats
 
 __all__ = [
@@ -234,14 +242,18 @@ class _LogCapture(logging.Handler):
 class DialogueWorker:
     """One Ray worker: its own event loop, running the dialogues the driver sends it.
 
-    ``run`` takes one encoded scenario and returns ``(record JSON, tool calls, tool
-    errors, log lines)``. The dialogue function (``dialogues``) is opened once, by a
+    ``run`` takes one encoded scenario, or None and the scenario's index into the run's
+    plan (``plan``, sent once when it is portable), and returns ``(record JSON, tool
+    calls, tool errors, log lines)``. The dialogue function (``dialogues``) is opened once, by a
     long-lived task of the actor's loop, and every dialogue runs as a task under it.
     """
 
-    def __init__(self, spec: bytes, secrets: bytes, dialogues: DialogueFactory) -> None:
+    def __init__(
+        self, spec: bytes, secrets: bytes, dialogues: DialogueFactory, plan: ScenarioPlan | None = None
+    ) -> None:
         decoded = msgspec.msgpack.decode(spec, type=_Spec)
         self._environments = {env.id: env for env in decoded.environments}
+        self._plan = plan
         self._config = DialogueConfig(**decoded.dialogue)
         self._dialogues = dialogues
         self._setup = self._llm_setup(msgspec.msgpack.decode(secrets, type=_Secrets), decoded)
@@ -338,11 +350,17 @@ class DialogueWorker:
         await self._start()
         return os.getpid()
 
-    async def run(self, scenario: bytes) -> tuple[bytes, int, int, bytes]:
+    async def run(self, scenario: bytes | None, index: int) -> tuple[bytes, int, int, bytes]:
         await self._start()
         assert self._inbox is not None
+        if scenario is not None:
+            built = self._scenario.decode(scenario)
+        elif self._plan is not None:
+            built = build_checked(self._plan, index, self._environments)
+        else:
+            raise ExecutorError("the driver sent a scenario index, but this worker has no plan")
         done: asyncio.Future[tuple[bytes, int, int, bytes]] = asyncio.get_running_loop().create_future()
-        await self._inbox.put((self._scenario.decode(scenario), done))
+        await self._inbox.put((built, done))
         return await done
 
     async def close(self) -> tuple[list[Any], bytes]:
@@ -367,12 +385,22 @@ class _NoDisplay:
 # --------------------------------------------------------------------------- the driver
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One scenario to run: its index into the plan, its id, and the scenario itself when the
+    driver built it (None: the worker builds it from its copy of the plan)."""
+
+    index: int
+    id: str
+    scenario: Scenario | None = None
+
+
 class _Dispatch:
     """The driver's queue: scenarios lost with a worker first, then the run's own, lazily."""
 
-    def __init__(self, scenarios: Iterator[Scenario]) -> None:
-        self._source = scenarios
-        self._again: deque[Scenario] = deque()
+    def __init__(self, jobs: Iterator[_Job]) -> None:
+        self._source = jobs
+        self._again: deque[_Job] = deque()
         self._exhausted = False
         self.in_flight = 0
         self._changed = anyio.Event()
@@ -390,18 +418,18 @@ class _Dispatch:
     def when_finished(self, callback: Callable[[], None]) -> None:
         self._on_finished.append(callback)
 
-    async def take(self) -> Scenario | None:
+    async def take(self) -> _Job | None:
         """The next scenario to run, or None once every scenario has its record."""
         while True:
-            scenario = self._again.popleft() if self._again else None
-            if scenario is None and not self._exhausted:
-                scenario = next(self._source, None)
-                if scenario is None:
+            job = self._again.popleft() if self._again else None
+            if job is None and not self._exhausted:
+                job = next(self._source, None)
+                if job is None:
                     self._exhausted = True
                     self._signal()
-            if scenario is not None:
+            if job is not None:
                 self.in_flight += 1
-                return scenario
+                return job
             if self.finished:
                 return None
             changed = self._changed
@@ -411,9 +439,9 @@ class _Dispatch:
         self.in_flight -= 1
         self._signal()
 
-    def lost(self, scenario: Scenario) -> None:
+    def lost(self, job: _Job) -> None:
         self.in_flight -= 1
-        self._again.append(scenario)
+        self._again.append(job)
         self._signal()
 
     @property
@@ -560,6 +588,8 @@ class RayExecutor:
             max_agent_steps=max_agent_steps,
         )
         spec_ref = ray.put(msgspec.msgpack.encode(spec))
+        plan = work.plan if work.plan.portable else None
+        plan_ref = ray.put(plan) if plan is not None else None  # Ray hands each actor the plan itself
         secret_bytes = msgspec.msgpack.encode(secrets)
         cpus = self.cluster_cpus or 1.0
         actor_class = ray.remote(DialogueWorker).options(
@@ -568,13 +598,27 @@ class RayExecutor:
             max_task_retries=0,
             max_concurrency=work.concurrency + 4,
         )
-        dispatch = _Dispatch(work.scenarios)
+
+        def jobs() -> Iterator[_Job]:
+            for index in work.pending:
+                if plan is not None:
+                    yield _Job(index, work.plan.id_of(index))
+                else:
+                    yield _Job(index, work.plan.id_of(index), work.build(index))
+
+        dispatch = _Dispatch(jobs())
         errors: list[BaseException] = []
-        log.info("ray_run_started", workers=count, concurrency_per_worker=work.concurrency, pending=work.total)
+        log.info(
+            "ray_run_started",
+            workers=count,
+            concurrency_per_worker=work.concurrency,
+            pending=work.total,
+            built_by="workers" if plan is not None else "driver",
+        )
         t0 = time.monotonic()
 
         def make_actor(index: int) -> _Actor:
-            return _Actor(index, actor_class.remote(spec_ref, secret_bytes, work.dialogues))
+            return _Actor(index, actor_class.remote(spec_ref, secret_bytes, work.dialogues, plan_ref))
 
         try:
             async with anyio.create_task_group() as tg:
@@ -657,13 +701,14 @@ class RayExecutor:
         assert ray is not None
         encode = msgspec.msgpack.encode
         decode = msgspec.json.Decoder(DialogueRecord).decode
-        while (scenario := await dispatch.take()) is not None:
+        while (job := await dispatch.take()) is not None:
             if actor.dead:  # died while this slot waited: the scenario is for another worker
-                dispatch.lost(scenario)
+                dispatch.lost(job)
                 return
-            actor.in_flight.add(scenario.id)
+            actor.in_flight.add(job.id)
             try:
-                answer = await actor.handle.run.remote(encode(scenario))
+                sent = encode(job.scenario) if job.scenario is not None else None
+                answer = await actor.handle.run.remote(sent, job.index)
             except ray.exceptions.RayActorError as exc:
                 if not actor.dead:  # the first of this actor's slots to hear of it reports it
                     actor.dead = True
@@ -674,14 +719,14 @@ class RayExecutor:
                         error=_short(exc),
                         redispatched=sorted(actor.in_flight),
                     )
-                actor.in_flight.discard(scenario.id)
-                dispatch.lost(scenario)
+                actor.in_flight.discard(job.id)
+                dispatch.lost(job)
                 return
             except ray.exceptions.RayTaskError as exc:
-                actor.in_flight.discard(scenario.id)
-                dispatch.lost(scenario)
+                actor.in_flight.discard(job.id)
+                dispatch.lost(job)
                 raise ExecutorError(f"worker {actor.index} failed outside any dialogue: {_short(exc)}") from exc
-            actor.in_flight.discard(scenario.id)
+            actor.in_flight.discard(job.id)
             line, tool_calls, tool_errors, logs = answer
             record = decode(line)
             work.stats.tool_calls += tool_calls

@@ -32,9 +32,8 @@ from simulator.run.config import FAILURE_REASONS, RunConfig
 from simulator.run.dataset import DATASET_FILE, iter_records
 from simulator.run.execute import Executor, RunSummary, execute_run
 from simulator.run.plan import PreparedRun, ScenarioPlan, prepare_run
-from simulator.run.ray_executor import ExecutorError, RayExecutor, _Dispatch, _is_loopback_address
+from simulator.run.ray_executor import ExecutorError, RayExecutor, _Dispatch, _is_loopback_address, _Job
 from tests.simulator.run.ray_helpers import KillAlways, KillOnce
-from tests.simulator.run.test_run import make_scenario
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Fields that are times: they differ between any two runs.
@@ -202,7 +201,7 @@ def test_loopback_addresses_are_told_apart() -> None:
 
 @pytest.mark.anyio
 async def test_the_dispatch_sends_lost_scenarios_first_and_ends_when_all_are_done() -> None:
-    scenarios = [make_scenario(i) for i in range(3)]
+    scenarios = [_Job(i, f"s{i}") for i in range(3)]
     dispatch = _Dispatch(iter(scenarios))
     finished: list[bool] = []
     dispatch.when_finished(lambda: finished.append(True))
@@ -231,7 +230,9 @@ async def test_the_dispatch_sends_lost_scenarios_first_and_ends_when_all_are_don
 
 
 def _built_lazily(prepared: PreparedRun, ahead: list[int]) -> PreparedRun:
-    """``prepared`` with a plan that notes, at each build, how many built scenarios have no record yet."""
+    """``prepared`` with a plan that notes, at each build, how many built scenarios have no record yet.
+
+    The plan is not portable (as a stored model plan): the driver builds its scenarios."""
     plan = prepared.plan
     dataset = prepared.config.out_dir / DATASET_FILE
     built = 0
@@ -260,6 +261,7 @@ def test_ray_writes_the_records_of_a_single_process_run(cluster: RayExecutor, tm
     # The driver builds scenarios as worker slots free up, not the whole plan up front:
     # built without a record yet are at most the 2 x 3 slots' (the one being built included).
     assert len(ahead) == 12 and max(ahead) <= 2 * 3 + 1
+    assert [e["built_by"] for e in _events(tmp_path / "ray", "ray_run_started")] == ["driver"]
     assert two.generated == one.generated == 12 and two.failed == one.failed
     # The progress and the summary count every worker's tool calls, as one process does.
     assert (two.tool_calls, two.tool_errors) == (one.tool_calls, one.tool_errors)
@@ -291,6 +293,8 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster: RayExecutor, tmp_path: P
     # The driver knew what was in flight on that worker: the victim and the others it took down.
     assert victim in lost[0]["redispatched"] and len(lost[0]["redispatched"]) == 3
     assert len(_events(out, "worker_replaced")) == 1
+    # The offline plan is portable: the workers built the scenarios, the driver sent indexes.
+    assert [e["built_by"] for e in _events(out, "ray_run_started")] == ["workers"]
     assert summary.generated == 16 and summary.failed == 0
     _same(_records(out), _records(reference))  # every one exactly once, as one process writes it
 
