@@ -126,8 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"figure: median steady ratio {steady:.2f}x (whole run, worker start-up included: {whole:.2f}x); "
         f"driver CPU {driver:.1f} ms per dialogue"
     )
-    verdict = "met" if steady >= GOAL else "not met"
-    print(f"verdict: goal {verdict} ({steady:.2f}x {'>=' if steady >= GOAL else '<'} {GOAL}x)")
+    # Both counted: the steady rate is what a long run approaches, the whole run what this size cost.
+    for what, ratio in (("steady", steady), ("whole run", whole)):
+        verdict = "met" if ratio >= GOAL else "not met"
+        print(f"verdict ({what}): goal {verdict} ({ratio:.2f}x {'>=' if ratio >= GOAL else '<'} {GOAL}x)")
     if args.json:
         result = {
             "command": command,
