@@ -286,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
     if cap is not None:
         print(
             f"note: --max-requests {cap} is below --concurrency {args.concurrency}: "
-            f"at most {cap} model requests at a time",
+            f"at most {cap} model requests at a time" + (" in each Ray worker" if executor is not None else ""),
             file=sys.stderr,
         )
     run_it = functools.partial(
