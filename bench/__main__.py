@@ -36,6 +36,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "bench.bench_generate",
         "offline generation throughput (full pipeline against the bare brains) and memory per dialogue",
     ),
+    "ray": (
+        "bench.bench_ray",
+        "offline generation on 2 Ray workers vs one process on this machine (goal >= 1.6x dialogues/s)",
+    ),
     "verify": (
         "bench.bench_verify",
         "verification: full checks vs the old ones per dialogue, and what the full-state check catches",

@@ -38,6 +38,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from bench._endpoint import EndpointProcess
 from bench.bench_providers import MODEL, PROMPT, _workers
 from simulator.providers import ChatMessage, ProviderSettings, Request, Secret, UsageMeter, open_client
 from simulator.providers.loopback import Received, Reply, openai_completion, serve_loopback
@@ -74,30 +75,9 @@ async def _serve(latency: float) -> None:
         await anyio.sleep_forever()
 
 
-class _Server:
-    """The scripted model in a subprocess; ``base_url`` once it printed its port."""
-
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
-        self.process: anyio.abc.Process | None = None
-        self.base_url = ""
-
-    async def __aenter__(self) -> _Server:
-        command = [sys.executable, "-m", "bench.bench_fleet", "--serve", "--latency-ms", str(self.latency * 1000)]
-        self.process = await anyio.open_process(command)
-        assert self.process.stdout is not None
-        line = b""
-        with anyio.fail_after(30):
-            while not line.endswith(b"\n"):
-                line += await self.process.stdout.receive()
-        self.base_url = f"http://127.0.0.1:{int(line)}/v1"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        await self.process.wait()
-        await self.process.aclose()
+def _server(latency: float) -> EndpointProcess:
+    """The scripted model in a subprocess."""
+    return EndpointProcess("bench.bench_fleet", latency, start_timeout=30)
 
 
 async def _harness(urls: list[str], total: int, cap: int) -> tuple[float, list[int]]:
@@ -168,7 +148,7 @@ async def _dialogues(urls: list[str], count: int, cap: int, out: Path) -> dict[s
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     latency = args.latency_ms / 1000.0
     async with AsyncExitStack() as stack:
-        servers = [await stack.enter_async_context(_Server(latency)) for _ in range(2)]
+        servers = [await stack.enter_async_context(_server(latency)) for _ in range(2)]
         urls = [s.base_url for s in servers]
         await _harness(urls[:1], 2 * args.max_requests, args.max_requests)  # warm both paths
         await _harness(urls, 2 * args.max_requests, args.max_requests)

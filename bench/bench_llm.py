@@ -39,6 +39,7 @@ import anyio
 import anyio.abc
 import openai
 
+from bench._endpoint import EndpointProcess
 from simulator.providers.loopback import Received, Reply, openai_completion, serve_loopback
 
 MODEL = "openai:fake-model"
@@ -91,33 +92,9 @@ async def _serve(latency: float, capture: str) -> None:
         await anyio.sleep_forever()
 
 
-class _Endpoint:
-    """The fake endpoint in a subprocess; ``base_url`` once it printed its port."""
-
-    def __init__(self, latency: float, capture: Path | None = None) -> None:
-        self.latency = latency
-        self.capture = capture
-        self.process: anyio.abc.Process | None = None
-        self.base_url = ""
-
-    async def __aenter__(self) -> _Endpoint:
-        command = [sys.executable, "-m", "bench.bench_llm", "--serve", "--latency-ms", str(self.latency * 1000)]
-        if self.capture is not None:
-            command += ["--capture", str(self.capture)]
-        self.process = await anyio.open_process(command)
-        assert self.process.stdout is not None
-        line = b""
-        with anyio.fail_after(60):
-            while not line.endswith(b"\n"):
-                line += await self.process.stdout.receive()
-        self.base_url = f"http://127.0.0.1:{int(line)}/v1"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        await self.process.wait()
-        await self.process.aclose()
+def _endpoint(latency: float, capture: Path | None = None) -> EndpointProcess:
+    """The fake endpoint in a subprocess, capturing the requests to ``capture`` when given."""
+    return EndpointProcess("bench.bench_llm", latency, ["--capture", str(capture)] if capture is not None else [])
 
 
 # --------------------------------------------------------------------------- the run
@@ -203,7 +180,7 @@ async def cpu_per_request(dialogues: int, concurrency: int, seed: int, rounds: i
     """(a): harness CPU per request and bare-SDK CPU per request, best of ``rounds`` each, alternating."""
     with tempfile.TemporaryDirectory(prefix="bench-llm-sample-") as tmp:
         capture = Path(tmp) / "bodies.jsonl"
-        async with _Endpoint(0.0, capture) as endpoint:
+        async with _endpoint(0.0, capture) as endpoint:
             await _run(endpoint.base_url, 6, concurrency, seed)  # warm up, and fill the sample
             bodies = [json.loads(line) for line in capture.read_text().splitlines() if line.strip()]
             harness: list[float] = []
@@ -224,7 +201,7 @@ async def cpu_per_request(dialogues: int, concurrency: int, seed: int, rounds: i
 
 async def schedule(dialogues: int, concurrency: int, latency: float, seed: int) -> dict[str, Any]:
     """(b): the run's wall time against its own zero-overhead schedule."""
-    async with _Endpoint(latency) as endpoint:
+    async with _endpoint(latency) as endpoint:
         result = await _run(endpoint.base_url, dialogues, concurrency, seed)
     ideal = zero_overhead_schedule(result["per_dialogue"], latency, concurrency)
     return {

@@ -36,6 +36,7 @@ import anyio
 import anyio.abc
 import openai
 
+from bench._endpoint import EndpointProcess
 from schemas import ProviderCall
 from simulator.providers import (
     ChatMessage,
@@ -64,30 +65,9 @@ async def _serve(latency: float) -> None:
         await anyio.sleep_forever()
 
 
-class _Server:
-    """The loopback server in a subprocess; ``base_url`` once it printed its port."""
-
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
-        self.process: anyio.abc.Process | None = None
-        self.base_url = ""
-
-    async def __aenter__(self) -> _Server:
-        command = [sys.executable, "-m", "bench.bench_providers", "--serve", "--latency-ms", str(self.latency * 1000)]
-        self.process = await anyio.open_process(command)
-        assert self.process.stdout is not None
-        line = b""
-        with anyio.fail_after(30):
-            while not line.endswith(b"\n"):
-                line += await self.process.stdout.receive()
-        self.base_url = f"http://127.0.0.1:{int(line)}/v1"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        await self.process.wait()
-        await self.process.aclose()
+def _server(latency: float) -> EndpointProcess:
+    """The loopback server in a subprocess."""
+    return EndpointProcess("bench.bench_providers", latency, start_timeout=30)
 
 
 async def _workers(total: int, concurrency: int, call: Callable[[int], Awaitable[Any]]) -> float:
@@ -144,7 +124,7 @@ async def _harness(base_url: str, total: int, concurrency: int) -> tuple[float, 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    async with _Server(0.0) as server:
+    async with _server(0.0) as server:
         await _bare(server.base_url, 100, args.concurrency)  # warm both paths
         await _harness(server.base_url, 100, args.concurrency)
         bare: list[float] = []
@@ -157,7 +137,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         result["harness_per_s"] = harness
         result["tokens_per_request"] = (meter.totals.input_tokens + meter.totals.output_tokens) / args.requests
     latency = args.latency_ms / 1000.0
-    async with _Server(latency) as server:
+    async with _server(latency) as server:
         await _harness(server.base_url, args.concurrency, args.concurrency)
         await _bare(server.base_url, args.concurrency, args.concurrency)
         result["latency_wall_s"] = (

@@ -99,13 +99,13 @@ def offline(repeat: int, dialogues: int, concurrency: int) -> dict[str, Any]:
 
 def model_cpu(repeat: int, dialogues: int, concurrency: int) -> dict[str, Any]:
     from bench.bench_llm import cpu_per_request
-    from bench.bench_providers import _bare, _Server
+    from bench.bench_providers import _bare, _server
 
     result = anyio.run(cpu_per_request, dialogues, concurrency, 21, repeat)
 
     async def short_prompt() -> list[float]:
         out = []
-        async with _Server(0.0) as server:
+        async with _server(0.0) as server:
             await _bare(server.base_url, 100, concurrency)
             for _ in range(repeat):
                 cpu = time.process_time()

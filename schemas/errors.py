@@ -14,6 +14,7 @@ modules are listed with where they live::
     │   ├── MergeError               merge             simulator.run.merge: shard directories that cannot be merged
     │   └── ExternalServerError      external_server   an external MCP server (--server/--url) that cannot be used
     ├── UsageError                   usage             an API called the wrong way by the calling code (a bug)
+    ├── ExecutorError                executor          simulator.run.ray_executor: the run's workers were lost
     ├── ToolError                    tool_error        goes back to the model as an ``isError`` tool result
     │   ├── InvalidArgumentsError    invalid_arguments arguments that do not match the tool's input schema
     │   ├── NotFoundError            not_found         no row matched where one was required

@@ -32,9 +32,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import anyio
+from mcp.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
@@ -48,7 +49,6 @@ from toolservers._sessions import (
     SessionGate,
     url_host,
 )
-from toolservers.server import ToolServer
 from toolservers.stdio_pool import StdioCommand, relay_command, serve_sessions
 
 __all__ = ["Mount", "ToolHost"]
@@ -58,6 +58,16 @@ logger = logging.getLogger(f"dialogsim.{__name__}")
 _PATH = re.compile(r"/d/([^/]+)/mcp/?")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._~-]+")
 _STOP_TIMEOUT_S = 15.0
+
+
+class Mountable(Protocol):
+    """What the host serves: an MCP server for one dialogue (a ToolServer, or a recording proxy)."""
+
+    @property
+    def server(self) -> Server[Any]: ...
+
+    @property
+    def dialogue_id(self) -> str: ...
 
 
 class Mount(NamedTuple):
@@ -206,7 +216,7 @@ class ToolHost:
         return name
 
     @asynccontextmanager
-    async def mount(self, tool_server: ToolServer, *, name: str = "", token: str | None = None) -> AsyncIterator[Mount]:
+    async def mount(self, tool_server: Mountable, *, name: str = "", token: str | None = None) -> AsyncIterator[Mount]:
         """Serve ``tool_server`` at ``/d/<name>/mcp`` while the block runs.
 
         ``name`` (a dialogue id) is made URL-safe and unique; ``token`` is random unless

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from rich.console import Console
 
 from schemas import Mode
 from simulator.cli._config import effective_settings
+from simulator.cli._executor import add_executor_arguments, describe, ray_executor
 from simulator.cli._external import add_external_arguments, external_spec
 from simulator.cli._generate import interrupted_exit, run_line
 from simulator.cli._models import add_connection_arguments, llm_setup
@@ -49,6 +52,7 @@ examples:
   dialogsim eval --agent offline --floors --trials 2 --seed 1 --out evals/offline-floors
   dialogsim eval --agent python:examples/python_agent.py:make_agent --scenarios retail --seed 1 --out evals/py
   dialogsim eval --agent 'cmd:python examples/jsonl_agent.py' --trials 2 --seed 1 --out evals/cmd
+  dialogsim eval --agent offline --trials 8 --seed 1 --executor ray --workers 2 --out evals/ray
   dialogsim eval --agent offline --server "mcp-server-git --repository {state}" --state-dir repo/ \
       --trials 2 --seed 1 --out evals/git
 
@@ -162,14 +166,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also evaluate the sanity floors (baseline:silent, guess, random) and show them beside the agent",
     )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    add_executor_arguments(how)
     add_connection_arguments(p)
     add_external_arguments(p, user_server=False)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from schemas.errors import ConfigError
     from simulator.eval import EvalConfig, render_results, run_eval
+    from simulator.run.ray_executor import ExecutorError
 
+    executor = ray_executor(args)  # a missing extra stops here, before any work
+    external = external_spec(args)
+    if external is not None and executor is not None:
+        raise ConfigError("--executor ray with --server/--url is not supported: run the trials in one process")
     config = EvalConfig(
         agent=args.agent,
         out_dir=args.out,
@@ -189,28 +200,36 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         progress=not args.no_progress,
         text_only=args.text_only,
-        external=external_spec(args),
+        external=external,
         floors=args.floors,
         agent_env=tuple(dict.fromkeys(args.agent_env)),
         max_message_chars=args.max_message_chars,
         retry_failed=args.retry_failed,
         stop_on_signals=True,
         settings=effective_settings(args),
+        executor=executor,
     )
     setup = llm_setup([args.agent, args.user], args)  # a missing key stops here, before any work
-    if setup is None:
-        outcome = anyio.run(functools.partial(run_eval, config))
-    else:
-        from simulator.llm import use_setup
+    with contextlib.ExitStack() as stack:
+        if executor is not None:
+            describe(executor, args.concurrency, stack)  # starts (or joins) the Ray cluster
+        try:
+            if setup is None:
+                outcome = anyio.run(functools.partial(run_eval, config))
+            else:
+                from simulator.llm import use_setup
 
-        async def evaluate() -> Any:
-            try:
-                return await run_eval(config)
-            finally:
-                await setup.pool.aclose()
+                async def evaluate() -> Any:
+                    try:
+                        return await run_eval(config)
+                    finally:
+                        await setup.pool.aclose()
 
-        with use_setup(setup):
-            outcome = anyio.run(evaluate)
+                with use_setup(setup):
+                    outcome = anyio.run(evaluate)
+        except ExecutorError as exc:  # the run's workers were lost: what was written stays
+            print(f"dialogsim: error: {exc}", file=sys.stderr)
+            return 1
     console = Console()
     for table in render_results(outcome.results):
         console.print(table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from schemas import Mode
 from simulator.cli._config import effective_settings
+from simulator.cli._executor import add_executor_arguments, describe, ray_executor
 from simulator.cli._external import EXTERNAL_HELP, add_external_arguments, external_spec
 from simulator.cli._models import add_model_arguments, request_cap, role_models
 from simulator.cli._types import non_negative_int, positive_int, rate, seconds
@@ -34,6 +36,8 @@ examples:
   dialogsim generate --dialogues 20 --database shop.sqlite --seed 3 --concurrency 16 --out shop/
   dialogsim generate --dialogues 10 --design "a pet grooming salon" --model openai:gpt-4.1 \\
       --tasks-model openai:gpt-4.1 --seed 1 --out salon/
+  dialogsim generate --dialogues 10000 --seed 7 --executor ray --out big/          # all local cores
+  dialogsim generate --dialogues 100000 --seed 7 --executor ray --ray-address auto --out big/
 
 With --design or --tasks-model the environments and scenarios a model planned are kept in
 DIR/plan/ on the first run and reused when the run is resumed (model output is not
@@ -179,6 +183,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="generate only the I-th (0-based) of N disjoint slices of the run; 'dialogsim merge' joins them",
     )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    add_executor_arguments(how)
 
     # Branching (simulator.run.branch): continue recorded dialogues instead of building new ones.
     branch = p.add_argument_group("branching (continue the dialogues of an existing dataset)")
@@ -203,12 +208,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from schemas.errors import ConfigError
     from simulator.dialogue.runner import DialogueConfig
-    from simulator.llm import use_setup
     from simulator.run.config import RunConfig, Shard
-    from simulator.run.dataset import DATASET_FILE
     from simulator.run.execute import execute_run
     from simulator.run.plan import drop_stale_plan, model_planner, prepare_run
-    from simulator.summary import render_endpoints, render_summary
 
     if args.dialogues is None and args.branch_from is None:
         raise ConfigError("--dialogues is required (how many dialogues to generate)")
@@ -220,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
     designs = list(dict.fromkeys(args.designs))
     if designs and models.specs["env"] == "offline":
         raise ConfigError("--design needs a model to design with: give --env-model or --model")
+    executor = ray_executor(args)  # a missing extra stops here, before any work
     llm_planning = bool(designs) or models.specs["tasks"] != "offline"
     if llm_planning and args.branch_from is not None:
         raise ConfigError("--branch-from reuses the source's scenarios; drop --design and --tasks-model")
@@ -237,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     dialogue_settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     dialogue_settings.update(agent=models.specs["agent"], user=models.specs["user"], judge=models.specs["judge"])
     external = external_spec(args)
+    if external is not None and executor is not None:
+        raise ConfigError("--executor ray with --server/--url is not supported: run the dialogues in one process")
     if external is not None:
         if shard is not None:
             raise ConfigError("--shard with --server/--url is not supported: run the dialogues in one process")
@@ -281,23 +286,13 @@ def run(args: argparse.Namespace) -> int:
     if cap is not None:
         print(
             f"note: --max-requests {cap} is below --concurrency {args.concurrency}: "
-            f"at most {cap} model requests at a time",
+            f"at most {cap} model requests at a time" + (" in each Ray worker" if executor is not None else ""),
             file=sys.stderr,
         )
     run_it = functools.partial(
-        execute_run, prepared, progress=not args.no_progress, stop_on_signals=True, request_cap=cap
+        execute_run, prepared, progress=not args.no_progress, stop_on_signals=True, executor=executor, request_cap=cap
     )
-    if models.setup is not None:
-        with use_setup(models.setup):
-            summary = anyio.run(_closing(models.setup, run_it))
-    else:
-        summary = anyio.run(run_it)
-    console = Console()
-    console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
-    if summary.endpoints:
-        console.print(render_endpoints(summary.endpoints))
-    console.print(run_line(summary, args.out / "summary.json"), highlight=False)
-    return interrupted_exit(summary)
+    return _run_and_report(models, run_it, args.out, executor=executor, concurrency=args.concurrency)
 
 
 def run_line(summary: Any, where: Path, *, what: str = "summary") -> str:
@@ -339,11 +334,8 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
     from schemas.errors import ConfigError
     from simulator.dialogue.runner import DialogueConfig
     from simulator.external.execute import execute_external, plan_run
-    from simulator.llm import use_setup
     from simulator.run.config import RunConfig
-    from simulator.run.dataset import DATASET_FILE
     from simulator.run.plan import drop_stale_plan, prepare_run
-    from simulator.summary import render_summary
 
     if args.domains or args.database is not None or args.designs or args.branch_from is not None:
         raise ConfigError("--server/--url is the environment: drop --domain, --database, --design and --branch-from")
@@ -388,12 +380,35 @@ def _run_external(args: argparse.Namespace, spec: Any, models: Any, dialogue_set
         user_spec=user_spec,
         stop_on_signals=True,
     )
-    if models.setup is not None:
-        with use_setup(models.setup):
-            summary = anyio.run(_closing(models.setup, run_it))
-    else:
-        summary = anyio.run(run_it)
+    return _run_and_report(models, run_it, args.out)
+
+
+def _run_and_report(models: Any, run_it: Any, out: Path, *, executor: Any = None, concurrency: int = 0) -> int:
+    """Run under the model setup (closed after), print the summary, the endpoints and the run line.
+
+    With a Ray ``executor`` the cluster is started (or joined) around the run; a run whose
+    workers were all lost is one error line (exit 1): what was written stays.
+    """
+    from simulator.llm import use_setup
+    from simulator.run.dataset import DATASET_FILE
+    from simulator.run.ray_executor import ExecutorError
+    from simulator.summary import render_endpoints, render_summary
+
+    with contextlib.ExitStack() as stack:
+        if executor is not None:
+            describe(executor, concurrency, stack)  # starts (or joins) the Ray cluster
+        try:
+            if models.setup is not None:
+                with use_setup(models.setup):
+                    summary = anyio.run(_closing(models.setup, run_it))
+            else:
+                summary = anyio.run(run_it)
+        except ExecutorError as exc:
+            print(f"dialogsim: error: {exc}", file=sys.stderr)
+            return 1
     console = Console()
-    console.print(render_summary(summary.dataset, title=f"{args.out / DATASET_FILE}"))
-    console.print(run_line(summary, args.out / "summary.json"), highlight=False)
+    console.print(render_summary(summary.dataset, title=f"{out / DATASET_FILE}"))
+    if summary.endpoints:
+        console.print(render_endpoints(summary.endpoints))
+    console.print(run_line(summary, out / "summary.json"), highlight=False)
     return interrupted_exit(summary)

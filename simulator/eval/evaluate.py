@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from schemas import DialogueRecord, Environment, Mode, Scenario
+from schemas import DialogueRecord, Environment, Event, Mode, Scenario, TaskOutcome
 from schemas.errors import ConfigError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
@@ -54,7 +54,7 @@ from simulator.eval.sources import DEFAULT_PER_DOMAIN, ScenarioSource, load_sour
 from simulator.log import get_logger
 from simulator.run.config import RunConfig
 from simulator.run.dataset import iter_records, settings_differences
-from simulator.run.execute import RunSummary, execute_run
+from simulator.run.execute import DialogueFn, Executor, RunSummary, execute_run
 from simulator.run.plan import prepare_run
 from toolservers.host import ToolHost
 from toolservers.server import EventCallback, ProtocolErrorCallback
@@ -67,6 +67,7 @@ __all__ = [
     "RECORDS_DIR",
     "RESULTS_FILE",
     "EvalConfig",
+    "EvalDialogues",
     "EvalOutcome",
     "run_eval",
     "trial_scenarios",
@@ -125,6 +126,8 @@ class EvalConfig:
     stop_on_signals: bool = False
     #: The command's merged settings (defaults, ``--config`` file, flags), kept in the records' manifest.
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: Where the trials run (None: in this process); e.g. ``simulator.run.ray_executor.RayExecutor``.
+    executor: Executor | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,44 @@ def host_connector(host: ToolHost, *, agent_env: Mapping[str, str] | None = None
     return connect
 
 
+def external_host_connector(
+    connector: Connector, host: ToolHost, agent_env: Mapping[str, str] | None = None
+) -> Connector:
+    """An external server's dialogues with their recording proxy mounted on ``host``, for ``cmd:`` agents.
+
+    The agent's process reaches the proxy over HTTP (or its stdio relay), so every call is
+    recorded as for the built-in environments. The mount is removed before the tasks are
+    checked and before the instance is closed.
+    """
+    from simulator.external.connect import ExternalConnection
+
+    @asynccontextmanager
+    async def connect(environment: Environment, **kwargs: Any) -> AsyncIterator[Connected]:
+        async with connector(environment, **kwargs) as conn:
+            assert isinstance(conn, ExternalConnection) and conn.proxy is not None
+            async with AsyncExitStack() as mounted:
+                mount = await mounted.enter_async_context(host.mount(conn.proxy, name=kwargs.get("dialogue_id", "")))
+                close, verify = conn._close, conn.verify
+
+                async def unmounted_close() -> None:
+                    await mounted.aclose()
+                    await close()
+
+                async def unmounted_verify(scenario: Scenario, events: list[Event]) -> list[TaskOutcome]:
+                    await mounted.aclose()  # nothing from outside may change the state being checked
+                    assert verify is not None
+                    return await verify(scenario, events)
+
+                conn._close = unmounted_close
+                conn.verify = unmounted_verify if verify is not None else None
+                conn.endpoint = AgentEndpoint(
+                    url=mount.url, token=mount.token, stdio=mount.stdio, environment=agent_env
+                )
+                yield conn
+
+    return connect
+
+
 def pool_connector(pool: StdioPool, *, agent_env: Mapping[str, str] | None = None) -> Connector:
     """Serve each dialogue's tools from a pre-started stdio worker (outside agents get its relay)."""
 
@@ -298,6 +339,67 @@ def pool_connector(pool: StdioPool, *, agent_env: Mapping[str, str] | None = Non
             )
 
     return connect
+
+
+@dataclass(frozen=True)
+class EvalDialogues:
+    """The evaluation's dialogue function, opened in every process that runs trials.
+
+    Serves each dialogue's tools through one loopback HTTP host (``host``) or a pool of
+    pre-started stdio workers (``pool``) of that process, so that outside agents reach
+    them; picklable, so that each Ray worker opens its own. ``agent_env`` is the
+    environment outside agents get; ``scrub_keep``, for a ``python:`` agent, scrubs the
+    process's own environment first (keeping those names), as the driver did.
+    """
+
+    tool_server: ToolServerMode = "host"
+    pool_size: int = 2
+    base_dir: Path | None = None
+    agent_env: tuple[tuple[str, str], ...] = ()
+    scrub_keep: tuple[str, ...] | None = None
+    #: An external MCP server (``--server``/``--url``): one instance per trial, started by this process.
+    external: Any = None
+    #: Mount the external server's recording proxy on a loopback host (for ``cmd:`` agents).
+    mount_external: bool = False
+
+    @asynccontextmanager
+    async def __call__(self, environments: Sequence[Environment], total: int | None) -> AsyncIterator[DialogueFn]:
+        if self.scrub_keep is not None:
+            scrub_environment(os.environ, keep=self.scrub_keep)  # before any agent is imported here
+        agent_env = dict(self.agent_env)
+        async with AsyncExitStack() as stack:
+            connector: Connector = connect_tool_server
+            if total == 0:
+                pass  # everything is recorded already: serve nothing
+            elif self.external is not None:
+                from simulator.external.connect import ExternalRun
+
+                external = await stack.enter_async_context(ExternalRun(self.external, environments[0]))
+                connector = external.connector()
+                if self.mount_external:
+                    host = await stack.enter_async_context(ToolHost())
+                    connector = external_host_connector(connector, host, agent_env)
+            elif self.tool_server == "pool":
+                size = self.pool_size if total is None else min(self.pool_size, total)
+                pool = await stack.enter_async_context(StdioPool(size, total=total, environments=environments))
+                connector = pool_connector(pool, agent_env=agent_env)
+            else:
+                host = await stack.enter_async_context(ToolHost())
+                connector = host_connector(host, agent_env=agent_env)
+            base_dir = self.base_dir
+
+            async def dialogue_fn(
+                scenario: Scenario,
+                environment: Environment,
+                config: DialogueConfig,
+                *,
+                on_event: EventSink | None = None,
+            ) -> DialogueRecord:
+                return await run_dialogue(
+                    scenario, environment, config, on_event=on_event, base_dir=base_dir, connect=connector
+                )
+
+            yield dialogue_fn
 
 
 async def run_eval(config: EvalConfig) -> EvalOutcome:
@@ -353,11 +455,6 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
             raise ConfigError("--scenarios goes with the built-in environments; --server/--url plans its own")
         if config.tool_server == "pool":
             raise ConfigError("--tool-server pool serves built-in environments; use --server-pool N with --server")
-        if config.agent.startswith("cmd:"):
-            raise ConfigError(
-                "--agent cmd: reaches its tools over HTTP or stdio relays, which --server/--url does not provide "
-                "yet; evaluate it with a built-in environment, or use offline, python: or a model agent"
-            )
         env, base = await plan_external(
             config.external, count=config.limit or DEFAULT_PER_DOMAIN, seed=config.seed, mode=config.mode
         )
@@ -400,38 +497,21 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
     out.mkdir(parents=True, exist_ok=True)
     (out / EVAL_FILE).write_text(json.dumps(settings, indent=2) + "\n")
 
-    async with AsyncExitStack() as stack:
-        connector: Connector = connect_tool_server
-        if not prepared.pending_count:
-            pass  # everything is recorded already: serve nothing
-        elif config.external is not None:
-            from simulator.external.connect import ExternalRun
-
-            external = await stack.enter_async_context(ExternalRun(config.external, environments[0]))
-            connector = external.connector()
-        elif config.tool_server == "pool":
-            pool = await stack.enter_async_context(
-                StdioPool(
-                    min(config.pool_size, prepared.pending_count),
-                    total=prepared.pending_count,
-                    environments=environments,
-                )
-            )
-            connector = pool_connector(pool, agent_env=agent_env)
-        else:
-            host = await stack.enter_async_context(ToolHost())
-            connector = host_connector(host, agent_env=agent_env)
-
-        async def dialogue_fn(
-            scenario: Scenario, environment: Environment, config: DialogueConfig, *, on_event: EventSink | None = None
-        ) -> DialogueRecord:
-            return await run_dialogue(
-                scenario, environment, config, on_event=on_event, base_dir=base_dir, connect=connector
-            )
-
-        summary = await execute_run(
-            prepared, dialogue_fn=dialogue_fn, progress=config.progress, stop_on_signals=config.stop_on_signals
-        )
+    summary = await execute_run(
+        prepared,
+        dialogues=EvalDialogues(
+            tool_server=config.tool_server,
+            pool_size=config.pool_size,
+            base_dir=base_dir,
+            agent_env=tuple(agent_env.items()),
+            scrub_keep=tuple(config.agent_env) if config.agent.partition(":")[0] == "python" else None,
+            external=config.external,
+            mount_external=config.agent.startswith("cmd:"),
+        ),
+        executor=config.executor,
+        progress=config.progress,
+        stop_on_signals=config.stop_on_signals,
+    )
 
     wanted = {s.id for s in scenarios}
     records = [record for _, record in iter_records(records_dir) if record.id in wanted]

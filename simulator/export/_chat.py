@@ -9,16 +9,38 @@ right after its message, in order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas import DialogueRecord, Environment, Message
 from simulator.providers.wire import chat_messages, openai_messages
 
-__all__ = ["InvalidDialogue", "chat", "checked_chat", "system_text"]
+__all__ = ["AgentTool", "InvalidDialogue", "agent_tools", "chat", "checked_chat", "system_text"]
 
 
 class InvalidDialogue(ValueError):
     """A dialogue whose messages cannot form a valid conversation (a tool call with no result)."""
+
+
+class AgentTool(NamedTuple):
+    """A tool the agent was offered, as every format lists it."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+def agent_tools(environment: Environment) -> list[AgentTool]:
+    """The tools the agent had: the environment's own, or what an external server listed.
+
+    An external environment's tools are the server's ``tools/list`` answer kept in its
+    snapshot (``server.tools``); the user's own tools (``--user-server``) are not the agent's.
+    """
+    if environment.server is not None and not environment.tools:
+        return [
+            AgentTool(str(t["name"]), str(t.get("description") or ""), dict(t.get("inputSchema") or {}))
+            for t in environment.server.tools
+        ]
+    return [AgentTool(t.name, t.description, t.input_schema) for t in environment.tools]
 
 
 def system_text(environment: Environment) -> str:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from schemas import DialogueRecord, Environment
-from simulator.export._chat import InvalidDialogue, checked_chat, system_text
+from simulator.export._chat import InvalidDialogue, agent_tools, checked_chat, system_text
 from simulator.export._formats import ExportFormat, export_format, jsonl_writer
 from simulator.providers.wire import anthropic_messages, chat_messages
 
@@ -15,7 +15,9 @@ __all__ = ["anthropic_tools", "to_anthropic"]
 
 def anthropic_tools(environment: Environment) -> list[dict[str, Any]]:
     """The environment's tools in the Messages API ``tools`` format."""
-    return [{"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in environment.tools]
+    return [
+        {"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in agent_tools(environment)
+    ]
 
 
 def to_anthropic(record: DialogueRecord, environment: Environment) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from schemas import DialogueRecord, Environment
-from simulator.export._chat import checked_chat, system_text
+from simulator.export._chat import agent_tools, checked_chat, system_text
 from simulator.export._formats import ExportFormat, export_format, jsonl_writer
 
 __all__ = ["openai_tools", "to_openai"]
@@ -19,7 +19,7 @@ def openai_tools(environment: Environment) -> list[dict[str, Any]]:
             "type": "function",
             "function": {"name": t.name, "description": t.description, "parameters": t.input_schema},
         }
-        for t in environment.tools
+        for t in agent_tools(environment)
     ]
 
 

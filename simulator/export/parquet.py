@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import DialogueRecord, Environment
-from simulator.export._chat import checked_chat, system_text
+from simulator.export._chat import agent_tools, checked_chat, system_text
 from simulator.export._formats import ExportFormat, export_format
 from simulator.export.selection import scenario_group
 
@@ -102,7 +102,7 @@ def to_parquet_row(record: DialogueRecord, environment: Environment) -> dict[str
         ],
         "tools": [
             {"name": t.name, "description": t.description, "parameters": json.dumps(t.input_schema, ensure_ascii=False)}
-            for t in environment.tools
+            for t in agent_tools(environment)
         ],
         "outcomes": [
             {

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from schemas import DialogueRecord, Environment
-from simulator.export._chat import InvalidDialogue, checked_chat, system_text
+from simulator.export._chat import InvalidDialogue, agent_tools, checked_chat, system_text
 from simulator.export._formats import ExportFormat, export_format, jsonl_writer
 
 __all__ = ["to_sharegpt"]
@@ -69,7 +69,9 @@ def to_sharegpt(record: DialogueRecord, environment: Environment) -> dict[str, A
         conversations = _sharegpt_conversation(checked_chat(record))
     except InvalidDialogue as exc:
         raise InvalidDialogue(f"dialogue {record.id}: {exc}") from None
-    tools = [{"name": t.name, "description": t.description, "parameters": t.input_schema} for t in environment.tools]
+    tools = [
+        {"name": t.name, "description": t.description, "parameters": t.input_schema} for t in agent_tools(environment)
+    ]
     return {
         "conversations": conversations,
         "system": system_text(environment),

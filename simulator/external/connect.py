@@ -47,6 +47,8 @@ class ExternalConnection(Connected):
     verify: Verify | None = None
     endpoint: Any = None
     instance: Instance | None = None
+    #: The recording proxy the agent's client talks to (mounted on a host for outside agents).
+    proxy: RecordingProxy | None = None
     #: The user's own tools (``--user-server``) and how the user calls one (recorded as the user's).
     user_tools: list[types.Tool] = field(default_factory=list)
     call_user_tool: Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]] | None = None
@@ -187,6 +189,7 @@ class ExternalRun:
                 close,
                 verify=verify,
                 instance=instance,
+                proxy=proxy,
                 user_tools=user_tools,
                 call_user_tool=call_user_tool,
             )

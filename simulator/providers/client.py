@@ -31,7 +31,7 @@ from simulator.providers._registry import Provider, provider_info
 from simulator.providers._types import Request, Response
 from simulator.providers.cache import ResponseCache
 from simulator.providers.cost import PriceTable
-from simulator.providers.fleet import Endpoint, EndpointStats, Fleet
+from simulator.providers.fleet import Endpoint, EndpointStats, EndpointTally, Fleet
 from simulator.providers.limits import Clock, Limiter, RetryPolicy
 from simulator.providers.models import ModelSpec, parse_model
 from simulator.providers.settings import ProviderSettings
@@ -427,6 +427,10 @@ class ClientPool:
     def endpoint_stats(self) -> list[EndpointStats]:
         """Requests, errors and latency of every endpoint of every open client, by model."""
         return [s for client in self._clients.values() for s in client.fleet.stats()]
+
+    def endpoint_tallies(self) -> list[EndpointTally]:
+        """The running figures behind :meth:`endpoint_stats`, to merge with other processes' (Ray workers)."""
+        return [t for client in self._clients.values() for t in client.fleet.tallies()]
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

@@ -21,7 +21,9 @@ import json
 import signal
 import time
 import traceback
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import anyio
@@ -44,7 +46,7 @@ from schemas.errors import UsageError
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
-from simulator.providers.fleet import EndpointStats
+from simulator.providers.fleet import EndpointStats, EndpointTally
 from simulator.run.config import record_failed
 from simulator.run.dataset import (
     DATASET_FILE,
@@ -56,12 +58,23 @@ from simulator.run.dataset import (
     iter_records,
     write_atomic,
 )
-from simulator.run.plan import PreparedRun
+from simulator.run.plan import PreparedRun, ScenarioPlan
 from simulator.run.progress import RunProgress, RunStats
 from simulator.summary import Summary, summarize
 from toolservers import save_environment
 
-__all__ = ["DialogueFn", "RunSummary", "execute_run"]
+__all__ = [
+    "DialogueFactory",
+    "DialogueFn",
+    "Executor",
+    "InProcess",
+    "RecordSink",
+    "RunSummary",
+    "Work",
+    "build_checked",
+    "execute_run",
+    "plain_dialogues",
+]
 
 log = get_logger(__name__)
 
@@ -84,6 +97,122 @@ class DialogueFn(Protocol):
     ) -> Awaitable[DialogueRecord]: ...
 
 
+class DialogueFactory(Protocol):
+    """Opens what a process needs to run dialogues (a tool host, a stdio pool) and yields the function.
+
+    Called once per process that runs dialogues: the driver in process, every Ray worker
+    on Ray (so it must pickle: a module-level function or an instance of a module-level
+    class). ``total`` is how many dialogues that process will run at most (None: unknown).
+    """
+
+    def __call__(
+        self, environments: Sequence[Environment], total: int | None
+    ) -> AbstractAsyncContextManager[DialogueFn]: ...
+
+
+@asynccontextmanager
+async def plain_dialogues(environments: Sequence[Environment], total: int | None) -> AsyncIterator[DialogueFn]:
+    """The default: :func:`run_dialogue`, each dialogue serving its own tool server."""
+    yield run_dialogue
+
+
+def _given(dialogue_fn: DialogueFn) -> DialogueFactory:
+    @asynccontextmanager
+    async def given(environments: Sequence[Environment], total: int | None) -> AsyncIterator[DialogueFn]:
+        yield dialogue_fn
+
+    return given
+
+
+class Display(Protocol):
+    def update(self) -> None: ...
+
+
+#: Takes each finished record, in the driver: appends it to the dataset, logs and counts it.
+RecordSink = Callable[[DialogueRecord], None]
+
+
+@dataclass(frozen=True, eq=False)
+class Work:
+    """What an executor runs: the pending scenarios (consumed lazily, each once) and how."""
+
+    #: The run's scenarios, built on demand (``plan.build(i)``; see :meth:`build`).
+    plan: ScenarioPlan
+    #: The indexes into ``plan`` still to run, in order, each once (consumed lazily).
+    pending: Iterator[int]
+    environments: Mapping[str, Environment]
+    config: DialogueConfig
+    #: Dialogues at a time in each process that runs them.
+    concurrency: int
+    #: How many scenarios ``scenarios`` yields.
+    total: int
+    dialogues: DialogueFactory
+    stats: RunStats
+    display: Display
+    #: Model endpoint figures of the processes that ran dialogues elsewhere (filled by the executor).
+    endpoints: list[EndpointTally] = field(default_factory=list)
+
+    def build(self, index: int) -> Scenario:
+        """Scenario ``index`` of the plan, refused (UsageError) if its environment is not the run's."""
+        return build_checked(self.plan, index, self.environments)
+
+    def scenarios(self) -> Iterator[Scenario]:
+        """The pending scenarios, built one at a time as they are taken (consumes ``pending``)."""
+        for index in self.pending:
+            yield self.build(index)
+
+
+def build_checked(plan: ScenarioPlan, index: int, environments: Mapping[str, Environment]) -> Scenario:
+    """``plan.build(index)``, refused (UsageError) if the scenario's environment is not in ``environments``."""
+    scenario = plan.build(index)
+    if scenario.environment_id not in environments:
+        raise UsageError(
+            f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
+        )
+    return scenario
+
+
+class Executor(Protocol):
+    """Where a run's dialogues run: :class:`InProcess` (the default) or ``simulator.run.ray_executor``.
+
+    ``run`` hands every record to ``sink`` as it finishes, in the driver's event loop; the
+    sink alone writes the dataset. It returns when every scenario of ``work`` has a
+    record, and raises if it cannot get them all (what was written stays written).
+    """
+
+    name: str
+
+    def run(self, work: Work, sink: RecordSink) -> Awaitable[None]: ...
+
+
+class InProcess:
+    """Every dialogue in this event loop, at most ``concurrency`` at a time."""
+
+    name = "inprocess"
+
+    async def run(self, work: Work, sink: RecordSink) -> None:
+        workers = max(1, min(work.concurrency, work.total))
+        # Scenarios are built as the workers take them, a few ahead: memory does not grow with the run.
+        send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=_LOOK_AHEAD)
+
+        async def worker(scenarios: MemoryObjectReceiveStream[Scenario], dialogue_fn: DialogueFn) -> None:
+            async with scenarios:
+                async for scenario in scenarios:
+                    env = work.environments[scenario.environment_id]
+                    with bind(dialogue_id=scenario.id):
+                        record = await _run_one(scenario, env, work.config, dialogue_fn, work.stats, work.display)
+                    sink(record)
+
+        async with work.dialogues(list(work.environments.values()), work.total) as dialogue_fn:
+            async with anyio.create_task_group() as tg:
+                for _ in range(workers):
+                    tg.start_soon(worker, receive.clone(), dialogue_fn)
+                receive.close()
+                async with send:
+                    for scenario in work.scenarios():
+                        await send.send(scenario)
+
+
 class RunSummary(msgspec.Struct, kw_only=True):
     """What one invocation did, and the summary of the whole dataset after it."""
 
@@ -93,6 +222,9 @@ class RunSummary(msgspec.Struct, kw_only=True):
     skipped: int
     generated: int
     failed: int
+    #: Tool calls (and those that failed) seen by this invocation, over all its workers.
+    tool_calls: int = 0
+    tool_errors: int = 0
     elapsed_s: float
     dialogues_per_s: float
     dataset: Summary
@@ -179,7 +311,7 @@ async def _run_one(
     config: DialogueConfig,
     dialogue_fn: DialogueFn,
     stats: RunStats,
-    display: RunProgress,
+    display: Display,
 ) -> DialogueRecord:
     """The run's one catch-all boundary: whatever ``dialogue_fn`` does, a record comes out."""
     events: list[Event] = []
@@ -231,15 +363,25 @@ async def _run_one(
     return record
 
 
-def _endpoint_stats() -> list[EndpointStats]:
-    """The figures of the model endpoints of the LLM setup the dialogues ran under, if any."""
+def _endpoint_stats(remote: Sequence[EndpointTally] = ()) -> list[EndpointStats]:
+    """The figures of the model endpoints the dialogues used: this process's, plus ``remote``
+    (what Ray workers reported), added up per model and endpoint."""
     from schemas.errors import ConfigError
     from simulator.llm.setup import current_setup
 
     try:
-        return current_setup().pool.endpoint_stats()
+        local = current_setup().pool.endpoint_tallies()
     except ConfigError:  # offline: no setup installed
-        return []
+        local = []
+    if not remote:
+        return [t.stats() for t in local]
+    merged: dict[tuple[str, str], EndpointTally] = {}
+    for tally in [*local, *remote]:
+        key = (tally.model, tally.endpoint)
+        if key not in merged:
+            merged[key] = EndpointTally(tally.model, tally.endpoint)
+        merged[key].merge(tally)
+    return [t.stats() for t in merged.values()]
 
 
 def _log_finished(record: DialogueRecord) -> None:
@@ -261,7 +403,9 @@ def _log_finished(record: DialogueRecord) -> None:
 async def execute_run(
     prepared: PreparedRun,
     *,
-    dialogue_fn: DialogueFn = run_dialogue,
+    dialogue_fn: DialogueFn | None = None,
+    dialogues: DialogueFactory | None = None,
+    executor: Executor | None = None,
     progress: bool = True,
     stop_on_signals: bool = False,
     request_cap: int | None = None,
@@ -270,13 +414,23 @@ async def execute_run(
 
     Writes the manifest (once), the environments and one record per dialogue as it
     finishes; at the end writes ``summary.json``. At most ``concurrency`` dialogues run at
-    a time, all in this event loop. A dialogue function that raises produces a failed
-    record (termination ``agent_failure``, or ``timeout`` past the run's limit), never an
-    aborted run; errors writing the dataset do abort it. ``stop_on_signals`` makes SIGINT
-    and SIGTERM stop the run cleanly (see the module docstring); it needs the main thread.
-    Scenarios are built as the workers reach them (a few ahead). ``request_cap``, when a
-    model's requests in flight are capped below ``concurrency``, is shown on the progress line.
+    a time in each process that runs them: by default all in this event loop
+    (:class:`InProcess`); ``executor`` runs them elsewhere (``simulator.run.ray_executor``)
+    while this process alone writes the dataset. A dialogue function that raises
+    produces a failed record (termination ``agent_failure``, or ``timeout`` past the
+    run's limit), never an aborted run; errors writing the dataset do abort it.
+    ``dialogues`` opens the dialogue function in each process (default: plain
+    :func:`run_dialogue`); ``dialogue_fn`` gives one directly (in process only).
+    ``stop_on_signals`` makes SIGINT and SIGTERM stop the run cleanly (see the module
+    docstring); it needs the main thread. Scenarios are built as the executor takes them (a
+    few ahead). ``request_cap``, when a model's requests in flight are capped below
+    ``concurrency``, is shown on the progress line.
     """
+    if dialogue_fn is not None:
+        if dialogues is not None:
+            raise UsageError("give dialogue_fn or dialogues, not both")
+        dialogues = _given(dialogue_fn)
+    executor = executor or InProcess()
     config = prepared.config
     dataset = _set_up_out_dir(prepared)
     with run_log(config.out_dir / RUN_LOG, run_id=prepared.run_id):
@@ -286,13 +440,18 @@ async def execute_run(
             pending=prepared.pending_count,
             already_present=prepared.skipped,
             concurrency=config.concurrency,
+            executor=executor.name,
             fingerprint=prepared.fingerprint,
         )
-        summary = await _execute(prepared, dataset, dialogue_fn, progress, stop_on_signals, request_cap)
+        summary = await _execute(
+            prepared, dataset, dialogues or plain_dialogues, executor, progress, stop_on_signals, request_cap
+        )
         log.info(
             "run_finished",
             generated=summary.generated,
             failed=summary.failed,
+            tool_calls=summary.tool_calls,
+            tool_errors=summary.tool_errors,
             retried=summary.retried,
             interrupted=summary.interrupted,
             not_run=summary.not_run,
@@ -316,28 +475,16 @@ async def execute_run(
 async def _execute(
     prepared: PreparedRun,
     dataset: DatasetFile,
-    dialogue_fn: DialogueFn,
+    dialogues: DialogueFactory,
+    executor: Executor,
     progress: bool,
     stop_on_signals: bool,
     request_cap: int | None,
 ) -> RunSummary:
     config = prepared.config
     stats = RunStats(total=prepared.pending_count, already=prepared.skipped, request_cap=request_cap)
-    workers = max(1, min(config.concurrency, prepared.pending_count))
-    # Scenarios are built as the workers take them, a few ahead: memory does not grow with the run.
-    send, receive = anyio.create_memory_object_stream[Scenario](max_buffer_size=_LOOK_AHEAD)
-
-    async def worker(scenarios: MemoryObjectReceiveStream[Scenario], display: RunProgress) -> None:
-        async with scenarios:
-            async for scenario in scenarios:
-                env = prepared.environments[scenario.environment_id]
-                with bind(dialogue_id=scenario.id):
-                    record = await _run_one(scenario, env, config.dialogue, dialogue_fn, stats, display)
-                    dataset.append(record)
-                    _log_finished(record)
-                stats.finished(record, retried=scenario.id in prepared.retried)
-                display.update()
-
+    written: set[str] = set()
+    remote: list[EndpointTally] = []  # endpoint figures of the processes that ran dialogues elsewhere
     stopped_by: list[str] = []
 
     async def watch_signals(scope: anyio.CancelScope) -> None:
@@ -360,24 +507,42 @@ async def _execute(
 
     try:
         with RunProgress(stats, enabled=progress) as display:
-            async with anyio.create_task_group() as outer:
-                if stop_on_signals:
-                    outer.start_soon(watch_signals, outer.cancel_scope)
-                outer.start_soon(flusher)
-                async with anyio.create_task_group() as running:
-                    for _ in range(workers):
-                        running.start_soon(worker, receive.clone(), display)
-                    receive.close()
-                    async with send:
-                        for i in prepared.pending():
-                            scenario = prepared.plan.build(i)
-                            if scenario.environment_id not in prepared.environments:
-                                raise UsageError(
-                                    f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, "
-                                    "which the run does not have"
-                                )
-                            await send.send(scenario)
-                outer.cancel_scope.cancel()  # the work is done: stop watching for signals and flushing
+
+            def sink(record: DialogueRecord) -> None:
+                sid = record.scenario.id
+                with bind(dialogue_id=sid):
+                    if sid in written:  # an executor that re-ran a dialogue it had lost
+                        log.warning("duplicate_record_dropped")
+                        return
+                    dataset.append(record)
+                    written.add(sid)
+                    _log_finished(record)
+                stats.finished(record, retried=sid in prepared.retried)
+                display.update()
+
+            work = Work(
+                plan=prepared.plan,
+                pending=prepared.pending(),
+                environments=prepared.environments,
+                config=config.dialogue,
+                concurrency=config.concurrency,
+                total=prepared.pending_count,
+                dialogues=dialogues,
+                stats=stats,
+                display=display,
+                endpoints=remote,
+            )
+            try:
+                async with anyio.create_task_group() as outer:
+                    if stop_on_signals:
+                        outer.start_soon(watch_signals, outer.cancel_scope)
+                    outer.start_soon(flusher)
+                    await executor.run(work, sink)
+                    outer.cancel_scope.cancel()  # the work is done: stop watching for signals and flushing
+            except BaseExceptionGroup as group:  # the executor's own error, not wrapped by the signal watch
+                if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
+                    raise group.exceptions[0] from None
+                raise
     finally:
         dataset.close()
 
@@ -388,13 +553,15 @@ async def _execute(
         skipped=prepared.skipped,
         generated=stats.done,
         failed=stats.failed,
+        tool_calls=stats.tool_calls,
+        tool_errors=stats.tool_errors,
         elapsed_s=round(elapsed, 3),
         dialogues_per_s=round(stats.rate, 3),
         dataset=summarize(record for _, record in iter_records(config.out_dir)),
         retried=stats.retried,
         interrupted=stopped_by[0] if stopped_by else None,
         not_run=prepared.pending_count - stats.done,
-        endpoints=_endpoint_stats(),
+        endpoints=_endpoint_stats(remote),
     )
     write_atomic(
         config.out_dir / SUMMARY_FILE,

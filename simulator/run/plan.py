@@ -71,6 +71,9 @@ class ScenarioPlan:
     build: Callable[[int], Scenario]
     #: Whether ids are distinct by construction (else a repeated id runs once, the first time).
     unique: bool = False
+    #: Whether the plan is small to send whatever its count (it builds from a seed and the
+    #: environments), so that an executor may build scenarios where it runs them (Ray workers).
+    portable: bool = False
 
     def __len__(self) -> int:
         return self.count
@@ -258,7 +261,7 @@ def offline_plan(environments: Sequence[Environment], indexes: range, *, seed: i
             first[p] = build(p)
         if len(checked) == len(envs) or p >= 4 * len(envs):
             break
-    return ScenarioPlan(len(indexes), id_of, build, unique=True)
+    return ScenarioPlan(len(indexes), id_of, build, unique=True, portable=True)
 
 
 # --------------------------------------------------------------------------- planning with models

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
+from schemas import ToolCall, ToolResult
 from simulator.cli import main
+from simulator.run.dataset import iter_records
 from tests.simulator.external.conftest import git_command
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 SILENT_AGENT = """
 class Silent:
@@ -46,3 +51,24 @@ def test_eval_over_git_fails_a_silent_agent(tmp_path: Path, git_repo: Path) -> N
     bad = json.loads((tmp_path / "s" / "results.json").read_text())["summary"]
     assert bad["tool_calls"] == 0
     assert bad["task_success"]["value"] == 0.0, bad
+
+
+@pytest.mark.slow
+def test_eval_over_git_scores_an_outside_cmd_agent(tmp_path: Path, git_repo: Path) -> None:
+    # The example agent reaches the dialogue's tools over HTTP with its own MCP client: the
+    # recording proxy in front of the server is mounted on the evaluation host for it.
+    agent = f"cmd:{sys.executable} {EXAMPLES / 'jsonl_agent.py'}"
+    out = tmp_path / "cmd"
+    assert main(["eval", "--agent", agent, *_common(git_repo, 1), "--out", str(out)]) == 0
+    summary = json.loads((out / "results.json").read_text())["summary"]
+    (record,) = list(iter_records(out / "records"))
+    calls = [e for e in record[1].events if isinstance(e, ToolCall)]
+    results = {e.call_id: e for e in record[1].events if isinstance(e, ToolResult)}
+    # Every call the outside process made went through the proxy and was recorded with its answer.
+    assert calls and all(c.tool.startswith("git_") and c.call_id in results for c in calls)
+    assert summary["tool_calls"] == len(calls)
+    # It was scored by the replay like any agent: a task it did not finish says what was missing.
+    outcomes = record[1].outcomes
+    assert len(outcomes) == len(record[1].scenario.tasks)
+    assert all(o.success or o.missing_values or o.failed_assertions for o in outcomes)
+    assert summary["task_success"]["value"] == sum(o.success for o in outcomes) / len(outcomes)

@@ -59,6 +59,13 @@ def test_time_server_dialogues_are_recorded_with_their_tool_calls(tmp_path: Path
     if "get_current_time" in planned_tools:
         assert any("vary between runs" in u for u in unchecked)
 
+    # A training export offers the tools the server listed, with their input schemas.
+    exported = tmp_path / "time.openai.jsonl"
+    assert main(["export", "--format", "openai", "--out", str(exported), str(out)]) == 0
+    example = json.loads(exported.read_text().splitlines()[0])
+    offered = {t["function"]["name"]: t["function"]["parameters"] for t in example["tools"]}
+    assert offered == {t["name"]: t["inputSchema"] for t in env.server.tools}
+
     # Resuming adds what is missing and repeats nothing.
     assert main([*argv[:4], "3", *argv[5:]]) == 0
     assert sorted(r.id for r in _records(out)) == sorted({r.id for r in _records(out)})

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import msgspec
 import pytest
 
 from schemas import DialogueRecord, Environment, Scenario
@@ -111,8 +112,9 @@ def test_records_are_written_at_once_and_fsynced_in_groups(tmp_path: Path, monke
     record = anyio.run(fake_dialogue, make_scenario(1), shop_environment(), DialogueConfig())
     dataset = DatasetFile(path, truncate_at=None, max_records=10, max_delay_s=3600)
     monkeypatch.setattr(dataset_module.os, "fsync", counting)
-    for _ in range(25):
-        dataset.append(record)
+    for n in range(25):
+        scenario = msgspec.structs.replace(record.scenario, id=f"{record.scenario.id}-{n}")
+        dataset.append(msgspec.structs.replace(record, id=scenario.id, scenario=scenario))
     # Every line is in the file (a kill -9 now loses nothing), with two fsyncs for 25 records.
     assert path.read_bytes().count(b"\n") == 25
     assert syncs == 2 and dataset.unsynced == 5
