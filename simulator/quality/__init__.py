@@ -314,7 +314,9 @@ def measure_quality(directories: Sequence[Path]) -> QualityReport:
             environments.update(envs)
             yield from views
 
-    views = list(walk())
+    # In id order: a dataset's figures do not depend on the order its dialogues finished in
+    # (the matched language sample is drawn in this order).
+    views = sorted(walk(), key=lambda v: v.id)
     return measure_views(views, environments)
 
 

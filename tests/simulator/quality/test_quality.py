@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -295,6 +296,21 @@ def test_stats_quality_reads_a_generated_dataset(user_data: Path, capsys: pytest
     assert report["policy_checked"] == report["dialogues"] and report["policy_violations"] == 0
     assert main(["stats", "--quality", str(user_data)]) == 0
     assert "writes without confirmation" in capsys.readouterr().out
+
+
+def test_the_figures_do_not_depend_on_the_order_of_the_records(
+    user_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Concurrent runs write records in the order they finish: the same dialogues, other order."""
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(user_data, shuffled)
+    lines = (shuffled / "dialogues.jsonl").read_text().splitlines(keepends=True)
+    assert len(lines) > 2
+    (shuffled / "dialogues.jsonl").write_text("".join(reversed(lines)))
+    assert main(["stats", "--quality", str(user_data), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["stats", "--quality", str(shuffled), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == first
 
 
 def test_stats_quality_reads_chat_format_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
