@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -80,11 +81,15 @@ class Summary(msgspec.Struct, kw_only=True):
 
 
 class _Acc:
-    """Running sums, so a dataset of any size is summarised in one pass."""
+    """Running sums, so a dataset of any size is summarised in one pass.
+
+    Float sums are kept exact (``Fraction`` of each float), so the summary does not depend
+    on the order the records come in: one process and several workers agree to the bit.
+    """
 
     def __init__(self) -> None:
         self.samples = 0
-        self.mean_steps_sum = 0.0
+        self.mean_steps_sum = Fraction(0)
         self.with_tools = 0
         self.steps_max = 0
         self.turns_sum = 0
@@ -102,13 +107,13 @@ class _Acc:
         self.feedback: Counter[str] = Counter()
         self.input_tokens = 0
         self.output_tokens = 0
-        self.cost = 0.0
+        self.cost = Fraction(0)
 
     def add(self, record: DialogueRecord) -> None:
         m = record.metrics
         self.samples += 1
         if m.mean_steps > 0:
-            self.mean_steps_sum += m.mean_steps
+            self.mean_steps_sum += Fraction(m.mean_steps)
             self.with_tools += 1
         self.steps_max = max(self.steps_max, m.steps)
         self.turns_sum += m.turns
@@ -127,7 +132,7 @@ class _Acc:
         self.feedback.update(m.feedback)
         self.input_tokens += record.usage.input_tokens
         self.output_tokens += record.usage.output_tokens
-        self.cost += record.usage.cost_usd
+        self.cost += Fraction(record.usage.cost_usd)
 
     def summary(self) -> Summary:
         n = self.samples
@@ -146,7 +151,7 @@ class _Acc:
             done_but_failed=self.done_but_failed,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
-            cost_usd=round(self.cost, 6),
+            cost_usd=round(float(self.cost), 6),
         )
 
 
@@ -155,8 +160,8 @@ def done_but_failed(record: DialogueRecord, ok: bool) -> bool:
     return record.termination is TerminationReason.USER_DONE and not ok and not record.error
 
 
-def _ratio(num: float, den: float) -> float:
-    return num / den if den else 0.0
+def _ratio(num: float | Fraction, den: float) -> float:
+    return float(num / den) if den else 0.0
 
 
 def summarize(records: Iterable[DialogueRecord]) -> Summary:

@@ -287,3 +287,12 @@ def test_summarize_splits_by_mode_when_both_are_present() -> None:
 def test_summarize_empty() -> None:
     s = summarize([])
     assert s.samples == 0 and s.turns.mean == 0.0 and s.tool_error_rate == 0.0
+
+
+def test_summarize_does_not_depend_on_the_order_of_the_records() -> None:
+    # Float sums in another order differ in the last bit (0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1):
+    # a Ray run's records arrive in any order and must summarise exactly as one process's.
+    means = [0.1, 0.2, 0.3, 1 / 3, 2 / 7, 3.7]
+    records = [record(f"r{i}", turns=4, steps=3, mean_steps=m, tasks=1, ok=[True]) for i, m in enumerate(means)]
+    assert sum(means) != sum(reversed(means))  # else this test proves nothing
+    assert summarize(records) == summarize(list(reversed(records)))
