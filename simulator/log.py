@@ -32,13 +32,19 @@ __all__ = [
     "get_logger",
     "redact",
     "run_log",
+    "scrub_text",
 ]
 
 RUN_LOG = "run.log"
 LEVELS = ("debug", "info", "warning", "error")
 _ROOT = "dialogsim"
 #: Keys whose values are secrets whatever they hold.
-_SECRET_KEYS = frozenset({"api_key", "apikey", "authorization", "token", "password", "secret", "x-api-key"})
+_SECRET_KEYS = frozenset(
+    {
+        "api_key", "apikey", "api-key", "authorization", "token", "access_token", "password", "secret",
+        "x-api-key", "cookie", "set-cookie",
+    }
+)  # fmt: skip
 _REDACTED = "[redacted]"
 _secrets: set[str] = set()
 
@@ -49,12 +55,17 @@ def add_secret(value: str | None) -> None:
         _secrets.add(value)
 
 
+def scrub_text(text: str) -> str:
+    """``text`` with every registered secret replaced (for what is written outside logs: records' errors)."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, _REDACTED)
+    return text
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        for secret in _secrets:
-            if secret in value:
-                value = value.replace(secret, _REDACTED)
-        return value
+        return scrub_text(value)
     if isinstance(value, dict):
         return {k: _REDACTED if str(k).lower() in _SECRET_KEYS else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

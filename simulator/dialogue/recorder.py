@@ -20,10 +20,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+import msgspec
+
 from schemas import (
     AgentMessage,
     DialogueMetrics,
     DialogueRecord,
+    ErrorEvent,
     Event,
     Message,
     MessageToolCall,
@@ -38,6 +41,7 @@ from schemas import (
     UserFeedback,
     UserMessage,
 )
+from simulator.log import scrub_text
 
 __all__ = ["NO_RESULT_TEXT", "build_record", "compute_dialogue_metrics", "messages_from_events", "usage_of"]
 
@@ -57,6 +61,9 @@ def build_record(
 ) -> DialogueRecord:
     """The record of one dialogue from what it published: messages, metrics and usage derived here."""
     messages = messages_from_events(events)
+    if error:
+        error = scrub_text(error)  # a provider error that echoes a key shows it redacted
+    events = [_scrubbed(e) if isinstance(e, ErrorEvent) else e for e in events]
     return DialogueRecord(
         id=scenario.id,
         scenario=scenario,
@@ -234,3 +241,8 @@ def compute_dialogue_metrics(messages: Sequence[Message], events: Sequence[Event
         invalid_arguments=invalid,
         feedback=dict(sorted(feedback.items())),
     )
+
+
+def _scrubbed(event: ErrorEvent) -> ErrorEvent:
+    message = scrub_text(event.message)
+    return event if message == event.message else msgspec.structs.replace(event, message=message)

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from schemas.errors import ExternalServerError
+from simulator.log import add_secret
+
+#: Variable names whose values are kept out of logs and records.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 
 __all__ = ["STATE_TOKEN", "ExternalSpec", "bind_state", "environment_id", "unbind_state"]
 
@@ -104,6 +108,11 @@ class ExternalSpec:
                 raise ExternalServerError("--env", "goes with --server, not --url")
         if self.headers and self.url is None:
             raise ExternalServerError("--header", "goes with --url")
+        for value in self.headers.values():
+            add_secret(value)  # header values are credentials as often as not
+        for name, value in self.env.items():
+            if _SECRET_NAME.search(name):
+                add_secret(value)
         if self.state_dir is not None and self.state_file is not None:
             raise ExternalServerError("--state-file", "give --state-dir or --state-file, not both")
         if self.state_dir is not None and not self.state_dir.is_dir():

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from schemas.errors import ConfigError
+from simulator.log import add_secret
 from simulator.providers._registry import provider_info
 from simulator.providers.cost import ModelPrice, load_prices
 from simulator.providers.models import ModelSpec
@@ -31,6 +32,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        add_secret(value)  # wherever it turns up (an SDK error echoing it), logs and records show it redacted
 
     def reveal(self) -> str:
         """The real value, for the one place that sends it (the SDK client)."""

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import anyio
+import msgspec
 import pytest
 
 from simulator import log
@@ -71,3 +72,27 @@ def test_log_format_json_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture
     stderr = [line for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     assert stderr and all("event" in json.loads(line) for line in stderr)
     log.configure("warning", "console", stream=io.StringIO())  # back to the default for other tests
+
+
+def test_a_key_echoed_by_an_error_is_redacted_in_logs_and_records(tmp_path: Path) -> None:
+    from schemas import ErrorEvent, TerminationReason
+    from simulator.dialogue.recorder import build_record
+    from simulator.providers.settings import Secret
+    from tests.simulator.run.test_run import make_scenario
+
+    key = "sk-proj-echoed-0123456789"
+    Secret(key)  # a key the run holds: registered where it is made, in any process
+    echoed = f"401 Unauthorized: Incorrect API key provided: {key}"
+    record = build_record(
+        make_scenario(1),
+        [ErrorEvent(where="agent", error_type="AuthenticationError", message=echoed)],
+        [],
+        TerminationReason.AGENT_FAILURE,
+        success=False,
+        error=echoed,
+    )
+    assert record.error is not None and "Incorrect API key" in record.error
+    assert key not in json.dumps(msgspec.to_builtins(record))
+    with log.run_log(tmp_path / log.RUN_LOG, run_id="r"):
+        log.get_logger("dialogsim.test").warning("dialogue_failed", error=echoed)
+    assert key not in (tmp_path / log.RUN_LOG).read_text()
