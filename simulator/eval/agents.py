@@ -117,7 +117,9 @@ AGENT_ENV_ALLOWED = ("PATH", "HOME", "LANG", "TMPDIR")
 _OWN_PREFIX = "DIALOGSIM_"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Parts of a variable name that say it holds a secret (matched anywhere, case-insensitively).
-_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "DSN")
+#: A value that carries credentials whatever its name: a URL with ``user:password@``.
+_CREDENTIAL_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
 
 
 def agent_environment(granted: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -146,7 +148,11 @@ def _provider_key_variables() -> set[str]:
 
 def scrub_environment(environ: MutableMapping[str, str], *, keep: Sequence[str] = ()) -> list[str]:
     """Delete provider keys and secret-looking variables from ``environ`` (names in ``keep`` and
-    ``DIALOGSIM_*`` stay); returns the names deleted. For agents loaded into this process."""
+    ``DIALOGSIM_*`` stay); returns the names deleted. For agents loaded into this process.
+
+    Secret-looking: a provider's key variable, a name with KEY, TOKEN, SECRET, PASSWORD,
+    CREDENTIAL, AUTH or DSN in it, or a value that is a URL with a password in it
+    (``DATABASE_URL=postgres://user:pw@host/db``)."""
     provider_keys = _provider_key_variables()
     kept = set(keep)
     doomed = [
@@ -154,7 +160,11 @@ def scrub_environment(environ: MutableMapping[str, str], *, keep: Sequence[str] 
         for name in environ
         if name not in kept
         and not name.startswith(_OWN_PREFIX)
-        and (name in provider_keys or any(word in name.upper() for word in _SECRET_WORDS))
+        and (
+            name in provider_keys
+            or any(word in name.upper() for word in _SECRET_WORDS)
+            or _CREDENTIAL_URL.search(environ[name]) is not None
+        )
     ]
     for name in doomed:
         del environ[name]

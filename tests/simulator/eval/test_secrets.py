@@ -112,7 +112,12 @@ def test_the_scrub_keeps_the_allow_list_grants_and_own_variables() -> None:
         "NEEDED_TOKEN": "k",
         "DIALOGSIM_MCP_TOKEN": "t",
         "EDITOR": "vi",
+        "DATABASE_URL": "postgres://app:s3cret@db.internal:5432/prod",
+        "SENTRY_DSN": "https://abc@o1.ingest.sentry.io/1",
+        "PROXY_URL": "http://proxy.internal:3128",
     }
     removed = scrub_environment(environ, keep=["NEEDED_TOKEN"])
-    assert removed == ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY", "PGPASSWORD"]
-    assert set(environ) == {"PATH", "HOME", "NEEDED_TOKEN", "DIALOGSIM_MCP_TOKEN", "EDITOR"}
+    assert removed == [
+        "AWS_SECRET_ACCESS_KEY", "DATABASE_URL", "GITHUB_TOKEN", "OPENAI_API_KEY", "PGPASSWORD", "SENTRY_DSN",
+    ]  # fmt: skip
+    assert set(environ) == {"PATH", "HOME", "NEEDED_TOKEN", "DIALOGSIM_MCP_TOKEN", "EDITOR", "PROXY_URL"}
