@@ -81,12 +81,13 @@ class CheckKind(enum.StrEnum):
 
 class Evidence(msgspec.Struct, frozen=True, kw_only=True):
     """Where a value was found: the agent message that said it and the earlier tool result
-    that contained it, as indexes into the record's ``events`` (their ``seq``)."""
+    that contained it, as indexes into the record's ``events`` (their ``seq``). For a call
+    check (a write really made) ``message`` is None and ``result`` is the call's result."""
 
-    message: int
     result: int
-    #: The words of the message that matched the value.
+    #: The words of the message that matched the value (the tool's name for a call check).
     said: str
+    message: int | None = None
 
 
 class StateChange(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -287,7 +287,7 @@ def _write_checks(
                 )
             )
         else:
-            evidence = Evidence(message=found, result=found, said=step.tool)
+            evidence = Evidence(result=found, said=step.tool)
             checks.append(
                 Check(kind=CheckKind.CALL, name=name, verdict=Verdict.PASS, expected=args, evidence=[evidence])
             )

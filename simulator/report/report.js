@@ -249,7 +249,11 @@
       el("span", "kind", KIND[c.k] || c.k), c.n);
     if (c.ev) {
       c.ev.forEach(function (e) {
-        append(li, " — said in ", jump(e.m, "message #" + e.m), " (“" + e.said + "”), shown by ", jump(e.r, "result #" + e.r));
+        if (e.m === null || e.m === undefined) {
+          append(li, " — made: ", jump(e.r, "result #" + e.r));
+        } else {
+          append(li, " — said in ", jump(e.m, "message #" + e.m), " (“" + e.said + "”), shown by ", jump(e.r, "result #" + e.r));
+        }
       });
     }
     if (c.d) li.appendChild(el("div", "muted", c.d));
@@ -269,7 +273,7 @@
       (t.checks || []).forEach(function (c) {
         (c.ev || []).forEach(function (e) {
           var what = t.id + " " + c.n.split(":").slice(1).join(":");
-          (evidence[e.m] = evidence[e.m] || []).push(what);
+          if (e.m !== null && e.m !== undefined) (evidence[e.m] = evidence[e.m] || []).push(what);
           (sources[e.r] = sources[e.r] || []).push(what);
         });
       });

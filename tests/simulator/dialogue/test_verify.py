@@ -364,3 +364,24 @@ def test_an_assertion_stays_the_explanation_of_what_a_task_needed() -> None:
     assert outcome.failed_assertions == ["order 10 is shipped"]
     assert outcome.missing_values == ["t1.s0:status='shipped'"]
     assert ORDER_STATUS_SQL in scenario.tasks[0].expected.assertions[0].sql
+
+
+def test_a_write_made_is_shown_by_its_result_not_as_a_message() -> None:
+    env = shop_environment()
+    scenario = shop_scenario([shop_tasks()[1]])  # order 10 -> shipped
+    args = {"order_id": 10, "status": "shipped"}
+    changed = {"order_id": 10, "status": "shipped"}
+    events = events_of(
+        TaskStarted(task_id="t1"),
+        UserMessage(text="Please ship order 10."),
+        ToolCall(call_id="c1", tool="update_order_status", arguments=args),
+        ToolResult(call_id="c1", tool="update_order_status", is_error=False, text=str(changed), structured=changed,
+                   affected=1),
+        AgentMessage(text="Order 10 is now shipped."),
+    )  # fmt: skip
+    final = final_after(env, [("update_order_status", args)])
+    (outcome,) = verify_dialogue(scenario, env, final, events).outcomes
+    (made,) = [c for c in outcome.checks if c.kind is CheckKind.CALL]
+    assert made.verdict is Verdict.PASS
+    (evidence,) = made.evidence
+    assert (evidence.message, evidence.result, evidence.said) == (None, 3, "update_order_status")
