@@ -24,6 +24,7 @@ import mcp_types as types
 from schemas import Environment, Event, Scenario, TaskOutcome
 from simulator.dialogue.runner import Connector
 from simulator.external.instance import Instance, InstancePool, list_all_tools, open_instance
+from simulator.external.planner import is_read_tool
 from simulator.external.proxy import RecordingProxy
 from simulator.external.spec import ExternalSpec
 from simulator.external.tree import Snapshot, snapshot
@@ -216,6 +217,7 @@ class ExternalRun:
                 gold_checks=None,
                 trees=None,
                 not_checked="a --url server has one shared state: there is no fresh instance to replay on",
+                write_tools=self._write_tools(),
             )
             return [_only_values(o) for o in outcomes]
         try:
@@ -240,21 +242,40 @@ class ExternalRun:
                 gold_checks=None,
                 trees=None,
                 not_checked=f"the replay on a fresh instance failed: {exc}",
+                write_tools=self._write_tools(),
             )
         trees = (self.template(), final, gold_state) if final is not None and gold_state is not None else None
         server = self.environment.server
         ignore = server.volatile_paths if server is not None else []
         return compare(
-            scenario, events, live_checks=live_checks, gold=gold, gold_checks=gold_checks, trees=trees, ignore=ignore
+            scenario,
+            events,
+            live_checks=live_checks,
+            gold=gold,
+            gold_checks=gold_checks,
+            trees=trees,
+            ignore=ignore,
+            write_tools=self._write_tools(),
         )
+
+    def _write_tools(self) -> frozenset[str]:
+        """The agent's tools on this server that are not reads (the user's own tools are not among them)."""
+        server = self.environment.server
+        listed = [types.Tool.model_validate(t) for t in server.tools] if server is not None else []
+        return frozenset(t.name for t in listed if not is_read_tool(t))
 
 
 def _only_values(outcome: TaskOutcome) -> TaskOutcome:
-    """A shared-state server's outcome: decided by the values said; the state is reported as unchecked."""
-    reason = outcome.failed_assertions[0].removeprefix("not checked: ") if outcome.failed_assertions else ""
+    """A shared-state server's outcome: decided by the writes made and the values said; the state
+    is reported as unchecked."""
+    reason = next(
+        (f.removeprefix("not checked: ") for f in outcome.failed_assertions if f.startswith("not checked")), ""
+    )
+    failed = [f for f in outcome.failed_assertions if not f.startswith("not checked")]
     return TaskOutcome(
         task_id=outcome.task_id,
-        success=not outcome.missing_values,
+        success=not outcome.missing_values and not failed,
+        failed_assertions=failed,
         missing_values=outcome.missing_values,
         unchecked=[f"state: {reason}"],
     )

@@ -12,13 +12,15 @@ What really happened decides, never what the agent claims:
 - **state tree** (``--state-dir``/``--state-file``): the files the dialogue added, removed
   or changed must be those the replay did. A change whose content or name varies between
   runs is compared by kind only; a change the replay did not make is collateral and fails;
-- **values**: a value the agent had to tell counts only when it said it after a tool
-  result of this task's part of the dialogue contained it.
+- **writes made**: every write step of a task has a successful call of its tool in the
+  task's part of the dialogue (what a server without a state to compare can show);
+- **values**: a value the agent had to tell counts only when it said it (as the built-in
+  verifier reads values: numbers as numbers, dates in common forms) after a result of the
+  step's tool in this task's part of the dialogue contained it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -31,15 +33,15 @@ from schemas import (
     Event,
     FileChange,
     Scenario,
+    Task,
     TaskOutcome,
-    TaskStarted,
     ToolResult,
 )
+from simulator.dialogue.grounding import contains, mentions, task_parts
 from simulator.external.instance import Instance
 from simulator.external.proxy import Answer, call_instance
 from simulator.external.results import result_rows, value_of
 from simulator.external.tree import Snapshot, apply_changes, diff
-from simulator.offline.language import value_forms
 
 __all__ = ["Replay", "Route", "compare", "compare_result", "replay", "resolve_arguments", "result_value", "run_checks"]
 
@@ -224,17 +226,23 @@ def compare_trees(
 
 
 def _values_missing(
-    scenario: Scenario, task_index: int, events: list[Event], gold: Replay | None
+    scenario: Scenario,
+    task_index: int,
+    events: list[Event],
+    gold: Replay | None,
+    parts: tuple[dict[str, list[int]], dict[str, list[int]]],
 ) -> tuple[list[str], list[str]]:
-    """Values not said after a result that held them; and the values checked against the dialogue's own
-    results because the replay gave another value than planning did (they vary between runs)."""
+    """Values not said, in the task's part, after a result of the step's tool there that held
+    them; and the values checked against the dialogue's own results because the replay gave
+    another value than planning did (they vary between runs)."""
     task = scenario.tasks[task_index]
     tools = {s.id: s.tool for s in task.chain}
-    start = next((i for i, e in enumerate(events) if isinstance(e, TaskStarted) and e.task_id == task.id), 0)
-    window = events[start:]
+    messages, results = parts[0].get(task.id, []), parts[1].get(task.id, [])
     missing: list[str] = []
     varying: list[str] = []
     for v in task.expected.values:
+        tool = tools.get(v.step)
+        mine = [e for i in results if isinstance(e := events[i], ToolResult) and not e.is_error and e.tool == tool]
         wanted: list[Any] = [v.value]
         replayed = gold.answers.get(v.step) if gold is not None else None
         if replayed is not None and not replayed.is_error:
@@ -243,27 +251,44 @@ def _values_missing(
                 # The value varies between runs: what counts is what this dialogue's own call returned.
                 wanted = [
                     found
-                    for e in window
-                    if isinstance(e, ToolResult) and not e.is_error and e.tool == tools.get(v.step)
+                    for e in mine
                     for found in [value_of(Answer(e.text, is_error=False, structured=e.structured), v.name)]
                     if found is not None
                 ]
                 varying.append(f"{v.step}:{v.name} varies between runs; checked against this dialogue's own result")
-        if not any(_said_after_result(value, window) for value in wanted):
+        if not any(_said_after_result(value, tool, messages, results, events) for value in wanted):
             missing.append(f"{v.step}:{v.name}={v.value!r}")
     return missing, varying
 
 
-def _said_after_result(value: Any, events: list[Event]) -> bool:
-    forms = [f.lower() for f in value_forms(value)]
-    seen = False
-    for event in events:
-        if isinstance(event, ToolResult) and not event.is_error:
-            blob = (event.text + json.dumps(event.structured, default=str)).lower()
-            seen = seen or any(f in blob for f in forms)
-        elif isinstance(event, AgentMessage) and seen and any(f in event.text.lower() for f in forms):
-            return True
-    return False
+def _said_after_result(
+    value: Any, tool: str | None, messages: list[int], results: list[int], events: list[Event]
+) -> bool:
+    """Said (as a number as a number, a date in a common form...) in an agent message of the
+    part, after a result of ``tool`` in the part held it."""
+    held = [i for i in results if isinstance(e := events[i], ToolResult) and e.tool == tool and contains(e, value)]
+    if not held:
+        return False
+    first = held[0]
+    return any(
+        i > first and isinstance(m := events[i], AgentMessage) and mentions(m.text, value) is not None for i in messages
+    )
+
+
+def _writes_missing(task: Task, events: list[Event], results: list[int], write_tools: frozenset[str]) -> list[str]:
+    """Write steps of the task with no successful call of their tool in the task's part."""
+    made = Counter(
+        e.tool for i in results if isinstance(e := events[i], ToolResult) and not e.is_error and e.tool in write_tools
+    )
+    failed = []
+    for step in task.chain:
+        if step.tool not in write_tools:
+            continue
+        if made[step.tool] > 0:
+            made[step.tool] -= 1
+        else:
+            failed.append(f"{step.id}: no successful call of {step.tool} in the task's part of the dialogue")
+    return failed
 
 
 def compare(
@@ -276,12 +301,18 @@ def compare(
     trees: tuple[Snapshot, Snapshot, Snapshot] | None,
     ignore: Sequence[str] = (),
     not_checked: str | None = None,
+    write_tools: frozenset[str] = frozenset(),
 ) -> list[TaskOutcome]:
     """One outcome per task from what the dialogue left and what the replay did.
 
     ``trees`` is (template, final state, replay's state) for a state directory or file;
-    ``not_checked`` says why the replay could not run at all (then every task fails).
+    ``not_checked`` says why the replay could not run at all (then every task fails);
+    ``write_tools``: the server's tools that are not reads — each write step of a task must
+    have been really made, in the task's part (a server without a state to compare shows
+    nothing else of it).
     """
+    ids = [t.id for t in scenario.tasks]
+    parts = (task_parts(events, ids), task_parts(events, ids, kind=ToolResult))
     planned_state = [c for task in scenario.tasks for c in task.expected.state]
     tree_problems: list[str] = []
     tree_unchecked: list[str] = []
@@ -317,7 +348,8 @@ def compare(
                     unchecked.append(f"{check.description}: {varying} part(s) vary between runs and were not compared")
             failed += tree_problems
             unchecked += tree_unchecked
-        missing, varying_values = _values_missing(scenario, index, events, gold)
+        failed += _writes_missing(task, events, parts[1].get(task.id, []), write_tools)
+        missing, varying_values = _values_missing(scenario, index, events, gold, parts)
         unchecked += varying_values
         outcomes.append(
             TaskOutcome(

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from schemas import FileChange
+from schemas import (
+    AgentMessage,
+    ChainStep,
+    Event,
+    ExpectedOutcome,
+    ExpectedValue,
+    FileChange,
+    Persona,
+    Scenario,
+    SubRequest,
+    Task,
+    TaskOutcome,
+    TaskStarted,
+    ToolResult,
+    UserMessage,
+)
 from simulator.external.spec import bind_state, unbind_state
 from simulator.external.tree import diff
-from simulator.external.verify import compare_result, compare_trees
+from simulator.external.verify import Replay, compare, compare_result, compare_trees
 
 
 def test_only_what_planning_and_replay_agree_on_is_compared() -> None:
@@ -58,3 +73,56 @@ def test_the_state_token_is_bound_and_unbound_everywhere() -> None:
     assert bound == {"repo_path": "/tmp/dialogsim-x/state", "files": ["/tmp/dialogsim-x/state/a.txt"], "n": 3}
     assert unbind_state(bound, state) == args
     assert FileChange(path="a", change="removed").digest is None
+
+
+# --------------------------------------------------------------------------- writes made, values said
+
+
+def _notes_scenario() -> Scenario:
+    add = ChainStep(id="s0", tool="add_note", arguments={"title": "milk"}, resolved={"title": "milk"})
+    count = ChainStep(id="s0", tool="count_notes", report=["count"])
+    tasks = [
+        Task(id="t0", goal="add a note", chain=[add], sub_requests=[SubRequest(id="r0", steps=["s0"], intent="add",
+             text="Add a note 'milk'.")]),
+        Task(id="t1", goal="count the notes", chain=[count], sub_requests=[SubRequest(id="r1", steps=["s0"],
+             intent="count", text="How many notes?")],
+             expected=ExpectedOutcome(values=[ExpectedValue(step="s0", name="count", value=2)])),
+    ]  # fmt: skip
+    return Scenario(id="n", environment_id="notes", domain="notes", tasks=tasks, persona=Persona(name="Ada"))
+
+
+def _outcomes(*events: Event) -> dict[str, TaskOutcome]:
+    numbered = [
+        e.__class__(**{**{f: getattr(e, f) for f in e.__struct_fields__}, "seq": i}) for i, e in enumerate(events)
+    ]
+    outcomes = compare(_notes_scenario(), numbered, live_checks={}, gold=Replay(), gold_checks={}, trees=None,
+                       write_tools=frozenset({"add_note"}))  # fmt: skip
+    return {o.task_id: o for o in outcomes}
+
+
+def _result(tool: str, structured: dict[str, object], call: str) -> ToolResult:
+    return ToolResult(call_id=call, tool=tool, is_error=False, text=str(structured), structured=structured)
+
+
+def test_a_write_only_task_needs_its_write_made_in_its_part() -> None:
+    silent = _outcomes(TaskStarted(task_id="t0"), UserMessage(text="Add a note 'milk'."), AgentMessage(text="OK."))
+    assert not silent["t0"].success and "no successful call of add_note" in silent["t0"].failed_assertions[0]
+    made = _outcomes(
+        TaskStarted(task_id="t0"),
+        UserMessage(text="Add a note 'milk'."),
+        _result("add_note", {"id": 3}, "c1"),
+        AgentMessage(text="Added."),
+    )
+    assert made["t0"].success, made["t0"]
+
+
+def test_a_value_counts_as_a_number_after_its_steps_result_in_its_part() -> None:
+    def said(text: str, *, tool: str = "count_notes", started: bool = True) -> TaskOutcome:
+        head = [TaskStarted(task_id="t1")] if started else [TaskStarted(task_id="t0")]
+        return _outcomes(*head, UserMessage(text="How many notes?"), _result(tool, {"count": 2}, "c1"),
+                         AgentMessage(text=text))["t1"]  # fmt: skip
+
+    assert said("You have 2 notes.").success
+    assert not said("You have 12 notes, created 2026-01-02.").success  # digits inside other numbers do not count
+    assert not said("You have 2 notes.", tool="add_note").success  # a result of another step's tool
+    assert not said("You have 2 notes.", started=False).success  # said in another task's part
