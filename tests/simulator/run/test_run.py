@@ -468,7 +468,9 @@ def _first_difference(a: Any, b: Any) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
-    args = ("--dialogues", "30", "--seed", "3", "--concurrency", "4")
+    # Enough dialogues that the kill, sent once 3 records are in, always lands mid-run.
+    total = 120
+    args = ("--dialogues", str(total), "--seed", "3", "--concurrency", "4")
     killed = tmp_path / "killed"
     fresh = tmp_path / "fresh"
 
@@ -490,11 +492,10 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> N
             os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-    if finished_first:
-        pytest.skip("the run finished before it could be killed; nothing to resume")
+    assert not finished_first, "the run finished before it could be killed: nothing was resumed"
     assert proc.returncode == -signal.SIGKILL
     lines_at_kill = dataset.read_bytes().count(b"\n")
-    assert 3 <= lines_at_kill < 30
+    assert 3 <= lines_at_kill < total
 
     resumed = subprocess.run(_cli(*args, "--out", str(killed)), cwd=ROOT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
@@ -502,7 +503,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> N
     assert whole.returncode == 0, whole.stderr
 
     ids = scenario_ids(killed)
-    assert len(ids) == 30 and len(set(ids)) == 30
+    assert len(ids) == total and len(set(ids)) == total
     assert dataset.read_bytes().endswith(b"\n")
     assert set(ids) == set(scenario_ids(fresh))
     a, b = _comparable(killed), _comparable(fresh)
