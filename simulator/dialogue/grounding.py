@@ -206,12 +206,52 @@ def _number_matches(said: float, decimals: int, value: float) -> bool:
     return decimals >= 2 and abs(said - value) <= 0.5 * 10.0**-decimals + 1e-9
 
 
-def mentions(text: str, value: Any) -> str | None:
-    """The words of ``text`` that say ``value``, or None (see the module docstring)."""
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+#: Phrases whose yes/no word answers nothing ("No problem — ...").
+_IDIOMS = re.compile(r"(?i)\b(no problem|no worries|no rush|no need|not at all|yes,? of course)\b")
+_LABEL_SKIP = frozenset({"is", "has", "the", "flag", "id", "of", "a", "an"})
+
+
+def _flag_words(value: Any) -> re.Pattern[str]:
     if value is None:
-        m = _NONE_WORDS.search(text)
-        return m.group(0) if m else None
-    if isinstance(value, bool):
+        return _NONE_WORDS
+    return re.compile(r"(?i)\b(yes|true)\b" if value else r"(?i)\b(no|false|not)\b|n't\b")
+
+
+def _said_of(text: str, value: Any, name: str) -> str | None:
+    """A yes/no/none said of the field ``name``: in a sentence that names the field (or in the
+    answer right after a question that does), not anywhere in the message."""
+    label = [w for w in re.split(r"[_\W]+", name.lower()) if len(w) > 1 and w not in _LABEL_SKIP]
+    if not label:
+        return None
+    names = re.compile(r"(?i)\b(" + "|".join(re.escape(w) for w in label) + r")")
+    answers = _flag_words(value)
+    sentences = [_IDIOMS.sub(" ", s) for s in _SENTENCE_END.split(text) if s.strip()]
+    for i, sentence in enumerate(sentences):
+        if not names.search(sentence):
+            continue
+        scope = (
+            [sentence, sentences[i + 1]] if sentence.rstrip().endswith("?") and i + 1 < len(sentences) else [sentence]
+        )
+        for part in scope:
+            m = answers.search(part)
+            if m:
+                return m.group(0)
+    return None
+
+
+def mentions(text: str, value: Any, name: str | None = None) -> str | None:
+    """The words of ``text`` that say ``value``, or None (see the module docstring).
+
+    A yes/no or none (a bool or None value) says nothing alone: with ``name`` (the field it
+    is the value of) it counts only when said of that field; without, any such word counts.
+    """
+    if value is None or isinstance(value, bool):
+        if name is not None:
+            return _said_of(text, value, name)
+        if value is None:
+            m = _NONE_WORDS.search(text)
+            return m.group(0) if m else None
         answers = ("yes", "true") if value else ("no", "false")
         m = re.search(r"(?i)\b(" + "|".join(answers) + r")\b", text)
         return m.group(0) if m else None
@@ -423,7 +463,7 @@ class Grounding:
         for index in self.parts.get(task_id, []):
             message = self.events[index]
             assert isinstance(message, AgentMessage)
-            said = mentions(message.text, value)
+            said = mentions(message.text, value, name)
             if said is None:
                 continue
             for source in reversed(self.results):

@@ -510,7 +510,7 @@ class OfflineUser:
             # The rules forbid it: it checks out only as a refusal (an answer without one is not).
             return "unrefused", list(steps)
         if pending.kind == "refine" and task.refinement is not None:
-            unsaid = [v.name for v in task.refinement.values if not _reported(v.value, text)]
+            unsaid = [v.name for v in task.refinement.values if not _reported(v.value, text, v.name)]
             return ("wrong", [task.refinement.step]) if unsaid else ("", [])
         unwritten = {
             c.step for c in task.expected.step_checks if c.step in steps and not check_assertion(self.query, c)
@@ -520,7 +520,7 @@ class OfflineUser:
             last = pending.texts[-1] if pending.texts else ""
             if unwritten:
                 return "missing", [s for s in steps if s in unwritten]
-            if field_ and not _reported(self._expected(task, pending.step or "", field_[0]), last):
+            if field_ and not _reported(self._expected(task, pending.step or "", field_[0]), last, field_[0]):
                 return "unshown", [pending.step or ""]
             return "", []
         wrong = {
@@ -545,7 +545,7 @@ class OfflineUser:
         reported = pending.reports.get(step)
         if reported is not None and name in reported:
             return _same_value(reported[name], value)
-        return _reported(value, text)
+        return _reported(value, text, name)
 
     def _complain(self, turn: UserTurn, pending: _Pending, problem: str, failing: list[str]) -> None:
         item = pending.item
@@ -782,7 +782,7 @@ class OfflineUser:
         if task.expected.refusal and refused(text) is None:
             return False  # the rules forbid it: it checks out only as a refusal
         return all(check_assertion(self.query, a) for a in task.expected.assertions) and all(
-            _reported(v.value, text) for v in values
+            _reported(v.value, text, v.name) for v in values
         )
 
     # ------------------------------------------------------------------ helpers
@@ -849,9 +849,9 @@ def _said_in(value: Any, low_text: str) -> bool:
     return any(form.lower() in low_text for form in value_forms(value))
 
 
-def _reported(value: Any, text: str) -> bool:
-    """Whether the agent's ``text`` says ``value``, by the verifier's rules for saying a value."""
-    return mentions(text, value) is not None
+def _reported(value: Any, text: str, name: str | None = None) -> bool:
+    """Whether the agent's ``text`` says ``value`` (of the field ``name``), by the verifier's rules."""
+    return mentions(text, value, name) is not None
 
 
 def _close(fact: str, slot: str) -> bool:

@@ -385,3 +385,21 @@ def test_a_write_made_is_shown_by_its_result_not_as_a_message() -> None:
     assert made.verdict is Verdict.PASS
     (evidence,) = made.evidence
     assert (evidence.message, evidence.result, evidence.said) == (None, 3, "update_order_status")
+
+
+@pytest.mark.parametrize(
+    ("said", "value", "counts"),
+    [
+        ("Refundable: no.", False, True),
+        ("It isn't refundable.", False, True),
+        ("Is it refundable? Yes.", True, True),
+        ("No problem — the jacket is refundable.", False, False),  # the "no" answers nothing
+        ("No. The jacket is refundable.", False, False),  # said of no field
+        ("Yes, I found it. Refundable: no.", True, False),
+        ("Notes on the order: none.", None, True),
+        ("None of the orders are late; notes: see above.", None, False),
+    ],
+)
+def test_a_yes_no_or_none_counts_only_when_said_of_its_field(said: str, value: object, counts: bool) -> None:
+    field = "notes" if value is None else "refundable"
+    assert (mentions(said, value, field) is not None) is counts
