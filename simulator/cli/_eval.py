@@ -29,8 +29,10 @@ agents (--agent):
                                     (documented in simulator/eval/protocol.py); it gets the
                                     dialogue's MCP server as DIALOGSIM_MCP_URL + DIALOGSIM_MCP_TOKEN
                                     (streamable HTTP) and DIALOGSIM_MCP_STDIO (a stdio command)
-  baseline:silent|guess|random      sanity floors: says "OK"; makes values up without tools;
-                                    random schema-valid tool calls (--floors runs all three)
+  baseline:silent|guess|random|refuse
+                                    sanity floors: says "OK"; makes values up without tools;
+                                    random schema-valid tool calls; refuses everything without
+                                    looking (--floors runs all four)
 
 Outside agents do not inherit this environment: a cmd: agent gets PATH, HOME, LANG, TMPDIR,
 the DIALOGSIM_* variables and what --agent-env NAME grants (repeat it); a python: agent runs
@@ -163,7 +165,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     how.add_argument(
         "--floors",
         action="store_true",
-        help="also evaluate the sanity floors (baseline:silent, guess, random) and show them beside the agent",
+        help="also evaluate the sanity floors (baseline:silent, guess, random, refuse) and show them beside the agent",
     )
     how.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     add_executor_arguments(how)

@@ -10,9 +10,11 @@ floor plays the agent with no skill at all, in its own way:
   counts — the way an agent that makes things up would;
 - ``baseline:random`` makes one schema-valid random tool call per user message (a random
   tool, random values of the right types, enum values from the schema) and reports what
-  it got, verbatim.
+  it got, verbatim;
+- ``baseline:refuse`` politely refuses everything and never calls a tool — the floor of
+  the forbidden requests, which pass only as a refusal made after looking.
 
-None of them reads the user's dialogue acts. ``dialogsim eval --floors`` runs all three
+None of them reads the user's dialogue acts. ``dialogsim eval --floors`` runs all four
 beside the agent under test on the same scenarios and trials; each should pass (far)
 fewer than 1% of the tasks of the built-in domains.
 """
@@ -32,10 +34,10 @@ from schemas.errors import ConfigError
 from simulator.dialogue.roles import AgentContext, AgentFactory, AgentTurn
 from simulator.offline.acts import Act
 
-__all__ = ["FLOORS", "GuessingAgent", "RandomAgent", "SilentAgent", "baseline_agent_brain"]
+__all__ = ["FLOORS", "GuessingAgent", "RandomAgent", "RefusingAgent", "SilentAgent", "baseline_agent_brain"]
 
 #: The floors, by the name after ``baseline:``.
-FLOORS = ("silent", "guess", "random")
+FLOORS = ("silent", "guess", "random", "refuse")
 
 _WORDS = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*\b")
 _NUMBERS = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])")
@@ -49,6 +51,18 @@ class SilentAgent:
 
     async def respond(self, text: str, acts: list[Act]) -> AgentTurn:
         return AgentTurn(text="OK.")
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+class RefusingAgent:
+    """Refuses every request, politely, without looking anything up."""
+
+    brain = "baseline:refuse"
+
+    async def respond(self, text: str, acts: list[Act]) -> AgentTurn:
+        return AgentTurn(text="I'm sorry, I can't do that: it is not something I'm allowed to change.")
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -172,9 +186,11 @@ def baseline_agent_brain(argument: str) -> AgentFactory:
     if argument not in FLOORS:
         raise ConfigError(f"baseline agent {argument!r}: expected one of {', '.join(FLOORS)} (as baseline:NAME)")
 
-    async def factory(ctx: AgentContext) -> SilentAgent | GuessingAgent | RandomAgent:
+    async def factory(ctx: AgentContext) -> SilentAgent | RefusingAgent | GuessingAgent | RandomAgent:
         if argument == "silent":
             return SilentAgent()
+        if argument == "refuse":
+            return RefusingAgent()
         if argument == "guess":
             return GuessingAgent(ctx.tools, [ctx.description, ctx.policy or ""], ctx.rng)
         return RandomAgent(ctx)

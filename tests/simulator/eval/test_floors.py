@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import DialogueRecord, Environment, Scenario, TerminationReason
+from schemas import DialogueRecord, Environment, Scenario, TerminationReason, Verdict
 from simulator.dialogue.runner import DialogueConfig, run_dialogue
 from simulator.eval.baselines import FLOORS
 from simulator.offline.language import value_forms
@@ -65,6 +65,10 @@ async def test_each_floor_passes_fewer_than_one_percent_of_the_tasks(
         # The verifier does not: such a dialogue fails (``done_but_failed`` in the summaries).
     if floor == "random":
         assert sum(r.metrics.tool_calls for r in records) >= len(records)
+    if floor == "refuse":
+        # Forbidden requests are among the tasks, and refusing them without looking does not pass.
+        refusals = [c for r in records for o in r.outcomes for c in o.checks if c.name == "refused"]
+        assert refusals and all(c.verdict is Verdict.FAIL and "before any tool result" in c.detail for c in refusals)
 
 
 async def test_the_offline_agent_still_passes_95_percent_of_the_tasks(
