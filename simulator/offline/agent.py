@@ -679,7 +679,7 @@ class OfflineAgent:
         if verb in {"set"}:
             changes = [
                 f"the {label(k)} of {what} to {self._value(v, k)}"
-                + (f" (instead of {self._value(row.get(k), k)})" if row and k in row else "")
+                + (f" rather than {self._value(row.get(k), k)}" if row and k in row else "")
                 for k, v in write.args.items()
                 if not self._is_key(table, k)
             ]

@@ -382,6 +382,30 @@ _THANKS = {
         "OK, moving along.",
     ),
 }
+#: Thanks that repeat back what the agent reported ({v}: the value as said).
+_ECHO = {
+    "polite": (
+        "{V} — lovely, thank you.",
+        "Ah, {v}. Thank you for checking.",
+        "So it's {v}? That's helpful, thanks.",
+        "Oh, {v} — good to know, thanks.",
+        "{V}, wonderful. Thank you.",
+        "Right, {v}. Thanks so much.",
+        "I'll jot down {v} — thank you.",
+    ),
+    "neutral": (
+        "{V} — OK, thanks.",
+        "So {v}. Got it.",
+        "Right, {v}, thanks.",
+        "OK, {v}. Noted.",
+        "{V}, good.",
+        "Ah, {v} — that makes sense.",
+        "Good, {v} it is.",
+        "{V}? OK, thanks.",
+    ),
+    "impatient": ("{V}. Fine.", "{V}, OK.", "Right, {v}.", "{V} — noted.", "OK, {v}. Next."),
+}
+_ECHO_TERSE = ("{V}, OK.", "{V}. Thanks.", "{V} — got it.", "OK, {v}.")
 _NEXT = (
     "Next,",
     "Also,",
@@ -909,6 +933,60 @@ def attach(first: str, second: str, *, joint: str = " — ") -> str:
     return f"{head}{joint}{second}"
 
 
+#: Paraphrases of a request's opening words, by register: (opening, questions, statements).
+#: A question keeps a question's frame and a statement a statement's, so the end mark still fits.
+_REWORD: tuple[tuple[str, dict[str, tuple[str, ...]]], ...] = (
+    (
+        "Could you ",
+        {
+            "polite": ("Could you ", "Would you ", "Would you be able to ", "Could you possibly ", "Might you "),
+            "neutral": ("Could you ", "Can you ", "Would you ", "Any chance you could ", "Are you able to "),
+            "impatient": ("Can you ", "Could you ", "Can you just "),
+        },
+    ),
+    (
+        "Can you ",
+        {
+            "polite": ("Can you ", "Could you ", "Would you mind helping me and ", "Would you kindly "),
+            "neutral": ("Can you ", "Could you ", "Are you able to ", "Is it possible to "),
+            "impatient": ("Can you ", "Can you just ", "Quickly, can you "),
+        },
+    ),
+    (
+        "I'd like to ",
+        {
+            "polite": ("I'd like to ", "I'd love to ", "I was hoping to ", "If possible, I'd like to "),
+            "neutral": ("I'd like to ", "I want to ", "I'm looking to ", "I need to ", "I'm hoping to "),
+            "impatient": ("I need to ", "I want to ", "I have to "),
+        },
+    ),
+    (
+        "Please ",
+        {
+            "polite": ("Please ", "I'd be grateful if you could ", "Would you please ", "Kindly "),
+            "neutral": ("Please ", "I'd like you to ", "I need you to ", "Go ahead and "),
+            "impatient": ("Please ", "Just ", "I need you to "),
+        },
+    ),
+    (
+        "What's ",
+        {
+            "polite": ("What's ", "Could you tell me what ", "Do you know what "),
+            "neutral": ("What's ", "What is ", "Tell me, what's "),
+            "impatient": ("What's ", "Quick one: what's "),
+        },
+    ),
+    (
+        "I need ",
+        {
+            "polite": ("I need ", "I'd appreciate ", "I'm hoping for "),
+            "neutral": ("I need ", "I'm after ", "I'd like "),
+            "impatient": ("I need ", "Need "),
+        },
+    ),
+)
+
+
 class Phrasing:
     """Picks phrases for one speaker in one dialogue."""
 
@@ -946,7 +1024,10 @@ class Phrasing:
             out += " " + self.pick(_CHATTER)
         return out
 
-    def thanks(self) -> str:
+    def thanks(self, echo: str = "") -> str:
+        if echo and self.rng.random() < (0.15 if self.terse else 0.35):
+            frame = self.pick(_ECHO_TERSE if self.terse else _ECHO.get(self.persona.temperament, _ECHO["neutral"]))
+            return frame.format(v=echo, V=cap(echo))
         if self.terse:
             return self.pick(
                 (
@@ -1016,11 +1097,54 @@ class Phrasing:
             text += "?" if text.lower().startswith(("could", "would", "can", "what", "which", "how", "when")) else "."
         return cap(text)
 
+    def reword(self, text: str) -> str:
+        """The same request with its opening words said another way (``Could you`` -> ``Would you``)."""
+        for opening, banks in _REWORD:
+            if not text.startswith(opening):
+                continue
+            choice = self._mood(banks)
+            if opening == "What's " and choice.endswith(" what "):
+                rest = text[len(opening) :].rstrip("?")
+                return f"{choice}{rest} is?" if text.endswith("?") and " " not in rest.strip() else text
+            if opening == "Please " and choice != opening and not choice.endswith(("to ", "could ", "please ")):
+                return choice + text[len(opening) :]
+            if opening == "Please " and choice.startswith(("Would", "I'd be")) and text.endswith("."):
+                end = "?" if choice.startswith("Would") else "."
+                return choice + text[len(opening) :].rstrip(".") + end
+            if opening == "I need " and choice in {"I'd appreciate ", "I'm hoping for ", "I'd like "}:
+                rest = text[len(opening) :]
+                if rest.startswith("to ") or choice == "I'd like " and not rest.startswith(("the ", "a ", "an ")):
+                    return text
+            if opening in {"Could you ", "Can you "} and not text.endswith("?"):
+                return text
+            if choice == "Would you mind helping me and ":
+                return text
+            return choice + text[len(opening) :]
+        return text
+
     def inform(self, pairs: list[tuple[str, Any]]) -> str:
         if self.terse and len(pairs) == 1:
             return self.value(pairs[0][1], pairs[0][0]) + "."
-        parts = [f"{self.pick(('the', 'my'))} {label(k)} is {self.value(v, k)}" for k, v in pairs]
-        lead = self.pick(("Sure, ", "Yes — ", "Of course: ", "", "OK, ", "Certainly: ", "Right, ", "It's easy: "))
+        parts = [
+            self.pick(
+                (
+                    "the {l} is {v}",
+                    "my {l} is {v}",
+                    "my {l} is {v}",
+                    "{v} is my {l}",
+                    "the {l} I use is {v}",
+                    "the {l} you'll have is {v}",
+                    "it's {v} for the {l}",
+                )
+            ).format(l=label(k), v=self.value(v, k))
+            for k, v in pairs
+        ]
+        lead = self.pick(
+            (
+                "Sure, ", "Yes — ", "Of course: ", "", "", "OK, ", "Certainly: ", "Right, ", "Here you go: ",
+                "No problem — ", "Ah yes, ", "Let me see — ", "Happy to: ", "Sure thing: ", "Yes, of course, ",
+            )
+        )  # fmt: skip
         body = join(parts)
         return cap(lead + body) + "."
 

@@ -229,7 +229,7 @@ class OfflineUser:
             self._complain(turn, pending, problem, failing)
             return turn
         self._feedback(turn, FeedbackKind.CONFIRM, item, pending.step, "the answer matches")
-        turn.text = self.say.thanks() + " "
+        turn.text = self.say.thanks(echo=self._echo(acts)) + " "
         step = item.sub.steps[-1]
         task = item.task
         if (
@@ -323,6 +323,19 @@ class OfflineUser:
                         break
         turn.text = self.say.yes_to(echo)
         return turn
+
+    def _echo(self, acts: list[Act]) -> str:
+        """One value the agent just reported, as the user would repeat it back ("" when none fits)."""
+        for act in acts:
+            if isinstance(act, Report) and act.ok:
+                for k, v in act.values.items():
+                    if k in _CONTROL or k.endswith("_id") or isinstance(v, bool) or v is None or v == "":
+                        continue
+                    if isinstance(v, str | int | float):
+                        text = format_value(v, k, currency=self.say.currency)
+                        if len(text.split()) <= 5 and "@" not in text:
+                            return text
+        return ""
 
     def _mismatch(self, step: ChainStep, args: dict[str, Any], text: str) -> dict[str, Any]:
         """Values of the restated call that differ from what the user wants now."""
@@ -426,7 +439,7 @@ class OfflineUser:
 
     def _request(self, turn: UserTurn, item: _Item, *, lead: bool = True) -> None:
         sub = item.sub
-        text = sub.text
+        text = self.say.reword(sub.text)
         facts = self.facts[item.task.id]
         body = text if lead else text[:1].lower() + text[1:] if not text[:2].isupper() else text
         if self.say.verbose and self.rng.random() < 0.4:
