@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, Detour, ExpectedValue, SqlAssertion, ValueRef
-from simulator.offline.language import a, entity, format_value, join, label
+from simulator.offline.language import a, cap, entity, format_value, join, label
 from simulator.offline.planner._base import Anchor, Draft, Skip
 from simulator.offline.planner._find import find_public
 from simulator.offline.planner._words import frame
@@ -260,6 +260,10 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             f"Could you {verb} {obj} for me, {body}?",
             f"Can you {verb} {obj}? That's {body}.",
             f"Please {verb} {obj} {body}.",
+            f"I want to {verb} {obj}: {body}.",
+            f"Would you {verb} {obj} for me? {cap(body)}.",
+            f"Could I {verb} {obj}, please? It's {body}.",
+            f"I'm looking to {verb} {obj} — {body}.",
         ),
         (
             f"I've been meaning to do this for a while: could you {verb} {obj} {body}?",
