@@ -181,7 +181,11 @@ class OfflineAgent:
         if not t.asked and not self.confirming:
             first = (self.me or {}).get("first_name") or ""
             more = self.say.more(str(first))
-            if lines and self.rng.random() < 0.9:
+            if lines and len(" ".join(lines).split()) > 12 and self.rng.random() < 0.25:
+                more = ""  # a long answer often simply ends: not every turn closes with "anything else?"
+            if not more:
+                pass
+            elif lines and self.rng.random() < 0.9:
                 lines[-1] = attach(lines[-1], more)
             else:
                 lines.append(cap(more))
@@ -604,7 +608,10 @@ class OfflineAgent:
             t.acts.append(Report(step=write.step, tool=write.tool, ok=True, values=shown))
             facts = join([self._field(k, v) for k, v in shown.items()])
             line = _past(write.text, self.say.pick(("I have ", "I've ")))
-            t.lines.append(f"{self.say.done()} {line}" + (f" — {facts}." if facts else "."))
+            if facts and self.rng.random() < 0.4:  # the change was just read back: no need to repeat it all
+                t.lines.append(" ".join(w for w in (self.say.done(), self.say.pick(_NOW), facts) if w) + ".")
+            else:
+                t.lines.append(f"{self.say.done()} {line}" + (f" — {facts}." if facts else "."))
             self.recap = cap(line) + "."
 
     async def _recheck(self, write: _Write) -> str:
@@ -676,18 +683,26 @@ class OfflineAgent:
         row = self._row_by_pk(table, write.args)
         what = self._thing(table, row) if row else "that " + thing
         verb = self.say.pick(("change", "change", "update", "set", "switch", "move"))
+
+        def of(k: str) -> str:
+            if what != "your account":
+                return f"the {label(k)} of {what}"
+            return self.say.pick(
+                ("the {l} of your account", "your {l}", "the {l} on your account", "your account's {l}", "your {l}")
+            ).format(l=label(k))
+
         if verb in {"set"}:
             changes = [
-                f"the {label(k)} of {what} to {self._value(v, k)}"
+                f"{of(k)} to {self._value(v, k)}"
                 + (f" rather than {self._value(row.get(k), k)}" if row and k in row else "")
                 for k, v in write.args.items()
                 if not self._is_key(table, k)
             ]
         else:
             changes = [
-                f"the {label(k)} of {what} from {self._value(row.get(k), k)} to {self._value(v, k)}"
+                f"{of(k)} from {self._value(row.get(k), k)} to {self._value(v, k)}"
                 if row and k in row
-                else f"the {label(k)} of {what} to {self._value(v, k)}"
+                else f"{of(k)} to {self._value(v, k)}"
                 for k, v in write.args.items()
                 if not self._is_key(table, k)
             ]
@@ -1222,6 +1237,8 @@ def _past(text: str, have: str = "I have ") -> str:
     return out
 
 
+#: Before the values a write left, when the done line does not repeat the restatement.
+_NOW = ("now", "as of now,", "from now on,", "in the system now,", "checking it again,", "reading it back,", "")
 _LEADS = ("I will", "I'm going to", "I'd", "the plan is to", "I'll go ahead and", "I'll", "my plan is to", "I can")
 
 
