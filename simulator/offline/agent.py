@@ -678,7 +678,7 @@ class OfflineAgent:
             return f"{self._lead()} {verb} {a(noun)} {details}".rstrip()
         if write.tool.startswith("delete_"):
             row = self._row_by_pk(table, write.args)
-            verb = self.say.pick(("remove", "delete", "take off"))
+            verb = self.say.pick(("remove", "delete", "remove"))
             return f"{self._lead()} {verb} {self._thing(table, row) if row else 'that ' + thing}"
         row = self._row_by_pk(table, write.args)
         what = self._thing(table, row) if row else "that " + thing

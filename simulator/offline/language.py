@@ -931,7 +931,8 @@ _SAFE_LOWER = frozenset(
     "Your The There You Thanks Thank That This It Here For On According Just Before Let To So Quick Done All Great "
     "Finished Completed Got Checked Looking Unfortunately Sorry Hmm Could Can What Which Do Is Anything Shall Would "
     "Happy No Nothing Now Next Also Then After Another Oh Something Moving Separately Besides Please I'd My Right "
-    "Certainly Sure Of Yes Go Set Need Number How When Where Who Should Are May Does Will".split()
+    "Certainly Sure Of Yes Go Set Need Number How When Where Who Should Are May Does Will Kindly Tell Quick "
+    "Quickly Any Might Remind Plus Anyway Just Count Change Remove Delete Add Cancel".split()
 )
 
 
