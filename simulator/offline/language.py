@@ -1066,6 +1066,14 @@ class Phrasing:
                     "I'll make a note of that.",
                     "That's what I thought.",
                     "Nice to know.",
+                    "I'll remember that for next time.",
+                    "That saves me a phone call.",
+                    "It's nice when things just work.",
+                    "My partner will be pleased.",
+                    "I was a little worried about that.",
+                    "That puts my mind at rest.",
+                    "I'll write that down somewhere safe.",
+                    "That's one less thing to think about.",
                 )
             )
         return text

@@ -79,6 +79,14 @@ _AFTERTHOUGHTS = (
     "It would really help me out.",
     "No rush, but I'd like to get it sorted today.",
     "Let me know if you need anything from me.",
+    "I'd be grateful if we could get it done today.",
+    "Sorry if I'm explaining it badly.",
+    "Tell me if anything's unclear.",
+    "I think that's all the details you need.",
+    "That would be a big help.",
+    "I've been going back and forth about it.",
+    "Hopefully it's a quick one.",
+    "I'm sure it's straightforward for you.",
 )
 _CONFIRM_WORDS = ("shall i", "should i", "do you want me to", "would you like me to", "can i go ahead", "proceed")
 
