@@ -674,7 +674,7 @@ class OfflineAgent:
                 noun.replace("_", " ") if noun and self.rules is not None and write.tool in self.rules.tools else thing
             )
             if verb == "add" and self.say.rng.random() < 0.4:
-                verb = self.say.pick(("create", "set up", "open"))
+                verb = self.say.pick(("create", "set up"))
             return f"{self._lead()} {verb} {a(noun)} {details}".rstrip()
         if write.tool.startswith("delete_"):
             row = self._row_by_pk(table, write.args)
@@ -755,7 +755,6 @@ class OfflineAgent:
                 "with the {n} set to {v}",
                 "with {v} as the {n}",
                 "where the {n} is {v}",
-                "{n}: {v}",
             )
         ).format(n=name, v=v)
 
@@ -998,7 +997,6 @@ class OfflineAgent:
                 "the {n} is listed as {v}",
                 "the {n} shows {v}",
                 "the {n} is recorded as {v}",
-                "its {n} is {v}",
                 "the {n} comes up as {v}",
             )
         ).format(n=name, v=shown)
