@@ -154,9 +154,17 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             args[name] = p.rng.choice(allowed)
             v = format_value(args[name], name)
             phrases.append(
-                p.rng.choice([f"{label(name)} {v}", f"with the {label(name)} {v}", f"{label(name)} set to {v}"])
+                p.rng.choice(
+                    [
+                        f"{label(name)} {v}",
+                        f"with the {label(name)} {v}",
+                        f"{label(name)} set to {v}",
+                        f"with {v} as the {label(name)}",
+                        f"the {label(name)} being {v}",
+                    ]
+                )
                 if name != "status"
-                else p.rng.choice([f"status {v}", f"marked as {v}", f"with the status {v}"])
+                else p.rng.choice([f"status {v}", f"marked as {v}", f"with the status {v}", f"as {v}", f"set to {v}"])
             )
         elif "date" in name or "\\d{4}" in pattern:
             dates.append(name)
@@ -226,7 +234,14 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             phrases.append(p.rng.choice([f"on {when}", f"for {when}"]))
         else:
             phrases.append(
-                p.rng.choice([f"{label(name)} {when}", f"with the {label(name)} {when}", f"{label(name)}: {when}"])
+                p.rng.choice(
+                    [
+                        f"{label(name)} {when}",
+                        f"with the {label(name)} {when}",
+                        f"{label(name)}: {when}",
+                        f"{label(name)} {when}",
+                    ]
+                )
             )
     for name in times:
         stated.append(name)
