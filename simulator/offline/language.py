@@ -1119,9 +1119,36 @@ class Phrasing:
             return text
         t = self.persona.temperament
         if t == "polite" and self.rng.random() < 0.35 and not text.endswith("?") and "please" not in text.lower():
-            text = text.rstrip(".!") + self.pick((", please.", ", if you don't mind.", ", thanks.", ", please!"))
+            text = text.rstrip(".!") + self.pick(
+                (
+                    ", please.",
+                    ", if you don't mind.",
+                    ", thanks.",
+                    ", please!",
+                    ", if that's all right.",
+                    ", when you have a moment.",
+                    ", if possible.",
+                    " — I'd be grateful.",
+                    ", if it's no trouble.",
+                )
+            )
         elif t == "impatient" and self.rng.random() < 0.35 and "please" not in text.lower():
-            text = text + " " + self.pick(("Quickly, please.", "As fast as you can.", "I'm in a rush.", "Thanks."))
+            text = (
+                text
+                + " "
+                + self.pick(
+                    (
+                        "Quickly, please.",
+                        "As fast as you can.",
+                        "I'm in a rush.",
+                        "Thanks.",
+                        "I haven't got long.",
+                        "Let's not drag this out.",
+                        "I've a meeting in five minutes.",
+                        "Make it quick.",
+                    )
+                )
+            )
         if text[-1] not in ".?!":
             text += "?" if text.lower().startswith(("could", "would", "can", "what", "which", "how", "when")) else "."
         return cap(text)
