@@ -86,11 +86,11 @@ class _Turn:
     #: Where in ``lines`` each table's collected names go.
     slots: dict[str, int] = field(default_factory=dict)
 
-    def flush(self) -> None:
+    def flush(self, say: Phrasing) -> None:
         for table, at in sorted(self.slots.items(), key=lambda x: -x[1]):
             names = self.names.get(table, [])
             if names:
-                self.lines.insert(at, _names_line(table, names))
+                self.lines.insert(at, _names_line(table, names, say))
         self.names.clear()
         self.slots.clear()
 
@@ -176,12 +176,16 @@ class OfflineAgent:
             await self._gather(t)
             self._ask_confirmation(t)
         await self._work(t)
-        t.flush()
+        t.flush(self.say)
         lines = [line for line in t.lines if line]
         if not t.asked and not self.confirming:
             first = (self.me or {}).get("first_name") or ""
             more = self.say.more(str(first))
-            if lines and self.rng.random() < 0.9:
+            if lines and len(" ".join(lines).split()) > 12 and self.rng.random() < 0.25:
+                more = ""  # a long answer often simply ends: not every turn closes with "anything else?"
+            if not more:
+                pass
+            elif lines and self.rng.random() < 0.9:
                 lines[-1] = attach(lines[-1], more)
             else:
                 lines.append(cap(more))
@@ -603,9 +607,11 @@ class OfflineAgent:
             shown = {k: (fresh or row).get(k) for k in write.report if k in (fresh or row)}
             t.acts.append(Report(step=write.step, tool=write.tool, ok=True, values=shown))
             facts = join([self._field(k, v) for k, v in shown.items()])
-            line = f"{self.say.done()} {write.text.replace('I will ', 'I have ').replace('I’ll ', 'I have ')}"
-            line = _past(write.text)
-            t.lines.append(f"{self.say.done()} {line}" + (f" — {facts}." if facts else "."))
+            line = _past(write.text, self.say.pick(("I have ", "I've ")))
+            if facts and self.rng.random() < 0.4:  # the change was just read back: no need to repeat it all
+                t.lines.append(" ".join(w for w in (self.say.done(), self.say.pick(_NOW), facts) if w) + ".")
+            else:
+                t.lines.append(f"{self.say.done()} {line}" + (f" — {facts}." if facts else "."))
             self.recap = cap(line) + "."
 
     async def _recheck(self, write: _Write) -> str:
@@ -658,7 +664,7 @@ class OfflineAgent:
             row = self._row_with(table, rule.key, write.args.get(rule.key or "")) if table else None
             what = self._thing(table, row) if row else f"{thing} {write.args.get(rule.key or '', '')}".strip()
             verb = write.tool.split("_", 1)[0]
-            return f"I will {verb} {what}"
+            return f"{self._lead()} {verb} {what}"
         if rule is not None and rule.action == "create" or write.tool.startswith("create_"):
             details = self._describe_args(write.args)
             verb, _, noun = write.tool.partition("_")
@@ -667,21 +673,43 @@ class OfflineAgent:
             noun = (
                 noun.replace("_", " ") if noun and self.rules is not None and write.tool in self.rules.tools else thing
             )
-            lead = self.say.pick(("I will", "I'm going to", "I'd", "the plan is to", "I'll go ahead and"))
-            return f"{lead} {verb} {a(noun)} {details}".rstrip()
+            if verb == "add" and self.say.rng.random() < 0.4:
+                verb = self.say.pick(("create", "set up"))
+            return f"{self._lead()} {verb} {a(noun)} {details}".rstrip()
         if write.tool.startswith("delete_"):
             row = self._row_by_pk(table, write.args)
-            return f"I will remove {self._thing(table, row) if row else 'that ' + thing}"
+            verb = self.say.pick(("remove", "delete", "remove"))
+            return f"{self._lead()} {verb} {self._thing(table, row) if row else 'that ' + thing}"
         row = self._row_by_pk(table, write.args)
         what = self._thing(table, row) if row else "that " + thing
-        changes = [
-            f"the {label(k)} of {what} from {self._value(row.get(k), k)} to {self._value(v, k)}"
-            if row and k in row
-            else f"the {label(k)} of {what} to {self._value(v, k)}"
-            for k, v in write.args.items()
-            if not self._is_key(table, k)
-        ]
-        return f"I will change {join(changes)}"
+        verb = self.say.pick(("change", "change", "update", "set", "switch", "move"))
+
+        def of(k: str) -> str:
+            if what != "your account":
+                return f"the {label(k)} of {what}"
+            return self.say.pick(
+                ("the {l} of your account", "your {l}", "the {l} on your account", "your account's {l}", "your {l}")
+            ).format(l=label(k))
+
+        if verb in {"set"}:
+            changes = [
+                f"{of(k)} to {self._value(v, k)}"
+                + (f" rather than {self._value(row.get(k), k)}" if row and k in row else "")
+                for k, v in write.args.items()
+                if not self._is_key(table, k)
+            ]
+        else:
+            changes = [
+                f"{of(k)} from {self._value(row.get(k), k)} to {self._value(v, k)}"
+                if row and k in row
+                else f"{of(k)} to {self._value(v, k)}"
+                for k, v in write.args.items()
+                if not self._is_key(table, k)
+            ]
+        return f"{self._lead()} {verb} {join(changes)}"
+
+    def _lead(self) -> str:
+        return self.say.pick(_LEADS)
 
     def _describe_args(self, args: dict[str, Any]) -> str:
         names, when, rest = [], [], []
@@ -707,8 +735,28 @@ class OfflineAgent:
             elif k == "reason":
                 rest.append(f"for {self._value(v, k)}")
             else:
-                rest.append(f"with {label(k)} {self._value(v, k)}")
+                rest.append(self._with(k, v))
         return " ".join([*names, *when, join(rest)]).strip()
+
+    def _with(self, column: str, value: Any) -> str:
+        """One argument of a new row, in words: ``due on 7 March``, ``with the status active``."""
+        name, v = label(column), self._value(value, column)
+        low = column.lower()
+        if low.endswith(("_on", "_at")):
+            return self.say.pick(("{n} {v}", "{n} {v}", "with {n} {v}", "to be {n} {v}")).format(n=name, v=v)
+        if low == "status" or low.endswith("_status"):
+            return self.say.pick(
+                ("with the status {v}", "marked {v}", "marked as {v}", "set to {v}", "with status {v}", "as {v}")
+            ).format(v=v)
+        return self.say.pick(
+            (
+                "with {n} {v}",
+                "with the {n} {v}",
+                "with the {n} set to {v}",
+                "with {v} as the {n}",
+                "where the {n} is {v}",
+            )
+        ).format(n=name, v=v)
 
     # ------------------------------------------------------------------ the rules
     def _policy_refusal(self, tool: str, args: dict[str, Any]) -> str:
@@ -819,11 +867,18 @@ class OfflineAgent:
                         "There are {n} {what} {things} on your account.",
                         "That comes to {n} {what} {things}.",
                         "The system shows {n} {what} {things}.",
+                        "I can see {n} {what} {things}.",
+                        "Your account has {n} {what} {things}.",
+                        "The count is {n} {what} {things}.",
+                        "Altogether there are {n} {what} {things}.",
+                        "I make it {n} {what} {things}.",
+                        "Looks like {n} {what} {things}.",
                     )
                 )
                 .format(n=n, what=what, things=things)
                 .replace("  ", " ")
                 .replace("There are 1 ", "There is 1 ")
+                .replace("there are 1 ", "there is 1 ")
             )
             return text + (f" Together, {join(extra)}." if extra else "")
         if tool.startswith("list_") and isinstance(structured, dict) and "rows" in structured and not report:
@@ -837,7 +892,11 @@ class OfflineAgent:
                         "Thanks, that matches your account.", "All right, I have your details.",
                         "Your account is open in front of me.", "Thanks, that's you found.",
                         "Right, I've located your account.", "Thanks — that's your account.", "I have you now, thanks.",
-                        "Account found — thank you.", "Thanks, I've got you on the system.", "", "", "", "", "",
+                        "Account found — thank you.", "Thanks, I've got you on the system.",
+                        "Lovely, that's found you.",
+                        "Thanks, you're verified.", "Perfect, I've matched you.", "Great, I've confirmed who you are.",
+                        "That's you — thanks.", "OK, I've brought up your details.", "Thanks, the details match.",
+                        "Good, I've verified you.", "Thanks for that; you're in the system.", "", "", "", "", "", "",
                     )
                 )  # fmt: skip
             return ""
@@ -853,9 +912,24 @@ class OfflineAgent:
             ]
             body = ""
             if names:
-                body = f" {cap(self.say.pick(('They are', 'In order', 'Here they are', 'The list')))}: {join(names)}."
+                body = " " + self.say.pick(
+                    (
+                        "They are: {n}.",
+                        "In order: {n}.",
+                        "Here they are: {n}.",
+                        "The list: {n}.",
+                        "They're {n}.",
+                        "Those are {n}.",
+                        "That's {n}.",
+                        "By name: {n}.",
+                        "Namely {n}.",
+                    )
+                ).format(n=join(names))
             if any(details):
-                body += f" The first one: {details[0]}." if details[0] else ""
+                if details[0]:
+                    body += " " + self.say.pick(
+                        ("The first one: {d}.", "For the first, {d}.", "On the first one, {d}.", "The top one: {d}.")
+                    ).format(d=details[0])
             return head + body
         row = rows[0] if rows else {}
         subject = self._thing(table, row) if table else "it"
@@ -875,6 +949,16 @@ class OfflineAgent:
                     "I've looked up {s} — {f}.",
                     "On {s}, {f}.",
                     "According to the system, for {s} {f}.",
+                    "I've checked {s}, and {f}.",
+                    "Looking at {s}, {f}.",
+                    "The record for {s} says {f}.",
+                    "As for {s}, {f}.",
+                    "From what I can see on {s}, {f}.",
+                    "Checking {s} now: {f}.",
+                    "{S} — {f}.",
+                    "I have {s} here: {f}.",
+                    "In the system, for {s}, {f}.",
+                    "Right, {s}: {f}.",
                 )
             ).format(s=subject, S=cap(subject), f=join(facts))
         )
@@ -887,12 +971,35 @@ class OfflineAgent:
             )
         if col.endswith(("_on", "_at")) and isinstance(value, str):
             verb = label(column)[: -len(" on")] if col.endswith("_on") else label(column)[: -len(" at")]
-            return f"it was {verb} on {self._value(value, column)}" if value else f"it has not been {verb} yet"
+            shown = self._value(value, column)
+            if not verb.endswith("ed") and " " not in verb:  # opens_at, closes_at, starts_on: a present verb
+                prep = "at" if col.endswith("_at") else "on"
+                return self.say.pick(("it {v} {p} {x}", "it {v} {p} {x}", "the {l} time is {x}")).format(
+                    v=verb, p=prep, x=shown, l=verb.removesuffix("s")
+                )
+            if not value:
+                return f"it has not been {verb} yet"
+            return self.say.pick(
+                ("it was {v} on {x}", "it was {v} on {x}", "the {v} date is {x}", "it shows as {v} on {x}")
+            ).format(v=verb, x=shown)
         name = label(column)
         verb = "are" if _plural_noun(name.rsplit(" ", 1)[-1]) else "is"
         if value is None:
             return f"the {name} {verb} not set"
-        return f"the {name} {verb} {self._value(value, column).rstrip('.')}"
+        shown = self._value(value, column).rstrip(".")
+        if verb == "are":
+            return f"the {name} are {shown}"
+        return self.say.pick(
+            (
+                "the {n} is {v}",
+                "the {n} is {v}",
+                "the {n} is {v}",
+                "the {n} is listed as {v}",
+                "the {n} shows {v}",
+                "the {n} is recorded as {v}",
+                "the {n} comes up as {v}",
+            )
+        ).format(n=name, v=shown)
 
     def _value(self, value: Any, column: str = "") -> str:
         return format_value(value, column, currency=self.say.currency)
@@ -1075,21 +1182,36 @@ def _participle(verb: str) -> str:
     return verb + "ed"
 
 
-def _names_line(table: str, names: list[str]) -> str:
+def _names_line(table: str, names: list[str], say: Phrasing) -> str:
     things = plural(entity(table)) if len(names) != 1 else entity(table)
     if len(names) > 1:
-        return cap(f"the {things}: {join(names)}.")
+        return say.pick(
+            (
+                "The {t}: {n}.",
+                "The {t} are {n}.",
+                "Those are for {n}.",
+                "By {t}, that's {n}.",
+                "They're for {n}.",
+                "The {t} on them: {n}.",
+                "In terms of {t}, we have {n}.",
+                "Between them, the {t} are {n}.",
+            )
+        ).format(t=things, n=join(names))
     name = names[0]
-    return f"It is {name}." if name.lower().startswith(("the ", "a ", "an ")) else f"It is the {name}."
+    the = "" if name.lower().startswith(("the ", "a ", "an ")) else "the "
+    return say.pick(("It is {w}{n}.", "That's {w}{n}.", "It's for {w}{n}.", "The {t} is {w}{n}.")).format(
+        w=the, n=name, t=things
+    )
 
 
-def _past(text: str) -> str:
-    """``I will cancel your order`` -> ``your order is cancelled``-like: the restatement, done."""
+def _past(text: str, have: str = "I have ") -> str:
+    """``I will cancel your order`` -> ``I have cancelled your order``: the restatement, done."""
     out = text
-    for lead in ("I will ", "I'm going to ", "I'd ", "the plan is to ", "I'll go ahead and "):
-        if out.startswith(lead):
-            out = "I have " + out[len(lead) :]
+    for lead in _LEADS:
+        if out.startswith(lead + " "):
+            out = have + out[len(lead) + 1 :]
             break
+    out = out.replace("I've ", "I have ", 1) if have == "I have " else out.replace("I have ", "I've ", 1)
     for verb, done in (
         ("have cancel ", "have cancelled "),
         ("have book ", "have booked "),
@@ -1100,9 +1222,22 @@ def _past(text: str) -> str:
         ("have request ", "have requested "),
         ("have refill ", "have refilled "),
         ("have reschedule ", "have rescheduled "),
+        ("have update ", "have updated "),
+        ("have move ", "have moved "),
+        ("have switch ", "have switched "),
+        ("have create ", "have created "),
+        ("have set up ", "have set up "),
+        ("have open ", "have opened "),
+        ("have delete ", "have deleted "),
+        ("have take ", "have taken "),
     ):
-        out = out.replace(verb, done, 1)
+        out = out.replace(verb, done, 1).replace(verb.replace("have ", "'ve "), done.replace("have ", "'ve "), 1)
     return out
+
+
+#: Before the values a write left, when the done line does not repeat the restatement.
+_NOW = ("now", "as of now,", "from now on,", "in the system now,", "checking it again,", "reading it back,", "")
+_LEADS = ("I will", "I'm going to", "I'd", "the plan is to", "I'll go ahead and", "I'll", "my plan is to", "I can")
 
 
 def _text(result: types.CallToolResult) -> str:

@@ -192,6 +192,13 @@ _HELLO = {
         "Good morning!",
         "Hello, thanks for taking the time.",
         "Hi, I was hoping you could help.",
+        "Good morning — lovely to get through.",
+        "Hello, and thank you for answering.",
+        "Hi, hope your day's going well.",
+        "Evening! Sorry to bother you.",
+        "Hello, I'd appreciate a hand with something.",
+        "Hi, sorry to trouble you.",
+        "Good afternoon, I hope I've come to the right place.",
     ),
     "neutral": (
         "Hi.",
@@ -208,6 +215,13 @@ _HELLO = {
         "Hi, good morning.",
         "Hi, I have a few questions.",
         "Hello, hope you can help.",
+        "Hiya.",
+        "Hi, got a minute?",
+        "Hello, quick question or two.",
+        "Hey, how's it going?",
+        "Hi, evening.",
+        "Hello, I'm calling about my account.",
+        "Hi, can you help me out?",
     ),
     "impatient": (
         "Hi, quick one.",
@@ -216,6 +230,11 @@ _HELLO = {
         "Hi, I'm short on time.",
         "Hey. Let's be quick.",
         "Hi, this needs to be fast.",
+        "Hi. Straight to it.",
+        "Hello, no time to chat.",
+        "Hey — urgent-ish.",
+        "Hi, let's get this done.",
+        "Right, hello. Busy day.",
     ),
 }
 _INTRO = (
@@ -239,6 +258,16 @@ _CHATTER = (
     "I'd rather ask than get it wrong.",
     "I've got a few things to go through, if that's all right.",
     "I'm trying to get organised before the weekend.",
+    "The kids are finally asleep, so now's my chance.",
+    "I've got a cup of tea and a list, so here goes.",
+    "My partner usually handles this, but they're away.",
+    "I've been putting this off for ages, honestly.",
+    "I'm new to all this, so bear with me.",
+    "It's my day off and I'm catching up on errands.",
+    "I wrote everything down so I wouldn't forget.",
+    "I'm between meetings, but it shouldn't take long.",
+    "Last time it went smoothly, so I thought I'd ask again.",
+    "I'm a bit out of practice with these things.",
 )
 _THANKS = {
     "polite": (
@@ -266,6 +295,22 @@ _THANKS = {
         "Thanks, that's good to hear.",
         "Marvellous, thank you.",
         "That clears it up, thank you.",
+        "Ah, perfect — I appreciate it.",
+        "Oh, splendid.",
+        "That's reassuring, thank you kindly.",
+        "Lovely stuff, cheers.",
+        "How kind, that's exactly what I hoped.",
+        "Thank you ever so much.",
+        "Great, I really appreciate your help.",
+        "That's a weight off my mind, thanks.",
+        "Oh, how useful.",
+        "Good, that's what I was after — thanks.",
+        "Superb, thank you.",
+        "Much obliged.",
+        "I'm grateful, thank you.",
+        "Thanks a million.",
+        "Oh, that's good news.",
+        "Aha, thank you.",
     ),
     "neutral": (
         "OK, thanks.",
@@ -294,6 +339,24 @@ _THANKS = {
         "Cool, thanks.",
         "Right, that's clear.",
         "OK, understood.",
+        "Great.",
+        "Perfect.",
+        "Nice.",
+        "Ah, OK.",
+        "Right, got it.",
+        "Cheers.",
+        "OK, cool.",
+        "Yep, that's it.",
+        "Good stuff.",
+        "Right you are.",
+        "OK, that's clear.",
+        "Ah, right.",
+        "Sure, thanks.",
+        "That's handy.",
+        "OK, I see.",
+        "Fine by me.",
+        "Noted, cheers.",
+        "All clear.",
     ),
     "impatient": (
         "Fine.",
@@ -310,8 +373,39 @@ _THANKS = {
         "That'll do.",
         "Fine, thanks.",
         "Good enough.",
+        "Yes, fine.",
+        "OK, keep going.",
+        "Right, and?",
+        "Sure.",
+        "Next thing.",
+        "Fine, carry on.",
+        "OK, moving along.",
     ),
 }
+#: Thanks that repeat back what the agent reported ({v}: the value as said).
+_ECHO = {
+    "polite": (
+        "{V} — lovely, thank you.",
+        "Ah, {v}. Thank you for checking.",
+        "So it's {v}? That's helpful, thanks.",
+        "Oh, {v} — good to know, thanks.",
+        "{V}, wonderful. Thank you.",
+        "Right, {v}. Thanks so much.",
+        "I'll jot down {v} — thank you.",
+    ),
+    "neutral": (
+        "{V} — OK, thanks.",
+        "So {v}. Got it.",
+        "Right, {v}, thanks.",
+        "OK, {v}. Noted.",
+        "{V}, good.",
+        "Ah, {v} — that makes sense.",
+        "Good, {v} it is.",
+        "{V}? OK, thanks.",
+    ),
+    "impatient": ("{V}. Fine.", "{V}, OK.", "Right, {v}.", "{V} — noted.", "OK, {v}. Next."),
+}
+_ECHO_TERSE = ("{V}, OK.", "{V}. Thanks.", "{V} — got it.", "OK, {v}.")
 _NEXT = (
     "Next,",
     "Also,",
@@ -337,6 +431,24 @@ _NEXT = (
     "Additionally,",
     "Right, next:",
     "Also, quickly:",
+    "Right, something different:",
+    "On a different topic,",
+    "Another question for you:",
+    "Also, while we're here,",
+    "And then,",
+    "Next up,",
+    "Oh, one more:",
+    "Changing the subject,",
+    "Now, the other thing:",
+    "What I also need:",
+    "Plus,",
+    "There's one more thing I need:",
+    "Anyway,",
+    "OK, so,",
+    "Second thing:",
+    "Also, if you could,",
+    "Now that's done,",
+    "One further thing:",
 )
 _YES = {
     "polite": (
@@ -352,6 +464,12 @@ _YES = {
         "Yes please, thank you for checking.",
         "Correct, yes please.",
         "Yes, that's it — go ahead, please.",
+        "Yes, thank you — that's exactly right.",
+        "Absolutely, please go ahead.",
+        "Yes, that's perfect. Please proceed.",
+        "Lovely, yes, do go ahead.",
+        "That's spot on, yes please.",
+        "Yes please — that's the one.",
     ),
     "neutral": (
         "Yes.",
@@ -366,6 +484,14 @@ _YES = {
         "OK, yes.",
         "Right, go ahead.",
         "Yes, that's it.",
+        "Yeah, go ahead.",
+        "Yes, sounds right.",
+        "Sure, do it.",
+        "Yep, that's right.",
+        "Correct, go on.",
+        "Yes, fine.",
+        "Right, yes.",
+        "Yes — all correct.",
     ),
     "impatient": ("Yes.", "Yes, go.", "Yes, do it.", "Correct, go ahead.", "Yep.", "Yes, just do it.", "Go ahead."),
 }
@@ -422,6 +548,9 @@ _ACCEPT_REFUSAL = {
         "That makes sense, thanks.",
         "Right, I see why. Thanks for checking.",
         "OK, I understand — no problem.",
+        "Ah, that's a shame, but I understand.",
+        "Oh, right — thanks for being clear about it.",
+        "No worries, I'll leave it then.",
     ),
     "neutral": ("OK, understood.", "I see.", "Fair enough.", "OK, never mind then.", "Right, no problem.", "Got it."),
     "impatient": ("Fine.", "OK, whatever.", "Right. Never mind.", "Annoying, but fine.", "OK, forget it then."),
@@ -444,6 +573,12 @@ _BYE = {
         "That's my list done, thank you kindly.",
         "Everything's in order now, thanks so much.",
         "That was all I needed; I appreciate the help!",
+        "I'm all done now — thank you, and have a good evening.",
+        "That's everything ticked off my list, many thanks!",
+        "Splendid, that's it from me. Goodbye!",
+        "That's all I had in mind — you've been a star, thank you.",
+        "Right, that's me finished. Thanks so much and bye!",
+        "Thank you for sorting all that out — goodbye for now.",
     ),
     "neutral": (
         "That's all, thanks.",
@@ -460,6 +595,12 @@ _BYE = {
         "All sorted, thanks, bye.",
         "That's all I had, thanks.",
         "Good, I'm done. Thanks.",
+        "That's the lot for today, cheers.",
+        "OK, I'm done here. Bye.",
+        "Right, that's all. Thanks, bye.",
+        "Nothing more, cheers.",
+        "All done, thanks a lot.",
+        "I think that's it. Bye.",
     ),
     "impatient": (
         "That's it, thanks.",
@@ -491,6 +632,16 @@ _AGENT_HELLO = (
     "Thanks for reaching out.",
     "Absolutely.",
     "I can look into that.",
+    "Let me help you with that.",
+    "Sure, let's take a look.",
+    "Of course, happy to.",
+    "Right, let's get started.",
+    "Hello, and welcome.",
+    "Thanks for contacting us.",
+    "Good to have you here.",
+    "I'm here to help.",
+    "Let's see what I can do.",
+    "Sure — I'm on it.",
 )
 _AGENT_NAME = ("{first}", "{first}", "")
 _IDENTIFY = (
@@ -510,6 +661,12 @@ _IDENTIFY = (
     "Which {slot} should I look your account up by?",
     "Could you share your {slot}, so I can check it's you?",
     "I'll pull up your account — what's your {slot}, please?",
+    "What {slot} is the account under?",
+    "Before we start, I'll need the {slot} linked to your account.",
+    "To access your {things}, please tell me the {slot} we hold for you.",
+    "Which {slot} do you use with us? That way I can find you.",
+    "Could you read me the {slot} on file, so I can check your {things}?",
+    "To keep your {things} safe, I'll need your {slot} first.",
 )
 _ASK = (
     "Could you tell me {slots}?",
@@ -532,6 +689,16 @@ _CONFIRM_HEAD = (
     "Quick check before I do it:",
     "Let me read that back:",
     "To make sure we're on the same page:",
+    "One moment before I do that:",
+    "Let me just double-check:",
+    "So that I get it right:",
+    "Here's the change:",
+    "Right, the plan:",
+    "Just checking:",
+    "Before anything changes:",
+    "Here's my understanding:",
+    "So we agree on it:",
+    "Let me confirm the details:",
 )
 _CONFIRM_TAIL = (
     "Shall I go ahead?",
@@ -552,6 +719,17 @@ _CONFIRM_TAIL = (
     "shall I put it through?",
     "Are you happy for me to go ahead?",
     "Shall I make that change?",
+    "Is it OK if I go ahead?",
+    "Would you like me to confirm it now?",
+    "Are you happy with that — shall I?",
+    "Is that what you want me to do?",
+    "Should I confirm that for you?",
+    "Is that all correct before I proceed?",
+    "Good to go?",
+    "Want me to carry on with that?",
+    "shall I make it so?",
+    "is it all right to go ahead?",
+    "do you want me to put that through?",
 )
 _DONE = (
     "Done —",
@@ -566,6 +744,16 @@ _DONE = (
     "Great, that went through:",
     "Completed:",
     "That worked:",
+    "Right, that's gone through:",
+    "Sorted:",
+    "That's in:",
+    "Success —",
+    "All good:",
+    "The change is made:",
+    "That's taken care of:",
+    "Done and dusted:",
+    "There we go:",
+    "That's now saved:",
 )
 _FOUND_MANY = (
     "I found {n} {things}.",
@@ -574,6 +762,12 @@ _FOUND_MANY = (
     "I can see {n} {things}.",
     "{N} {things} come up.",
     "I'm seeing {n} {things}.",
+    "The system lists {n} {things}.",
+    "{N} {things} show up.",
+    "Your account has {n} {things}.",
+    "I've got {n} {things} here.",
+    "That brings up {n} {things}.",
+    "There are {n} {things} on file.",
 )
 _FOUND_NONE = (
     "I couldn't find any {things} matching that.",
@@ -589,6 +783,10 @@ _REFUSE_HEAD = (
     "I'm sorry, I'm not able to do that:",
     "I'm afraid I can't help with that one:",
     "Sorry, that's not something I can do:",
+    "I'm afraid I have to say no to that:",
+    "That's not allowed, I'm afraid:",
+    "I'm unable to do that one:",
+    "Sorry — I can't go ahead with that:",
 )
 _ERROR_HEAD = (
     "I'm sorry, that didn't go through:",
@@ -597,6 +795,10 @@ _ERROR_HEAD = (
     "Hmm, that didn't work:",
     "Sorry — the system wouldn't accept it:",
     "I tried, but it was refused:",
+    "The system rejected that, unfortunately:",
+    "That attempt failed:",
+    "Sorry, it came back with an error:",
+    "It wasn't accepted:",
 )
 _MORE = (
     "Is there anything else I can do for you?",
@@ -627,6 +829,38 @@ _MORE = (
     "Anything else I can sort out for you?",
     "Is that everything for now?",
     "Happy to help with more if needed.",
+    "Anything else on your list today?",
+    "what else can I do for you?",
+    "Would you like help with anything else?",
+    "is there more you'd like to sort out?",
+    "Just say if there's something else.",
+    "shall I help with another thing?",
+    "what would you like to look at next?",
+    "is there anything else you were hoping to do?",
+    "Any other questions?",
+    "Do you have anything else for me?",
+    "what else do you need today?",
+    "I'm here if there's anything else.",
+    "what shall we do next?",
+    "is there a next item?",
+    "Where to next?",
+    "Shall we carry on?",
+    "over to you.",
+    "What's the next thing?",
+    "I'm ready for the next one.",
+    "is that what you needed?",
+    "does that answer your question?",
+    "does that help?",
+    "was that what you were after?",
+    "Tell me what's next.",
+    "Is there more to check?",
+    "shall I keep going?",
+    "What can I do now?",
+    "what would you like to check next?",
+    "Does that cover it?",
+    "is that useful?",
+    "I'm happy to dig further if you like.",
+    "just let me know what's next.",
 )
 _AGENT_BYE_MID = (
     "have a great day",
@@ -644,6 +878,18 @@ _AGENT_BYE_MID = (
     "enjoy your week",
     "thanks again for getting in touch",
     "wishing you a good day",
+    "have a wonderful weekend",
+    "enjoy the sunshine",
+    "take it easy",
+    "have a pleasant evening",
+    "cheerio",
+    "all the very best",
+    "hope the rest of your day goes well",
+    "see you next time",
+    "stay well",
+    "have a smooth week ahead",
+    "enjoy your evening",
+    "good luck with everything",
 )
 _AGENT_BYE_HEAD = (
     "You're welcome",
@@ -656,6 +902,16 @@ _AGENT_BYE_HEAD = (
     "Anytime",
     "Thank you for your patience",
     "Great",
+    "Lovely",
+    "Not at all",
+    "Any time at all",
+    "That's all sorted",
+    "Thanks for your time",
+    "It's been a pleasure",
+    "Glad that's all done",
+    "All done then",
+    "Wonderful",
+    "Thanks for chatting",
 )
 _AGENT_BYE_TAIL = (
     "have a great day!",
@@ -675,7 +931,8 @@ _SAFE_LOWER = frozenset(
     "Your The There You Thanks Thank That This It Here For On According Just Before Let To So Quick Done All Great "
     "Finished Completed Got Checked Looking Unfortunately Sorry Hmm Could Can What Which Do Is Anything Shall Would "
     "Happy No Nothing Now Next Also Then After Another Oh Something Moving Separately Besides Please I'd My Right "
-    "Certainly Sure Of Yes Go Set Need Number How When Where Who Should Are May Does Will".split()
+    "Certainly Sure Of Yes Go Set Need Number How When Where Who Should Are May Does Will Kindly Tell Quick "
+    "Quickly Any Might Remind Plus Anyway Just Count Change Remove Delete Add Cancel".split()
 )
 
 
@@ -695,6 +952,60 @@ def attach(first: str, second: str, *, joint: str = " — ") -> str:
     if word in _SAFE_LOWER and not (word.startswith("I") and word[1:2] in {"", "'", "’"}):
         second = second[:1].lower() + second[1:]
     return f"{head}{joint}{second}"
+
+
+#: Paraphrases of a request's opening words, by register: (opening, questions, statements).
+#: A question keeps a question's frame and a statement a statement's, so the end mark still fits.
+_REWORD: tuple[tuple[str, dict[str, tuple[str, ...]]], ...] = (
+    (
+        "Could you ",
+        {
+            "polite": ("Could you ", "Would you ", "Would you be able to ", "Could you possibly ", "Might you "),
+            "neutral": ("Could you ", "Can you ", "Would you ", "Any chance you could ", "Are you able to "),
+            "impatient": ("Can you ", "Could you ", "Can you just "),
+        },
+    ),
+    (
+        "Can you ",
+        {
+            "polite": ("Can you ", "Could you ", "Would you mind helping me and ", "Would you kindly "),
+            "neutral": ("Can you ", "Could you ", "Are you able to ", "Is it possible to "),
+            "impatient": ("Can you ", "Can you just ", "Quickly, can you "),
+        },
+    ),
+    (
+        "I'd like to ",
+        {
+            "polite": ("I'd like to ", "I'd love to ", "I was hoping to ", "If possible, I'd like to "),
+            "neutral": ("I'd like to ", "I want to ", "I'm looking to ", "I need to ", "I'm hoping to "),
+            "impatient": ("I need to ", "I want to ", "I have to "),
+        },
+    ),
+    (
+        "Please ",
+        {
+            "polite": ("Please ", "I'd be grateful if you could ", "Would you please ", "Kindly "),
+            "neutral": ("Please ", "I'd like you to ", "I need you to ", "Go ahead and "),
+            "impatient": ("Please ", "Just ", "I need you to "),
+        },
+    ),
+    (
+        "What's ",
+        {
+            "polite": ("What's ", "Could you tell me what ", "Do you know what "),
+            "neutral": ("What's ", "What is ", "Tell me, what's "),
+            "impatient": ("What's ", "Quick one: what's "),
+        },
+    ),
+    (
+        "I need ",
+        {
+            "polite": ("I need ", "I'd appreciate ", "I'm hoping for "),
+            "neutral": ("I need ", "I'm after ", "I'd like "),
+            "impatient": ("I need ", "Need "),
+        },
+    ),
+)
 
 
 class Phrasing:
@@ -734,7 +1045,10 @@ class Phrasing:
             out += " " + self.pick(_CHATTER)
         return out
 
-    def thanks(self) -> str:
+    def thanks(self, echo: str = "") -> str:
+        if echo and self.rng.random() < (0.15 if self.terse else 0.35):
+            frame = self.pick(_ECHO_TERSE if self.terse else _ECHO.get(self.persona.temperament, _ECHO["neutral"]))
+            return frame.format(v=echo, V=cap(echo))
         if self.terse:
             return self.pick(
                 (
@@ -752,6 +1066,14 @@ class Phrasing:
                     "I'll make a note of that.",
                     "That's what I thought.",
                     "Nice to know.",
+                    "I'll remember that for next time.",
+                    "That saves me a phone call.",
+                    "It's nice when things just work.",
+                    "My partner will be pleased.",
+                    "I was a little worried about that.",
+                    "That puts my mind at rest.",
+                    "I'll write that down somewhere safe.",
+                    "That's one less thing to think about.",
                 )
             )
         return text
@@ -797,18 +1119,88 @@ class Phrasing:
             return text
         t = self.persona.temperament
         if t == "polite" and self.rng.random() < 0.35 and not text.endswith("?") and "please" not in text.lower():
-            text = text.rstrip(".!") + self.pick((", please.", ", if you don't mind.", ", thanks.", ", please!"))
+            text = text.rstrip(".!") + self.pick(
+                (
+                    ", please.",
+                    ", if you don't mind.",
+                    ", thanks.",
+                    ", please!",
+                    ", if that's all right.",
+                    ", when you have a moment.",
+                    ", if possible.",
+                    " — I'd be grateful.",
+                    ", if it's no trouble.",
+                )
+            )
         elif t == "impatient" and self.rng.random() < 0.35 and "please" not in text.lower():
-            text = text + " " + self.pick(("Quickly, please.", "As fast as you can.", "I'm in a rush.", "Thanks."))
+            text = (
+                text
+                + " "
+                + self.pick(
+                    (
+                        "Quickly, please.",
+                        "As fast as you can.",
+                        "I'm in a rush.",
+                        "Thanks.",
+                        "I haven't got long.",
+                        "Let's not drag this out.",
+                        "I've a meeting in five minutes.",
+                        "Make it quick.",
+                    )
+                )
+            )
         if text[-1] not in ".?!":
             text += "?" if text.lower().startswith(("could", "would", "can", "what", "which", "how", "when")) else "."
         return cap(text)
 
+    def reword(self, text: str) -> str:
+        """The same request with its opening words said another way (``Could you`` -> ``Would you``)."""
+        for opening, banks in _REWORD:
+            if not text.startswith(opening):
+                continue
+            choice = self._mood(banks)
+            if opening == "What's " and choice.endswith(" what "):
+                rest = text[len(opening) :].rstrip("?")
+                return f"{choice}{rest} is?" if text.endswith("?") and " " not in rest.strip() else text
+            if opening == "Please " and choice != opening and not choice.endswith(("to ", "could ", "please ")):
+                return choice + text[len(opening) :]
+            if opening == "Please " and choice.startswith(("Would", "I'd be")) and text.endswith("."):
+                end = "?" if choice.startswith("Would") else "."
+                return choice + text[len(opening) :].rstrip(".") + end
+            if opening == "I need " and choice in {"I'd appreciate ", "I'm hoping for ", "I'd like "}:
+                rest = text[len(opening) :]
+                if rest.startswith("to ") or choice == "I'd like " and not rest.startswith(("the ", "a ", "an ")):
+                    return text
+            if opening in {"Could you ", "Can you "} and not text.endswith("?"):
+                return text
+            if choice == "Would you mind helping me and ":
+                return text
+            return choice + text[len(opening) :]
+        return text
+
     def inform(self, pairs: list[tuple[str, Any]]) -> str:
         if self.terse and len(pairs) == 1:
             return self.value(pairs[0][1], pairs[0][0]) + "."
-        parts = [f"{self.pick(('the', 'my'))} {label(k)} is {self.value(v, k)}" for k, v in pairs]
-        lead = self.pick(("Sure, ", "Yes — ", "Of course: ", "", "OK, ", "Certainly: ", "Right, ", "It's easy: "))
+        parts = [
+            self.pick(
+                (
+                    "the {l} is {v}",
+                    "my {l} is {v}",
+                    "my {l} is {v}",
+                    "{v} is my {l}",
+                    "the {l} I use is {v}",
+                    "the {l} you'll have is {v}",
+                    "it's {v} for the {l}",
+                )
+            ).format(l=label(k), v=self.value(v, k))
+            for k, v in pairs
+        ]
+        lead = self.pick(
+            (
+                "Sure, ", "Yes — ", "Of course: ", "", "", "OK, ", "Certainly: ", "Right, ", "Here you go: ",
+                "No problem — ", "Ah yes, ", "Let me see — ", "Happy to: ", "Sure thing: ", "Yes, of course, ",
+            )
+        )  # fmt: skip
         body = join(parts)
         return cap(lead + body) + "."
 

@@ -79,6 +79,14 @@ _AFTERTHOUGHTS = (
     "It would really help me out.",
     "No rush, but I'd like to get it sorted today.",
     "Let me know if you need anything from me.",
+    "I'd be grateful if we could get it done today.",
+    "Sorry if I'm explaining it badly.",
+    "Tell me if anything's unclear.",
+    "I think that's all the details you need.",
+    "That would be a big help.",
+    "I've been going back and forth about it.",
+    "Hopefully it's a quick one.",
+    "I'm sure it's straightforward for you.",
 )
 _CONFIRM_WORDS = ("shall i", "should i", "do you want me to", "would you like me to", "can i go ahead", "proceed")
 
@@ -229,7 +237,7 @@ class OfflineUser:
             self._complain(turn, pending, problem, failing)
             return turn
         self._feedback(turn, FeedbackKind.CONFIRM, item, pending.step, "the answer matches")
-        turn.text = self.say.thanks() + " "
+        turn.text = self.say.thanks(echo=self._echo(acts)) + " "
         step = item.sub.steps[-1]
         task = item.task
         if (
@@ -323,6 +331,19 @@ class OfflineUser:
                         break
         turn.text = self.say.yes_to(echo)
         return turn
+
+    def _echo(self, acts: list[Act]) -> str:
+        """One value the agent just reported, as the user would repeat it back ("" when none fits)."""
+        for act in acts:
+            if isinstance(act, Report) and act.ok:
+                for k, v in act.values.items():
+                    if k in _CONTROL or k.endswith("_id") or isinstance(v, bool) or v is None or v == "":
+                        continue
+                    if isinstance(v, str | int | float):
+                        text = format_value(v, k, currency=self.say.currency)
+                        if len(text.split()) <= 5 and "@" not in text:
+                            return text
+        return ""
 
     def _mismatch(self, step: ChainStep, args: dict[str, Any], text: str) -> dict[str, Any]:
         """Values of the restated call that differ from what the user wants now."""
@@ -426,7 +447,7 @@ class OfflineUser:
 
     def _request(self, turn: UserTurn, item: _Item, *, lead: bool = True) -> None:
         sub = item.sub
-        text = sub.text
+        text = self.say.reword(sub.text)
         facts = self.facts[item.task.id]
         body = text if lead else text[:1].lower() + text[1:] if not text[:2].isupper() else text
         if self.say.verbose and self.rng.random() < 0.4:

@@ -24,6 +24,8 @@ _ASK_TERSE = (
     "{thing}: {fields}?",
     "Need the {bare} of {thing}.",
     "{Fields} for {thing}, please.",
+    "{thing} — {fields}?",
+    "Just {fields} of {thing}.",
 )
 _ASK = (
     "What's {fields} of {thing}?",
@@ -34,6 +36,13 @@ _ASK = (
     "I have a question about {thing}: what is {fields}?",
     "Would you check {fields} of {thing} for me?",
     "Please find {thing} and let me know {fields}.",
+    "Do you know {fields} of {thing}?",
+    "Could you find out {fields} of {thing}?",
+    "I'm after {fields} of {thing}.",
+    "Quick question about {thing}: what's {fields}?",
+    "Can you pull up {thing} and give me {fields}?",
+    "Would you let me know {fields} of {thing}?",
+    "What does the system have as {fields} of {thing}?",
 )
 _ASK_VERBOSE = (
     "I was wondering if you could help me with {thing} — I'd really like to know {fields}.",
@@ -41,6 +50,8 @@ _ASK_VERBOSE = (
     "I'm sorting out my paperwork and I need {fields} of {thing}. Would you be able to check that?",
     "Could you do me a favour and look up {thing}? I'm after {fields}.",
     "If it's not too much trouble, I'd love to know {fields} of {thing}.",
+    "I'd be really grateful if you could check {fields} of {thing} for me.",
+    "Sorry to ask, but could you look up {thing}? I'd like {fields}.",
 )
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, Detour, ExpectedValue, SqlAssertion, ValueRef
-from simulator.offline.language import a, entity, format_value, join, label
+from simulator.offline.language import a, cap, entity, format_value, join, label
 from simulator.offline.planner._base import Anchor, Draft, Skip
 from simulator.offline.planner._find import find_public
 from simulator.offline.planner._words import frame
@@ -154,9 +154,17 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             args[name] = p.rng.choice(allowed)
             v = format_value(args[name], name)
             phrases.append(
-                p.rng.choice([f"{label(name)} {v}", f"with the {label(name)} {v}", f"{label(name)} set to {v}"])
+                p.rng.choice(
+                    [
+                        f"{label(name)} {v}",
+                        f"with the {label(name)} {v}",
+                        f"{label(name)} set to {v}",
+                        f"with {v} as the {label(name)}",
+                        f"the {label(name)} being {v}",
+                    ]
+                )
                 if name != "status"
-                else p.rng.choice([f"status {v}", f"marked as {v}", f"with the status {v}"])
+                else p.rng.choice([f"status {v}", f"marked as {v}", f"with the status {v}", f"as {v}", f"set to {v}"])
             )
         elif "date" in name or "\\d{4}" in pattern:
             dates.append(name)
@@ -226,7 +234,14 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             phrases.append(p.rng.choice([f"on {when}", f"for {when}"]))
         else:
             phrases.append(
-                p.rng.choice([f"{label(name)} {when}", f"with the {label(name)} {when}", f"{label(name)}: {when}"])
+                p.rng.choice(
+                    [
+                        f"{label(name)} {when}",
+                        f"with the {label(name)} {when}",
+                        f"{label(name)}: {when}",
+                        f"{label(name)} {when}",
+                    ]
+                )
             )
     for name in times:
         stated.append(name)
@@ -260,6 +275,10 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             f"Could you {verb} {obj} for me, {body}?",
             f"Can you {verb} {obj}? That's {body}.",
             f"Please {verb} {obj} {body}.",
+            f"I want to {verb} {obj}: {body}.",
+            f"Would you {verb} {obj} for me? {cap(body)}.",
+            f"Could I {verb} {obj}, please? It's {body}.",
+            f"I'm looking to {verb} {obj} — {body}.",
         ),
         (
             f"I've been meaning to do this for a while: could you {verb} {obj} {body}?",

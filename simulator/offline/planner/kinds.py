@@ -140,6 +140,9 @@ def lookup_via(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             f"Which {noun} is {found.words} for?" + (f" I'd also like {asked} of it." if asked else ""),
             f"Could you tell me the {noun} for {found.words}" + (f", and {asked}?" if asked else "?"),
             f"What's the {noun} on {found.words}?" + (f" And what is {asked}?" if asked else ""),
+            f"Do you know which {noun} {found.words} is for?" + (f" Also {asked}, if you can." if asked else ""),
+            f"Which {noun} goes with {found.words}?" + (f" I'm also after {asked}." if asked else ""),
+            f"Remind me which {noun} {found.words} is for" + (f", and {asked}?" if asked else "?"),
         ),
         (
             f"I can't remember which {noun} {found.words} was with — could you look that up"
@@ -256,6 +259,10 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"Could you list the {label(tname)} of each {entity(target.name)} on my {kids}?",
                 f"Can you tell me which {things} my {kids} are for?",
                 f"I'd like to see my {kids} — which {things} are they?",
+                f"What {things} are my {kids} for?",
+                f"Could you run through my {kids} and name the {things}?",
+                f"Which {things} do my {kids} cover? The {label(tname)} is enough.",
+                f"For my {kids}, which {things} are involved?",
             ),
             (
                 f"I've lost track a bit — could you go through my {kids} and tell me which {things} they're for?",
@@ -271,6 +278,8 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"Could you tell me the {label(tname)} of every {entity(target.name)} in {words}?",
                 f"What {things} does {words} include?",
                 f"Can you list the {things} on {words} by {label(tname)}?",
+                f"Could you run through the {things} in {words}?",
+                f"What's in {words}? The {things}, I mean.",
             ),
             (
                 f"I can't remember exactly what was in {words} — could you list the {things} for me?",
@@ -358,6 +367,10 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             f"Could you count how many of my {things} {what}?",
             f"Can you tell me how many {things} I have that {what}?",
             f"I'd like to know how many of my {things} {what}.",
+            f"How many {things} of mine {what}?",
+            f"Do you know how many of my {things} {what}?",
+            f"Could you check how many of my {things} {what}?",
+            f"What's the number of my {things} that {what}?",
         ),
         (
             f"Out of curiosity, how many of my {things} {what} at the moment?",
@@ -600,6 +613,10 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"I'd like to {verb} {found.words}.",
                 f"Could you {verb} {found.words} for me?",
                 f"Can you {verb} {found.words}, please?",
+                f"Would you {verb} {found.words}, please?",
+                f"I want to {verb} {found.words}.",
+                f"Is it possible to {verb} {found.words}?",
+                f"I'd like you to {verb} {found.words}, if you can.",
                 f"I need {found.words} {format_value(final, column)}, please.",
             ),
             (
@@ -617,6 +634,11 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"Please update the {label(column)} on {thing} to {v}.",
                 f"I'd like the {label(column)} of {thing} changed to {v}.",
                 f"Can you set the {label(column)} for {thing} to {v}?",
+                f"The {label(column)} of {thing} should be {v} — could you change it?",
+                f"Could you make the {label(column)} of {thing} {v}?",
+                f"I'd like to set the {label(column)} on {thing} to {v}.",
+                f"Please switch the {label(column)} of {thing} to {v}.",
+                f"Can the {label(column)} of {thing} be changed to {v}?",
             ),
             (
                 f"Something has changed on my side, so could you update the {label(column)} of {thing} to {v}, please?",
@@ -677,7 +699,14 @@ def delete(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     text = frame(
         p.say,
         (f"Remove {found.words}.", f"Delete {found.words}, please."),
-        (f"Please remove {found.words}.", f"I'd like {found.words} deleted.", f"Could you delete {found.words}?"),
+        (
+            f"Please remove {found.words}.",
+            f"I'd like {found.words} deleted.",
+            f"Could you delete {found.words}?",
+            f"Can you take {found.words} off my account?",
+            f"I no longer need {found.words} — please delete it.",
+            f"Would you remove {found.words} for me?",
+        ),
         (f"I don't use it any more, so could you remove {found.words} from my account?",),
     )
     p.ask(d, [*found.steps, sid], "delete", text, stated=found.stated)
