@@ -351,11 +351,11 @@ async def test_floors_run_beside_the_agent_and_are_reported_with_it(
 
     out = tmp_path / "floors"
     outcome = await run_eval(_config(tmp_path, "floors", "offline", source="retail", limit=2, seed=2, floors=True))
-    assert set(outcome.results.floors) == {"baseline:silent", "baseline:guess", "baseline:random"}
+    assert set(outcome.results.floors) == {"baseline:silent", "baseline:guess", "baseline:random", "baseline:refuse"}
     for spec, floor in outcome.results.floors.items():
         assert floor.agent == spec and floor.scenarios == 2 and floor.task_success.value == 0.0
     assert outcome.results.summary.task_success.value == 1.0
-    assert {p.name for p in (out / FLOORS_DIR).iterdir()} == {"silent", "guess", "random"}
+    assert {p.name for p in (out / FLOORS_DIR).iterdir()} == {"silent", "guess", "random", "refuse"}
     saved = json.loads((out / RESULTS_FILE).read_text())
     assert set(saved["floors"]) == set(outcome.results.floors)
     from rich.console import Console

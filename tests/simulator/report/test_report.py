@@ -406,12 +406,13 @@ def test_an_evaluation_directory_shows_its_score_beside_the_floors(tmp_path: Pat
         "baseline:silent",
         "baseline:guess",
         "baseline:random",
+        "baseline:refuse",
     }
     section = html[html.index('id="evaluation"') : html.index('aria-labelledby="glance-title"')]
-    for heading in ("offline", "floor silent", "floor guess", "floor random"):
+    for heading in ("offline", "floor silent", "floor guess", "floor random", "floor refuse"):
         assert f">{heading}</th>" in section, heading
     assert "dialogue pass^1" in section and "1.000 [0.025, 1.000]" in section  # one passing dialogue
-    assert section.count("0.000 [0.000, 0.975]") == 3  # each floor: one failed dialogue
+    assert section.count("0.000 [0.000, 0.975]") == 4  # each floor: one failed dialogue
     assert main(["report", str(out), "--out", str(tmp_path / "r.html")]) == 0
 
 
