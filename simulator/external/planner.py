@@ -36,6 +36,7 @@ from schemas import (
     ExpectedValue,
     Fact,
     Mode,
+    Persona,
     Scenario,
     SubRequest,
     Task,
@@ -51,7 +52,9 @@ from simulator.external.verify import resolve_arguments, result_value
 from simulator.offline.language import label
 from simulator.offline.scenarios import make_persona
 
-__all__ = ["Observation", "Probe", "TaskTemplate", "build_scenarios", "is_read_tool", "plan_templates", "walk"]
+__all__ = [
+    "Observation", "Probe", "TaskTemplate", "build_scenarios", "is_read_tool", "plan_templates", "scenario_of", "walk",
+]  # fmt: skip
 
 _READ_WORDS = {
     "get", "list", "search", "find", "read", "show", "describe", "fetch", "query", "count", "lookup", "status",
@@ -386,15 +389,20 @@ def build_scenarios(
         n = min(len(templates), rng.choice([1, 2, 2, 3]))
         picked = rng.sample(range(len(templates)), n)
         tasks = [make_task(templates[j], f"t{k}", by_name, rng) for k, j in enumerate(picked)]
-        out.append(
-            Scenario(
-                id=f"{environment.id}-{seed}-{i:05d}",
-                environment_id=environment.id,
-                domain=environment.domain,
-                tasks=tasks,
-                persona=persona,
-                mode=mode,
-                seed=seed,
-            )
-        )
+        out.append(scenario_of(environment, seed, i, tasks, persona, mode))
     return out
+
+
+def scenario_of(
+    environment: Environment, seed: int, index: int, tasks: list[Task], persona: Persona, mode: Mode
+) -> Scenario:
+    """Scenario ``index`` of a run over an external server (its id says the environment, seed and index)."""
+    return Scenario(
+        id=f"{environment.id}-{seed}-{index:05d}",
+        environment_id=environment.id,
+        domain=environment.domain,
+        tasks=tasks,
+        persona=persona,
+        mode=mode,
+        seed=seed,
+    )

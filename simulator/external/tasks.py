@@ -45,7 +45,7 @@ from schemas import (
     ValueRef,
 )
 from simulator.external.instance import Instance, open_instance
-from simulator.external.planner import Probe, is_read_tool
+from simulator.external.planner import Probe, is_read_tool, scenario_of
 from simulator.external.proxy import Answer, call_instance
 from simulator.external.results import result_rows, value_of
 from simulator.external.spec import STATE_TOKEN, ExternalSpec
@@ -436,15 +436,5 @@ async def plan_with_model(
         if not tasks:
             log.warning("external_no_task", dialogue=i)
             continue
-        out.append(
-            Scenario(
-                id=f"{environment.id}-{seed}-{i:05d}",
-                environment_id=environment.id,
-                domain=environment.domain,
-                tasks=tasks,
-                persona=persona,
-                mode=mode,
-                seed=seed,
-            )
-        )
+        out.append(scenario_of(environment, seed, i, tasks, persona, mode))
     return out

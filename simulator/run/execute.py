@@ -328,25 +328,10 @@ async def _run_one(
     try:
         with anyio.fail_after(config.timeout_s + _GUARD_GRACE_S):
             record: DialogueRecord = await dialogue_fn(scenario, environment, config, on_event=sink)
-    except TimeoutError as exc:
+    except Exception as exc:  # a timeout, or a bug in a dialogue: neither may end the run
+        reason = TerminationReason.TIMEOUT if isinstance(exc, TimeoutError) else TerminationReason.AGENT_FAILURE
         return _broken_record(
-            scenario,
-            events,
-            TerminationReason.TIMEOUT,
-            exc,
-            started_at=started_at,
-            duration_s=time.monotonic() - t0,
-            config=config,
-        )
-    except Exception as exc:  # a bug in a dialogue must not end the run
-        return _broken_record(
-            scenario,
-            events,
-            TerminationReason.AGENT_FAILURE,
-            exc,
-            started_at=started_at,
-            duration_s=time.monotonic() - t0,
-            config=config,
+            scenario, events, reason, exc, started_at=started_at, duration_s=time.monotonic() - t0, config=config
         )
     if not isinstance(record, DialogueRecord) or record.scenario.id != scenario.id:
         got = record.scenario.id if isinstance(record, DialogueRecord) else type(record).__name__

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Fact, Refinement, SqlAssertion, SubRequest
 from toolservers.database import Database
 
-__all__ = ["Anchor", "Draft", "Skip", "final_assertion", "rows_of"]
+__all__ = ["Anchor", "Draft", "Skip", "final_assertion", "first_that_plans", "rows_of"]
 
 
 def rows_of(structured: Any) -> list[dict[str, Any]]:
@@ -68,3 +68,24 @@ class Draft:
 
     def step_id(self) -> str:
         return f"{self.task_id}.s{len(self.steps)}"
+
+
+def first_that_plans(p: Any, d: Draft, attempts: Iterable[Callable[[], None]]) -> None:
+    """Run ``attempts`` in turn until one plans without ``Skip``; each failed one is undone
+    (the draft's steps, loose ends and facts, and the planner's results and identity step)
+    before the next. Raises Skip when none plans."""
+    for attempt in attempts:
+        steps, loose, facts, results, me_step = len(d.steps), list(d.loose), dict(d.facts), list(p.results), p.me_step
+        try:
+            attempt()
+            return
+        except Skip:
+            del d.steps[steps:]
+            d.loose[:] = loose
+            d.facts.clear()
+            d.facts.update(facts)
+            for key in list(p.results):
+                if key not in results:
+                    del p.results[key]
+            p.me_step = me_step
+    raise Skip

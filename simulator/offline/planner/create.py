@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, Detour, ExpectedValue, SqlAssertion, ValueRef
 from simulator.offline.language import a, cap, entity, format_value, join, label
-from simulator.offline.planner._base import Anchor, Draft, Skip
+from simulator.offline.planner._base import Anchor, Draft, Skip, first_that_plans
 from simulator.offline.planner._find import find_public
 from simulator.offline.planner._words import frame
 from simulator.offline.schema_view import Table
@@ -68,21 +68,7 @@ def create(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         raise Skip
     tool_name, info, kind = p.rng.choice(options)
     table = p.schema.tables[info["table"]]
-    for _ in range(6):
-        mark = (len(d.steps), list(d.loose), dict(d.facts), list(p.results), p.me_step)
-        try:
-            _attempt(p, d, tool_name, table, kind)
-            return
-        except Skip:
-            del d.steps[mark[0] :]
-            d.loose[:] = mark[1]
-            d.facts.clear()
-            d.facts.update(mark[2])
-            for key in list(p.results):
-                if key not in mark[3]:
-                    del p.results[key]
-            p.me_step = mark[4]
-    raise Skip
+    first_that_plans(p, d, (lambda: _attempt(p, d, tool_name, table, kind) for _ in range(6)))
 
 
 def _public_table_for(p: Planner, param: str, table: Table) -> Table | None:

@@ -11,11 +11,12 @@ it was.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, ExpectedValue, ValueRef
 from simulator.offline.language import cap, entity, format_value, label
-from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion
+from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion, first_that_plans
 from simulator.offline.planner._find import Found, find_own, find_public
 from simulator.offline.planner._words import frame
 from simulator.offline.schema_view import Table
@@ -35,21 +36,7 @@ def forbidden(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     assert_rules(p)
     ways = [_transition, _not_editable, _not_owned, _no_delete, _public_change, _outside_values]
     p.rng.shuffle(ways)
-    for way in ways:
-        mark = (len(d.steps), list(d.loose), dict(d.facts), list(p.results), p.me_step)
-        try:
-            way(p, d)
-            return
-        except Skip:
-            del d.steps[mark[0] :]
-            d.loose[:] = mark[1]
-            d.facts.clear()
-            d.facts.update(mark[2])
-            for key in list(p.results):
-                if key not in mark[3]:
-                    del p.results[key]
-            p.me_step = mark[4]
-    raise Skip
+    first_that_plans(p, d, (functools.partial(way, p, d) for way in ways))
 
 
 def _owned(p: Planner) -> list[Table]:
