@@ -34,6 +34,7 @@ from simulator.domains import domain_names, load_domain
 from simulator.offline.agent import OfflineAgent
 from simulator.offline.scenarios import build_scenario
 from simulator.offline.user import OfflineUser
+from simulator.run.collector import run_collector
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
 from toolservers.server import _mcp_tool
@@ -82,6 +83,12 @@ async def _direct(scenario: Scenario, env: Environment, mistake_rate: float) -> 
 
 
 async def _throughput(pairs: list[tuple[Scenario, Environment]], concurrency: int, direct: bool) -> float:
+    """Dialogues per second, under the collector settings a ``generate`` run uses (both sides)."""
+    with run_collector():
+        return await _timed(pairs, concurrency, direct)
+
+
+async def _timed(pairs: list[tuple[Scenario, Environment]], concurrency: int, direct: bool) -> float:
     limiter = anyio.CapacityLimiter(concurrency)
     config = DialogueConfig()
 

@@ -113,6 +113,8 @@ async def list_tools_once(client: mcp.Client, environment: Environment) -> list[
     known.listing = listing = anyio.Event()
     try:
         listed = await client.list_tools()
+        # Listing may give the session fresh maps: install into the ones it holds now.
+        schemas, validators = _session_maps(client.session) or maps
         shared: dict[str, OutputValidator] = {}
         for tool in listed.tools:
             if tool.output_schema is not None and (checked := output_validator(tool.output_schema)) is not None:

@@ -331,6 +331,7 @@ async def _talk(
     await _replay_history(scenario, bus)
     user_inbox = bus.subscribe(AgentMessage)
     agent_inbox = bus.subscribe(UserMessage)
+    turns = _TurnCount()
 
     async def user_turn(make: Callable[[], Awaitable[UserTurn]]) -> UserTurn:
         with anyio.move_on_after(config.turn_timeout_s):
@@ -360,7 +361,7 @@ async def _talk(
                 if turn.complete or turn.gave_up:
                     reason = TerminationReason.USER_DONE if turn.complete else TerminationReason.USER_GAVE_UP
                     raise _Stop(reason)
-                if _turns(bus.events) >= config.max_turns:
+                if turns(bus.events) >= config.max_turns:
                     raise _Stop(TerminationReason.MAX_TURNS, f"{config.max_turns} turns")
                 assert isinstance(reply, AgentMessage)
                 turn = await user_turn(functools.partial(user.respond, reply.text, decode_acts(reply.acts)))
@@ -472,8 +473,19 @@ class _BrainStartError(BrainError):
         self.reason = reason
 
 
-def _turns(events: list[Event]) -> int:
-    return sum(1 for e in events if isinstance(e, UserMessage | AgentMessage | ToolCall | ToolResult))
+class _TurnCount:
+    """The turns (messages, tool calls and results) in a dialogue's growing event log, counted once each."""
+
+    def __init__(self) -> None:
+        self._seen = 0
+        self._turns = 0
+
+    def __call__(self, events: list[Event]) -> int:
+        self._turns += sum(
+            1 for e in events[self._seen :] if isinstance(e, UserMessage | AgentMessage | ToolCall | ToolResult)
+        )
+        self._seen = len(events)
+        return self._turns
 
 
 async def _verify(

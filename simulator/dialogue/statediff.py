@@ -34,8 +34,9 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,14 @@ class GoldReplay:
     new_keys: dict[str, int | None] = field(default_factory=dict)
     #: The tables a write of the gold calls or of the dialogue may have changed (None: any).
     touched: frozenset[str] | None = None
+    #: Gives the database back (see ``_gold_database``); closing it when None.
+    release: Callable[[], None] | None = None
 
     def close(self) -> None:
-        self.database.close()
+        if self.release is not None:
+            self.release()
+        else:
+            self.database.close()
 
 
 def replay_gold(
@@ -186,7 +192,7 @@ def replay_gold(
     """
     calls = gold_calls(scenario, environment)
     try:
-        db = open_database(environment.database, base_dir=base_dir)
+        db, release = _gold_database(environment, base_dir)
     except DialogsimError as exc:
         raise VerificationError(f"the gold replay cannot open the database: {exc}") from exc
     results: dict[str, Any] = {}
@@ -215,7 +221,7 @@ def replay_gold(
             if gold.role != "first":
                 results[gold.step_id + (":refined" if gold.role == "refined" else "")] = outcome.structured
     except BaseException:
-        db.close()
+        release()
         raise
     written = [g.call.tool for g in calls if g.write]
     new_keys: dict[str, int | None] = {}
@@ -237,7 +243,134 @@ def replay_gold(
         results=results,
         tools=frozenset(written),
         failure=failure,
+        release=release,
     )
+
+
+# --------------------------------------------------------------------------- the replay's database
+
+# One warm copy of each environment's database for the replays, kept from one dialogue to
+# the next: each replay runs inside a transaction on it, rolled back when the replay is
+# closed, so every replay starts from the same state a fresh copy has. A fresh copy costs
+# its opening and, on first use, the preparing of every statement (half of a tool call's
+# time); the warm copy keeps them prepared. Databases where a transaction around the calls
+# would change what a call does are copied fresh each time: deferred foreign keys (checked
+# at the outer commit, not at the call's end) and ``OR ROLLBACK`` / ``RAISE(ROLLBACK)``
+# (which would undo the earlier calls too). A database file is copied again when it changes.
+_NOT_NESTABLE = re.compile(r"(?i)\bINITIALLY\s+DEFERRED\b|\bOR\s+ROLLBACK\b|\bRAISE\s*\(\s*ROLLBACK\b")
+_WARM_LIMIT = 16
+
+
+@dataclass(slots=True)
+class _Warm:
+    spec: object  # the environment's DatabaseSpec, kept so its id() stays its own while cached
+    stamp: tuple[int, int, int] | None  # the file's (mtime_ns, size, inode), for a file database
+    db: Database
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+
+_WARM: OrderedDict[tuple[int, str], _Warm] = OrderedDict()
+_WARM_GUARD = threading.Lock()
+
+
+def _source_file(environment: Environment, base_dir: Path | None) -> Path | None:
+    path = environment.database.path
+    if path is None:
+        return None
+    out = Path(path)
+    return base_dir / out if not out.is_absolute() and base_dir is not None else out
+
+
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _nestable(db: Database, environment: Environment) -> bool:
+    texts = [sql or "" for (sql,) in db.query("SELECT sql FROM sqlite_master")]
+    texts += [stmt for tool in environment.tools for stmt in tool.implementation.statements]
+    return not any(_NOT_NESTABLE.search(text) for text in texts)
+
+
+def _gold_database(environment: Environment, base_dir: Path | None) -> tuple[Database, Callable[[], None]]:
+    """A database in the environment's initial state for one replay, and how to give it back.
+
+    The warm copy inside a new transaction when it is free, else a fresh copy (closed on
+    release). Raises what ``open_database`` raises.
+    """
+    spec = environment.database
+    path = _source_file(environment, base_dir)
+    stamp = _stamp(path)
+    key = (id(spec), str(path))
+    with _WARM_GUARD:
+        warm = _WARM.get(key)
+        if warm is not None and (warm.spec is not spec or warm.stamp != stamp):
+            _drop(key, warm)
+            warm = None
+        if warm is not None:
+            _WARM.move_to_end(key)
+    acquired = warm is not None and warm.lock.acquire(blocking=False)
+    if acquired and warm is not None and warm.closed:  # dropped by another thread since it was looked up
+        warm.lock.release()
+        acquired, warm = False, None
+    if not acquired:
+        db = open_database(spec, base_dir=base_dir)
+        # Busy (another thread replays on it), unreadable or not nestable: a copy of its own.
+        if warm is not None or (path is not None and stamp is None) or not _nestable(db, environment):
+            return db, db.close
+        warm = _Warm(spec, stamp, db)
+        warm.lock.acquire()
+        with _WARM_GUARD:
+            _WARM[key] = warm
+            while len(_WARM) > _WARM_LIMIT:
+                _drop(*next(iter(_WARM.items())))
+    assert warm is not None
+    held = warm
+    db = held.db
+    try:
+        # Learned once per schema, and never inside the transaction: learning what the
+        # tools write copies the database, which waits forever on its own open write.
+        tables_written(db, environment)
+        table_rules(db, environment)
+        db.trusted("BEGIN")
+    except BaseException:
+        _give_back(key, held, broken=True)
+        raise
+    return db, lambda: _give_back(key, held)
+
+
+def _give_back(key: tuple[int, str], warm: _Warm, *, broken: bool = False) -> None:
+    try:
+        if not broken and warm.db.conn.in_transaction:
+            warm.db.trusted("ROLLBACK")
+        else:
+            broken = True  # something ended the transaction: the state is no longer the start
+    except sqlite3.Error:
+        broken = True
+    finally:
+        warm.lock.release()
+    with _WARM_GUARD:
+        if broken or _WARM.get(key) is not warm:
+            _drop(key, warm)
+
+
+def _drop(key: tuple[int, str], warm: _Warm) -> None:
+    """Forget ``warm`` (under ``_WARM_GUARD``); closed now if free, else by whoever holds it."""
+    if _WARM.get(key) is warm:
+        del _WARM[key]
+    if warm.lock.acquire(blocking=False):
+        try:
+            if not warm.closed:
+                warm.closed = True
+                warm.db.close()
+        finally:
+            warm.lock.release()
 
 
 def _call(executor: ToolExecutor, call: ToolInvocation, what: str) -> ToolOutcome:

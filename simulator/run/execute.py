@@ -47,6 +47,7 @@ from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
 from simulator.providers.fleet import EndpointStats, EndpointTally
+from simulator.run.collector import run_collector
 from simulator.run.config import record_failed
 from simulator.run.dataset import (
     DATASET_FILE,
@@ -428,9 +429,10 @@ async def execute_run(
             executor=executor.name,
             fingerprint=prepared.fingerprint,
         )
-        summary = await _execute(
-            prepared, dataset, dialogues or plain_dialogues, executor, progress, stop_on_signals, request_cap
-        )
+        with run_collector():
+            summary = await _execute(
+                prepared, dataset, dialogues or plain_dialogues, executor, progress, stop_on_signals, request_cap
+            )
         log.info(
             "run_finished",
             generated=summary.generated,

@@ -16,7 +16,7 @@ from simulator.dialogue.runner import DialogueConfig, run_dialogue
 from simulator.domains import load_domain
 from simulator.offline.scenarios import build_scenario
 from tests.conftest import shop_environment
-from toolservers import connect_tool_server
+from toolservers import connect_tool_server, validation
 from toolservers.validation import FORMAT_CHECKER, ArgumentValidator, OutputValidator, output_validator, schema_problems
 
 pytestmark = pytest.mark.anyio
@@ -77,6 +77,9 @@ async def _noop(_event: ToolEvent) -> None:
 async def test_a_second_dialogue_of_an_environment_compiles_no_validator(monkeypatch: pytest.MonkeyPatch) -> None:
     env: Environment = load_domain("retail", seed=901)  # a fresh object: nothing is cached for it yet
     scenarios = [build_scenario(env, index=i, seed=3) for i in range(2)]
+    # Compiled validators are shared by schema across environments: start from none.
+    validation._output.cache_clear()
+    validation._compiled.cache_clear()
     spy = _Spy(monkeypatch)
     events: list[Any] = []
 
@@ -95,6 +98,18 @@ async def test_a_second_dialogue_of_an_environment_compiles_no_validator(monkeyp
     structured = [e for e in events if isinstance(e, ToolResult) and not e.is_error and e.structured is not None]
     assert structured, "the second dialogue made calls whose structured content the client validated"
     assert (spy.checks, spy.builds) == (0, 0)
+
+
+async def test_the_first_client_of_an_environment_gets_the_shared_validators() -> None:
+    # Listing the tools gives the session new maps; the shared validators go into those,
+    # so even the first dialogue's client never compiles the SDK's own.
+    env: Environment = load_domain("retail", seed=902)
+    async with connect_tool_server(env, on_event=_noop) as conn:
+        tools = await conn.list_tools()
+        held = conn.client.session._tool_output_validators
+        with_schema = {t.name for t in tools if t.output_schema is not None}
+        assert with_schema and set(held) == with_schema
+        assert all(isinstance(v, OutputValidator) for v in held.values())
 
 
 async def test_a_primed_client_still_validates_structured_content(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,7 +32,7 @@ from schemas import (
     Verdict,
 )
 from simulator.dialogue.grounding import Grounding, mentions, task_parts
-from simulator.dialogue.statediff import gold_calls, table_rules, tables_written
+from simulator.dialogue.statediff import gold_calls, replay_gold, table_rules, tables_written
 from simulator.dialogue.verify import check_assertion, check_state, verify_dialogue
 from tests.conftest import shop_environment
 from tests.simulator.conftest import ORDER_STATUS_SQL, shop_scenario, shop_tasks
@@ -235,6 +235,77 @@ def test_sqlite_says_which_tables_a_write_tool_can_change() -> None:
     assert written["create_tag"] == frozenset({"tags"})
     assert written["update_post"] == frozenset({"posts"})
     assert written["get_post"] == frozenset()
+
+
+def test_every_replay_starts_from_the_initial_state_of_the_warm_copy() -> None:
+    env = shop_environment()
+    create = step("t9", 0, "create_customer", name="Grace Hopper", email="grace@example.com", tier="gold")
+    scenario = scenario_of(env, shop_tasks()[1], task_of("t9", create))
+    start = open_database(env.database).snapshot()
+    first = replay_gold(scenario, env)
+    changed = first.database.snapshot()
+    assert changed != start  # the replay's writes are there while it is open
+    first.close()
+    second = replay_gold(scenario, env)
+    try:
+        assert second.database is first.database  # the same warm copy, kept prepared
+        assert second.database.snapshot() == changed
+        assert (second.results, second.keys_before, second.new_keys) == (
+            first.results,
+            first.keys_before,
+            first.new_keys,
+        )
+    finally:
+        second.close()
+    assert second.database.snapshot() == start
+    right = final_after(
+        env, [("update_order_status", {"order_id": 10, "status": "shipped"}), *[("create_customer", create.arguments)]]
+    )
+    assert check_state(scenario, env, right).verdict is Verdict.PASS
+    assert check_state(scenario, env, final_after(env, [])).verdict is Verdict.FAIL
+    assert check_state(scenario, env, right).verdict is Verdict.PASS
+
+
+DEFERRED_DDL = BLOG_DDL.replace(
+    "REFERENCES authors(author_id),", "REFERENCES authors(author_id) DEFERRABLE INITIALLY DEFERRED,"
+)
+
+
+def test_deferred_foreign_keys_get_a_fresh_copy_for_each_replay() -> None:
+    # A transaction around the calls would check a deferred key at its end, not at each call's.
+    env = derive_environment_from_ddl(DEFERRED_DDL, BLOG_SEED, env_id="blog-deferred", domain="blog")
+    scenario = scenario_of(env, task_of("t0", step("t0", 0, "create_author", name="Grace")))
+    first = replay_gold(scenario, env)
+    first.close()
+    second = replay_gold(scenario, env)
+    second.close()
+    assert second.database is not first.database
+
+
+def test_a_database_file_that_changed_is_copied_again(tmp_path: Any) -> None:
+    import sqlite3
+
+    from toolservers.derive import derive_environment
+
+    path = tmp_path / "notes.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (note_id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        conn.execute("INSERT INTO notes (body) VALUES ('one')")
+    conn.close()
+    env = derive_environment(path)
+    scenario = scenario_of(env, task_of("t0", step("t0", 0, "create_note", body="two")))
+    first = replay_gold(scenario, env)
+    first.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO notes (body) VALUES ('added later, a different size')")
+        conn.execute("INSERT INTO notes (body) VALUES ('and another')")
+    conn.close()
+    second = replay_gold(scenario, env)
+    try:
+        assert second.database is not first.database
+        assert second.keys_before == {"notes": 3}
+    finally:
+        second.close()
 
 
 # --------------------------------------------------------------------------- grounding
