@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +83,20 @@ async def _direct(scenario: Scenario, env: Environment, mistake_rate: float) -> 
         db.close()
 
 
-async def _throughput(pairs: list[tuple[Scenario, Environment]], concurrency: int, direct: bool) -> float:
-    """Dialogues per second, under the collector settings a ``generate`` run uses (both sides)."""
+async def _throughput(
+    pairs: list[tuple[Scenario, Environment]], concurrency: int, direct: bool, tally: list[int] | None = None
+) -> float:
+    """Dialogues per second, under the collector settings a ``generate`` run uses (both sides).
+
+    ``tally`` (full pipeline only) gets each dialogue's number of tool calls appended.
+    """
     with run_collector():
-        return await _timed(pairs, concurrency, direct)
+        return await _timed(pairs, concurrency, direct, tally)
 
 
-async def _timed(pairs: list[tuple[Scenario, Environment]], concurrency: int, direct: bool) -> float:
+async def _timed(
+    pairs: list[tuple[Scenario, Environment]], concurrency: int, direct: bool, tally: list[int] | None
+) -> float:
     limiter = anyio.CapacityLimiter(concurrency)
     config = DialogueConfig()
 
@@ -98,6 +106,8 @@ async def _timed(pairs: list[tuple[Scenario, Environment]], concurrency: int, di
                 await _direct(scenario, env, config.agent_mistake_rate)
             else:
                 record = await run_dialogue(scenario, env, config)
+                if tally is not None:
+                    tally.append(record.metrics.tool_calls)
                 if not record.success:
                     print(f"  note: {record.id} ended {record.termination}", file=sys.stderr)
 
@@ -106,6 +116,85 @@ async def _timed(pairs: list[tuple[Scenario, Environment]], concurrency: int, di
         for scenario, env in pairs:
             tg.start_soon(one, scenario, env)
     return len(pairs) / (time.perf_counter() - started)
+
+
+async def sdk_floor(pairs: list[tuple[Scenario, Environment]], rounds: int = 5) -> dict[str, float]:
+    """Microseconds per read call three ways, on the reads of the scenarios' gold calls.
+
+    - ``mcp``: our tool server over the MCP SDK in process (``connect_tool_server``);
+    - ``sdk``: the MCP SDK alone: a bare low-level ``Server`` listing the same tools and
+      answering each call with the same (precomputed) result, through ``mcp.Client``;
+    - ``direct``: ``ToolExecutor.call`` on the database, no MCP.
+
+    ``sdk`` is the floor any real MCP path in process pays per call: with it and the tool
+    calls per dialogue, the least a dialogue's MCP traffic can cost is known.
+    Connections stay open, so statements are prepared once (warm on every side).
+    """
+    import mcp
+    from mcp.server.lowlevel import Server
+
+    from simulator.dialogue.statediff import gold_calls
+    from toolservers.server import _listing
+    from toolservers.transports import connect_tool_server
+
+    env = pairs[0][1]
+    reads = [
+        (g.call.tool, dict(g.call.arguments))
+        for scenario, e in pairs
+        if e is env
+        for g in gold_calls(scenario, e)
+        if not g.write
+    ]
+    db = open_database(env.database)
+    executor = ToolExecutor(env, db)
+    outcomes: dict[str, tuple[str, Any]] = {}
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for name, args in reads:
+        try:
+            outcome = executor.call(name, args)
+        except ToolError:
+            continue
+        outcomes[json.dumps([name, args], sort_keys=True, default=str)] = (outcome.text, outcome.structured)
+        calls.append((name, args))
+    listed = _listing(env)
+
+    async def on_list(_ctx: Any, _params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=listed)
+
+    async def on_call(_ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        text, structured = outcomes[json.dumps([params.name, params.arguments or {}], sort_keys=True, default=str)]
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=text)], structured_content=structured, is_error=False
+        )
+
+    bare = Server("bench-floor", version="1", on_list_tools=on_list, on_call_tool=on_call)
+    bare.middleware = [m for m in bare.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
+
+    async def timed(call: Callable[[str, dict[str, Any]], Any]) -> float:
+        best = math.inf
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for name, args in calls:
+                await call(name, args)
+            best = min(best, (time.perf_counter() - started) / len(calls))
+        return best * 1e6
+
+    async def direct(name: str, args: dict[str, Any]) -> Any:
+        return executor.call(name, args)
+
+    async def no_event(_event: Any) -> None:
+        return None
+
+    out: dict[str, float] = {"calls": float(len(calls))}
+    async with mcp.Client(bare, cache=None) as client:
+        await client.list_tools()
+        out["sdk"] = await timed(client.call_tool)
+    async with connect_tool_server(env, on_event=no_event) as conn:
+        await conn.list_tools()
+        out["mcp"] = await timed(conn.client.call_tool)
+    out["direct"] = await timed(direct)
+    db.close()
+    return out
 
 
 def _rss() -> int:

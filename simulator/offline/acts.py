@@ -156,6 +156,7 @@ Act = (
     | Refuse
 )
 
+
 class _Acts(msgspec.Struct):
     # msgspec keeps the decoding plan of a Struct's fields on the class; for a bare
     # ``list[Act]`` it works the union out again on every call (about 20x slower).
