@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,7 +182,7 @@ class OfflineAgent:
         if not t.asked and not self.confirming:
             first = (self.me or {}).get("first_name") or ""
             more = self.say.more(str(first))
-            if lines and len(" ".join(lines).split()) > 12 and self.rng.random() < 0.25:
+            if lines and self.rng.random() < (0.4 if len(" ".join(lines).split()) > 12 else 0.15):
                 more = ""  # a long answer often simply ends: not every turn closes with "anything else?"
             if not more:
                 pass
@@ -444,6 +445,13 @@ class OfflineAgent:
                     "I re-read {what} from the system: {facts}.",
                     "Looking at {what} again now, {facts}.",
                     "Fresh from the system, for {what}: {facts}.",
+                    "I've looked at {what} one more time: {facts}.",
+                    "A second look at {what} shows {facts}.",
+                    "Re-checking {what}, {facts}.",
+                    "I've pulled {what} up again, and {facts}.",
+                    "Double-checked: for {what}, {facts}.",
+                    "Reading {what} again now: {facts}.",
+                    "Just re-read {what} — {facts}.",
                 )
             ).format(facts=facts, what=what)
         )
@@ -873,6 +881,13 @@ class OfflineAgent:
                         "Altogether there are {n} {what} {things}.",
                         "I make it {n} {what} {things}.",
                         "Looks like {n} {what} {things}.",
+                        "By my count, {n} {what} {things}.",
+                        "I've counted {n} {what} {things}.",
+                        "The total is {n} {what} {things}.",
+                        "Adding them up, {n} {what} {things}.",
+                        "On your account: {n} {what} {things}.",
+                        "I get {n} {what} {things}.",
+                        "That's {n} {what} {things} in all.",
                     )
                 )
                 .format(n=n, what=what, things=things)
@@ -896,7 +911,14 @@ class OfflineAgent:
                         "Lovely, that's found you.",
                         "Thanks, you're verified.", "Perfect, I've matched you.", "Great, I've confirmed who you are.",
                         "That's you — thanks.", "OK, I've brought up your details.", "Thanks, the details match.",
-                        "Good, I've verified you.", "Thanks for that; you're in the system.", "", "", "", "", "", "",
+                        "Good, I've verified you.", "Thanks for that; you're in the system.",
+                        "That's your account — thank you.", "Great, your account's up.", "Thanks, I have you.",
+                        "Right, that's you.", "Lovely, I've got your record.", "Brilliant, you're found.",
+                        "OK, your details are on screen.", "Thank you — you're all checked.",
+                        "That checks out, thanks.",
+                        "Cheers, I've found you.", "Perfect, your account's here.", "Ah, there you are.",
+                        "I've got your record up now.", "Thanks, you're identified.", "Great, that's matched.",
+                        "", "", "", "", "", "", "", "", "",
                     )
                 )  # fmt: skip
             return ""
@@ -923,12 +945,29 @@ class OfflineAgent:
                         "That's {n}.",
                         "By name: {n}.",
                         "Namely {n}.",
+                        "Here's the list: {n}.",
+                        "They come up as {n}.",
+                        "Listed, they are {n}.",
+                        "I have {n}.",
+                        "Those would be {n}.",
+                        "The names are {n}.",
+                        "Going down the list: {n}.",
+                        "These: {n}.",
                     )
-                ).format(n=join(names))
+                ).format(n=join([_counted(n, k, self.say) for n, k in Counter(names).items()]))
             if any(details):
                 if details[0]:
                     body += " " + self.say.pick(
-                        ("The first one: {d}.", "For the first, {d}.", "On the first one, {d}.", "The top one: {d}.")
+                        (
+                            "The first one: {d}.",
+                            "For the first, {d}.",
+                            "On the first one, {d}.",
+                            "The top one: {d}.",
+                            "For the one at the top, {d}.",
+                            "Taking the first, {d}.",
+                            "As for the first of them, {d}.",
+                            "First on the list: {d}.",
+                        )
                     ).format(d=details[0])
             return head + body
         row = rows[0] if rows else {}
@@ -959,6 +998,22 @@ class OfflineAgent:
                     "I have {s} here: {f}.",
                     "In the system, for {s}, {f}.",
                     "Right, {s}: {f}.",
+                    "I've got {s} up: {f}.",
+                    "Pulling up {s}: {f}.",
+                    "So, {s}: {f}.",
+                    "Let me see — for {s}, {f}.",
+                    "Having looked at {s}, {f}.",
+                    "On file for {s}, {f}.",
+                    "Here's {s}: {f}.",
+                    "I can tell you that for {s}, {f}.",
+                    "Found it — for {s}, {f}.",
+                    "{S} is in front of me: {f}.",
+                    "With {s}, {f}.",
+                    "Regarding {s}, {f}.",
+                    "About {s}: {f}.",
+                    "I've opened {s}; {f}.",
+                    "Taking {s}, {f}.",
+                    "The details of {s}: {f}.",
                 )
             ).format(s=subject, S=cap(subject), f=join(facts))
         )
@@ -972,15 +1027,27 @@ class OfflineAgent:
         if col.endswith(("_on", "_at")) and isinstance(value, str):
             verb = label(column)[: -len(" on")] if col.endswith("_on") else label(column)[: -len(" at")]
             shown = self._value(value, column)
-            if not verb.endswith("ed") and " " not in verb:  # opens_at, closes_at, starts_on: a present verb
-                prep = "at" if col.endswith("_at") else "on"
-                return self.say.pick(("it {v} {p} {x}", "it {v} {p} {x}", "the {l} time is {x}")).format(
-                    v=verb, p=prep, x=shown, l=verb.removesuffix("s")
+            prep = "at" if col.endswith("_at") else "on"
+            if verb.endswith("s") and " " not in verb:  # opens_at, closes_at, starts_on: a present verb
+                return self.say.pick(("it {v} {p} {x}", "it {v} {p} {x}", "{x} is when it {v}")).format(
+                    v=verb, p=prep, x=shown
+                )
+            if not verb.endswith("ed") and " " not in verb:  # due_on: an adjective
+                return self.say.pick(("it is {v} {p} {x}", "it's {v} {p} {x}", "the {v} date is {x}")).format(
+                    v=verb, p=prep, x=shown
                 )
             if not value:
                 return f"it has not been {verb} yet"
             return self.say.pick(
-                ("it was {v} on {x}", "it was {v} on {x}", "the {v} date is {x}", "it shows as {v} on {x}")
+                (
+                    "it was {v} on {x}",
+                    "it was {v} on {x}",
+                    "the {v} date is {x}",
+                    "it shows as {v} on {x}",
+                    "it's down as {v} on {x}",
+                    "the date it was {v} is {x}",
+                    "it was {v} on {x}, according to the record",
+                )
             ).format(v=verb, x=shown)
         name = label(column)
         verb = "are" if _plural_noun(name.rsplit(" ", 1)[-1]) else "is"
@@ -988,6 +1055,10 @@ class OfflineAgent:
             return f"the {name} {verb} not set"
         shown = self._value(value, column).rstrip(".")
         if verb == "are":
+            if isinstance(value, int) and not isinstance(value, bool):
+                return self.say.pick(("the number of {n} is {v}", "the {n} come to {v}", "the {n} total {v}")).format(
+                    n=name, v=shown
+                )
             return f"the {name} are {shown}"
         return self.say.pick(
             (
@@ -998,6 +1069,15 @@ class OfflineAgent:
                 "the {n} shows {v}",
                 "the {n} is recorded as {v}",
                 "the {n} comes up as {v}",
+                "its {n} is {v}",
+                "the {n} on record is {v}",
+                "the {n} is down as {v}",
+                "it has {v} as the {n}",
+                "the {n} says {v}",
+                "the {n} is given as {v}",
+                "the {n} reads {v}",
+                "{v} is the {n}",
+                "the {n} is set to {v}",
             )
         ).format(n=name, v=shown)
 
@@ -1184,7 +1264,22 @@ def _participle(verb: str) -> str:
 
 def _names_line(table: str, names: list[str], say: Phrasing) -> str:
     things = plural(entity(table)) if len(names) != 1 else entity(table)
+    counts = dict(Counter(names))
+    if len(names) > 1 and len(counts) == 1:  # the same name for every row: said once
+        return say.pick(
+            (
+                "All {c} are for {n}.",
+                "Every one of them is for {n}.",
+                "All {c} of them: {n}.",
+                "They're all for {n}.",
+                "Each of them is for {n}.",
+                "The {t} is the same for all {c}: {n}.",
+                "All {c} go with {n}.",
+                "It's {n} for every one of them.",
+            )
+        ).format(t=entity(table), c=_words(len(names)), n=names[0])
     if len(names) > 1:
+        listed = join([_counted(n, k, say) for n, k in counts.items()])
         return say.pick(
             (
                 "The {t}: {n}.",
@@ -1195,13 +1290,49 @@ def _names_line(table: str, names: list[str], say: Phrasing) -> str:
                 "The {t} on them: {n}.",
                 "In terms of {t}, we have {n}.",
                 "Between them, the {t} are {n}.",
+                "They cover {n}.",
+                "Looking at the {t}, there's {n}.",
+                "As for {t}: {n}.",
+                "They go with {n}.",
+                "{T}: {n}.",
+                "They're linked to {n}.",
+                "Going through them, I see {n}.",
+                "Their {t} are {n}.",
+                "One by one, the {t} are {n}.",
+                "The {t} behind them are {n}.",
             )
-        ).format(t=things, n=join(names))
+        ).format(t=things, T=cap(things), n=listed)
     name = names[0]
     the = "" if name.lower().startswith(("the ", "a ", "an ")) else "the "
-    return say.pick(("It is {w}{n}.", "That's {w}{n}.", "It's for {w}{n}.", "The {t} is {w}{n}.")).format(
-        w=the, n=name, t=things
-    )
+    return say.pick(
+        (
+            "It is {w}{n}.",
+            "That's {w}{n}.",
+            "It's for {w}{n}.",
+            "The {t} is {w}{n}.",
+            "It goes with {w}{n}.",
+            "It's linked to {w}{n}.",
+            "That one is {w}{n}.",
+            "The {t} on it is {w}{n}.",
+            "It's {w}{n}, as it happens.",
+            "The answer is {w}{n}.",
+        )
+    ).format(w=the, n=name, t=things)
+
+
+_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven")
+
+
+def _words(n: int) -> str:
+    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
+
+
+def _counted(name: str, k: int, say: Phrasing) -> str:
+    """A name with how many rows have it: ``Central Library (twice)``."""
+    if k == 1:
+        return name
+    times = "twice" if k == 2 else f"{_words(k)} times"
+    return say.pick(("{n} ({x})", "{n} {x}")).format(n=name, x=times)
 
 
 def _past(text: str, have: str = "I have ") -> str:
@@ -1236,8 +1367,34 @@ def _past(text: str, have: str = "I have ") -> str:
 
 
 #: Before the values a write left, when the done line does not repeat the restatement.
-_NOW = ("now", "as of now,", "from now on,", "in the system now,", "checking it again,", "reading it back,", "")
-_LEADS = ("I will", "I'm going to", "I'd", "the plan is to", "I'll go ahead and", "I'll", "my plan is to", "I can")
+_NOW = (
+    "now",
+    "as of now,",
+    "from now on,",
+    "in the system now,",
+    "checking it again,",
+    "reading it back,",
+    "",
+    "looking at it now,",
+    "on a fresh read,",
+    "to confirm,",
+    "straight after, the record says",
+    "I've re-read it:",
+    "a quick re-check shows",
+)
+_LEADS = (
+    "I will",
+    "I'm going to",
+    "I'd",
+    "the plan is to",
+    "I'll go ahead and",
+    "I'll",
+    "my plan is to",
+    "I can",
+    "I'm about to",
+    "what I'll do is",
+    "the idea is to",
+)
 
 
 def _text(result: types.CallToolResult) -> str:
