@@ -28,6 +28,7 @@ __all__ = [
     "cap",
     "entity",
     "entity_plural",
+    "field_name",
     "format_value",
     "is_flag",
     "is_money",
@@ -62,6 +63,23 @@ def label(column: str) -> str:
     words = [w for w in column.split("_") if w]
     words = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]
     return " ".join(_ACRONYMS.get(w, w) for w in words)
+
+
+def field_name(column: str) -> str:
+    """A column as a person names it in a question: ``opens_at`` -> ``opening time``,
+    ``borrowed_on`` -> ``borrowed date``, ``due_on`` -> ``due date``; else its label."""
+    low = column.lower()
+    if not low.endswith(("_on", "_at")) or low.count("_") != 1:
+        return label(column)
+    verb = low.split("_", 1)[0]
+    noun = "time" if low.endswith("_at") else "date"
+    if verb.endswith("s") and len(verb) > 3 and noun == "time":  # opens, closes: a present verb
+        stem = verb[:-1]
+        stem = stem[:-1] if stem.endswith("e") else stem
+        return f"{stem}ing {noun}"
+    if verb.endswith("s") and len(verb) > 3:  # starts_on
+        return f"{verb[:-1]} {noun}"
+    return f"{verb} {noun}"
 
 
 def entity(table: str) -> str:

@@ -255,7 +255,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
     body = join(phrases, "and")
     text = frame(
         p.say,
-        (f"{verb.capitalize()} {obj} {body}.", f"Need to {verb} {obj}: {body}."),
+        (f"{verb.capitalize()} {obj} {body}.", f"Need to {verb} {obj}: {body}.", f"{cap(obj)}, please: {body}."),
         (
             f"I'd like to {verb} {obj} {body}.",
             f"Could you {verb} {obj} for me, {body}?",
@@ -265,6 +265,12 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             f"Would you {verb} {obj} for me? {cap(body)}.",
             f"Could I {verb} {obj}, please? It's {body}.",
             f"I'm looking to {verb} {obj} — {body}.",
+            f"Can I {verb} {obj}? It's {body}.",
+            f"I need to {verb} {obj}, {body}.",
+            f"Could you set me up with {obj}? {cap(body)}.",
+            f"I'd like {obj}, please: {body}.",
+            f"Would you be able to {verb} {obj}, {body}?",
+            f"Please could you {verb} {obj}? The details: {body}.",
         ),
         (
             f"I've been meaning to do this for a while: could you {verb} {obj} {body}?",
