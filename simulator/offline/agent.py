@@ -45,7 +45,19 @@ from simulator.offline.acts import (
     Retry,
     Verify,
 )
-from simulator.offline.language import Phrasing, a, attach, cap, entity, format_value, join, label
+from simulator.offline.language import (
+    Phrasing,
+    a,
+    attach,
+    cap,
+    dash_case,
+    entity,
+    field_name,
+    format_value,
+    join,
+    label,
+    named,
+)
 from simulator.offline.planner import rows_of
 from toolservers.naming import singular
 
@@ -152,7 +164,7 @@ class OfflineAgent:
             t.lines.append(self.say.agent_greeting())
         if any(isinstance(x, Bye) for x in acts):
             first = (self.me or {}).get("first_name") or str((self.me or {}).get("name", "")).split(" ")[0]
-            return AgentTurn(text=self.say.agent_bye(first, self.recap), acts=[Bye()])
+            return AgentTurn(text=dash_case(self.say.agent_bye(first, self.recap)), acts=[Bye()])
         affirmed = False
         for act in acts:
             if isinstance(act, Inform):
@@ -197,7 +209,7 @@ class OfflineAgent:
             else:
                 merged.append(line)
         lines = merged
-        return AgentTurn(text=" ".join(lines), acts=t.acts)
+        return AgentTurn(text=dash_case(" ".join(lines)), acts=t.acts)
 
     async def aclose(self) -> None:
         """Nothing to release: the runner owns the MCP client."""
@@ -729,7 +741,7 @@ class OfflineAgent:
                 row = self._row_by_pk(self._table_for_key(k), {k: v})
                 name = self._name_of(row) if row else None
                 if name:
-                    names.append(f"for {name}" if " " in name or not name[:1].isupper() else f"for the {name}")
+                    names.append(f"for {named(entity(self._table_for_key(k) or k.removesuffix('_id')), name)}")
                 continue
             if k == "card_last4":
                 rest.append(f"paid with the card ending in {v}")
@@ -751,10 +763,14 @@ class OfflineAgent:
         name, v = label(column), self._value(value, column)
         low = column.lower()
         if low.endswith(("_on", "_at")):
-            return self.say.pick(("{n} {v}", "{n} {v}", "with {n} {v}", "to be {n} {v}")).format(n=name, v=v)
+            # "borrowed on 3 May", "due on 7 June" (or "with the due date 7 June"): the label is a verb phrase.
+            frames = ["{n} {v}", "{n} {v}"]
+            if not low.split("_", 1)[0].endswith("ed"):
+                frames.append("with the {f} {v}")
+            return self.say.pick(frames).format(n=name, v=v, f=field_name(column))
         if low == "status" or low.endswith("_status"):
             return self.say.pick(
-                ("with the status {v}", "marked {v}", "marked as {v}", "set to {v}", "with status {v}", "as {v}")
+                ("with the status {v}", "marked {v}", "marked as {v}", "with status {v}", "in the {v} state")
             ).format(v=v)
         return self.say.pick(
             (
@@ -867,6 +883,31 @@ class OfflineAgent:
             extra = [self._field(k, rows[0].get(k)) for k in report if k != "count" and k in rows[0]]
             what = join([self._value(v, k) for k, v in args.items() if k not in _CONTROL and not k.endswith("_id")])
             things = plural(thing) if n != 1 else thing
+            if n == 0 and what.startswith("no "):  # "no show": "no no show appointments" would not do
+                return self.say.pick(
+                    (
+                        "You don't have any {what} {things}.",
+                        "I can't see any {what} {things} on your account.",
+                        "There aren't any {what} {things} — none at all.",
+                    )
+                ).format(what=what, things=things)
+            if n == 0:
+                return (
+                    self.say.pick(
+                        (
+                            "You have no {what} {things}.",
+                            "There are no {what} {things} on your account.",
+                            "I can't see any {what} {things} — none at all.",
+                            "Your account has no {what} {things}.",
+                            "None, I'm afraid: there are no {what} {things}.",
+                            "I don't see any {what} {things} at all.",
+                            "There are no {what} {things} at the moment.",
+                            "Nothing shows up: no {what} {things}.",
+                        )
+                    )
+                    .format(what=what, things=things)
+                    .replace("  ", " ")
+                )
             text = (
                 self.say.pick(
                     (
@@ -1122,6 +1163,17 @@ class OfflineAgent:
             if name.startswith("unique") or "." in name:
                 column = label(name.split(".")[-1])
                 return f"that is already taken (the {column} must be unique). Would you like to try another?"
+            rule = _check_rule(text.split("constraint failed:", 1)[1].strip(), args, thing)
+            if rule:
+                return f"{rule}. " + self.say.pick(
+                    (
+                        "Would you like to try a different value?",
+                        "Shall we try it with another value?",
+                        "Do you want to try something else?",
+                        "Would another value work for you?",
+                        "What would you like instead?",
+                    )
+                )
             words = label(name).replace("not enough", "there isn't enough")
             again = self.say.pick(
                 (
@@ -1442,3 +1494,43 @@ def offline_agent_brain(argument: str) -> AgentFactory:
         )
 
     return factory
+
+
+_CHECK_BETWEEN = re.compile(r"^\W*(\w+)\W*\s+BETWEEN\s+(-?[\d.]+)\s+AND\s+(-?[\d.]+)\W*$", re.I)
+_CHECK_COMPARE = re.compile(r"^\W*(\w+)\W*\s*(>=|<=|>|<)\s*(-?[\d.]+)\W*$")
+_CHECK_IN = re.compile(r"^\W*(\w+)\W*\s+IN\s*\((.*)\)\W*$", re.I)
+
+
+def _check_rule(expression: str, args: dict[str, Any], thing: str) -> str:
+    """A CHECK constraint the database gave (``renewals BETWEEN 0 AND 3``) as the rule it is, in
+    words, with the value tried: "a loan can have at most 3 renewals, so 4 isn't possible"; ""
+    when the expression is not one of the simple forms."""
+    m = _CHECK_BETWEEN.match(expression)
+    if m:
+        column, lo, hi = m.group(1), m.group(2), m.group(3)
+        tried = args.get(column)
+        bound, word = (lo, "least") if isinstance(tried, int | float) and tried < float(lo) else (hi, "most")
+        return _bound_words(column, f"at {word}", bound, tried, thing)
+    m = _CHECK_COMPARE.match(expression)
+    if m:
+        column, op, bound = m.group(1), m.group(2), m.group(3)
+        words = {">=": "at least", "<=": "at most", ">": "more than", "<": "less than"}[op]
+        return _bound_words(column, words, bound, args.get(column), thing)
+    m = _CHECK_IN.match(expression)
+    if m:
+        column = m.group(1)
+        allowed = [v.strip().strip("'\"") for v in m.group(2).split(",") if v.strip()]
+        listed = join([format_value(v, column) for v in allowed], "or")
+        return f"the {label(column)} has to be {listed}"
+    return ""
+
+
+def _bound_words(column: str, words: str, bound: str, tried: Any, thing: str) -> str:
+    name = label(column)
+    if name.endswith("s") and not name.endswith("ss"):  # a count: "at most 3 renewals"
+        rule = f"{a(thing)} can have {words} {bound} {name}"
+    else:
+        rule = f"the {name} has to be {words} {bound}"
+    if tried is None or isinstance(tried, bool):
+        return rule
+    return f"{rule}, so {format_value(tried, column)} isn't possible"

@@ -26,13 +26,16 @@ __all__ = [
     "Phrasing",
     "a",
     "cap",
+    "dash_case",
     "entity",
     "entity_plural",
     "field_name",
     "format_value",
+    "is_code",
     "is_flag",
     "is_money",
     "join",
+    "named",
     "label",
     "value_forms",
 ]
@@ -80,6 +83,21 @@ def field_name(column: str) -> str:
     if verb.endswith("s") and len(verb) > 3:  # starts_on
         return f"{verb[:-1]} {noun}"
     return f"{verb} {noun}"
+
+
+def is_code(name: str) -> bool:
+    """Whether ``name`` is a code or number rather than a name (``C292985031``, ``ORD-10046``)."""
+    return " " not in name.strip() and any(ch.isdigit() for ch in name)
+
+
+def named(noun: str, name: str, *, title: bool = False) -> str:
+    """How a person calls a row by its name: a code with its noun ("copy C292985031"), a title
+    or a name of several words as it is ("Rails Across the Andes"), one word with "the"."""
+    if is_code(name):
+        return f"{noun} {name}"
+    if title or " " in name or not name[:1].isupper():
+        return name
+    return f"the {name}"
 
 
 def entity(table: str) -> str:
@@ -1247,8 +1265,24 @@ _SAFE_LOWER = frozenset(
     "Finished Completed Got Checked Looking Unfortunately Sorry Hmm Could Can What Which Do Is Anything Shall Would "
     "Happy No Nothing Now Next Also Then After Another Oh Something Moving Separately Besides Please I'd My Right "
     "Certainly Sure Of Yes Go Set Need Number How When Where Who Should Are May Does Will Kindly Tell Quick "
-    "Quickly Any Might Remind Plus Anyway Just Count Change Remove Delete Add Cancel".split()
+    "Quickly Any Might Remind Plus Anyway Just Count Change Remove Delete Add Cancel First Second One And Good "
+    "It They While Okay Give In Additionally Those Sticking Their Want Brilliant Lovely Perfect Going Between As "
+    "Splendid List Everything Checking A An Wonderful Regarding About With Both Each Every Once Well Sadly "
+    "Actually Luckily Apparently Thankfully".split()
 )
+_AFTER_DASH = re.compile(r"(?<= — )([A-Z][a-z]*)(?=[\s,:;.!?'’])")
+
+
+def _lowers(word: str) -> bool:
+    """Whether ``word`` (a sentence's first word) may go lower case: an ordinary word, not I or a name."""
+    base = re.split(r"['’]", word, maxsplit=1)[0]
+    return base in _SAFE_LOWER and base != "I"
+
+
+def dash_case(text: str) -> str:
+    """A dash joins clauses, so the word after it is lower case: "Welcome — first, may I ..."
+    (I, names and other proper nouns keep their capital)."""
+    return _AFTER_DASH.sub(lambda m: m.group(1).lower() if _lowers(m.group(1)) else m.group(1), text)
 
 
 def attach(first: str, second: str, *, joint: str = " — ") -> str:
@@ -1264,7 +1298,7 @@ def attach(first: str, second: str, *, joint: str = " — ") -> str:
         return f"{first.rstrip()} {cap(second)}"
     head = first.rstrip(" .!")
     word = second.split(" ", 1)[0].rstrip(",:;")
-    if word in _SAFE_LOWER and not (word.startswith("I") and word[1:2] in {"", "'", "’"}):
+    if _lowers(word):
         second = second[:1].lower() + second[1:]
     return f"{head}{joint}{second}"
 
@@ -1482,6 +1516,8 @@ class Phrasing:
         for opening, banks in _REWORD:
             if not text.startswith(opening):
                 continue
+            if opening == "Please " and text[len(opening) :].startswith(("could ", "can ", "would ", "will ")):
+                return text  # "Please could you ...": already a question, its opening stays
             choice = self._mood(banks)
             if opening == "What's " and choice.endswith(" what "):
                 rest = text[len(opening) :].rstrip("?")
