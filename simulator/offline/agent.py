@@ -1446,6 +1446,16 @@ _LEADS = (
     "I'm about to",
     "what I'll do is",
     "the idea is to",
+    "I'm ready to",
+    "the next step would be to",
+    "what I'd do now is",
+    "I'm all set to",
+    "I'd now",
+    "I'm lined up to",
+    "all that's left is to",
+    "I'm about to go ahead and",
+    "the change I'd make is to",
+    "I'm set up to",
 )
 
 
