@@ -434,7 +434,7 @@ class OfflineUser:
         if marker:
             turn.text += marker + " "
         self._ask_next(turn, lowercase=marker.endswith((",", " and")))
-        if before.strip() and self.rng.random() < 0.85:
+        if before.strip() and self.rng.random() < 0.6:
             turn.text = attach(before.strip(), turn.text.strip())
         else:
             turn.text = before + turn.text
