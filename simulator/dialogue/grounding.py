@@ -209,6 +209,8 @@ def _number_matches(said: float, decimals: int, value: float) -> bool:
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 #: Phrases whose yes/no word answers nothing ("No problem — ...").
 _IDIOMS = re.compile(r"(?i)\b(no problem|no worries|no rush|no need|not at all|yes,? of course)\b")
+#: A count of nothing in words: "no lost loans", "none", "zero", "I don't see any".
+_NO_COUNT = re.compile(r"(?i)\b(?:no|zero)\s+(?=[a-z])|\bnone\b|\bnot any\b|n't\s+(?:[a-z]+\s+)?any\b")
 _LABEL_SKIP = frozenset({"is", "has", "the", "flag", "id", "of", "a", "an"})
 
 
@@ -257,6 +259,11 @@ def mentions(text: str, value: Any, name: str | None = None) -> str | None:
         return m.group(0) if m else None
     if _is_number(value):
         number = float(value)
+        if number == 0 and name == "count":
+            # "You have no lost loans", "none of them": a count of nothing, said as people say it.
+            m = _NO_COUNT.search(_IDIOMS.sub(" ", text))
+            if m:
+                return m.group(0)
         for amount, decimals, number_words in _numbers(text):
             if _number_matches(amount, decimals, number):
                 return number_words

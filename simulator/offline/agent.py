@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +45,19 @@ from simulator.offline.acts import (
     Retry,
     Verify,
 )
-from simulator.offline.language import Phrasing, a, attach, cap, entity, format_value, join, label
+from simulator.offline.language import (
+    Phrasing,
+    a,
+    attach,
+    cap,
+    dash_case,
+    entity,
+    field_name,
+    format_value,
+    join,
+    label,
+    named,
+)
 from simulator.offline.planner import rows_of
 from toolservers.naming import singular
 
@@ -151,7 +164,7 @@ class OfflineAgent:
             t.lines.append(self.say.agent_greeting())
         if any(isinstance(x, Bye) for x in acts):
             first = (self.me or {}).get("first_name") or str((self.me or {}).get("name", "")).split(" ")[0]
-            return AgentTurn(text=self.say.agent_bye(first, self.recap), acts=[Bye()])
+            return AgentTurn(text=dash_case(self.say.agent_bye(first, self.recap)), acts=[Bye()])
         affirmed = False
         for act in acts:
             if isinstance(act, Inform):
@@ -181,7 +194,7 @@ class OfflineAgent:
         if not t.asked and not self.confirming:
             first = (self.me or {}).get("first_name") or ""
             more = self.say.more(str(first))
-            if lines and len(" ".join(lines).split()) > 12 and self.rng.random() < 0.25:
+            if lines and self.rng.random() < (0.4 if len(" ".join(lines).split()) > 12 else 0.15):
                 more = ""  # a long answer often simply ends: not every turn closes with "anything else?"
             if not more:
                 pass
@@ -196,7 +209,7 @@ class OfflineAgent:
             else:
                 merged.append(line)
         lines = merged
-        return AgentTurn(text=" ".join(lines), acts=t.acts)
+        return AgentTurn(text=dash_case(" ".join(lines)), acts=t.acts)
 
     async def aclose(self) -> None:
         """Nothing to release: the runner owns the MCP client."""
@@ -444,6 +457,13 @@ class OfflineAgent:
                     "I re-read {what} from the system: {facts}.",
                     "Looking at {what} again now, {facts}.",
                     "Fresh from the system, for {what}: {facts}.",
+                    "I've looked at {what} one more time: {facts}.",
+                    "A second look at {what} shows {facts}.",
+                    "Re-checking {what}, {facts}.",
+                    "I've pulled {what} up again, and {facts}.",
+                    "Double-checked: for {what}, {facts}.",
+                    "Reading {what} again now: {facts}.",
+                    "Just re-read {what} — {facts}.",
                 )
             ).format(facts=facts, what=what)
         )
@@ -721,7 +741,7 @@ class OfflineAgent:
                 row = self._row_by_pk(self._table_for_key(k), {k: v})
                 name = self._name_of(row) if row else None
                 if name:
-                    names.append(f"for {name}" if " " in name or not name[:1].isupper() else f"for the {name}")
+                    names.append(f"for {named(entity(self._table_for_key(k) or k.removesuffix('_id')), name)}")
                 continue
             if k == "card_last4":
                 rest.append(f"paid with the card ending in {v}")
@@ -743,10 +763,14 @@ class OfflineAgent:
         name, v = label(column), self._value(value, column)
         low = column.lower()
         if low.endswith(("_on", "_at")):
-            return self.say.pick(("{n} {v}", "{n} {v}", "with {n} {v}", "to be {n} {v}")).format(n=name, v=v)
+            # "borrowed on 3 May", "due on 7 June" (or "with the due date 7 June"): the label is a verb phrase.
+            frames = ["{n} {v}", "{n} {v}"]
+            if not low.split("_", 1)[0].endswith("ed"):
+                frames.append("with the {f} {v}")
+            return self.say.pick(frames).format(n=name, v=v, f=field_name(column))
         if low == "status" or low.endswith("_status"):
             return self.say.pick(
-                ("with the status {v}", "marked {v}", "marked as {v}", "set to {v}", "with status {v}", "as {v}")
+                ("with the status {v}", "marked {v}", "marked as {v}", "with status {v}", "in the {v} state")
             ).format(v=v)
         return self.say.pick(
             (
@@ -859,6 +883,31 @@ class OfflineAgent:
             extra = [self._field(k, rows[0].get(k)) for k in report if k != "count" and k in rows[0]]
             what = join([self._value(v, k) for k, v in args.items() if k not in _CONTROL and not k.endswith("_id")])
             things = plural(thing) if n != 1 else thing
+            if n == 0 and what.startswith("no "):  # "no show": "no no show appointments" would not do
+                return self.say.pick(
+                    (
+                        "You don't have any {what} {things}.",
+                        "I can't see any {what} {things} on your account.",
+                        "There aren't any {what} {things} — none at all.",
+                    )
+                ).format(what=what, things=things)
+            if n == 0:
+                return (
+                    self.say.pick(
+                        (
+                            "You have no {what} {things}.",
+                            "There are no {what} {things} on your account.",
+                            "I can't see any {what} {things} — none at all.",
+                            "Your account has no {what} {things}.",
+                            "None, I'm afraid: there are no {what} {things}.",
+                            "I don't see any {what} {things} at all.",
+                            "There are no {what} {things} at the moment.",
+                            "Nothing shows up: no {what} {things}.",
+                        )
+                    )
+                    .format(what=what, things=things)
+                    .replace("  ", " ")
+                )
             text = (
                 self.say.pick(
                     (
@@ -873,6 +922,13 @@ class OfflineAgent:
                         "Altogether there are {n} {what} {things}.",
                         "I make it {n} {what} {things}.",
                         "Looks like {n} {what} {things}.",
+                        "By my count, {n} {what} {things}.",
+                        "I've counted {n} {what} {things}.",
+                        "The total is {n} {what} {things}.",
+                        "Adding them up, {n} {what} {things}.",
+                        "On your account: {n} {what} {things}.",
+                        "I get {n} {what} {things}.",
+                        "That's {n} {what} {things} in all.",
                     )
                 )
                 .format(n=n, what=what, things=things)
@@ -896,7 +952,14 @@ class OfflineAgent:
                         "Lovely, that's found you.",
                         "Thanks, you're verified.", "Perfect, I've matched you.", "Great, I've confirmed who you are.",
                         "That's you — thanks.", "OK, I've brought up your details.", "Thanks, the details match.",
-                        "Good, I've verified you.", "Thanks for that; you're in the system.", "", "", "", "", "", "",
+                        "Good, I've verified you.", "Thanks for that; you're in the system.",
+                        "That's your account — thank you.", "Great, your account's up.", "Thanks, I have you.",
+                        "Right, that's you.", "Lovely, I've got your record.", "Brilliant, you're found.",
+                        "OK, your details are on screen.", "Thank you — you're all checked.",
+                        "That checks out, thanks.",
+                        "Cheers, I've found you.", "Perfect, your account's here.", "Ah, there you are.",
+                        "I've got your record up now.", "Thanks, you're identified.", "Great, that's matched.",
+                        "", "", "", "", "", "", "", "", "",
                     )
                 )  # fmt: skip
             return ""
@@ -923,12 +986,29 @@ class OfflineAgent:
                         "That's {n}.",
                         "By name: {n}.",
                         "Namely {n}.",
+                        "Here's the list: {n}.",
+                        "They come up as {n}.",
+                        "Listed, they are {n}.",
+                        "I have {n}.",
+                        "Those would be {n}.",
+                        "The names are {n}.",
+                        "Going down the list: {n}.",
+                        "These: {n}.",
                     )
-                ).format(n=join(names))
+                ).format(n=join([_counted(n, k, self.say) for n, k in Counter(names).items()]))
             if any(details):
                 if details[0]:
                     body += " " + self.say.pick(
-                        ("The first one: {d}.", "For the first, {d}.", "On the first one, {d}.", "The top one: {d}.")
+                        (
+                            "The first one: {d}.",
+                            "For the first, {d}.",
+                            "On the first one, {d}.",
+                            "The top one: {d}.",
+                            "For the one at the top, {d}.",
+                            "Taking the first, {d}.",
+                            "As for the first of them, {d}.",
+                            "First on the list: {d}.",
+                        )
                     ).format(d=details[0])
             return head + body
         row = rows[0] if rows else {}
@@ -959,6 +1039,22 @@ class OfflineAgent:
                     "I have {s} here: {f}.",
                     "In the system, for {s}, {f}.",
                     "Right, {s}: {f}.",
+                    "I've got {s} up: {f}.",
+                    "Pulling up {s}: {f}.",
+                    "So, {s}: {f}.",
+                    "Let me see — for {s}, {f}.",
+                    "Having looked at {s}, {f}.",
+                    "On file for {s}, {f}.",
+                    "Here's {s}: {f}.",
+                    "I can tell you that for {s}, {f}.",
+                    "Found it — for {s}, {f}.",
+                    "{S} is in front of me: {f}.",
+                    "With {s}, {f}.",
+                    "Regarding {s}, {f}.",
+                    "About {s}: {f}.",
+                    "I've opened {s}; {f}.",
+                    "Taking {s}, {f}.",
+                    "The details of {s}: {f}.",
                 )
             ).format(s=subject, S=cap(subject), f=join(facts))
         )
@@ -972,15 +1068,27 @@ class OfflineAgent:
         if col.endswith(("_on", "_at")) and isinstance(value, str):
             verb = label(column)[: -len(" on")] if col.endswith("_on") else label(column)[: -len(" at")]
             shown = self._value(value, column)
-            if not verb.endswith("ed") and " " not in verb:  # opens_at, closes_at, starts_on: a present verb
-                prep = "at" if col.endswith("_at") else "on"
-                return self.say.pick(("it {v} {p} {x}", "it {v} {p} {x}", "the {l} time is {x}")).format(
-                    v=verb, p=prep, x=shown, l=verb.removesuffix("s")
+            prep = "at" if col.endswith("_at") else "on"
+            if verb.endswith("s") and " " not in verb:  # opens_at, closes_at, starts_on: a present verb
+                return self.say.pick(("it {v} {p} {x}", "it {v} {p} {x}", "{x} is when it {v}")).format(
+                    v=verb, p=prep, x=shown
+                )
+            if not verb.endswith("ed") and " " not in verb:  # due_on: an adjective
+                return self.say.pick(("it is {v} {p} {x}", "it's {v} {p} {x}", "the {v} date is {x}")).format(
+                    v=verb, p=prep, x=shown
                 )
             if not value:
                 return f"it has not been {verb} yet"
             return self.say.pick(
-                ("it was {v} on {x}", "it was {v} on {x}", "the {v} date is {x}", "it shows as {v} on {x}")
+                (
+                    "it was {v} on {x}",
+                    "it was {v} on {x}",
+                    "the {v} date is {x}",
+                    "it shows as {v} on {x}",
+                    "it's down as {v} on {x}",
+                    "the date it was {v} is {x}",
+                    "it was {v} on {x}, according to the record",
+                )
             ).format(v=verb, x=shown)
         name = label(column)
         verb = "are" if _plural_noun(name.rsplit(" ", 1)[-1]) else "is"
@@ -988,6 +1096,10 @@ class OfflineAgent:
             return f"the {name} {verb} not set"
         shown = self._value(value, column).rstrip(".")
         if verb == "are":
+            if isinstance(value, int) and not isinstance(value, bool):
+                return self.say.pick(("the number of {n} is {v}", "the {n} come to {v}", "the {n} total {v}")).format(
+                    n=name, v=shown
+                )
             return f"the {name} are {shown}"
         return self.say.pick(
             (
@@ -998,6 +1110,15 @@ class OfflineAgent:
                 "the {n} shows {v}",
                 "the {n} is recorded as {v}",
                 "the {n} comes up as {v}",
+                "its {n} is {v}",
+                "the {n} on record is {v}",
+                "the {n} is down as {v}",
+                "it has {v} as the {n}",
+                "the {n} says {v}",
+                "the {n} is given as {v}",
+                "the {n} reads {v}",
+                "{v} is the {n}",
+                "the {n} is set to {v}",
             )
         ).format(n=name, v=shown)
 
@@ -1042,6 +1163,17 @@ class OfflineAgent:
             if name.startswith("unique") or "." in name:
                 column = label(name.split(".")[-1])
                 return f"that is already taken (the {column} must be unique). Would you like to try another?"
+            rule = _check_rule(text.split("constraint failed:", 1)[1].strip(), args, thing)
+            if rule:
+                return f"{rule}. " + self.say.pick(
+                    (
+                        "Would you like to try a different value?",
+                        "Shall we try it with another value?",
+                        "Do you want to try something else?",
+                        "Would another value work for you?",
+                        "What would you like instead?",
+                    )
+                )
             words = label(name).replace("not enough", "there isn't enough")
             again = self.say.pick(
                 (
@@ -1184,7 +1316,22 @@ def _participle(verb: str) -> str:
 
 def _names_line(table: str, names: list[str], say: Phrasing) -> str:
     things = plural(entity(table)) if len(names) != 1 else entity(table)
+    counts = dict(Counter(names))
+    if len(names) > 1 and len(counts) == 1:  # the same name for every row: said once
+        return say.pick(
+            (
+                "All {c} are for {n}.",
+                "Every one of them is for {n}.",
+                "All {c} of them: {n}.",
+                "They're all for {n}.",
+                "Each of them is for {n}.",
+                "The {t} is the same for all {c}: {n}.",
+                "All {c} go with {n}.",
+                "It's {n} for every one of them.",
+            )
+        ).format(t=entity(table), c=_words(len(names)), n=names[0])
     if len(names) > 1:
+        listed = join([_counted(n, k, say) for n, k in counts.items()])
         return say.pick(
             (
                 "The {t}: {n}.",
@@ -1195,13 +1342,49 @@ def _names_line(table: str, names: list[str], say: Phrasing) -> str:
                 "The {t} on them: {n}.",
                 "In terms of {t}, we have {n}.",
                 "Between them, the {t} are {n}.",
+                "They cover {n}.",
+                "Looking at the {t}, there's {n}.",
+                "As for {t}: {n}.",
+                "They go with {n}.",
+                "{T}: {n}.",
+                "They're linked to {n}.",
+                "Going through them, I see {n}.",
+                "Their {t} are {n}.",
+                "One by one, the {t} are {n}.",
+                "The {t} behind them are {n}.",
             )
-        ).format(t=things, n=join(names))
+        ).format(t=things, T=cap(things), n=listed)
     name = names[0]
     the = "" if name.lower().startswith(("the ", "a ", "an ")) else "the "
-    return say.pick(("It is {w}{n}.", "That's {w}{n}.", "It's for {w}{n}.", "The {t} is {w}{n}.")).format(
-        w=the, n=name, t=things
-    )
+    return say.pick(
+        (
+            "It is {w}{n}.",
+            "That's {w}{n}.",
+            "It's for {w}{n}.",
+            "The {t} is {w}{n}.",
+            "It goes with {w}{n}.",
+            "It's linked to {w}{n}.",
+            "That one is {w}{n}.",
+            "The {t} on it is {w}{n}.",
+            "It's {w}{n}, as it happens.",
+            "The answer is {w}{n}.",
+        )
+    ).format(w=the, n=name, t=things)
+
+
+_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven")
+
+
+def _words(n: int) -> str:
+    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
+
+
+def _counted(name: str, k: int, say: Phrasing) -> str:
+    """A name with how many rows have it: ``Central Library (twice)``."""
+    if k == 1:
+        return name
+    times = "twice" if k == 2 else f"{_words(k)} times"
+    return say.pick(("{n} ({x})", "{n} {x}")).format(n=name, x=times)
 
 
 def _past(text: str, have: str = "I have ") -> str:
@@ -1236,8 +1419,44 @@ def _past(text: str, have: str = "I have ") -> str:
 
 
 #: Before the values a write left, when the done line does not repeat the restatement.
-_NOW = ("now", "as of now,", "from now on,", "in the system now,", "checking it again,", "reading it back,", "")
-_LEADS = ("I will", "I'm going to", "I'd", "the plan is to", "I'll go ahead and", "I'll", "my plan is to", "I can")
+_NOW = (
+    "now",
+    "as of now,",
+    "from now on,",
+    "in the system now,",
+    "checking it again,",
+    "reading it back,",
+    "",
+    "looking at it now,",
+    "on a fresh read,",
+    "to confirm,",
+    "straight after, the record says",
+    "I've re-read it:",
+    "a quick re-check shows",
+)
+_LEADS = (
+    "I will",
+    "I'm going to",
+    "I'd",
+    "the plan is to",
+    "I'll go ahead and",
+    "I'll",
+    "my plan is to",
+    "I can",
+    "I'm about to",
+    "what I'll do is",
+    "the idea is to",
+    "I'm ready to",
+    "the next step would be to",
+    "what I'd do now is",
+    "I'm all set to",
+    "I'd now",
+    "I'm lined up to",
+    "all that's left is to",
+    "I'm about to go ahead and",
+    "the change I'd make is to",
+    "I'm set up to",
+)
 
 
 def _text(result: types.CallToolResult) -> str:
@@ -1285,3 +1504,43 @@ def offline_agent_brain(argument: str) -> AgentFactory:
         )
 
     return factory
+
+
+_CHECK_BETWEEN = re.compile(r"^\W*(\w+)\W*\s+BETWEEN\s+(-?[\d.]+)\s+AND\s+(-?[\d.]+)\W*$", re.I)
+_CHECK_COMPARE = re.compile(r"^\W*(\w+)\W*\s*(>=|<=|>|<)\s*(-?[\d.]+)\W*$")
+_CHECK_IN = re.compile(r"^\W*(\w+)\W*\s+IN\s*\((.*)\)\W*$", re.I)
+
+
+def _check_rule(expression: str, args: dict[str, Any], thing: str) -> str:
+    """A CHECK constraint the database gave (``renewals BETWEEN 0 AND 3``) as the rule it is, in
+    words, with the value tried: "a loan can have at most 3 renewals, so 4 isn't possible"; ""
+    when the expression is not one of the simple forms."""
+    m = _CHECK_BETWEEN.match(expression)
+    if m:
+        column, lo, hi = m.group(1), m.group(2), m.group(3)
+        tried = args.get(column)
+        bound, word = (lo, "least") if isinstance(tried, int | float) and tried < float(lo) else (hi, "most")
+        return _bound_words(column, f"at {word}", bound, tried, thing)
+    m = _CHECK_COMPARE.match(expression)
+    if m:
+        column, op, bound = m.group(1), m.group(2), m.group(3)
+        words = {">=": "at least", "<=": "at most", ">": "more than", "<": "less than"}[op]
+        return _bound_words(column, words, bound, args.get(column), thing)
+    m = _CHECK_IN.match(expression)
+    if m:
+        column = m.group(1)
+        allowed = [v.strip().strip("'\"") for v in m.group(2).split(",") if v.strip()]
+        listed = join([format_value(v, column) for v in allowed], "or")
+        return f"the {label(column)} has to be {listed}"
+    return ""
+
+
+def _bound_words(column: str, words: str, bound: str, tried: Any, thing: str) -> str:
+    name = label(column)
+    if name.endswith("s") and not name.endswith("ss"):  # a count: "at most 3 renewals"
+        rule = f"{a(thing)} can have {words} {bound} {name}"
+    else:
+        rule = f"the {name} has to be {words} {bound}"
+    if tried is None or isinstance(tried, bool):
+        return rule
+    return f"{rule}, so {format_value(tried, column)} isn't possible"

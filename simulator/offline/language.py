@@ -26,12 +26,16 @@ __all__ = [
     "Phrasing",
     "a",
     "cap",
+    "dash_case",
     "entity",
     "entity_plural",
+    "field_name",
     "format_value",
+    "is_code",
     "is_flag",
     "is_money",
     "join",
+    "named",
     "label",
     "value_forms",
 ]
@@ -62,6 +66,38 @@ def label(column: str) -> str:
     words = [w for w in column.split("_") if w]
     words = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]
     return " ".join(_ACRONYMS.get(w, w) for w in words)
+
+
+def field_name(column: str) -> str:
+    """A column as a person names it in a question: ``opens_at`` -> ``opening time``,
+    ``borrowed_on`` -> ``borrowed date``, ``due_on`` -> ``due date``; else its label."""
+    low = column.lower()
+    if not low.endswith(("_on", "_at")) or low.count("_") != 1:
+        return label(column)
+    verb = low.split("_", 1)[0]
+    noun = "time" if low.endswith("_at") else "date"
+    if verb.endswith("s") and len(verb) > 3 and noun == "time":  # opens, closes: a present verb
+        stem = verb[:-1]
+        stem = stem[:-1] if stem.endswith("e") else stem
+        return f"{stem}ing {noun}"
+    if verb.endswith("s") and len(verb) > 3:  # starts_on
+        return f"{verb[:-1]} {noun}"
+    return f"{verb} {noun}"
+
+
+def is_code(name: str) -> bool:
+    """Whether ``name`` is a code or number rather than a name (``C292985031``, ``ORD-10046``)."""
+    return " " not in name.strip() and any(ch.isdigit() for ch in name)
+
+
+def named(noun: str, name: str, *, title: bool = False) -> str:
+    """How a person calls a row by its name: a code with its noun ("copy C292985031"), a title
+    or a name of several words as it is ("Rails Across the Andes"), one word with "the"."""
+    if is_code(name):
+        return f"{noun} {name}"
+    if title or " " in name or not name[:1].isupper():
+        return name
+    return f"the {name}"
 
 
 def entity(table: str) -> str:
@@ -275,20 +311,20 @@ _THANKS = {
         "Perfect, thanks a lot.",
         "Thanks, that's exactly it.",
         "Wonderful, thank you.",
-        "That's really helpful, thanks.",
+        "That's really helpful of you.",
         "Lovely, thank you so much.",
-        "Brilliant, thanks.",
+        "Brilliant, you're a star.",
         "Thank you, that's clear.",
         "Excellent, thanks for that.",
         "That's great to know, thank you.",
-        "Super, thanks.",
+        "Super, much appreciated.",
         "Much appreciated.",
         "Fantastic, thank you.",
         "Thanks, that answers it.",
         "Oh good, thank you.",
         "That's just what I needed, thanks.",
         "Oh, lovely — thank you.",
-        "That's very kind, thanks.",
+        "That's very kind of you.",
         "Thank you, that's really useful.",
         "How helpful, thank you.",
         "Ah, wonderful, thanks so much.",
@@ -311,18 +347,40 @@ _THANKS = {
         "Thanks a million.",
         "Oh, that's good news.",
         "Aha, thank you.",
+        "That sorts it, many thanks.",
+        "Thank you, I'd wondered about that.",
+        "Oh, I'm glad to hear it.",
+        "Thanks — you've been quick.",
+        "That's put my mind at ease.",
+        "Right, that's lovely.",
+        "Gosh, thank you.",
+        "Thanks, I'll keep that in mind.",
+        "Oh, that's handy to know.",
+        "Thank you for looking.",
+        "How reassuring — I'm glad I asked.",
+        "I appreciate that.",
+        "That's kind of you to check.",
+        "Oh good, that's sorted then.",
+        "Thanks, that's cleared it up.",
+        "Wonderful, I'm relieved.",
+        "Thank you, that's what I hoped.",
+        "That's very useful, cheers.",
+        "Brilliant — I'm grateful.",
+        "Thanks for being so thorough.",
+        "Oh, thank goodness.",
+        "That's lovely to hear.",
     ),
     "neutral": (
         "OK, thanks.",
         "Got it.",
         "Good.",
-        "Right, thanks.",
+        "Right you are, ta.",
         "Fine, thanks.",
         "OK.",
         "Thanks.",
         "Understood.",
         "Noted.",
-        "Clear, thanks.",
+        "Crystal clear.",
         "Alright.",
         "Makes sense.",
         "OK, good.",
@@ -331,12 +389,12 @@ _THANKS = {
         "OK, that helps.",
         "Good to know.",
         "Fair enough.",
-        "All right, thanks.",
+        "All right, much obliged.",
         "That works.",
         "Thanks for that.",
         "Sounds good.",
         "OK, noted.",
-        "Cool, thanks.",
+        "Cool, that helps.",
         "Right, that's clear.",
         "OK, understood.",
         "Great.",
@@ -351,11 +409,38 @@ _THANKS = {
         "Right you are.",
         "OK, that's clear.",
         "Ah, right.",
-        "Sure, thanks.",
+        "Sure thing.",
         "That's handy.",
         "OK, I see.",
         "Fine by me.",
         "Noted, cheers.",
+        "OK, I follow.",
+        "Fine, good.",
+        "Right, makes sense.",
+        "That's fair.",
+        "OK, great.",
+        "Sweet.",
+        "Lovely.",
+        "Good — one less thing to chase.",
+        "OK, brilliant.",
+        "Got it, ta.",
+        "Handy.",
+        "Ah, good.",
+        "Right, OK then.",
+        "Yep, spot on.",
+        "Thanks, good to hear.",
+        "OK, that settles it.",
+        "Right, understood.",
+        "Fine, plain enough.",
+        "Ah, I see now.",
+        "OK, that's useful.",
+        "Great, cheers.",
+        "Nice one.",
+        "Okay, thanks for that.",
+        "That's what I thought.",
+        "So that's it.",
+        "Good, glad that's clear.",
+        "Noted, I'll remember that.",
         "All clear.",
     ),
     "impatient": (
@@ -380,6 +465,18 @@ _THANKS = {
         "Next thing.",
         "Fine, carry on.",
         "OK, moving along.",
+        "Right, next one.",
+        "Good. Next.",
+        "OK, fine.",
+        "Yes, OK.",
+        "Noted, next.",
+        "Fine, let's go on.",
+        "OK — and the next thing.",
+        "Right, that's that.",
+        "Good, quickly now.",
+        "OK, got it.",
+        "Fine. Moving on.",
+        "Right, done.",
     ),
 }
 #: Thanks that repeat back what the agent reported ({v}: the value as said).
@@ -392,6 +489,10 @@ _ECHO = {
         "{V}, wonderful. Thank you.",
         "Right, {v}. Thanks so much.",
         "I'll jot down {v} — thank you.",
+        "{V}! Thanks for finding that.",
+        "Oh, it's {v}. Thank you.",
+        "{V} — I'd never have remembered.",
+        "So {v} — thanks ever so much.",
     ),
     "neutral": (
         "{V} — OK, thanks.",
@@ -402,6 +503,10 @@ _ECHO = {
         "Ah, {v} — that makes sense.",
         "Good, {v} it is.",
         "{V}? OK, thanks.",
+        "{V} — fine.",
+        "Right, so it's {v}.",
+        "{V}. Good to know.",
+        "OK, so {v} then.",
     ),
     "impatient": ("{V}. Fine.", "{V}, OK.", "Right, {v}.", "{V} — noted.", "OK, {v}. Next."),
 }
@@ -449,6 +554,30 @@ _NEXT = (
     "Also, if you could,",
     "Now that's done,",
     "One further thing:",
+    "Right, on to the next:",
+    "Here's another:",
+    "Okay, and",
+    "Next on my list:",
+    "And now,",
+    "That reminds me:",
+    "Also, I meant to ask:",
+    "While I think of it,",
+    "Then there's this:",
+    "And the other thing:",
+    "Another one:",
+    "One other question:",
+    "And lastly for now,",
+    "Let's see, next:",
+    "Also — quick one:",
+    "Sticking with the account,",
+    "Right then,",
+    "So, next thing:",
+    "Good — now,",
+    "One more, if I may:",
+    "My next question:",
+    "And, separately,",
+    "Another thing I need:",
+    "Okay, so next,",
 )
 _YES = {
     "polite": (
@@ -470,6 +599,14 @@ _YES = {
         "Lovely, yes, do go ahead.",
         "That's spot on, yes please.",
         "Yes please — that's the one.",
+        "Yes, that's what I'm after — please go ahead.",
+        "Indeed, please do.",
+        "That's it exactly. Go ahead, thank you.",
+        "Yes, I'm happy with that.",
+        "That all sounds right to me — please proceed.",
+        "Yes, please. Thanks for reading it back.",
+        "Quite right, yes.",
+        "Yes, that's the plan — go ahead.",
     ),
     "neutral": (
         "Yes.",
@@ -492,10 +629,45 @@ _YES = {
         "Yes, fine.",
         "Right, yes.",
         "Yes — all correct.",
+        "Yep, do it.",
+        "Yes, all good.",
+        "Sure, that's right.",
+        "Sure, go for it.",
+        "Yes, fine by me.",
+        "Right, do it.",
+        "Yes, that works.",
+        "Yeah, that's it.",
+        "Correct — go on.",
+        "All correct, yes.",
+        "Yep, sounds right.",
     ),
-    "impatient": ("Yes.", "Yes, go.", "Yes, do it.", "Correct, go ahead.", "Yep.", "Yes, just do it.", "Go ahead."),
+    "impatient": (
+        "Yes.",
+        "Yes, go.",
+        "Yes, do it.",
+        "Correct, go ahead.",
+        "Yep.",
+        "Yes, just do it.",
+        "Go ahead.",
+        "Yes, get on with it.",
+        "Right, yes, go.",
+        "Yes — quickly, please.",
+        "Fine, do it.",
+        "Yes, that's it, go.",
+    ),
 }
-_YES_TERSE = ("Yes.", "Yep.", "Correct.", "Go ahead.", "Yes, do it.", "Confirmed.", "Yes please.")
+_YES_TERSE = (
+    "Yes.",
+    "Yep.",
+    "Correct.",
+    "Go ahead.",
+    "Yes, do it.",
+    "Confirmed.",
+    "Yes please.",
+    "Sure, go.",
+    "Do it.",
+    "Right, yes.",
+)
 _WRONG = (
     "Hmm, that doesn't look right.",
     "I don't think that's correct.",
@@ -506,6 +678,12 @@ _WRONG = (
     "Sorry, I think there's a mix-up.",
     "That's not quite right.",
     "I'm not sure that's the right one.",
+    "Hang on, that isn't right.",
+    "That's not what I was expecting.",
+    "Something's off there.",
+    "Hmm, no — that doesn't look like mine.",
+    "That can't be right.",
+    "No, I don't think so.",
 )
 _MISSING = (
     "It doesn't look like that went through.",
@@ -514,6 +692,10 @@ _MISSING = (
     "I don't think that was done.",
     "I'm not seeing the change on my side.",
     "Are you sure that was saved?",
+    "Hmm, it doesn't look changed.",
+    "I'm not sure it actually happened.",
+    "It looks the same as before to me.",
+    "Nothing seems to have changed.",
 )
 _UNSURE = (
     "Could you double-check that the {what} is now {value}?",
@@ -524,6 +706,12 @@ _UNSURE = (
     "Can you verify the {what} really is {value}?",
     "Before we move on, can you read me the {what} again?",
     "Could you confirm the {what} for me once more?",
+    "Just checking — is the {what} definitely {value} now?",
+    "Sorry, can you read the {what} back to me?",
+    "Would you check the {what} is showing {value}?",
+    "Can you confirm it really says {value} for the {what}?",
+    "One more look at the {what}, please?",
+    "Is the {what} actually {value} now? Could you check?",
 )
 _CHANGE_MIND = (
     "Actually, I've changed my mind — make it {new} instead of {old}.",
@@ -532,6 +720,10 @@ _CHANGE_MIND = (
     "Wait, let's do {new}, not {old}.",
     "Oh, hang on — {new} would be better than {old}.",
     "Let me rethink that: {new} instead, please, not {old}.",
+    "Actually, make that {new}, not {old}.",
+    "No, wait — {new} rather than {old}, please.",
+    "Sorry, I meant {new}, not {old}.",
+    "Hold on, can we say {new} instead of {old}?",
 )
 _DONT_KNOW = (
     "I'm not sure about that one — can you work it out from what you found?",
@@ -642,6 +834,20 @@ _AGENT_HELLO = (
     "I'm here to help.",
     "Let's see what I can do.",
     "Sure — I'm on it.",
+    "Hello! Let's get that sorted.",
+    "Good to hear from you, let's have a look.",
+    "Of course — let's see.",
+    "Hi, thanks for waiting.",
+    "Happy to take a look.",
+    "Welcome — I can do that.",
+    "Morning! I can help.",
+    "Hello, thanks for getting in touch.",
+    "Certainly, let's begin.",
+    "Right away.",
+    "Hi there, glad you called.",
+    "Thanks for your message.",
+    "Yes, of course.",
+    "Lovely to hear from you.",
 )
 _AGENT_NAME = ("{first}", "{first}", "")
 _IDENTIFY = (
@@ -667,6 +873,14 @@ _IDENTIFY = (
     "Which {slot} do you use with us? That way I can find you.",
     "Could you read me the {slot} on file, so I can check your {things}?",
     "To keep your {things} safe, I'll need your {slot} first.",
+    "Sure — whose account is it? Your {slot} will do.",
+    "First things first: what's your {slot}?",
+    "Give me your {slot} and I'll bring up the account.",
+    "Could you start with your {slot}?",
+    "Let me look you up — your {slot}, please?",
+    "Which account is this for? Your {slot} is enough.",
+    "I'll just need to check it's you: your {slot}, please.",
+    "What's the {slot} you gave us when you joined?",
 )
 _ASK = (
     "Could you tell me {slots}?",
@@ -677,6 +891,10 @@ _ASK = (
     "Which {first} do you mean?",
     "Do you have {slots} to hand?",
     "I just need {slots} to find it.",
+    "Could you let me have {slots}?",
+    "I'll need {slots} for that — what is it?",
+    "Sorry, what's {slots}?",
+    "Tell me {slots} and I'll look it up.",
 )
 _CONFIRM_HEAD = (
     "Just to confirm:",
@@ -699,6 +917,20 @@ _CONFIRM_HEAD = (
     "Here's my understanding:",
     "So we agree on it:",
     "Let me confirm the details:",
+    "Before it goes through:",
+    "Let me say it back to you:",
+    "For the record:",
+    "To check I've understood:",
+    "Just so we're clear:",
+    "First, a quick read-back:",
+    "Here's what would happen:",
+    "So the change would be this:",
+    "Before I press the button:",
+    "Let me run it past you:",
+    "Checking with you first:",
+    "Please check this for me:",
+    "A quick confirmation first:",
+    "I've got it ready:",
 )
 _CONFIRM_TAIL = (
     "Shall I go ahead?",
@@ -730,6 +962,22 @@ _CONFIRM_TAIL = (
     "shall I make it so?",
     "is it all right to go ahead?",
     "do you want me to put that through?",
+    "Is it OK to go ahead?",
+    "Does that look right — shall I?",
+    "Shall I do it?",
+    "Happy for me to do that?",
+    "Should I make the change now?",
+    "Would you like me to do it now?",
+    "would you like me to go ahead with it?",
+    "shall I save it?",
+    "may I put that through now?",
+    "OK to make that change?",
+    "Do I have that right — shall I go ahead?",
+    "Should I save that?",
+    "Are we good to go?",
+    "May I proceed?",
+    "Do you want me to do it that way?",
+    "Is it all right to save that?",
 )
 _DONE = (
     "Done —",
@@ -754,20 +1002,45 @@ _DONE = (
     "Done and dusted:",
     "There we go:",
     "That's now saved:",
+    "Right —",
+    "OK, that's through:",
+    "Saved:",
+    "That's updated:",
+    "Changed:",
+    "Done for you:",
+    "It went through:",
+    "No problems there:",
+    "That's all in place:",
+    "Handled:",
+    "That's been processed:",
+    "Okay, done:",
+    "All sorted:",
+    "That's recorded:",
 )
 _FOUND_MANY = (
     "I found {n} {things}.",
     "There are {n} {things}.",
-    "You have {n} {things}.",
     "I can see {n} {things}.",
     "{N} {things} come up.",
     "I'm seeing {n} {things}.",
     "The system lists {n} {things}.",
     "{N} {things} show up.",
-    "Your account has {n} {things}.",
     "I've got {n} {things} here.",
     "That brings up {n} {things}.",
     "There are {n} {things} on file.",
+    "{N} {things} turn up.",
+    "I've found {n} {things}.",
+    "The search gives {n} {things}.",
+    "Looking at the system, there are {n} {things}.",
+    "{N} {things} match.",
+    "That gives {n} {things}.",
+    "I've pulled up {n} {things}.",
+    "On record: {n} {things}.",
+    "All told, {n} {things}.",
+    "I'm looking at {n} {things}.",
+    "I count {n} {things}.",
+    "The system returns {n} {things}.",
+    "{N} {things}, by the look of it.",
 )
 _FOUND_NONE = (
     "I couldn't find any {things} matching that.",
@@ -775,6 +1048,10 @@ _FOUND_NONE = (
     "There aren't any {things} like that.",
     "I'm not seeing any {things} for that.",
     "Nothing comes up for that, I'm afraid.",
+    "I've searched, but there are no {things} like that.",
+    "Sorry, no {things} come up.",
+    "The system has no {things} that match.",
+    "I'm afraid there aren't any {things} there.",
 )
 _REFUSE_HEAD = (
     "I'm sorry, but I can't do that:",
@@ -787,6 +1064,16 @@ _REFUSE_HEAD = (
     "That's not allowed, I'm afraid:",
     "I'm unable to do that one:",
     "Sorry — I can't go ahead with that:",
+    "I'm afraid I have to stop you there:",
+    "That one isn't possible, sorry:",
+    "I'm not allowed to do that, I'm afraid:",
+    "Sorry, the rules mean I can't do that:",
+    "I'm afraid that's one I have to turn down:",
+    "I can't help with that part:",
+    "I'd love to, but I can't:",
+    "Unfortunately that's not allowed:",
+    "I'm afraid my hands are tied on that one:",
+    "I'm afraid that's not permitted:",
 )
 _ERROR_HEAD = (
     "I'm sorry, that didn't go through:",
@@ -799,6 +1086,14 @@ _ERROR_HEAD = (
     "That attempt failed:",
     "Sorry, it came back with an error:",
     "It wasn't accepted:",
+    "That didn't work, sorry:",
+    "The change bounced back, sorry:",
+    "Sorry, I hit a problem:",
+    "I got an error back:",
+    "No luck, I'm afraid:",
+    "That was refused:",
+    "Sorry, the system said no:",
+    "That one came back refused:",
 )
 _MORE = (
     "Is there anything else I can do for you?",
@@ -861,6 +1156,24 @@ _MORE = (
     "is that useful?",
     "I'm happy to dig further if you like.",
     "just let me know what's next.",
+    "what's next?",
+    "Anything more?",
+    "Something else?",
+    "Anything else you'd like to know?",
+    "What else can I check?",
+    "Is there more?",
+    "Anything else for today?",
+    "anything more I can do?",
+    "what else?",
+    "Need anything more?",
+    "Any more questions?",
+    "Happy to look into anything else.",
+    "Is there anything I've missed?",
+    "Can I help further?",
+    "what's the next thing on your list?",
+    "does that answer it?",
+    "I hope that helps.",
+    "hope that's useful.",
 )
 _AGENT_BYE_MID = (
     "have a great day",
@@ -890,6 +1203,16 @@ _AGENT_BYE_MID = (
     "have a smooth week ahead",
     "enjoy your evening",
     "good luck with everything",
+    "have a great evening",
+    "enjoy the weekend",
+    "see you soon",
+    "have a brilliant day",
+    "bye now",
+    "all the best for the week",
+    "until next time",
+    "goodbye",
+    "have a lovely day",
+    "catch you later",
 )
 _AGENT_BYE_HEAD = (
     "You're welcome",
@@ -912,6 +1235,16 @@ _AGENT_BYE_HEAD = (
     "All done then",
     "Wonderful",
     "Thanks for chatting",
+    "Cheers",
+    "Glad to be of help",
+    "Pleasure",
+    "You're very welcome",
+    "All good",
+    "Perfect",
+    "Right then",
+    "Great stuff",
+    "Happy I could sort that",
+    "It's been no trouble",
 )
 _AGENT_BYE_TAIL = (
     "have a great day!",
@@ -932,8 +1265,24 @@ _SAFE_LOWER = frozenset(
     "Finished Completed Got Checked Looking Unfortunately Sorry Hmm Could Can What Which Do Is Anything Shall Would "
     "Happy No Nothing Now Next Also Then After Another Oh Something Moving Separately Besides Please I'd My Right "
     "Certainly Sure Of Yes Go Set Need Number How When Where Who Should Are May Does Will Kindly Tell Quick "
-    "Quickly Any Might Remind Plus Anyway Just Count Change Remove Delete Add Cancel".split()
+    "Quickly Any Might Remind Plus Anyway Just Count Change Remove Delete Add Cancel First Second One And Good "
+    "It They While Okay Give In Additionally Those Sticking Their Want Brilliant Lovely Perfect Going Between As "
+    "Splendid List Everything Checking A An Wonderful Regarding About With Both Each Every Once Well Sadly "
+    "Actually Luckily Apparently Thankfully".split()
 )
+_AFTER_DASH = re.compile(r"(?<= — )([A-Z][a-z]*)(?=[\s,:;.!?'’])")
+
+
+def _lowers(word: str) -> bool:
+    """Whether ``word`` (a sentence's first word) may go lower case: an ordinary word, not I or a name."""
+    base = re.split(r"['’]", word, maxsplit=1)[0]
+    return base in _SAFE_LOWER and base != "I"
+
+
+def dash_case(text: str) -> str:
+    """A dash joins clauses, so the word after it is lower case: "Welcome — first, may I ..."
+    (I, names and other proper nouns keep their capital)."""
+    return _AFTER_DASH.sub(lambda m: m.group(1).lower() if _lowers(m.group(1)) else m.group(1), text)
 
 
 def attach(first: str, second: str, *, joint: str = " — ") -> str:
@@ -949,7 +1298,7 @@ def attach(first: str, second: str, *, joint: str = " — ") -> str:
         return f"{first.rstrip()} {cap(second)}"
     head = first.rstrip(" .!")
     word = second.split(" ", 1)[0].rstrip(",:;")
-    if word in _SAFE_LOWER and not (word.startswith("I") and word[1:2] in {"", "'", "’"}):
+    if _lowers(word):
         second = second[:1].lower() + second[1:]
     return f"{head}{joint}{second}"
 
@@ -1054,6 +1403,7 @@ class Phrasing:
                 (
                     "OK.", "Thanks.", "Good.", "Got it.", "Right.", "Fine.", "Cheers.", "Great.", "Perfect.",
                     "OK, thanks.", "Noted.", "Sure.", "Ta.", "Good, thanks.", "Fine, thanks.", "Right, OK.",
+                    "Nice.", "Ah, OK.", "Got it, ta.", "Lovely.", "Good stuff.", "Thanks, OK.", "Yep.", "Ace.",
                 )
             )  # fmt: skip
         text = self._mood(_THANKS)
@@ -1074,6 +1424,14 @@ class Phrasing:
                     "That puts my mind at rest.",
                     "I'll write that down somewhere safe.",
                     "That's one less thing to think about.",
+                    "I'd been wondering about that for a while.",
+                    "I'll let my sister know, she was asking.",
+                    "That's much simpler than I feared.",
+                    "I can cross that off now.",
+                    "I'll tell the others at home.",
+                    "It's good to have it straight.",
+                    "That was quicker than I expected.",
+                    "I'd half forgotten about it, to be honest.",
                 )
             )
         return text
@@ -1158,6 +1516,8 @@ class Phrasing:
         for opening, banks in _REWORD:
             if not text.startswith(opening):
                 continue
+            if opening == "Please " and text[len(opening) :].startswith(("could ", "can ", "would ", "will ")):
+                return text  # "Please could you ...": already a question, its opening stays
             choice = self._mood(banks)
             if opening == "What's " and choice.endswith(" what "):
                 rest = text[len(opening) :].rstrip("?")
@@ -1285,6 +1645,6 @@ class Phrasing:
         if first_name and self.rng.random() < 0.7:
             head += f", {first_name}"
         tail = self.pick(_AGENT_BYE_MID)
-        if recap:
+        if recap and self.rng.random() < 0.5:
             return f"{head} — {recap.rstrip('.')}; {tail}!"
         return f"{head}, and {tail}!"

@@ -35,20 +35,38 @@ def make_persona(rng: random.Random) -> Persona:
 
 
 def build_scenario(
-    environment: Environment, *, index: int, seed: int, mode: Mode = Mode.USER_ORIENTED, tasks: int | None = None
+    environment: Environment,
+    *,
+    index: int,
+    seed: int,
+    mode: Mode = Mode.USER_ORIENTED,
+    tasks: int | None = None,
+    max_turns: int | None = None,
 ) -> Scenario:
     """Plan one scenario on a private copy of the environment's database.
 
     The scenario depends only on (environment, seed, index), not on the mode, so both
-    modes can be compared on the same tasks.
+    modes can be compared on the same tasks. What is planned comes from one seeded
+    generator, how the requests are worded from another, so a change of wording never
+    changes a plan. ``max_turns`` is the dialogue's turn limit (default: DialogueConfig's):
+    the tasks planned fit within it.
     """
     rng = random.Random(f"{seed}:{environment.id}:{index}")
+    wording = random.Random(f"wording:{seed}:{environment.id}:{index}")
     persona = make_persona(rng)
     count = tasks if tasks is not None else task_count(rng)
     db = open_database(environment.database)
     try:
         executor = ToolExecutor(environment, db, source=f"environment {environment.id}")
-        planner = Planner(environment, executor, read_schema(environment, db), rng, persona=persona)
+        planner = Planner(
+            environment,
+            executor,
+            read_schema(environment, db),
+            rng,
+            persona=persona,
+            wording=wording,
+            max_turns=max_turns,
+        )
         planned = planner.plan(count)
     finally:
         db.close()

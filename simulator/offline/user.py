@@ -53,7 +53,7 @@ from simulator.offline.acts import (
     Request,
     Verify,
 )
-from simulator.offline.language import Phrasing, attach, format_value, label, value_forms
+from simulator.offline.language import Phrasing, attach, dash_case, format_value, label, value_forms
 
 __all__ = ["OfflineUser", "offline_user_brain"]
 
@@ -166,7 +166,7 @@ class OfflineUser:
         return self._said(self.react(text, acts))
 
     def _said(self, turn: UserTurn) -> UserTurn:
-        turn.text = " ".join(turn.text.split())
+        turn.text = dash_case(" ".join(turn.text.split()))
         self.said += " " + turn.text.lower()
         return turn
 
@@ -434,7 +434,7 @@ class OfflineUser:
         if marker:
             turn.text += marker + " "
         self._ask_next(turn, lowercase=marker.endswith((",", " and")))
-        if before.strip() and self.rng.random() < 0.85:
+        if before.strip() and self.rng.random() < 0.6:
             turn.text = attach(before.strip(), turn.text.strip())
         else:
             turn.text = before + turn.text

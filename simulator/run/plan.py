@@ -221,10 +221,18 @@ def default_planner(config: RunConfig) -> tuple[Sequence[Environment], Sequence[
 
         environments.append(attach_rules(derive_environment(config.database)))
     # Only this run's (or its shard's) indexes, each built when the run reaches it.
-    return environments, offline_plan(environments, config.scenario_indexes(), seed=config.seed, mode=config.mode)
+    return environments, offline_plan(
+        environments,
+        config.scenario_indexes(),
+        seed=config.seed,
+        mode=config.mode,
+        max_turns=config.dialogue.max_turns,
+    )
 
 
-def offline_plan(environments: Sequence[Environment], indexes: range, *, seed: int, mode: Mode) -> ScenarioPlan:
+def offline_plan(
+    environments: Sequence[Environment], indexes: range, *, seed: int, mode: Mode, max_turns: int | None = None
+) -> ScenarioPlan:
     """The offline scenarios of ``indexes`` spread over ``environments`` (as ``build_scenarios`` makes them), lazily.
 
     Position ``p`` of the plan is scenario index ``indexes[p]`` (a shard's indexes skip).
@@ -247,7 +255,9 @@ def offline_plan(environments: Sequence[Environment], indexes: range, *, seed: i
 
     def build(p: int) -> Scenario:
         i = indexes[p]
-        scenario = first.pop(p, None) or build_scenario(envs[i % len(envs)], index=i, seed=seed, mode=mode)
+        scenario = first.pop(p, None) or build_scenario(
+            envs[i % len(envs)], index=i, seed=seed, mode=mode, max_turns=max_turns
+        )
         if scenario.id != id_of(p):
             raise AssertionError(f"scenario {i} has id {scenario.id!r}, its plan says {id_of(p)!r}")
         return scenario
@@ -370,7 +380,9 @@ async def _plan_scenarios(
     if model is None:
         for i in indexes:
             env = environments[i % len(environments)]
-            found[i] = build_scenario(env, index=i, seed=config.seed, mode=config.mode)
+            found[i] = build_scenario(
+                env, index=i, seed=config.seed, mode=config.mode, max_turns=config.dialogue.max_turns
+            )
         return [found[i] for i in indexes]
     client = setup.client(parse_model(model)).bind(role="tasks", meter=setup.meter)
     template = setup.prompt("task_generator")

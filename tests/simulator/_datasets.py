@@ -1,8 +1,10 @@
 """Real datasets for the export, filter and report tests, generated once per test session.
 
 ``user`` and ``task`` are the same twelve scenarios (seed 3, all built-in domains) run by the
-offline brains in the two modes, with a high agent mistake rate and a turn limit (60) so
-that some dialogues fail and the user corrects the agent. ``errors`` is the scripted
+offline brains in the two modes, with a high agent mistake rate (the user corrects the
+agent) and a turn limit (60) below the one the scenarios were planned for (the default),
+as when scenarios planned elsewhere run under a tighter cap: some dialogues run out of
+turns and fail. ``errors`` is the scripted
 dataset of ``tests.simulator.run.test_run`` (every dialogue has a failed tool call; every
 third is unsuccessful). ``branched`` continues two dialogues of ``user`` from turn 6 in two
 variants each (scenario ids ``<id>-b6-v0``, ``<id>-b6-v1``). Tests must not change these
@@ -11,6 +13,7 @@ directories: copy them first.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import anyio
@@ -36,14 +39,17 @@ def _generate(out: Path, mode: Mode, *, branch_from: Path | None = None) -> None
         out_dir=out,
         concurrency=6,
         mode=mode,
-        dialogue=DialogueConfig(agent_mistake_rate=0.5, max_turns=60),
+        dialogue=DialogueConfig(agent_mistake_rate=0.5),
         branch_from=branch_from,
         at_turn=6,
         variants=2,
     )
+    prepared = prepare_run(config)  # planned for the default turn limit
+    capped = dataclasses.replace(config, dialogue=DialogueConfig(agent_mistake_rate=0.5, max_turns=60))
+    prepared = dataclasses.replace(prepared, config=capped)
 
     async def main() -> None:
-        await execute_run(prepare_run(config), progress=False)
+        await execute_run(prepared, progress=False)
 
     anyio.run(main)
 

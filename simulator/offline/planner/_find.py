@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, ValueRef
-from simulator.offline.language import entity, format_value, label
+from simulator.offline.language import entity, format_value, is_code, label
 from simulator.offline.planner._base import Anchor, Draft, Skip
 from simulator.offline.schema_view import Table
 from toolservers.sql import quote_ident
@@ -90,7 +90,7 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
         v = target[key]
         short = any(w in key for w in ("number", "reference", "code")) and not key.startswith("postal")
         named = [f"my {thing} {v}", f"{thing} {v}"] if short else []
-        ways.append(({key: v}, {}, p.rng.choice([*named, f"my {thing} with {label(key)} {v}"]), [key]))
+        ways.append(({key: v}, {}, p.words.choice([*named, f"my {thing} with {label(key)} {v}"]), [key]))
     if fk in props:
         for col in table.enums:
             if col in props and sum(1 for r in mine if r.get(col) == target.get(col)) == 1:
@@ -166,7 +166,12 @@ def find_public(p: Planner, d: Draft, table: Table, *, fits: Any = None) -> Foun
         if not isinstance(value, str) or not value:
             continue
         args: dict[str, Any] = {column: value}
-        words = value if value.split(" ", 1)[0] in {"The", "A", "An"} else f"the {value}"
+        if is_code(value):
+            words = f"{entity(table.name)} {value}"  # "copy C292985031", not "the C292985031"
+        elif column == "title" or value.split(" ", 1)[0] in {"The", "A", "An"}:
+            words = value  # a book's title is said as it is
+        else:
+            words = f"the {value}"
         if people:
             words = f"{target['first_name']} {target['last_name']}"
             if "first_name" in props:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.offline.language import Phrasing, cap, format_value, join, label
+from simulator.offline.language import Phrasing, cap, field_name, format_value, join, label
 
 __all__ = ["ask_fields", "field_list", "frame", "pairs"]
 
 
 def field_list(fields: list[str]) -> str:
     """``["status", "total"]`` -> ``"the status and the total"``."""
-    return join([f"the {label(f)}" for f in fields])
+    return join([f"the {field_name(f)}" for f in fields])
 
 
 def pairs(say: Phrasing, args: dict[str, Any], names: list[str]) -> str:
@@ -26,6 +26,10 @@ _ASK_TERSE = (
     "{Fields} for {thing}, please.",
     "{thing} — {fields}?",
     "Just {fields} of {thing}.",
+    "{thing}? {Fields}, please.",
+    "Check {thing}: {fields}?",
+    "{Fields} on {thing}?",
+    "Quick one — {fields} of {thing}?",
 )
 _ASK = (
     "What's {fields} of {thing}?",
@@ -43,6 +47,18 @@ _ASK = (
     "Can you pull up {thing} and give me {fields}?",
     "Would you let me know {fields} of {thing}?",
     "What does the system have as {fields} of {thing}?",
+    "Can you see {fields} of {thing}?",
+    "I'd like to check {fields} of {thing}, please.",
+    "Could you read me {fields} of {thing}?",
+    "Do you have {fields} of {thing} there?",
+    "Would you look at {thing} and tell me {fields}?",
+    "What have you got for {fields} of {thing}?",
+    "I need to know {fields} of {thing}.",
+    "Any chance you could check {fields} of {thing}?",
+    "Could you give me {fields} of {thing}?",
+    "I'm trying to find out {fields} of {thing}.",
+    "Can you look into {thing} for me? I want {fields}.",
+    "What is {fields} of {thing}, please?",
 )
 _ASK_VERBOSE = (
     "I was wondering if you could help me with {thing} — I'd really like to know {fields}.",
@@ -52,13 +68,16 @@ _ASK_VERBOSE = (
     "If it's not too much trouble, I'd love to know {fields} of {thing}.",
     "I'd be really grateful if you could check {fields} of {thing} for me.",
     "Sorry to ask, but could you look up {thing}? I'd like {fields}.",
+    "I've been going through my things and realised I don't know {fields} of {thing}. Could you help?",
+    "Would you mind terribly checking {thing}? What I need is {fields}.",
+    "My memory isn't what it was — what's {fields} of {thing}?",
 )
 
 
 def ask_fields(say: Phrasing, thing: str, fields: list[str]) -> str:
     """A question about ``fields`` of ``thing`` in the persona's register."""
     listed = field_list(fields)
-    bare = join([label(f) for f in fields])
+    bare = join([field_name(f) for f in fields])
     if say.terse:
         bank: tuple[str, ...] = _ASK_TERSE
     elif say.verbose:

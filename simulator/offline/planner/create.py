@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, Detour, ExpectedValue, SqlAssertion, ValueRef
-from simulator.offline.language import a, cap, entity, format_value, join, label
+from simulator.offline.language import a, cap, entity, field_name, format_value, join, label
 from simulator.offline.planner._base import Anchor, Draft, Skip, first_that_plans
 from simulator.offline.planner._find import find_public
 from simulator.offline.planner._words import frame
@@ -140,7 +140,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             args[name] = p.rng.choice(allowed)
             v = format_value(args[name], name)
             phrases.append(
-                p.rng.choice(
+                p.words.choice(
                     [
                         f"{label(name)} {v}",
                         f"with the {label(name)} {v}",
@@ -150,9 +150,9 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
                     ]
                 )
                 if name != "status"
-                else p.rng.choice([f"status {v}", f"marked as {v}", f"with the status {v}", f"as {v}", f"set to {v}"])
+                else p.words.choice([f"status {v}", f"marked as {v}", f"with the status {v}", f"set to {v}"])
             )
-        elif "date" in name or "\\d{4}" in pattern:
+        elif "date" in name or "\\d{4}" in pattern or schema.get("format") in {"date", "date-time"}:
             dates.append(name)
         elif name == "time" or ":" in pattern:
             times.append(name)
@@ -178,7 +178,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         stated.append(name) if name in args else None
     if "payment_method" in args and "card_last4" in props:
         args["payment_method"] = p.rng.choice(["card", "card", "paypal", "bank_transfer"])
-        phrases = [x for x in phrases if not x.startswith("payment method")]
+        phrases = [x for x in phrases if "payment method" not in x]
         phrases.append(f"paying by {format_value(args['payment_method'])}")
         if args["payment_method"] == "card":
             args["card_last4"] = f"{p.rng.randrange(10000):04d}"
@@ -191,19 +191,22 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         args[name] = p.rng.randint(1, max(1, limit))
         stated.append(name)
     today = _today(p)
-    if kind == "derived" and (p.policy is None or not p.policy.today):
-        # No "today" in the rules: the day of the table's latest activity stands in for it.
-        latest = [
-            p.executor.db.query(f"SELECT MAX({quote_ident(c)}) FROM {quote_ident(table.name)}")[0][0]
-            for c, col in table.columns.items()
-            if col.is_date
-        ]
-        known = [str(v)[:10] for v in latest if v]
-        if known:
-            today = dt.date.fromisoformat(max(known))
+    # A new row's dates in the table's order: the first is the day it is made (a loan's
+    # borrowed-on day), each later one as far after it as is usual in the table (due three
+    # weeks later), so the dates are coherent.
+    dates.sort(key=lambda n: list(table.columns).index(n) if n in table.columns else len(table.columns))
+    gaps = {n: _usual_gap(p, table, dates[0], n) for n in dates[1:]} if kind == "derived" and dates else {}
+    if kind == "derived" and dates and (p.policy is None or not p.policy.today):
+        # No "today" in the rules: the latest day a row was made stands in for it.
+        latest = p.executor.db.query(f"SELECT MAX({quote_ident(dates[0])}) FROM {quote_ident(table.name)}")[0][0]
+        if latest and dates[0] in table.columns:
+            today = dt.date.fromisoformat(str(latest)[:10])
     for _ in range(30):
         for name in dates:
-            day = today + dt.timedelta(days=p.rng.randint(1, 24)) if kind == "composite" else today
+            if kind == "composite":
+                day = today + dt.timedelta(days=p.rng.randint(1, 24))
+            else:
+                day = today + dt.timedelta(days=gaps.get(name, 0))
             args[name] = day.isoformat()
         for name in times:
             args[name] = f"{p.rng.randint(8, 16):02d}:{p.rng.choice(['00', '30'])}"
@@ -217,10 +220,16 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         stated.append(name)
         when = format_value(args[name], name)
         if name in {"date", "day"} or name.endswith("_date"):
-            phrases.append(p.rng.choice([f"on {when}", f"for {when}"]))
+            phrases.append(p.words.choice([f"on {when}", f"for {when}"]))
+        elif name.lower().endswith(("_on", "_at")):
+            # The label is a verb phrase ("borrowed on", "due on"): said as it is, never "the borrowed on".
+            frames = [f"{label(name)} {when}", f"{label(name)} {when}"]
+            if not name.lower().split("_", 1)[0].endswith("ed"):
+                frames.append(f"with the {field_name(name)} {when}")
+            phrases.append(p.words.choice(frames))
         else:
             phrases.append(
-                p.rng.choice(
+                p.words.choice(
                     [
                         f"{label(name)} {when}",
                         f"with the {label(name)} {when}",
@@ -255,7 +264,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
     body = join(phrases, "and")
     text = frame(
         p.say,
-        (f"{verb.capitalize()} {obj} {body}.", f"Need to {verb} {obj}: {body}."),
+        (f"{verb.capitalize()} {obj} {body}.", f"Need to {verb} {obj}: {body}.", f"{cap(obj)}, please: {body}."),
         (
             f"I'd like to {verb} {obj} {body}.",
             f"Could you {verb} {obj} for me, {body}?",
@@ -265,6 +274,12 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             f"Would you {verb} {obj} for me? {cap(body)}.",
             f"Could I {verb} {obj}, please? It's {body}.",
             f"I'm looking to {verb} {obj} — {body}.",
+            f"Can I {verb} {obj}? It's {body}.",
+            f"I need to {verb} {obj}, {body}.",
+            f"Could you set me up with {obj}? {cap(body)}.",
+            f"I'd like {obj}, please: {body}.",
+            f"Would you be able to {verb} {obj}, {body}?",
+            f"Please could you {verb} {obj}? The details: {body}.",
         ),
         (
             f"I've been meaning to do this for a while: could you {verb} {obj} {body}?",
@@ -276,7 +291,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
     money = [k for k in ("total", "total_price") if k in rows[0] and rows[0][k] is not None]
     if money and p.rng.random() < 0.6:
         reported.append(money[0])
-        text = text.rstrip(".?!") + p.rng.choice(
+        text = text.rstrip(".?!") + p.words.choice(
             [
                 ", and what will it cost in total?",
                 ", and tell me the total, please.",
@@ -316,6 +331,19 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         d.finals[len(d.checks) - 1] = final
         d.anchors.append(Anchor(sid, table.name, rows[0]))
     d.purposes.append(f"{verb} {obj} {body}")
+
+
+def _usual_gap(p: Planner, table: Table, first: str, later: str) -> int:
+    """The usual number of days between ``first`` and ``later`` in ``table``'s rows (the median; 0 if none)."""
+    if first not in table.columns or later not in table.columns:
+        return 0
+    a_, b_ = quote_ident(first), quote_ident(later)
+    rows = p.executor.db.query(
+        f"SELECT CAST(julianday({b_}) - julianday({a_}) AS INTEGER) AS gap FROM {quote_ident(table.name)} "
+        f"WHERE {a_} IS NOT NULL AND {b_} IS NOT NULL ORDER BY gap"
+    )
+    gaps = [int(r[0]) for r in rows if r[0] is not None]
+    return max(0, gaps[len(gaps) // 2]) if gaps else 0
 
 
 def _amount(name: str, n: int) -> str:

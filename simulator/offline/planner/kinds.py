@@ -135,7 +135,10 @@ def lookup_via(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     asked = field_list(fields) if fields else ""
     text = frame(
         p.say,
-        (f"Which {noun} is on {found.words}?" + (f" {cap(asked)}?" if asked else ""),),
+        (
+            f"Which {noun} is on {found.words}?" + (f" {cap(asked)}?" if asked else ""),
+            f"{cap(noun)} for {found.words}?" + (f" And {asked}?" if asked else ""),
+        ),
         (
             f"Which {noun} is {found.words} for?" + (f" I'd also like {asked} of it." if asked else ""),
             f"Could you tell me the {noun} for {found.words}" + (f", and {asked}?" if asked else "?"),
@@ -143,6 +146,11 @@ def lookup_via(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             f"Do you know which {noun} {found.words} is for?" + (f" Also {asked}, if you can." if asked else ""),
             f"Which {noun} goes with {found.words}?" + (f" I'm also after {asked}." if asked else ""),
             f"Remind me which {noun} {found.words} is for" + (f", and {asked}?" if asked else "?"),
+            f"Can you find the {noun} linked to {found.words}?" + (f" Plus {asked}." if asked else ""),
+            f"I need the {noun} for {found.words}" + (f", with {asked}." if asked else "."),
+            f"Would you look up which {noun} {found.words} belongs to?" + (f" And {asked}, please." if asked else ""),
+            f"For {found.words}, which {noun} is it?" + (f" I'd like {asked} too." if asked else ""),
+            f"Could you check the {noun} on {found.words}" + (f" and give me {asked}?" if asked else "?"),
         ),
         (
             f"I can't remember which {noun} {found.words} was with — could you look that up"
@@ -253,7 +261,13 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     if words is None:
         text = frame(
             p.say,
-            (f"Which {things} are on my {kids}?", f"{cap(things)} for my {kids}?"),
+            (
+                f"Which {things} are on my {kids}?",
+                f"{cap(things)} for my {kids}?",
+                f"My {kids}: which {things}?",
+                f"{cap(things)} on my {kids}, please.",
+                f"List the {things} of my {kids}.",
+            ),
             (
                 f"Which {things} are on my {kids} — just the {label(tname)}, please?",
                 f"Could you list the {label(tname)} of each {entity(target.name)} on my {kids}?",
@@ -263,6 +277,16 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"Could you run through my {kids} and name the {things}?",
                 f"Which {things} do my {kids} cover? The {label(tname)} is enough.",
                 f"For my {kids}, which {things} are involved?",
+                f"Which {things} go with my {kids}?",
+                f"Could you check my {kids} and tell me the {things}?",
+                f"I'm trying to remember which {things} my {kids} are for — can you look?",
+                f"What are the {things} behind my {kids}?",
+                f"Would you look up my {kids} and say which {things} they are?",
+                f"Can you pull up my {kids}? I need to know the {things}.",
+                f"Tell me which {things} I have {kids} for, please.",
+                f"My {kids} — which {things} do they relate to?",
+                f"Would you list the {things} for each of my {kids}?",
+                f"Do you know which {things} are attached to my {kids}?",
             ),
             (
                 f"I've lost track a bit — could you go through my {kids} and tell me which {things} they're for?",

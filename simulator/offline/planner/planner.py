@@ -44,10 +44,34 @@ from simulator.offline.schema_view import Schema, Table
 from toolservers.executor import ToolExecutor
 from toolservers.sql import quote_ident
 
-__all__ = ["Kind", "Planner", "task_count"]
+__all__ = ["Kind", "Planner", "task_count", "turn_cost"]
 
 #: One kind of task: adds its steps, sub-requests and checks to the draft, or raises Skip.
 Kind = Callable[["Planner", Draft, Anchor | None], None]
+
+
+#: Turns a dialogue takes besides its tasks (the greeting, the goodbye).
+_OPENING_TURNS = 4
+#: The share of the turn limit the planned tasks may fill: what ``turn_cost`` cannot foresee
+#: (the agent's slips and their corrections, double checks, extra look-ups before a write)
+#: adds up to about 10% on long dialogues.
+_TURN_SHARE = 0.85
+
+
+def turn_cost(d: Draft) -> int:
+    """The turns ``d`` takes in a dialogue, as planned: each request and its answer, two per
+    tool call, the restatement and yes before each write (and the look-ups and read-back
+    around it), and the extra exchanges of a detour, a change of mind, a refinement or a refusal."""
+    cost = 4
+    for sub in d.subs:
+        cost += 2 + 2 * len(sub.steps)
+        if sub.intent in {"create", "update", "delete"}:
+            cost += 8
+    cost += 10 if d.detour is not None else 0
+    cost += 6 if d.change_of_mind is not None else 0
+    cost += 6 if d.refinement is not None else 0
+    cost += 4 if d.forbidden is not None else 0
+    return cost
 
 
 def task_count(rng: random.Random) -> int:
@@ -60,6 +84,12 @@ class Planner:
 
     ``user`` keeps the scenario's user (a branch continues with the same one); without
     it one is picked. ``persona`` shapes how the requests are worded.
+
+    ``rng`` decides what is planned (tables, rows, values, kinds); ``wording`` only how the
+    requests are worded, so that changing a phrase bank never changes a plan. Without
+    ``wording`` one is seeded from ``rng``'s state (without drawing from it).
+    ``max_turns`` (the dialogue's turn limit, default DialogueConfig's) bounds the plan:
+    tasks are added only while the dialogue can still finish within it.
     """
 
     def __init__(
@@ -71,6 +101,8 @@ class Planner:
         *,
         persona: Persona | None = None,
         user: UserIdentity | None = None,
+        wording: random.Random | None = None,
+        max_turns: int | None = None,
     ) -> None:
         from simulator.offline.planner.kinds import KINDS
 
@@ -78,8 +110,16 @@ class Planner:
         self.executor = executor
         self.schema = schema
         self.rng = rng
+        self.words = wording if wording is not None else random.Random(f"wording:{rng.getstate()[1][:8]}")
+        if max_turns is None:
+            from simulator.dialogue.runner import DialogueConfig
+
+            max_turns = DialogueConfig().max_turns
+        self.max_turns = max_turns
+        #: The turns the tasks planned so far may take (see ``turn_cost``).
+        self.turns_planned = _OPENING_TURNS
         self.persona = persona or Persona(name="User")
-        self.say = Phrasing(rng, self.persona, currency=currency_of(environment))
+        self.say = Phrasing(self.words, self.persona, currency=currency_of(environment))
         self.policy: Policy | None = environment.rules
         if self.policy is None:
             from simulator.policy import derive_policy
@@ -130,6 +170,13 @@ class Planner:
                 fn(self, draft, anchor)
                 if draft.loose:
                     raise Skip
+                if (
+                    self.turns_planned > _OPENING_TURNS
+                    and self.turns_planned + turn_cost(draft) > self.max_turns * _TURN_SHARE
+                ):
+                    # The dialogue could not finish within its turn limit (its first task is
+                    # always planned: a dialogue needs one, however low the limit).
+                    raise Skip
             except Skip:
                 self.executor.db.conn.execute("ROLLBACK TO plan")
                 self.executor.db.conn.execute("RELEASE plan")
@@ -139,6 +186,7 @@ class Planner:
                 self.me_step, self.me_row = me_step, me_row
                 continue
             self.executor.db.conn.execute("RELEASE plan")
+            self.turns_planned += turn_cost(draft)
             if anchor is None or not any(anchor.step in str(s.refs) for s in draft.steps):
                 draft.follows = None
             return draft

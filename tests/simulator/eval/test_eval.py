@@ -274,7 +274,8 @@ async def test_same_seed_same_scenarios_and_user_and_the_run_resumes(tmp_path: P
 
 async def test_a_generated_dataset_is_replayed(tmp_path: Path) -> None:
     dataset = tmp_path / "d"
-    await execute_run(prepare_run(RunConfig(dialogues=2, domains=("travel",), seed=4, out_dir=dataset)), progress=False)
+    # Seed 7: no request the policy forbids (the example agent refuses nothing).
+    await execute_run(prepare_run(RunConfig(dialogues=2, domains=("travel",), seed=7, out_dir=dataset)), progress=False)
     generated = {r.scenario.id: r.scenario for _, r in iter_records(dataset)}
     outcome = await run_eval(_config(tmp_path, "replay", PYTHON_EXAMPLE, source=str(dataset), trials=2))
     assert {s.scenario_id for s in outcome.results.scenarios} == set(generated)
