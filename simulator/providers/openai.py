@@ -31,7 +31,7 @@ from simulator.providers._errors import (
     BadResponse,
     ProviderRejected,
 )
-from simulator.providers._http import post_json, send_schema, send_with_sdk
+from simulator.providers._http import SdkShards, post_json, send_schema, send_with_sdk
 from simulator.providers._registry import provider
 from simulator.providers._types import (
     ChatToolCall,
@@ -223,7 +223,8 @@ def parse_body(data: bytes, request: Request) -> Response:
     keyless_base_url=True,
 )
 class OpenAIProvider:
-    """One ``AsyncOpenAI`` client (SDK retries off: the LLM client retries, once, for everyone)."""
+    """``AsyncOpenAI`` clients for one endpoint, one per ``SHARD_SIZE`` requests in flight
+    (SDK retries off: the LLM client retries, once, for everyone)."""
 
     name = "openai"
 
@@ -237,7 +238,10 @@ class OpenAIProvider:
         else:
             raise ConfigError("openai: no API key; set OPENAI_API_KEY or pass --api-key")
         self._secret = key
-        self._client = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=settings.timeout, max_retries=0)
+        self._clients = SdkShards(
+            lambda: openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=settings.timeout, max_retries=0),
+            settings.max_concurrency,
+        )
         #: The structured mode that worked, per model.
         self.modes: dict[str, StructuredMode] = {}
 
@@ -264,15 +268,16 @@ class OpenAIProvider:
 
     async def _send(self, request: Request, mode: StructuredMode) -> Response:
         body = build_body(request, mode=mode, official=self.official)
-        return await send_with_sdk(
-            openai,
-            openai.OpenAIError,
-            lambda: post_json(self._client, "/chat/completions", body, request.extra),
-            lambda content: parse_body(content, request),
-            provider=self.name,
-            model=request.model,
-            secret=self._secret,
-        )
+        with self._clients.lease() as client:
+            return await send_with_sdk(
+                openai,
+                openai.OpenAIError,
+                lambda: post_json(client, "/chat/completions", body, request.extra),
+                lambda content: parse_body(content, request),
+                provider=self.name,
+                model=request.model,
+                secret=self._secret,
+            )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._clients.aclose(lambda client: client.close())
