@@ -1,7 +1,7 @@
 """Dialogues with model brains against a fake OpenAI-compatible endpoint: client CPU per request, and schedule.
 
 ``python -m bench llm [--dialogues N] [--concurrency C] [--latency-ms L] [--schedule-dialogues M]
-[--schedule-concurrency K] [--json PATH]``
+[--schedule-concurrency K] [--floor post|create] [--only cpu|schedule] [--json PATH]``
 
 The endpoint (``simulator.providers.loopback`` in a subprocess, on its own core) plays
 both roles the way a model would: as the user it sends the structured
@@ -18,7 +18,12 @@ dataset), the official ``openai`` SDK, provider limits and accounting.
 (b) Wall time against the zero-overhead schedule: M dialogues, endpoint latency L,
     concurrency K. The schedule takes each dialogue's own request count from its record
     (requests x L is the least time it can take: its requests are sequential) and packs
-    the dialogues in run order onto K slots, each to the first slot free.
+    the dialogues in run order onto K slots, each to the first slot free. Beside it, the
+    floor: the bare SDK sending as many requests in the very same schedule on the same
+    endpoint (a sample of the run's bodies, taken across the run), with nothing of the
+    harness around it (``--floor``: ``post``, the SDK calls the harness makes, by default;
+    ``create``, the typed method). The floor's ratio is what the SDK alone reaches on
+    this machine; the endpoint's own CPU is shown so a saturated endpoint would be seen.
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import httpx2
+import msgspec
 import openai
+import psutil
 
 from bench._endpoint import EndpointProcess
 from simulator.providers.loopback import Received, Reply, openai_completion, serve_loopback
@@ -73,15 +81,16 @@ def _answer(body: dict[str, Any]) -> dict[str, Any]:
     return openai_completion(tool_calls=[call], prompt_tokens=900, completion_tokens=15)
 
 
-async def _serve(latency: float, capture: str) -> None:
-    captured = 0
+async def _serve(latency: float, capture: str, every: int) -> None:
+    captured = seen = 0
     sample = Path(capture).open("w", encoding="utf-8") if capture else None  # noqa: ASYNC230 - before serving
 
     async def handler(request: Received) -> Reply:
-        nonlocal captured
+        nonlocal captured, seen
         server.requests.clear()  # the server keeps what it received; this one lives long
         body = request.json()
-        if sample is not None and captured < SAMPLE:
+        seen += 1
+        if sample is not None and captured < SAMPLE and (seen - 1) % every == 0:
             captured += 1
             sample.write(json.dumps(body) + "\n")
             sample.flush()
@@ -92,9 +101,17 @@ async def _serve(latency: float, capture: str) -> None:
         await anyio.sleep_forever()
 
 
-def _endpoint(latency: float, capture: Path | None = None) -> EndpointProcess:
-    """The fake endpoint in a subprocess, capturing the requests to ``capture`` when given."""
-    return EndpointProcess("bench.bench_llm", latency, ["--capture", str(capture)] if capture is not None else [])
+def _endpoint_cpu(endpoint: EndpointProcess) -> float:
+    """CPU seconds the endpoint process has used so far (to tell whether it, not the client, was the bottleneck)."""
+    assert endpoint.process is not None
+    times = psutil.Process(endpoint.process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _endpoint(latency: float, capture: Path | None = None, every: int = 1) -> EndpointProcess:
+    """The fake endpoint in a subprocess, capturing every ``every``-th request to ``capture`` (SAMPLE at most)."""
+    extra = ["--capture", str(capture), "--capture-every", str(every)] if capture is not None else []
+    return EndpointProcess("bench.bench_llm", latency, extra)
 
 
 # --------------------------------------------------------------------------- the run
@@ -163,6 +180,54 @@ async def _bare(base_url: str, bodies: list[dict[str, Any]], total: int, concurr
         return (time.process_time() - cpu) / total
 
 
+#: The bare-SDK floors of (b): "create" is ``chat.completions.create(**body)`` on one client, as a user
+#: would write it; "post" is the SDK's ``post`` of the body encoded once (msgspec), on one client per
+#: SHARD_SIZE slots: the SDK calls the harness makes, with everything else taken away.
+FLOORS = ("post", "create")
+
+
+async def _bare_schedule(
+    base_url: str, bodies: list[dict[str, Any]], per_dialogue: Sequence[int], slots: int, kind: str
+) -> dict[str, Any]:
+    """The bare SDK sending ``per_dialogue[i]`` requests in a row for each "dialogue", packed onto ``slots``
+    like the zero-overhead schedule (a free slot takes the next dialogue), replaying ``bodies`` round robin."""
+    from simulator.providers._http import SHARD_SIZE
+
+    clients = 1 if kind == "create" else max(1, -(-slots // SHARD_SIZE))
+    sdks = [
+        openai.AsyncOpenAI(api_key="EMPTY", base_url=base_url, max_retries=0, timeout=600.0) for _ in range(clients)
+    ]
+    encoder = msgspec.json.Encoder()
+    dialogues = iter(per_dialogue)
+    sent = iter(range(sum(per_dialogue)))
+
+    async def slot(sdk: openai.AsyncOpenAI) -> None:
+        for n in dialogues:
+            for _ in range(n):
+                body = bodies[next(sent) % len(bodies)]
+                if kind == "create":
+                    await sdk.chat.completions.create(**body)
+                else:
+                    await sdk.post("/chat/completions", cast_to=httpx2.Response, content=encoder.encode(body))
+
+    try:
+        cpu, wall = time.process_time(), time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for i in range(min(slots, len(per_dialogue))):
+                tg.start_soon(slot, sdks[i % clients])
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        for sdk in sdks:
+            await sdk.close()
+    return {
+        "kind": kind,
+        "clients": clients,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_ms_per_request": cpu / sum(per_dialogue) * 1000,
+    }
+
+
 def zero_overhead_schedule(per_dialogue: Sequence[int], latency: float, slots: int) -> float:
     """The makespan of packing dialogues (``requests x latency`` each, in order) onto ``slots``."""
     free = [0.0] * min(slots, max(1, len(per_dialogue)))
@@ -199,21 +264,60 @@ async def cpu_per_request(dialogues: int, concurrency: int, seed: int, rounds: i
     }
 
 
-async def schedule(dialogues: int, concurrency: int, latency: float, seed: int) -> dict[str, Any]:
-    """(b): the run's wall time against its own zero-overhead schedule."""
-    async with _endpoint(latency) as endpoint:
-        result = await _run(endpoint.base_url, dialogues, concurrency, seed)
-    ideal = zero_overhead_schedule(result["per_dialogue"], latency, concurrency)
+async def schedule(
+    dialogues: int, concurrency: int, latency: float, seed: int, floors: Sequence[str] = ("post",)
+) -> dict[str, Any]:
+    """(b): the run's wall time against its own zero-overhead schedule.
+
+    Then, for each of ``floors`` (see FLOORS), the bare SDK sending as many requests in the same
+    schedule on the same endpoint, replaying a sample of the run's own bodies taken across the
+    whole run: the wall time the SDK alone needs for this schedule on this machine.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-llm-schedule-") as tmp:
+        capture = Path(tmp) / "bodies.jsonl"
+        every = max(1, dialogues * 10 // SAMPLE)  # about ten requests a dialogue: a sample across the run
+        async with _endpoint(latency, capture, every) as endpoint:
+            served = _endpoint_cpu(endpoint)
+            result = await _run(endpoint.base_url, dialogues, concurrency, seed)
+            served = _endpoint_cpu(endpoint) - served
+            ideal = zero_overhead_schedule(result["per_dialogue"], latency, concurrency)
+            bodies = [json.loads(line) for line in capture.read_text().splitlines() if line.strip()]
+            bare = []
+            for kind in floors:
+                before = _endpoint_cpu(endpoint)
+                floor = await _bare_schedule(endpoint.base_url, bodies, result["per_dialogue"], concurrency, kind)
+                bare.append(floor | {"endpoint_cpu_s": _endpoint_cpu(endpoint) - before})
     return {
         "wall_s": result["wall_s"],
         "ideal_s": ideal,
         "ratio": result["wall_s"] / ideal,
         "requests": result["requests"],
         "cpu_s": result["cpu_s"],
+        "cpu_ms_per_request": result["cpu_s"] / result["requests"] * 1000,
+        "endpoint_cpu_s": served,
         "failed": result["failed"],
         "generated": result["generated"],
         "max_requests_per_dialogue": max(result["per_dialogue"]),
+        "bare_sdk": [{**b, "ratio": b["wall_s"] / ideal, "sample_bodies": len(bodies)} for b in bare],
     }
+
+
+def schedule_cpu_line(sched: dict[str, Any]) -> str:
+    return (
+        f"  harness CPU {sched['cpu_s']:.1f} s = {sched['cpu_ms_per_request']:.2f} ms per request; "
+        f"the endpoint process {sched['endpoint_cpu_s']:.1f} s"
+    )
+
+
+def floor_lines(sched: dict[str, Any]) -> list[str]:
+    """What the bare SDK alone needs for the same schedule: the floor this machine sets on the ratio."""
+    what = {"post": "SDK post of the same bodies", "create": "chat.completions.create(**body)"}
+    return [
+        f"  floor, bare SDK in the same schedule ({what[b['kind']]}, {b['clients']} client(s), "
+        f"{b['sample_bodies']} bodies sampled across the run): wall {b['wall_s']:.2f} s, ratio {b['ratio']:.3f}, "
+        f"{b['cpu_ms_per_request']:.2f} ms CPU per request (endpoint {b['endpoint_cpu_s']:.1f} s)"
+        for b in sched.get("bare_sdk", [])
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,36 +328,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=500.0, help="endpoint latency for (b) (default 500)")
     parser.add_argument("--schedule-dialogues", type=int, default=2000, help="dialogues for (b) (default 2000)")
     parser.add_argument("--schedule-concurrency", type=int, default=200, help="concurrency for (b) (default 200)")
+    parser.add_argument(
+        "--floor",
+        action="append",
+        choices=FLOORS,
+        help="bare-SDK floors for (b), repeatable (default: post): post = the SDK's post of the same bodies "
+        "encoded once, one client per 16 slots (the harness's SDK calls alone); create = "
+        "chat.completions.create(**body) on one client (as a user would write it)",
+    )
+    parser.add_argument("--only", choices=("cpu", "schedule"), help="run only (a) (cpu) or (b) (schedule)")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--capture", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--capture-every", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        anyio.run(_serve, args.latency_ms / 1000.0, args.capture)
+        anyio.run(_serve, args.latency_ms / 1000.0, args.capture, args.capture_every)
         return 0
-    cpu = anyio.run(cpu_per_request, args.dialogues, args.concurrency, args.seed, args.rounds)
-    sched = anyio.run(
-        schedule, args.schedule_dialogues, args.schedule_concurrency, args.latency_ms / 1000.0, args.seed + 100
-    )
+    cpu: dict[str, Any] = {}
+    sched: dict[str, Any] = {}
+    if args.only != "schedule":
+        cpu = anyio.run(cpu_per_request, args.dialogues, args.concurrency, args.seed, args.rounds)
+    if args.only != "cpu":
+        sched = anyio.run(
+            schedule,
+            args.schedule_dialogues,
+            args.schedule_concurrency,
+            args.latency_ms / 1000.0,
+            args.seed + 100,
+            tuple(args.floor or ["post"]),
+        )
     command = "python -m bench llm " + " ".join(argv if argv is not None else sys.argv[2:])
-    harness, bare = min(cpu["harness_cpu_ms"]), min(cpu["bare_cpu_ms"])
     print(f"command: {command.strip()}")
-    print(
-        f"(a) client CPU per model request: {args.dialogues} dialogues x {args.rounds} rounds, concurrency "
-        f"{args.concurrency}, zero latency, {cpu['requests_per_round']} requests a round (best round)"
-    )
-    print(f"  full pipeline (LLM user + agent, MCP tools, recorder): {harness:7.2f} ms CPU per request")
-    print(f"  bare SDK replaying the same request bodies:           {bare:7.2f} ms CPU per request")
-    print(f"  ratio:                                                {harness / bare:7.2f}")
-    print(
-        f"(b) {args.schedule_dialogues} dialogues, endpoint latency {args.latency_ms:g} ms, concurrency "
-        f"{args.schedule_concurrency}: {sched['requests']} requests"
-    )
-    print(
-        f"  zero-overhead schedule: {sched['ideal_s']:8.2f} s    wall: {sched['wall_s']:8.2f} s    "
-        f"ratio {sched['ratio']:.3f}   ({sched['failed']} failed)"
-    )
+    if cpu:
+        harness, bare = min(cpu["harness_cpu_ms"]), min(cpu["bare_cpu_ms"])
+        print(
+            f"(a) client CPU per model request: {args.dialogues} dialogues x {args.rounds} rounds, concurrency "
+            f"{args.concurrency}, zero latency, {cpu['requests_per_round']} requests a round (best round)"
+        )
+        print(f"  full pipeline (LLM user + agent, MCP tools, recorder): {harness:7.2f} ms CPU per request")
+        print(f"  bare SDK replaying the same request bodies:           {bare:7.2f} ms CPU per request")
+        print(f"  ratio:                                                {harness / bare:7.2f}")
+    if sched:
+        print(
+            f"(b) {args.schedule_dialogues} dialogues, endpoint latency {args.latency_ms:g} ms, concurrency "
+            f"{args.schedule_concurrency}: {sched['requests']} requests"
+        )
+        print(
+            f"  zero-overhead schedule: {sched['ideal_s']:8.2f} s    wall: {sched['wall_s']:8.2f} s    "
+            f"ratio {sched['ratio']:.3f}   ({sched['failed']} failed)"
+        )
+        print(schedule_cpu_line(sched))
+        for line in floor_lines(sched):
+            print(line)
     if args.json:
         args.json.write_text(json.dumps({"command": command.strip(), "cpu": cpu, "schedule": sched}, indent=2))
     return 0

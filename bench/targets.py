@@ -25,7 +25,8 @@ the last run.
    after the same number of records (fresh processes), and when the first dialogue starts
    (from the start of planning, imports done).
 7. wall / zero-overhead schedule: 2,000 model-brained dialogues, endpoint latency 500 ms,
-   concurrency 200 (``bench_llm.schedule``).
+   concurrency 200 (``bench_llm.schedule``); beside it, the bare SDK's floor: the SDK calls
+   alone in the same schedule on the same endpoint.
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ def schedule_ratio(repeat: int, dialogues: int, concurrency: int, latency_ms: fl
         "concurrency": concurrency,
         "latency_ms": latency_ms,
         "ratio": _summary([r["ratio"] for r in runs], best=min),
+        "floor_ratio": _summary([r["bare_sdk"][0]["ratio"] for r in runs], best=min),
         "runs": runs,
     }
 
@@ -257,7 +259,8 @@ def _rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 1.10",
             f"{s['ratio']['best']:.3f}",
             s["ratio"]["best"] <= 1.10,
-            f"{s['ratio']['median']:.3f}",
+            f"{s['ratio']['median']:.3f}"
+            + (f"; bare-SDK floor, same schedule: {s['floor_ratio']['best']:.3f}" if "floor_ratio" in s else ""),
         )
     return rows
 
@@ -318,6 +321,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     rows = _rows(results)
     _print(command, machine, rows)
+    if "schedule" in results:
+        from bench.bench_llm import floor_lines, schedule_cpu_line
+
+        print("\nwall / zero-overhead schedule, each run:")
+        for run in results["schedule"]["runs"]:
+            print(f"  ratio {run['ratio']:.3f}: wall {run['wall_s']:.2f} s, ideal {run['ideal_s']:.2f} s")
+            print(schedule_cpu_line(run))
+            for line in floor_lines(run):
+                print(line)
     payload = {
         "bench": "targets",
         "command": command,

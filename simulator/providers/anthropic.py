@@ -23,7 +23,7 @@ import msgspec
 
 from schemas.errors import ConfigError
 from simulator.providers._errors import BadResponse
-from simulator.providers._http import post_json, send_schema, send_with_sdk
+from simulator.providers._http import SdkShards, post_json, send_schema, send_with_sdk
 from simulator.providers._registry import provider
 from simulator.providers._types import ChatToolCall, Request, Response, StopReason, TokenUsage
 from simulator.providers.settings import ProviderSettings
@@ -173,7 +173,8 @@ def parse_body(data: bytes, request: Request) -> Response:
     default_base_url=DEFAULT_BASE_URL,
 )
 class AnthropicProvider:
-    """One ``AsyncAnthropic`` client (SDK retries off: the LLM client retries, once, for everyone)."""
+    """``AsyncAnthropic`` clients for one endpoint, one per ``SHARD_SIZE`` requests in flight
+    (SDK retries off: the LLM client retries, once, for everyone)."""
 
     name = "anthropic"
 
@@ -181,11 +182,12 @@ class AnthropicProvider:
         if settings.api_key is None:
             raise ConfigError("anthropic: no API key; set ANTHROPIC_API_KEY or pass --api-key")
         self._secret = settings.api_key.reveal()
-        self._client = anthropic.AsyncAnthropic(
-            api_key=self._secret,
-            base_url=settings.base_url or DEFAULT_BASE_URL,
-            timeout=settings.timeout,
-            max_retries=0,
+        secret, base_url = self._secret, settings.base_url or DEFAULT_BASE_URL
+        self._clients = SdkShards(
+            lambda: anthropic.AsyncAnthropic(
+                api_key=secret, base_url=base_url, timeout=settings.timeout, max_retries=0
+            ),
+            settings.max_concurrency,
         )
         self._warned: set[str] = set()
 
@@ -202,15 +204,16 @@ class AnthropicProvider:
     async def send(self, request: Request) -> Response:
         self._check_model(request.model)
         body = build_body(request)
-        return await send_with_sdk(
-            anthropic,
-            anthropic.AnthropicError,
-            lambda: post_json(self._client, "/v1/messages", body, request.extra),
-            lambda content: parse_body(content, request),
-            provider=self.name,
-            model=request.model,
-            secret=self._secret,
-        )
+        with self._clients.lease() as client:
+            return await send_with_sdk(
+                anthropic,
+                anthropic.AnthropicError,
+                lambda: post_json(client, "/v1/messages", body, request.extra),
+                lambda content: parse_body(content, request),
+                provider=self.name,
+                model=request.model,
+                secret=self._secret,
+            )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._clients.aclose(lambda client: client.close())

@@ -96,12 +96,13 @@ class Script:
 
 
 class LoopbackServer:
-    """The running server: its address, and what it received."""
+    """The running server: its address, what it received, and how many connections it accepted."""
 
     def __init__(self, handler: Handler, port: int) -> None:
         self.handler = handler
         self.port = port
         self.requests: list[Received] = []
+        self.connections = 0
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -164,6 +165,7 @@ class LoopbackServer:
 
     async def _connection(self, stream: anyio.abc.SocketStream) -> None:
         conn = h11.Connection(h11.SERVER)
+        self.connections += 1
         async with stream:
             while True:
                 received = await self._read(conn, stream)

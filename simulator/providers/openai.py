@@ -20,6 +20,8 @@ import enum
 import json
 import logging
 import re
+from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +33,7 @@ from simulator.providers._errors import (
     BadResponse,
     ProviderRejected,
 )
-from simulator.providers._http import post_json, send_schema, send_with_sdk
+from simulator.providers._http import SdkShards, post_json, send_schema, send_with_sdk
 from simulator.providers._registry import provider
 from simulator.providers._types import (
     ChatToolCall,
@@ -40,6 +42,7 @@ from simulator.providers._types import (
     Response,
     StopReason,
     TokenUsage,
+    ToolDef,
 )
 from simulator.providers.settings import PLACEHOLDER_KEY, ProviderSettings
 from simulator.providers.wire import openai_messages
@@ -126,19 +129,56 @@ def schema_instruction(output: OutputSchema) -> str:
     )
 
 
+def tools_payload(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
+    """``tools`` as Chat Completions ``function`` tools."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "parameters": send_schema(t.parameters)}
+            | ({"description": t.description} if t.description else {}),
+        }
+        for t in tools
+    ]
+
+
+class _EncodedTools:
+    """Tool lists encoded to JSON once and reused, most recent ``size`` tool sets.
+
+    A dialogue sends the same tools with every request, and every dialogue of an
+    environment the same listing (its schemas are the same objects: listed once per
+    environment), while they make up most of a request's bytes (46 tools, ~39 KB of the
+    ~46 KB bodies of the retail pack). The key is each tool's name, description and the
+    identity of its schema; an entry keeps its schemas alive, so an identity is never
+    reused while it is cached. Tool schemas are not changed in place anywhere.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[tuple[str, str, int], ...], tuple[list[object], msgspec.Raw]] = OrderedDict()
+
+    def get(self, tools: Sequence[ToolDef]) -> msgspec.Raw:
+        key = tuple((t.name, t.description, id(t.parameters)) for t in tools)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = ([t.parameters for t in tools], msgspec.Raw(_encoder.encode(tools_payload(tools))))
+            self._entries[key] = entry
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        return entry[1]
+
+
+_tools_json = _EncodedTools()
+
+
 def build_body(request: Request, *, mode: StructuredMode, official: bool) -> dict[str, Any]:
-    """The keyword arguments of ``chat.completions.create`` for ``request``."""
+    """The request body for ``request``: ``chat.completions.create``'s keyword arguments, with
+    ``tools`` already JSON (a ``msgspec.Raw``; :func:`tools_payload` gives them as values)."""
     messages = openai_messages(request.messages)
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {"name": t.name, "parameters": send_schema(t.parameters)}
-                | ({"description": t.description} if t.description else {}),
-            }
-            for t in request.tools
-        ]
+        body["tools"] = _tools_json.get(request.tools)
     out = request.output
     if out is not None:
         if mode is StructuredMode.JSON_SCHEMA:
@@ -223,7 +263,8 @@ def parse_body(data: bytes, request: Request) -> Response:
     keyless_base_url=True,
 )
 class OpenAIProvider:
-    """One ``AsyncOpenAI`` client (SDK retries off: the LLM client retries, once, for everyone)."""
+    """``AsyncOpenAI`` clients for one endpoint, one per ``SHARD_SIZE`` requests in flight
+    (SDK retries off: the LLM client retries, once, for everyone)."""
 
     name = "openai"
 
@@ -237,7 +278,10 @@ class OpenAIProvider:
         else:
             raise ConfigError("openai: no API key; set OPENAI_API_KEY or pass --api-key")
         self._secret = key
-        self._client = openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=settings.timeout, max_retries=0)
+        self._clients = SdkShards(
+            lambda: openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=settings.timeout, max_retries=0),
+            settings.max_concurrency,
+        )
         #: The structured mode that worked, per model.
         self.modes: dict[str, StructuredMode] = {}
 
@@ -264,15 +308,16 @@ class OpenAIProvider:
 
     async def _send(self, request: Request, mode: StructuredMode) -> Response:
         body = build_body(request, mode=mode, official=self.official)
-        return await send_with_sdk(
-            openai,
-            openai.OpenAIError,
-            lambda: post_json(self._client, "/chat/completions", body, request.extra),
-            lambda content: parse_body(content, request),
-            provider=self.name,
-            model=request.model,
-            secret=self._secret,
-        )
+        with self._clients.lease() as client:
+            return await send_with_sdk(
+                openai,
+                openai.OpenAIError,
+                lambda: post_json(client, "/chat/completions", body, request.extra),
+                lambda content: parse_body(content, request),
+                provider=self.name,
+                model=request.model,
+                secret=self._secret,
+            )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._clients.aclose(lambda client: client.close())

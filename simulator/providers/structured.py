@@ -9,6 +9,7 @@ raises :class:`StructuredOutputError`, which ends the dialogue with a clear reas
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, TypeVar
 
@@ -33,6 +34,16 @@ def output_schema(output_type: Any, *, name: str | None = None, description: str
 
     ``name`` defaults to the type's name, cut to what providers accept (``[A-Za-z0-9_-]{1,64}``).
     """
+    try:
+        return _output_schema(output_type, name, description)
+    except TypeError:  # an unhashable type: built each time
+        return _output_schema.__wrapped__(output_type, name, description)
+
+
+@functools.lru_cache(maxsize=256)
+def _output_schema(output_type: Any, name: str | None, description: str) -> OutputSchema:
+    # Once per type: msgspec's schema walk was ~1% of a model-played run's CPU, on every user turn.
+    # The schema is shared; everything that sends it copies (``send_schema``) and never changes it.
     raw_name = name or str(getattr(output_type, "__name__", "output"))
     clean = _NAME.sub("_", raw_name).strip("_")[:64] or "output"
     return OutputSchema(name=clean, schema=json_schema(output_type), description=description)
