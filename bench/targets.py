@@ -71,30 +71,44 @@ def _summary(values: Sequence[float], *, best: Callable[[Sequence[float]], float
 
 
 def offline(repeat: int, dialogues: int, concurrency: int) -> dict[str, Any]:
-    from bench.bench_generate import _scenarios, _throughput
+    """Rates and their ratio; beside them, what the MCP SDK alone costs per call (``sdk_floor``).
+
+    ``floor_ratio``: the full/bare ratio a pipeline would have if the only thing it added
+    to the bare brains were the SDK's own in-process round trip per tool call (its
+    per-call cost times the run's tool calls per dialogue, over the bare dialogue's time).
+    """
+    from bench.bench_generate import _scenarios, _throughput, sdk_floor
     from simulator.domains import domain_names, load_domain
 
     envs = [load_domain(name) for name in domain_names()]
     pairs = _scenarios(envs, dialogues, 11)
+    tally: list[int] = []
 
-    async def run() -> tuple[list[float], list[float]]:
+    async def run() -> tuple[list[float], list[float], dict[str, float]]:
         await _throughput(pairs[:6], concurrency, direct=True)  # warm both sides
         await _throughput(pairs[:6], concurrency, direct=False)
         full: list[float] = []
         direct: list[float] = []
-        for _ in range(repeat):
+        for i in range(repeat):
             direct.append(await _throughput(pairs, concurrency, direct=True))
-            full.append(await _throughput(pairs, concurrency, direct=False))
-        return full, direct
+            full.append(await _throughput(pairs, concurrency, direct=False, tally=tally if i == 0 else None))
+        return full, direct, await sdk_floor(pairs)
 
-    full, direct = anyio.run(run)
+    full, direct, floor = anyio.run(run)
     ratios = [d / f for f, d in zip(full, direct, strict=True)]
+    calls = statistics.fmean(tally) if tally else 0.0
+    bare_ms = 1000 / max(direct)
+    sdk_ms = floor["sdk"] * calls / 1000
     return {
         "dialogues": dialogues,
         "concurrency": concurrency,
         "full_per_s": _summary(full, best=max),
         "direct_per_s": _summary(direct, best=max),
         "ratio_full_over_direct": _summary(ratios, best=min),
+        "tool_calls_per_dialogue": calls,
+        "per_read_call_us": {k: floor[k] for k in ("sdk", "mcp", "direct")},
+        "sdk_ms_per_dialogue": sdk_ms,
+        "floor_ratio": (bare_ms + sdk_ms) / bare_ms,
     }
 
 
@@ -211,7 +225,8 @@ def _rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 3x",
             f"{o['ratio_full_over_direct']['best']:.2f}x",
             o["ratio_full_over_direct"]["best"] <= 3,
-            f"{o['ratio_full_over_direct']['median']:.2f}x",
+            f"{o['ratio_full_over_direct']['median']:.2f}x; MCP SDK calls alone: {o['floor_ratio']:.2f}x "
+            f"({o['tool_calls_per_dialogue']:.1f} calls x {o['per_read_call_us']['sdk']:.0f} us)",
         )
     m = r.get("model_cpu")
     if m:
