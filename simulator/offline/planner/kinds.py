@@ -304,6 +304,12 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"Can you list the {things} on {words} by {label(tname)}?",
                 f"Could you run through the {things} in {words}?",
                 f"What's in {words}? The {things}, I mean.",
+                f"Can you see which {things} are listed on {words}?",
+                f"Would you look up {words} and read me the {things}?",
+                f"Any idea which {things} are in {words}?",
+                f"I need the {things} from {words} — can you pull them up?",
+                f"Remind me which {things} are on {words}?",
+                f"Which {things} does {words} have on it?",
             ),
             (
                 f"I can't remember exactly what was in {words} — could you list the {things} for me?",
