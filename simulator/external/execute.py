@@ -66,15 +66,17 @@ def build_environment(
 ) -> Environment:
     """The environment snapshot written to the dataset's ``environments/``."""
     env_id = environment_id(spec, server_name)
-    what = f"the MCP server `{spec.command}`" if spec.command else f"the MCP server at {spec.url}"
+    shown = spec.shown_state
+    command = spec.command.replace(STATE_TOKEN, shown) if spec.command and shown else spec.command
+    what = f"the MCP server `{command}`" if command else f"the MCP server at {spec.url}"
     description = spec.description or f"{server_name or env_id}: the tools of {what}"
     if spec.state_kind == "dir":
         description += (
-            f". The working copy of this conversation is the directory {STATE_TOKEN}: "
+            f". The working copy of this conversation is the directory {shown}: "
             "pass that path wherever a tool asks for a path or a repository"
         )
     elif spec.state_kind == "file":
-        description += f". The data file of this conversation is {STATE_TOKEN}"
+        description += f". The data file of this conversation is {shown}"
     server = ServerSpec(
         command=shlex.split(spec.command) if spec.command is not None else None,
         url=spec.url,

@@ -40,12 +40,14 @@ _CLOSE_TIMEOUT_S = 15.0
 
 @dataclass(eq=False)
 class Instance:
-    """One running server: ``client`` is connected; ``state`` is this instance's state copy."""
+    """One running server: ``client`` is connected; ``state`` is this instance's state copy,
+    ``shown`` the path callers see for it instead (the spec's display path)."""
 
     client: mcp.Client
     state: Path | None
     log_path: Path | None
     home: Path
+    shown: str | None = None
     #: Set by whoever saw the server fail; a failed instance is not reused.
     failed: str | None = None
     #: Set when the connection has ended (the server exited or was stopped).
@@ -132,7 +134,9 @@ async def open_instance(spec: ExternalSpec, home: Path, *, keep_state: bool = Fa
                 target = _url_target(spec.url, dict(spec.headers))
             else:
                 target = stack.enter_context(_server_target(spec.argv_text(state), dict(spec.env), home))
-            instance = Instance(client=target.client(), state=state, log_path=target.log_path, home=home)
+            instance = Instance(
+                client=target.client(), state=state, log_path=target.log_path, home=home, shown=spec.shown_state
+            )
             await _enter(stack, instance, spec)
             entered = True
             yield instance

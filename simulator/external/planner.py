@@ -2,7 +2,7 @@
 
 No model is needed. On a probe instance (a fresh state copy) the planner calls the
 server's read tools with arguments it can justify — an enum value, an example quoted in a
-parameter's description, a default, the ``{state}`` path for a path-like parameter, and
+parameter's description, a default, the state's display path (``/workspace/<name>``) for a path-like parameter, and
 values taken from earlier results (list → get → follow an id). Every call that returns
 something becomes an observation; values in its result (structured fields, ``Key: value``
 lines, ids) become candidates for later calls. Tasks are built from observations (one
@@ -46,7 +46,6 @@ from schemas.errors import ExternalServerError
 from simulator.external.instance import Instance
 from simulator.external.proxy import Answer, call_instance
 from simulator.external.results import Harvest, Source, harvest_values, result_rows
-from simulator.external.spec import STATE_TOKEN
 from simulator.external.tree import diff, snapshot
 from simulator.external.verify import resolve_arguments, result_value
 from simulator.offline.language import label
@@ -108,7 +107,7 @@ def _norm(name: str) -> str:
 
 
 def _param_candidates(
-    name: str, schema: dict[str, Any], harvest: Sequence[Harvest], has_state: bool
+    name: str, schema: dict[str, Any], harvest: Sequence[Harvest], shown: str | None
 ) -> list[tuple[Any, Source | None]]:
     out: list[tuple[Any, Source | None]] = []
     kind = schema.get("type")
@@ -116,8 +115,8 @@ def _param_candidates(
         kinds = [s.get("type") for s in schema.get("anyOf", []) if isinstance(s, dict)]
         kind = next((k for k in kinds if k != "null"), None)
     out += [(value, None) for value in schema.get("enum", [])]
-    if has_state and kind in (None, "string") and _PATHY.search(name):
-        out.append((STATE_TOKEN, None))
+    if shown is not None and kind in (None, "string") and _PATHY.search(name):
+        out.append((shown, None))
     description = str(schema.get("description", ""))
     out += [(value, None) for value in schema.get("examples", [])]
     if kind in (None, "string"):
@@ -168,7 +167,7 @@ async def walk(instance: Instance, tools: Sequence[types.Tool], *, limit_s: floa
             schema = tool.input_schema or {}
             props: dict[str, Any] = schema.get("properties", {}) or {}
             required = [r for r in schema.get("required", []) if r in props]
-            options = [_param_candidates(r, props[r], harvest, instance.state is not None) for r in required]
+            options = [_param_candidates(r, props[r], harvest, instance.shown) for r in required]
             if any(not o for o in options):
                 continue
             kept = sum(1 for o in observations if o.tool == tool.name)
@@ -208,6 +207,8 @@ class TaskTemplate:
     chain: list[Observation]
     reports: list[Harvest]
     answers: list[Answer] = field(default_factory=list)
+    #: The state's display path (what a path-like argument holds), None without state.
+    shown: str | None = None
 
 
 def _near_now(value: Any) -> bool:
@@ -221,11 +222,11 @@ def _near_now(value: Any) -> bool:
     return abs((now - when).total_seconds()) < 3 * 86400
 
 
-def _reportable(h: Harvest, args: dict[str, Any]) -> bool:
+def _reportable(h: Harvest, args: dict[str, Any], shown: str | None) -> bool:
     value = h.value
     if isinstance(value, bool) or _near_now(value):
         return False
-    if isinstance(value, str) and (len(value) < 3 or STATE_TOKEN in value or value in map(str, args.values())):
+    if isinstance(value, str) and (len(value) < 3 or (shown and shown in value) or value in map(str, args.values())):
         return False
     return h.key not in {"item"} or isinstance(value, str)
 
@@ -269,13 +270,13 @@ async def plan_templates(instance: Instance, probe: Probe, *, limit_s: float, rn
         if not ok:
             continue
         last = chain[-1]
-        reports = [h for h in last.harvest if _reportable(h, last.args) and _value_in(checked[-1], h)]
+        reports = [h for h in last.harvest if _reportable(h, last.args, instance.shown) and _value_in(checked[-1], h)]
         if not reports:
             continue
         rng.shuffle(reports)
         reports.sort(key=lambda h: _PRIORITY.get(h.key, 0))
         picked = sorted(reports[:2], key=lambda h: last.harvest.index(h))
-        templates.append(TaskTemplate(chain, picked, checked))
+        templates.append(TaskTemplate(chain, picked, checked, instance.shown))
     return templates
 
 
@@ -303,9 +304,9 @@ def _phrase(tool: types.Tool | None, name: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _said(args: dict[str, Any], withheld: set[str]) -> str:
-    shown = [f"{label(k)} {v}" for k, v in args.items() if k not in withheld and v != STATE_TOKEN]
-    return (" for " + ", ".join(shown)) if shown else ""
+def _said(args: dict[str, Any], withheld: set[str], state: str | None) -> str:
+    said = [f"{label(k)} {v}" for k, v in args.items() if k not in withheld and (state is None or v != state)]
+    return (" for " + ", ".join(said)) if said else ""
 
 
 def make_task(template: TaskTemplate, task_id: str, tools: dict[str, types.Tool], rng: random.Random) -> Task:
@@ -313,7 +314,10 @@ def make_task(template: TaskTemplate, task_id: str, tools: dict[str, types.Tool]
     chain = template.chain
     steps = [_step(obs, f"{task_id}.s{k}", chain) for k, obs in enumerate(chain)]
     first = steps[0]
-    literal = {k: v for k, v in first.arguments.items() if v != STATE_TOKEN and isinstance(v, str | int | float)}
+    state = template.shown
+    literal = {
+        k: v for k, v in first.arguments.items() if (state is None or v != state) and isinstance(v, str | int | float)
+    }
     facts: list[Fact] = []
     withheld: set[str] = set()
     if literal and rng.random() < 0.5:
@@ -331,7 +335,7 @@ def make_task(template: TaskTemplate, task_id: str, tools: dict[str, types.Tool]
         resolved=steps[-1].resolved,
         report=["result"] if rows_from_text else [h.key for h in template.reports],
     )
-    phrase = _phrase(tools.get(chain[0].tool), chain[0].tool) + _said(first.arguments, withheld)
+    phrase = _phrase(tools.get(chain[0].tool), chain[0].tool) + _said(first.arguments, withheld, state)
     if len(chain) > 1:
         phrase += ", and then " + _phrase(tools.get(last.tool), last.tool) + " for the first one it shows"
     wants = " and ".join(_WANTS.get(h.key, f"the {label(h.key)}") for h in template.reports)

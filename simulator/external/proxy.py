@@ -3,9 +3,10 @@
 The agent connects to the proxy (in process); the proxy lists the external server's tools
 as they are, forwards every call, and reports each call and its result through
 ``on_event`` exactly as dialogsim's SQL tool servers do (``ToolCall`` / ``ToolResult``),
-so records over external servers look like any other. The ``{state}`` token in
-arguments is replaced by the dialogue's state path on the way in, and that path by the
-token on the way out, so records and agents never see temporary paths.
+so records over external servers look like any other. The state's display path
+(``/workspace/<name>``, :func:`~simulator.external.spec.display_path`) in arguments is
+replaced by the dialogue's real state path on the way in, and that path by the display
+path on the way out, so records and agents never see temporary paths.
 
 A server that crashes, hangs or closes the connection answers the call with an
 ``isError`` result whose ``error_code`` is ``server_failure``; the dialogue runner ends
@@ -40,7 +41,7 @@ _GRACE_S = 1.0
 
 
 class Answer:
-    """One call's answer as the caller sees it (state path already replaced by the token)."""
+    """One call's answer as the caller sees it (state path already replaced by the display path)."""
 
     __slots__ = ("content", "error_code", "is_error", "structured", "text")
 
@@ -67,7 +68,7 @@ async def call_instance(instance: Instance, name: str, arguments: dict[str, Any]
     a lost connection or no answer within ``limit_s`` is ``server_failure`` and marks the
     instance failed.
     """
-    state = instance.state
+    state, shown = instance.state, instance.shown
     if instance.failed is not None or instance.dead.is_set():
         why = instance.failed or "the connection had ended"
         return Answer(
@@ -76,7 +77,7 @@ async def call_instance(instance: Instance, name: str, arguments: dict[str, Any]
             error_code=ToolServerFailure.code,
         )
     request = types.CallToolRequest(
-        params=types.CallToolRequestParams(name=name, arguments=bind_state(arguments, state))
+        params=types.CallToolRequestParams(name=name, arguments=bind_state(arguments, state, shown))
     )
     failure: str | None = None
     result: types.CallToolResult | None = None
@@ -99,7 +100,7 @@ async def call_instance(instance: Instance, name: str, arguments: dict[str, Any]
                     failure = "the connection closed during the call"
                 else:
                     tg.cancel_scope.cancel()
-                    message = unbind_state(exc.message, state)
+                    message = unbind_state(exc.message, state, shown)
                     return Answer(
                         f"Error (protocol_error {exc.code}): {message}", is_error=True, error_code="protocol_error"
                     )
@@ -120,18 +121,18 @@ async def call_instance(instance: Instance, name: str, arguments: dict[str, Any]
             failure += f" (its stderr ends: {tail[-200:]})"
         instance.failed = failure
         return Answer(f"Error ({ToolServerFailure.code}): {failure}", is_error=True, error_code=ToolServerFailure.code)
-    content = [_unbind_content(c, state) for c in result.content]
+    content = [_unbind_content(c, state, shown) for c in result.content]
     text = "".join(c.text for c in content if isinstance(c, types.TextContent))
-    structured = unbind_state(result.structured_content, state)
+    structured = unbind_state(result.structured_content, state, shown)
     is_error = bool(result.is_error)
     return Answer(
         text, is_error=is_error, structured=structured, error_code="tool_error" if is_error else None, content=content
     )
 
 
-def _unbind_content(block: Any, state: Path | None) -> Any:
+def _unbind_content(block: Any, state: Path | None, shown: str | None) -> Any:
     if isinstance(block, types.TextContent):
-        return types.TextContent(type="text", text=unbind_state(block.text, state))
+        return types.TextContent(type="text", text=unbind_state(block.text, state, shown))
     return block
 
 

@@ -1,9 +1,12 @@
 """What an external environment is: a server command or URL, its state template, its options.
 
 Checked before any work (:meth:`ExternalSpec.check`), each problem a one-line
-:class:`~schemas.errors.ExternalServerError` (exit code 2). ``{state}`` stands for the
-dialogue's copy of the state template, in the command and in tool arguments alike: the
-agent sees and sends the token, the recording proxy puts the real path in.
+:class:`~schemas.errors.ExternalServerError` (exit code 2). ``{state}`` in the command stands for the
+dialogue's copy of the state template. Dialogues never see that token nor the copy's
+temporary path: agents, users and records see a display path instead,
+``/workspace/<name of the template>`` (:func:`display_path`), the same for every dialogue
+of a run; the recording proxy maps it to the real path on the way in and back on the way
+out (:func:`bind_state`, :func:`unbind_state`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,20 @@ from simulator.log import add_secret
 #: Variable names whose values are kept out of logs and records.
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 
-__all__ = ["STATE_TOKEN", "ExternalSpec", "bind_state", "environment_id", "unbind_state"]
+__all__ = [
+    "DISPLAY_ROOT", "STATE_TOKEN", "ExternalSpec", "bind_state", "display_path", "environment_id", "unbind_state",
+]  # fmt: skip
 
+#: The placeholder for the state copy's path in a ``--server`` command (never in a dialogue).
 STATE_TOKEN = "{state}"
+#: Where the state copy appears to be, in everything a dialogue shows.
+DISPLAY_ROOT = "/workspace"
+
+
+def display_path(template: Path) -> str:
+    """The path dialogues show for copies of ``template``: ``/workspace/<its name>``."""
+    name = template.resolve().name or "state"
+    return f"{DISPLAY_ROOT}/{name}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +76,11 @@ class ExternalSpec:
         if self.state_dir is not None:
             return "dir"
         return "file" if self.state_file is not None else None
+
+    @property
+    def shown_state(self) -> str | None:
+        """The path agents, users and records see for this run's state copies (None without state)."""
+        return display_path(self.state) if self.state is not None else None
 
     @property
     def flag(self) -> str:
@@ -139,6 +158,7 @@ class ExternalSpec:
         if self.state is not None:
             out["state"] = str(self.state.resolve())
             out["state_kind"] = self.state_kind
+            out["shown_state"] = self.shown_state
         if self.shared_state:
             out["shared_state"] = True
         if self.env:
@@ -155,30 +175,43 @@ def environment_id(spec: ExternalSpec, server_name: str) -> str:
     return slug or "external"
 
 
-def bind_state(value: Any, state: Path | None) -> Any:
-    """``value`` with the ``{state}`` token replaced by ``state``'s path, in every string inside."""
-    if state is None:
+def _shown_pattern(shown: str) -> re.Pattern[str]:
+    # Not inside a longer name: /workspace/repo is not the start of /workspace/repository.
+    return re.compile(re.escape(shown) + r"(?![\w-])")
+
+
+def bind_state(value: Any, state: Path | None, shown: str | None) -> Any:
+    """``value`` with the display path ``shown`` replaced by ``state``'s real path, in every string inside."""
+    if state is None or shown is None:
         return value
+    return _bind(value, _shown_pattern(shown), str(state))
+
+
+def _bind(value: Any, pattern: re.Pattern[str], real: str) -> Any:
     if isinstance(value, str):
-        return value.replace(STATE_TOKEN, str(state))
+        return pattern.sub(lambda _m: real, value)
     if isinstance(value, dict):
-        return {k: bind_state(v, state) for k, v in value.items()}
+        return {k: _bind(v, pattern, real) for k, v in value.items()}
     if isinstance(value, list):
-        return [bind_state(v, state) for v in value]
+        return [_bind(v, pattern, real) for v in value]
     return value
 
 
-def unbind_state(value: Any, state: Path | None) -> Any:
-    """``value`` with ``state``'s path (as given and resolved) replaced by the ``{state}`` token."""
-    if state is None:
+def unbind_state(value: Any, state: Path | None, shown: str | None) -> Any:
+    """``value`` with ``state``'s path (as given and resolved) replaced by the display path ``shown``."""
+    if state is None or shown is None:
         return value
     paths = sorted({str(state), str(state.resolve())}, key=len, reverse=True)
+    return _unbind(value, paths, shown)
+
+
+def _unbind(value: Any, paths: list[str], shown: str) -> Any:
     if isinstance(value, str):
         for path in paths:
-            value = value.replace(path, STATE_TOKEN)
+            value = value.replace(path, shown)
         return value
     if isinstance(value, dict):
-        return {k: unbind_state(v, state) for k, v in value.items()}
+        return {k: _unbind(v, paths, shown) for k, v in value.items()}
     if isinstance(value, list):
-        return [unbind_state(v, state) for v in value]
+        return [_unbind(v, paths, shown) for v in value]
     return value

@@ -48,7 +48,7 @@ from simulator.external.instance import Instance, open_instance
 from simulator.external.planner import Probe, is_read_tool, scenario_of
 from simulator.external.proxy import Answer, call_instance
 from simulator.external.results import result_rows, value_of
-from simulator.external.spec import STATE_TOKEN, ExternalSpec
+from simulator.external.spec import ExternalSpec, display_path
 from simulator.external.tree import diff, snapshot
 from simulator.external.verify import Route, result_value
 from simulator.llm.setup import current_setup
@@ -116,9 +116,11 @@ def task_prompt(
         f"- {o.tool}({json.dumps(o.args, ensure_ascii=False)}) returned:\n{_indent(o.answer.text[:_RESULT_CHARS])}"
         for o in probe.observations[:_PROBE_SHOWN]
     ]
-    state = environment.server.state_kind if environment.server is not None else None
+    server = environment.server
+    state = server.state_kind if server is not None and server.state is not None else None
+    shown = display_path(Path(server.state)) if server is not None and server.state is not None else ""
     note = (
-        f"\nThe state is a {'directory' if state == 'dir' else 'file'}: write {STATE_TOKEN} wherever a tool needs "
+        f"\nThe state is a {'directory' if state == 'dir' else 'file'}: write {shown} wherever a tool needs "
         "its path; each conversation gets its own copy.\n"
         if state
         else ""

@@ -1,10 +1,11 @@
 """A small third-party-style MCP server for the tests: notes in an SQLite file another program owns.
 
-    python notes_server.py DB [--crash-after N] [--no-tools]
+    python notes_server.py DB [--crash-after N] [--no-tools] [--path-tool]
 
 Tools: ``list_notes`` and ``get_note`` (read-only), ``add_note`` (a write). With
 ``--crash-after N`` the process exits abruptly (no answer) on its N+1-th tool call, as a
-crashing server does; ``--no-tools`` lists no tools at all. Runs as a script, like any
+crashing server does; ``--no-tools`` lists no tools at all; ``--path-tool`` adds
+``count_notes(database)``, which takes the database's own path and says it in its answer. Runs as a script, like any
 server a user points ``--server`` at.
 """
 
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("db")
     parser.add_argument("--crash-after", type=int, default=-1)
     parser.add_argument("--no-tools", action="store_true")
+    parser.add_argument("--path-tool", action="store_true")
     args = parser.parse_args()
     server = MCPServer("notes")
     calls = {"n": 0}
@@ -65,6 +67,17 @@ def main() -> None:
             with connect() as conn:
                 cur = conn.execute("INSERT INTO notes (title, body) VALUES (?, ?)", (title, body))
             return {"note_id": cur.lastrowid, "title": title}
+
+    if args.path_tool:
+
+        @server.tool(name="count_notes", description="Count the notes of a database file", annotations=READ)
+        def count_notes(database: str) -> dict[str, Any]:
+            tick()
+            if database != args.db:
+                raise ValueError(f"no notes database at {database}")
+            with connect() as conn:
+                (count,) = conn.execute("SELECT count(*) FROM notes").fetchone()
+            return {"database": database, "count": count, "summary": f"{database} holds {count} notes"}
 
     server.run("stdio")
 

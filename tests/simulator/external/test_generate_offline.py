@@ -82,22 +82,31 @@ def test_git_server_over_a_per_dialogue_copy_of_a_repository(tmp_path: Path, git
 
     env = _environment(out)
     assert env.server is not None and env.server.state_kind == "dir"
+    # What agents are told of the environment names the display path, not the placeholder.
+    assert "/workspace/repo" in env.description and "{state}" not in env.description
     assert "git_log" in {t["name"] for t in env.server.tools}
     records = _records(out)
     assert len(records) == 2
+    said: list[str] = []
     for record in records:
         assert record.termination is TerminationReason.USER_DONE, record.error
         calls = [e for e in record.events if isinstance(e, ToolCall)]
         assert calls and all(c.tool.startswith("git_") for c in calls)
-        # Agents and records see the {state} token, never the temporary path of the copy.
-        assert all(c.arguments.get("repo_path") == "{state}" for c in calls if "repo_path" in c.arguments)
-        text = " ".join(e.text for e in record.events if isinstance(e, ToolResult))
-        assert str(tmp_path) not in text
+        # Agents, users and records see the display path of the copy: never its temporary path,
+        # and never the command line's {state} placeholder, in any message.
+        assert any("repo_path" in c.arguments for c in calls)
+        assert all(c.arguments["repo_path"] == "/workspace/repo" for c in calls if "repo_path" in c.arguments)
+        text = msgspec.json.encode(record).decode()
+        assert str(tmp_path) not in text and "{state}" not in text
+        assert all("{state}" not in m.content for m in record.messages if isinstance(m.content, str))
+        said += [m.content for m in record.messages if m.role == "user" and isinstance(m.content, str)]
         assert all(o.success for o in record.outcomes), [o for o in record.outcomes if not o.success]
         assert any(isinstance(e, TaskStarted) for e in record.events)
         # Each dialogue had its own copy, kept with --keep-state; the template is untouched.
         kept = out / "state" / record.id / "state"
         assert (kept / ".git").is_dir() and (kept / "README.md").read_text() == "# Demo\n\nA tiny project.\n"
     assert snapshot(git_repo) == before
+    # The user tells the agent where the repository is, as a person would.
+    assert any("/workspace/repo" in line for line in said), said
     log_text = " ".join(e.text for r in records for e in r.events if isinstance(e, ToolResult))
     assert "Add the app" in log_text or "main" in log_text

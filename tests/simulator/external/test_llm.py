@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from schemas import Mode, TerminationReason, ToolCall, ToolResult
@@ -35,6 +36,8 @@ pytestmark = pytest.mark.anyio
 
 KEY = "sk-test-secret-key-0123456789"
 MODEL = "openai:loopback-model"
+#: What dialogues show for the copies of the ``git_repo`` fixture (a directory named ``repo``).
+REPO = "/workspace/repo"
 
 TASKS = [
     {
@@ -42,21 +45,21 @@ TASKS = [
         "difficulty": "easy",
         "sub_requests": [{"text": "Please create a branch called topic and list the local branches.", "calls": [0, 1]}],
         "calls": [
-            {"tool": "git_create_branch", "arguments": {"repo_path": "{state}", "branch_name": "topic"}},
-            {"tool": "git_branch", "arguments": {"repo_path": "{state}", "branch_type": "local"}},
+            {"tool": "git_create_branch", "arguments": {"repo_path": REPO, "branch_name": "topic"}},
+            {"tool": "git_branch", "arguments": {"repo_path": REPO, "branch_type": "local"}},
         ],
         "rubric": [{"kind": "critical", "text": "the branch is created"}],
     },
     {
         "goal": "A task that cannot work: a tool that does not exist.",
         "sub_requests": [{"text": "Push it.", "calls": [0]}],
-        "calls": [{"tool": "git_push", "arguments": {"repo_path": "{state}"}}],
+        "calls": [{"tool": "git_push", "arguments": {"repo_path": REPO}}],
     },
     {
         "goal": "You want to know the message of the latest commit.",
         "difficulty": "easy",
         "sub_requests": [{"text": "What does the commit history say about the latest commit?", "calls": [0]}],
-        "calls": [{"tool": "git_log", "arguments": {"repo_path": "{state}", "max_count": 1}, "report": ["Message"]}],
+        "calls": [{"tool": "git_log", "arguments": {"repo_path": REPO, "max_count": 1}, "report": ["Message"]}],
     },
 ]
 
@@ -95,11 +98,11 @@ class FakeModel:
         match = re.search(r"branch called (\w+)", said)
         if match:
             calls = [
-                ("c1", "git_create_branch", {"repo_path": "{state}", "branch_name": match.group(1)}),
-                ("c2", "git_branch", {"repo_path": "{state}", "branch_type": "local"}),
+                ("c1", "git_create_branch", {"repo_path": REPO, "branch_name": match.group(1)}),
+                ("c2", "git_branch", {"repo_path": REPO, "branch_type": "local"}),
             ]
         elif "commit" in said:
-            calls = [("c1", "git_log", {"repo_path": "{state}", "max_count": 1})]
+            calls = [("c1", "git_log", {"repo_path": REPO, "max_count": 1})]
         else:
             return openai_completion("You're welcome!")
         return openai_completion(tool_calls=calls)
@@ -148,6 +151,9 @@ async def test_model_tasks_over_git_are_checked_and_an_agent_passes_them(tmp_pat
     # The generator saw the tools and what the read tools returned on the probe run.
     assert "git_create_branch (write)" in fake.prompts[0] and "git_log (read)" in fake.prompts[0]
     assert "Add the app" in fake.prompts[0]
+    # It was told the display path to write, never the placeholder or a temporary path.
+    assert f"write {REPO} wherever" in fake.prompts[0]
+    assert "{state}" not in fake.prompts[0] and str(tmp_path) not in fake.prompts[0]
     # The impossible task was sent back once, then dropped; the other two were kept with their real outcome.
     assert fake.repairs == 2
     tasks = [t for r in records for t in r.scenario.tasks]
@@ -168,6 +174,8 @@ async def test_model_tasks_over_git_are_checked_and_an_agent_passes_them(tmp_pat
         assert not created.is_error and "Created branch 'topic'" in created.text
         kept = states / record.id / "state"
         assert (kept / ".git" / "refs" / "heads" / "topic").is_file()
+        text = msgspec.json.encode(record).decode()
+        assert "{state}" not in text and str(tmp_path) not in text
     assert snapshot(git_repo) == before
 
 

@@ -96,6 +96,31 @@ async def test_a_state_file_is_copied_per_dialogue_and_checked_by_a_replay(tmp_p
     assert _titles(notes_db) == ["Groceries", "Ideas", "Travel"]
 
 
+@pytest.mark.slow
+async def test_a_state_file_is_shown_as_a_display_path_both_ways(tmp_path: Path, notes_db: Path) -> None:
+    spec = ExternalSpec(command=notes_command("--path-tool"), state_file=notes_db)
+    shown = "/workspace/notes.sqlite"
+    assert spec.shown_state == shown
+    counting = plan(
+        "You want to know how many notes your database holds.",
+        f"Please count the notes in {shown}.",
+        ("count_notes", {"database": shown}, ["count"]),
+    )
+    env, scenario = await scenario_over(spec, [counting], tmp_path / "a", scenario_id="notes-1-00001")
+    assert shown in env.description
+    async with ExternalRun(spec, env, root=tmp_path / "states") as external:
+        record = await run_dialogue(scenario, env, DialogueConfig(), connect=external.connector())
+    assert record.termination is TerminationReason.USER_DONE, record.error
+    assert record.success, record.outcomes
+    (call,) = [e for e in record.events if isinstance(e, ToolCall)]
+    (result,) = [e for e in record.events if isinstance(e, ToolResult)]
+    # The display path went in as the real one (the server accepted it) and came back out as itself.
+    assert call.arguments == {"database": shown} and not result.is_error
+    assert result.structured is not None and result.structured["summary"] == f"{shown} holds 3 notes"
+    text = msgspec.json.encode(record).decode()
+    assert str(tmp_path) not in text and "{state}" not in text
+
+
 class _Silent:
     """Claims the note is saved (with the id it would get) and never calls a tool."""
 

@@ -18,7 +18,7 @@ from schemas import (
     ToolResult,
     UserMessage,
 )
-from simulator.external.spec import bind_state, unbind_state
+from simulator.external.spec import bind_state, display_path, unbind_state
 from simulator.external.tree import diff
 from simulator.external.verify import Replay, compare, compare_result, compare_trees
 
@@ -64,14 +64,23 @@ def test_state_trees_by_content_by_kind_and_collateral_changes() -> None:
     assert compare_trees(template, noisy, gold, planned_state, ignore=[".git/index"])[0] == []
 
 
-def test_the_state_token_is_bound_and_unbound_everywhere() -> None:
+def test_the_display_path_is_bound_and_unbound_everywhere() -> None:
     from pathlib import Path
 
     state = Path("/tmp/dialogsim-x/state")
-    args = {"repo_path": "{state}", "files": ["{state}/a.txt"], "n": 3}
-    bound = bind_state(args, state)
-    assert bound == {"repo_path": "/tmp/dialogsim-x/state", "files": ["/tmp/dialogsim-x/state/a.txt"], "n": 3}
-    assert unbind_state(bound, state) == args
+    shown = display_path(Path("/srv/templates/repo/"))
+    assert shown == "/workspace/repo"
+    args = {"repo_path": shown, "files": [f"{shown}/a.txt"], "other": "/workspace/repository", "n": 3}
+    bound = bind_state(args, state, shown)
+    assert bound == {
+        "repo_path": "/tmp/dialogsim-x/state",
+        "files": ["/tmp/dialogsim-x/state/a.txt"],
+        "other": "/workspace/repository",  # another name that starts the same is not the state
+        "n": 3,
+    }
+    assert unbind_state(bound, state, shown) == args
+    # The placeholder of the command line means nothing in a dialogue: it is not bound.
+    assert bind_state({"repo_path": "{state}"}, state, shown) == {"repo_path": "{state}"}
     assert FileChange(path="a", change="removed").digest is None
 
 
