@@ -261,14 +261,17 @@ def test_ray_writes_the_records_of_a_single_process_run(cluster: RayExecutor, tm
     # The driver builds scenarios as worker slots free up, not the whole plan up front:
     # built without a record yet are at most the 2 x 3 slots' (the one being built included).
     assert len(ahead) == 12 and max(ahead) <= 2 * 3 + 1
-    assert [e["built_by"] for e in _events(tmp_path / "ray", "ray_run_started")] == ["driver"]
+    assert [(e["built_by"], e["workers"]) for e in _events(tmp_path / "ray", "ray_run_started")] == [("driver", 2)]
     assert two.generated == one.generated == 12 and two.failed == one.failed
     # The progress and the summary count every worker's tool calls, as one process does.
     assert (two.tool_calls, two.tool_errors) == (one.tool_calls, one.tool_errors)
     assert two.tool_calls > 0
     assert two.dataset == one.dataset
     assert [e["executor"] for e in _events(tmp_path / "ray", "run_started")] == ["ray"]
-    assert sorted(e["worker"] for e in _events(tmp_path / "ray", "worker_started")) == [0, 1]
+    # Both workers are asked for; one that comes up after the other has done all twelve
+    # (a loaded machine) is not waited for, so only the first is certain to start.
+    started = sorted(e["worker"] for e in _events(tmp_path / "ray", "worker_started"))
+    assert started in ([0], [1], [0, 1])
     # A second run of the same command on Ray finds everything done and adds nothing.
     again = _generate(tmp_path / "ray", dialogues=12, seed=5, executor=RayExecutor(workers=2))
     assert again.generated == 0 and again.skipped == 12
