@@ -123,7 +123,8 @@ async def sdk_floor(pairs: list[tuple[Scenario, Environment]], rounds: int = 5) 
 
     - ``mcp``: our tool server over the MCP SDK in process (``connect_tool_server``);
     - ``sdk``: the MCP SDK alone: a bare low-level ``Server`` listing the same tools and
-      answering each call with the same (precomputed) result, through ``mcp.Client``;
+      answering each call with the same (precomputed) result, through ``mcp.Client``
+      (its session given the same shared output validators ours get);
     - ``direct``: ``ToolExecutor.call`` on the database, no MCP.
 
     ``sdk`` is the floor any real MCP path in process pays per call: with it and the tool
@@ -134,8 +135,10 @@ async def sdk_floor(pairs: list[tuple[Scenario, Environment]], rounds: int = 5) 
     from mcp.server.lowlevel import Server
 
     from simulator.dialogue.statediff import gold_calls
+    from toolservers._listing import _session_maps
     from toolservers.server import _listing
     from toolservers.transports import connect_tool_server
+    from toolservers.validation import output_validator
 
     env = pairs[0][1]
     reads = [
@@ -188,6 +191,13 @@ async def sdk_floor(pairs: list[tuple[Scenario, Environment]], rounds: int = 5) 
     out: dict[str, float] = {"calls": float(len(calls))}
     async with mcp.Client(bare, cache=None) as client:
         await client.list_tools()
+        # The same client-side validation our sessions get (toolservers._listing): the
+        # shared, already checked output validators, so both sides validate alike.
+        maps = _session_maps(client.session)
+        if maps is not None:
+            for tool in listed:
+                if tool.output_schema is not None and (checked := output_validator(tool.output_schema)) is not None:
+                    maps[1][tool.name] = checked
         out["sdk"] = await timed(client.call_tool)
     async with connect_tool_server(env, on_event=no_event) as conn:
         await conn.list_tools()
