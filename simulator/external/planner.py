@@ -49,7 +49,7 @@ from simulator.external.results import Harvest, Source, harvest_values, result_r
 from simulator.external.tree import diff, snapshot
 from simulator.external.verify import resolve_arguments, result_value
 from simulator.offline.language import label
-from simulator.offline.scenarios import make_persona
+from simulator.offline.scenarios import make_persona, scenario_id
 
 __all__ = [
     "Observation", "Probe", "TaskTemplate", "build_scenarios", "is_read_tool", "plan_templates", "scenario_of", "walk",
@@ -402,7 +402,7 @@ def scenario_of(
 ) -> Scenario:
     """Scenario ``index`` of a run over an external server (its id says the environment, seed and index)."""
     return Scenario(
-        id=f"{environment.id}-{seed}-{index:05d}",
+        id=scenario_id(environment.id, seed, index),
         environment_id=environment.id,
         domain=environment.domain,
         tasks=tasks,

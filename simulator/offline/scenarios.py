@@ -14,7 +14,7 @@ from simulator.offline.schema_view import read_schema
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
 
-__all__ = ["build_scenario", "build_scenarios", "make_persona"]
+__all__ = ["build_scenario", "build_scenarios", "make_persona", "scenario_id"]
 
 _FIRST = [
     "Maya", "Jonas", "Aiko", "Ravi", "Lucía", "Tomasz", "Amara", "Chen", "Fatima", "Oliver", "Ingrid", "Kwame",
@@ -32,6 +32,11 @@ def make_persona(rng: random.Random) -> Persona:
         verbosity=rng.choices(["terse", "normal", "verbose"], [0.25, 0.5, 0.25])[0],
         temperament=rng.choices(["polite", "neutral", "impatient"], [0.5, 0.3, 0.2])[0],
     )
+
+
+def scenario_id(environment_id: str, seed: int, index: int) -> str:
+    """The id of scenario ``index`` of a run: ``{environment}-{seed}-{index:05d}`` (every planner's)."""
+    return f"{environment_id}-{seed}-{index:05d}"
 
 
 def build_scenario(
@@ -75,7 +80,7 @@ def build_scenario(
     if not planned:
         raise ConfigError(f"environment {environment.id!r}: no task could be sampled (no rows, or no usable tools)")
     return Scenario(
-        id=f"{environment.id}-{seed}-{index:05d}",
+        id=scenario_id(environment.id, seed, index),
         environment_id=environment.id,
         domain=environment.domain,
         tasks=planned,

@@ -241,7 +241,7 @@ def offline_plan(
     task at all is refused (ConfigError) before the run starts, as it was when every
     scenario was built up front.
     """
-    from simulator.offline.scenarios import build_scenario
+    from simulator.offline.scenarios import build_scenario, scenario_id
 
     envs = tuple(environments)
     if not envs:
@@ -251,7 +251,7 @@ def offline_plan(
     def id_of(p: int) -> str:
         # build_scenario's ids: {environment_id}-{seed}-{index}; checked against every build below.
         i = indexes[p]
-        return f"{envs[i % len(envs)].id}-{seed}-{i:05d}"
+        return scenario_id(envs[i % len(envs)].id, seed, i)
 
     def build(p: int) -> Scenario:
         i = indexes[p]
@@ -371,7 +371,7 @@ async def _plan_scenarios(
     from schemas import Scenario
     from schemas.errors import ConfigError
     from simulator.llm.tasks import generate_tasks
-    from simulator.offline.scenarios import build_scenario, make_persona
+    from simulator.offline.scenarios import build_scenario, make_persona, scenario_id
     from simulator.providers import parse_model
 
     if not environments:
@@ -404,7 +404,7 @@ async def _plan_scenarios(
             log.warning("dialogue %d: no task the model wrote could be carried out; skipped", i)
             return
         found[i] = Scenario(
-            id=f"{env.id}-{config.seed}-{i:05d}",
+            id=scenario_id(env.id, config.seed, i),
             environment_id=env.id,
             domain=env.domain,
             tasks=tasks,
