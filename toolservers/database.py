@@ -48,7 +48,9 @@ __all__ = [
     "DatabaseBusy",
     "Interruption",
     "check_sqlite_file",
+    "file_stamp",
     "open_database",
+    "source_file",
 ]
 
 T = TypeVar("T")
@@ -453,6 +455,25 @@ class Database:
         if self._lock.acquire(timeout=_CLOSE_WAIT_S):
             self._lock.release()
         self.conn.close()
+
+
+def source_file(spec: DatabaseSpec, base_dir: Path | None = None) -> Path | None:
+    """The file a database spec copies from (relative paths under ``base_dir``), or None for DDL."""
+    if spec.path is None:
+        return None
+    path = Path(spec.path)
+    return base_dir / path if not path.is_absolute() and base_dir is not None else path
+
+
+def file_stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """``(mtime_ns, size, inode)`` of ``path``: what tells a changed file; None without one."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def check_timeout(value: float, name: str) -> None:
