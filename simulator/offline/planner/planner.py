@@ -233,6 +233,8 @@ class Planner:
         """
         hit = self.schema.memo.get("scored_users")
         if hit is None or hit[0] is not policy:
+            pk = users.pk
+            assert pk is not None  # _pick_user gives up on a users table without one
             rows = self.query_rows(f"SELECT * FROM {quote_ident(users.name)} ORDER BY rowid")
             owned = [(t, rules.owner[0]) for t, rules in policy.tables.items() if len(rules.owner) == 1]
             scored = []
@@ -242,7 +244,7 @@ class Planner:
                 score = 0
                 for table, fk in owned:
                     n = self.executor.db.query(
-                        f"SELECT COUNT(*) FROM {quote_ident(table)} WHERE {quote_ident(fk)} = :v", {"v": row[users.pk]}
+                        f"SELECT COUNT(*) FROM {quote_ident(table)} WHERE {quote_ident(fk)} = :v", {"v": row[pk]}
                     )
                     score += min(int(n[0][0]), 3) + (1 if n[0][0] else 0)
                 scored.append((score, row))
