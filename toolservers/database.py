@@ -161,6 +161,8 @@ class Database:
         self._owner: int | None = None
         # Set (on the loop) when a worker thread gives the connection back.
         self._released: anyio.Event | None = None
+        # (SQLite's schema cookie, the schema's text) as last read: see ``schema_text``.
+        self._schema: tuple[int, str] | None = None
         conn.isolation_level = None
         conn.execute("PRAGMA foreign_keys = ON")
         conn.set_authorizer(self._authorize)
@@ -418,6 +420,22 @@ class Database:
     def _read(self, sql: str, params: dict[str, Any] | None) -> list[tuple[Any, ...]]:
         with self.guarded(Effect.READ):
             return list(self.conn.execute(sql + _QUERY_TAG, params or {}))
+
+    def schema_text(self) -> str:
+        """Every statement of the schema, joined: what caches of facts about a schema are keyed on.
+
+        Read again only after the schema changed: SQLite's schema cookie
+        (``PRAGMA schema_version``) moves on every change, whichever connection made it.
+        """
+
+        def job() -> str:
+            version = int(self.trusted("PRAGMA schema_version").fetchone()[0])
+            if self._schema is None or self._schema[0] != version:
+                rows = self._read("SELECT group_concat(sql, ';') FROM sqlite_master", None)
+                self._schema = (version, rows[0][0] or "")
+            return self._schema[1]
+
+        return self._bounded_read(job, "the schema", None)
 
     def snapshot(self, *, timeout_s: float | None = None) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, sorted: for comparing states in tests and checks.

@@ -400,7 +400,7 @@ def table_rules(db: Database, environment: Environment) -> dict[str, TableRule]:
     Read from the schema (``PRAGMA table_xinfo``, ``foreign_key_list``), the triggers and
     the write tools' SQL; kept per (environment, schema).
     """
-    schema = db.query("SELECT group_concat(sql, ';') FROM sqlite_master")[0][0] or ""
+    schema = db.schema_text()
     key = (id(environment), schema)
     hit = _RULES.get(key)
     if hit is not None and hit[0] is environment:
@@ -526,7 +526,7 @@ def tables_written(db: Database, environment: Environment) -> dict[str, frozense
     do, triggers and foreign-key actions included; tables a cascading foreign key reaches
     are added too. Kept per (environment, schema).
     """
-    schema = db.query("SELECT group_concat(sql, ';') FROM sqlite_master")[0][0] or ""
+    schema = db.schema_text()
     key = (id(environment), schema)
     hit = _TOUCHES.get(key)
     if hit is not None and hit[0] is environment:
