@@ -243,8 +243,9 @@ class OfflineAgent:
                         )
                     )
                     return
-                t.acts.append(Ask(step=request.step, slots=missing))
-                t.lines.append(self._ask_words(request, missing))
+                slots = self._asked_slots(missing)
+                t.acts.append(Ask(step=request.step, slots=slots))
+                t.lines.append(self._ask_words(request, slots))
                 t.asked = True
                 return
             self.waiting.pop(0)
@@ -311,6 +312,20 @@ class OfflineAgent:
                 elif name not in missing:
                     missing.append(name)
         return args, missing
+
+    def _asked_slots(self, missing: list[str]) -> list[str]:
+        """What to ask for: the missing values, or, to identify the user, one or more of the ways
+        the rules allow (chosen here, not from what the user happens to know)."""
+        ways = list(self.rules.identify_by) if self.rules is not None else []
+        if not missing or not ways or not all(m in ways for m in missing) or len(ways) == 1:
+            return missing
+        roll = self.rng.random()
+        if roll < 0.6:
+            return [ways[0] if self.rng.random() < 0.4 else self.say.pick(ways)]
+        if roll < 0.9:
+            pair = self.rng.sample(range(len(ways)), 2)
+            return [ways[i] for i in sorted(pair)]
+        return ways
 
     def _ask_words(self, request: Request, missing: list[str]) -> str:
         if self.rules is not None and all(m in self.rules.identify_by for m in missing):

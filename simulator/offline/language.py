@@ -26,6 +26,7 @@ __all__ = [
     "Phrasing",
     "a",
     "cap",
+    "contact",
     "dash_case",
     "entity",
     "entity_plural",
@@ -83,6 +84,22 @@ def field_name(column: str) -> str:
     if verb.endswith("s") and len(verb) > 3:  # starts_on
         return f"{verb[:-1]} {noun}"
     return f"{verb} {noun}"
+
+
+_CONTACT = {
+    "email": ("email address", "email", "email address"),
+    "phone": ("phone number",),
+    "mobile": ("mobile number", "mobile"),
+}
+
+
+def contact(column: str, rng: random.Random | None = None) -> str:
+    """How a person names a way of identifying them: ``email`` -> ``email address``,
+    ``phone`` -> ``phone number``, ``card_number`` -> ``card number``."""
+    names = _CONTACT.get(column.lower())
+    if names is None:
+        return label(column)
+    return names[0] if rng is None else names[rng.randrange(len(names))]
 
 
 def is_code(name: str) -> bool:
@@ -725,6 +742,53 @@ _CHANGE_MIND = (
     "Sorry, I meant {new}, not {old}.",
     "Hold on, can we say {new} instead of {old}?",
 )
+_INFORM = (
+    "the {l} is {v}",
+    "my {l} is {v}",
+    "my {l} is {v}",
+    "{v} is my {l}",
+    "the {l} I use is {v}",
+    "the {l} you'll have is {v}",
+    "it's {v} for the {l}",
+    "the {l} should be {v}",
+    "{v} — that's the {l}",
+    "it's {v}",
+    "that would be {v}",
+)
+#: Only for the ways a user is identified ("you'll find me under ...").
+_INFORM_ME = (
+    "you'll find me under {v}",
+    "I'm registered with {v}",
+    "the account is under {v}",
+    "it's {v} on my account",
+    "I signed up with {v}",
+    "you should have me as {v}",
+    "try {v}, that's my {l}",
+    "I'm on your system with the {l} {v}",
+    "the {l} on file should be {v}",
+    "look me up by {v}",
+)
+_INFORM_TERSE = ("{L}: {v}.", "It's {v}.", "Try {v}.", "My {l}: {v}.", "Under {v}.")
+_INFORM_LEAD = (
+    "Sure, ", "Yes — ", "Of course: ", "", "", "", "OK, ", "Certainly: ", "Right, ", "Here you go: ",
+    "No problem — ", "Ah yes, ", "Let me see — ", "Happy to: ", "Sure thing: ", "Yes, of course, ",
+    "Hang on — ", "Got it here: ", "Just a sec — ", "Oh, right: ", "Fine — ", "One moment, ",
+)  # fmt: skip
+_INSTEAD = (
+    "I don't have my {asked} to hand — my {l} is {v}, though.",
+    "I'm not sure which {asked} I used, but my {l} is {v}.",
+    "Can I give you my {l} instead? It's {v}.",
+    "I'd rather not give my {asked}. My {l} is {v} — will that do?",
+    "Hmm, I can't remember my {asked}. You could try my {l}: {v}.",
+    "Not the {asked}, I'm afraid, but I do have my {l}: {v}.",
+    "Would my {l} work instead? It's {v}.",
+    "I never remember my {asked}, sorry — here's my {l}: {v}.",
+    "My {l} should find me: {v}.",
+    "I only have my {l} with me, which is {v}.",
+    "I'm not sure about the {asked}; the {l} I know is {v}.",
+    "Sorry, I don't know my {asked} offhand. It's {v} for the {l}.",
+)
+_INSTEAD_TERSE = ("{L}: {v}.", "My {l}: {v}.", "Only my {l}: {v}.", "Use my {l}: {v}.", "{L} instead: {v}.")
 _DONT_KNOW = (
     "I'm not sure about that one — can you work it out from what you found?",
     "I don't have that, sorry. Can you use what you already looked up?",
@@ -1538,44 +1602,37 @@ class Phrasing:
             return choice + text[len(opening) :]
         return text
 
-    def inform(self, pairs: list[tuple[str, Any]]) -> str:
+    def inform(self, pairs: list[tuple[str, Any]], *, identity: bool = False) -> str:
+        """The values the agent asked for; ``identity``: they say who the user is (an email, a card number)."""
         if self.terse and len(pairs) == 1:
+            if identity and self.rng.random() < 0.3:
+                k, v = pairs[0]
+                name = contact(k, self.rng)
+                return self.pick(_INFORM_TERSE).format(l=name, L=cap(name), v=self.value(v, k))
             return self.value(pairs[0][1], pairs[0][0]) + "."
+        bank = _INFORM + _INFORM_ME if identity else _INFORM
         parts = [
-            self.pick(
-                (
-                    "the {l} is {v}",
-                    "my {l} is {v}",
-                    "my {l} is {v}",
-                    "{v} is my {l}",
-                    "the {l} I use is {v}",
-                    "the {l} you'll have is {v}",
-                    "it's {v} for the {l}",
-                )
-            ).format(l=label(k), v=self.value(v, k))
+            self.pick(bank).format(l=contact(k, self.rng) if identity else label(k), v=self.value(v, k))
             for k, v in pairs
         ]
-        lead = self.pick(
-            (
-                "Sure, ", "Yes — ", "Of course: ", "", "", "OK, ", "Certainly: ", "Right, ", "Here you go: ",
-                "No problem — ", "Ah yes, ", "Let me see — ", "Happy to: ", "Sure thing: ", "Yes, of course, ",
-            )
-        )  # fmt: skip
+        lead = self.pick(_INFORM_LEAD)
         body = join(parts)
         return cap(lead + body) + "."
+
+    def inform_instead(self, asked: list[str], pairs: list[tuple[str, Any]]) -> str:
+        """Asked for one way of identifying, the user gives the one they know instead."""
+        what = join([contact(s, self.rng) for s in asked], "or")
+        k, v = pairs[0]
+        name = contact(k, self.rng)
+        frames = _INSTEAD_TERSE if self.terse else _INSTEAD
+        return cap(self.pick(frames).format(asked=what, l=name, L=cap(name), v=self.value(v, k)))
 
     # ------------------------------------------------------------------ agent
     def agent_greeting(self) -> str:
         return self.pick(_AGENT_HELLO)
 
     def identify(self, things: str, slots: list[str]) -> str:
-        slot = join([label(s) for s in slots], "or")
-        if slot.endswith(" number") or "email" in slot or "phone" in slot:
-            slot = (
-                slot.replace("email", "email address")
-                .replace("phone", "phone number")
-                .replace("number number", "number")
-            )
+        slot = join([contact(s, self.rng) for s in slots], "or")
         return self.pick(_IDENTIFY).format(things=things, slot=slot)
 
     def ask(self, slots: list[str]) -> str:

@@ -197,7 +197,7 @@ class OfflineUser:
         asks = [a for a in acts if isinstance(a, Ask)]
         wanted = [s for a in asks for s in a.slots] if acts else self._slots_asked_in(text)
         if wanted and self.pending is not None and self.pending.kind != "final":
-            self._inform(turn, wanted)
+            self._inform(turn, wanted, [a.step for a in asks])
             return turn
         if self.pending is None:
             return self._finish(turn)
@@ -497,13 +497,20 @@ class OfflineUser:
             self.started.add(task.id)
             turn.started_tasks.append(task.id)
 
-    def _inform(self, turn: UserTurn, wanted: list[str]) -> None:
+    def _inform(self, turn: UserTurn, wanted: list[str], steps: list[str] | None = None) -> None:
         facts = self._current_facts()
         known = [(s, facts[s]) for s in wanted if s in facts]
+        identity = self.scenario.user.facts if self.scenario.user else {}
+        instead = False
         if not known:
             # Asked for one way of identifying; give the one the user knows.
-            identity = self.scenario.user.facts if self.scenario.user else {}
             known = [(k, v) for k, v in identity.items() if any(_close(k, w) for w in wanted)][:1]
+        if not known and identity:
+            # Asked, to find their account, for a detail they do not have: they offer the one they know.
+            finding_me = [s for s in steps or [] if s in self.steps and set(self.steps[s].arguments) & set(identity)]
+            if finding_me:
+                known = [(k, v) for k, v in identity.items() if k in self.steps[finding_me[0]].arguments][:1]
+                instead = bool(known)
         if not known and self.pending is not None:
             items = self.agenda if self.scenario.mode is Mode.TASK_ORIENTED else [self.pending.item]
             sids = [sid for it in items for sid in it.sub.steps]
@@ -513,7 +520,10 @@ class OfflineUser:
         if known:
             self.told.update(_key(k, v) for k, v in known)
             turn.acts.append(Inform(args=dict(known)))
-            turn.text = self.say.inform(known)
+            if instead:
+                turn.text = self.say.inform_instead(wanted, known)
+            else:
+                turn.text = self.say.inform(known, identity=all(k in identity for k, _ in known))
         else:
             turn.text = self.say.dont_know()
             turn.acts.append(Inform(args={}))

@@ -224,7 +224,12 @@ class Planner:
         scored.sort(key=lambda x: -x[0])
         top = scored[: max(1, len(scored) // 3)]
         self.me_row = self.rng.choice(top)[1]
-        key = next(c for c in policy.identify_by if self.me_row.get(c))
+        # People know different things about their account (an email, a phone number, a card
+        # number): the user remembers one of the ways the rules identify them.
+        search = self.schema.tools.get("search", users.name)
+        props = search.input_schema.get("properties", {}) if search is not None else {}
+        keys = [c for c in policy.identify_by if self.me_row.get(c) and c in props]
+        key = self.rng.choice(keys) if keys else next(c for c in policy.identify_by if self.me_row.get(c))
         self.user = UserIdentity(
             table=users.name,
             column=users.pk,

@@ -90,6 +90,33 @@ async def test_asks_for_a_withheld_argument_instead_of_calling(shop: Environment
         assert "Alan Turing" in turn.text
 
 
+async def test_the_question_that_identifies_the_user_does_not_depend_on_what_they_know(
+    domain_envs: dict[str, Environment],
+) -> None:
+    """Asked to find a user who knows their email, or one who knows their phone number, the
+    agent asks the same question: one or more of the ways the rules allow, its own choice."""
+    env = domain_envs["retail"]
+    assert env.rules is not None and len(env.rules.identify_by) > 1
+    server = build_tool_server(env)
+    try:
+        async with mcp.Client(server.server) as client:
+            tools = (await client.list_tools()).tools
+            seen = set()
+            for seed in range(12):
+                asked = []
+                for known in env.rules.identify_by:
+                    agent = OfflineAgent(client.call_tool, tools, rng=random.Random(seed), rules=env.rules)
+                    turn = await agent.respond("", [Request(step="s0", tool="search_customers", withheld=[known])])
+                    asked.append((turn.text, [a.slots for a in of(turn.acts, Ask)]))
+                assert len(set(map(str, asked))) == 1, asked
+                (slots,) = asked[0][1]
+                assert set(slots) <= set(env.rules.identify_by)
+                seen.add(tuple(slots))
+            assert len(seen) > 1
+    finally:
+        server.close()
+
+
 async def test_asks_for_a_required_argument_nobody_mentioned_then_restates_the_write(shop: Environment) -> None:
     async with agent_for(shop) as served:
         turn = await served.agent.respond(

@@ -102,6 +102,21 @@ def test_chains_are_deep_and_use_known_tools(planned: list[tuple[Environment, Sc
     assert sum(lengths) / len(lengths) >= 2
 
 
+def test_users_identify_themselves_in_any_of_the_ways_the_rules_allow(
+    planned: list[tuple[Environment, Scenario]],
+) -> None:
+    """Not always by the first (the email): some users know their phone number instead."""
+    for name in DOMAINS:
+        keys = {
+            key
+            for env, scenario in planned
+            if env.domain == name and scenario.user is not None
+            for key in scenario.user.facts
+        }
+        rules = next(env.rules for env, _ in planned if env.domain == name)
+        assert rules is not None and keys <= set(rules.identify_by) and len(keys) > 1, (name, keys)
+
+
 def test_scenarios_have_tasks_with_unique_ids(planned: list[tuple[Environment, Scenario]]) -> None:
     for _, scenario in planned:
         assert 1 <= len(scenario.tasks) <= 12, scenario.id
