@@ -18,7 +18,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.quality._text import Evidence, forms_of, label_words, mentions, number_tokens, stem, word_tokens
+from simulator.quality._text import (
+    Evidence,
+    contains,
+    forms_of,
+    label_words,
+    mentions,
+    number_tokens,
+    remove,
+    stem,
+    word_tokens,
+)
 from simulator.quality._view import DialogueView, Msg
 
 __all__ = ["CONTROL_ARGUMENTS", "DialogueChecks", "check_dialogue"]
@@ -390,8 +400,7 @@ def _check_answer(out: DialogueChecks, answer: str, rows: list[dict[str, Any]], 
             strings, digits = forms_of(value)
             forms.update(f for f in (*strings, *digits) if len(f) >= 2)
     for form in sorted(forms, key=lambda f: (-len(f), f)):
-        if form in low:
-            low = low.replace(form, " ")
+        low = remove(low, form)
     numbers = number_tokens(low)
     tokens = set(word_tokens(low))
     reported: set[str] = set()
@@ -428,6 +437,6 @@ def _mentions_exactly(text: str, tokens: set[str], numbers: set[str], value: Any
         if len(form) <= 5 and " " not in form:
             if form in tokens:
                 return True
-        elif form in text:
+        elif contains(text, form):
             return True
     return False

@@ -86,6 +86,40 @@ def test_dates_and_money_said_the_way_people_say_them_ground_the_iso_arguments()
     assert check_dialogue(view).ungrounded_calls == 0
 
 
+def test_a_date_inside_a_longer_number_is_not_said() -> None:
+    """Neither 20 May (the "may 20" of "may 2026") nor 3 May (the "3 may" of "13 may") is said by 7 May 2026."""
+    view = view_of(
+        record(
+            [
+                user("Book me on 7 May 2026, or on 13 May."),
+                agent("", ("c1", "book", {"date": "2026-05-20"})),
+                tool("c1", "book", {"ok": True}),
+                agent("", ("c2", "book", {"date": "2026-05-03"})),
+                tool("c2", "book", {"ok": True}),
+                agent("", ("c3", "book", {"date": "2026-05-13"})),
+                tool("c3", "book", {"ok": True}),
+                agent("Done."),
+            ]
+        )
+    )
+    checks = check_dialogue(view)
+    assert checks.ungrounded_examples == ["book.date='2026-05-20'", "book.date='2026-05-03'"]
+    rows = {"rows": [{"booking_id": 4, "date": "2026-05-20", "status": "confirmed"}]}
+    answer = check_dialogue(
+        view_of(
+            record(
+                [
+                    user("What's the status of my booking BK-4, the one I made on 7 May?"),
+                    agent("", ("c1", "search_bookings", {"reference": "BK-4"})),
+                    tool("c1", "search_bookings", rows),
+                    agent("Your booking made on 7 May 2026 is confirmed."),
+                ]
+            )
+        )
+    )
+    assert (answer.read_answers, answer.answers_with_unasked) == (1, 0)
+
+
 def test_fields_reported_but_never_asked_for_are_counted() -> None:
     rows = {"rows": [{"order_id": 10, "status": "shipped", "total": 45.5, "placed_on": "2026-05-02"}]}
     asked_status = [
