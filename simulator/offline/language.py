@@ -1428,6 +1428,10 @@ class Phrasing:
         self.rng = rng
         self.persona = persona or Persona(name="User")
         self.currency = currency
+        #: The year this speaker leaves out of dates ("3 May" for 3 May 2026), if any, and
+        #: whether they put the month first ("May 3").
+        self.year: int | None = None
+        self.month_first = False
 
     # ------------------------------------------------------------------ basics
     def pick(self, bank: Sequence[str]) -> str:
@@ -1445,7 +1449,19 @@ class Phrasing:
         return self.persona.verbosity == "verbose"
 
     def value(self, value: Any, column: str = "") -> str:
+        if self.year is not None and isinstance(value, str):
+            parsed = _date(value)
+            if parsed is not None and parsed[0].year == self.year and parsed[1] in (None, (0, 0)):
+                day = parsed[0]
+                month = _MONTHS[day.month - 1]
+                return f"{month} {day.day}" if self.month_first else f"{day.day} {month}"
         return format_value(value, column, currency=self.currency)
+
+    def speak_dates(self, year: int) -> None:
+        """Pick how this speaker writes dates: in full, or without the year ``year`` (day first or month first)."""
+        roll = self.rng.random()
+        self.year = year if roll < 0.6 else None
+        self.month_first = roll < 0.2
 
     # ------------------------------------------------------------------ user
     def greeting(self, *, name: str = "") -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, ValueRef
-from simulator.offline.language import entity, format_value, is_code, label
+from simulator.offline.language import entity, is_code, label
 from simulator.offline.planner._base import Anchor, Draft, Skip
 from simulator.offline.schema_view import Table
 from toolservers.sql import quote_ident
@@ -58,14 +58,21 @@ def _date_columns(table: Table) -> list[str]:
 
 def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *, fits: Any = None) -> Found:
     """One of the user's rows of ``table`` (directly owned: the table points at the user)."""
-    if anchor is not None and anchor.table == table.name and table.pk and (fits is None or fits(anchor.row)):
-        return Found(
-            ValueRef(step=anchor.step, field=table.pk, row=anchor.index),
-            anchor.row,
-            f"that {entity(table.name)}",
-            [],
-            [],
+    if anchor is not None and anchor.table == table.name and table.pk:
+        # The row as it is now: a later task may have changed it since the anchor was taken
+        # (an appointment cancelled after it was booked), and what it may become depends on that.
+        now = p.query_rows(
+            f"SELECT * FROM {quote_ident(table.name)} WHERE {quote_ident(table.pk)} = :pk",
+            {"pk": anchor.row.get(table.pk)},
         )
+        if now and (fits is None or fits(now[0])):
+            return Found(
+                ValueRef(step=anchor.step, field=table.pk, row=anchor.index),
+                now[0],
+                f"that {entity(table.name)}",
+                [],
+                [],
+            )
     fk = _owner_fk(p, table)
     if fk is None or p.user is None or table.pk is None:
         raise Skip
@@ -94,7 +101,7 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
     if fk in props:
         for col in table.enums:
             if col in props and sum(1 for r in mine if r.get(col) == target.get(col)) == 1:
-                v = format_value(target[col], col)
+                v = p.say.value(target[col], col)
                 ways.append(({col: target[col]}, {fk: 1}, f"my {v} {thing}", [col]))
         for col in _date_columns(table):
             lo, hi = f"min_{col}", f"max_{col}"
@@ -104,7 +111,7 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
                 and target.get(col)
                 and sum(1 for r in mine if r.get(col) == target[col]) == 1
             ):
-                when = format_value(target[col], col)
+                when = p.say.value(target[col], col)
                 verb = label(col).removesuffix(" on").removesuffix(" at").removesuffix(" date")
                 words = (
                     f"my {thing} on {when}" if col in {"date", "day"} or verb == col else f"my {thing} {verb} on {when}"
@@ -184,7 +191,7 @@ def find_public(p: Planner, d: Draft, table: Table, *, fits: Any = None) -> Foun
                 lo, hi = f"min_{col}", f"max_{col}"
                 if lo in props and hi in props and target.get(col):
                     args.update({lo: target[col], hi: target[col]})
-                    words = f"{words} on {format_value(target[col], col)}"
+                    words = f"{words} on {p.say.value(target[col], col)}"
                     step = ChainStep(id=sid, tool=search.name, arguments=args)
                     found = p.run(step, {})
                     break

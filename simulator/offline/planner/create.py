@@ -22,7 +22,7 @@ from toolservers.sql import quote_ident
 if TYPE_CHECKING:
     from simulator.offline.planner.planner import Planner
 
-__all__ = ["create"]
+__all__ = ["create", "today_of"]
 
 _REASONS = (
     "a routine check-up",
@@ -37,7 +37,8 @@ _REASONS = (
 _TODAY = dt.date(2026, 5, 4)
 
 
-def _today(p: Planner) -> dt.date:
+def today_of(p: Planner) -> dt.date:
+    """The day the rules call today (an outside database without one: 4 May 2026)."""
     if p.policy is not None and p.policy.today:
         return dt.date.fromisoformat(p.policy.today)
     return _TODAY
@@ -138,7 +139,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             elif kind == "derived":
                 allowed = allowed[:1]  # a CHECK list is written in life-cycle order: a new row starts at the first
             args[name] = p.rng.choice(allowed)
-            v = format_value(args[name], name)
+            v = p.say.value(args[name], name)
             phrases.append(
                 p.words.choice(
                     [
@@ -160,7 +161,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             ints.append(name)
         elif kind_of == "number":
             args[name] = _borrow(p, table, name) if name in table.columns else 1.0
-            phrases.append(f"{label(name)} {format_value(args[name], name, currency=p.say.currency)}")
+            phrases.append(f"{label(name)} {p.say.value(args[name], name)}")
         else:
             if name == "reason" and kind == "composite":
                 args[name] = p.rng.choice(_REASONS)
@@ -172,7 +173,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
                 )[0][0] and isinstance(value, str):
                     value = "".join(str(p.rng.randrange(10)) if ch.isdigit() else ch for ch in value)
                 args[name] = value
-                phrases.append(f"{label(name)} {format_value(value, name)}")
+                phrases.append(f"{label(name)} {p.say.value(value, name)}")
             else:
                 raise Skip
         stated.append(name) if name in args else None
@@ -190,10 +191,10 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         limit = min(int(schema.get("maximum", 3)), 3)
         args[name] = p.rng.randint(1, max(1, limit))
         stated.append(name)
-    today = _today(p)
+    today = today_of(p)
     # A new row's dates in the table's order: the first is the day it is made (a loan's
-    # borrowed-on day), each later one as far after it as is usual in the table (due three
-    # weeks later), so the dates are coherent.
+    # borrowed-on day, today or a few days ago), each later one as far after it as is usual
+    # in the table (due three weeks later), so the dates are coherent.
     dates.sort(key=lambda n: list(table.columns).index(n) if n in table.columns else len(table.columns))
     gaps = {n: _usual_gap(p, table, dates[0], n) for n in dates[1:]} if kind == "derived" and dates else {}
     if kind == "derived" and dates and (p.policy is None or not p.policy.today):
@@ -202,11 +203,14 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         if latest and dates[0] in table.columns:
             today = dt.date.fromisoformat(str(latest)[:10])
     for _ in range(30):
+        # A plain row records something of the past few days (most often today: a loan taken
+        # out on Thursday and not yet on the account), its later dates the usual gap after it.
+        start = today - dt.timedelta(days=p.rng.choice((0, 0, 0, 1, 1, 2, 3, 4, 5, 6)))
         for name in dates:
             if kind == "composite":
                 day = today + dt.timedelta(days=p.rng.randint(1, 24))
             else:
-                day = today + dt.timedelta(days=gaps.get(name, 0))
+                day = start + dt.timedelta(days=gaps.get(name, 0))
             args[name] = day.isoformat()
         for name in times:
             args[name] = f"{p.rng.randint(8, 16):02d}:{p.rng.choice(['00', '30'])}"
@@ -218,7 +222,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         raise Skip
     for name in dates:
         stated.append(name)
-        when = format_value(args[name], name)
+        when = p.say.value(args[name], name)
         if name in {"date", "day"} or name.endswith("_date"):
             phrases.append(p.words.choice([f"on {when}", f"for {when}"]))
         elif name.lower().endswith(("_on", "_at")):

@@ -138,7 +138,7 @@ def _transition(p: Planner, d: Draft) -> None:
     current = found.row.get(column)
     d.steps[-1].report = [column]
     d.values.append(ExpectedValue(step=found.steps[-1], name=column, value=current))
-    text = _change_words(p, verb, column, found.words, format_value(target, column))
+    text = _change_words(p, verb, column, found.words, p.say.value(target, column))
     rule = f"{table.name}.{column} {current} cannot become {target}"
     _finish(p, d, table, found, step, text, rule, f"change {found.words} to {format_value(target, column)}", [column])
 
@@ -165,7 +165,7 @@ def _not_editable(p: Planner, d: Draft) -> None:
         raise Skip
     target = values[-1]
     step = _write(p, table, column, target, found)
-    text = _change_words(p, None, column, found.words, format_value(target, column))
+    text = _change_words(p, None, column, found.words, p.say.value(target, column))
     rule = f"{table.name}.{column} is not the user's to change"
     _finish(p, d, table, found, step, text, rule, f"change the {label(column)} of {found.words}", [column])
 
@@ -211,7 +211,7 @@ def _not_owned(p: Planner, d: Draft) -> None:
         column, value = target
         write = _write(p, table, column, value, found)
         verb = write.tool.split("_", 1)[0] if write.tool in p.policy.tools else None
-        text = _change_words(p, verb, column, thing, format_value(value, column))
+        text = _change_words(p, verb, column, thing, p.say.value(value, column))
         cols = [column]
     else:
         fields = [f for f in table.informative() if row.get(f) is not None][:1]
@@ -281,7 +281,7 @@ def _public_change(p: Planner, d: Draft) -> None:
         raise Skip
     target = p.rng.choice(values)
     step = _write(p, table, column, target, found)
-    text = _change_words(p, None, column, found.words, format_value(target, column))
+    text = _change_words(p, None, column, found.words, p.say.value(target, column))
     rule = f"{table.name} are public rows the user cannot change"
     _finish(p, d, table, found, step, text, rule, f"change the {label(column)} of {found.words}", [column])
 

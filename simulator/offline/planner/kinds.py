@@ -347,7 +347,7 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         raise Skip
     d.steps.append(step)
     things = plural(entity(table.name))
-    v = format_value(value, column)
+    v = p.say.value(value, column)
     status = column in {"status", "state"}
     what = f"are {v}" if status else f"have the {label(column)} {v}"
     d.values.append(ExpectedValue(step=sid, name="count", value=rows[0]["count"]))
@@ -454,7 +454,7 @@ def browse(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     d.values.append(ExpectedValue(step=sid, name="count", value=len(rows)))
     d.values.append(ExpectedValue(step=sid, name=name, value=rows[0].get(name)))
     things = plural(entity(table.name))
-    v = format_value(value, column)
+    v = p.say.value(value, column)
     text = frame(
         p.say,
         (f"{cap(things)} with {label(column)} {v}?", f"List {things}, {label(column)} {v}."),
@@ -632,7 +632,7 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     said = first if first is not None else final
     if limit is not None:
         d.change_of_mind = None
-    v = format_value(said, column)
+    v = p.say.value(said, column)
     if rule is not None:
         verb = tool.split("_", 1)[0]
         text = frame(
@@ -647,7 +647,7 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"I want to {verb} {found.words}.",
                 f"Is it possible to {verb} {found.words}?",
                 f"I'd like you to {verb} {found.words}, if you can.",
-                f"I need {found.words} {format_value(final, column)}, please.",
+                f"I need {found.words} {p.say.value(final, column)}, please.",
             ),
             (
                 f"My plans have changed, so I'd like to {verb} {found.words}, if that's possible.",

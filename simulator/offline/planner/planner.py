@@ -125,11 +125,16 @@ class Planner:
             from simulator.policy import derive_policy
 
             self.policy = derive_policy(executor.db.query)
+        from simulator.offline.planner.create import today_of
+
+        self.say.speak_dates(today_of(self).year)
         self.results: dict[str, list[dict[str, Any]]] = {}
         self.user: UserIdentity | None = user
         self.me_row: dict[str, Any] | None = None
         self.me_step: str | None = None
         self._kinds = KINDS
+        #: What each task planned so far does (its calls and their arguments), to plan none twice.
+        self._planned: set[tuple[tuple[str, str], ...]] = set()
         if self.policy is not None:
             self._pick_user()
         if self.user is None or not self._can_identify():
@@ -170,6 +175,9 @@ class Planner:
                 fn(self, draft, anchor)
                 if draft.loose:
                     raise Skip
+                signature = _signature(draft, self.me_step)
+                if signature in self._planned:
+                    raise Skip  # the same question twice in one conversation: nobody asks that
                 if (
                     self.turns_planned > _OPENING_TURNS
                     and self.turns_planned + turn_cost(draft) > self.max_turns * _TURN_SHARE
@@ -186,6 +194,7 @@ class Planner:
                 self.me_step, self.me_row = me_step, me_row
                 continue
             self.executor.db.conn.execute("RELEASE plan")
+            self._planned.add(signature)
             self.turns_planned += turn_cost(draft)
             if anchor is None or not any(anchor.step in str(s.refs) for s in draft.steps):
                 draft.follows = None
@@ -429,6 +438,15 @@ class Planner:
             detour=d.detour,
             forbidden=d.forbidden,
         )
+
+
+def _signature(d: Draft, me_step: str | None) -> tuple[tuple[str, str], ...]:
+    """What a task does: its calls with their arguments (finding the user aside)."""
+    return tuple(
+        (s.tool, msgspec.json.encode(s.resolved or s.arguments, order="sorted").decode())
+        for s in d.steps
+        if s.id != me_step
+    )
 
 
 def _as_told(values: list[ExpectedValue]) -> list[ExpectedValue]:
