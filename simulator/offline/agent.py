@@ -57,6 +57,7 @@ from simulator.offline.language import (
     join,
     label,
     named,
+    total_of,
 )
 from simulator.offline.planner import rows_of
 from toolservers.naming import singular
@@ -1077,9 +1078,15 @@ class OfflineAgent:
     def _field(self, column: str, value: Any) -> str:
         col = column.lower()
         if col.startswith("total_") and col != "total_price":
-            return f"the total {label(column.removeprefix('total_'))} is {self._value(value, column)}".replace(
-                "the total total ", "the total "
-            )
+            noun, unit = total_of(column)
+            if unit and isinstance(value, int | float) and not isinstance(value, bool):
+                n = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+                if noun:  # "the total duration is 60 minutes"
+                    return self.say.pick(("the total {a} is {n} {u}", "the {a} adds up to {n} {u}")).format(
+                        a=noun, n=n, u=unit
+                    )
+                return self.say.pick(("that's {n} {u} in all", "the {u} add up to {n}")).format(n=n, u=unit)
+            return f"the total {noun} is {self._value(value, column)}".replace("total total", "total")
         if col.endswith(("_on", "_at")) and isinstance(value, str):
             verb = label(column)[: -len(" on")] if col.endswith("_on") else label(column)[: -len(" at")]
             shown = self._value(value, column)
@@ -1128,7 +1135,6 @@ class OfflineAgent:
                 "its {n} is {v}",
                 "the {n} on record is {v}",
                 "the {n} is down as {v}",
-                "it has {v} as the {n}",
                 "the {n} says {v}",
                 "the {n} is given as {v}",
                 "the {n} reads {v}",
@@ -1333,18 +1339,23 @@ def _names_line(table: str, names: list[str], say: Phrasing) -> str:
     things = plural(entity(table)) if len(names) != 1 else entity(table)
     counts = dict(Counter(names))
     if len(names) > 1 and len(counts) == 1:  # the same name for every row: said once
-        return say.pick(
-            (
-                "All {c} are for {n}.",
-                "Every one of them is for {n}.",
-                "All {c} of them: {n}.",
-                "They're all for {n}.",
-                "Each of them is for {n}.",
-                "The {t} is the same for all {c}: {n}.",
-                "All {c} go with {n}.",
-                "It's {n} for every one of them.",
+        return (
+            say.pick(
+                (
+                    "All {c} are for {n}.",
+                    "Every one of them is for {n}.",
+                    "All {c} of them: {n}.",
+                    "They're all for {n}.",
+                    "Each of them is for {n}.",
+                    "The {t} is the same for all {c}: {n}.",
+                    "All {c} go with {n}.",
+                    "It's {n} for every one of them.",
+                )
             )
-        ).format(t=entity(table), c=_words(len(names)), n=names[0])
+            .format(t=entity(table), c=_words(len(names)), n=names[0])
+            .replace("all two", "both")
+            .replace("All two", "Both")
+        )
     if len(names) > 1:
         listed = join([_counted(n, k, say) for n, k in counts.items()])
         return say.pick(
@@ -1405,7 +1416,7 @@ def _counted(name: str, k: int, say: Phrasing) -> str:
 def _past(text: str, have: str = "I have ") -> str:
     """``I will cancel your order`` -> ``I have cancelled your order``: the restatement, done."""
     out = text
-    for lead in _LEADS:
+    for lead in sorted(_LEADS, key=len, reverse=True):  # "I'm about to go ahead and" before "I'm about to"
         if out.startswith(lead + " "):
             out = have + out[len(lead) + 1 :]
             break
@@ -1470,7 +1481,7 @@ _LEADS = (
     "all that's left is to",
     "I'm about to go ahead and",
     "the change I'd make is to",
-    "I'm set up to",
+    "I'm set to",
 )
 
 

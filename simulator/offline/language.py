@@ -35,6 +35,7 @@ __all__ = [
     "is_code",
     "is_flag",
     "is_money",
+    "total_of",
     "join",
     "named",
     "label",
@@ -100,6 +101,21 @@ def contact(column: str, rng: random.Random | None = None) -> str:
     if names is None:
         return label(column)
     return names[0] if rng is None else names[rng.randrange(len(names))]
+
+
+_UNITS = frozenset(
+    {"minutes", "hours", "days", "nights", "weeks", "months", "years", "pages", "units", "seats", "points"}
+)
+
+
+def total_of(column: str) -> tuple[str, str]:
+    """What a ``total_*`` sum adds up, and its unit: ``total_duration_minutes`` -> ``("duration", "minutes")``,
+    ``total_amount`` -> ``("amount", "")``, ``total_pages`` -> ``("", "pages")``."""
+    words = label(column.removeprefix("total_")).split()
+    words = [w for w in words if w != "total"] or ["total"]
+    if words[-1] in _UNITS:
+        return " ".join(words[:-1]), words[-1]
+    return " ".join(words), ""
 
 
 def is_code(name: str) -> bool:
@@ -1335,6 +1351,9 @@ _SAFE_LOWER = frozenset(
     "Actually Luckily Apparently Thankfully".split()
 )
 _AFTER_DASH = re.compile(r"(?<= — )([A-Z][a-z]*)(?=[\s,:;.!?'’])")
+#: A word after a colon inside a sentence, and the word after it ("Just to confirm: My plan is").
+_AFTER_COLON = re.compile(r"(?<=\w: )([A-Z][a-z]*)(['’][a-z]+)?(?=([\s,:;.!?—]+)(\S*))")
+_I_FORMS = frozenset({"I", "I'm", "I'll", "I'd", "I've", "I’m", "I’ll", "I’d", "I’ve"})
 
 
 def _lowers(word: str) -> bool:
@@ -1343,10 +1362,19 @@ def _lowers(word: str) -> bool:
     return base in _SAFE_LOWER and base != "I"
 
 
+def _after_colon(m: re.Match[str]) -> str:
+    word, tail, after = m.group(1), m.group(2) or "", m.group(4)
+    # "The renewals ...", "What I'll do ..." go lower case; a title ("The Glass Orchard") keeps its capital.
+    title = after[:1].isupper() and after.rstrip(",.;:!?") not in _I_FORMS
+    return word.lower() + tail if _lowers(word) and not title else word + tail
+
+
 def dash_case(text: str) -> str:
-    """A dash joins clauses, so the word after it is lower case: "Welcome — first, may I ..."
-    (I, names and other proper nouns keep their capital)."""
-    return _AFTER_DASH.sub(lambda m: m.group(1).lower() if _lowers(m.group(1)) else m.group(1), text)
+    """A dash or a colon inside a sentence joins clauses, so the word after it is lower case:
+    "Welcome — first, may I ...", "Just to confirm: my plan is ..." (I, names, titles and
+    other proper nouns keep their capital)."""
+    text = _AFTER_DASH.sub(lambda m: m.group(1).lower() if _lowers(m.group(1)) else m.group(1), text)
+    return _AFTER_COLON.sub(_after_colon, text)
 
 
 def attach(first: str, second: str, *, joint: str = " — ") -> str:

@@ -434,6 +434,7 @@ class OfflineUser:
         if marker:
             turn.text += marker + " "
         self._ask_next(turn, lowercase=marker.endswith((",", " and")))
+        turn.text = _ONE_QUICK.sub(r"\1: ", turn.text)  # "Also, quickly: quick one: what's ..." says it once
         if before.strip() and self.rng.random() < 0.6:
             turn.text = attach(before.strip(), turn.text.strip())
         else:
@@ -868,6 +869,7 @@ def _questions(text: str) -> str:
 
 
 _SENTENCE_END = re.compile(r"[.!?]")
+_ONE_QUICK = re.compile(r"(?i)\b(quick(?:ly| one)?): quick one: ")
 
 
 def _asks_to_confirm(text: str) -> bool:

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Refinement, SqlAssertion, ToolSpec, ValueRef
 from schemas.policy import ToolRule
 from simulator.offline._inflect import plural
-from simulator.offline.language import cap, entity, format_value, is_flag, label
+from simulator.offline.language import cap, entity, format_value, is_flag, label, total_of
 from simulator.offline.planner._base import Anchor, Draft, Skip, rows_of
 from simulator.offline.planner._find import Found, find_own, name_column
-from simulator.offline.planner._words import ask_fields, field_list, frame
+from simulator.offline.planner._words import ask_fields, change_field, field_list, frame
 from simulator.offline.schema_view import Table
 from toolservers.sql import quote_ident
 
@@ -358,7 +358,16 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         total = totals[0]
         report.append(total)
         d.values.append(ExpectedValue(step=sid, name=total, value=rows[0][total]))
-        extra = f" And what is their total {label(total.removeprefix('total_'))}?".replace("total total", "total")
+        noun, unit = total_of(total)
+        if unit and noun:
+            extra = p.words.choice(
+                [f" And what's their total {noun}, in {unit}?", f" And how many {unit} do they add up to?"]
+            )
+        elif unit:
+            extra = f" And how many {unit} is that altogether?"
+        else:
+            extra = p.words.choice([f" And what is their total {noun}?", f" And what does their {noun} add up to?"])
+            extra = extra.replace("total total", "total").replace("their total add up", "it all add up")
     step.report = report
     steps = [sid]
     search = p.tool("search", table.name)
@@ -655,26 +664,7 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             ),
         )
     else:
-        thing = found.words
-        text = frame(
-            p.say,
-            (f"Set the {label(column)} of {thing} to {v}.", f"Change the {label(column)} of {thing} to {v}, please."),
-            (
-                f"Could you change the {label(column)} of {thing} to {v}?",
-                f"Please update the {label(column)} on {thing} to {v}.",
-                f"I'd like the {label(column)} of {thing} changed to {v}.",
-                f"Can you set the {label(column)} for {thing} to {v}?",
-                f"The {label(column)} of {thing} should be {v} — could you change it?",
-                f"Could you make the {label(column)} of {thing} {v}?",
-                f"I'd like to set the {label(column)} on {thing} to {v}.",
-                f"Please switch the {label(column)} of {thing} to {v}.",
-                f"Can the {label(column)} of {thing} be changed to {v}?",
-            ),
-            (
-                f"Something has changed on my side, so could you update the {label(column)} of {thing} to {v}, please?",
-                f"I've realised the {label(column)} on {thing} is out of date — would you change it to {v}?",
-            ),
-        )
+        text = change_field(p.say, column, found.words, v, said)
     stated = [*found.stated, column] if rule is None else found.stated
     p.ask(d, [*found.steps, sid], "update", text, stated=stated)
     d.values.append(ExpectedValue(step=sid, name=column, value=final))
