@@ -86,6 +86,8 @@ class _Write:
     args: dict[str, Any]
     report: list[str]
     text: str = ""
+    #: The restatement as "I'll <do it>", the form the done line is made from ("I've <done it>").
+    plain: str = ""
     #: Names of what the changed row points at (a doctor, the products of an order), for the restatement.
     names: list[str] = field(default_factory=list)
 
@@ -152,6 +154,8 @@ class OfflineAgent:
         self.greeted = greeted
         self.me: dict[str, Any] | None = None
         self.recap = ""
+        #: What the user has said, lower case: a date they wrote without its year is restated the same way.
+        self.heard = ""
         #: Names that describe the row just read (set by ``_read``, used once by ``_describe``).
         self.about: list[str] = []
         self._tables = self._table_names()
@@ -160,6 +164,7 @@ class OfflineAgent:
     async def respond(self, text: str, acts: list[Act]) -> AgentTurn:
         """Act on one user message (its parse) and say what happened."""
         t = _Turn()
+        self.heard += " " + text.lower()
         if not self.greeted:
             self.greeted = True
             t.lines.append(self.say.agent_greeting())
@@ -604,9 +609,11 @@ class OfflineAgent:
     def _ask_confirmation(self, t: _Turn) -> None:
         parts = []
         for write in self.confirming:
-            write.text = self._restate(write)
+            write.text, write.plain = self._restate(write)
             if write.names:
-                write.text += f" ({join(list(dict.fromkeys(write.names)))})"
+                names = f" ({join(list(dict.fromkeys(write.names)))})"
+                write.text += names
+                write.plain += names
             parts.append(write.text)
             t.acts.append(Confirm(step=write.step, tool=write.tool, args=dict(write.args)))
         t.lines.append(self.say.confirm(" ".join(cap(p) + "." for p in parts)))
@@ -643,11 +650,15 @@ class OfflineAgent:
             shown = {k: (fresh or row).get(k) for k in write.report if k in (fresh or row)}
             t.acts.append(Report(step=write.step, tool=write.tool, ok=True, values=shown))
             facts = join([self._field(k, v) for k, v in shown.items()])
-            line = _past(write.text, self.say.pick(("I have ", "I've ")))
-            if facts and self.rng.random() < 0.4:  # the change was just read back: no need to repeat it all
+            line = _past(write.plain or write.text, self.say.pick(("I have ", "I've ")))
+            roll = self.rng.random()
+            if facts and roll < 0.4:  # the change was just read back: no need to repeat it all
                 t.lines.append(" ".join(w for w in (self.say.done(), self.say.pick(_NOW), facts) if w) + ".")
-            else:
+            elif roll < 0.7:
                 t.lines.append(f"{self.say.done()} {line}" + (f" — {facts}." if facts else "."))
+            else:  # the user has just agreed to it: said briefly
+                short = self._done_briefly(write, table, gone)
+                t.lines.append(f"{self.say.done()} {short}" + (f" — {facts}." if facts else "."))
             self.recap = cap(line) + "."
 
     async def _recheck(self, write: _Write) -> str:
@@ -692,15 +703,18 @@ class OfflineAgent:
         rows = rows_of(_structured(result, _text(result)))
         return rows[0] if rows else None
 
-    def _restate(self, write: _Write) -> str:
+    def _restate(self, write: _Write) -> tuple[str, str]:
+        """The restatement of ``write`` (in one of several shapes) and its plain "I'll ..." form."""
         rule = self._rule(write.tool)
         table = rule.table if rule else self._table(write.tool)
         thing = entity(table) if table else "record"
+        lead = self._lead()
         if rule is not None and rule.action == "update" and rule.key:
             row = self._row_with(table, rule.key, write.args.get(rule.key or "")) if table else None
             what = self._thing(table, row) if row else f"{thing} {write.args.get(rule.key or '', '')}".strip()
             verb = write.tool.split("_", 1)[0]
-            return f"{self._lead()} {verb} {what}"
+            plain = f"{lead} {verb} {what}"
+            return self._shape(plain, (f"{what} would be {_participle(verb)}", f"that means I'll {verb} {what}")), plain
         if rule is not None and rule.action == "create" or write.tool.startswith("create_"):
             details = self._describe_args(write.args)
             verb, _, noun = write.tool.partition("_")
@@ -711,11 +725,32 @@ class OfflineAgent:
             )
             if verb == "add" and self.say.rng.random() < 0.4:
                 verb = self.say.pick(("create", "set up"))
-            return f"{self._lead()} {verb} {a(noun)} {details}".rstrip()
+            plain = f"{lead} {verb} {a(noun)} {details}".rstrip()
+            if self.rules is not None and write.tool in self.rules.tools:  # book a flight: not "a new flight"
+                shapes: tuple[str, ...] = (
+                    f"you'd like to {verb} {a(noun)} {details}",
+                    f"I've got it ready to {verb} {a(noun)} {details}",
+                    f"{a(noun)} {details} — that's what I'd {verb}",
+                )
+            else:
+                new = a(f"new {noun}")
+                shapes = (
+                    f"that's {new} {details}",
+                    f"you'd like {new} {details}",
+                    f"I've got {new} ready to {verb}, {details}",
+                    f"{new} {details} — that's what I'd {verb}",
+                )
+                if details.startswith("for "):
+                    shapes += (f"the new {noun} would be {details}",)
+            return self._shape(plain, shapes), plain
         if write.tool.startswith("delete_"):
             row = self._row_by_pk(table, write.args)
             verb = self.say.pick(("remove", "delete", "remove"))
-            return f"{self._lead()} {verb} {self._thing(table, row) if row else 'that ' + thing}"
+            what = self._thing(table, row) if row else "that " + thing
+            plain = f"{lead} {verb} {what}"
+            return self._shape(
+                plain, (f"{what} would be {_participle(verb)}", f"that means {verb[:-1]}ing {what}")
+            ), plain
         row = self._row_by_pk(table, write.args)
         what = self._thing(table, row) if row else "that " + thing
         verb = self.say.pick(("change", "change", "update", "set", "switch", "move"))
@@ -727,22 +762,71 @@ class OfflineAgent:
                 ("the {l} of your account", "your {l}", "the {l} on your account", "your account's {l}", "your {l}")
             ).format(l=label(k))
 
+        keys = [k for k in write.args if not self._is_key(table, k)]
         if verb in {"set"}:
             changes = [
-                f"{of(k)} to {self._value(v, k)}"
-                + (f" rather than {self._value(row.get(k), k)}" if row and k in row else "")
-                for k, v in write.args.items()
-                if not self._is_key(table, k)
+                f"{of(k)} to {self._said(write.args[k], k)}"
+                + (f" rather than {self._said(row.get(k), k)}" if row and k in row else "")
+                for k in keys
             ]
         else:
             changes = [
-                f"{of(k)} from {self._value(row.get(k), k)} to {self._value(v, k)}"
+                f"{of(k)} from {self._said(row.get(k), k)} to {self._said(write.args[k], k)}"
                 if row and k in row
-                else f"{of(k)} to {self._value(v, k)}"
-                for k, v in write.args.items()
-                if not self._is_key(table, k)
+                else f"{of(k)} to {self._said(write.args[k], k)}"
+                for k in keys
             ]
-        return f"{self._lead()} {verb} {join(changes)}"
+        plain = f"{lead} {verb} {join(changes)}"
+        if len(keys) == 1 and row and keys[0] in row:
+            k = keys[0]
+            old, new = self._said(row.get(k), k), self._said(write.args[k], k)
+            shapes = (
+                f"{of(k)} would go from {old} to {new}",
+                f"{of(k)} changes from {old} to {new}",
+                f"the new {label(k)} of {what} would be {new}, instead of {old}",
+                f"{of(k)} becomes {new} (it's {old} now)",
+            )
+            if what == "your account":
+                shapes = shapes[:2]
+            return self._shape(plain, shapes), plain
+        return plain, plain
+
+    def _shape(self, plain: str, others: tuple[str, ...]) -> str:
+        """The plain "I'll ..." restatement, or now and then one of its other shapes."""
+        return plain if self.rng.random() < 0.55 else self.say.pick(others)
+
+    def _done_briefly(self, write: _Write, table: str | None, gone: bool) -> str:
+        """A done line that does not repeat what the user has just agreed to."""
+        rule = self._rule(write.tool)
+        noun = entity(table) if table else "record"
+        if gone:
+            bank: tuple[str, ...] = (
+                "the {n} is gone",
+                "it's been removed",
+                "that {n} is off your account",
+                "the {n} no longer shows",
+            )
+        elif rule is not None and rule.action == "create" or write.tool.startswith("create_"):
+            bank = (
+                "your new {n} is in",
+                "the new {n} is on your account",
+                "your {n} has been added",
+                "the new {n} is saved",
+                "the {n} is in the system now",
+                "it's on your account now",
+            )
+        else:
+            bank = ("the change is saved", "your {n} is updated", "that's updated", "the new details are saved")
+        return self.say.pick(bank).format(n=noun)
+
+    def _said(self, value: Any, column: str = "") -> str:
+        """A value in a restatement: a date the way the user wrote it ("3 May" when they left the year out)."""
+        shown = self._value(value, column)
+        if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-" and shown.count(" ") == 2:
+            day, month, year = shown.split(" ")
+            if year.isdigit() and f"{day} {month}".lower() in self.heard and shown.lower() not in self.heard:
+                return f"{month} {day}" if f"{month} {day}".lower() in self.heard else f"{day} {month}"
+        return shown
 
     def _lead(self) -> str:
         return self.say.pick(_LEADS)
@@ -762,7 +846,7 @@ class OfflineAgent:
             if k == "card_last4":
                 rest.append(f"paid with the card ending in {v}")
             elif k in {"date", "day"} or k.endswith("_date"):
-                when.append(f"on {self._value(v, k)}")
+                when.append(f"on {self._said(v, k)}")
             elif k == "time":
                 when.append(f"at {v}")
             elif k in {"quantity", "seats", "rooms"} and isinstance(v, int):
@@ -776,17 +860,27 @@ class OfflineAgent:
 
     def _with(self, column: str, value: Any) -> str:
         """One argument of a new row, in words: ``due on 7 March``, ``with the status active``."""
-        name, v = label(column), self._value(value, column)
+        name, v = label(column), self._said(value, column)
         low = column.lower()
         if low.endswith(("_on", "_at")):
             # "borrowed on 3 May", "due on 7 June" (or "with the due date 7 June"): the label is a verb phrase.
-            frames = ["{n} {v}", "{n} {v}"]
+            verb = name.rsplit(" ", 1)[0]
+            frames = ["{n} {v}", "{n} {v}", "{b} {v}"]
             if not low.split("_", 1)[0].endswith("ed"):
-                frames.append("with the {f} {v}")
-            return self.say.pick(frames).format(n=name, v=v, f=field_name(column))
+                frames += ["with the {f} {v}", "{b} by {v}"] if low.endswith("_on") else ["with the {f} {v}"]
+            return self.say.pick(frames).format(n=name, v=v, f=field_name(column), b=verb)
         if low == "status" or low.endswith("_status"):
             return self.say.pick(
-                ("with the status {v}", "marked {v}", "marked as {v}", "with status {v}", "in the {v} state")
+                (
+                    "with the status {v}",
+                    "marked {v}",
+                    "marked as {v}",
+                    "with status {v}",
+                    "in the {v} state",
+                    "set to {v}",
+                    "as {v}",
+                    "status {v}",
+                )
             ).format(v=v)
         return self.say.pick(
             (
@@ -1167,6 +1261,8 @@ class OfflineAgent:
         name = self._name_of(row) if row else None
         mine = row is not None and self.rules is not None and table is not None and self._mine(table, row)
         prefix = "your" if mine else "the"
+        if name and not mine and " " in name and name[:1].isupper() and noun.split()[-1] in name.lower():
+            return name  # "Riverside Branch", not "the branch Riverside Branch"
         return f"{prefix} {noun} {name}" if name else f"{prefix} {noun}"
 
     def _mine(self, table: str, row: dict[str, Any]) -> bool:
@@ -1330,7 +1426,7 @@ def _plural_noun(word: str) -> bool:
 def _participle(verb: str) -> str:
     if verb.endswith("e"):
         return verb + "d"
-    if verb.endswith("l"):
+    if verb.endswith("l") and not verb.endswith("ll"):
         return verb + "led"
     return verb + "ed"
 

@@ -8,6 +8,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import mcp
 import pytest
@@ -27,6 +28,7 @@ from simulator.offline.agent import OfflineAgent
 from simulator.offline.scenarios import build_scenario
 from tests.conftest import shop_environment
 from tests.simulator.conftest import DOMAINS, Dialogue, done_as_the_user_sees
+from tests.simulator.offline._sample import library_environment
 from toolservers import build_tool_server
 
 pytestmark = pytest.mark.anyio
@@ -113,6 +115,28 @@ async def test_the_question_that_identifies_the_user_does_not_depend_on_what_the
                 assert set(slots) <= set(env.rules.identify_by)
                 seen.add(tuple(slots))
             assert len(seen) > 1
+    finally:
+        server.close()
+
+
+async def test_a_restatement_writes_a_date_the_way_the_user_did(tmp_path: Path) -> None:
+    """Said "3 May", restated "3 May"; said "3 May 2026", restated with the year. The values are the same."""
+    env = library_environment(tmp_path)
+    assert env.rules is not None
+    server = build_tool_server(env)
+    args = {"copy_id": 1, "member_id": 1, "borrowed_on": "2026-05-03", "due_on": "2026-05-24", "status": "active"}
+    try:
+        async with mcp.Client(server.server) as client:
+            tools = (await client.list_tools()).tools
+            for said, shown in (("3 May", "3 May"), ("3 May 2026", "3 May 2026")):
+                for seed in range(6):
+                    agent = OfflineAgent(client.call_tool, tools, rng=random.Random(seed), rules=env.rules)
+                    text = f"Please add a loan for copy 1, active, borrowed on {said} and due on 24 May 2026."
+                    turn = await agent.respond(text, [Request(step="s0", tool="create_loan", args=dict(args))])
+                    assert of(turn.acts, Confirm) == [Confirm(step="s0", tool="create_loan", args=args)]
+                    assert shown in turn.text and "24 May 2026" in turn.text, turn.text
+                    if shown == "3 May":
+                        assert "3 May 2026" not in turn.text
     finally:
         server.close()
 

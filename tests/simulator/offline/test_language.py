@@ -40,3 +40,14 @@ def test_a_change_request_names_the_field_as_a_person_does() -> None:
     assert any("closing time" in t for t in texts)
     assert all("number of renewals" in t.lower() for t in texts if "renewals" in t)
     assert len(texts) > 20
+
+
+def test_every_confirmation_question_and_refusal_reads_as_one_to_the_policy_checker() -> None:
+    """A restatement ends with a question the checker sees as asking for a yes; a refusal says no in words it knows."""
+    from simulator.offline import language
+    from simulator.quality._policy_check import _CONFIRM, _REFUSE
+
+    for tail in language._CONFIRM_TAIL:
+        assert "?" in tail and any(w in tail.lower() for w in _CONFIRM), tail
+    for head in language._REFUSE_HEAD:
+        assert any(w in head.lower() for w in _REFUSE), head
