@@ -335,7 +335,11 @@ class OfflineAgent:
 
     def _ask_words(self, request: Request, missing: list[str]) -> str:
         if self.rules is not None and all(m in self.rules.identify_by for m in missing):
-            return self.say.identify("account details", missing)
+            # What the user wants to see, when the next request says ("your loans"), else their account.
+            wanted = [self._table(r.tool) for r in self.waiting if r is not request and not self._is_write(r.tool)]
+            tables = [t for t in wanted if t and t != self.rules.user_table and self._owned(t)]
+            things = plural(entity(tables[0])) if tables else self.say.pick(("account details", "account", "records"))
+            return self.say.identify(things, missing)
         return self.say.ask(missing)
 
     def _resolve(self, ref: ValueRef) -> Any:

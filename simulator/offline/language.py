@@ -313,6 +313,11 @@ _INTRO = (
     "{name} speaking.",
     "I'm {name}.",
     "This is {name}, by the way.",
+    "{name} here.",
+    "You're talking to {name}.",
+    "I'm {name}, by the way.",
+    "The name's {name}.",
+    "My name's {name}.",
 )
 _CHATTER = (
     "I've been meaning to sort this out for a few days.",
@@ -526,6 +531,13 @@ _ECHO = {
         "Oh, it's {v}. Thank you.",
         "{V} — I'd never have remembered.",
         "So {v} — thanks ever so much.",
+        "{V} — that's just what I needed, thanks.",
+        "Thank you — {v}, then.",
+        "Ah, {v}! That's very helpful.",
+        "{V}. Thanks for looking that up.",
+        "How lovely — {v}. Thank you.",
+        "{V}; I'll make a note. Thank you kindly.",
+        "Oh good, {v}. Much appreciated.",
     ),
     "neutral": (
         "{V} — right you are.",
@@ -540,10 +552,36 @@ _ECHO = {
         "Right, so it's {v}.",
         "{V}. Good to know.",
         "OK, so {v} then.",
+        "{V}, OK — thanks.",
+        "Right, {v} then.",
+        "{V}. That's what I thought.",
+        "Okay, {v}, thanks.",
+        "{V} — makes sense.",
+        "Got it: {v}.",
+        "{V}, noted, thanks.",
     ),
-    "impatient": ("{V}. Fine.", "{V}, OK.", "Right, {v}.", "{V} — noted.", "OK, {v}. Next."),
+    "impatient": (
+        "{V}. Fine.",
+        "{V}, OK.",
+        "Right, {v}.",
+        "{V} — noted.",
+        "OK, {v}. Next.",
+        "{V}. Got it.",
+        "Fine, {v}.",
+        "{V}. OK, moving on.",
+        "So {v}. Right.",
+    ),
 }
-_ECHO_TERSE = ("{V}, OK.", "{V}. Thanks.", "{V} — got it.", "OK, {v}.")
+_ECHO_TERSE = (
+    "{V}, OK.",
+    "{V}. Thanks.",
+    "{V} — got it.",
+    "OK, {v}.",
+    "{V}. OK.",
+    "{V}, right.",
+    "So {v}.",
+    "{V}. Noted.",
+)
 _NEXT = (
     "Next,",
     "Also,",
@@ -640,6 +678,16 @@ _YES = {
         "Yes, please. Thanks for reading it back.",
         "Quite right, yes.",
         "That's the plan — go ahead.",
+        "Yes, that's right — please go ahead.",
+        "Yes, that's perfect, thank you.",
+        "Yes please, that's exactly it.",
+        "That's right, yes — thank you.",
+        "Yes, go ahead, that's all correct.",
+        "Yes, lovely, please do.",
+        "Yes, that's lovely — go ahead.",
+        "Yes please; that all looks right.",
+        "Yes, thanks — go ahead and save it.",
+        "That's correct, yes — please carry on.",
     ),
     "neutral": (
         "Yes.",
@@ -673,6 +721,16 @@ _YES = {
         "Correct — go on.",
         "All correct, yes.",
         "Yep, sounds right.",
+        "Yes, that's fine.",
+        "Yep, all correct.",
+        "Yes, save it.",
+        "Yes — go on then.",
+        "Correct, do it.",
+        "Yes, put it through.",
+        "Sure, save it.",
+        "Yes, that's the one.",
+        "Yes, carry on.",
+        "Yep, that's it.",
     ),
     "impatient": (
         "Yes.",
@@ -687,6 +745,11 @@ _YES = {
         "Yes — quickly, please.",
         "Fine, do it.",
         "Yes, that's it, go.",
+        "Yes, save it.",
+        "Yep, go.",
+        "Correct. Do it.",
+        "Yes — go on.",
+        "Yes, carry on.",
     ),
 }
 _YES_TERSE = (
@@ -700,6 +763,12 @@ _YES_TERSE = (
     "Sure, go.",
     "Do it.",
     "Right, yes.",
+    "Yes, go ahead.",
+    "Correct, go.",
+    "Yep, save it.",
+    "Yes, fine.",
+    "OK, yes.",
+    "Sure, yes.",
 )
 _WRONG = (
     "Hmm, that doesn't look right.",
@@ -851,6 +920,16 @@ _BYE = {
         "That's all I had in mind — you've been a star, thank you.",
         "Right, that's me finished. Thanks so much and bye!",
         "Thank you for sorting all that out — goodbye for now.",
+        "That's everything, thank you — have a good afternoon!",
+        "I think that's all I needed. Thanks again!",
+        "That's sorted everything out, thank you so much.",
+        "All done, thank you for your patience. Bye!",
+        "That's the last of it — many thanks, goodbye!",
+        "That's all from me today. Thank you!",
+        "Thanks so much, that's everything I wanted to sort.",
+        "I've nothing else, thank you — have a lovely evening.",
+        "Wonderful, all done. Thanks and take care!",
+        "That's everything, I'm very grateful. Bye for now!",
     ),
     "neutral": (
         "That's all, thanks.",
@@ -873,6 +952,15 @@ _BYE = {
         "Nothing more, cheers.",
         "All done, thanks a lot.",
         "I think that's it. Bye.",
+        "That's all for today, bye.",
+        "OK, that's everything. Cheers.",
+        "That covers it, thanks.",
+        "Done, thanks very much.",
+        "That's it from me, bye.",
+        "Nothing else for now, thanks.",
+        "That's everything I had. Bye.",
+        "OK, that's sorted. Thanks.",
+        "All finished, thanks. Bye.",
     ),
     "impatient": (
         "That's it, thanks.",
@@ -880,6 +968,11 @@ _BYE = {
         "Good, that's all I needed.",
         "That's all for now.",
         "OK, done — bye.",
+        "OK, that's it.",
+        "Done. Thanks.",
+        "That's everything, bye.",
+        "Right, that's all.",
+        "All done, bye.",
     ),
 }
 _GIVE_UP = (
@@ -1461,6 +1554,21 @@ _AGENT_BYE_HEAD = (
     "Right, that's all done",
     "Brilliant",
 )
+#: Between the thanks and the wish of a goodbye.
+_AGENT_BYE_MORE = (
+    "Come back any time.",
+    "Just get in touch if anything else comes up.",
+    "You know where to find us.",
+    "We're here whenever you need us.",
+    "Don't hesitate to call again.",
+    "Everything is saved on your account.",
+    "If anything looks wrong later, just let us know.",
+    "It was nice talking to you.",
+    "I'm glad we could sort it out.",
+    "Feel free to message again.",
+    "Thanks for being so clear.",
+    "Happy to help again any time.",
+)
 _AGENT_BYE_TAIL = (
     "have a great day!",
     "take care!",
@@ -1881,6 +1989,11 @@ class Phrasing:
         if first_name and self.rng.random() < 0.7:
             head += f", {first_name}"
         tail = self.pick(_AGENT_BYE_MID)
-        if recap and self.rng.random() < 0.5:
+        roll = self.rng.random()
+        if recap and roll < 0.4:
             return f"{head} — {recap.rstrip('.')}; {tail}!"
+        if roll < 0.6:
+            return f"{head}. {cap(tail)}!"
+        if roll < 0.75:
+            return f"{head}! {self.pick(_AGENT_BYE_MORE)} {cap(tail)}."
         return f"{head}, and {tail}!"

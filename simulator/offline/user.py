@@ -411,6 +411,17 @@ class OfflineUser:
                 f"Fair enough. Could you do {words} then?",
                 f"Hmm, right. {words.capitalize()} will have to do.",
                 f"I didn't know that. Make it {words}, then.",
+                f"OK, in that case {words}.",
+                f"Right — {words} instead, please.",
+                f"That's a shame. {words.capitalize()} is fine, then.",
+                f"No problem, let's say {words}.",
+                f"Oh well. Can we do {words} instead?",
+                f"I see — then I'll take {words}.",
+                f"Ah, I didn't realise. {words.capitalize()}, please.",
+                f"Fine, {words} it is.",
+                f"Understood. Let's go for {words}.",
+                f"Oh, OK. Would {words} work?",
+                f"Then {words} — that should be all right.",
             ]
         )
         self._feedback(
@@ -633,10 +644,20 @@ class OfflineUser:
                 )
             )
         if problem == "missing":
-            turn.text = f"{self.say.missing()} Could you try again?"
+            again = self.say.pick(
+                ["Could you try again?", "Can you have another go?", "Would you try once more?", "Please try again."]
+            )
+            turn.text = f"{self.say.missing()} {again}"
             self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "the database does not show the change")
         elif problem == "error":
-            turn.text = self.say.pick(["That gave an error.", "Something went wrong there."]) + " Please try again."
+            turn.text = self.say.pick(
+                [
+                    "That gave an error. Please try again.",
+                    "Something went wrong there. Please try again.",
+                    "Hmm, that errored. Could you try again?",
+                    "That didn't work — can you give it another go?",
+                ]
+            )
             self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "the agent reported an error")
         else:
             turn.text = (
@@ -648,6 +669,14 @@ class OfflineUser:
                         "Could you look at it once more?",
                         "Please check that again.",
                         "Try again, please.",
+                        "Would you mind having another look?",
+                        "Can you take a second look?",
+                        "Could you check it properly?",
+                        "Please look it up again.",
+                        "Can you double-check it for me?",
+                        "Mind checking again?",
+                        "Could you go over it again?",
+                        "Would you look again, please?",
                     ]
                 )
             )

@@ -151,7 +151,9 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
                     ]
                 )
                 if name != "status"
-                else p.words.choice([f"status {v}", f"marked as {v}", f"with the status {v}", f"set to {v}"])
+                else p.words.choice(
+                    [f"status {v}", f"marked as {v}", f"with the status {v}", f"set to {v}", f"as {v}", f"marked {v}"]
+                )
             )
         elif "date" in name or "\\d{4}" in pattern or schema.get("format") in {"date", "date-time"}:
             dates.append(name)
@@ -227,9 +229,12 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             phrases.append(p.words.choice([f"on {when}", f"for {when}"]))
         elif name.lower().endswith(("_on", "_at")):
             # The label is a verb phrase ("borrowed on", "due on"): said as it is, never "the borrowed on".
-            frames = [f"{label(name)} {when}", f"{label(name)} {when}"]
+            verb = label(name).rsplit(" ", 1)[0]
+            frames = [f"{label(name)} {when}", f"{label(name)} {when}", f"{verb} {when}"]
             if not name.lower().split("_", 1)[0].endswith("ed"):
                 frames.append(f"with the {field_name(name)} {when}")
+                if name.lower().endswith("_on"):
+                    frames.append(f"{verb} by {when}")
             phrases.append(p.words.choice(frames))
         else:
             phrases.append(
@@ -265,10 +270,21 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
     noun = entity(table.name)
     verb = tool.name.split("_", 1)[0] if kind == "composite" else "add"
     obj = a(tool.name.split("_", 1)[1].replace("_", " ")) if kind == "composite" else f"a new {noun}"
-    body = join(phrases, "and")
+    # What it is for comes first ("for copy C1"); the rest in the order the user thinks of it.
+    firsts = [x for x in phrases if x.startswith("for ")]
+    rest = [x for x in phrases if not x.startswith("for ")]
+    p.words.shuffle(rest)
+    body = join([*firsts, *rest], "and")
     text = frame(
         p.say,
-        (f"{verb.capitalize()} {obj} {body}.", f"Need to {verb} {obj}: {body}.", f"{cap(obj)}, please: {body}."),
+        (
+            f"{verb.capitalize()} {obj} {body}.",
+            f"Need to {verb} {obj}: {body}.",
+            f"{cap(obj)}, please: {body}.",
+            f"{cap(obj)} — {body}.",
+            f"Can you {verb} {obj}? {cap(body)}.",
+            f"{verb.capitalize()} {obj}, {body}, please.",
+        ),
         (
             f"I'd like to {verb} {obj} {body}.",
             f"Could you {verb} {obj} for me, {body}?",
@@ -284,10 +300,20 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             f"I'd like {obj}, please: {body}.",
             f"Would you be able to {verb} {obj}, {body}?",
             f"Please could you {verb} {obj}? The details: {body}.",
+            f"I'd like you to {verb} {obj}, {body}.",
+            f"Is it possible to {verb} {obj} {body}?",
+            f"Could we {verb} {obj}? It should be {body}.",
+            f"Can you put {obj} in for me? {cap(body)}.",
+            f"I'm hoping you can {verb} {obj} — {body}.",
+            f"Would you mind {_gerund(verb)} {obj}, {body}?",
+            f"Please {verb} {obj} for me: {body}.",
         ),
         (
             f"I've been meaning to do this for a while: could you {verb} {obj} {body}?",
             f"Would you be able to {verb} {obj} for me? It would be {body}.",
+            f"I wonder if you could help me {verb} {obj}; it's {body}.",
+            f"Right, so I'd like to {verb} {obj}. The details are: {body}.",
+            f"If it's not too much trouble, could you {verb} {obj} for me — {body}?",
         ),
     )
     key = table.key
@@ -335,6 +361,13 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         d.finals[len(d.checks) - 1] = final
         d.anchors.append(Anchor(sid, table.name, rows[0]))
     d.purposes.append(f"{verb} {obj} {body}")
+
+
+def _gerund(verb: str) -> str:
+    """``add`` -> ``adding``, ``place`` -> ``placing``, ``book`` -> ``booking``."""
+    if verb == "add":
+        return "adding"
+    return (verb[:-1] if verb.endswith("e") and not verb.endswith("ee") else verb) + "ing"
 
 
 def _usual_gap(p: Planner, table: Table, first: str, later: str) -> int:
