@@ -733,7 +733,6 @@ class OfflineAgent:
             if self.rules is not None and write.tool in self.rules.tools:  # book a flight: not "a new flight"
                 shapes: tuple[str, ...] = (
                     f"you'd like to {verb} {a(noun)} {details}",
-                    f"I've got it ready to {verb} {a(noun)} {details}",
                     f"{a(noun)} {details} — that's what I'd {verb}",
                 )
             else:
@@ -741,7 +740,7 @@ class OfflineAgent:
                 shapes = (
                     f"that's {new} {details}",
                     f"you'd like {new} {details}",
-                    f"I've got {new} ready to {verb}, {details}",
+                    f"I've prepared {new} to {verb}, {details}",
                     f"{new} {details} — that's what I'd {verb}",
                 )
                 if details.startswith("for "):
@@ -909,7 +908,14 @@ class OfflineAgent:
         rules = policy.rules(table)
         thing = entity(table)
         if rules.public or (table != policy.user_table and not rules.owner):
-            return f"{plural(thing)} are not something I can change for you."
+            return self.say.pick(
+                (
+                    "{T} are not something I can change for you.",
+                    "{T} are read-only for me, so I can't change them.",
+                    "changing {t} isn't something I'm able to do for you.",
+                    "I have no way to change {t} for you.",
+                )
+            ).format(t=plural(thing), T=plural(thing))
         if rule.action == "delete":
             if not rules.delete:
                 return f"{plural(thing)} can't be deleted — they stay on file."
@@ -933,9 +939,22 @@ class OfflineAgent:
             enum = schema.get(col, {}).get("enum") if isinstance(schema.get(col), dict) else None
             if enum and new not in enum:
                 options = join([self._value(v, col) for v in enum if v is not None], "or")
-                return f"{self._value(new, col)} isn't a {label(col)} we have — the options are {options}."
+                return self.say.pick(
+                    (
+                        "{v} isn't a {l} we have — the options are {o}.",
+                        "there's no {l} called {v}; it can be {o}.",
+                        "{v} isn't one of the {l} options — those are {o}.",
+                        "the {l} can only be {o}, not {v}.",
+                    )
+                ).format(v=self._value(new, col), l=label(col), o=options)
             if col not in rules.editable:
-                return f"the {label(col)} isn't something I can change for you."
+                return self.say.pick(
+                    (
+                        "the {l} isn't something I can change for you.",
+                        "I can't change the {l} for you.",
+                        "the {l} isn't open to changes from my side.",
+                    )
+                ).format(l=label(col))
             if row is None:
                 continue
             for other, values in rules.editable_when.get(col, {}).items():
@@ -947,7 +966,13 @@ class OfflineAgent:
                 now = self._value(row.get(col), col)
                 if rule.sets:
                     return f"{described} is {now}, so it can't be {_participle(tool.split('_', 1)[0])} any more."
-                return f"{described} is {now}, and {a(thing)} that is {now} can't become {self._value(new, col)}."
+                return self.say.pick(
+                    (
+                        "{d} is {n}, and {a} that is {n} can't become {v}.",
+                        "{d} is already {n}, and {a} can't go from {n} to {v}.",
+                        "once {a} is {n}, it can't be {v} — and {d} is {n}.",
+                    )
+                ).format(d=described, n=now, a=a(thing), v=self._value(new, col))
         return ""
 
     def _not_theirs(self, table: str | None, rows: list[dict[str, Any]]) -> str:
@@ -964,7 +989,13 @@ class OfflineAgent:
         if theirs and len(theirs) == len(rows):
             name = self._name_of(theirs[0])
             what = f"{entity(table)} {name}" if name else f"that {entity(table)}"
-            return f"{what} isn't on your account, so I can't share or change anything about it."
+            return self.say.pick(
+                (
+                    "{w} isn't on your account, so I can't share or change anything about it.",
+                    "{w} belongs to another account, so I can't share it or change it.",
+                    "{w} isn't yours, so I'm not able to share or change it.",
+                )
+            ).format(w=what)
         return ""
 
     def _identify(self, table: str | None, args: dict[str, Any], rows: list[dict[str, Any]]) -> None:
@@ -1073,6 +1104,13 @@ class OfflineAgent:
                         "That checks out, thanks.",
                         "Cheers, I've found you.", "Perfect, your account's here.", "Ah, there you are.",
                         "I've got your record up now.", "Thanks, you're identified.", "Great, that's matched.",
+                        "Thanks — I've got you.", "Right, I can see your account.", "That's found your record, thanks.",
+                        "OK, you're on the system.", "Thank you, that's your account up.",
+                        "Found your details, thanks.", "Yes, that's you on the system.", "Thanks, everything matches.",
+                        "I've located you — thank you.", "Thanks, I have your record open.", "Super, found you.",
+                        "That matches, thanks.", "Great, you're on screen now.", "OK, I've identified you.",
+                        "Thanks — your details are up.", "Lovely, that's your record.", "There you are, thanks.",
+                        "Got you, thank you.", "Thanks, you're all verified.",
                         "", "", "", "", "", "", "", "", "",
                     )
                 )  # fmt: skip
@@ -1169,6 +1207,17 @@ class OfflineAgent:
                     "I've opened {s}; {f}.",
                     "Taking {s}, {f}.",
                     "The details of {s}: {f}.",
+                    "I've had a look at {s}: {f}.",
+                    "So for {s}, {f}.",
+                    "For {s}, I can tell you {f}.",
+                    "On our records for {s}, {f}.",
+                    "Checking {s}, I see {f}.",
+                    "{S} is on screen, and {f}.",
+                    "My screen shows {s}: {f}.",
+                    "Here you go — for {s}, {f}.",
+                    "I looked up {s}: {f}.",
+                    "All right, {s}: {f}.",
+                    "I've got the record for {s}; {f}.",
                 )
             ).format(s=subject, S=cap(subject), f=join(facts))
         )
@@ -1217,9 +1266,16 @@ class OfflineAgent:
         shown = self._value(value, column).rstrip(".")
         if verb == "are":
             if isinstance(value, int) and not isinstance(value, bool):
-                return self.say.pick(("the number of {n} is {v}", "the {n} come to {v}", "the {n} total {v}")).format(
-                    n=name, v=shown
-                )
+                return self.say.pick(
+                    (
+                        "the number of {n} is {v}",
+                        "the {n} come to {v}",
+                        "there are {v} {n}",
+                        "it has {v} {n}",
+                        "the {n} stand at {v}",
+                        "that's {v} {n}",
+                    )
+                ).format(n=name, v=shown)
             return f"the {name} are {shown}"
         return self.say.pick(
             (
@@ -1238,6 +1294,14 @@ class OfflineAgent:
                 "the {n} reads {v}",
                 "{v} is the {n}",
                 "the {n} is set to {v}",
+                "the {n} on file is {v}",
+                "we have {v} as the {n}",
+                "the {n} currently reads {v}",
+                "it shows {v} for the {n}",
+                "the {n} is noted as {v}",
+                "I can see {v} as the {n}",
+                "the system gives the {n} as {v}",
+                "its {n} is listed as {v}",
             )
         ).format(n=name, v=shown)
 
@@ -1478,6 +1542,16 @@ def _names_line(table: str, names: list[str], say: Phrasing) -> str:
                 "Their {t} are {n}.",
                 "One by one, the {t} are {n}.",
                 "The {t} behind them are {n}.",
+                "They're linked to these {t}: {n}.",
+                "The {t} for them are {n}.",
+                "For {t}, I have {n}.",
+                "Those come from {n}.",
+                "Taking them in turn: {n}.",
+                "They relate to {n}.",
+                "That covers {n}.",
+                "The {t} listed are {n}.",
+                "Between them they cover {n}.",
+                "They're for {n}, in that order.",
             )
         ).format(t=things, T=cap(things), n=listed)
     name = names[0]
@@ -1494,6 +1568,11 @@ def _names_line(table: str, names: list[str], say: Phrasing) -> str:
             "The {t} on it is {w}{n}.",
             "It's {w}{n}, as it happens.",
             "The answer is {w}{n}.",
+            "It's with {w}{n}.",
+            "That's for {w}{n}.",
+            "The {t} there is {w}{n}.",
+            "It belongs with {w}{n}.",
+            "It's {w}{n}, according to the record.",
         )
     ).format(w=the, n=name, t=things)
 
@@ -1556,9 +1635,17 @@ _NOW = (
     "looking at it now,",
     "on a fresh read,",
     "to confirm,",
-    "straight after, the record says",
+    "straight after, in the record,",
     "I've re-read it:",
-    "a quick re-check shows",
+    "on a quick re-check,",
+    "as it stands now,",
+    "just checked:",
+    "fresh from the system,",
+    "on the record now,",
+    "I looked again:",
+    "going by the system,",
+    "confirmed:",
+    "checked again,",
 )
 _LEADS = (
     "I will",
@@ -1582,6 +1669,18 @@ _LEADS = (
     "I'm about to go ahead and",
     "the change I'd make is to",
     "I'm set to",
+    "I'm going to go ahead and",
+    "I'll now",
+    "what I'm going to do is",
+    "I'd like to",
+    "the plan would be to",
+    "next, I'd",
+    "I'm planning to",
+    "I propose to",
+    "I'd go ahead and",
+    "I'm ready to go ahead and",
+    "the idea would be to",
+    "what I'd do is",
 )
 
 

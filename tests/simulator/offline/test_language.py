@@ -42,12 +42,17 @@ def test_a_change_request_names_the_field_as_a_person_does() -> None:
     assert len(texts) > 20
 
 
-def test_every_confirmation_question_and_refusal_reads_as_one_to_the_policy_checker() -> None:
-    """A restatement ends with a question the checker sees as asking for a yes; a refusal says no in words it knows."""
+def test_every_confirmation_question_yes_and_refusal_reads_as_one_to_the_checkers() -> None:
+    """A restatement ends with a question the policy checker sees as asking for a yes, a user's yes
+    reads as one, and a refusal says no in words both the checker and the verifier know."""
+    from simulator.dialogue.verify import REFUSAL_MARKERS
     from simulator.offline import language
-    from simulator.quality._policy_check import _CONFIRM, _REFUSE
+    from simulator.quality._policy_check import _CONFIRM, _REFUSE, _affirmed
 
     for tail in language._CONFIRM_TAIL:
         assert "?" in tail and any(w in tail.lower() for w in _CONFIRM), tail
     for head in language._REFUSE_HEAD:
         assert any(w in head.lower() for w in _REFUSE), head
+        assert any(w in head.lower() for w in REFUSAL_MARKERS), head
+    for yes in [*language._YES_TERSE, *(y for bank in language._YES.values() for y in bank)]:
+        assert _affirmed(yes), yes
