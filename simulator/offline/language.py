@@ -268,6 +268,14 @@ _HELLO = {
         "Hello, I'd appreciate a hand with something.",
         "Hi, sorry to trouble you.",
         "Good afternoon, I hope I've come to the right place.",
+        "Hello, I wonder if you could help me.",
+        "Good evening, thanks for picking up.",
+        "Hi, thank you for your time.",
+        "Hello — thanks so much for getting back to me.",
+        "Good morning, I have a couple of questions.",
+        "Hi there, I hope it's not too busy today.",
+        "Hello, I'm hoping you can sort something out for me.",
+        "Hi, could you help me with my account?",
     ),
     "neutral": (
         "Hi.",
@@ -291,6 +299,13 @@ _HELLO = {
         "Hi, evening.",
         "Hello, I'm calling about my account.",
         "Hi, can you help me out?",
+        "Hi, I need a hand.",
+        "Hello, a couple of things.",
+        "Hey, quick question.",
+        "Morning, I've got a question.",
+        "Hi — one or two things.",
+        "Hello, I'm after some help.",
+        "Hi, I'm checking a few things.",
     ),
     "impatient": (
         "Hi, quick one.",
@@ -304,6 +319,11 @@ _HELLO = {
         "Hey — urgent-ish.",
         "Hi, let's get this done.",
         "Right, hello. Busy day.",
+        "Hi. Quick question.",
+        "Hello — need this done fast.",
+        "Hey, short on time today.",
+        "Hi, let's keep it brief.",
+        "Right. I need help, quickly.",
     ),
 }
 _INTRO = (
@@ -342,6 +362,18 @@ _CHATTER = (
     "I'm between meetings, but it shouldn't take long.",
     "Last time it went smoothly, so I thought I'd ask again.",
     "I'm a bit out of practice with these things.",
+    "I'm sorting a few things out before I go away.",
+    "I meant to do this yesterday but ran out of time.",
+    "I'm not very good with these systems, so I thought I'd ask.",
+    "I've just got home and remembered.",
+    "I'm tidying up my accounts this week.",
+    "It's quieter today, so I thought I'd get this done.",
+    "I couldn't find it anywhere online.",
+    "I've got about ten minutes, if that's all right.",
+    "My neighbour said it was easy to sort out by asking.",
+    "I'm keeping a list, and this is next on it.",
+    "I don't do this very often, so sorry if I'm slow.",
+    "It's been on my mind all week.",
 )
 _THANKS = {
     "polite": (
@@ -649,6 +681,26 @@ _NEXT = (
     "And, separately,",
     "Another thing I need:",
     "Okay, so next,",
+    "Next thing:",
+    "Also, one thing:",
+    "While we're at it,",
+    "Okay, something else:",
+    "And, if you don't mind,",
+    "Now, another one:",
+    "One more request:",
+    "Before I go,",
+    "And another thing:",
+    "Also, could I ask:",
+    "Right, and",
+    "Then I have another one:",
+    "Oh, something else:",
+    "And next,",
+    "Second question:",
+    "Now, while you're there,",
+    "One more question:",
+    "Okay, next:",
+    "Another quick one:",
+    "Moving on to something else,",
 )
 _YES = {
     "polite": (
@@ -1879,6 +1931,11 @@ class Phrasing:
                     ", if possible.",
                     " — I'd be grateful.",
                     ", if it's no trouble.",
+                    ", thank you.",
+                    ", if you could.",
+                    " — thanks so much.",
+                    ", if that's possible.",
+                    ", whenever you're ready.",
                 )
             )
         elif t == "impatient" and self.rng.random() < 0.35 and "please" not in text.lower():
@@ -1895,6 +1952,11 @@ class Phrasing:
                         "Let's not drag this out.",
                         "I've a meeting in five minutes.",
                         "Make it quick.",
+                        "I'm in a hurry.",
+                        "Quick as you can.",
+                        "I need it sorted now.",
+                        "Let's be quick about it.",
+                        "I don't have long.",
                     )
                 )
             )

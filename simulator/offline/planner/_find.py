@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Found", "find_own", "find_public", "name_column"]
 
+#: Things a user does themselves, said as "the loan I had borrowed on ...".
+_DONE_BY_ME = frozenset({"placed", "booked", "ordered", "requested", "made", "opened"})
 _NAME_HINTS = ("name", "title", "label", "medication", "flight_number", "number", "reference", "code")
 
 
@@ -102,7 +104,10 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
         for col in table.enums:
             if col in props and sum(1 for r in mine if r.get(col) == target.get(col)) == 1:
                 v = p.say.value(target[col], col)
-                ways.append(({col: target[col]}, {fk: 1}, f"my {v} {thing}", [col]))
+                said = [f"my {v} {thing}", f"my {v} {thing}", f"the {v} {thing}"]
+                if col.lower() in {"status", "state"}:
+                    said += [f"my {thing} that's {v}", f"the {thing} that's {v}", f"my {thing} that is {v}"]
+                ways.append(({col: target[col]}, {fk: 1}, p.words.choice(said), [col]))
         for col in _date_columns(table):
             lo, hi = f"min_{col}", f"max_{col}"
             if (
@@ -113,9 +118,27 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
             ):
                 when = p.say.value(target[col], col)
                 verb = label(col).removesuffix(" on").removesuffix(" at").removesuffix(" date")
-                words = (
-                    f"my {thing} on {when}" if col in {"date", "day"} or verb == col else f"my {thing} {verb} on {when}"
-                )
+                if col in {"date", "day"} or verb == col:
+                    words = p.words.choice([f"my {thing} on {when}", f"the {thing} on {when}", f"my {when} {thing}"])
+                elif verb.endswith("ed"):  # borrowed, placed: what was done then
+                    words = p.words.choice(
+                        [
+                            f"my {thing} {verb} on {when}",
+                            f"my {thing} {verb} on {when}",
+                            f"the {thing} {verb} on {when}",
+                            f"my {thing} that was {verb} on {when}",
+                            f"the {thing} I had {verb} on {when}" if verb in _DONE_BY_ME else f"my {thing} from {when}",
+                        ]
+                    )
+                else:  # due: a state
+                    words = p.words.choice(
+                        [
+                            f"my {thing} {verb} on {when}",
+                            f"my {thing} {verb} on {when}",
+                            f"the {thing} {verb} on {when}",
+                            f"my {thing} that's {verb} on {when}",
+                        ]
+                    )
                 ways.append(({lo: target[col], hi: target[col]}, {fk: 1}, words, [lo, hi]))
         order = props.get("order_by", {}).get("enum", [])
         dated = [c for c in _date_columns(table) if c in order]
@@ -123,7 +146,15 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
             values = [str(r[col]) for r in mine if r.get(col) is not None]
             if values and str(target.get(col)) == max(values) and values.count(str(target[col])) == 1:
                 verb = label(col).removesuffix(" on").removesuffix(" at")
-                ways.append(({"order_by": col, "descending": True, "limit": 1}, {fk: 1}, f"my most recent {thing}", []))
+                latest = p.words.choice(
+                    [
+                        f"my most recent {thing}",
+                        f"my latest {thing}",
+                        f"my newest {thing}",
+                        f"the most recent {thing} on my account",
+                    ]
+                )
+                ways.append(({"order_by": col, "descending": True, "limit": 1}, {fk: 1}, latest, []))
                 break
         for col, c in table.columns.items():
             if c.numeric or c.pk or col in table.fks or col in table.enums or c.is_date or col not in props:

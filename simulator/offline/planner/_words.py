@@ -31,6 +31,10 @@ _ASK_TERSE = (
     "Check {thing}: {fields}?",
     "{Fields} on {thing}?",
     "Quick one — {fields} of {thing}?",
+    "{thing}: what's {fields}?",
+    "What's {fields} of {thing}?",
+    "{Fields} — {thing}, please.",
+    "Look up {thing}: {fields}.",
 )
 _ASK = (
     "What's {fields} of {thing}?",
@@ -60,6 +64,20 @@ _ASK = (
     "I'm trying to find out {fields} of {thing}.",
     "Can you look into {thing} for me? I want {fields}.",
     "What is {fields} of {thing}, please?",
+    "Could you check {thing} for me? I'd like {fields}.",
+    "What does {thing} say for {fields}?",
+    "I'm curious about {thing} — what's {fields}?",
+    "Can you find {thing} and read me {fields}?",
+    "Would you tell me {fields} of {thing}?",
+    "Let me know {fields} of {thing}, please.",
+    "I'd like {fields} of {thing}, if you can find it.",
+    "Could you see what {fields} of {thing} is?",
+    "Any idea what {fields} of {thing} is?",
+    "I need {fields} for {thing} — can you check?",
+    "Can you confirm {fields} of {thing} for me?",
+    "Quick one: {fields} of {thing}?",
+    "Would you look up {fields} of {thing}?",
+    "What have you got as {fields} of {thing}?",
 )
 _ASK_VERBOSE = (
     "I was wondering if you could help me with {thing} — I'd really like to know {fields}.",
@@ -72,6 +90,9 @@ _ASK_VERBOSE = (
     "I've been going through my things and realised I don't know {fields} of {thing}. Could you help?",
     "Would you mind terribly checking {thing}? What I need is {fields}.",
     "My memory isn't what it was — what's {fields} of {thing}?",
+    "I'm trying to get my records straight — could you tell me {fields} of {thing}?",
+    "I don't have the paperwork to hand, so could you look up {fields} of {thing} for me?",
+    "It's a small thing, but I'd like to know {fields} of {thing}.",
 )
 
 
