@@ -615,9 +615,11 @@ class OfflineAgent:
         for write in self.confirming:
             write.text, write.plain = self._restate(write)
             if write.names:
-                names = f" ({join(list(dict.fromkeys(write.names)))})"
-                write.text += names
-                write.plain += names
+                listed = join(list(dict.fromkeys(write.names)))
+                write.text += self.say.pick((" ({n})", " ({n})", " — the one for {n}", ", the one for {n}")).format(
+                    n=listed
+                )
+                write.plain += f" ({listed})"
             parts.append(write.text)
             t.acts.append(Confirm(step=write.step, tool=write.tool, args=dict(write.args)))
         t.lines.append(self.say.confirm(" ".join(cap(p) + "." for p in parts)))
@@ -658,7 +660,7 @@ class OfflineAgent:
             roll = self.rng.random()
             if facts and roll < 0.4:  # the change was just read back: no need to repeat it all
                 t.lines.append(" ".join(w for w in (self.say.done(), self.say.pick(_NOW), facts) if w) + ".")
-            elif roll < 0.7:
+            elif roll < 0.65:
                 t.lines.append(f"{self.say.done()} {line}" + (f" — {facts}." if facts else "."))
             else:  # the user has just agreed to it: said briefly
                 short = self._done_briefly(write, table, gone)
@@ -760,7 +762,9 @@ class OfflineAgent:
 
         def of(k: str) -> str:
             if what != "your account":
-                return f"the {label(k)} of {what}"
+                if len(what.split()) == 2 and self.rng.random() < 0.3:  # "your loan's status"
+                    return f"{what}'s {label(k)}"
+                return self.say.pick(("the {l} of {w}", "the {l} of {w}", "the {l} on {w}")).format(l=label(k), w=what)
             return self.say.pick(
                 ("the {l} of your account", "your {l}", "the {l} on your account", "your account's {l}", "your {l}")
             ).format(l=label(k))
@@ -817,9 +821,22 @@ class OfflineAgent:
                 "the new {n} is saved",
                 "the {n} is in the system now",
                 "it's on your account now",
+                "the {n} has gone in",
+                "I've saved the new {n}",
+                "your {n} is set up",
+                "the new {n} is there now",
             )
         else:
-            bank = ("the change is saved", "your {n} is updated", "that's updated", "the new details are saved")
+            bank = (
+                "the change is saved",
+                "your {n} is updated",
+                "that's updated",
+                "the new details are saved",
+                "I've saved the change",
+                "the {n} shows the change now",
+                "it's changed",
+                "the update has gone through",
+            )
         return self.say.pick(bank).format(n=noun)
 
     def _said(self, value: Any, column: str = "") -> str:
@@ -1348,7 +1365,7 @@ class OfflineAgent:
             if name.startswith("unique") or "." in name:
                 column = label(name.split(".")[-1])
                 return f"that is already taken (the {column} must be unique). Would you like to try another?"
-            rule = _check_rule(text.split("constraint failed:", 1)[1].strip(), args, thing)
+            rule = _check_rule(text.split("constraint failed:", 1)[1].strip(), args, thing, self.say)
             if rule:
                 return f"{rule}. " + self.say.pick(
                     (
@@ -1736,7 +1753,7 @@ _CHECK_COMPARE = re.compile(r"^\W*(\w+)\W*\s*(>=|<=|>|<)\s*(-?[\d.]+)\W*$")
 _CHECK_IN = re.compile(r"^\W*(\w+)\W*\s+IN\s*\((.*)\)\W*$", re.I)
 
 
-def _check_rule(expression: str, args: dict[str, Any], thing: str) -> str:
+def _check_rule(expression: str, args: dict[str, Any], thing: str, say: Phrasing | None = None) -> str:
     """A CHECK constraint the database gave (``renewals BETWEEN 0 AND 3``) as the rule it is, in
     words, with the value tried: "a loan can have at most 3 renewals, so 4 isn't possible"; ""
     when the expression is not one of the simple forms."""
@@ -1745,12 +1762,12 @@ def _check_rule(expression: str, args: dict[str, Any], thing: str) -> str:
         column, lo, hi = m.group(1), m.group(2), m.group(3)
         tried = args.get(column)
         bound, word = (lo, "least") if isinstance(tried, int | float) and tried < float(lo) else (hi, "most")
-        return _bound_words(column, f"at {word}", bound, tried, thing)
+        return _bound_words(column, f"at {word}", bound, tried, thing, say)
     m = _CHECK_COMPARE.match(expression)
     if m:
         column, op, bound = m.group(1), m.group(2), m.group(3)
         words = {">=": "at least", "<=": "at most", ">": "more than", "<": "less than"}[op]
-        return _bound_words(column, words, bound, args.get(column), thing)
+        return _bound_words(column, words, bound, args.get(column), thing, say)
     m = _CHECK_IN.match(expression)
     if m:
         column = m.group(1)
@@ -1760,12 +1777,19 @@ def _check_rule(expression: str, args: dict[str, Any], thing: str) -> str:
     return ""
 
 
-def _bound_words(column: str, words: str, bound: str, tried: Any, thing: str) -> str:
+def _bound_words(column: str, words: str, bound: str, tried: Any, thing: str, say: Phrasing | None = None) -> str:
     name = label(column)
     if name.endswith("s") and not name.endswith("ss"):  # a count: "at most 3 renewals"
-        rule = f"{a(thing)} can have {words} {bound} {name}"
+        rules = [f"{a(thing)} can have {words} {bound} {name}"]
+        if words == "at most":
+            rules += [f"{a(thing)} can only have up to {bound} {name}", f"the limit is {bound} {name} per {thing}"]
     else:
-        rule = f"the {name} has to be {words} {bound}"
+        rules = [f"the {name} has to be {words} {bound}", f"the {name} must be {words} {bound}"]
+    rule = say.pick(rules) if say is not None else rules[0]
     if tried is None or isinstance(tried, bool):
         return rule
-    return f"{rule}, so {format_value(tried, column)} isn't possible"
+    shown = format_value(tried, column)
+    ends = [f", so {shown} isn't possible", f", so {shown} won't go through", f" — {shown} is over that"]
+    if words != "at most":
+        ends = ends[:2]
+    return rule + (say.pick(ends) if say is not None else ends[0])
