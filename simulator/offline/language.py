@@ -1683,7 +1683,7 @@ _SAFE_LOWER = frozenset(
     "Quickly Any Might Remind Plus Anyway Just Count Change Remove Delete Add Cancel First Second One And Good "
     "It They While Okay Give In Additionally Those Sticking Their Want Brilliant Lovely Perfect Going Between As "
     "Splendid List Everything Checking A An Wonderful Regarding About With Both Each Every Once Well Sadly "
-    "Actually Luckily Apparently Thankfully".split()
+    "Actually Luckily Apparently Thankfully Taking By Among Altogether Overall Counting Namely".split()
 )
 _AFTER_DASH = re.compile(r"(?<= — )([A-Z][a-z]*)(?=[\s,:;.!?'’])")
 #: A word after a colon inside a sentence, and the word after it ("Just to confirm: My plan is").
@@ -1697,6 +1697,17 @@ def _lowers(word: str) -> bool:
     return base in _SAFE_LOWER and base != "I"
 
 
+def _after_dash(m: re.Match[str]) -> str:
+    word = m.group(1)
+    label = _text_after(m) == ":" and word not in _I_FORMS  # "— Copies: C1 and C2" is a label, not a name
+    return word.lower() if _lowers(word) or label else word
+
+
+def _text_after(m: re.Match[str]) -> str:
+    """The character right after the match (or "")."""
+    return m.string[m.end() : m.end() + 1]
+
+
 def _after_colon(m: re.Match[str]) -> str:
     word, tail, after = m.group(1), m.group(2) or "", m.group(4)
     # "The renewals ...", "What I'll do ..." go lower case; a title ("The Glass Orchard") keeps its capital.
@@ -1708,7 +1719,7 @@ def dash_case(text: str) -> str:
     """A dash or a colon inside a sentence joins clauses, so the word after it is lower case:
     "Welcome — first, may I ...", "Just to confirm: my plan is ..." (I, names, titles and
     other proper nouns keep their capital)."""
-    text = _AFTER_DASH.sub(lambda m: m.group(1).lower() if _lowers(m.group(1)) else m.group(1), text)
+    text = _AFTER_DASH.sub(_after_dash, text)
     return _AFTER_COLON.sub(_after_colon, text)
 
 

@@ -14,6 +14,7 @@ def test_a_word_after_a_colon_or_dash_inside_a_sentence_is_lower_case_unless_it_
     assert dash_case("Here's another: Could you check it?") == "Here's another: could you check it?"
     assert dash_case("Let me read that back: What I'll do is this.") == "Let me read that back: what I'll do is this."
     assert dash_case("Thanks — That helps.") == "Thanks — that helps."
+    assert dash_case("I found 4 loans — Copies: C1 and C2.") == "I found 4 loans — copies: C1 and C2."
     # I, names and titles keep their capital
     assert dash_case("Before I go ahead: I'll add it.") == "Before I go ahead: I'll add it."
     assert dash_case("The books: The Glass Orchard and A Year in Kyoto.") == (
