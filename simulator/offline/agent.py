@@ -101,14 +101,22 @@ class _Turn:
     names: dict[str, list[str]] = field(default_factory=dict)
     #: Where in ``lines`` each table's collected names go.
     slots: dict[str, int] = field(default_factory=dict)
+    #: Lines that only counted rows ("I found 4 loans."): index -> (count, noun of the rows).
+    counted: dict[int, tuple[int, str]] = field(default_factory=dict)
 
     def flush(self, say: Phrasing) -> None:
         for table, at in sorted(self.slots.items(), key=lambda x: -x[1]):
             names = self.names.get(table, [])
-            if names:
+            if not names:
+                continue
+            before = self.counted.get(at - 1)
+            if before is not None and say.rng.random() < 0.4:  # "Your 4 loans are for A, B and C."
+                self.lines[at - 1] = _counted_names(before[0], before[1], table, names, say)
+            else:
                 self.lines.insert(at, _names_line(table, names, say))
         self.names.clear()
         self.slots.clear()
+        self.counted.clear()
 
 
 class OfflineAgent:
@@ -387,6 +395,8 @@ class OfflineAgent:
             return ""
         line = self._describe(tool, table, structured, rows, report, args)
         if line:
+            if tool.startswith("list_") and not report and len(rows) > 1 and table:
+                t.counted[len(t.lines)] = (len(rows), entity(table))
             t.lines.append(line)
         return ""
 
@@ -763,11 +773,13 @@ class OfflineAgent:
         def of(k: str) -> str:
             if what != "your account":
                 if len(what.split()) == 2 and self.rng.random() < 0.3:  # "your loan's status"
-                    return f"{what}'s {label(k)}"
-                return self.say.pick(("the {l} of {w}", "the {l} of {w}", "the {l} on {w}")).format(l=label(k), w=what)
+                    return f"{what}'s {field_name(k)}"
+                return self.say.pick(("the {l} of {w}", "the {l} of {w}", "the {l} on {w}")).format(
+                    l=field_name(k), w=what
+                )
             return self.say.pick(
                 ("the {l} of your account", "your {l}", "the {l} on your account", "your account's {l}", "your {l}")
-            ).format(l=label(k))
+            ).format(l=field_name(k))
 
         keys = [k for k in write.args if not self._is_key(table, k)]
         if verb in {"set"}:
@@ -790,7 +802,7 @@ class OfflineAgent:
             shapes = (
                 f"{of(k)} would go from {old} to {new}",
                 f"{of(k)} changes from {old} to {new}",
-                f"the new {label(k)} of {what} would be {new}, instead of {old}",
+                f"the new {field_name(k)} of {what} would be {new}, instead of {old}",
                 f"{of(k)} becomes {new} (it's {old} now)",
             )
             if what == "your account":
@@ -800,7 +812,7 @@ class OfflineAgent:
 
     def _shape(self, plain: str, others: tuple[str, ...]) -> str:
         """The plain "I'll ..." restatement, or now and then one of its other shapes."""
-        return plain if self.rng.random() < 0.55 else self.say.pick(others)
+        return plain if self.rng.random() < 0.45 else self.say.pick(others)
 
     def _done_briefly(self, write: _Write, table: str | None, gone: bool) -> str:
         """A done line that does not repeat what the user has just agreed to."""
@@ -1516,6 +1528,23 @@ def _participle(verb: str) -> str:
     return verb + "ed"
 
 
+def _counted_names(n: int, noun: str, table: str, names: list[str], say: Phrasing) -> str:
+    """The rows counted and what they are for, in one sentence: "Your 4 loans are for A (twice) and B."."""
+    listed = join([_counted(name, k, say) for name, k in Counter(names).items()])
+    return say.pick(
+        (
+            "Your {n} {r} are for {l}.",
+            "You have {n} {r}, for {l}.",
+            "I can see {n} {r}, and they go with {l}.",
+            "The {n} {r} on your account cover {l}.",
+            "Across your {n} {r}, the {t} are {l}.",
+            "{n} {r} come up — their {t} are {l}.",
+            "There are {n} {r}, linked to {l}.",
+            "I've found {n} {r}; the {t} are {l}.",
+        )
+    ).format(n=n, r=plural(noun), t=plural(entity(table)), l=listed)
+
+
 def _names_line(table: str, names: list[str], say: Phrasing) -> str:
     things = plural(entity(table)) if len(names) != 1 else entity(table)
     counts = dict(Counter(names))
@@ -1569,6 +1598,18 @@ def _names_line(table: str, names: list[str], say: Phrasing) -> str:
                 "The {t} listed are {n}.",
                 "Between them they cover {n}.",
                 "They're for {n}, in that order.",
+                "The {t} are: {n}.",
+                "Each one goes with {n}.",
+                "I can see {n}.",
+                "They point to {n}.",
+                "These are for {n}.",
+                "The {t} come out as {n}.",
+                "Listing the {t}: {n}.",
+                "They're tied to {n}.",
+                "Here are the {t}: {n}.",
+                "The matching {t} are {n}.",
+                "They belong to {n}.",
+                "That gives {n}.",
             )
         ).format(t=things, T=cap(things), n=listed)
     name = names[0]

@@ -53,7 +53,7 @@ from simulator.offline.acts import (
     Request,
     Verify,
 )
-from simulator.offline.language import Phrasing, attach, dash_case, format_value, label, value_forms
+from simulator.offline.language import Phrasing, attach, dash_case, field_name, format_value, label, value_forms
 
 __all__ = ["OfflineUser", "offline_user_brain"]
 
@@ -307,7 +307,7 @@ class OfflineUser:
                     self.say.wrong()
                     + " "
                     + "; ".join(
-                        f"the {label(k)} should be {format_value(v, k, currency=self.say.currency)}"
+                        f"the {field_name(k)} should be {format_value(v, k, currency=self.say.currency)}"
                         for k, v in wrong.items()
                     ).capitalize()
                     + "."

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Refinement, SqlAssertion, ToolSpec, ValueRef
 from schemas.policy import ToolRule
 from simulator.offline._inflect import plural
-from simulator.offline.language import cap, entity, format_value, is_flag, label, total_of
+from simulator.offline.language import cap, entity, field_name, format_value, is_flag, label, total_of
 from simulator.offline.planner._base import Anchor, Draft, Skip, rows_of
 from simulator.offline.planner._find import Found, find_own, name_column
 from simulator.offline.planner._words import ask_fields, change_field, field_list, frame
@@ -610,9 +610,17 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         col = table.columns[c]
         return "INT" in col.type and not col.pk and c not in table.fks and c not in table.enums
 
+    today = today_of(p).isoformat()
+
+    def ahead(c: str, row: dict[str, Any]) -> bool:
+        """A date still to come (a due date, an appointment): it can be moved; one in the past is history."""
+        col = table.columns[c]
+        value = row.get(c)
+        return col.is_date and c not in table.fks and isinstance(value, str) and value[:10] > today
+
     def changeable(row: dict[str, Any]) -> bool:
         return any(_moves(p, table, row, c) for c in policy.rules(table.name).editable if c in table.enums) or any(
-            (texty(c) or counted(c)) and _can_edit(p, table, row, c)
+            (texty(c) or counted(c) or ahead(c, row)) and _can_edit(p, table, row, c)
             for c in policy.rules(table.name).editable
             if c in table.columns
         )
@@ -641,6 +649,13 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             # A number is changed only where the database bounds it: the user first asks one
             # past the bound (a real CHECK error), then the highest that works.
             limit, values = _bounded(p, table, row, c)
+        elif ahead(c, row) and _can_edit(p, table, row, c):
+            # Moved a week or two later (a due date extended, an appointment put back), as the tool allows.
+            day = dt.date.fromisoformat(str(row[c])[:10])
+            later = [(day + dt.timedelta(days=n)).isoformat() + str(row[c])[10:] for n in (7, 14)]
+            update_tool = p.tool("update", table.name)
+            if update_tool is not None and c in p.params(update_tool) and table.pk:
+                values = [v for v in later if p.fails(update_tool.name, {table.pk: row[table.pk], c: v}) is None]
         if values:
             column = c
             break
@@ -705,7 +720,7 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     p.ask(d, [*found.steps, sid], "update", text, stated=stated)
     d.values.append(ExpectedValue(step=sid, name=column, value=final))
     d.checks.append(p.field_check(sid, table, column, row[table.pk], final))
-    d.purposes.append(f"change the {label(column)} of {found.words} to {format_value(final, column)}")
+    d.purposes.append(f"change the {field_name(column)} of {found.words} to {format_value(final, column)}")
     d.anchors.append(Anchor(sid, table.name, rows[0]))
 
 
@@ -778,7 +793,7 @@ def delete(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     d.purposes.append(f"remove {found.words}")
 
 
-from simulator.offline.planner.create import create  # noqa: E402
+from simulator.offline.planner.create import create, today_of  # noqa: E402
 from simulator.offline.planner.forbidden import forbidden  # noqa: E402
 
 

@@ -57,3 +57,16 @@ def test_every_confirmation_question_yes_and_refusal_reads_as_one_to_the_checker
         assert any(w in head.lower() for w in REFUSAL_MARKERS), head
     for yes in [*language._YES_TERSE, *(y for bank in language._YES.values() for y in bank)]:
         assert _affirmed(yes), yes
+
+
+def test_every_way_a_user_says_yes_reads_as_a_yes() -> None:
+    from simulator.quality._policy_check import _affirmed
+
+    said = set()
+    for seed in range(300):
+        for verbosity in ("terse", "normal", "verbose"):
+            for temperament in ("polite", "neutral", "impatient"):
+                say = Phrasing(random.Random(seed), Persona(name="Ann", verbosity=verbosity, temperament=temperament))
+                said |= {say.yes(), say.yes_to("waiting"), say.yes_to("3 May")}
+    assert len(said) > 200
+    assert [s for s in said if not _affirmed(s)] == []
