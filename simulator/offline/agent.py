@@ -290,9 +290,18 @@ class OfflineAgent:
         names = await self._row_names(rule.table, row, budget=3)
         if names:
             t.lines.append(
-                self.say.pick(("That is {s} ({n}).", "I can see {s}, for {n}.", "I've found {s} ({n}).")).format(
-                    s=self._thing(rule.table, row), n=join(names)
-                )
+                self.say.pick(
+                    (
+                        "That is {s} ({n}).",
+                        "I can see {s}, the one for {n}.",
+                        "I've found {s} ({n}).",
+                        "I have {s} here — the one for {n}.",
+                        "That's {s}, for {n}.",
+                        "I've pulled up {s} ({n}).",
+                        "Right, {s}: that's the one for {n}.",
+                        "I'm looking at {s} ({n}).",
+                    )
+                ).format(s=self._thing(rule.table, row), n=join(names))
             )
 
     def _refuse(self, step: str, reason: str, t: _Turn) -> None:
@@ -1154,6 +1163,17 @@ class OfflineAgent:
                 join([self._field(k, r.get(k)) for k in report if k in r and k not in self._naming(r)])
                 for r in rows[:3]
             ]
+            if len(rows) == 1 and details[0] and not names:  # the one fine on a loan: no "first one"
+                return self.say.pick(
+                    (
+                        "There is one {t}: {d}.",
+                        "I can see one {t} — {d}.",
+                        "Just the one {t}: {d}.",
+                        "There's a single {t}, and {d}.",
+                        "I found one {t}; {d}.",
+                        "It has one {t}: {d}.",
+                    )
+                ).format(t=thing, d=details[0])
             body = ""
             if names:
                 body = " " + self.say.pick(

@@ -1952,6 +1952,8 @@ _AGENT_BYE_HEAD = (
     "Right you are",
     "A pleasure to help",
 )
+#: Before the last change, said again at the end.
+_RECAP = ("To recap:", "So, to sum up:", "Just to recap,", "For your records:", "As a reminder,", "All in all:")
 #: Between the thanks and the wish of a goodbye.
 _AGENT_BYE_MORE = (
     "Come back any time.",
@@ -2450,8 +2452,11 @@ class Phrasing:
             head += f", {first_name}"
         tail = self.pick(_AGENT_BYE_MID)
         roll = self.rng.random()
-        if recap and roll < 0.4:
-            return f"{head} — {recap.rstrip('.')}; {tail}!"
+        if recap and roll < 0.25:
+            if self.rng.random() < 0.5:
+                return f"{head} — {recap.rstrip('.')}; {tail}!"
+            said = recap[:1].lower() + recap[1:] if _lowers(recap.split(" ", 1)[0]) else recap
+            return f"{head}. {self.pick(_RECAP)} {said} {cap(tail)}!"
         if roll < 0.6:
             return f"{head}. {cap(tail)}!"
         if roll < 0.75:
