@@ -143,6 +143,8 @@ class OfflineAgent:
         self.tools = {t.name: t for t in tools}
         self.rng = rng
         self.say = Phrasing(rng, currency=currency)
+        #: Some agents give the day of the week with a date ("Sunday 7 June 2026").
+        self.say.weekday = rng.random() < 0.3
         self.mistake_rate = mistake_rate
         self.rules = rules
         self.memory: dict[str, _Memory] = {}
@@ -863,10 +865,14 @@ class OfflineAgent:
     def _said(self, value: Any, column: str = "") -> str:
         """A value in a restatement: a date the way the user wrote it ("3 May" when they left the year out)."""
         shown = self._value(value, column)
-        if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-" and shown.count(" ") == 2:
-            day, month, year = shown.split(" ")
-            if year.isdigit() and f"{day} {month}".lower() in self.heard and shown.lower() not in self.heard:
-                return f"{month} {day}" if f"{month} {day}".lower() in self.heard else f"{day} {month}"
+        words = shown.split(" ")
+        if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-" and len(words) in (3, 4):
+            weekday = words[0] + " " if len(words) == 4 else ""
+            day, month, year = words[-3:]
+            full = f"{day} {month} {year}".lower()
+            if year.isdigit() and f"{day} {month}".lower() in self.heard and full not in self.heard:
+                said = f"{month} {day}" if f"{month} {day}".lower() in self.heard else f"{day} {month}"
+                return weekday + said
         return shown
 
     def _lead(self) -> str:
@@ -1355,7 +1361,7 @@ class OfflineAgent:
         ).format(n=name, v=shown)
 
     def _value(self, value: Any, column: str = "") -> str:
-        return format_value(value, column, currency=self.say.currency)
+        return self.say.value(value, column)
 
     def _naming(self, row: dict[str, Any]) -> list[str]:
         return [k for k in row if any(h in k.lower() for h in _NAMES) and isinstance(row.get(k), str)][:1]

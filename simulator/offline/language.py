@@ -31,6 +31,7 @@ __all__ = [
     "entity",
     "entity_plural",
     "field_name",
+    "field_words",
     "format_value",
     "is_code",
     "is_flag",
@@ -116,6 +117,17 @@ def total_of(column: str) -> tuple[str, str]:
     if words[-1] in _UNITS:
         return " ".join(words[:-1]), words[-1]
     return " ".join(words), ""
+
+
+def field_words(column: str, value: Any = None) -> str:
+    """A field as a person names it, a count as one: ``renewals`` (3) -> ``number of renewals``."""
+    from simulator.offline._inflect import engine
+
+    name = field_name(column)
+    last = name.rsplit(" ", 1)[-1]
+    if isinstance(value, int) and not isinstance(value, bool) and " " not in name and engine().singular_noun(last):
+        return f"number of {name}"
+    return name
 
 
 def is_code(name: str) -> bool:
@@ -882,6 +894,23 @@ _YES = {
         "Yes, carry on.",
     ),
 }
+#: A yes that names the field it agrees to ("Yes, the due date should be 8 June.").
+_YES_FIELD = (
+    "Yes, the {f} should be {v} — go ahead.",
+    "Yes — {v} as the {f}, please.",
+    "That's right, the {f} should be {v}.",
+    "Yes, {v} for the {f} is correct.",
+    "Correct — the {f} is {v}. Go ahead.",
+    "Yes please, make the {f} {v}.",
+    "Exactly, {v} for the {f}.",
+    "Yes, {f} {v}, that's it.",
+    "Yep — the {f} is {v}, go ahead.",
+    "That's right: {v} is the {f} I want.",
+    "Yes, put {v} as the {f}.",
+    "Correct, the {f} {v} — please save it.",
+    "Yes, that's the {f} I wanted: {v}.",
+    "Yes — the {f}, {v}, is right.",
+)
 #: Now and then after a yes: a word more, never a no.
 _YES_MORE = (
     "Thanks for checking.",
@@ -2114,6 +2143,8 @@ class Phrasing:
         #: whether they put the month first ("May 3").
         self.year: int | None = None
         self.month_first = False
+        #: Whether this speaker puts the day of the week before a date ("Sunday 7 June").
+        self.weekday = False
 
     # ------------------------------------------------------------------ basics
     def pick(self, bank: Sequence[str]) -> str:
@@ -2131,12 +2162,14 @@ class Phrasing:
         return self.persona.verbosity == "verbose"
 
     def value(self, value: Any, column: str = "") -> str:
-        if self.year is not None and isinstance(value, str):
+        if (self.year is not None or self.weekday) and isinstance(value, str):
             parsed = _date(value)
-            if parsed is not None and parsed[0].year == self.year and parsed[1] in (None, (0, 0)):
+            if parsed is not None and parsed[1] in (None, (0, 0)):
                 day = parsed[0]
                 month = _MONTHS[day.month - 1]
-                return f"{month} {day.day}" if self.month_first else f"{day.day} {month}"
+                short = f"{month} {day.day}" if self.month_first else f"{day.day} {month}"
+                text = short if day.year == self.year else human_date(day)
+                return f"{_WEEKDAYS[day.weekday()]} {text}" if self.weekday else text
         return format_value(value, column, currency=self.currency)
 
     def speak_dates(self, year: int) -> None:
@@ -2144,6 +2177,7 @@ class Phrasing:
         roll = self.rng.random()
         self.year = year if roll < 0.6 else None
         self.month_first = roll < 0.2
+        self.weekday = self.rng.random() < 0.2
 
     # ------------------------------------------------------------------ user
     def greeting(self, *, name: str = "") -> str:
@@ -2374,10 +2408,12 @@ class Phrasing:
             return f"{self.pick(_CONFIRM_HEAD)} {attach(summary, tail)}"
         return f"{self.pick(_CONFIRM_HEAD)} {summary} {cap(tail)}"
 
-    def yes_to(self, value: str) -> str:
-        """A yes that echoes part of what was restated."""
+    def yes_to(self, value: str, field: str = "") -> str:
+        """A yes that echoes part of what was restated (the value, and now and then its field)."""
         if not value or self.rng.random() < 0.35:
             return self.yes()
+        if field and not self.terse and self.rng.random() < 0.45:
+            return self.pick(_YES_FIELD).format(v=value, f=field, F=cap(field))
         if self.terse:
             return self.pick(
                 (

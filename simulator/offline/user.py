@@ -53,7 +53,16 @@ from simulator.offline.acts import (
     Request,
     Verify,
 )
-from simulator.offline.language import Phrasing, attach, dash_case, field_name, format_value, label, value_forms
+from simulator.offline.language import (
+    Phrasing,
+    attach,
+    dash_case,
+    field_name,
+    field_words,
+    format_value,
+    label,
+    value_forms,
+)
 
 __all__ = ["OfflineUser", "offline_user_brain"]
 
@@ -271,7 +280,7 @@ class OfflineUser:
                 self.pending = _Pending("verify", item, target)
                 turn.acts.append(Verify(step=target, fields=fields))
                 turn.text += self.say.unsure(
-                    label(fields[0]), format_value(expected, fields[0], currency=self.say.currency)
+                    field_words(fields[0], expected), format_value(expected, fields[0], currency=self.say.currency)
                 )
                 self._feedback(turn, FeedbackKind.CONFIRMATION_REQUEST, item, target, "asks to double-check")
                 return turn
@@ -317,7 +326,7 @@ class OfflineUser:
                 )
                 return turn
         turn.acts.append(Affirm())
-        echo = ""
+        echo, field = "", ""
         for confirm in confirms:
             for k, v in confirm.args.items():
                 if (
@@ -328,8 +337,9 @@ class OfflineUser:
                 ):
                     if _said_in(v, self.said):
                         echo = format_value(v, k, currency=self.say.currency)
+                        field = field_words(k, v)
                         break
-        turn.text = self.say.yes_to(echo)
+        turn.text = self.say.yes_to(echo, field)
         return turn
 
     def _echo(self, acts: list[Act]) -> str:

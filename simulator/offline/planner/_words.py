@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.offline._inflect import engine
-from simulator.offline.language import Phrasing, cap, field_name, format_value, join, label
+from simulator.offline.language import Phrasing, cap, field_name, field_words, format_value, join, label
 
 __all__ = ["ask_fields", "change_field", "field_list", "frame", "pairs"]
 
@@ -170,10 +169,7 @@ _CHANGE_VERBOSE = (
 def change_field(say: Phrasing, column: str, thing: str, v: str, value: object = None) -> str:
     """A request to set ``column`` of ``thing`` to ``v``: the field as a person names it ("the
     closing time", "the number of renewals"), in one of the register's frames."""
-    name = field_name(column)
-    last = name.rsplit(" ", 1)[-1]
-    if isinstance(value, int) and not isinstance(value, bool) and " " not in name and engine().singular_noun(last):
-        name = f"number of {name}"  # "the number of renewals", not "the renewals ... to 4"
+    name = field_words(column, value)  # "the number of renewals", not "the renewals ... to 4"
     if say.terse:
         bank: tuple[str, ...] = _CHANGE_TERSE
     elif say.verbose:

@@ -67,6 +67,6 @@ def test_every_way_a_user_says_yes_reads_as_a_yes() -> None:
         for verbosity in ("terse", "normal", "verbose"):
             for temperament in ("polite", "neutral", "impatient"):
                 say = Phrasing(random.Random(seed), Persona(name="Ann", verbosity=verbosity, temperament=temperament))
-                said |= {say.yes(), say.yes_to("waiting"), say.yes_to("3 May")}
+                said |= {say.yes(), say.yes_to("waiting"), say.yes_to("3 May"), say.yes_to("8 June", "due date")}
     assert len(said) > 200
     assert [s for s in said if not _affirmed(s)] == []
