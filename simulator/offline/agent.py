@@ -295,12 +295,12 @@ class OfflineAgent:
                 self.say.pick(
                     (
                         "That is {s} ({n}).",
-                        "I can see {s}, the one for {n}.",
+                        "I can see {s}, which is for {n}.",
                         "I've found {s} ({n}).",
                         "I have {s} here — the one for {n}.",
                         "That's {s}, for {n}.",
                         "I've pulled up {s} ({n}).",
-                        "Right, {s}: that's the one for {n}.",
+                        "Right, {s}: it goes with {n}.",
                         "I'm looking at {s} ({n}).",
                     )
                 ).format(s=self._thing(rule.table, row), n=join(names))
@@ -637,9 +637,9 @@ class OfflineAgent:
             write.text, write.plain = self._restate(write)
             if write.names:
                 listed = join(list(dict.fromkeys(write.names)))
-                write.text += self.say.pick((" ({n})", " ({n})", " — the one for {n}", ", the one for {n}")).format(
-                    n=listed
-                )
+                write.text += self.say.pick(
+                    (" ({n})", " ({n})", " — the one for {n}", " (for {n})", " — it's for {n}")
+                ).format(n=listed)
                 write.plain += f" ({listed})"
             parts.append(write.text)
             t.acts.append(Confirm(step=write.step, tool=write.tool, args=dict(write.args)))
@@ -1336,7 +1336,6 @@ class OfflineAgent:
             (
                 "the {n} is {v}",
                 "the {n} is {v}",
-                "the {n} is {v}",
                 "the {n} is listed as {v}",
                 "the {n} shows {v}",
                 "the {n} is recorded as {v}",
@@ -1357,6 +1356,13 @@ class OfflineAgent:
                 "I can see {v} as the {n}",
                 "the system gives the {n} as {v}",
                 "its {n} is listed as {v}",
+                "{v} is what it says for the {n}",
+                "it's {v} for the {n}",
+                "it says {v} under {n}",
+                "its {n} reads {v}",
+                "its {n} comes up as {v}",
+                "{v} is recorded as the {n}",
+                "it has the {n} {v}",
             )
         ).format(n=name, v=shown)
 
