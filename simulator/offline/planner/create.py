@@ -268,8 +268,11 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         detour.step = sid
     d.detour = detour
     noun = entity(table.name)
-    verb = tool.name.split("_", 1)[0] if kind == "composite" else "add"
-    obj = a(tool.name.split("_", 1)[1].replace("_", " ")) if kind == "composite" else f"a new {noun}"
+    if kind == "composite":
+        verb, obj = tool.name.split("_", 1)[0], a(tool.name.split("_", 1)[1].replace("_", " "))
+    else:  # a plain row: added, recorded or registered
+        verb = p.words.choice(["add", "add", "add", "record", "register"])
+        obj = p.words.choice([f"a new {noun}", f"a new {noun}", a(noun)])
     # What it is for comes first ("for copy C1"); the rest in the order the user thinks of it.
     firsts = [x for x in phrases if x.startswith("for ")]
     rest = [x for x in phrases if not x.startswith("for ")]
