@@ -8,24 +8,28 @@ worker answers ``{"ok": true}`` or ``{"error": "..."}``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import mcp
 import msgspec
 from anyio.abc import SocketListener
 from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 
 from schemas import Environment
 from toolservers._framing import serve_sessions
 from toolservers._stdio import _EventWriter
 from toolservers.database import DEFAULT_CALL_TIMEOUT_S
 from toolservers.loader import load_environment
-from toolservers.server import build_tool_server
+from toolservers.server import ToolServer, build_tool_server
 
 logger = logging.getLogger(f"dialogsim.{__name__}")
 
@@ -67,20 +71,59 @@ _PRELOADED: dict[str, Environment] = {}
 
 
 def _warm(files: list[str]) -> None:
-    """Load the environments a worker may serve and build their servers once.
+    """Load the environments a worker may serve, build their servers once and rehearse a session.
 
     Building a server checks every tool's schema against the JSON Schema metaschema and
-    compiles its validators; those results are cached by content, so doing it here, before
-    the worker is on offer, takes that cost off the dialogue that gets the worker.
+    compiles its validators; those results are cached by content. The rehearsal runs the
+    first event loop of the process (which imports the event loop's backend, ~15 ms) and
+    one MCP session over memory streams, the JSON-RPC path a stdio session takes, so the
+    SDK's lazily built parts are built. Doing both here, before the worker is on offer,
+    takes that cost off the dialogue that gets the worker.
     Best effort: an environment that fails here fails properly when assigned.
     """
+    servers = []
     for file in files:
         try:
             environment = load_environment(Path(file))
             _PRELOADED[file] = environment
-            build_tool_server(environment, source=f"environment {environment.id!r}").close()
+            servers.append(build_tool_server(environment, source=f"environment {environment.id!r}"))
         except Exception:
             logger.debug("warming %s failed", file, exc_info=True)
+    try:
+        anyio.run(_rehearse, servers)
+    except Exception:
+        logger.debug("the warm-up session failed", exc_info=True)
+    finally:
+        for server in servers:
+            server.close()
+
+
+@asynccontextmanager
+async def _streams(reads: Any, writes: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """A client transport over two memory object streams."""
+    yield reads, writes
+
+
+async def _rehearse(servers: list[ToolServer]) -> list[int]:
+    """One MCP session per server over memory streams: initialize, list the tools, one refused call.
+
+    Returns how many tools each session listed.
+    """
+    listed: list[int] = []
+    for tool_server in servers:
+        to_server, server_reads = anyio.create_memory_object_stream[SessionMessage | Exception](1)
+        to_client, client_reads = anyio.create_memory_object_stream[SessionMessage](1)
+        server = tool_server.server
+        options = server.create_initialization_options()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(server.run, server_reads, to_client, options))
+            async with mcp.Client(_streams(client_reads, to_server)) as client:
+                tools = (await client.list_tools()).tools
+                if tools:
+                    await client.call_tool(tools[0].name, {"__warm_up__": True})
+                listed.append(len(tools))
+            tg.cancel_scope.cancel()
+    return listed
 
 
 def worker_main(argv: list[str]) -> int:

@@ -48,7 +48,9 @@ __all__ = [
     "DatabaseBusy",
     "Interruption",
     "check_sqlite_file",
+    "file_stamp",
     "open_database",
+    "source_file",
 ]
 
 T = TypeVar("T")
@@ -159,6 +161,8 @@ class Database:
         self._owner: int | None = None
         # Set (on the loop) when a worker thread gives the connection back.
         self._released: anyio.Event | None = None
+        # (SQLite's schema cookie, the schema's text) as last read: see ``schema_text``.
+        self._schema: tuple[int, str] | None = None
         conn.isolation_level = None
         conn.execute("PRAGMA foreign_keys = ON")
         conn.set_authorizer(self._authorize)
@@ -417,6 +421,22 @@ class Database:
         with self.guarded(Effect.READ):
             return list(self.conn.execute(sql + _QUERY_TAG, params or {}))
 
+    def schema_text(self) -> str:
+        """Every statement of the schema, joined: what caches of facts about a schema are keyed on.
+
+        Read again only after the schema changed: SQLite's schema cookie
+        (``PRAGMA schema_version``) moves on every change, whichever connection made it.
+        """
+
+        def job() -> str:
+            version = int(self.trusted("PRAGMA schema_version").fetchone()[0])
+            if self._schema is None or self._schema[0] != version:
+                rows = self._read("SELECT group_concat(sql, ';') FROM sqlite_master", None)
+                self._schema = (version, rows[0][0] or "")
+            return self._schema[1]
+
+        return self._bounded_read(job, "the schema", None)
+
     def snapshot(self, *, timeout_s: float | None = None) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, sorted: for comparing states in tests and checks.
 
@@ -453,6 +473,25 @@ class Database:
         if self._lock.acquire(timeout=_CLOSE_WAIT_S):
             self._lock.release()
         self.conn.close()
+
+
+def source_file(spec: DatabaseSpec, base_dir: Path | None = None) -> Path | None:
+    """The file a database spec copies from (relative paths under ``base_dir``), or None for DDL."""
+    if spec.path is None:
+        return None
+    path = Path(spec.path)
+    return base_dir / path if not path.is_absolute() and base_dir is not None else path
+
+
+def file_stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """``(mtime_ns, size, inode)`` of ``path``: what tells a changed file; None without one."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def check_timeout(value: float, name: str) -> None:

@@ -87,7 +87,7 @@ class ToolExecutor:
         self.db = db
         # Every dialogue's server checks the same environment against a database of the
         # same schema: the checked tools are kept per (environment, schema) and shared.
-        schema = db.query("SELECT group_concat(sql, ';') FROM sqlite_master")[0][0] or ""
+        schema = db.schema_text()
         key = (id(environment), schema)
         hit = _CHECKED.get(key)
         if hit is not None and hit[0] is environment:

@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mcp_types as types
 from mcp.server import Server
@@ -79,7 +79,9 @@ class ToolServer:
             version="1",
             instructions=environment.policy,
             on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
+            # The handler answers with the result's wire form, a dict, which the SDK's runner
+            # takes as it takes a model (mcp.server.runner._dump_result); its type says models only.
+            on_call_tool=cast(Any, self._call_tool),
         )
         # The SDK wraps every request in an OpenTelemetry span by default, a no-op unless an
         # exporter is installed (dialogsim installs none: the bus records every call). Its
@@ -89,7 +91,7 @@ class ToolServer:
     async def _list_tools(self, _ctx: Any, _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=self._listed)
 
-    async def _call_tool(self, _ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def _call_tool(self, _ctx: Any, params: types.CallToolRequestParams) -> dict[str, Any]:
         if not self.executor.has_tool(params.name):
             error = unknown_tool_error(params.name, [t.name for t in self.environment.tools])
             if self.on_protocol_error is not None:
@@ -104,7 +106,10 @@ class ToolServer:
             raise error
         call_id = f"call_{next(self._ids):04d}"
         arguments = dict(params.arguments or {})
-        return await self.call(call_id, params.name, arguments)
+        # The result in its wire form (what the SDK would dump a CallToolResult to): the SDK
+        # validates it against the protocol's result shape either way, so building the
+        # model here only to have it dumped again is work for nothing.
+        return await self._execute(call_id, params.name, arguments)
 
     async def call(self, call_id: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """Execute one call and report it; what the MCP handler does for a known tool, callable directly.
@@ -112,6 +117,10 @@ class ToolServer:
         An unknown ``name`` is answered here as an ``invalid_arguments`` result (the MCP
         handler refuses it before: see the module's docstring).
         """
+        return types.CallToolResult.model_validate(await self._execute(call_id, name, arguments))
+
+    async def _execute(self, call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Execute one call, report it on ``on_event`` and return its ``CallToolResult`` as sent."""
         if self.on_event is not None:
             await self.on_event(ToolCall(dialogue_id=self.dialogue_id, call_id=call_id, tool=name, arguments=arguments))
         started = time.perf_counter()
@@ -132,11 +141,12 @@ class ToolServer:
                         duration_ms=elapsed,
                     )
                 )
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=text)],
-                is_error=True,
-                _meta={ERROR_CODE_META: exc.code},
-            )
+            return {
+                "_meta": {ERROR_CODE_META: exc.code},
+                "content": [{"type": "text", "text": text}],
+                "isError": True,
+                "resultType": "complete",
+            }
         elapsed = (time.perf_counter() - started) * 1000
         if self.on_event is not None:
             await self.on_event(
@@ -151,12 +161,12 @@ class ToolServer:
                     affected=outcome.affected,
                 )
             )
-        spec = self.environment.tool(name)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=outcome.text)],
-            structured_content=outcome.structured if spec.output_schema is not None else None,
-            is_error=False,
-        )
+        result: dict[str, Any] = {"content": [{"type": "text", "text": outcome.text}]}
+        if outcome.structured is not None and self.environment.tool(name).output_schema is not None:
+            result["structuredContent"] = outcome.structured
+        result["isError"] = False
+        result["resultType"] = "complete"
+        return result
 
     def close(self) -> None:
         self.db.close()
@@ -263,6 +273,11 @@ def database_file_for(
     try:
         target = sqlite3.connect(path)
         try:
+            # A private scratch copy another process opens next: nothing to make durable
+            # (the OS shows the written pages to that process without an fsync, and a
+            # crash loses nothing a rerun would not make again), so no journal, no sync.
+            target.execute("PRAGMA synchronous=OFF")
+            target.execute("PRAGMA journal_mode=OFF")
             checked.db.conn.backup(target)
         finally:
             target.close()

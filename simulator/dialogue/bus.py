@@ -62,7 +62,12 @@ class DialogueBus:
         for sub in self._subscribers:
             if sub.kinds is None or type(stamped) in sub.kinds:
                 try:
-                    await sub.send.send(stamped)
+                    # Straight into the buffer when it has room (no trip round the event
+                    # loop per event); a full buffer makes the publisher wait, as before.
+                    try:
+                        sub.send.send_nowait(stamped)
+                    except anyio.WouldBlock:
+                        await sub.send.send(stamped)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     pass  # that subscriber went away; the others still get it
         return stamped

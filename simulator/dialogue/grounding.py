@@ -280,11 +280,29 @@ def mentions(text: str, value: Any, name: str | None = None) -> str | None:
     wanted = _normal(value).strip(" .,;:!?'\"")
     if not wanted:
         return None
-    haystack = _normal(text)
-    lead = r"(?<![0-9a-z])" if wanted[0].isalnum() else ""
-    tail = r"(?![0-9a-z])" if wanted[-1].isalnum() else ""
-    m = re.search(lead + re.escape(wanted) + tail, haystack)
-    return m.group(0) if m else None
+    return _find_whole(wanted, _normal(text))
+
+
+_WORD_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
+
+
+def _find_whole(wanted: str, haystack: str) -> str | None:
+    """The first ``wanted`` in ``haystack`` not inside a longer word or number, or None.
+
+    Bounded like ``(?<![0-9a-z])wanted(?![0-9a-z])`` (each side only where ``wanted``
+    starts or ends with a letter or digit), found with ``str.find``: a regular expression
+    per value would be compiled anew for nearly every value a run checks.
+    """
+    lead, tail = wanted[0].isalnum(), wanted[-1].isalnum()
+    start = haystack.find(wanted)
+    while start >= 0:
+        end = start + len(wanted)
+        if (not lead or start == 0 or haystack[start - 1] not in _WORD_CHARS) and (
+            not tail or end == len(haystack) or haystack[end] not in _WORD_CHARS
+        ):
+            return haystack[start:end]
+        start = haystack.find(wanted, start + 1)
+    return None
 
 
 # --------------------------------------------------------------------------- tool results

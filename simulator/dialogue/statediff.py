@@ -43,7 +43,7 @@ from typing import Any
 
 from schemas import ChainStep, Effect, Environment, Scenario, StateChange, Task, ToolInvocation
 from schemas.errors import DialogsimError, VerificationError
-from toolservers.database import Database, open_database
+from toolservers.database import Database, file_stamp, open_database, source_file
 from toolservers.executor import ToolExecutor, ToolOutcome, sql_parameters
 
 __all__ = [
@@ -274,24 +274,6 @@ _WARM: OrderedDict[tuple[int, str], _Warm] = OrderedDict()
 _WARM_GUARD = threading.Lock()
 
 
-def _source_file(environment: Environment, base_dir: Path | None) -> Path | None:
-    path = environment.database.path
-    if path is None:
-        return None
-    out = Path(path)
-    return base_dir / out if not out.is_absolute() and base_dir is not None else out
-
-
-def _stamp(path: Path | None) -> tuple[int, int, int] | None:
-    if path is None:
-        return None
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
 def _nestable(db: Database, environment: Environment) -> bool:
     texts = [sql or "" for (sql,) in db.query("SELECT sql FROM sqlite_master")]
     texts += [stmt for tool in environment.tools for stmt in tool.implementation.statements]
@@ -305,8 +287,8 @@ def _gold_database(environment: Environment, base_dir: Path | None) -> tuple[Dat
     release). Raises what ``open_database`` raises.
     """
     spec = environment.database
-    path = _source_file(environment, base_dir)
-    stamp = _stamp(path)
+    path = source_file(environment.database, base_dir)
+    stamp = file_stamp(path)
     key = (id(spec), str(path))
     with _WARM_GUARD:
         warm = _WARM.get(key)
@@ -418,7 +400,7 @@ def table_rules(db: Database, environment: Environment) -> dict[str, TableRule]:
     Read from the schema (``PRAGMA table_xinfo``, ``foreign_key_list``), the triggers and
     the write tools' SQL; kept per (environment, schema).
     """
-    schema = db.query("SELECT group_concat(sql, ';') FROM sqlite_master")[0][0] or ""
+    schema = db.schema_text()
     key = (id(environment), schema)
     hit = _RULES.get(key)
     if hit is not None and hit[0] is environment:
@@ -544,7 +526,7 @@ def tables_written(db: Database, environment: Environment) -> dict[str, frozense
     do, triggers and foreign-key actions included; tables a cascading foreign key reaches
     are added too. Kept per (environment, schema).
     """
-    schema = db.query("SELECT group_concat(sql, ';') FROM sqlite_master")[0][0] or ""
+    schema = db.schema_text()
     key = (id(environment), schema)
     hit = _TOUCHES.get(key)
     if hit is not None and hit[0] is environment:

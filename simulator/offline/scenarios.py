@@ -10,7 +10,7 @@ import msgspec
 from schemas import Environment, Mode, Persona, Scenario
 from schemas.errors import ConfigError
 from simulator.offline.planner import Planner, task_count
-from simulator.offline.schema_view import read_schema
+from simulator.offline.schema_view import shared_schema
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
 
@@ -66,7 +66,7 @@ def build_scenario(
         planner = Planner(
             environment,
             executor,
-            read_schema(environment, db),
+            shared_schema(environment, db),
             rng,
             persona=persona,
             wording=wording,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import Environment, ToolSpec
-from toolservers.database import Database
+from toolservers.database import Database, file_stamp, source_file
 from toolservers.sql import quote_ident
 
-__all__ = ["Column", "Schema", "Table", "ToolIndex", "read_schema"]
+__all__ = ["Column", "Schema", "Table", "ToolIndex", "read_schema", "shared_schema"]
 
 _KEY_HINTS = ("email", "reference", "ref", "code", "number", "phone", "username", "name", "title")
 
@@ -73,6 +75,9 @@ class ToolIndex:
 class Schema:
     tables: dict[str, Table]
     tools: ToolIndex
+    #: What planners derive from the database this schema was read from, kept with it
+    #: (a shared schema shares it): name -> value, e.g. the derived policy.
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def children(self, parent: str) -> list[tuple[str, str]]:
         """(child table, fk column) pairs pointing at ``parent``."""
@@ -113,6 +118,36 @@ def read_schema(environment: Environment, db: Database) -> Schema:
         if tool.table is not None:
             index.by_role.setdefault((tool.category, tool.table), []).append(tool)
     return Schema(tables=tables, tools=index)
+
+
+# (id of the environment, its database file's stamp) -> (the environment, kept alive so
+# the id stays its own, and the schema read from a fresh copy of its database).
+_SHARED: OrderedDict[tuple[int, tuple[int, int, int] | None], tuple[Environment, Schema]] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+_SHARED_LIMIT = 64
+
+
+def shared_schema(environment: Environment, db: Database) -> Schema:
+    """``read_schema`` for ``db``, a fresh, unchanged copy of the environment's database.
+
+    Every scenario of a run plans on a fresh copy of the same database, so what is read
+    before planning (tables, keys, low-cardinality columns, row counts), and what
+    planners derive and keep in ``memo``, is the same each time: it is read once per
+    environment and shared, read-only. A database file is read again once it changed
+    (its modification time, size or inode).
+    """
+    key = (id(environment), file_stamp(source_file(environment.database)))
+    with _SHARED_LOCK:
+        hit = _SHARED.get(key)
+        if hit is not None and hit[0] is environment:
+            _SHARED.move_to_end(key)
+            return hit[1]
+    schema = read_schema(environment, db)
+    with _SHARED_LOCK:
+        _SHARED[key] = (environment, schema)
+        while len(_SHARED) > _SHARED_LIMIT:
+            _SHARED.popitem(last=False)
+    return schema
 
 
 def _natural_key(db: Database, table: Table) -> str | None:

@@ -412,3 +412,22 @@ async def test_cli_serves_http_on_a_free_port(tmp_path: Path, given_token: bool)
     assert stdout == []
     all_stderr = "\n".join(lines) + "".join(rest)
     assert all_stderr.count(token) == (0 if given_token else 1)
+
+
+async def test_the_handler_answers_with_exactly_the_dump_of_its_result() -> None:
+    # The MCP handler sends its result in wire form; it must be what the SDK would have
+    # dumped the same CallToolResult to: nothing missing, nothing extra, for both outcomes.
+    server = build_tool_server(shop_environment())
+    try:
+        params = types.CallToolRequestParams(name="get_customer", arguments={"customer_id": 1})
+        ok = await server._call_tool(None, params)
+        bad = await server._call_tool(None, types.CallToolRequestParams(name="get_customer", arguments={}))
+        for wire in (ok, bad):
+            model = types.CallToolResult.model_validate(wire)
+            assert model.model_dump(by_alias=True, mode="json", exclude_none=True) == wire
+        assert ok["structuredContent"]["name"] == "Ada Lovelace" and not ok["isError"]
+        assert bad["isError"] and bad["_meta"]["dialogsim/error_code"] == "invalid_arguments"
+        direct = await server.call("call_x", "get_customer", {"customer_id": 1})
+        assert direct.structured_content == ok["structuredContent"]
+    finally:
+        server.close()

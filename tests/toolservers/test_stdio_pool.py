@@ -68,3 +68,17 @@ async def test_connect_needs_an_entered_pool(shop_env: Environment) -> None:
             pass
     with pytest.raises(UsageError):
         StdioPool(0)
+
+
+async def test_a_worker_rehearses_a_whole_session_before_it_is_on_offer(shop_env: Environment) -> None:
+    # The warm-up swallows its errors (a worker still starts without it); this is what
+    # shows that it really runs its session, so the first dialogue does not pay for it.
+    from toolservers._pool_worker import _rehearse
+    from toolservers.server import build_tool_server
+
+    servers = [build_tool_server(shop_env), build_tool_server(shop_env)]
+    try:
+        assert await _rehearse(servers) == [len(shop_env.tools)] * 2
+    finally:
+        for server in servers:
+            server.close()

@@ -182,3 +182,21 @@ def test_schema_reading_pragmas_are_still_allowed_in_a_tool() -> None:
         assert [r["name"] for r in rows] == ["note_id", "body"]
     finally:
         server.close()
+
+
+def test_schema_text_follows_every_change_of_the_schema() -> None:
+    # Caches of what tools write and how tables compare are keyed on it: a change must show.
+    from tests.conftest import shop_environment
+    from toolservers.database import open_database
+
+    db = open_database(shop_environment().database)
+    try:
+        before = db.schema_text()
+        assert "CREATE TABLE" in before and before == db.schema_text()
+        db.trusted("CREATE TABLE extra (x INTEGER)")
+        after = db.schema_text()
+        assert after != before and "extra" in after
+        db.trusted("DROP TABLE extra")
+        assert db.schema_text() == before
+    finally:
+        db.close()

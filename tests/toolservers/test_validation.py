@@ -179,6 +179,50 @@ def test_fast_path_agrees_with_jsonschema(schema: dict[str, Any]) -> None:
                     validator.validate(instance)
 
 
+FORMATTED = {
+    "type": "object",
+    "properties": {
+        "d": {"type": "string", "format": "date"},
+        "t": {"type": "string", "format": "date-time"},
+        "h": {"type": "string", "format": "time"},
+        "e": {"type": "string", "format": "email"},
+    },
+    "additionalProperties": False,
+}
+FORMATTED_VALUES = [
+    "2026-02-03", "2026-02-30", "2026-2-3", "2024-02-29", "2023-02-29", "2026-02-03 10:00", "2026-02-03T10:00:05Z",
+    "2026-02-03T10:00:05+02:00", "2026-02-03T10:00:05+24:00", "2026-02-03 25:00", "10:00", "10:61", "23:59:59.5",
+    "ada@example.com", "not an address", "", 3, None,
+]  # fmt: skip
+
+
+def test_the_fast_engine_checks_formats_with_the_same_functions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every verdict is jsonschema's (with the enforced formats); the fast engine answers the valid ones.
+    reference = Draft202012Validator(FORMATTED, format_checker=FORMAT_CHECKER)
+    validator = ArgumentValidator(FORMATTED)
+    assert validator._fast is not None
+    slow: list[Any] = []
+    original = Draft202012Validator.iter_errors
+
+    def counting(self: Any, instance: Any) -> Any:
+        slow.append(instance)
+        return original(self, instance)
+
+    monkeypatch.setattr(Draft202012Validator, "iter_errors", counting)
+    for key in FORMATTED["properties"]:
+        for value in FORMATTED_VALUES:
+            instance = {key: value}
+            expected = next(original(reference, instance), None) is None
+            slow.clear()
+            if expected:
+                validator.validate(instance)
+                # Only a format jsonschema does not enforce (e-mail) may send a valid call to it.
+                assert not slow or key == "e", instance
+            else:
+                with pytest.raises(InvalidArgumentsError):
+                    validator.validate(instance)
+
+
 def test_patterns_are_judged_by_jsonschema_alone() -> None:
     # Python's re finds "abc" in "abc\n" with ^...$; ECMA-262 does not: jsonschema's verdict counts.
     schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": "^abc$"}}}

@@ -124,7 +124,10 @@ class Planner:
         if self.policy is None:
             from simulator.policy import derive_policy
 
-            self.policy = derive_policy(executor.db.query)
+            # Read from the schema alone: derived once per schema (see Schema.memo).
+            if "derived_policy" not in schema.memo:
+                schema.memo["derived_policy"] = derive_policy(executor.db.query)
+            self.policy = schema.memo["derived_policy"]
         from simulator.offline.planner.create import today_of
 
         self.say.speak_dates(today_of(self).year)
@@ -209,24 +212,13 @@ class Planner:
         if users is None or users.pk is None:
             self.policy = None
             return
-        rows = self.query_rows(f"SELECT * FROM {quote_ident(users.name)} ORDER BY rowid")
         if self.user is not None:
+            rows = self.query_rows(f"SELECT * FROM {quote_ident(users.name)} ORDER BY rowid")
             match = [r for r in rows if r.get(self.user.column) == self.user.pk]
             if match:
                 self.me_row = match[0]
                 return
-        owned = [(t, rules.owner[0]) for t, rules in policy.tables.items() if len(rules.owner) == 1]
-        scored = []
-        for row in rows:
-            if not any(row.get(c) for c in policy.identify_by):
-                continue
-            score = 0
-            for table, fk in owned:
-                n = self.executor.db.query(
-                    f"SELECT COUNT(*) FROM {quote_ident(table)} WHERE {quote_ident(fk)} = :v", {"v": row[users.pk]}
-                )
-                score += min(int(n[0][0]), 3) + (1 if n[0][0] else 0)
-            scored.append((score, row))
+        scored = self._scored_users(policy, users)
         if not scored:
             self.policy = None
             return
@@ -246,6 +238,33 @@ class Planner:
             name=person_name(self.me_row),
             facts={key: self.me_row[key]},
         )
+
+    def _scored_users(self, policy: Policy, users: Table) -> list[tuple[int, dict[str, Any]]]:
+        """Every user who can be identified, with how much they own, in the users table's order.
+
+        The same for every scenario planned on a fresh copy of the same database: kept
+        with the schema (``Schema.memo``) and shared; the rows are copied for each use.
+        """
+        hit = self.schema.memo.get("scored_users")
+        if hit is None or hit[0] is not policy:
+            pk = users.pk
+            assert pk is not None  # _pick_user gives up on a users table without one
+            rows = self.query_rows(f"SELECT * FROM {quote_ident(users.name)} ORDER BY rowid")
+            owned = [(t, rules.owner[0]) for t, rules in policy.tables.items() if len(rules.owner) == 1]
+            scored = []
+            for row in rows:
+                if not any(row.get(c) for c in policy.identify_by):
+                    continue
+                score = 0
+                for table, fk in owned:
+                    n = self.executor.db.query(
+                        f"SELECT COUNT(*) FROM {quote_ident(table)} WHERE {quote_ident(fk)} = :v", {"v": row[pk]}
+                    )
+                    score += min(int(n[0][0]), 3) + (1 if n[0][0] else 0)
+                scored.append((score, row))
+            hit = (policy, scored)
+            self.schema.memo["scored_users"] = hit
+        return [(score, dict(row)) for score, row in hit[1]]
 
     def _can_identify(self) -> bool:
         if self.user is None:

@@ -98,3 +98,25 @@ def test_every_kind_of_feedback_occurs(tmp_path_factory: pytest.TempPathFactory)
     }
     # MISSING is what a user says when a write did not happen: a correct agent gives no cause
     assert set(FeedbackKind) - {FeedbackKind.MISSING} <= seen, set(FeedbackKind) - seen
+
+
+def test_a_value_is_found_only_as_a_whole_word_or_number() -> None:
+    # The search without a regular expression finds exactly what the bounded one finds.
+    import random
+    import re
+
+    from simulator.dialogue.grounding import _find_whole
+
+    def bounded(wanted: str, haystack: str) -> str | None:
+        lead = r"(?<![0-9a-z])" if wanted[0].isalnum() else ""
+        tail = r"(?![0-9a-z])" if wanted[-1].isalnum() else ""
+        m = re.search(lead + re.escape(wanted) + tail, haystack)
+        return m.group(0) if m else None
+
+    rng = random.Random(7)
+    alphabet = "ab1 -.é"
+    for _ in range(20_000):
+        haystack = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        wanted = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 3)))
+        assert _find_whole(wanted, haystack) == bounded(wanted, haystack), (wanted, haystack)
+    assert _find_whole("may 2", "due may 20") is None and _find_whole("ord-1", "ord-1, ord-10") == "ord-1"

@@ -8,9 +8,11 @@ the real ToolExecutor, and every assertion is checked with ``check_assertion``.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -308,3 +310,68 @@ def test_no_environments_or_no_rows_is_a_config_error() -> None:
     empty = msgspec.structs.replace(env, database=DatabaseSpec(ddl=env.database.ddl))
     with pytest.raises(ConfigError):
         build_scenario(empty, index=0, seed=0)
+
+
+def test_scenarios_share_what_is_read_before_planning_and_plan_alike(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Schema, derived policy and the users' scores are read once per database source and
+    # shared: the plans are those of a planner that reads everything afresh each time.
+    import sqlite3
+    import time
+
+    import simulator.offline.schema_view as schema_view
+    from simulator.offline import scenarios as scenarios_module
+    from toolservers.derive import derive_environment
+
+    db_file = tmp_path / "club.sqlite"
+    conn = sqlite3.connect(db_file)
+    conn.executescript(
+        """
+        CREATE TABLE members (member_id INTEGER PRIMARY KEY, first_name TEXT NOT NULL,
+            last_name TEXT NOT NULL, email TEXT NOT NULL UNIQUE);
+        CREATE TABLE bookings (booking_id INTEGER PRIMARY KEY,
+            member_id INTEGER NOT NULL REFERENCES members(member_id),
+            court TEXT NOT NULL CHECK (court IN ('north', 'south', 'east')), day TEXT NOT NULL);
+        """
+    )
+    conn.executemany(
+        "INSERT INTO members VALUES (?, ?, ?, ?)",
+        [(i, f"Name{i}", f"Family{i}", f"m{i}@club.test") for i in range(1, 13)],
+    )
+    conn.executemany(
+        "INSERT INTO bookings VALUES (?, ?, ?, ?)",
+        [(i, 1 + i % 9, ("north", "south", "east")[i % 3], f"2026-05-{1 + i % 28:02d}") for i in range(1, 40)],
+    )
+    conn.commit()
+    conn.close()
+    environments = [shop_environment(), derive_environment(db_file)]
+
+    def plans() -> list[bytes]:
+        return [msgspec.json.encode(build_scenario(env, index=i, seed=SEED)) for env in environments for i in range(6)]
+
+    reads: list[str] = []
+    original = schema_view.read_schema
+
+    def counted(environment: Environment, db: Database) -> schema_view.Schema:
+        reads.append(environment.id)
+        return original(environment, db)
+
+    monkeypatch.setattr(schema_view, "read_schema", counted)
+    schema_view._SHARED.clear()
+    shared = plans()
+    assert sorted(reads) == sorted(env.id for env in environments)  # once per environment
+    # Each scenario reading its schema afresh plans exactly the same.
+    monkeypatch.setattr(scenarios_module, "shared_schema", lambda env, db: original(env, db))
+    assert plans() == shared
+    monkeypatch.undo()
+    # A database file that changed is read again.
+    reads.clear()
+    monkeypatch.setattr(schema_view, "read_schema", counted)
+    conn = sqlite3.connect(db_file)
+    conn.execute("DELETE FROM bookings WHERE member_id = 1")
+    conn.commit()
+    conn.close()
+    os.utime(db_file, ns=(time.time_ns(), time.time_ns() + 10**9))
+    build_scenario(environments[1], index=0, seed=SEED)
+    assert reads == [environments[1].id]
