@@ -448,6 +448,24 @@ class OfflineAgent:
             report=report,
         )
         args, missing = self._arguments(request)
+        rules = self.rules
+        if (
+            not missing
+            and rules is not None
+            and self._table(act.tool) == rules.user_table
+            and not any(k in args for k in rules.identify_by)
+        ):
+            # Asked to redo finding the user without a way to find them: ask for one, never take
+            # whoever a search without one lists first.
+            request = Request(
+                step=act.step,
+                tool=act.tool,
+                args=request.args,
+                refs=request.refs,
+                report=report,
+                withheld=rules.identify_by[:1],
+            )
+            missing = rules.identify_by[:1]
         if missing:
             self.waiting.insert(0, request)
             return
@@ -1514,10 +1532,14 @@ class OfflineAgent:
     def _row_with(self, table: str | None, column: str | None, value: Any) -> dict[str, Any] | None:
         if table is None or column is None or value is None:
             return None
-        for mem in reversed(list(self.memory.values())):
-            for row in mem.rows:
-                if row.get(column) == value and (mem.table == table or column in row):
-                    return row
+        # A row of the table itself first: a booking also has a flight_id, but it is not the flight.
+        for exact in (True, False):
+            for mem in reversed(list(self.memory.values())):
+                if exact and mem.table != table:
+                    continue
+                for row in mem.rows:
+                    if row.get(column) == value:
+                        return row
         return None
 
 

@@ -527,12 +527,17 @@ class OfflineUser:
         if not known:
             # Asked for one way of identifying; give the one the user knows.
             known = [(k, v) for k, v in identity.items() if any(_close(k, w) for w in wanted)][:1]
-        if not known and identity:
-            # Asked, to find their account, for a detail they do not have: they offer the one they know.
-            finding_me = [s for s in steps or [] if s in self.steps and set(self.steps[s].arguments) & set(identity)]
-            if finding_me:
-                known = [(k, v) for k, v in identity.items() if k in self.steps[finding_me[0]].arguments][:1]
-                instead = bool(known)
+        if not known:
+            # Asked, to find their account, for a detail they do not have: they offer the one they
+            # know (a lookup by what the user knows alone: no earlier result goes into it).
+            for sid in steps or []:
+                step = self.steps.get(sid)
+                if step is None or step.refs:
+                    continue
+                mine = [(k, facts[k]) for k in step.arguments if k in facts and k not in _CONTROL]
+                if mine and len(mine) == len(step.arguments):
+                    known, instead = mine[:1], True
+                    break
         if not known and self.pending is not None:
             items = self.agenda if self.scenario.mode is Mode.TASK_ORIENTED else [self.pending.item]
             sids = [sid for it in items for sid in it.sub.steps]

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mcp
 import pytest
@@ -115,6 +116,34 @@ async def test_the_question_that_identifies_the_user_does_not_depend_on_what_the
                 assert set(slots) <= set(env.rules.identify_by)
                 seen.add(tuple(slots))
             assert len(seen) > 1
+    finally:
+        server.close()
+
+
+async def test_asked_to_redo_finding_the_user_without_a_way_to_find_them_it_asks(
+    domain_envs: dict[str, Environment],
+) -> None:
+    """A search of the users with nothing to search by would list everyone: the agent asks instead
+    of taking the first person it lists."""
+    env = domain_envs["retail"]
+    assert env.rules is not None
+    server = build_tool_server(env)
+    try:
+        async with mcp.Client(server.server) as client:
+            tools = (await client.list_tools()).tools
+            agent = OfflineAgent(client.call_tool, tools, rng=random.Random(0), rules=env.rules)
+            calls: list[str] = []
+            real = agent.call_tool
+
+            async def spy(name: str, arguments: dict[str, Any]) -> Any:
+                calls.append(name)
+                return await real(name, arguments)
+
+            agent.call_tool = spy
+            turn = await agent.respond("Please try again.", [Correct(step="s0", tool="search_customers", args={})])
+            assert calls == []
+            (ask,) = of(turn.acts, Ask)
+            assert ask.slots and set(ask.slots) <= set(env.rules.identify_by)
     finally:
         server.close()
 
