@@ -25,11 +25,14 @@ from typing import Any
 CallTool = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
-def say(value: Any) -> str:
-    """A value the way the offline user recognises it."""
+_FLAGS = ("is_", "has_", "accepting", "active")
+
+
+def say(value: Any, column: str = "") -> str:
+    """A value the way the offline user recognises it (a 0/1 flag such as ``accepting_new_patients`` as yes or no)."""
     if value is None:
         return "none"
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (value in (0, 1) and isinstance(value, int) and column.startswith(_FLAGS)):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.2f}"
@@ -93,7 +96,7 @@ class ActPolicy:
                 fields = act.get("fields", [])
                 if rows:
                     lines.append(
-                        "Checked: " + "; ".join(f"{f.replace('_', ' ')} {say(rows[0].get(f))}" for f in fields)
+                        "Checked: " + "; ".join(f"{f.replace('_', ' ')} {say(rows[0].get(f), f)}" for f in fields)
                     )
         while self.waiting:
             request = self.waiting[0]
@@ -138,7 +141,9 @@ class ActPolicy:
         if not rows:
             return "I found nothing matching that."
         shown = report or [k for k in rows[0] if not k.endswith("_id")][:4]
-        described = ["; ".join(f"{col.replace('_', ' ')} {say(row.get(col))}" for col in shown) for row in rows[:3]]
+        described = [
+            "; ".join(f"{col.replace('_', ' ')} {say(row.get(col), col)}" for col in shown) for row in rows[:3]
+        ]
         head = f"Done with {tool.replace('_', ' ')}"
         if isinstance(structured, dict) and "rows" in structured:
             head += f", {len(rows)} found"

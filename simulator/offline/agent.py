@@ -57,6 +57,7 @@ from simulator.offline.language import (
     join,
     label,
     named,
+    total_of,
 )
 from simulator.offline.planner import rows_of
 from toolservers.naming import singular
@@ -85,6 +86,8 @@ class _Write:
     args: dict[str, Any]
     report: list[str]
     text: str = ""
+    #: The restatement as "I'll <do it>", the form the done line is made from ("I've <done it>").
+    plain: str = ""
     #: Names of what the changed row points at (a doctor, the products of an order), for the restatement.
     names: list[str] = field(default_factory=list)
 
@@ -98,14 +101,22 @@ class _Turn:
     names: dict[str, list[str]] = field(default_factory=dict)
     #: Where in ``lines`` each table's collected names go.
     slots: dict[str, int] = field(default_factory=dict)
+    #: Lines that only counted rows ("I found 4 loans."): index -> (count, noun of the rows).
+    counted: dict[int, tuple[int, str]] = field(default_factory=dict)
 
     def flush(self, say: Phrasing) -> None:
         for table, at in sorted(self.slots.items(), key=lambda x: -x[1]):
             names = self.names.get(table, [])
-            if names:
+            if not names:
+                continue
+            before = self.counted.get(at - 1)
+            if before is not None and say.rng.random() < 0.4:  # "Your 4 loans are for A, B and C."
+                self.lines[at - 1] = _counted_names(before[0], before[1], table, names, say)
+            else:
                 self.lines.insert(at, _names_line(table, names, say))
         self.names.clear()
         self.slots.clear()
+        self.counted.clear()
 
 
 class OfflineAgent:
@@ -132,6 +143,8 @@ class OfflineAgent:
         self.tools = {t.name: t for t in tools}
         self.rng = rng
         self.say = Phrasing(rng, currency=currency)
+        #: Some agents give the day of the week with a date ("Sunday 7 June 2026").
+        self.say.weekday = rng.random() < 0.3
         self.mistake_rate = mistake_rate
         self.rules = rules
         self.memory: dict[str, _Memory] = {}
@@ -151,6 +164,8 @@ class OfflineAgent:
         self.greeted = greeted
         self.me: dict[str, Any] | None = None
         self.recap = ""
+        #: What the user has said, lower case: a date they wrote without its year is restated the same way.
+        self.heard = ""
         #: Names that describe the row just read (set by ``_read``, used once by ``_describe``).
         self.about: list[str] = []
         self._tables = self._table_names()
@@ -159,6 +174,7 @@ class OfflineAgent:
     async def respond(self, text: str, acts: list[Act]) -> AgentTurn:
         """Act on one user message (its parse) and say what happened."""
         t = _Turn()
+        self.heard += " " + text.lower()
         if not self.greeted:
             self.greeted = True
             t.lines.append(self.say.agent_greeting())
@@ -243,8 +259,9 @@ class OfflineAgent:
                         )
                     )
                     return
-                t.acts.append(Ask(step=request.step, slots=missing))
-                t.lines.append(self._ask_words(request, missing))
+                slots = self._asked_slots(missing)
+                t.acts.append(Ask(step=request.step, slots=slots))
+                t.lines.append(self._ask_words(request, slots))
                 t.asked = True
                 return
             self.waiting.pop(0)
@@ -275,9 +292,18 @@ class OfflineAgent:
         names = await self._row_names(rule.table, row, budget=3)
         if names:
             t.lines.append(
-                self.say.pick(("That is {s} ({n}).", "I can see {s}, for {n}.", "I've found {s} ({n}).")).format(
-                    s=self._thing(rule.table, row), n=join(names)
-                )
+                self.say.pick(
+                    (
+                        "That is {s} ({n}).",
+                        "I can see {s}, which is for {n}.",
+                        "I've found {s} ({n}).",
+                        "I have {s} here — the one for {n}.",
+                        "That's {s}, for {n}.",
+                        "I've pulled up {s} ({n}).",
+                        "Right, {s}: it goes with {n}.",
+                        "I'm looking at {s} ({n}).",
+                    )
+                ).format(s=self._thing(rule.table, row), n=join(names))
             )
 
     def _refuse(self, step: str, reason: str, t: _Turn) -> None:
@@ -312,9 +338,27 @@ class OfflineAgent:
                     missing.append(name)
         return args, missing
 
+    def _asked_slots(self, missing: list[str]) -> list[str]:
+        """What to ask for: the missing values, or, to identify the user, one or more of the ways
+        the rules allow (chosen here, not from what the user happens to know)."""
+        ways = list(self.rules.identify_by) if self.rules is not None else []
+        if not missing or not ways or not all(m in ways for m in missing) or len(ways) == 1:
+            return missing
+        roll = self.rng.random()
+        if roll < 0.6:
+            return [ways[0] if self.rng.random() < 0.4 else self.say.pick(ways)]
+        if roll < 0.9:
+            pair = self.rng.sample(range(len(ways)), 2)
+            return [ways[i] for i in sorted(pair)]
+        return ways
+
     def _ask_words(self, request: Request, missing: list[str]) -> str:
         if self.rules is not None and all(m in self.rules.identify_by for m in missing):
-            return self.say.identify("account details", missing)
+            # What the user wants to see, when the next request says ("your loans"), else their account.
+            wanted = [self._table(r.tool) for r in self.waiting if r is not request and not self._is_write(r.tool)]
+            tables = [t for t in wanted if t and t != self.rules.user_table and self._owned(t)]
+            things = plural(entity(tables[0])) if tables else self.say.pick(("account details", "account", "records"))
+            return self.say.identify(things, missing)
         return self.say.ask(missing)
 
     def _resolve(self, ref: ValueRef) -> Any:
@@ -362,6 +406,8 @@ class OfflineAgent:
             return ""
         line = self._describe(tool, table, structured, rows, report, args)
         if line:
+            if tool.startswith("list_") and not report and len(rows) > 1 and table:
+                t.counted[len(t.lines)] = (len(rows), entity(table))
             t.lines.append(line)
         return ""
 
@@ -402,6 +448,24 @@ class OfflineAgent:
             report=report,
         )
         args, missing = self._arguments(request)
+        rules = self.rules
+        if (
+            not missing
+            and rules is not None
+            and self._table(act.tool) == rules.user_table
+            and not any(k in args for k in rules.identify_by)
+        ):
+            # Asked to redo finding the user without a way to find them: ask for one, never take
+            # whoever a search without one lists first.
+            request = Request(
+                step=act.step,
+                tool=act.tool,
+                args=request.args,
+                refs=request.refs,
+                report=report,
+                withheld=rules.identify_by[:1],
+            )
+            missing = rules.identify_by[:1]
         if missing:
             self.waiting.insert(0, request)
             return
@@ -588,9 +652,13 @@ class OfflineAgent:
     def _ask_confirmation(self, t: _Turn) -> None:
         parts = []
         for write in self.confirming:
-            write.text = self._restate(write)
+            write.text, write.plain = self._restate(write)
             if write.names:
-                write.text += f" ({join(list(dict.fromkeys(write.names)))})"
+                listed = join(list(dict.fromkeys(write.names)))
+                write.text += self.say.pick(
+                    (" ({n})", " ({n})", " — the one for {n}", " (for {n})", " — it's for {n}")
+                ).format(n=listed)
+                write.plain += f" ({listed})"
             parts.append(write.text)
             t.acts.append(Confirm(step=write.step, tool=write.tool, args=dict(write.args)))
         t.lines.append(self.say.confirm(" ".join(cap(p) + "." for p in parts)))
@@ -627,11 +695,15 @@ class OfflineAgent:
             shown = {k: (fresh or row).get(k) for k in write.report if k in (fresh or row)}
             t.acts.append(Report(step=write.step, tool=write.tool, ok=True, values=shown))
             facts = join([self._field(k, v) for k, v in shown.items()])
-            line = _past(write.text, self.say.pick(("I have ", "I've ")))
-            if facts and self.rng.random() < 0.4:  # the change was just read back: no need to repeat it all
+            line = _past(write.plain or write.text, self.say.pick(("I have ", "I've ")))
+            roll = self.rng.random()
+            if facts and roll < 0.4:  # the change was just read back: no need to repeat it all
                 t.lines.append(" ".join(w for w in (self.say.done(), self.say.pick(_NOW), facts) if w) + ".")
-            else:
+            elif roll < 0.65:
                 t.lines.append(f"{self.say.done()} {line}" + (f" — {facts}." if facts else "."))
+            else:  # the user has just agreed to it: said briefly
+                short = self._done_briefly(write, table, gone)
+                t.lines.append(f"{self.say.done()} {short}" + (f" — {facts}." if facts else "."))
             self.recap = cap(line) + "."
 
     async def _recheck(self, write: _Write) -> str:
@@ -676,15 +748,18 @@ class OfflineAgent:
         rows = rows_of(_structured(result, _text(result)))
         return rows[0] if rows else None
 
-    def _restate(self, write: _Write) -> str:
+    def _restate(self, write: _Write) -> tuple[str, str]:
+        """The restatement of ``write`` (in one of several shapes) and its plain "I'll ..." form."""
         rule = self._rule(write.tool)
         table = rule.table if rule else self._table(write.tool)
         thing = entity(table) if table else "record"
+        lead = self._lead()
         if rule is not None and rule.action == "update" and rule.key:
             row = self._row_with(table, rule.key, write.args.get(rule.key or "")) if table else None
             what = self._thing(table, row) if row else f"{thing} {write.args.get(rule.key or '', '')}".strip()
             verb = write.tool.split("_", 1)[0]
-            return f"{self._lead()} {verb} {what}"
+            plain = f"{lead} {verb} {what}"
+            return self._shape(plain, (f"{what} would be {_participle(verb)}", f"that means I'll {verb} {what}")), plain
         if rule is not None and rule.action == "create" or write.tool.startswith("create_"):
             details = self._describe_args(write.args)
             verb, _, noun = write.tool.partition("_")
@@ -695,38 +770,128 @@ class OfflineAgent:
             )
             if verb == "add" and self.say.rng.random() < 0.4:
                 verb = self.say.pick(("create", "set up"))
-            return f"{self._lead()} {verb} {a(noun)} {details}".rstrip()
+            plain = f"{lead} {verb} {a(noun)} {details}".rstrip()
+            if self.rules is not None and write.tool in self.rules.tools:  # book a flight: not "a new flight"
+                shapes: tuple[str, ...] = (
+                    f"you'd like to {verb} {a(noun)} {details}",
+                    f"{a(noun)} {details} — that's what I'd {verb}",
+                )
+            else:
+                new = a(f"new {noun}")
+                shapes = (
+                    f"that's {new} {details}",
+                    f"you'd like {new} {details}",
+                    f"I've prepared {new} to {verb}, {details}",
+                    f"{new} {details} — that's what I'd {verb}",
+                )
+                if details.startswith("for "):
+                    shapes += (f"the new {noun} would be {details}",)
+            return self._shape(plain, shapes), plain
         if write.tool.startswith("delete_"):
             row = self._row_by_pk(table, write.args)
             verb = self.say.pick(("remove", "delete", "remove"))
-            return f"{self._lead()} {verb} {self._thing(table, row) if row else 'that ' + thing}"
+            what = self._thing(table, row) if row else "that " + thing
+            plain = f"{lead} {verb} {what}"
+            return self._shape(
+                plain, (f"{what} would be {_participle(verb)}", f"that means {verb[:-1]}ing {what}")
+            ), plain
         row = self._row_by_pk(table, write.args)
         what = self._thing(table, row) if row else "that " + thing
         verb = self.say.pick(("change", "change", "update", "set", "switch", "move"))
 
         def of(k: str) -> str:
             if what != "your account":
-                return f"the {label(k)} of {what}"
+                if len(what.split()) == 2 and self.rng.random() < 0.3:  # "your loan's status"
+                    return f"{what}'s {field_name(k)}"
+                return self.say.pick(("the {l} of {w}", "the {l} of {w}", "the {l} on {w}")).format(
+                    l=field_name(k), w=what
+                )
             return self.say.pick(
                 ("the {l} of your account", "your {l}", "the {l} on your account", "your account's {l}", "your {l}")
-            ).format(l=label(k))
+            ).format(l=field_name(k))
 
+        keys = [k for k in write.args if not self._is_key(table, k)]
         if verb in {"set"}:
             changes = [
-                f"{of(k)} to {self._value(v, k)}"
-                + (f" rather than {self._value(row.get(k), k)}" if row and k in row else "")
-                for k, v in write.args.items()
-                if not self._is_key(table, k)
+                f"{of(k)} to {self._said(write.args[k], k)}"
+                + (f" rather than {self._said(row.get(k), k)}" if row and k in row else "")
+                for k in keys
             ]
         else:
             changes = [
-                f"{of(k)} from {self._value(row.get(k), k)} to {self._value(v, k)}"
+                f"{of(k)} from {self._said(row.get(k), k)} to {self._said(write.args[k], k)}"
                 if row and k in row
-                else f"{of(k)} to {self._value(v, k)}"
-                for k, v in write.args.items()
-                if not self._is_key(table, k)
+                else f"{of(k)} to {self._said(write.args[k], k)}"
+                for k in keys
             ]
-        return f"{self._lead()} {verb} {join(changes)}"
+        plain = f"{lead} {verb} {join(changes)}"
+        if len(keys) == 1 and row and keys[0] in row:
+            k = keys[0]
+            old, new = self._said(row.get(k), k), self._said(write.args[k], k)
+            shapes = (
+                f"{of(k)} would go from {old} to {new}",
+                f"{of(k)} changes from {old} to {new}",
+                f"the new {field_name(k)} of {what} would be {new}, instead of {old}",
+                f"{of(k)} becomes {new} (it's {old} now)",
+            )
+            if what == "your account":
+                shapes = shapes[:2]
+            return self._shape(plain, shapes), plain
+        return plain, plain
+
+    def _shape(self, plain: str, others: tuple[str, ...]) -> str:
+        """The plain "I'll ..." restatement, or now and then one of its other shapes."""
+        return plain if self.rng.random() < 0.45 else self.say.pick(others)
+
+    def _done_briefly(self, write: _Write, table: str | None, gone: bool) -> str:
+        """A done line that does not repeat what the user has just agreed to."""
+        rule = self._rule(write.tool)
+        noun = entity(table) if table else "record"
+        if gone:
+            bank: tuple[str, ...] = (
+                "the {n} is gone",
+                "it's been removed",
+                "that {n} is off your account",
+                "the {n} no longer shows",
+            )
+        elif rule is not None and rule.action == "create" or write.tool.startswith("create_"):
+            bank = (
+                "your new {n} is in",
+                "the new {n} is on your account",
+                "your {n} has been added",
+                "the new {n} is saved",
+                "the {n} is in the system now",
+                "it's on your account now",
+                "the {n} has gone in",
+                "I've saved the new {n}",
+                "your {n} is set up",
+                "the new {n} is there now",
+            )
+        else:
+            bank = (
+                "the change is saved",
+                "your {n} is updated",
+                "that's updated",
+                "the new details are saved",
+                "I've saved the change",
+                "the {n} shows the change now",
+                "it's changed",
+                "the update has gone through",
+            )
+        return self.say.pick(bank).format(n=noun)
+
+    def _said(self, value: Any, column: str = "") -> str:
+        """A value in a restatement: a date the way the user wrote it ("3 May" when they left the year out)."""
+        shown = self._value(value, column)
+        words = shown.split(" ")
+        if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-" and len(words) in (3, 4):
+            weekday = words[0] + " " if len(words) == 4 else ""
+            day, month, year = words[-3:]
+            full = f"{day} {month} {year}".lower()
+            if year.isdigit() and f"{day} {month}".lower() in self.heard and full not in self.heard:
+                said = f"{month} {day}" if f"{month} {day}".lower() in self.heard else f"{day} {month}"
+                return weekday + said
+        return shown
 
     def _lead(self) -> str:
         return self.say.pick(_LEADS)
@@ -746,7 +911,7 @@ class OfflineAgent:
             if k == "card_last4":
                 rest.append(f"paid with the card ending in {v}")
             elif k in {"date", "day"} or k.endswith("_date"):
-                when.append(f"on {self._value(v, k)}")
+                when.append(f"on {self._said(v, k)}")
             elif k == "time":
                 when.append(f"at {v}")
             elif k in {"quantity", "seats", "rooms"} and isinstance(v, int):
@@ -760,17 +925,27 @@ class OfflineAgent:
 
     def _with(self, column: str, value: Any) -> str:
         """One argument of a new row, in words: ``due on 7 March``, ``with the status active``."""
-        name, v = label(column), self._value(value, column)
+        name, v = label(column), self._said(value, column)
         low = column.lower()
         if low.endswith(("_on", "_at")):
             # "borrowed on 3 May", "due on 7 June" (or "with the due date 7 June"): the label is a verb phrase.
-            frames = ["{n} {v}", "{n} {v}"]
+            verb = name.rsplit(" ", 1)[0]
+            frames = ["{n} {v}", "{n} {v}", "{b} {v}"]
             if not low.split("_", 1)[0].endswith("ed"):
-                frames.append("with the {f} {v}")
-            return self.say.pick(frames).format(n=name, v=v, f=field_name(column))
+                frames += ["with the {f} {v}", "{b} by {v}"] if low.endswith("_on") else ["with the {f} {v}"]
+            return self.say.pick(frames).format(n=name, v=v, f=field_name(column), b=verb)
         if low == "status" or low.endswith("_status"):
             return self.say.pick(
-                ("with the status {v}", "marked {v}", "marked as {v}", "with status {v}", "in the {v} state")
+                (
+                    "with the status {v}",
+                    "marked {v}",
+                    "marked as {v}",
+                    "with status {v}",
+                    "in the {v} state",
+                    "set to {v}",
+                    "as {v}",
+                    "status {v}",
+                )
             ).format(v=v)
         return self.say.pick(
             (
@@ -795,7 +970,14 @@ class OfflineAgent:
         rules = policy.rules(table)
         thing = entity(table)
         if rules.public or (table != policy.user_table and not rules.owner):
-            return f"{plural(thing)} are not something I can change for you."
+            return self.say.pick(
+                (
+                    "{T} are not something I can change for you.",
+                    "{T} are read-only for me, so I can't change them.",
+                    "changing {t} isn't something I'm able to do for you.",
+                    "I have no way to change {t} for you.",
+                )
+            ).format(t=plural(thing), T=plural(thing))
         if rule.action == "delete":
             if not rules.delete:
                 return f"{plural(thing)} can't be deleted — they stay on file."
@@ -819,9 +1001,22 @@ class OfflineAgent:
             enum = schema.get(col, {}).get("enum") if isinstance(schema.get(col), dict) else None
             if enum and new not in enum:
                 options = join([self._value(v, col) for v in enum if v is not None], "or")
-                return f"{self._value(new, col)} isn't a {label(col)} we have — the options are {options}."
+                return self.say.pick(
+                    (
+                        "{v} isn't a {l} we have — the options are {o}.",
+                        "there's no {l} called {v}; it can be {o}.",
+                        "{v} isn't one of the {l} options — those are {o}.",
+                        "the {l} can only be {o}, not {v}.",
+                    )
+                ).format(v=self._value(new, col), l=label(col), o=options)
             if col not in rules.editable:
-                return f"the {label(col)} isn't something I can change for you."
+                return self.say.pick(
+                    (
+                        "the {l} isn't something I can change for you.",
+                        "I can't change the {l} for you.",
+                        "the {l} isn't open to changes from my side.",
+                    )
+                ).format(l=label(col))
             if row is None:
                 continue
             for other, values in rules.editable_when.get(col, {}).items():
@@ -833,7 +1028,13 @@ class OfflineAgent:
                 now = self._value(row.get(col), col)
                 if rule.sets:
                     return f"{described} is {now}, so it can't be {_participle(tool.split('_', 1)[0])} any more."
-                return f"{described} is {now}, and {a(thing)} that is {now} can't become {self._value(new, col)}."
+                return self.say.pick(
+                    (
+                        "{d} is {n}, and {a} that is {n} can't become {v}.",
+                        "{d} is already {n}, and {a} can't go from {n} to {v}.",
+                        "once {a} is {n}, it can't be {v} — and {d} is {n}.",
+                    )
+                ).format(d=described, n=now, a=a(thing), v=self._value(new, col))
         return ""
 
     def _not_theirs(self, table: str | None, rows: list[dict[str, Any]]) -> str:
@@ -850,7 +1051,13 @@ class OfflineAgent:
         if theirs and len(theirs) == len(rows):
             name = self._name_of(theirs[0])
             what = f"{entity(table)} {name}" if name else f"that {entity(table)}"
-            return f"{what} isn't on your account, so I can't share or change anything about it."
+            return self.say.pick(
+                (
+                    "{w} isn't on your account, so I can't share or change anything about it.",
+                    "{w} belongs to another account, so I can't share it or change it.",
+                    "{w} isn't yours, so I'm not able to share or change it.",
+                )
+            ).format(w=what)
         return ""
 
     def _identify(self, table: str | None, args: dict[str, Any], rows: list[dict[str, Any]]) -> None:
@@ -959,6 +1166,13 @@ class OfflineAgent:
                         "That checks out, thanks.",
                         "Cheers, I've found you.", "Perfect, your account's here.", "Ah, there you are.",
                         "I've got your record up now.", "Thanks, you're identified.", "Great, that's matched.",
+                        "Thanks — I've got you.", "Right, I can see your account.", "That's found your record, thanks.",
+                        "OK, you're on the system.", "Thank you, that's your account up.",
+                        "Found your details, thanks.", "Yes, that's you on the system.", "Thanks, everything matches.",
+                        "I've located you — thank you.", "Thanks, I have your record open.", "Super, found you.",
+                        "That matches, thanks.", "Great, you're on screen now.", "OK, I've identified you.",
+                        "Thanks — your details are up.", "Lovely, that's your record.", "There you are, thanks.",
+                        "Got you, thank you.", "Thanks, you're all verified.",
                         "", "", "", "", "", "", "", "", "",
                     )
                 )  # fmt: skip
@@ -973,6 +1187,17 @@ class OfflineAgent:
                 join([self._field(k, r.get(k)) for k in report if k in r and k not in self._naming(r)])
                 for r in rows[:3]
             ]
+            if len(rows) == 1 and details[0] and not names:  # the one fine on a loan: no "first one"
+                return self.say.pick(
+                    (
+                        "There is one {t}: {d}.",
+                        "I can see one {t} — {d}.",
+                        "Just the one {t}: {d}.",
+                        "There's a single {t}, and {d}.",
+                        "I found one {t}; {d}.",
+                        "It has one {t}: {d}.",
+                    )
+                ).format(t=thing, d=details[0])
             body = ""
             if names:
                 body = " " + self.say.pick(
@@ -1055,6 +1280,17 @@ class OfflineAgent:
                     "I've opened {s}; {f}.",
                     "Taking {s}, {f}.",
                     "The details of {s}: {f}.",
+                    "I've had a look at {s}: {f}.",
+                    "So for {s}, {f}.",
+                    "For {s}, I can tell you {f}.",
+                    "On our records for {s}, {f}.",
+                    "Checking {s}, I see {f}.",
+                    "{S} is on screen, and {f}.",
+                    "My screen shows {s}: {f}.",
+                    "Here you go — for {s}, {f}.",
+                    "I looked up {s}: {f}.",
+                    "All right, {s}: {f}.",
+                    "I've got the record for {s}; {f}.",
                 )
             ).format(s=subject, S=cap(subject), f=join(facts))
         )
@@ -1062,9 +1298,15 @@ class OfflineAgent:
     def _field(self, column: str, value: Any) -> str:
         col = column.lower()
         if col.startswith("total_") and col != "total_price":
-            return f"the total {label(column.removeprefix('total_'))} is {self._value(value, column)}".replace(
-                "the total total ", "the total "
-            )
+            noun, unit = total_of(column)
+            if unit and isinstance(value, int | float) and not isinstance(value, bool):
+                n = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+                if noun:  # "the total duration is 60 minutes"
+                    return self.say.pick(("the total {a} is {n} {u}", "the {a} adds up to {n} {u}")).format(
+                        a=noun, n=n, u=unit
+                    )
+                return self.say.pick(("that's {n} {u} in all", "the {u} add up to {n}")).format(n=n, u=unit)
+            return f"the total {noun} is {self._value(value, column)}".replace("total total", "total")
         if col.endswith(("_on", "_at")) and isinstance(value, str):
             verb = label(column)[: -len(" on")] if col.endswith("_on") else label(column)[: -len(" at")]
             shown = self._value(value, column)
@@ -1097,13 +1339,19 @@ class OfflineAgent:
         shown = self._value(value, column).rstrip(".")
         if verb == "are":
             if isinstance(value, int) and not isinstance(value, bool):
-                return self.say.pick(("the number of {n} is {v}", "the {n} come to {v}", "the {n} total {v}")).format(
-                    n=name, v=shown
-                )
+                return self.say.pick(
+                    (
+                        "the number of {n} is {v}",
+                        "the {n} come to {v}",
+                        "there are {v} {n}",
+                        "it has {v} {n}",
+                        "the {n} stand at {v}",
+                        "that's {v} {n}",
+                    )
+                ).format(n=name, v=shown)
             return f"the {name} are {shown}"
         return self.say.pick(
             (
-                "the {n} is {v}",
                 "the {n} is {v}",
                 "the {n} is {v}",
                 "the {n} is listed as {v}",
@@ -1113,17 +1361,31 @@ class OfflineAgent:
                 "its {n} is {v}",
                 "the {n} on record is {v}",
                 "the {n} is down as {v}",
-                "it has {v} as the {n}",
                 "the {n} says {v}",
                 "the {n} is given as {v}",
                 "the {n} reads {v}",
                 "{v} is the {n}",
                 "the {n} is set to {v}",
+                "the {n} on file is {v}",
+                "we have {v} as the {n}",
+                "the {n} currently reads {v}",
+                "it shows {v} for the {n}",
+                "the {n} is noted as {v}",
+                "I can see {v} as the {n}",
+                "the system gives the {n} as {v}",
+                "its {n} is listed as {v}",
+                "{v} is what it says for the {n}",
+                "it's {v} for the {n}",
+                "it says {v} under {n}",
+                "its {n} reads {v}",
+                "its {n} comes up as {v}",
+                "{v} is recorded as the {n}",
+                "it has the {n} {v}",
             )
         ).format(n=name, v=shown)
 
     def _value(self, value: Any, column: str = "") -> str:
-        return format_value(value, column, currency=self.say.currency)
+        return self.say.value(value, column)
 
     def _naming(self, row: dict[str, Any]) -> list[str]:
         return [k for k in row if any(h in k.lower() for h in _NAMES) and isinstance(row.get(k), str)][:1]
@@ -1146,6 +1408,8 @@ class OfflineAgent:
         name = self._name_of(row) if row else None
         mine = row is not None and self.rules is not None and table is not None and self._mine(table, row)
         prefix = "your" if mine else "the"
+        if name and not mine and " " in name and name[:1].isupper() and noun.split()[-1] in name.lower():
+            return name  # "Riverside Branch", not "the branch Riverside Branch"
         return f"{prefix} {noun} {name}" if name else f"{prefix} {noun}"
 
     def _mine(self, table: str, row: dict[str, Any]) -> bool:
@@ -1163,7 +1427,7 @@ class OfflineAgent:
             if name.startswith("unique") or "." in name:
                 column = label(name.split(".")[-1])
                 return f"that is already taken (the {column} must be unique). Would you like to try another?"
-            rule = _check_rule(text.split("constraint failed:", 1)[1].strip(), args, thing)
+            rule = _check_rule(text.split("constraint failed:", 1)[1].strip(), args, thing, self.say)
             if rule:
                 return f"{rule}. " + self.say.pick(
                     (
@@ -1268,10 +1532,14 @@ class OfflineAgent:
     def _row_with(self, table: str | None, column: str | None, value: Any) -> dict[str, Any] | None:
         if table is None or column is None or value is None:
             return None
-        for mem in reversed(list(self.memory.values())):
-            for row in mem.rows:
-                if row.get(column) == value and (mem.table == table or column in row):
-                    return row
+        # A row of the table itself first: a booking also has a flight_id, but it is not the flight.
+        for exact in (True, False):
+            for mem in reversed(list(self.memory.values())):
+                if exact and mem.table != table:
+                    continue
+                for row in mem.rows:
+                    if row.get(column) == value:
+                        return row
         return None
 
 
@@ -1309,27 +1577,49 @@ def _plural_noun(word: str) -> bool:
 def _participle(verb: str) -> str:
     if verb.endswith("e"):
         return verb + "d"
-    if verb.endswith("l"):
+    if verb.endswith("l") and not verb.endswith("ll"):
         return verb + "led"
     return verb + "ed"
+
+
+def _counted_names(n: int, noun: str, table: str, names: list[str], say: Phrasing) -> str:
+    """The rows counted and what they are for, in one sentence: "Your 4 loans are for A (twice) and B."."""
+    listed = join([_counted(name, k, say) for name, k in Counter(names).items()])
+    return say.pick(
+        (
+            "Your {n} {r} are for {l}.",
+            "You have {n} {r}, for {l}.",
+            "I can see {n} {r}, and they go with {l}.",
+            "The {n} {r} on your account cover {l}.",
+            "Across your {n} {r}, the {t} are {l}.",
+            "{n} {r} come up — their {t} are {l}.",
+            "There are {n} {r}, linked to {l}.",
+            "I've found {n} {r}; the {t} are {l}.",
+        )
+    ).format(n=n, r=plural(noun), t=plural(entity(table)), l=listed)
 
 
 def _names_line(table: str, names: list[str], say: Phrasing) -> str:
     things = plural(entity(table)) if len(names) != 1 else entity(table)
     counts = dict(Counter(names))
     if len(names) > 1 and len(counts) == 1:  # the same name for every row: said once
-        return say.pick(
-            (
-                "All {c} are for {n}.",
-                "Every one of them is for {n}.",
-                "All {c} of them: {n}.",
-                "They're all for {n}.",
-                "Each of them is for {n}.",
-                "The {t} is the same for all {c}: {n}.",
-                "All {c} go with {n}.",
-                "It's {n} for every one of them.",
+        return (
+            say.pick(
+                (
+                    "All {c} are for {n}.",
+                    "Every one of them is for {n}.",
+                    "All {c} of them: {n}.",
+                    "They're all for {n}.",
+                    "Each of them is for {n}.",
+                    "The {t} is the same for all {c}: {n}.",
+                    "All {c} go with {n}.",
+                    "It's {n} for every one of them.",
+                )
             )
-        ).format(t=entity(table), c=_words(len(names)), n=names[0])
+            .format(t=entity(table), c=_words(len(names)), n=names[0])
+            .replace("all two", "both")
+            .replace("All two", "Both")
+        )
     if len(names) > 1:
         listed = join([_counted(n, k, say) for n, k in counts.items()])
         return say.pick(
@@ -1352,6 +1642,28 @@ def _names_line(table: str, names: list[str], say: Phrasing) -> str:
                 "Their {t} are {n}.",
                 "One by one, the {t} are {n}.",
                 "The {t} behind them are {n}.",
+                "They're linked to these {t}: {n}.",
+                "The {t} for them are {n}.",
+                "For {t}, I have {n}.",
+                "Those come from {n}.",
+                "Taking them in turn: {n}.",
+                "They relate to {n}.",
+                "That covers {n}.",
+                "The {t} listed are {n}.",
+                "Between them they cover {n}.",
+                "They're for {n}, in that order.",
+                "The {t} are: {n}.",
+                "Each one goes with {n}.",
+                "I can see {n}.",
+                "They point to {n}.",
+                "These are for {n}.",
+                "The {t} come out as {n}.",
+                "Listing the {t}: {n}.",
+                "They're tied to {n}.",
+                "Here are the {t}: {n}.",
+                "The matching {t} are {n}.",
+                "They belong to {n}.",
+                "That gives {n}.",
             )
         ).format(t=things, T=cap(things), n=listed)
     name = names[0]
@@ -1368,6 +1680,11 @@ def _names_line(table: str, names: list[str], say: Phrasing) -> str:
             "The {t} on it is {w}{n}.",
             "It's {w}{n}, as it happens.",
             "The answer is {w}{n}.",
+            "It's with {w}{n}.",
+            "That's for {w}{n}.",
+            "The {t} there is {w}{n}.",
+            "It belongs with {w}{n}.",
+            "It's {w}{n}, according to the record.",
         )
     ).format(w=the, n=name, t=things)
 
@@ -1390,7 +1707,7 @@ def _counted(name: str, k: int, say: Phrasing) -> str:
 def _past(text: str, have: str = "I have ") -> str:
     """``I will cancel your order`` -> ``I have cancelled your order``: the restatement, done."""
     out = text
-    for lead in _LEADS:
+    for lead in sorted(_LEADS, key=len, reverse=True):  # "I'm about to go ahead and" before "I'm about to"
         if out.startswith(lead + " "):
             out = have + out[len(lead) + 1 :]
             break
@@ -1430,9 +1747,17 @@ _NOW = (
     "looking at it now,",
     "on a fresh read,",
     "to confirm,",
-    "straight after, the record says",
+    "straight after, in the record,",
     "I've re-read it:",
-    "a quick re-check shows",
+    "on a quick re-check,",
+    "as it stands now,",
+    "just checked:",
+    "fresh from the system,",
+    "on the record now,",
+    "I looked again:",
+    "going by the system,",
+    "confirmed:",
+    "checked again,",
 )
 _LEADS = (
     "I will",
@@ -1455,7 +1780,19 @@ _LEADS = (
     "all that's left is to",
     "I'm about to go ahead and",
     "the change I'd make is to",
-    "I'm set up to",
+    "I'm set to",
+    "I'm going to go ahead and",
+    "I'll now",
+    "what I'm going to do is",
+    "I'd like to",
+    "the plan would be to",
+    "next, I'd",
+    "I'm planning to",
+    "I propose to",
+    "I'd go ahead and",
+    "I'm ready to go ahead and",
+    "the idea would be to",
+    "what I'd do is",
 )
 
 
@@ -1511,7 +1848,7 @@ _CHECK_COMPARE = re.compile(r"^\W*(\w+)\W*\s*(>=|<=|>|<)\s*(-?[\d.]+)\W*$")
 _CHECK_IN = re.compile(r"^\W*(\w+)\W*\s+IN\s*\((.*)\)\W*$", re.I)
 
 
-def _check_rule(expression: str, args: dict[str, Any], thing: str) -> str:
+def _check_rule(expression: str, args: dict[str, Any], thing: str, say: Phrasing | None = None) -> str:
     """A CHECK constraint the database gave (``renewals BETWEEN 0 AND 3``) as the rule it is, in
     words, with the value tried: "a loan can have at most 3 renewals, so 4 isn't possible"; ""
     when the expression is not one of the simple forms."""
@@ -1520,12 +1857,12 @@ def _check_rule(expression: str, args: dict[str, Any], thing: str) -> str:
         column, lo, hi = m.group(1), m.group(2), m.group(3)
         tried = args.get(column)
         bound, word = (lo, "least") if isinstance(tried, int | float) and tried < float(lo) else (hi, "most")
-        return _bound_words(column, f"at {word}", bound, tried, thing)
+        return _bound_words(column, f"at {word}", bound, tried, thing, say)
     m = _CHECK_COMPARE.match(expression)
     if m:
         column, op, bound = m.group(1), m.group(2), m.group(3)
         words = {">=": "at least", "<=": "at most", ">": "more than", "<": "less than"}[op]
-        return _bound_words(column, words, bound, args.get(column), thing)
+        return _bound_words(column, words, bound, args.get(column), thing, say)
     m = _CHECK_IN.match(expression)
     if m:
         column = m.group(1)
@@ -1535,12 +1872,19 @@ def _check_rule(expression: str, args: dict[str, Any], thing: str) -> str:
     return ""
 
 
-def _bound_words(column: str, words: str, bound: str, tried: Any, thing: str) -> str:
+def _bound_words(column: str, words: str, bound: str, tried: Any, thing: str, say: Phrasing | None = None) -> str:
     name = label(column)
     if name.endswith("s") and not name.endswith("ss"):  # a count: "at most 3 renewals"
-        rule = f"{a(thing)} can have {words} {bound} {name}"
+        rules = [f"{a(thing)} can have {words} {bound} {name}"]
+        if words == "at most":
+            rules += [f"{a(thing)} can only have up to {bound} {name}", f"the limit is {bound} {name} per {thing}"]
     else:
-        rule = f"the {name} has to be {words} {bound}"
+        rules = [f"the {name} has to be {words} {bound}", f"the {name} must be {words} {bound}"]
+    rule = say.pick(rules) if say is not None else rules[0]
     if tried is None or isinstance(tried, bool):
         return rule
-    return f"{rule}, so {format_value(tried, column)} isn't possible"
+    shown = format_value(tried, column)
+    ends = [f", so {shown} isn't possible", f", so {shown} won't go through", f" — {shown} is over that"]
+    if words != "at most":
+        ends = ends[:2]
+    return rule + (say.pick(ends) if say is not None else ends[0])

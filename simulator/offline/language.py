@@ -26,14 +26,17 @@ __all__ = [
     "Phrasing",
     "a",
     "cap",
+    "contact",
     "dash_case",
     "entity",
     "entity_plural",
     "field_name",
+    "field_words",
     "format_value",
     "is_code",
     "is_flag",
     "is_money",
+    "total_of",
     "join",
     "named",
     "label",
@@ -83,6 +86,48 @@ def field_name(column: str) -> str:
     if verb.endswith("s") and len(verb) > 3:  # starts_on
         return f"{verb[:-1]} {noun}"
     return f"{verb} {noun}"
+
+
+_CONTACT = {
+    "email": ("email address", "email", "email address"),
+    "phone": ("phone number",),
+    "mobile": ("mobile number", "mobile"),
+}
+
+
+def contact(column: str, rng: random.Random | None = None) -> str:
+    """How a person names a way of identifying them: ``email`` -> ``email address``,
+    ``phone`` -> ``phone number``, ``card_number`` -> ``card number``."""
+    names = _CONTACT.get(column.lower())
+    if names is None:
+        return label(column)
+    return names[0] if rng is None else names[rng.randrange(len(names))]
+
+
+_UNITS = frozenset(
+    {"minutes", "hours", "days", "nights", "weeks", "months", "years", "pages", "units", "seats", "points"}
+)
+
+
+def total_of(column: str) -> tuple[str, str]:
+    """What a ``total_*`` sum adds up, and its unit: ``total_duration_minutes`` -> ``("duration", "minutes")``,
+    ``total_amount`` -> ``("amount", "")``, ``total_pages`` -> ``("", "pages")``."""
+    words = label(column.removeprefix("total_")).split()
+    words = [w for w in words if w != "total"] or ["total"]
+    if words[-1] in _UNITS:
+        return " ".join(words[:-1]), words[-1]
+    return " ".join(words), ""
+
+
+def field_words(column: str, value: Any = None) -> str:
+    """A field as a person names it, a count as one: ``renewals`` (3) -> ``number of renewals``."""
+    from simulator.offline._inflect import engine
+
+    name = field_name(column)
+    last = name.rsplit(" ", 1)[-1]
+    if isinstance(value, int) and not isinstance(value, bool) and " " not in name and engine().singular_noun(last):
+        return f"number of {name}"
+    return name
 
 
 def is_code(name: str) -> bool:
@@ -235,6 +280,14 @@ _HELLO = {
         "Hello, I'd appreciate a hand with something.",
         "Hi, sorry to trouble you.",
         "Good afternoon, I hope I've come to the right place.",
+        "Hello, I wonder if you could help me.",
+        "Good evening, thanks for picking up.",
+        "Hi, thank you for your time.",
+        "Hello — thanks so much for getting back to me.",
+        "Good morning, I have a couple of questions.",
+        "Hi there, I hope it's not too busy today.",
+        "Hello, I'm hoping you can sort something out for me.",
+        "Hi, could you help me with my account?",
     ),
     "neutral": (
         "Hi.",
@@ -258,6 +311,13 @@ _HELLO = {
         "Hi, evening.",
         "Hello, I'm calling about my account.",
         "Hi, can you help me out?",
+        "Hi, I need a hand.",
+        "Hello, a couple of things.",
+        "Hey, quick question.",
+        "Morning, I've got a question.",
+        "Hi — one or two things.",
+        "Hello, I'm after some help.",
+        "Hi, I'm checking a few things.",
     ),
     "impatient": (
         "Hi, quick one.",
@@ -271,6 +331,11 @@ _HELLO = {
         "Hey — urgent-ish.",
         "Hi, let's get this done.",
         "Right, hello. Busy day.",
+        "Hi. Quick question.",
+        "Hello — need this done fast.",
+        "Hey, short on time today.",
+        "Hi, let's keep it brief.",
+        "Right. I need help, quickly.",
     ),
 }
 _INTRO = (
@@ -280,6 +345,11 @@ _INTRO = (
     "{name} speaking.",
     "I'm {name}.",
     "This is {name}, by the way.",
+    "{name} here.",
+    "You're talking to {name}.",
+    "I'm {name}, by the way.",
+    "The name's {name}.",
+    "My name's {name}.",
 )
 _CHATTER = (
     "I've been meaning to sort this out for a few days.",
@@ -304,6 +374,18 @@ _CHATTER = (
     "I'm between meetings, but it shouldn't take long.",
     "Last time it went smoothly, so I thought I'd ask again.",
     "I'm a bit out of practice with these things.",
+    "I'm sorting a few things out before I go away.",
+    "I meant to do this yesterday but ran out of time.",
+    "I'm not very good with these systems, so I thought I'd ask.",
+    "I've just got home and remembered.",
+    "I'm tidying up my accounts this week.",
+    "It's quieter today, so I thought I'd get this done.",
+    "I couldn't find it anywhere online.",
+    "I've got about ten minutes, if that's all right.",
+    "My neighbour said it was easy to sort out by asking.",
+    "I'm keeping a list, and this is next on it.",
+    "I don't do this very often, so sorry if I'm slow.",
+    "It's been on my mind all week.",
 )
 _THANKS = {
     "polite": (
@@ -369,6 +451,31 @@ _THANKS = {
         "Thanks for being so thorough.",
         "Oh, thank goodness.",
         "That's lovely to hear.",
+        "Thank you, that helps a lot.",
+        "Oh, that's useful — thanks.",
+        "Lovely, that's what I needed to know.",
+        "Thank you for finding that.",
+        "That's perfect, thanks so much.",
+        "Ah, that explains it — thank you.",
+        "Thank you, that's one less thing to wonder about.",
+        "Great, you've been very helpful.",
+        "Oh, brilliant, thank you.",
+        "Thanks ever so much for checking.",
+        "That's good to know, I appreciate it.",
+        "Wonderful, that's cleared things up.",
+        "Thank you — that's a relief.",
+        "How lovely, thanks.",
+        "Thanks, that's really clear.",
+        "I'm very grateful, thank you.",
+        "Oh, excellent — thanks.",
+        "That's just right, thank you.",
+        "Thank you, I thought as much.",
+        "Perfect, thank you for explaining.",
+        "Oh, wonderful news.",
+        "Thanks, you've been a great help.",
+        "Ah, lovely, that's settled.",
+        "That's so helpful, thank you.",
+        "Thank you — that's exactly what I wanted to hear.",
     ),
     "neutral": (
         "OK, thanks.",
@@ -442,6 +549,25 @@ _THANKS = {
         "Good, glad that's clear.",
         "Noted, I'll remember that.",
         "All clear.",
+        "OK, that's useful.",
+        "Right, thanks for that.",
+        "Good, that's clear.",
+        "OK, understood, thanks.",
+        "Fair enough, thanks.",
+        "Right, got that.",
+        "Thanks, that's fine.",
+        "OK, makes sense.",
+        "Good to know, ta.",
+        "Cool, thanks.",
+        "OK, that works.",
+        "Right, noted, thanks.",
+        "Sure, thanks.",
+        "Fine, that's clear.",
+        "OK, cheers for that.",
+        "That's fine, thanks.",
+        "Good stuff, thanks.",
+        "Right, OK — thanks.",
+        "Thanks, got it.",
     ),
     "impatient": (
         "Fine.",
@@ -477,6 +603,10 @@ _THANKS = {
         "OK, got it.",
         "Fine. Moving on.",
         "Right, done.",
+        "Right, good.",
+        "Right. Next.",
+        "Fine, noted.",
+        "OK, that'll do.",
     ),
 }
 #: Thanks that repeat back what the agent reported ({v}: the value as said).
@@ -493,6 +623,13 @@ _ECHO = {
         "Oh, it's {v}. Thank you.",
         "{V} — I'd never have remembered.",
         "So {v} — thanks ever so much.",
+        "{V} — that's just what I needed, thanks.",
+        "Thank you — {v}, then.",
+        "Ah, {v}! That's very helpful.",
+        "{V}. Thanks for looking that up.",
+        "How lovely — {v}. Thank you.",
+        "{V}; I'll make a note. Thank you kindly.",
+        "Oh good, {v}. Much appreciated.",
     ),
     "neutral": (
         "{V} — right you are.",
@@ -507,10 +644,36 @@ _ECHO = {
         "Right, so it's {v}.",
         "{V}. Good to know.",
         "OK, so {v} then.",
+        "{V}, OK — thanks.",
+        "Right, {v} then.",
+        "{V}. That's what I thought.",
+        "Okay, {v}, thanks.",
+        "{V} — makes sense.",
+        "Got it: {v}.",
+        "{V}, noted, thanks.",
     ),
-    "impatient": ("{V}. Fine.", "{V}, OK.", "Right, {v}.", "{V} — noted.", "OK, {v}. Next."),
+    "impatient": (
+        "{V}. Fine.",
+        "{V}, OK.",
+        "Right, {v}.",
+        "{V} — noted.",
+        "OK, {v}. Next.",
+        "{V}. Got it.",
+        "Fine, {v}.",
+        "{V}. OK, moving on.",
+        "So {v}. Right.",
+    ),
 }
-_ECHO_TERSE = ("{V}, OK.", "{V}. Thanks.", "{V} — got it.", "OK, {v}.")
+_ECHO_TERSE = (
+    "{V}, OK.",
+    "{V}. Thanks.",
+    "{V} — got it.",
+    "OK, {v}.",
+    "{V}. OK.",
+    "{V}, right.",
+    "So {v}.",
+    "{V}. Noted.",
+)
 _NEXT = (
     "Next,",
     "Also,",
@@ -578,6 +741,56 @@ _NEXT = (
     "And, separately,",
     "Another thing I need:",
     "Okay, so next,",
+    "Next thing:",
+    "Also, one thing:",
+    "While we're at it,",
+    "Okay, something else:",
+    "And, if you don't mind,",
+    "Now, another one:",
+    "One more request:",
+    "Before I go,",
+    "And another thing:",
+    "Also, could I ask:",
+    "Right, and",
+    "Then I have another one:",
+    "Oh, something else:",
+    "And next,",
+    "Second question:",
+    "Now, while you're there,",
+    "One more question:",
+    "Okay, next:",
+    "Another quick one:",
+    "Moving on to something else,",
+    "And one more:",
+    "Also, another thing:",
+    "Next, if I may,",
+    "Could I also ask:",
+    "Then, one more:",
+    "And while I'm here,",
+    "Another small thing:",
+    "I also need something else:",
+    "Now, on another matter,",
+    "As well as that,",
+    "And then one more thing:",
+    "Also, while I remember,",
+    "On top of that,",
+    "Oh, and one more thing:",
+    "Right, my next question:",
+    "Next, please:",
+    "There's another thing:",
+    "One thing more:",
+    "And finally for now,",
+    "Also, something else:",
+    "Separately, though,",
+    "Another point:",
+    "OK, and another:",
+    "Now for something else:",
+    "While you're there,",
+    "And, quickly,",
+    "Then there's one more:",
+    "And on a related note,",
+    "Next one:",
+    "Also — one more:",
 )
 _YES = {
     "polite": (
@@ -607,6 +820,16 @@ _YES = {
         "Yes, please. Thanks for reading it back.",
         "Quite right, yes.",
         "That's the plan — go ahead.",
+        "Yes, that's right — please go ahead.",
+        "Yes, that's perfect, thank you.",
+        "Yes please, that's exactly it.",
+        "That's right, yes — thank you.",
+        "Yes, go ahead, that's all correct.",
+        "Yes, lovely, please do.",
+        "Yes, that's lovely — go ahead.",
+        "Yes please; that all looks right.",
+        "Yes, thanks — go ahead and save it.",
+        "That's correct, yes — please carry on.",
     ),
     "neutral": (
         "Yes.",
@@ -640,6 +863,16 @@ _YES = {
         "Correct — go on.",
         "All correct, yes.",
         "Yep, sounds right.",
+        "Yes, that's fine.",
+        "Yep, all correct.",
+        "Yes, save it.",
+        "Yes — go on then.",
+        "Correct, do it.",
+        "Yes, put it through.",
+        "Sure, save it.",
+        "Yes, that's the one.",
+        "Yes, carry on.",
+        "Yep, that's it.",
     ),
     "impatient": (
         "Yes.",
@@ -654,8 +887,45 @@ _YES = {
         "Yes — quickly, please.",
         "Fine, do it.",
         "Yes, that's it, go.",
+        "Yes, save it.",
+        "Yep, go.",
+        "Correct. Do it.",
+        "Yes — go on.",
+        "Yes, carry on.",
     ),
 }
+#: A yes that names the field it agrees to ("Yes, the due date should be 8 June.").
+_YES_FIELD = (
+    "Yes, the {f} should be {v} — go ahead.",
+    "Yes — {v} as the {f}, please.",
+    "That's right, the {f} should be {v}.",
+    "Yes, {v} for the {f} is correct.",
+    "Correct — the {f} is {v}. Go ahead.",
+    "Yes please, make the {f} {v}.",
+    "Exactly, {v} for the {f}.",
+    "Yes, {f} {v}, that's it.",
+    "Yep — the {f} is {v}, go ahead.",
+    "That's right: {v} is the {f} I want.",
+    "Yes, put {v} as the {f}.",
+    "Correct, the {f} {v} — please save it.",
+    "Yes, that's the {f} I wanted: {v}.",
+    "Yes — the {f}, {v}, is right.",
+)
+#: Now and then after a yes: a word more, never a no.
+_YES_MORE = (
+    "Thanks for checking.",
+    "That's what I wanted.",
+    "Thank you.",
+    "Much appreciated.",
+    "Thanks for reading it back.",
+    "That's all correct.",
+    "Lovely, thanks.",
+    "That's exactly what I asked for.",
+    "Great, thanks.",
+    "Thanks for being careful.",
+    "That's how I want it.",
+    "Cheers.",
+)
 _YES_TERSE = (
     "Yes.",
     "Yep.",
@@ -667,6 +937,12 @@ _YES_TERSE = (
     "Sure, go.",
     "Do it.",
     "Right, yes.",
+    "Yes, go ahead.",
+    "Correct, go.",
+    "Yep, save it.",
+    "Yes, fine.",
+    "OK, yes.",
+    "Sure, yes.",
 )
 _WRONG = (
     "Hmm, that doesn't look right.",
@@ -725,6 +1001,53 @@ _CHANGE_MIND = (
     "Sorry, I meant {new}, not {old}.",
     "Hold on, can we say {new} instead of {old}?",
 )
+_INFORM = (
+    "the {l} is {v}",
+    "my {l} is {v}",
+    "my {l} is {v}",
+    "{v} is my {l}",
+    "the {l} I use is {v}",
+    "the {l} you'll have is {v}",
+    "it's {v} for the {l}",
+    "the {l} should be {v}",
+    "{v} — that's the {l}",
+    "it's {v}",
+    "that would be {v}",
+)
+#: Only for the ways a user is identified ("you'll find me under ...").
+_INFORM_ME = (
+    "you'll find me under {v}",
+    "I'm registered with {v}",
+    "the account is under {v}",
+    "it's {v} on my account",
+    "I signed up with {v}",
+    "you should have me as {v}",
+    "try {v}, that's my {l}",
+    "I'm on your system with the {l} {v}",
+    "the {l} on file should be {v}",
+    "look me up by {v}",
+)
+_INFORM_TERSE = ("{L}: {v}.", "It's {v}.", "Try {v}.", "My {l}: {v}.", "Under {v}.")
+_INFORM_LEAD = (
+    "Sure, ", "Yes — ", "Of course: ", "", "", "", "OK, ", "Certainly: ", "Right, ", "Here you go: ",
+    "No problem — ", "Ah yes, ", "Let me see — ", "Happy to: ", "Sure thing: ", "Yes, of course, ",
+    "Hang on — ", "Got it here: ", "Just a sec — ", "Oh, right: ", "Fine — ", "One moment, ",
+)  # fmt: skip
+_INSTEAD = (
+    "I don't have my {asked} to hand — my {l} is {v}, though.",
+    "I'm not sure which {asked} I used, but my {l} is {v}.",
+    "Can I give you my {l} instead? It's {v}.",
+    "I'd rather not give my {asked}. My {l} is {v} — will that do?",
+    "Hmm, I can't remember my {asked}. You could try my {l}: {v}.",
+    "Not the {asked}, I'm afraid, but I do have my {l}: {v}.",
+    "Would my {l} work instead? It's {v}.",
+    "I never remember my {asked}, sorry — here's my {l}: {v}.",
+    "My {l} should find me: {v}.",
+    "I only have my {l} with me, which is {v}.",
+    "I'm not sure about the {asked}; the {l} I know is {v}.",
+    "Sorry, I don't know my {asked} offhand. It's {v} for the {l}.",
+)
+_INSTEAD_TERSE = ("{L}: {v}.", "My {l}: {v}.", "Only my {l}: {v}.", "Use my {l}: {v}.", "{L} instead: {v}.")
 _DONT_KNOW = (
     "I'm not sure about that one — can you work it out from what you found?",
     "I don't have that, sorry. Can you use what you already looked up?",
@@ -771,6 +1094,16 @@ _BYE = {
         "That's all I had in mind — you've been a star, thank you.",
         "Right, that's me finished. Thanks so much and bye!",
         "Thank you for sorting all that out — goodbye for now.",
+        "That's everything, thank you — have a good afternoon!",
+        "I think that's all I needed. Thanks again!",
+        "That's sorted everything out, thank you so much.",
+        "All done, thank you for your patience. Bye!",
+        "That's the last of it — many thanks, goodbye!",
+        "That's all from me today. Thank you!",
+        "Thanks so much, that's everything I wanted to sort.",
+        "I've nothing else, thank you — have a lovely evening.",
+        "Wonderful, all done. Thanks and take care!",
+        "That's everything, I'm very grateful. Bye for now!",
     ),
     "neutral": (
         "That's all, thanks.",
@@ -793,6 +1126,15 @@ _BYE = {
         "Nothing more, cheers.",
         "All done, thanks a lot.",
         "I think that's it. Bye.",
+        "That's all for today, bye.",
+        "OK, that's everything. Cheers.",
+        "That covers it, thanks.",
+        "Done, thanks very much.",
+        "That's it from me, bye.",
+        "Nothing else for now, thanks.",
+        "That's everything I had. Bye.",
+        "OK, that's sorted. Thanks.",
+        "All finished, thanks. Bye.",
     ),
     "impatient": (
         "That's it, thanks.",
@@ -800,6 +1142,11 @@ _BYE = {
         "Good, that's all I needed.",
         "That's all for now.",
         "OK, done — bye.",
+        "OK, that's it.",
+        "Done. Thanks.",
+        "That's everything, bye.",
+        "Right, that's all.",
+        "All done, bye.",
     ),
 }
 _GIVE_UP = (
@@ -848,6 +1195,42 @@ _AGENT_HELLO = (
     "Thanks for your message.",
     "Yes, of course.",
     "Lovely to hear from you.",
+    "Happy to help with that.",
+    "Sure, let me have a look.",
+    "Of course, let's have a look.",
+    "Good to hear from you — let's sort it.",
+    "Certainly, I'll take a look.",
+    "Hello! Happy to help.",
+    "Yes, I can look into that.",
+    "Sure thing, let's get started.",
+    "Thanks for calling.",
+    "Hi! Let's see.",
+    "Right, let me help.",
+    "Let me check that for you.",
+    "Good morning, happy to help.",
+    "Hello, thanks for calling.",
+    "No problem, let's take a look.",
+    "Of course — I'll check.",
+    "Thanks for contacting us — happy to help.",
+    "Hi, glad to help.",
+    "Of course, I'm happy to look.",
+    "Yes, let's sort that.",
+    "Certainly — let me see.",
+    "Hello, how nice to hear from you.",
+    "Sure, I'll check for you.",
+    "Happy to look into it.",
+    "Good afternoon — happy to help.",
+    "Hi, of course.",
+    "Thanks for waiting — let's have a look.",
+    "No problem, I'll help.",
+    "Right, let's take a look.",
+    "Great, let me help with that.",
+    "Hello! Of course.",
+    "Hi there — let me see.",
+    "Sure, happy to check.",
+    "Absolutely, let's look.",
+    "Good evening, happy to help.",
+    "Hello, let me take a look for you.",
 )
 _AGENT_NAME = ("{first}", "{first}", "")
 _IDENTIFY = (
@@ -881,6 +1264,51 @@ _IDENTIFY = (
     "Which account is this for? Your {slot} is enough.",
     "I'll just need to check it's you: your {slot}, please.",
     "What's the {slot} you gave us when you joined?",
+    "Sure. Whose account am I looking at? Your {slot} will tell me.",
+    "I can check your {things} once I've found you — what's your {slot}?",
+    "Let me bring up your account first. What {slot} do you have with us?",
+    "Quick security step before your {things}: your {slot}, please.",
+    "To look that up I need to know who you are. Could you give me your {slot}?",
+    "I'll start by finding your record — could you tell me the {slot} it's under?",
+    "Which {slot} is your account registered with?",
+    "Can you tell me your {slot}? Then I'll open your {things}.",
+    "I need to verify you before I go into your {things}; what {slot} do we have for you?",
+    "Tell me your {slot} and I'll find your account.",
+    "First I'll look you up. Your {slot}?",
+    "Could you confirm your {slot}? I'll use it to find you.",
+    "What's the {slot} you registered with? I'll pull your record from that.",
+    "Happy to. Could I start with the {slot} on your record?",
+    "Before anything else, I'll need to identify you — your {slot}, please?",
+    "Can I get your {slot} so I can open the right account?",
+    "I'll need your {slot} to find you in the system. What is it?",
+    "Let me confirm who I'm speaking with: what {slot} is on your account?",
+    "So I can check, which {slot} did you give us?",
+    "To make sure it's really your account, could you tell me the {slot} we hold?",
+    "Could you pass me your {slot}? That's how I'll find your {things}.",
+    "I just need to find you first — do you have your {slot} handy?",
+    "What {slot} should I search for?",
+    "Mind giving me your {slot} first? Then we can look at your {things}.",
+    "To begin, I'll need your {slot}.",
+    "I'd be glad to check your {things}. First, what's your {slot}?",
+    "Let me look up your account — could you give me your {slot}?",
+    "Just so I pull up the right {things}, what's your {slot}?",
+    "I'll find you in the system first: your {slot}, please.",
+    "Could I take your {slot}, please? Then I'll look at your {things}.",
+    "Before I check your {things}, can you tell me your {slot}?",
+    "To help with your {things}, I need your {slot} first.",
+    "What's the {slot} on the account, please?",
+    "I'll check that for you — can I have your {slot}?",
+    "Sure — what {slot} is your account under?",
+    "Which {slot} do we have on file for you?",
+    "Can you share the {slot} you use with us?",
+    "Let's find your account first. Your {slot}?",
+    "I need to confirm who you are — your {slot}, please.",
+    "Could you give me your {slot}, so I can find your {things}?",
+    "First, the {slot} on your account?",
+    "For your {things}, I'll need to find you first — what's your {slot}?",
+    "Would you tell me your {slot}? Then I can look.",
+    "May I ask for your {slot}?",
+    "Let me pull up your record: what's the {slot}?",
 )
 _ASK = (
     "Could you tell me {slots}?",
@@ -931,6 +1359,47 @@ _CONFIRM_HEAD = (
     "Please check this for me:",
     "A quick confirmation first:",
     "I've got it ready:",
+    "Just so I'm sure:",
+    "Here's the plan:",
+    "Before I save anything:",
+    "Let me recap:",
+    "To recap:",
+    "Before I commit it:",
+    "One thing first:",
+    "Double-checking with you:",
+    "I want to be sure first:",
+    "This is what I have:",
+    "Here's what I've got:",
+    "So, just to be clear:",
+    "Let me make sure:",
+    "Before I put it in:",
+    "Quick recap:",
+    "All right, the details:",
+    "Let me spell it out:",
+    "Just confirming:",
+    "So we don't get it wrong:",
+    "Just to double-check:",
+    "So, to confirm:",
+    "Let me check with you first:",
+    "Before I do anything:",
+    "Here's what it would be:",
+    "A quick check:",
+    "Let me make sure I've got it:",
+    "Here's the summary:",
+    "Just so you know what I'll do:",
+    "Let me confirm with you:",
+    "To be certain:",
+    "Okay, so:",
+    "Right, so:",
+    "First, to be clear:",
+    "Before I make any changes:",
+    "Let me run through it:",
+    "The change, then:",
+    "So here's the change:",
+    "Let me just confirm:",
+    "Before going ahead:",
+    "This is the change:",
+    "All right:",
 )
 _CONFIRM_TAIL = (
     "Shall I go ahead?",
@@ -978,6 +1447,47 @@ _CONFIRM_TAIL = (
     "May I proceed?",
     "Do you want me to do it that way?",
     "Is it all right to save that?",
+    "Shall I do that, then?",
+    "Does that match what you want — shall I proceed?",
+    "Shall I make it official?",
+    "Can you confirm that's right?",
+    "Shall I go ahead and save it?",
+    "Is that right — should I proceed?",
+    "Would you like me to go through with it?",
+    "Happy for me to confirm it?",
+    "Okay to save?",
+    "Shall I carry on?",
+    "Do you want me to make the change?",
+    "is that what you had in mind — shall I?",
+    "shall I go through with it?",
+    "can you confirm, and I'll go ahead?",
+    "Should I proceed with that?",
+    "Do you want me to put it through now?",
+    "Shall I save that for you?",
+    "Would you like me to save it?",
+    "Is it all right if I save that now?",
+    "Do you want me to go ahead and save it?",
+    "Can you confirm I should go ahead?",
+    "Shall I put that in now?",
+    "Should I go ahead now?",
+    "Is that OK to go ahead?",
+    "Do I have your go-ahead to proceed?",
+    "Would you like me to proceed with that?",
+    "Okay to proceed?",
+    "Are you happy for me to save that?",
+    "Shall I make the change for you?",
+    "should I save it now?",
+    "shall I go ahead and do it?",
+    "would you like me to confirm that?",
+    "Do you want me to confirm it?",
+    "Is it OK if I proceed?",
+    "may I go ahead with that?",
+    "is it all right to proceed?",
+    "Shall I confirm the change?",
+    "Should I go ahead and make it?",
+    "Happy for me to proceed?",
+    "Can I go ahead and save it?",
+    "do you want me to go ahead with that?",
 )
 _DONE = (
     "Done —",
@@ -1016,6 +1526,40 @@ _DONE = (
     "Okay, done:",
     "All sorted:",
     "That's recorded:",
+    "There you go:",
+    "It's all done:",
+    "All finished:",
+    "That's gone in:",
+    "OK, that's done:",
+    "That's through:",
+    "Done and saved:",
+    "Right, all done:",
+    "Great, it's done:",
+    "That's complete:",
+    "It's been saved:",
+    "Done, all good:",
+    "That's set:",
+    "Right, it's through:",
+    "Lovely, done:",
+    "All done now:",
+    "That's all sorted:",
+    "That's done for you:",
+    "It's gone through:",
+    "Done now:",
+    "All set now:",
+    "Sorted, all done:",
+    "Perfect, done:",
+    "It's sorted:",
+    "That went in fine:",
+    "Right, done:",
+    "That's been done:",
+    "All right, done:",
+    "OK, all done:",
+    "Yes, done:",
+    "That's finished:",
+    "It's in place:",
+    "All complete:",
+    "That's taken care of now:",
 )
 _FOUND_MANY = (
     "I found {n} {things}.",
@@ -1041,6 +1585,40 @@ _FOUND_MANY = (
     "I count {n} {things}.",
     "The system returns {n} {things}.",
     "{N} {things}, by the look of it.",
+    "You have {n} {things} on the account.",
+    "There are {n} {things} under your name.",
+    "{N} {things} are on record.",
+    "I see {n} {things} in total.",
+    "Your account shows {n} {things}.",
+    "{N} {things}, all told.",
+    "In all, {n} {things}.",
+    "I've found {n} {things} on file.",
+    "The account has {n} {things}.",
+    "I'm showing {n} {things}.",
+    "There are {n} {things} in the system for you.",
+    "You've got {n} {things}.",
+    "{N} {things} are listed.",
+    "That makes {n} {things}.",
+    "{N} {things} in all.",
+    "There are {n} {things} here.",
+    "{N} {things} on record for you.",
+    "I've got {n} {things} listed.",
+    "I've come across {n} {things}.",
+    "The system shows {n} {things} for you.",
+    "Looking you up, there are {n} {things}.",
+    "I can find {n} {things}.",
+    "It looks like {n} {things}.",
+    "There are {n} {things} on your record.",
+    "{N} {things} appear on your account.",
+    "I have {n} {things} listed for you.",
+    "Your record has {n} {things}.",
+    "Checking now, I see {n} {things}.",
+    "So, {n} {things}.",
+    "I've got {n} {things} on screen.",
+    "Right, {n} {things}.",
+    "It comes to {n} {things}.",
+    "A quick look shows {n} {things}.",
+    "I'm seeing {n} {things} in total.",
 )
 _FOUND_NONE = (
     "I couldn't find any {things} matching that.",
@@ -1074,6 +1652,18 @@ _REFUSE_HEAD = (
     "Unfortunately that's not allowed:",
     "I'm afraid my hands are tied on that one:",
     "I'm afraid that's not permitted:",
+    "I'm afraid I can't do that one:",
+    "That isn't possible, sorry:",
+    "Sorry, I'm not able to:",
+    "I can't make that change, I'm afraid:",
+    "That's not allowed, sorry:",
+    "I'm afraid not:",
+    "Unfortunately I can't:",
+    "I'm sorry, that's not possible:",
+    "Sorry, but I can't help there:",
+    "I'm afraid that can't be done:",
+    "That one I can't do, I'm afraid:",
+    "I wish I could, but I can't:",
 )
 _ERROR_HEAD = (
     "I'm sorry, that didn't go through:",
@@ -1174,6 +1764,86 @@ _MORE = (
     "does that answer it?",
     "I hope that helps.",
     "hope that's useful.",
+    "Anything else I can help you with?",
+    "is there something else?",
+    "can I help with anything more?",
+    "what else can I sort out?",
+    "is there anything further I can check?",
+    "Let me know what else you need.",
+    "Is that all for now?",
+    "anything else on your mind?",
+    "any other details you need?",
+    "Is there more I can do?",
+    "what's next on the list?",
+    "anything more you'd like me to look at?",
+    "Shall I look into something else?",
+    "is there another question?",
+    "Can I check anything more for you?",
+    "What else would you like to know?",
+    "Does that help?",
+    "I'm happy to check more.",
+    "Shall we do the next one?",
+    "is there anything else today?",
+    "Is there anything else you'd like me to do?",
+    "anything else you need from me today?",
+    "what else shall we look at?",
+    "shall I check something else while we're here?",
+    "is there anything more I can help you with today?",
+    "what else would be useful?",
+    "Do you need anything more?",
+    "Can I do anything else for you?",
+    "is there another thing on your list?",
+    "what else can I look into?",
+    "anything else to sort out?",
+    "Is there more you need?",
+    "Shall I help with something else?",
+    "Would you like me to check anything else?",
+    "is there something else on your mind?",
+    "what else can I answer for you?",
+    "Anything else at all?",
+    "Is there anything else I should look at?",
+    "I'm happy to help with anything else.",
+    "let me know if there's more.",
+    "Just say the word if you need more.",
+    "anything else I can find for you?",
+    "Any other requests?",
+    "What else is on your list today?",
+    "Is there something more I can check?",
+    "Would you like anything else looked up?",
+    "shall we move on to something else?",
+    "Anything further today?",
+    "is there anything else to go through?",
+    "what else do you need to know?",
+    "Do you have another question?",
+    "can I answer anything else?",
+    "Anything more on your account?",
+    "Shall I look at anything else for you?",
+    "Is there anything more I can do today?",
+    "What would you like me to do next?",
+    "anything else I should know?",
+    "Any more for me?",
+    "would you like to check anything else?",
+    "Is there another thing I can help with?",
+    "what else can I help you sort?",
+    "anything else while I have your account open?",
+    "Shall I check anything else on your account?",
+    "What else, if anything?",
+    "Is there anything else I can look up?",
+    "Need me to check anything else?",
+    "Is that all you needed?",
+    "does that cover what you needed?",
+    "does that answer everything?",
+    "is that what you were looking for?",
+    "is that the information you needed?",
+    "I hope that's clear.",
+    "Let me know if that's not what you meant.",
+    "Tell me if you need more detail.",
+    "Happy to explain anything further.",
+    "Would you like more detail on that?",
+    "shall I go on?",
+    "would you like me to carry on with anything else?",
+    "Anything else I can do while you're here?",
+    "What's the next question?",
 )
 _AGENT_BYE_MID = (
     "have a great day",
@@ -1213,6 +1883,38 @@ _AGENT_BYE_MID = (
     "goodbye",
     "have a lovely day",
     "catch you later",
+    "have a good one",
+    "all the best to you",
+    "mind how you go",
+    "have a lovely weekend",
+    "have a relaxing evening",
+    "take good care",
+    "talk soon",
+    "have a great week ahead",
+    "have a nice day",
+    "enjoy the rest of the week",
+    "bye",
+    "speak to you soon",
+    "have a splendid day",
+    "hope to hear from you again",
+    "be well",
+    "have a peaceful evening",
+    "enjoy what's left of the day",
+    "have a wonderful day",
+    "enjoy your afternoon",
+    "have a good evening",
+    "all the best for now",
+    "take care now",
+    "bye for now, and thanks",
+    "have a lovely rest of the day",
+    "enjoy the rest of your evening",
+    "have a pleasant day",
+    "look after yourself now",
+    "have a good rest of the week",
+    "best wishes",
+    "goodbye, and take care",
+    "have a great afternoon",
+    "see you again soon",
 )
 _AGENT_BYE_HEAD = (
     "You're welcome",
@@ -1245,6 +1947,54 @@ _AGENT_BYE_HEAD = (
     "Great stuff",
     "Happy I could sort that",
     "It's been no trouble",
+    "Thanks for getting in touch",
+    "Always happy to help",
+    "That's everything sorted",
+    "Glad we got that done",
+    "Thank you",
+    "Thanks very much",
+    "A pleasure, as always",
+    "No trouble at all",
+    "Glad it's all sorted",
+    "Good to help",
+    "You're most welcome",
+    "Happy days",
+    "Excellent",
+    "Thanks for your patience today",
+    "Right, that's all done",
+    "Brilliant",
+    "Thanks so much",
+    "Glad to have helped",
+    "That's all done then",
+    "It was good to help",
+    "Thank you for calling",
+    "Many thanks",
+    "It's been a pleasure to help",
+    "So glad that's sorted",
+    "Lovely talking to you",
+    "That's everything then",
+    "Thanks for your help too",
+    "You're welcome, as always",
+    "All good then",
+    "Right you are",
+    "A pleasure to help",
+)
+#: Before the last change, said again at the end.
+_RECAP = ("To recap:", "So, to sum up:", "Just to recap,", "For your records:", "As a reminder,", "All in all:")
+#: Between the thanks and the wish of a goodbye.
+_AGENT_BYE_MORE = (
+    "Come back any time.",
+    "Just get in touch if anything else comes up.",
+    "You know where to find us.",
+    "We're here whenever you need us.",
+    "Don't hesitate to call again.",
+    "Everything is saved on your account.",
+    "If anything looks wrong later, just let us know.",
+    "It was nice talking to you.",
+    "I'm glad we could sort it out.",
+    "Feel free to message again.",
+    "Thanks for being so clear.",
+    "Happy to help again any time.",
 )
 _AGENT_BYE_TAIL = (
     "have a great day!",
@@ -1268,9 +2018,12 @@ _SAFE_LOWER = frozenset(
     "Quickly Any Might Remind Plus Anyway Just Count Change Remove Delete Add Cancel First Second One And Good "
     "It They While Okay Give In Additionally Those Sticking Their Want Brilliant Lovely Perfect Going Between As "
     "Splendid List Everything Checking A An Wonderful Regarding About With Both Each Every Once Well Sadly "
-    "Actually Luckily Apparently Thankfully".split()
+    "Actually Luckily Apparently Thankfully Taking By Among Altogether Overall Counting Namely".split()
 )
 _AFTER_DASH = re.compile(r"(?<= — )([A-Z][a-z]*)(?=[\s,:;.!?'’])")
+#: A word after a colon inside a sentence, and the word after it ("Just to confirm: My plan is").
+_AFTER_COLON = re.compile(r"(?<=\w: )([A-Z][a-z]*)(['’][a-z]+)?(?=([\s,:;.!?—]+)(\S*))")
+_I_FORMS = frozenset({"I", "I'm", "I'll", "I'd", "I've", "I’m", "I’ll", "I’d", "I’ve"})
 
 
 def _lowers(word: str) -> bool:
@@ -1279,10 +2032,30 @@ def _lowers(word: str) -> bool:
     return base in _SAFE_LOWER and base != "I"
 
 
+def _after_dash(m: re.Match[str]) -> str:
+    word = m.group(1)
+    label = _text_after(m) == ":" and word not in _I_FORMS  # "— Copies: C1 and C2" is a label, not a name
+    return word.lower() if _lowers(word) or label else word
+
+
+def _text_after(m: re.Match[str]) -> str:
+    """The character right after the match (or "")."""
+    return m.string[m.end() : m.end() + 1]
+
+
+def _after_colon(m: re.Match[str]) -> str:
+    word, tail, after = m.group(1), m.group(2) or "", m.group(4)
+    # "The renewals ...", "What I'll do ..." go lower case; a title ("The Glass Orchard") keeps its capital.
+    title = after[:1].isupper() and after.rstrip(",.;:!?") not in _I_FORMS
+    return word.lower() + tail if _lowers(word) and not title else word + tail
+
+
 def dash_case(text: str) -> str:
-    """A dash joins clauses, so the word after it is lower case: "Welcome — first, may I ..."
-    (I, names and other proper nouns keep their capital)."""
-    return _AFTER_DASH.sub(lambda m: m.group(1).lower() if _lowers(m.group(1)) else m.group(1), text)
+    """A dash or a colon inside a sentence joins clauses, so the word after it is lower case:
+    "Welcome — first, may I ...", "Just to confirm: my plan is ..." (I, names, titles and
+    other proper nouns keep their capital)."""
+    text = _AFTER_DASH.sub(_after_dash, text)
+    return _AFTER_COLON.sub(_after_colon, text)
 
 
 def attach(first: str, second: str, *, joint: str = " — ") -> str:
@@ -1364,6 +2137,12 @@ class Phrasing:
         self.rng = rng
         self.persona = persona or Persona(name="User")
         self.currency = currency
+        #: The year this speaker leaves out of dates ("3 May" for 3 May 2026), if any, and
+        #: whether they put the month first ("May 3").
+        self.year: int | None = None
+        self.month_first = False
+        #: Whether this speaker puts the day of the week before a date ("Sunday 7 June").
+        self.weekday = False
 
     # ------------------------------------------------------------------ basics
     def pick(self, bank: Sequence[str]) -> str:
@@ -1381,7 +2160,22 @@ class Phrasing:
         return self.persona.verbosity == "verbose"
 
     def value(self, value: Any, column: str = "") -> str:
+        if (self.year is not None or self.weekday) and isinstance(value, str):
+            parsed = _date(value)
+            if parsed is not None and parsed[1] in (None, (0, 0)):
+                day = parsed[0]
+                month = _MONTHS[day.month - 1]
+                short = f"{month} {day.day}" if self.month_first else f"{day.day} {month}"
+                text = short if day.year == self.year else human_date(day)
+                return f"{_WEEKDAYS[day.weekday()]} {text}" if self.weekday else text
         return format_value(value, column, currency=self.currency)
+
+    def speak_dates(self, year: int) -> None:
+        """Pick how this speaker writes dates: in full, or without the year ``year`` (day first or month first)."""
+        roll = self.rng.random()
+        self.year = year if roll < 0.6 else None
+        self.month_first = roll < 0.2
+        self.weekday = self.rng.random() < 0.2
 
     # ------------------------------------------------------------------ user
     def greeting(self, *, name: str = "") -> str:
@@ -1442,7 +2236,10 @@ class Phrasing:
     def yes(self) -> str:
         if self.terse:
             return self.pick(_YES_TERSE)
-        return self._mood(_YES)
+        text = self._mood(_YES)
+        if self.rng.random() < (0.4 if self.verbose else 0.2):
+            text = f"{text} {self.pick(_YES_MORE)}"
+        return text
 
     def bye(self) -> str:
         if self.terse:
@@ -1488,6 +2285,23 @@ class Phrasing:
                     ", if possible.",
                     " — I'd be grateful.",
                     ", if it's no trouble.",
+                    ", thank you.",
+                    ", if you could.",
+                    " — thanks so much.",
+                    ", if that's possible.",
+                    ", whenever you're ready.",
+                    ", if you have a moment.",
+                    " — thank you in advance.",
+                    ", I'd really appreciate it.",
+                    ", if that's OK.",
+                    ", thanks ever so much.",
+                    " — many thanks.",
+                    ", if at all possible.",
+                    ", when you get a chance.",
+                    " — that would be lovely.",
+                    ", if you'd be so kind.",
+                    ", cheers.",
+                    ", thanks a lot.",
                 )
             )
         elif t == "impatient" and self.rng.random() < 0.35 and "please" not in text.lower():
@@ -1504,6 +2318,17 @@ class Phrasing:
                         "Let's not drag this out.",
                         "I've a meeting in five minutes.",
                         "Make it quick.",
+                        "I'm in a hurry.",
+                        "Quick as you can.",
+                        "I need it sorted now.",
+                        "Let's be quick about it.",
+                        "I don't have long.",
+                        "Fast, please.",
+                        "I'm short on time.",
+                        "I need to get going.",
+                        "No time to waste.",
+                        "Let's get on with it.",
+                        "I'm on the clock here.",
                     )
                 )
             )
@@ -1538,44 +2363,37 @@ class Phrasing:
             return choice + text[len(opening) :]
         return text
 
-    def inform(self, pairs: list[tuple[str, Any]]) -> str:
+    def inform(self, pairs: list[tuple[str, Any]], *, identity: bool = False) -> str:
+        """The values the agent asked for; ``identity``: they say who the user is (an email, a card number)."""
         if self.terse and len(pairs) == 1:
+            if identity and self.rng.random() < 0.3:
+                k, v = pairs[0]
+                name = contact(k, self.rng)
+                return self.pick(_INFORM_TERSE).format(l=name, L=cap(name), v=self.value(v, k))
             return self.value(pairs[0][1], pairs[0][0]) + "."
+        bank = _INFORM + _INFORM_ME if identity else _INFORM
         parts = [
-            self.pick(
-                (
-                    "the {l} is {v}",
-                    "my {l} is {v}",
-                    "my {l} is {v}",
-                    "{v} is my {l}",
-                    "the {l} I use is {v}",
-                    "the {l} you'll have is {v}",
-                    "it's {v} for the {l}",
-                )
-            ).format(l=label(k), v=self.value(v, k))
+            self.pick(bank).format(l=contact(k, self.rng) if identity else label(k), v=self.value(v, k))
             for k, v in pairs
         ]
-        lead = self.pick(
-            (
-                "Sure, ", "Yes — ", "Of course: ", "", "", "OK, ", "Certainly: ", "Right, ", "Here you go: ",
-                "No problem — ", "Ah yes, ", "Let me see — ", "Happy to: ", "Sure thing: ", "Yes, of course, ",
-            )
-        )  # fmt: skip
+        lead = self.pick(_INFORM_LEAD)
         body = join(parts)
         return cap(lead + body) + "."
+
+    def inform_instead(self, asked: list[str], pairs: list[tuple[str, Any]]) -> str:
+        """Asked for one way of identifying, the user gives the one they know instead."""
+        what = join([contact(s, self.rng) for s in asked], "or")
+        k, v = pairs[0]
+        name = contact(k, self.rng)
+        frames = _INSTEAD_TERSE if self.terse else _INSTEAD
+        return cap(self.pick(frames).format(asked=what, l=name, L=cap(name), v=self.value(v, k)))
 
     # ------------------------------------------------------------------ agent
     def agent_greeting(self) -> str:
         return self.pick(_AGENT_HELLO)
 
     def identify(self, things: str, slots: list[str]) -> str:
-        slot = join([label(s) for s in slots], "or")
-        if slot.endswith(" number") or "email" in slot or "phone" in slot:
-            slot = (
-                slot.replace("email", "email address")
-                .replace("phone", "phone number")
-                .replace("number number", "number")
-            )
+        slot = join([contact(s, self.rng) for s in slots], "or")
         return self.pick(_IDENTIFY).format(things=things, slot=slot)
 
     def ask(self, slots: list[str]) -> str:
@@ -1588,14 +2406,24 @@ class Phrasing:
             return f"{self.pick(_CONFIRM_HEAD)} {attach(summary, tail)}"
         return f"{self.pick(_CONFIRM_HEAD)} {summary} {cap(tail)}"
 
-    def yes_to(self, value: str) -> str:
-        """A yes that echoes part of what was restated."""
+    def yes_to(self, value: str, field: str = "") -> str:
+        """A yes that echoes part of what was restated (the value, and now and then its field)."""
         if not value or self.rng.random() < 0.35:
             return self.yes()
+        if field and not self.terse and self.rng.random() < 0.45:
+            return self.pick(_YES_FIELD).format(v=value, f=field, F=cap(field))
         if self.terse:
-            return self.pick(("Yes, {v}.", "{V} — yes.", "Yes — {v}, go.", "Correct, {v}.")).format(
-                v=value, V=cap(value)
-            )
+            return self.pick(
+                (
+                    "Yes, {v}.",
+                    "{V} — yes.",
+                    "Yes — {v}, go.",
+                    "Correct, {v}.",
+                    "{V}, yes, go.",
+                    "Yes: {v}.",
+                    "Yep, {v}.",
+                )
+            ).format(v=value, V=cap(value))
         return self.pick(
             (
                 "Yes, that's right, {v} — go ahead.",
@@ -1613,6 +2441,18 @@ class Phrasing:
                 "Sounds good, {v} it is.",
                 "Yes, {v} — thank you for checking.",
                 "That's correct: {v}, go ahead.",
+                "Yes, {v}. Please save it.",
+                "{V}, that's right — go ahead.",
+                "Yes — {v} is what I asked for.",
+                "Right, {v}. Please do.",
+                "Yes, {v} is fine — carry on.",
+                "Spot on, {v}. Go ahead.",
+                "Yes please, {v}.",
+                "That's right — {v}. Thanks.",
+                "Yes, {v}, that's the one.",
+                "Correct, {v} — please put it through.",
+                "Yes, go ahead with {v}.",
+                "Sure, {v} — go ahead.",
             )
         ).format(v=value, V=cap(value))
 
@@ -1645,6 +2485,14 @@ class Phrasing:
         if first_name and self.rng.random() < 0.7:
             head += f", {first_name}"
         tail = self.pick(_AGENT_BYE_MID)
-        if recap and self.rng.random() < 0.5:
-            return f"{head} — {recap.rstrip('.')}; {tail}!"
+        roll = self.rng.random()
+        if recap and roll < 0.25:
+            if self.rng.random() < 0.5:
+                return f"{head} — {recap.rstrip('.')}; {tail}!"
+            said = recap[:1].lower() + recap[1:] if _lowers(recap.split(" ", 1)[0]) else recap
+            return f"{head}. {self.pick(_RECAP)} {said} {cap(tail)}!"
+        if roll < 0.6:
+            return f"{head}. {cap(tail)}!"
+        if roll < 0.75:
+            return f"{head}! {self.pick(_AGENT_BYE_MORE)} {cap(tail)}."
         return f"{head}, and {tail}!"

@@ -53,7 +53,16 @@ from simulator.offline.acts import (
     Request,
     Verify,
 )
-from simulator.offline.language import Phrasing, attach, dash_case, format_value, label, value_forms
+from simulator.offline.language import (
+    Phrasing,
+    attach,
+    dash_case,
+    field_name,
+    field_words,
+    format_value,
+    label,
+    value_forms,
+)
 
 __all__ = ["OfflineUser", "offline_user_brain"]
 
@@ -197,7 +206,7 @@ class OfflineUser:
         asks = [a for a in acts if isinstance(a, Ask)]
         wanted = [s for a in asks for s in a.slots] if acts else self._slots_asked_in(text)
         if wanted and self.pending is not None and self.pending.kind != "final":
-            self._inform(turn, wanted)
+            self._inform(turn, wanted, [a.step for a in asks])
             return turn
         if self.pending is None:
             return self._finish(turn)
@@ -271,7 +280,7 @@ class OfflineUser:
                 self.pending = _Pending("verify", item, target)
                 turn.acts.append(Verify(step=target, fields=fields))
                 turn.text += self.say.unsure(
-                    label(fields[0]), format_value(expected, fields[0], currency=self.say.currency)
+                    field_words(fields[0], expected), format_value(expected, fields[0], currency=self.say.currency)
                 )
                 self._feedback(turn, FeedbackKind.CONFIRMATION_REQUEST, item, target, "asks to double-check")
                 return turn
@@ -307,7 +316,7 @@ class OfflineUser:
                     self.say.wrong()
                     + " "
                     + "; ".join(
-                        f"the {label(k)} should be {format_value(v, k, currency=self.say.currency)}"
+                        f"the {field_name(k)} should be {format_value(v, k, currency=self.say.currency)}"
                         for k, v in wrong.items()
                     ).capitalize()
                     + "."
@@ -317,7 +326,7 @@ class OfflineUser:
                 )
                 return turn
         turn.acts.append(Affirm())
-        echo = ""
+        echo, field = "", ""
         for confirm in confirms:
             for k, v in confirm.args.items():
                 if (
@@ -328,8 +337,9 @@ class OfflineUser:
                 ):
                     if _said_in(v, self.said):
                         echo = format_value(v, k, currency=self.say.currency)
+                        field = field_words(k, v)
                         break
-        turn.text = self.say.yes_to(echo)
+        turn.text = self.say.yes_to(echo, field)
         return turn
 
     def _echo(self, acts: list[Act]) -> str:
@@ -411,6 +421,17 @@ class OfflineUser:
                 f"Fair enough. Could you do {words} then?",
                 f"Hmm, right. {words.capitalize()} will have to do.",
                 f"I didn't know that. Make it {words}, then.",
+                f"OK, in that case {words}.",
+                f"Right — {words} instead, please.",
+                f"That's a shame. {words.capitalize()} is fine, then.",
+                f"No problem, let's say {words}.",
+                f"Oh well. Can we do {words} instead?",
+                f"I see — then I'll take {words}.",
+                f"Ah, I didn't realise. {words.capitalize()}, please.",
+                f"Fine, {words} it is.",
+                f"Understood. Let's go for {words}.",
+                f"Oh, OK. Would {words} work?",
+                f"Then {words} — that should be all right.",
             ]
         )
         self._feedback(
@@ -434,6 +455,7 @@ class OfflineUser:
         if marker:
             turn.text += marker + " "
         self._ask_next(turn, lowercase=marker.endswith((",", " and")))
+        turn.text = _ONE_QUICK.sub(r"\1: ", turn.text)  # "Also, quickly: quick one: what's ..." says it once
         if before.strip() and self.rng.random() < 0.6:
             turn.text = attach(before.strip(), turn.text.strip())
         else:
@@ -497,13 +519,25 @@ class OfflineUser:
             self.started.add(task.id)
             turn.started_tasks.append(task.id)
 
-    def _inform(self, turn: UserTurn, wanted: list[str]) -> None:
+    def _inform(self, turn: UserTurn, wanted: list[str], steps: list[str] | None = None) -> None:
         facts = self._current_facts()
         known = [(s, facts[s]) for s in wanted if s in facts]
+        identity = self.scenario.user.facts if self.scenario.user else {}
+        instead = False
         if not known:
             # Asked for one way of identifying; give the one the user knows.
-            identity = self.scenario.user.facts if self.scenario.user else {}
             known = [(k, v) for k, v in identity.items() if any(_close(k, w) for w in wanted)][:1]
+        if not known:
+            # Asked, to find their account, for a detail they do not have: they offer the one they
+            # know (a lookup by what the user knows alone: no earlier result goes into it).
+            for sid in steps or []:
+                step = self.steps.get(sid)
+                if step is None or step.refs:
+                    continue
+                mine = [(k, facts[k]) for k in step.arguments if k in facts and k not in _CONTROL]
+                if mine and len(mine) == len(step.arguments):
+                    known, instead = mine[:1], True
+                    break
         if not known and self.pending is not None:
             items = self.agenda if self.scenario.mode is Mode.TASK_ORIENTED else [self.pending.item]
             sids = [sid for it in items for sid in it.sub.steps]
@@ -513,7 +547,10 @@ class OfflineUser:
         if known:
             self.told.update(_key(k, v) for k, v in known)
             turn.acts.append(Inform(args=dict(known)))
-            turn.text = self.say.inform(known)
+            if instead:
+                turn.text = self.say.inform_instead(wanted, known)
+            else:
+                turn.text = self.say.inform(known, identity=all(k in identity for k, _ in known))
         else:
             turn.text = self.say.dont_know()
             turn.acts.append(Inform(args={}))
@@ -622,10 +659,20 @@ class OfflineUser:
                 )
             )
         if problem == "missing":
-            turn.text = f"{self.say.missing()} Could you try again?"
+            again = self.say.pick(
+                ["Could you try again?", "Can you have another go?", "Would you try once more?", "Please try again."]
+            )
+            turn.text = f"{self.say.missing()} {again}"
             self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "the database does not show the change")
         elif problem == "error":
-            turn.text = self.say.pick(["That gave an error.", "Something went wrong there."]) + " Please try again."
+            turn.text = self.say.pick(
+                [
+                    "That gave an error. Please try again.",
+                    "Something went wrong there. Please try again.",
+                    "Hmm, that errored. Could you try again?",
+                    "That didn't work — can you give it another go?",
+                ]
+            )
             self._feedback(turn, FeedbackKind.MISSING, item, failing[-1], "the agent reported an error")
         else:
             turn.text = (
@@ -637,6 +684,14 @@ class OfflineUser:
                         "Could you look at it once more?",
                         "Please check that again.",
                         "Try again, please.",
+                        "Would you mind having another look?",
+                        "Can you take a second look?",
+                        "Could you check it properly?",
+                        "Please look it up again.",
+                        "Can you double-check it for me?",
+                        "Mind checking again?",
+                        "Could you go over it again?",
+                        "Would you look again, please?",
                     ]
                 )
             )
@@ -858,6 +913,7 @@ def _questions(text: str) -> str:
 
 
 _SENTENCE_END = re.compile(r"[.!?]")
+_ONE_QUICK = re.compile(r"(?i)\b(quick(?:ly| one)?): quick one: ")
 
 
 def _asks_to_confirm(text: str) -> bool:

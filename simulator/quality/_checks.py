@@ -18,7 +18,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.quality._text import Evidence, forms_of, label_words, mentions, number_tokens, stem, word_tokens
+from simulator.quality._text import (
+    Evidence,
+    contains,
+    forms_of,
+    label_words,
+    mentions,
+    number_tokens,
+    remove,
+    stem,
+    word_tokens,
+)
 from simulator.quality._view import DialogueView, Msg
 
 __all__ = ["CONTROL_ARGUMENTS", "DialogueChecks", "check_dialogue"]
@@ -377,17 +387,20 @@ def _check_answer(out: DialogueChecks, answer: str, rows: list[dict[str, Any]], 
     asked = {c for c in columns if _asked(c, words, asked_text)}
     # What was asked for (or names the thing) is taken out of the answer first, so a value that
     # happens to equal it (a patient id of 30 beside 30 minutes, a day inside a date) is not counted.
+    # All of them together, longest first: "ORD-10073" goes before the 73 of an order id inside
+    # it (which would leave a "100" behind), and the result is the same whatever the order.
     full = answer.lower()
     low = full
+    forms: set[str] = set()
     for row in rows:
         for column in asked:
             value = row.get(column)
             if value is None or isinstance(value, bool):
                 continue
             strings, digits = forms_of(value)
-            for form in sorted([*strings, *digits], key=len, reverse=True):
-                if len(form) >= 2 and form in low:
-                    low = low.replace(form, " ")
+            forms.update(f for f in (*strings, *digits) if len(f) >= 2)
+    for form in sorted(forms, key=lambda f: (-len(f), f)):
+        low = remove(low, form)
     numbers = number_tokens(low)
     tokens = set(word_tokens(low))
     reported: set[str] = set()
@@ -424,6 +437,6 @@ def _mentions_exactly(text: str, tokens: set[str], numbers: set[str], value: Any
         if len(form) <= 5 and " " not in form:
             if form in tokens:
                 return True
-        elif form in text:
+        elif contains(text, form):
             return True
     return False

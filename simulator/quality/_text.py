@@ -13,10 +13,12 @@ from typing import Any
 
 __all__ = [
     "Evidence",
+    "contains",
     "forms_of",
     "label_words",
     "mentions",
     "number_tokens",
+    "remove",
     "sentences",
     "stem",
     "word_tokens",
@@ -172,6 +174,49 @@ def forms_of(value: Any) -> tuple[list[str], list[str]]:
     return sorted(out), []
 
 
+def contains(text: str, form: str) -> bool:
+    """``form`` in ``text``; a form that starts or ends with a digit not as part of a longer
+    number ("may 20" is not in "may 2026", nor "3 may" in "13 may")."""
+    if not form:
+        return False
+    head, tail = form[0].isdigit(), form[-1].isdigit()
+    if not head and not tail:
+        return form in text
+    start = text.find(form)
+    while start >= 0:
+        end = start + len(form)
+        if not (head and start > 0 and text[start - 1].isdigit()) and not (
+            tail and end < len(text) and text[end].isdigit()
+        ):
+            return True
+        start = text.find(form, start + 1)
+    return False
+
+
+def remove(text: str, form: str) -> str:
+    """``text`` with every whole occurrence of ``form`` (as :func:`contains` finds them) blanked out."""
+    if not form:
+        return text
+    head, tail = form[0].isdigit(), form[-1].isdigit()
+    if not head and not tail:
+        return text.replace(form, " ")
+    out: list[str] = []
+    at = 0
+    start = text.find(form)
+    while start >= 0:
+        end = start + len(form)
+        if not (head and start > 0 and text[start - 1].isdigit()) and not (
+            tail and end < len(text) and text[end].isdigit()
+        ):
+            out += [text[at:start], " "]
+            at = end
+            start = text.find(form, end)
+        else:
+            start = text.find(form, start + 1)
+    out.append(text[at:])
+    return "".join(out)
+
+
 class Evidence:
     """What has been said or returned so far, grown message by message, searchable for a value."""
 
@@ -200,7 +245,7 @@ class Evidence:
         if any(n in self._numbers for n in numbers):
             return True
         text = self.text
-        return any(s in text for s in strings)
+        return any(contains(text, s) for s in strings)
 
 
 def mentions(text: str, value: Any, numbers: set[str] | None = None) -> bool:
@@ -208,4 +253,4 @@ def mentions(text: str, value: Any, numbers: set[str] | None = None) -> bool:
     strings, nums = forms_of(value)
     if nums and any(n in (numbers if numbers is not None else number_tokens(text)) for n in nums):
         return True
-    return any(s in text for s in strings if len(s) >= 2)
+    return any(contains(text, s) for s in strings if len(s) >= 2)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, ValueRef
-from simulator.offline.language import entity, format_value, is_code, label
+from simulator.offline.language import entity, is_code, label
 from simulator.offline.planner._base import Anchor, Draft, Skip
 from simulator.offline.schema_view import Table
 from toolservers.sql import quote_ident
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Found", "find_own", "find_public", "name_column"]
 
+#: Things a user does themselves, said as "the loan I had borrowed on ...".
+_DONE_BY_ME = frozenset({"placed", "booked", "ordered", "requested", "made", "opened"})
 _NAME_HINTS = ("name", "title", "label", "medication", "flight_number", "number", "reference", "code")
 
 
@@ -58,14 +60,21 @@ def _date_columns(table: Table) -> list[str]:
 
 def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *, fits: Any = None) -> Found:
     """One of the user's rows of ``table`` (directly owned: the table points at the user)."""
-    if anchor is not None and anchor.table == table.name and table.pk and (fits is None or fits(anchor.row)):
-        return Found(
-            ValueRef(step=anchor.step, field=table.pk, row=anchor.index),
-            anchor.row,
-            f"that {entity(table.name)}",
-            [],
-            [],
+    if anchor is not None and anchor.table == table.name and table.pk:
+        # The row as it is now: a later task may have changed it since the anchor was taken
+        # (an appointment cancelled after it was booked), and what it may become depends on that.
+        now = p.query_rows(
+            f"SELECT * FROM {quote_ident(table.name)} WHERE {quote_ident(table.pk)} = :pk",
+            {"pk": anchor.row.get(table.pk)},
         )
+        if now and (fits is None or fits(now[0])):
+            return Found(
+                ValueRef(step=anchor.step, field=table.pk, row=anchor.index),
+                now[0],
+                f"that {entity(table.name)}",
+                [],
+                [],
+            )
     fk = _owner_fk(p, table)
     if fk is None or p.user is None or table.pk is None:
         raise Skip
@@ -94,8 +103,11 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
     if fk in props:
         for col in table.enums:
             if col in props and sum(1 for r in mine if r.get(col) == target.get(col)) == 1:
-                v = format_value(target[col], col)
-                ways.append(({col: target[col]}, {fk: 1}, f"my {v} {thing}", [col]))
+                v = p.say.value(target[col], col)
+                said = [f"my {v} {thing}", f"my {v} {thing}", f"the {v} {thing}"]
+                if col.lower() in {"status", "state"}:
+                    said += [f"my {thing} that's {v}", f"the {thing} that's {v}", f"my {thing} that is {v}"]
+                ways.append(({col: target[col]}, {fk: 1}, p.words.choice(said), [col]))
         for col in _date_columns(table):
             lo, hi = f"min_{col}", f"max_{col}"
             if (
@@ -104,11 +116,29 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
                 and target.get(col)
                 and sum(1 for r in mine if r.get(col) == target[col]) == 1
             ):
-                when = format_value(target[col], col)
+                when = p.say.value(target[col], col)
                 verb = label(col).removesuffix(" on").removesuffix(" at").removesuffix(" date")
-                words = (
-                    f"my {thing} on {when}" if col in {"date", "day"} or verb == col else f"my {thing} {verb} on {when}"
-                )
+                if col in {"date", "day"} or verb == col:
+                    words = p.words.choice([f"my {thing} on {when}", f"the {thing} on {when}", f"my {when} {thing}"])
+                elif verb.endswith("ed"):  # borrowed, placed: what was done then
+                    words = p.words.choice(
+                        [
+                            f"my {thing} {verb} on {when}",
+                            f"my {thing} {verb} on {when}",
+                            f"the {thing} {verb} on {when}",
+                            f"my {thing} that was {verb} on {when}",
+                            f"the {thing} I had {verb} on {when}" if verb in _DONE_BY_ME else f"my {thing} from {when}",
+                        ]
+                    )
+                else:  # due: a state
+                    words = p.words.choice(
+                        [
+                            f"my {thing} {verb} on {when}",
+                            f"my {thing} {verb} on {when}",
+                            f"the {thing} {verb} on {when}",
+                            f"my {thing} that's {verb} on {when}",
+                        ]
+                    )
                 ways.append(({lo: target[col], hi: target[col]}, {fk: 1}, words, [lo, hi]))
         order = props.get("order_by", {}).get("enum", [])
         dated = [c for c in _date_columns(table) if c in order]
@@ -116,7 +146,15 @@ def find_own(p: Planner, d: Draft, table: Table, anchor: Anchor | None = None, *
             values = [str(r[col]) for r in mine if r.get(col) is not None]
             if values and str(target.get(col)) == max(values) and values.count(str(target[col])) == 1:
                 verb = label(col).removesuffix(" on").removesuffix(" at")
-                ways.append(({"order_by": col, "descending": True, "limit": 1}, {fk: 1}, f"my most recent {thing}", []))
+                latest = p.words.choice(
+                    [
+                        f"my most recent {thing}",
+                        f"my latest {thing}",
+                        f"my newest {thing}",
+                        f"the most recent {thing} on my account",
+                    ]
+                )
+                ways.append(({"order_by": col, "descending": True, "limit": 1}, {fk: 1}, latest, []))
                 break
         for col, c in table.columns.items():
             if c.numeric or c.pk or col in table.fks or col in table.enums or c.is_date or col not in props:
@@ -184,7 +222,7 @@ def find_public(p: Planner, d: Draft, table: Table, *, fits: Any = None) -> Foun
                 lo, hi = f"min_{col}", f"max_{col}"
                 if lo in props and hi in props and target.get(col):
                     args.update({lo: target[col], hi: target[col]})
-                    words = f"{words} on {format_value(target[col], col)}"
+                    words = f"{words} on {p.say.value(target[col], col)}"
                     step = ChainStep(id=sid, tool=search.name, arguments=args)
                     found = p.run(step, {})
                     break

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.offline.language import Phrasing, cap, field_name, format_value, join, label
+from simulator.offline.language import Phrasing, cap, field_name, field_words, format_value, join, label
 
-__all__ = ["ask_fields", "field_list", "frame", "pairs"]
+__all__ = ["ask_fields", "change_field", "field_list", "frame", "pairs"]
 
 
 def field_list(fields: list[str]) -> str:
@@ -30,6 +30,10 @@ _ASK_TERSE = (
     "Check {thing}: {fields}?",
     "{Fields} on {thing}?",
     "Quick one — {fields} of {thing}?",
+    "{thing}: what's {fields}?",
+    "What's {fields} of {thing}?",
+    "{Fields} — {thing}, please.",
+    "Look up {thing}: {fields}.",
 )
 _ASK = (
     "What's {fields} of {thing}?",
@@ -59,6 +63,20 @@ _ASK = (
     "I'm trying to find out {fields} of {thing}.",
     "Can you look into {thing} for me? I want {fields}.",
     "What is {fields} of {thing}, please?",
+    "Could you check {thing} for me? I'd like {fields}.",
+    "What does {thing} say for {fields}?",
+    "I'm curious about {thing} — what's {fields}?",
+    "Can you find {thing} and read me {fields}?",
+    "Would you tell me {fields} of {thing}?",
+    "Let me know {fields} of {thing}, please.",
+    "I'd like {fields} of {thing}, if you can find it.",
+    "Could you see what {fields} of {thing} is?",
+    "Any idea what {fields} of {thing} is?",
+    "I need {fields} for {thing} — can you check?",
+    "Can you confirm {fields} of {thing} for me?",
+    "Quick one: {fields} of {thing}?",
+    "Would you look up {fields} of {thing}?",
+    "What have you got as {fields} of {thing}?",
 )
 _ASK_VERBOSE = (
     "I was wondering if you could help me with {thing} — I'd really like to know {fields}.",
@@ -71,6 +89,9 @@ _ASK_VERBOSE = (
     "I've been going through my things and realised I don't know {fields} of {thing}. Could you help?",
     "Would you mind terribly checking {thing}? What I need is {fields}.",
     "My memory isn't what it was — what's {fields} of {thing}?",
+    "I'm trying to get my records straight — could you tell me {fields} of {thing}?",
+    "I don't have the paperwork to hand, so could you look up {fields} of {thing} for me?",
+    "It's a small thing, but I'd like to know {fields} of {thing}.",
 )
 
 
@@ -103,3 +124,56 @@ def frame(
 
 def value(say: Phrasing, v: Any, column: str = "") -> str:
     return format_value(v, column, currency=say.currency)
+
+
+_CHANGE_TERSE = (
+    "Set the {f} of {thing} to {v}.",
+    "Change the {f} of {thing} to {v}, please.",
+    "{Thing}: {f} to {v}.",
+    "{Thing} — make the {f} {v}.",
+    "The {f} on {thing} should be {v}.",
+    "{F} of {thing} to {v}, please.",
+    "Update {thing}: {f} {v}.",
+)
+_CHANGE = (
+    "Could you change the {f} of {thing} to {v}?",
+    "Please update the {f} on {thing} to {v}.",
+    "I'd like the {f} of {thing} changed to {v}.",
+    "Can you set the {f} for {thing} to {v}?",
+    "The {f} of {thing} should be {v} — could you change it?",
+    "Could you make the {f} of {thing} {v}?",
+    "I'd like to set the {f} on {thing} to {v}.",
+    "Please switch the {f} of {thing} to {v}.",
+    "Can the {f} of {thing} be changed to {v}?",
+    "Would you put {v} as the {f} of {thing}?",
+    "I need the {f} on {thing} to be {v}.",
+    "For {thing}, could the {f} be {v} instead?",
+    "{Thing} needs its {f} changed to {v} — can you do that?",
+    "Could you update {thing} so that the {f} is {v}?",
+    "Is it possible to change the {f} of {thing} to {v}?",
+    "I'd like {thing} to have {v} as its {f}.",
+    "Would you mind changing the {f} on {thing} to {v}?",
+    "Can you amend {thing}? The {f} should read {v}.",
+    "I want the {f} of {thing} to say {v}, please.",
+    "There's a change for {thing}: the {f} is {v} now.",
+)
+_CHANGE_VERBOSE = (
+    "Something has changed on my side, so could you update the {f} of {thing} to {v}, please?",
+    "I've realised the {f} on {thing} is out of date — would you change it to {v}?",
+    "I hope this is a simple one: the {f} of {thing} ought to be {v}. Could you sort that out?",
+    "If it's not too much bother, I'd like the {f} on {thing} changed to {v}.",
+    "I was looking at {thing} and the {f} isn't right any more; could you make it {v}?",
+)
+
+
+def change_field(say: Phrasing, column: str, thing: str, v: str, value: object = None) -> str:
+    """A request to set ``column`` of ``thing`` to ``v``: the field as a person names it ("the
+    closing time", "the number of renewals"), in one of the register's frames."""
+    name = field_words(column, value)  # "the number of renewals", not "the renewals ... to 4"
+    if say.terse:
+        bank: tuple[str, ...] = _CHANGE_TERSE
+    elif say.verbose:
+        bank = _CHANGE_VERBOSE + _CHANGE[:7]
+    else:
+        bank = _CHANGE
+    return cap(say.pick(bank).format(f=name, F=cap(name), thing=thing, Thing=cap(thing), v=v))

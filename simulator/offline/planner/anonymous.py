@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from schemas import ChainStep, ExpectedValue, SqlAssertion
-from simulator.offline.language import format_value, label
+from simulator.offline.language import label
 from simulator.offline.planner._base import Anchor, Draft, Skip
 from simulator.offline.planner._find import find_public, name_column
 from simulator.offline.planner._words import ask_fields, frame
@@ -63,7 +63,7 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     if not p.run(step, {}):
         raise Skip
     d.steps.append(step)
-    v = format_value(new, column)
+    v = p.say.value(new, column)
     text = frame(
         p.say,
         (f"Set the {label(column)} of {found.words} to {v}.",),
@@ -115,7 +115,7 @@ def create(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     if not made:
         raise Skip
     d.steps.append(step)
-    pairs = ", ".join(f"the {label(k)} {format_value(v, k)}" for k, v in args.items())
+    pairs = ", ".join(f"the {label(k)} {p.say.value(v, k)}" for k, v in args.items())
     noun = table.name.rstrip("s").replace("_", " ")
     text = frame(
         p.say,

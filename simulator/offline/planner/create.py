@@ -22,7 +22,7 @@ from toolservers.sql import quote_ident
 if TYPE_CHECKING:
     from simulator.offline.planner.planner import Planner
 
-__all__ = ["create"]
+__all__ = ["create", "today_of"]
 
 _REASONS = (
     "a routine check-up",
@@ -37,7 +37,8 @@ _REASONS = (
 _TODAY = dt.date(2026, 5, 4)
 
 
-def _today(p: Planner) -> dt.date:
+def today_of(p: Planner) -> dt.date:
+    """The day the rules call today (an outside database without one: 4 May 2026)."""
     if p.policy is not None and p.policy.today:
         return dt.date.fromisoformat(p.policy.today)
     return _TODAY
@@ -138,7 +139,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             elif kind == "derived":
                 allowed = allowed[:1]  # a CHECK list is written in life-cycle order: a new row starts at the first
             args[name] = p.rng.choice(allowed)
-            v = format_value(args[name], name)
+            v = p.say.value(args[name], name)
             phrases.append(
                 p.words.choice(
                     [
@@ -150,7 +151,9 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
                     ]
                 )
                 if name != "status"
-                else p.words.choice([f"status {v}", f"marked as {v}", f"with the status {v}", f"set to {v}"])
+                else p.words.choice(
+                    [f"status {v}", f"marked as {v}", f"with the status {v}", f"set to {v}", f"as {v}", f"marked {v}"]
+                )
             )
         elif "date" in name or "\\d{4}" in pattern or schema.get("format") in {"date", "date-time"}:
             dates.append(name)
@@ -160,7 +163,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             ints.append(name)
         elif kind_of == "number":
             args[name] = _borrow(p, table, name) if name in table.columns else 1.0
-            phrases.append(f"{label(name)} {format_value(args[name], name, currency=p.say.currency)}")
+            phrases.append(f"{label(name)} {p.say.value(args[name], name)}")
         else:
             if name == "reason" and kind == "composite":
                 args[name] = p.rng.choice(_REASONS)
@@ -172,7 +175,7 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
                 )[0][0] and isinstance(value, str):
                     value = "".join(str(p.rng.randrange(10)) if ch.isdigit() else ch for ch in value)
                 args[name] = value
-                phrases.append(f"{label(name)} {format_value(value, name)}")
+                phrases.append(f"{label(name)} {p.say.value(value, name)}")
             else:
                 raise Skip
         stated.append(name) if name in args else None
@@ -190,10 +193,10 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         limit = min(int(schema.get("maximum", 3)), 3)
         args[name] = p.rng.randint(1, max(1, limit))
         stated.append(name)
-    today = _today(p)
+    today = today_of(p)
     # A new row's dates in the table's order: the first is the day it is made (a loan's
-    # borrowed-on day), each later one as far after it as is usual in the table (due three
-    # weeks later), so the dates are coherent.
+    # borrowed-on day, today or a few days ago), each later one as far after it as is usual
+    # in the table (due three weeks later), so the dates are coherent.
     dates.sort(key=lambda n: list(table.columns).index(n) if n in table.columns else len(table.columns))
     gaps = {n: _usual_gap(p, table, dates[0], n) for n in dates[1:]} if kind == "derived" and dates else {}
     if kind == "derived" and dates and (p.policy is None or not p.policy.today):
@@ -202,11 +205,14 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         if latest and dates[0] in table.columns:
             today = dt.date.fromisoformat(str(latest)[:10])
     for _ in range(30):
+        # A plain row records something of the past few days (most often today: a loan taken
+        # out on Thursday and not yet on the account), its later dates the usual gap after it.
+        start = today - dt.timedelta(days=p.rng.choice((0, 0, 0, 1, 1, 2, 3, 4, 5, 6)))
         for name in dates:
             if kind == "composite":
                 day = today + dt.timedelta(days=p.rng.randint(1, 24))
             else:
-                day = today + dt.timedelta(days=gaps.get(name, 0))
+                day = start + dt.timedelta(days=gaps.get(name, 0))
             args[name] = day.isoformat()
         for name in times:
             args[name] = f"{p.rng.randint(8, 16):02d}:{p.rng.choice(['00', '30'])}"
@@ -218,14 +224,17 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         raise Skip
     for name in dates:
         stated.append(name)
-        when = format_value(args[name], name)
+        when = p.say.value(args[name], name)
         if name in {"date", "day"} or name.endswith("_date"):
             phrases.append(p.words.choice([f"on {when}", f"for {when}"]))
         elif name.lower().endswith(("_on", "_at")):
             # The label is a verb phrase ("borrowed on", "due on"): said as it is, never "the borrowed on".
-            frames = [f"{label(name)} {when}", f"{label(name)} {when}"]
+            verb = label(name).rsplit(" ", 1)[0]
+            frames = [f"{label(name)} {when}", f"{label(name)} {when}", f"{verb} {when}"]
             if not name.lower().split("_", 1)[0].endswith("ed"):
                 frames.append(f"with the {field_name(name)} {when}")
+                if name.lower().endswith("_on"):
+                    frames.append(f"{verb} by {when}")
             phrases.append(p.words.choice(frames))
         else:
             phrases.append(
@@ -259,12 +268,26 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         detour.step = sid
     d.detour = detour
     noun = entity(table.name)
-    verb = tool.name.split("_", 1)[0] if kind == "composite" else "add"
-    obj = a(tool.name.split("_", 1)[1].replace("_", " ")) if kind == "composite" else f"a new {noun}"
-    body = join(phrases, "and")
+    if kind == "composite":
+        verb, obj = tool.name.split("_", 1)[0], a(tool.name.split("_", 1)[1].replace("_", " "))
+    else:  # a plain row: added, recorded or registered
+        verb = p.words.choice(["add", "add", "add", "record", "register"])
+        obj = p.words.choice([f"a new {noun}", f"a new {noun}", a(noun)])
+    # What it is for comes first ("for copy C1"); the rest in the order the user thinks of it.
+    firsts = [x for x in phrases if x.startswith("for ")]
+    rest = [x for x in phrases if not x.startswith("for ")]
+    p.words.shuffle(rest)
+    body = join([*firsts, *rest], "and")
     text = frame(
         p.say,
-        (f"{verb.capitalize()} {obj} {body}.", f"Need to {verb} {obj}: {body}.", f"{cap(obj)}, please: {body}."),
+        (
+            f"{verb.capitalize()} {obj} {body}.",
+            f"Need to {verb} {obj}: {body}.",
+            f"{cap(obj)}, please: {body}.",
+            f"{cap(obj)} — {body}.",
+            f"Can you {verb} {obj}? {cap(body)}.",
+            f"{verb.capitalize()} {obj}, {body}, please.",
+        ),
         (
             f"I'd like to {verb} {obj} {body}.",
             f"Could you {verb} {obj} for me, {body}?",
@@ -280,10 +303,20 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
             f"I'd like {obj}, please: {body}.",
             f"Would you be able to {verb} {obj}, {body}?",
             f"Please could you {verb} {obj}? The details: {body}.",
+            f"I'd like you to {verb} {obj}, {body}.",
+            f"Is it possible to {verb} {obj} {body}?",
+            f"Could we {verb} {obj}? It should be {body}.",
+            f"Can you put {obj} in for me? {cap(body)}.",
+            f"I'm hoping you can {verb} {obj} — {body}.",
+            f"Would you mind {_gerund(verb)} {obj}, {body}?",
+            f"Please {verb} {obj} for me: {body}.",
         ),
         (
             f"I've been meaning to do this for a while: could you {verb} {obj} {body}?",
             f"Would you be able to {verb} {obj} for me? It would be {body}.",
+            f"I wonder if you could help me {verb} {obj}; it's {body}.",
+            f"Right, so I'd like to {verb} {obj}. The details are: {body}.",
+            f"If it's not too much trouble, could you {verb} {obj} for me — {body}?",
         ),
     )
     key = table.key
@@ -331,6 +364,13 @@ def _attempt(p: Planner, d: Draft, tool_name: str, table: Table, kind: str) -> N
         d.finals[len(d.checks) - 1] = final
         d.anchors.append(Anchor(sid, table.name, rows[0]))
     d.purposes.append(f"{verb} {obj} {body}")
+
+
+def _gerund(verb: str) -> str:
+    """``add`` -> ``adding``, ``place`` -> ``placing``, ``book`` -> ``booking``."""
+    if verb == "add":
+        return "adding"
+    return (verb[:-1] if verb.endswith("e") and not verb.endswith("ee") else verb) + "ing"
 
 
 def _usual_gap(p: Planner, table: Table, first: str, later: str) -> int:

@@ -18,7 +18,7 @@ from schemas import ChainStep, ExpectedValue, ValueRef
 from simulator.offline.language import cap, entity, format_value, label
 from simulator.offline.planner._base import Anchor, Draft, Skip, final_assertion, first_that_plans
 from simulator.offline.planner._find import Found, find_own, find_public
-from simulator.offline.planner._words import frame
+from simulator.offline.planner._words import change_field, frame
 from simulator.offline.schema_view import Table
 from toolservers.sql import quote_ident
 
@@ -97,7 +97,7 @@ def _finish(
     d.purposes.append(purpose + " (which the rules do not allow)")
 
 
-def _change_words(p: Planner, verb: str | None, column: str, thing: str, v: str) -> str:
+def _change_words(p: Planner, verb: str | None, column: str, thing: str, value: Any) -> str:
     if verb:
         return frame(
             p.say,
@@ -105,16 +105,7 @@ def _change_words(p: Planner, verb: str | None, column: str, thing: str, v: str)
             (f"Please {verb} {thing}.", f"I'd like to {verb} {thing}.", f"Could you {verb} {thing} for me?"),
             (f"Something came up, so I'd really like to {verb} {thing} — could you do that?",),
         )
-    return frame(
-        p.say,
-        (f"Set the {label(column)} of {thing} to {v}.", f"Change the {label(column)} of {thing} to {v}, please."),
-        (
-            f"Could you change the {label(column)} of {thing} to {v}?",
-            f"Please set the {label(column)} on {thing} to {v}.",
-            f"I'd like the {label(column)} of {thing} to be {v}.",
-        ),
-        (f"I was hoping you could change the {label(column)} of {thing} to {v} — would that be possible?",),
-    )
+    return change_field(p.say, column, thing, p.say.value(value, column), value)
 
 
 def _transition(p: Planner, d: Draft) -> None:
@@ -138,7 +129,7 @@ def _transition(p: Planner, d: Draft) -> None:
     current = found.row.get(column)
     d.steps[-1].report = [column]
     d.values.append(ExpectedValue(step=found.steps[-1], name=column, value=current))
-    text = _change_words(p, verb, column, found.words, format_value(target, column))
+    text = _change_words(p, verb, column, found.words, target)
     rule = f"{table.name}.{column} {current} cannot become {target}"
     _finish(p, d, table, found, step, text, rule, f"change {found.words} to {format_value(target, column)}", [column])
 
@@ -165,7 +156,7 @@ def _not_editable(p: Planner, d: Draft) -> None:
         raise Skip
     target = values[-1]
     step = _write(p, table, column, target, found)
-    text = _change_words(p, None, column, found.words, format_value(target, column))
+    text = _change_words(p, None, column, found.words, target)
     rule = f"{table.name}.{column} is not the user's to change"
     _finish(p, d, table, found, step, text, rule, f"change the {label(column)} of {found.words}", [column])
 
@@ -211,7 +202,7 @@ def _not_owned(p: Planner, d: Draft) -> None:
         column, value = target
         write = _write(p, table, column, value, found)
         verb = write.tool.split("_", 1)[0] if write.tool in p.policy.tools else None
-        text = _change_words(p, verb, column, thing, format_value(value, column))
+        text = _change_words(p, verb, column, thing, value)
         cols = [column]
     else:
         fields = [f for f in table.informative() if row.get(f) is not None][:1]
@@ -281,7 +272,7 @@ def _public_change(p: Planner, d: Draft) -> None:
         raise Skip
     target = p.rng.choice(values)
     step = _write(p, table, column, target, found)
-    text = _change_words(p, None, column, found.words, format_value(target, column))
+    text = _change_words(p, None, column, found.words, target)
     rule = f"{table.name} are public rows the user cannot change"
     _finish(p, d, table, found, step, text, rule, f"change the {label(column)} of {found.words}", [column])
 

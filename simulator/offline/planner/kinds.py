@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from schemas import ChainStep, ChangeOfMind, Detour, ExpectedValue, Refinement, SqlAssertion, ToolSpec, ValueRef
 from schemas.policy import ToolRule
 from simulator.offline._inflect import plural
-from simulator.offline.language import cap, entity, format_value, is_flag, label
+from simulator.offline.language import cap, entity, field_name, format_value, is_flag, label, total_of
 from simulator.offline.planner._base import Anchor, Draft, Skip, rows_of
 from simulator.offline.planner._find import Found, find_own, name_column
-from simulator.offline.planner._words import ask_fields, field_list, frame
+from simulator.offline.planner._words import ask_fields, change_field, field_list, frame
 from simulator.offline.schema_view import Table
 from toolservers.sql import quote_ident
 
@@ -151,6 +151,14 @@ def lookup_via(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             f"Would you look up which {noun} {found.words} belongs to?" + (f" And {asked}, please." if asked else ""),
             f"For {found.words}, which {noun} is it?" + (f" I'd like {asked} too." if asked else ""),
             f"Could you check the {noun} on {found.words}" + (f" and give me {asked}?" if asked else "?"),
+            f"What {noun} is {found.words} with?" + (f" And {asked}?" if asked else ""),
+            f"Can you see which {noun} {found.words} is linked to?" + (f" I'd like {asked} as well." if asked else ""),
+            f"I'd like to know the {noun} behind {found.words}" + (f", plus {asked}." if asked else "."),
+            f"Which {noun} does {found.words} go with?" + (f" And could you tell me {asked}?" if asked else ""),
+            f"Could you find out the {noun} for {found.words}" + (f" and {asked}?" if asked else "?"),
+            f"Tell me the {noun} on {found.words}, please." + (f" {cap(asked)} too." if asked else ""),
+            f"Would you check {found.words} for its {noun}?" + (f" Also {asked}." if asked else ""),
+            f"Which {noun} is attached to {found.words}?" + (f" I also need {asked}." if asked else ""),
         ),
         (
             f"I can't remember which {noun} {found.words} was with — could you look that up"
@@ -259,38 +267,55 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     things = plural(entity(target.name))
     kids = plural(entity(child))
     if words is None:
+        mine = p.words.choice(
+            [f"my {kids}", f"my {kids}", f"my {kids}", f"the {kids} on my account", f"the {kids} I have"]
+        )
         text = frame(
             p.say,
             (
-                f"Which {things} are on my {kids}?",
-                f"{cap(things)} for my {kids}?",
+                f"Which {things} are on {mine}?",
+                f"{cap(things)} for {mine}?",
                 f"My {kids}: which {things}?",
-                f"{cap(things)} on my {kids}, please.",
-                f"List the {things} of my {kids}.",
+                f"{cap(things)} on {mine}, please.",
+                f"List the {things} of {mine}.",
+                f"{cap(things)} behind {mine}?",
+                f"Which {things} — {mine}?",
             ),
             (
-                f"Which {things} are on my {kids} — just the {label(tname)}, please?",
-                f"Could you list the {label(tname)} of each {entity(target.name)} on my {kids}?",
-                f"Can you tell me which {things} my {kids} are for?",
-                f"I'd like to see my {kids} — which {things} are they?",
-                f"What {things} are my {kids} for?",
-                f"Could you run through my {kids} and name the {things}?",
-                f"Which {things} do my {kids} cover? The {label(tname)} is enough.",
-                f"For my {kids}, which {things} are involved?",
-                f"Which {things} go with my {kids}?",
-                f"Could you check my {kids} and tell me the {things}?",
-                f"I'm trying to remember which {things} my {kids} are for — can you look?",
-                f"What are the {things} behind my {kids}?",
-                f"Would you look up my {kids} and say which {things} they are?",
-                f"Can you pull up my {kids}? I need to know the {things}.",
+                f"Which {things} are on {mine} — just the {label(tname)}, please?",
+                f"Could you list the {label(tname)} of each {entity(target.name)} on {mine}?",
+                f"Can you tell me which {things} {mine} are for?",
+                f"I'd like to see {mine} — which {things} are they?",
+                f"What {things} are {mine} for?",
+                f"Could you run through {mine} and name the {things}?",
+                f"Which {things} do {mine} cover? The {label(tname)} is enough.",
+                f"For {mine}, which {things} are involved?",
+                f"Which {things} go with {mine}?",
+                f"Could you check {mine} and tell me the {things}?",
+                f"I'm trying to remember which {things} {mine} are for — can you look?",
+                f"What are the {things} behind {mine}?",
+                f"Would you look up {mine} and say which {things} they are?",
+                f"Can you pull up {mine}? I need to know the {things}.",
                 f"Tell me which {things} I have {kids} for, please.",
                 f"My {kids} — which {things} do they relate to?",
-                f"Would you list the {things} for each of my {kids}?",
-                f"Do you know which {things} are attached to my {kids}?",
+                f"Would you list the {things} for each of {mine}?",
+                f"Do you know which {things} are attached to {mine}?",
+                f"Could you tell me what {things} go with {mine}?",
+                f"I'd like the {things} on {mine}, please.",
+                f"Can you go through {mine} and give me the {things}?",
+                f"What {things} are on {mine}? Just the {label(tname)} of each.",
+                f"Would you check which {things} {mine} are for?",
+                f"Which {things} are linked to {mine}?",
+                f"I need a list of the {things} on {mine}.",
+                f"Can you look at {mine} and name the {things} for me?",
+                f"For each of {mine}, which {entity(target.name)} is it?",
+                f"I'd like to know which {things} {mine} involve.",
             ),
             (
-                f"I've lost track a bit — could you go through my {kids} and tell me which {things} they're for?",
-                f"Would you mind listing my {kids}? I mostly need the {label(tname)} of each {entity(target.name)}.",
+                f"I've lost track a bit — could you go through {mine} and tell me which {things} they're for?",
+                f"Would you mind listing {mine}? I mostly need the {label(tname)} of each {entity(target.name)}.",
+                f"I'm getting my paperwork in order and I need to know which {things} {mine} are for.",
+                f"Could you help me with {mine}? I'd like to know which {things} they relate to.",
             ),
         )
     else:
@@ -347,7 +372,7 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         raise Skip
     d.steps.append(step)
     things = plural(entity(table.name))
-    v = format_value(value, column)
+    v = p.say.value(value, column)
     status = column in {"status", "state"}
     what = f"are {v}" if status else f"have the {label(column)} {v}"
     d.values.append(ExpectedValue(step=sid, name="count", value=rows[0]["count"]))
@@ -358,7 +383,16 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         total = totals[0]
         report.append(total)
         d.values.append(ExpectedValue(step=sid, name=total, value=rows[0][total]))
-        extra = f" And what is their total {label(total.removeprefix('total_'))}?".replace("total total", "total")
+        noun, unit = total_of(total)
+        if unit and noun:
+            extra = p.words.choice(
+                [f" And what's their total {noun}, in {unit}?", f" And how many {unit} do they add up to?"]
+            )
+        elif unit:
+            extra = f" And how many {unit} is that altogether?"
+        else:
+            extra = p.words.choice([f" And what is their total {noun}?", f" And what does their {noun} add up to?"])
+            extra = extra.replace("total total", "total").replace("their total add up", "it all add up")
     step.report = report
     steps = [sid]
     search = p.tool("search", table.name)
@@ -401,6 +435,12 @@ def count(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             f"Do you know how many of my {things} {what}?",
             f"Could you check how many of my {things} {what}?",
             f"What's the number of my {things} that {what}?",
+            f"How many {things} do I have that {what}?",
+            f"Can you count my {things} that {what}?",
+            f"I'd like a count of my {things} that {what}.",
+            f"Would you tell me how many of my {things} {what}?",
+            f"Could you see how many {things} of mine {what}?",
+            f"How many of the {things} on my account {what}?",
         ),
         (
             f"Out of curiosity, how many of my {things} {what} at the moment?",
@@ -454,7 +494,7 @@ def browse(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     d.values.append(ExpectedValue(step=sid, name="count", value=len(rows)))
     d.values.append(ExpectedValue(step=sid, name=name, value=rows[0].get(name)))
     things = plural(entity(table.name))
-    v = format_value(value, column)
+    v = p.say.value(value, column)
     text = frame(
         p.say,
         (f"{cap(things)} with {label(column)} {v}?", f"List {things}, {label(column)} {v}."),
@@ -463,6 +503,11 @@ def browse(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             f"Can you show me the {things} whose {label(column)} is {v}?",
             f"Could you find {things} with {label(column)} {v} and tell me their {label(name)}?",
             f"I'm looking for {things} with the {label(column)} {v} — what do you have?",
+            f"What {things} do you have with the {label(column)} {v}?",
+            f"Could you list the {things} where the {label(column)} is {v}?",
+            f"Are there any {things} with the {label(column)} {v}? Which ones?",
+            f"Can you find me {things} whose {label(column)} is {v}?",
+            f"Which of your {things} have {v} as the {label(column)}?",
         ),
         (
             f"I'm browsing a bit today: which {things} have the {label(column)} {v}, by {label(name)}?",
@@ -565,9 +610,17 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
         col = table.columns[c]
         return "INT" in col.type and not col.pk and c not in table.fks and c not in table.enums
 
+    today = today_of(p).isoformat()
+
+    def ahead(c: str, row: dict[str, Any]) -> bool:
+        """A date still to come (a due date, an appointment): it can be moved; one in the past is history."""
+        col = table.columns[c]
+        value = row.get(c)
+        return col.is_date and c not in table.fks and isinstance(value, str) and value[:10] > today
+
     def changeable(row: dict[str, Any]) -> bool:
         return any(_moves(p, table, row, c) for c in policy.rules(table.name).editable if c in table.enums) or any(
-            (texty(c) or counted(c)) and _can_edit(p, table, row, c)
+            (texty(c) or counted(c) or ahead(c, row)) and _can_edit(p, table, row, c)
             for c in policy.rules(table.name).editable
             if c in table.columns
         )
@@ -596,6 +649,13 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             # A number is changed only where the database bounds it: the user first asks one
             # past the bound (a real CHECK error), then the highest that works.
             limit, values = _bounded(p, table, row, c)
+        elif ahead(c, row) and _can_edit(p, table, row, c):
+            # Moved a week or two later (a due date extended, an appointment put back), as the tool allows.
+            day = dt.date.fromisoformat(str(row[c])[:10])
+            later = [(day + dt.timedelta(days=n)).isoformat() + str(row[c])[10:] for n in (7, 14)]
+            update_tool = p.tool("update", table.name)
+            if update_tool is not None and c in p.params(update_tool) and table.pk:
+                values = [v for v in later if p.fails(update_tool.name, {table.pk: row[table.pk], c: v}) is None]
         if values:
             column = c
             break
@@ -632,7 +692,7 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     said = first if first is not None else final
     if limit is not None:
         d.change_of_mind = None
-    v = format_value(said, column)
+    v = p.say.value(said, column)
     if rule is not None:
         verb = tool.split("_", 1)[0]
         text = frame(
@@ -647,7 +707,7 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
                 f"I want to {verb} {found.words}.",
                 f"Is it possible to {verb} {found.words}?",
                 f"I'd like you to {verb} {found.words}, if you can.",
-                f"I need {found.words} {format_value(final, column)}, please.",
+                f"I need {found.words} {p.say.value(final, column)}, please.",
             ),
             (
                 f"My plans have changed, so I'd like to {verb} {found.words}, if that's possible.",
@@ -655,31 +715,12 @@ def update(p: Planner, d: Draft, anchor: Anchor | None) -> None:
             ),
         )
     else:
-        thing = found.words
-        text = frame(
-            p.say,
-            (f"Set the {label(column)} of {thing} to {v}.", f"Change the {label(column)} of {thing} to {v}, please."),
-            (
-                f"Could you change the {label(column)} of {thing} to {v}?",
-                f"Please update the {label(column)} on {thing} to {v}.",
-                f"I'd like the {label(column)} of {thing} changed to {v}.",
-                f"Can you set the {label(column)} for {thing} to {v}?",
-                f"The {label(column)} of {thing} should be {v} — could you change it?",
-                f"Could you make the {label(column)} of {thing} {v}?",
-                f"I'd like to set the {label(column)} on {thing} to {v}.",
-                f"Please switch the {label(column)} of {thing} to {v}.",
-                f"Can the {label(column)} of {thing} be changed to {v}?",
-            ),
-            (
-                f"Something has changed on my side, so could you update the {label(column)} of {thing} to {v}, please?",
-                f"I've realised the {label(column)} on {thing} is out of date — would you change it to {v}?",
-            ),
-        )
+        text = change_field(p.say, column, found.words, v, said)
     stated = [*found.stated, column] if rule is None else found.stated
     p.ask(d, [*found.steps, sid], "update", text, stated=stated)
     d.values.append(ExpectedValue(step=sid, name=column, value=final))
     d.checks.append(p.field_check(sid, table, column, row[table.pk], final))
-    d.purposes.append(f"change the {label(column)} of {found.words} to {format_value(final, column)}")
+    d.purposes.append(f"change the {field_name(column)} of {found.words} to {format_value(final, column)}")
     d.anchors.append(Anchor(sid, table.name, rows[0]))
 
 
@@ -752,7 +793,7 @@ def delete(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     d.purposes.append(f"remove {found.words}")
 
 
-from simulator.offline.planner.create import create  # noqa: E402
+from simulator.offline.planner.create import create, today_of  # noqa: E402
 from simulator.offline.planner.forbidden import forbidden  # noqa: E402
 
 

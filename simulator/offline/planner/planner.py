@@ -128,11 +128,16 @@ class Planner:
             if "derived_policy" not in schema.memo:
                 schema.memo["derived_policy"] = derive_policy(executor.db.query)
             self.policy = schema.memo["derived_policy"]
+        from simulator.offline.planner.create import today_of
+
+        self.say.speak_dates(today_of(self).year)
         self.results: dict[str, list[dict[str, Any]]] = {}
         self.user: UserIdentity | None = user
         self.me_row: dict[str, Any] | None = None
         self.me_step: str | None = None
         self._kinds = KINDS
+        #: What each task planned so far does (its calls and their arguments), to plan none twice.
+        self._planned: set[tuple[tuple[str, str], ...]] = set()
         if self.policy is not None:
             self._pick_user()
         if self.user is None or not self._can_identify():
@@ -173,6 +178,9 @@ class Planner:
                 fn(self, draft, anchor)
                 if draft.loose:
                     raise Skip
+                signature = _signature(draft, self.me_step)
+                if signature in self._planned:
+                    raise Skip  # the same question twice in one conversation: nobody asks that
                 if (
                     self.turns_planned > _OPENING_TURNS
                     and self.turns_planned + turn_cost(draft) > self.max_turns * _TURN_SHARE
@@ -189,6 +197,7 @@ class Planner:
                 self.me_step, self.me_row = me_step, me_row
                 continue
             self.executor.db.conn.execute("RELEASE plan")
+            self._planned.add(signature)
             self.turns_planned += turn_cost(draft)
             if anchor is None or not any(anchor.step in str(s.refs) for s in draft.steps):
                 draft.follows = None
@@ -216,7 +225,12 @@ class Planner:
         scored.sort(key=lambda x: -x[0])
         top = scored[: max(1, len(scored) // 3)]
         self.me_row = self.rng.choice(top)[1]
-        key = next(c for c in policy.identify_by if self.me_row.get(c))
+        # People know different things about their account (an email, a phone number, a card
+        # number): the user remembers one of the ways the rules identify them.
+        search = self.schema.tools.get("search", users.name)
+        props = search.input_schema.get("properties", {}) if search is not None else {}
+        keys = [c for c in policy.identify_by if self.me_row.get(c) and c in props]
+        key = self.rng.choice(keys) if keys else next(c for c in policy.identify_by if self.me_row.get(c))
         self.user = UserIdentity(
             table=users.name,
             column=users.pk,
@@ -443,6 +457,15 @@ class Planner:
             detour=d.detour,
             forbidden=d.forbidden,
         )
+
+
+def _signature(d: Draft, me_step: str | None) -> tuple[tuple[str, str], ...]:
+    """What a task does: its calls with their arguments (finding the user aside)."""
+    return tuple(
+        (s.tool, msgspec.json.encode(s.resolved or s.arguments, order="sorted").decode())
+        for s in d.steps
+        if s.id != me_step
+    )
 
 
 def _as_told(values: list[ExpectedValue]) -> list[ExpectedValue]:

@@ -8,6 +8,8 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import mcp
 import pytest
@@ -27,6 +29,7 @@ from simulator.offline.agent import OfflineAgent
 from simulator.offline.scenarios import build_scenario
 from tests.conftest import shop_environment
 from tests.simulator.conftest import DOMAINS, Dialogue, done_as_the_user_sees
+from tests.simulator.offline._sample import library_environment
 from toolservers import build_tool_server
 
 pytestmark = pytest.mark.anyio
@@ -88,6 +91,83 @@ async def test_asks_for_a_withheld_argument_instead_of_calling(shop: Environment
             Report(step="s0", tool="get_customer", ok=True, values={"name": "Alan Turing"})
         ]
         assert "Alan Turing" in turn.text
+
+
+async def test_the_question_that_identifies_the_user_does_not_depend_on_what_they_know(
+    domain_envs: dict[str, Environment],
+) -> None:
+    """Asked to find a user who knows their email, or one who knows their phone number, the
+    agent asks the same question: one or more of the ways the rules allow, its own choice."""
+    env = domain_envs["retail"]
+    assert env.rules is not None and len(env.rules.identify_by) > 1
+    server = build_tool_server(env)
+    try:
+        async with mcp.Client(server.server) as client:
+            tools = (await client.list_tools()).tools
+            seen = set()
+            for seed in range(12):
+                asked = []
+                for known in env.rules.identify_by:
+                    agent = OfflineAgent(client.call_tool, tools, rng=random.Random(seed), rules=env.rules)
+                    turn = await agent.respond("", [Request(step="s0", tool="search_customers", withheld=[known])])
+                    asked.append((turn.text, [a.slots for a in of(turn.acts, Ask)]))
+                assert len(set(map(str, asked))) == 1, asked
+                (slots,) = asked[0][1]
+                assert set(slots) <= set(env.rules.identify_by)
+                seen.add(tuple(slots))
+            assert len(seen) > 1
+    finally:
+        server.close()
+
+
+async def test_asked_to_redo_finding_the_user_without_a_way_to_find_them_it_asks(
+    domain_envs: dict[str, Environment],
+) -> None:
+    """A search of the users with nothing to search by would list everyone: the agent asks instead
+    of taking the first person it lists."""
+    env = domain_envs["retail"]
+    assert env.rules is not None
+    server = build_tool_server(env)
+    try:
+        async with mcp.Client(server.server) as client:
+            tools = (await client.list_tools()).tools
+            agent = OfflineAgent(client.call_tool, tools, rng=random.Random(0), rules=env.rules)
+            calls: list[str] = []
+            real = agent.call_tool
+
+            async def spy(name: str, arguments: dict[str, Any]) -> Any:
+                calls.append(name)
+                return await real(name, arguments)
+
+            agent.call_tool = spy
+            turn = await agent.respond("Please try again.", [Correct(step="s0", tool="search_customers", args={})])
+            assert calls == []
+            (ask,) = of(turn.acts, Ask)
+            assert ask.slots and set(ask.slots) <= set(env.rules.identify_by)
+    finally:
+        server.close()
+
+
+async def test_a_restatement_writes_a_date_the_way_the_user_did(tmp_path: Path) -> None:
+    """Said "3 May", restated "3 May"; said "3 May 2026", restated with the year. The values are the same."""
+    env = library_environment(tmp_path)
+    assert env.rules is not None
+    server = build_tool_server(env)
+    args = {"copy_id": 1, "member_id": 1, "borrowed_on": "2026-05-03", "due_on": "2026-05-24", "status": "active"}
+    try:
+        async with mcp.Client(server.server) as client:
+            tools = (await client.list_tools()).tools
+            for said, shown in (("3 May", "3 May"), ("3 May 2026", "3 May 2026")):
+                for seed in range(6):
+                    agent = OfflineAgent(client.call_tool, tools, rng=random.Random(seed), rules=env.rules)
+                    text = f"Please add a loan for copy 1, active, borrowed on {said} and due on 24 May 2026."
+                    turn = await agent.respond(text, [Request(step="s0", tool="create_loan", args=dict(args))])
+                    assert of(turn.acts, Confirm) == [Confirm(step="s0", tool="create_loan", args=args)]
+                    assert shown in turn.text and "24 May 2026" in turn.text, turn.text
+                    if shown == "3 May":
+                        assert "3 May 2026" not in turn.text
+    finally:
+        server.close()
 
 
 async def test_asks_for_a_required_argument_nobody_mentioned_then_restates_the_write(shop: Environment) -> None:

@@ -104,6 +104,34 @@ def test_chains_are_deep_and_use_known_tools(planned: list[tuple[Environment, Sc
     assert sum(lengths) / len(lengths) >= 2
 
 
+def test_users_identify_themselves_in_any_of_the_ways_the_rules_allow(
+    planned: list[tuple[Environment, Scenario]],
+) -> None:
+    """Not always by the first (the email): some users know their phone number instead."""
+    for name in DOMAINS:
+        keys = {
+            key
+            for env, scenario in planned
+            if env.domain == name and scenario.user is not None
+            for key in scenario.user.facts
+        }
+        rules = next(env.rules for env, _ in planned if env.domain == name)
+        assert rules is not None and keys <= set(rules.identify_by) and len(keys) > 1, (name, keys)
+
+
+def test_no_scenario_asks_the_same_thing_twice(domain_envs: dict[str, Environment]) -> None:
+    """The same calls with the same arguments (finding the user aside) are one request, asked once."""
+    for name in DOMAINS:
+        for index in range(30):
+            scenario = build_scenario(domain_envs[name], index=index, seed=11)
+            me = scenario.tasks[0].chain[0].id
+            seen = set()
+            for task in scenario.tasks:
+                calls = tuple((s.tool, repr(sorted(s.resolved.items()))) for s in task.chain if s.id != me)
+                assert calls not in seen, (scenario.id, task.id)
+                seen.add(calls)
+
+
 def test_scenarios_have_tasks_with_unique_ids(planned: list[tuple[Environment, Scenario]]) -> None:
     for _, scenario in planned:
         assert 1 <= len(scenario.tasks) <= 12, scenario.id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 
 import pytest
 
@@ -92,3 +93,26 @@ def test_new_rows_have_coherent_dates(library: Environment) -> None:
                     due = dt.date.fromisoformat(step.resolved["due_on"])
                     assert due > borrowed
     assert created > 0
+
+
+def test_new_plain_rows_are_dated_today_or_in_the_past_few_days(library: Environment) -> None:
+    """A loan is recorded the day it is taken out or a few days after, not always the same day."""
+    days = set()
+    for index in range(40):
+        for task in _plan(library, index, 1, count=6):
+            for step in task.chain:
+                if step.tool == "create_loan":
+                    days.add(dt.date.fromisoformat(step.resolved["borrowed_on"]))
+    latest = max(days)
+    assert len(days) > 2 and all(0 <= (latest - d).days <= 6 for d in days)
+
+
+def test_users_write_dates_their_own_way(library: Environment) -> None:
+    """Some write "3 May 2026", others "3 May" or "May 3" (the year left out, the date the same)."""
+    texts = " ".join(
+        sub.text for index in range(30) for task in _plan(library, index, index) for sub in task.sub_requests
+    )
+    months = "January|February|March|April|May|June|July|August|September|October|November|December"
+    assert re.search(rf"\b\d{{1,2}} ({months}) 2026\b", texts)
+    assert re.search(rf"\b\d{{1,2}} ({months})(?! \d)", texts)
+    assert re.search(rf"\b({months}) \d{{1,2}}\b(?!,? \d{{4}})", texts)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,40 @@ def test_dates_and_money_said_the_way_people_say_them_ground_the_iso_arguments()
     assert check_dialogue(view).ungrounded_calls == 0
 
 
+def test_a_date_inside_a_longer_number_is_not_said() -> None:
+    """Neither 20 May (the "may 20" of "may 2026") nor 3 May (the "3 may" of "13 may") is said by 7 May 2026."""
+    view = view_of(
+        record(
+            [
+                user("Book me on 7 May 2026, or on 13 May."),
+                agent("", ("c1", "book", {"date": "2026-05-20"})),
+                tool("c1", "book", {"ok": True}),
+                agent("", ("c2", "book", {"date": "2026-05-03"})),
+                tool("c2", "book", {"ok": True}),
+                agent("", ("c3", "book", {"date": "2026-05-13"})),
+                tool("c3", "book", {"ok": True}),
+                agent("Done."),
+            ]
+        )
+    )
+    checks = check_dialogue(view)
+    assert checks.ungrounded_examples == ["book.date='2026-05-20'", "book.date='2026-05-03'"]
+    rows = {"rows": [{"booking_id": 4, "date": "2026-05-20", "status": "confirmed"}]}
+    answer = check_dialogue(
+        view_of(
+            record(
+                [
+                    user("What's the status of my booking BK-4, the one I made on 7 May?"),
+                    agent("", ("c1", "search_bookings", {"reference": "BK-4"})),
+                    tool("c1", "search_bookings", rows),
+                    agent("Your booking made on 7 May 2026 is confirmed."),
+                ]
+            )
+        )
+    )
+    assert (answer.read_answers, answer.answers_with_unasked) == (1, 0)
+
+
 def test_fields_reported_but_never_asked_for_are_counted() -> None:
     rows = {"rows": [{"order_id": 10, "status": "shipped", "total": 45.5, "placed_on": "2026-05-02"}]}
     asked_status = [
@@ -108,6 +145,40 @@ def test_fields_reported_but_never_asked_for_are_counted() -> None:
         )
     )
     assert when.answers_with_unasked == 0
+
+
+def test_an_asked_value_inside_another_is_taken_out_whole_whatever_the_hash_order() -> None:
+    """The order number ORD-10073 holds the order id 73: taking the 73 out first would leave a
+    "100" that looks like the product's stock. The figures must not depend on the hash seed."""
+    script = """
+from simulator.quality._checks import check_dialogue
+from simulator.quality._view import view_of
+from tests.simulator.quality.test_quality import agent, record, tool, user
+rows = {"rows": [{"order_id": 73, "order_number": "ORD-10073", "total": 11.99}]}
+product = {"rows": [{"product_id": 5, "name": "Desk Lamp", "stock": 100}]}
+messages = [
+    user("Please order the Desk Lamp and tell me the total."),
+    agent("", ("c1", "search_products", {"name": "Desk Lamp"})),
+    tool("c1", "search_products", product),
+    agent("", ("c2", "place_order", {"product_id": 5})),
+    tool("c2", "place_order", rows),
+    agent("Done: the order number is ORD-10073 and the total is 11.99."),
+]
+c = check_dialogue(view_of(record(messages)))
+print(c.read_answers, c.answers_with_unasked)
+"""
+    seen = set()
+    for seed in ("1", "2", "3", "4"):
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[3],
+        )
+        seen.add(done.stdout.strip())
+    assert seen == {"1 0"}
 
 
 def test_steps_turns_and_errors_are_counted_per_request() -> None:
