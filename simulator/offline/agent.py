@@ -210,7 +210,7 @@ class OfflineAgent:
         if not t.asked and not self.confirming:
             first = (self.me or {}).get("first_name") or ""
             more = self.say.more(str(first))
-            if lines and self.rng.random() < (0.4 if len(" ".join(lines).split()) > 12 else 0.15):
+            if lines and self.rng.random() < (0.6 if len(" ".join(lines).split()) > 12 else 0.3):
                 more = ""  # a long answer often simply ends: not every turn closes with "anything else?"
             if not more:
                 pass
@@ -661,8 +661,17 @@ class OfflineAgent:
                 write.plain += f" ({listed})"
             parts.append(write.text)
             t.acts.append(Confirm(step=write.step, tool=write.tool, args=dict(write.args)))
-        t.lines.append(self.say.confirm(" ".join(cap(p) + "." for p in parts)))
+        asked = self._ask_directly(parts[0]) if len(parts) == 1 else ""
+        t.lines.append(asked or self.say.confirm(" ".join(cap(p) + "." for p in parts)))
         t.asked = True
+
+    def _ask_directly(self, restated: str) -> str:
+        """Now and then a plain "I'll ..." restatement is asked as one question instead, with no
+        lead-in or tail around it ("Shall I set the status of your hold to ready?")."""
+        body = next((restated[len(lead) + 1 :] for lead in _LEADS_LONGEST if restated.startswith(lead + " ")), "")
+        if not body or self.say.rng.random() >= 0.45:
+            return ""
+        return cap(self.say.pick(_ASK_DIRECT).format(b=body, B=cap(body)))
 
     async def _run_writes(self, t: _Turn) -> None:
         todo, self.confirming = self.confirming, []
@@ -1793,6 +1802,30 @@ _LEADS = (
     "I'm ready to go ahead and",
     "the idea would be to",
     "what I'd do is",
+)
+
+_LEADS_LONGEST = tuple(sorted(_LEADS, key=len, reverse=True))
+#: A restatement asked as a single question ({b}: what would be done, from its verb on).
+_ASK_DIRECT = (
+    "Shall I {b}?",
+    "Would you like me to {b}?",
+    "Do you want me to {b}?",
+    "Can I go ahead and {b}?",
+    "Is it OK to {b}?",
+    "Are you happy for me to {b}?",
+    "Should I {b}?",
+    "May I {b}?",
+    "OK to {b}?",
+    "Just to check, shall I {b}?",
+    "So, should I {b}?",
+    "Right — do you want me to {b}?",
+    "Before I do anything: shall I {b}?",
+    "{B} — is that what you want me to do?",
+    "{B}: is that right?",
+    "You'd like me to {b} — is that correct?",
+    "Am I right that you want me to {b}?",
+    "If I've understood, I should {b} — is that right?",
+    "Could you confirm I should {b}?",
 )
 
 
