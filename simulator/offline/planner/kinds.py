@@ -268,7 +268,17 @@ def related(p: Planner, d: Draft, anchor: Anchor | None) -> None:
     kids = plural(entity(child))
     if words is None:
         mine = p.words.choice(
-            [f"my {kids}", f"my {kids}", f"my {kids}", f"the {kids} on my account", f"the {kids} I have"]
+            [
+                f"my {kids}",
+                f"my {kids}",
+                f"my {kids}",
+                f"the {kids} on my account",
+                f"the {kids} I have",
+                f"the {kids} in my name",
+                f"the {kids} I've got",
+                f"the {kids} linked to my account",
+                f"the {kids} you have for me",
+            ]
         )
         text = frame(
             p.say,
