@@ -1,4 +1,4 @@
-"""Build a small public-library lending database that no built-in domain pack knows.
+"""Build a public-library lending database that no built-in domain pack knows.
 
     python examples/library_db.py library.sqlite            # seed 0
     python examples/library_db.py library.sqlite --seed 5
@@ -91,6 +91,10 @@ _BRANCHES = [
     ("Riverside Branch", "Hartwell"),
     ("Oakfield Branch", "Oakfield"),
     ("Northgate Library", "Northgate"),
+    ("Millbrook Community Library", "Millbrook"),
+    ("Harbour View Branch", "Port Ellis"),
+    ("Elmstead Reading Room", "Elmstead"),
+    ("Kingsmead Library", "Kingsmead"),
 ]
 _FIRST = [
     "Amelia",
@@ -117,6 +121,18 @@ _FIRST = [
     "Aiko",
     "Samir",
     "Greta",
+    "Bea",
+    "Ciaran",
+    "Ottilie",
+    "Rashid",
+    "Nadia",
+    "Henrik",
+    "Esme",
+    "Tobias",
+    "Imani",
+    "Wen",
+    "Marta",
+    "Idris",
 ]
 _LAST = [
     "Whitaker",
@@ -139,6 +155,16 @@ _LAST = [
     "Moreau",
     "Quinn",
     "Larsen",
+    "Achterberg",
+    "Fitzgerald",
+    "Papadopoulos",
+    "Iqbal",
+    "Runeberg",
+    "Delacroix",
+    "Mwangi",
+    "Carrington",
+    "Solberg",
+    "Amadi",
 ]
 _TITLES = {
     "fiction": [
@@ -148,6 +174,12 @@ _TITLES = {
         "The Glass Orchard",
         "Winter Harbour",
         "The Cartographer's Daughter",
+        "What the River Carried",
+        "The Quiet Season",
+        "Paper Birds over Lisbon",
+        "An Inventory of Clouds",
+        "The Weaver's Promise",
+        "Tuesdays at the Lighthouse",
     ],
     "mystery": [
         "The Ninth Key",
@@ -155,6 +187,11 @@ _TITLES = {
         "The Silent Witness",
         "Murder on the Night Ferry",
         "The Vanishing Curator",
+        "A Body in the Boathouse",
+        "The Clockmaker's Alibi",
+        "Seven Steps to the Cellar",
+        "The Case of the Borrowed Violin",
+        "Fog over Marrow Lane",
     ],
     "science": [
         "The Hidden Life of Cells",
@@ -162,6 +199,11 @@ _TITLES = {
         "A Short History of Light",
         "The Restless Earth",
         "Thinking in Numbers",
+        "The Secret Language of Bees",
+        "Oceans Without Maps",
+        "How Bridges Stand Up",
+        "The Chemistry of Cooking",
+        "Weather Makers",
     ],
     "history": [
         "The Silk Roads Revisited",
@@ -169,14 +211,32 @@ _TITLES = {
         "The Year of Revolutions",
         "Letters from the Front",
         "The Lost Cities of Anatolia",
+        "Bread and Barricades",
+        "The Mapmakers of Venice",
+        "A People's History of the Canal",
+        "Queens of the Nile",
+        "The Long Winter of 1947",
     ],
     "children": [
         "Pip and the Moon Balloon",
         "The Very Brave Hedgehog",
         "Luna Learns to Swim",
         "The Dragon Who Loved Books",
+        "Otto's Noisy Orchestra",
+        "The Snail Who Raced the Train",
+        "Grandma's Magic Umbrella",
+        "Ten Sleepy Penguins",
     ],
-    "travel": ["Walking the Camino", "Islands of the North", "A Year in Kyoto", "Rails Across the Andes"],
+    "travel": [
+        "Walking the Camino",
+        "Islands of the North",
+        "A Year in Kyoto",
+        "Rails Across the Andes",
+        "Slow Boats to Zanzibar",
+        "The Hidden Valleys of Georgia",
+        "Cycling the Danube",
+        "Desert Nights in Wadi Rum",
+    ],
 }
 _AUTHORS = [
     "Helen Marsh",
@@ -191,6 +251,18 @@ _AUTHORS = [
     "Peter Holm",
     "Ruth Abara",
     "Marcus Webb",
+    "Lena Fischer",
+    "Tariq Aziz",
+    "Beatrice Lowe",
+    "Hugo Marchetti",
+    "Olga Petrova",
+    "Samuel Adeyemi",
+    "Clare Donnelly",
+    "Jin-woo Park",
+    "Amara Nwosu",
+    "Felix Brandt",
+    "Maeve O'Connor",
+    "Rafael Duarte",
 ]
 
 TODAY = dt.date(2026, 5, 4)
@@ -218,7 +290,7 @@ def build_library(path: Path, *, seed: int = 0) -> Path:
             )
         members = []
         used: set[str] = set()
-        for i in range(1, 41):
+        for i in range(1, 151):
             first, last = rng.choice(_FIRST), rng.choice(_LAST)
             while f"{first} {last}" in used:
                 first, last = rng.choice(_FIRST), rng.choice(_LAST)
