@@ -1,0 +1,30 @@
+"""Picklable stand-ins for a plan's build, imported by the builder process (so: nothing heavy here)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Where:
+    """Says which process built each position; the builder process exits at ``die_at``, fails at ``fail_at``."""
+
+    die_at: int = -1
+    fail_at: int = -1
+    parent: int = field(default_factory=os.getpid)
+
+    def __call__(self, p: int) -> Any:
+        if p == self.die_at and os.getpid() != self.parent:
+            os._exit(3)
+        if p == self.fail_at:
+            raise ValueError(f"no scenario {p}")
+        return (p, os.getpid())
+
+
+def slow_here(p: int) -> Any:
+    """The local build: slower than the builder process takes to start, so that it gets used."""
+    time.sleep(0.02)
+    return (p, os.getpid())

@@ -1,0 +1,114 @@
+"""Scenarios planned in a builder process: the same scenarios, in order, none lost when it breaks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from simulator.run import builder as builder_module
+from simulator.run.builder import built_scenarios, uses_builder
+from simulator.run.config import RunConfig
+from simulator.run.dataset import iter_records
+from simulator.run.execute import execute_run
+from simulator.run.plan import prepare_run
+from tests.simulator.run.builder_helpers import Where, slow_here
+
+
+def _collect(remote: Callable[[int], Any], count: int, *, checked: list[int] | None = None) -> list[Any]:
+    seen = checked if checked is not None else []
+
+    def check(p: int, scenario: Any) -> Any:
+        seen.append(p)
+        return scenario
+
+    async def main() -> list[Any]:
+        gen = built_scenarios(iter(range(count)), slow_here, remote, count, check)  # type: ignore[arg-type]
+        return [s async for s in gen]
+
+    return anyio.run(main)
+
+
+@pytest.fixture
+def small_runs_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(builder_module, "MIN_SCENARIOS", 1)
+    monkeypatch.setattr(builder_module.os, "cpu_count", lambda: 2)
+
+
+def test_the_builder_is_used_only_for_a_plan_it_can_run_on_a_big_enough_run_with_a_core_to_spare(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(builder_module.os, "cpu_count", lambda: 2)
+    assert uses_builder(Where(), builder_module.MIN_SCENARIOS)
+    assert not uses_builder(Where(), builder_module.MIN_SCENARIOS - 1)
+    assert not uses_builder(None, 10**6)
+    monkeypatch.setattr(builder_module.os, "cpu_count", lambda: 1)
+    assert not uses_builder(Where(), 10**6)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("small_runs_too")
+def test_positions_come_in_order_from_both_processes_and_only_the_builders_are_checked() -> None:
+    checked: list[int] = []
+    out = _collect(Where(), 300, checked=checked)
+    assert [p for p, _ in out] == list(range(300))
+    remote = [p for p, pid in out if pid != os.getpid()]
+    assert remote, "the builder process planned nothing"
+    assert checked == remote
+    # Here until the builder was up, there from then on.
+    assert remote == list(range(remote[0], 300))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("small_runs_too")
+def test_a_builder_that_dies_loses_and_repeats_nothing() -> None:
+    out = _collect(Where(die_at=150), 300)
+    assert [p for p, _ in out] == list(range(300))
+    assert any(pid != os.getpid() for _, pid in out[:150])
+    assert all(pid == os.getpid() for _, pid in out[150:])
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("small_runs_too")
+def test_a_planning_error_in_the_builder_reaches_the_run() -> None:
+    with pytest.raises(ValueError, match="no scenario 250"):
+        _collect(Where(fail_at=250), 300)
+
+
+def _messages(out: Path) -> dict[str, Any]:
+    return {
+        r.id: (
+            [(m.role, m.content) for m in r.messages],
+            r.scenario,
+            r.outcomes,
+        )
+        for _, r in iter_records(out)
+    }
+
+
+@pytest.mark.slow
+def test_a_run_planned_in_the_builder_is_the_run_planned_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(out: Path) -> None:
+        prepared = prepare_run(RunConfig(dialogues=100, seed=9, out_dir=out))
+        summary = anyio.run(lambda: execute_run(prepared, progress=False))
+        assert summary.generated == 100
+
+    run(tmp_path / "here")
+    monkeypatch.setattr(builder_module, "MIN_SCENARIOS", 1)
+    monkeypatch.setattr(builder_module.os, "cpu_count", lambda: 2)
+    submitted: list[str] = []
+
+    class Counting(ProcessPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            submitted.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(builder_module, "ProcessPoolExecutor", Counting)
+    run(tmp_path / "there")
+    assert submitted[0] == "_ready" and "_build_one" in submitted  # (a few, at least, were planned there)
+    assert _messages(tmp_path / "here") == _messages(tmp_path / "there")
