@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -47,6 +50,17 @@ _build: Callable[[int], Scenario] | None = None
 def _start(build: Callable[[int], Scenario]) -> None:
     global _build
     _build = build
+    # Ctrl-C reaches the whole process group: the run stops its builder itself (or the
+    # builder sees the run's end of the pipe close), so the builder ignores it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_orphaned, args=(os.getppid(),), name="builder-watchdog", daemon=True).start()
+
+
+def _orphaned(parent: int) -> None:
+    """Exit once the run's process is gone (killed with -9, say): nobody else would stop the builder."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _ready() -> int:
@@ -100,22 +114,26 @@ async def built_scenarios(
                     broken = True
                     log.warning("the scenario builder process did not start (%s); planning here", ready.exception())
                 continue
-            while len(ahead) < AHEAD:
-                nxt = next(positions, None)
-                if nxt is None:
-                    break
-                ahead.append((nxt, pool.submit(_build_one, nxt)))
-            if not ahead:
-                break
-            p, future = ahead.popleft()
+            taken: list[int] = []
             try:
+                while len(ahead) < AHEAD:
+                    nxt = next(positions, None)
+                    if nxt is None:
+                        break
+                    taken.append(nxt)
+                    ahead.append((nxt, pool.submit(_build_one, nxt)))
+                    taken.clear()
+                if not ahead:
+                    break
+                p, future = ahead[0]
                 scenario = future.result() if future.done() else await _result(future)
             except BrokenProcessPool as exc:
                 log.warning("the scenario builder process stopped (%s); planning here", exc)
                 broken = True
-                positions = _chain([p, *(q for q, _ in ahead)], positions)
+                positions = _chain([*(q for q, _ in ahead), *taken], positions)
                 ahead.clear()
                 continue
+            ahead.popleft()
             yield check(p, scenario)
         clean = True
     finally:

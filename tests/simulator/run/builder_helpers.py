@@ -28,3 +28,25 @@ def slow_here(p: int) -> Any:
     """The local build: slower than the builder process takes to start, so that it gets used."""
     time.sleep(0.02)
     return (p, os.getpid())
+
+
+def hold_after_first_remote() -> None:
+    """Run the builder until it plans a position, print its pid, then wait to be killed."""
+    import sys
+
+    import anyio
+
+    from simulator.run import builder
+
+    builder.MIN_SCENARIOS = 1
+    builder.os.cpu_count = lambda: 2  # type: ignore[assignment]
+
+    async def main() -> None:
+        gen = builder.built_scenarios(iter(range(10**6)), slow_here, Where(), 10**6, lambda p, s: s)
+        async for _, pid in gen:
+            if pid != os.getpid():
+                sys.stdout.write(f"{pid}\n")
+                sys.stdout.close()
+                await anyio.sleep(3600)
+
+    anyio.run(main)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import anyio
+import psutil
 import pytest
 
 from simulator.run import builder as builder_module
@@ -112,3 +115,23 @@ def test_a_run_planned_in_the_builder_is_the_run_planned_here(tmp_path: Path, mo
     run(tmp_path / "there")
     assert submitted[0] == "_ready" and "_build_one" in submitted  # (a few, at least, were planned there)
     assert _messages(tmp_path / "here") == _messages(tmp_path / "there")
+
+
+@pytest.mark.slow
+def test_the_builder_process_exits_when_the_run_is_killed() -> None:
+    command = [
+        sys.executable,
+        "-c",
+        "from tests.simulator.run.builder_helpers import hold_after_first_remote as h; h()",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3]) as run:
+        try:
+            assert run.stdout is not None
+            builder_pid = int(run.stdout.readline())
+            assert psutil.pid_exists(builder_pid)
+            run.kill()
+            run.wait(timeout=10)
+            psutil.Process(builder_pid).wait(timeout=10)  # raises TimeoutExpired if it is still there
+        finally:
+            run.kill()
+    assert not psutil.pid_exists(builder_pid)
