@@ -15,14 +15,13 @@ interrupted and what it did. A second signal while stopping acts as usual (it ki
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import importlib.metadata
 import json
 import signal
 import time
 import traceback
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -48,7 +47,7 @@ from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
 from simulator.providers.fleet import EndpointStats, EndpointTally
-from simulator.run.builder import built_scenarios
+from simulator.run.builder import scenario_feed
 from simulator.run.collector import run_collector
 from simulator.run.config import record_failed
 from simulator.run.dataset import (
@@ -192,7 +191,7 @@ class Executor(Protocol):
     def run(self, work: Work, sink: RecordSink) -> Awaitable[None]: ...
 
 
-def _built(work: Work) -> AsyncGenerator[Scenario, None]:
+def _feed(work: Work) -> AbstractAsyncContextManager[AsyncIterator[Scenario]]:
     """The pending scenarios in order, planned in a builder process when the run is big enough."""
     plan = work.plan
 
@@ -201,7 +200,7 @@ def _built(work: Work) -> AsyncGenerator[Scenario, None]:
             raise AssertionError(f"scenario {index} has id {scenario.id!r}, its plan says {plan.id_of(index)!r}")
         return check_built(scenario, work.environments)
 
-    return built_scenarios(work.pending, work.build, plan.remote, work.total, check)
+    return scenario_feed(work.pending, work.build, plan.remote, work.total, check)
 
 
 class InProcess:
@@ -227,7 +226,7 @@ class InProcess:
                 for _ in range(workers):
                     tg.start_soon(worker, receive.clone(), dialogue_fn)
                 receive.close()
-                async with send, contextlib.aclosing(_built(work)) as scenarios:
+                async with send, _feed(work) as scenarios:
                     async for scenario in scenarios:
                         await send.send(scenario)
 

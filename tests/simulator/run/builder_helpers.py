@@ -42,11 +42,12 @@ def hold_after_first_remote() -> None:
     builder.os.cpu_count = lambda: 2  # type: ignore[assignment]
 
     async def main() -> None:
-        gen = builder.built_scenarios(iter(range(10**6)), slow_here, Where(), 10**6, lambda p, s: s)
-        async for _, pid in gen:
-            if pid != os.getpid():
-                sys.stdout.write(f"{pid}\n")
-                sys.stdout.close()
-                await anyio.sleep(3600)
+        feed = builder.scenario_feed(iter(range(10**6)), slow_here, Where(), 10**6, lambda p, s: s)
+        async with feed as scenarios:
+            async for _, pid in scenarios:
+                if pid != os.getpid():
+                    sys.stdout.write(f"{pid}\n")
+                    sys.stdout.close()
+                    await anyio.sleep(3600)
 
     anyio.run(main)
