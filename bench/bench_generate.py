@@ -27,6 +27,7 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+import psutil
 
 from schemas import Environment, Event, Mode, Scenario, UserMessage
 from schemas.errors import ToolError
@@ -238,13 +239,21 @@ async def _memory(pairs: list[tuple[Scenario, Environment]], live: int) -> tuple
     return (peak - before) / live, alive
 
 
-def _vm_hwm() -> int:
-    """Peak resident memory of this process so far, in bytes."""
-    with open(f"/proc/{os.getpid()}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
+def _vm_hwm(pid: int | None = None) -> int:
+    """Peak resident memory of this process (or ``pid``) so far, in bytes."""
+    try:
+        with open(f"/proc/{pid or os.getpid()}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        pass
     return 0
+
+
+def _children_hwm() -> int:
+    """Peak resident memory of this process's live children (a run's scenario builder), summed."""
+    return sum(_vm_hwm(child.pid) for child in psutil.Process().children(recursive=True))
 
 
 async def _rss_child(requested: int, stop_after: int, concurrency: int) -> dict[str, Any]:
@@ -257,6 +266,7 @@ async def _rss_child(requested: int, stop_after: int, concurrency: int) -> dict[
 
     started = time.perf_counter()
     first: list[float] = []
+    children: list[int] = []
     done = 0
     stop = anyio.Event()
 
@@ -266,7 +276,8 @@ async def _rss_child(requested: int, stop_after: int, concurrency: int) -> dict[
             first.append(time.perf_counter() - started)
         record = await run_dialogue(scenario, environment, config, **kw)
         done += 1
-        if done >= stop_after:
+        if done >= stop_after and not stop.is_set():
+            children.append(_children_hwm())  # the builder process, if the run has one
             stop.set()
         return record
 
@@ -282,7 +293,13 @@ async def _rss_child(requested: int, stop_after: int, concurrency: int) -> dict[
                 tg.start_soon(stopper)
                 await execute_run(prepare_run(config), dialogue_fn=dialogue, progress=False)
                 tg.cancel_scope.cancel()
-    return {"requested": requested, "recorded": done, "peak_rss": _vm_hwm(), "first_dialogue_s": first[0]}
+    return {
+        "requested": requested,
+        "recorded": done,
+        "peak_rss": _vm_hwm(),
+        "builder_rss": sum(children),
+        "first_dialogue_s": first[0],
+    }
 
 
 def rss_child(requested: int, stop_after: int, concurrency: int = 8) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import msgspec
 
@@ -14,7 +15,7 @@ from simulator.offline.schema_view import shared_schema
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
 
-__all__ = ["build_scenario", "build_scenarios", "make_persona", "scenario_id"]
+__all__ = ["OfflineScenarios", "build_scenario", "build_scenarios", "make_persona", "scenario_id"]
 
 _FIRST = [
     "Maya", "Jonas", "Aiko", "Ravi", "Lucía", "Tomasz", "Amara", "Chen", "Fatima", "Oliver", "Ingrid", "Kwame",
@@ -89,6 +90,29 @@ def build_scenario(
         seed=seed,
         user=planner.user,
     )
+
+
+@dataclass(frozen=True)
+class OfflineScenarios:
+    """Position ``p`` of a run's offline plan: ``build_scenario`` of scenario index ``indexes[p]``.
+
+    Plain data (picklable), so another process can build a run's scenarios from it.
+    """
+
+    environments: tuple[Environment, ...]
+    indexes: range
+    seed: int
+    mode: Mode
+    max_turns: int | None = None
+
+    def id_of(self, p: int) -> str:
+        i = self.indexes[p]
+        return scenario_id(self.environments[i % len(self.environments)].id, self.seed, i)
+
+    def __call__(self, p: int) -> Scenario:
+        i = self.indexes[p]
+        env = self.environments[i % len(self.environments)]
+        return build_scenario(env, index=i, seed=self.seed, mode=self.mode, max_turns=self.max_turns)
 
 
 def build_scenarios(

@@ -23,7 +23,7 @@ import msgspec
 
 from schemas.errors import ConfigError
 from simulator.providers._errors import BadResponse
-from simulator.providers._http import SdkShards, post_json, send_schema, send_with_sdk
+from simulator.providers._http import SdkShards, post_json, send_schema, send_with_sdk, tls_context
 from simulator.providers._registry import provider
 from simulator.providers._types import ChatToolCall, Request, Response, StopReason, TokenUsage
 from simulator.providers.settings import ProviderSettings
@@ -185,7 +185,11 @@ class AnthropicProvider:
         secret, base_url = self._secret, settings.base_url or DEFAULT_BASE_URL
         self._clients = SdkShards(
             lambda: anthropic.AsyncAnthropic(
-                api_key=secret, base_url=base_url, timeout=settings.timeout, max_retries=0
+                api_key=secret,
+                base_url=base_url,
+                timeout=settings.timeout,
+                max_retries=0,
+                http_client=anthropic.DefaultAsyncHttpxClient(verify=tls_context()),
             ),
             settings.max_concurrency,
         )

@@ -47,6 +47,7 @@ from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
 from simulator.providers.fleet import EndpointStats, EndpointTally
+from simulator.run.builder import scenario_feed
 from simulator.run.collector import run_collector
 from simulator.run.config import record_failed
 from simulator.run.dataset import (
@@ -165,7 +166,11 @@ class Work:
 
 def build_checked(plan: ScenarioPlan, index: int, environments: Mapping[str, Environment]) -> Scenario:
     """``plan.build(index)``, refused (UsageError) if the scenario's environment is not in ``environments``."""
-    scenario = plan.build(index)
+    return check_built(plan.build(index), environments)
+
+
+def check_built(scenario: Scenario, environments: Mapping[str, Environment]) -> Scenario:
+    """``scenario``, refused (UsageError) if its environment is not in ``environments``."""
     if scenario.environment_id not in environments:
         raise UsageError(
             f"scenario {scenario.id!r} uses environment {scenario.environment_id!r}, which the run does not have"
@@ -184,6 +189,18 @@ class Executor(Protocol):
     name: str
 
     def run(self, work: Work, sink: RecordSink) -> Awaitable[None]: ...
+
+
+def _feed(work: Work) -> AbstractAsyncContextManager[AsyncIterator[Scenario]]:
+    """The pending scenarios in order, planned in a builder process when the run is big enough."""
+    plan = work.plan
+
+    def check(index: int, scenario: Scenario) -> Scenario:
+        if scenario.id != plan.id_of(index):
+            raise AssertionError(f"scenario {index} has id {scenario.id!r}, its plan says {plan.id_of(index)!r}")
+        return check_built(scenario, work.environments)
+
+    return scenario_feed(work.pending, work.build, plan.remote, work.total, check)
 
 
 class InProcess:
@@ -209,8 +226,8 @@ class InProcess:
                 for _ in range(workers):
                     tg.start_soon(worker, receive.clone(), dialogue_fn)
                 receive.close()
-                async with send:
-                    for scenario in work.scenarios():
+                async with send, _feed(work) as scenarios:
+                    async for scenario in scenarios:
                         await send.send(scenario)
 
 

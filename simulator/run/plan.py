@@ -74,6 +74,9 @@ class ScenarioPlan:
     #: Whether the plan is small to send whatever its count (it builds from a seed and the
     #: environments), so that an executor may build scenarios where it runs them (Ray workers).
     portable: bool = False
+    #: ``build`` as plain data another process can run (picklable; the offline plan), or None.
+    #: A big run builds its scenarios with it in a second process (``simulator.run.builder``).
+    remote: Callable[[int], Scenario] | None = None
 
     def __len__(self) -> int:
         return self.count
@@ -241,25 +244,19 @@ def offline_plan(
     task at all is refused (ConfigError) before the run starts, as it was when every
     scenario was built up front.
     """
-    from simulator.offline.scenarios import build_scenario, scenario_id
+    from simulator.offline.scenarios import OfflineScenarios
 
     envs = tuple(environments)
     if not envs:
         raise ConfigError("no environments to generate over")
+    scenarios = OfflineScenarios(envs, indexes, seed, mode, max_turns)
     first: dict[int, Scenario] = {}
-
-    def id_of(p: int) -> str:
-        # build_scenario's ids: {environment_id}-{seed}-{index}; checked against every build below.
-        i = indexes[p]
-        return scenario_id(envs[i % len(envs)].id, seed, i)
+    id_of = scenarios.id_of  # build_scenario's ids: {environment_id}-{seed}-{index}; checked on every build
 
     def build(p: int) -> Scenario:
-        i = indexes[p]
-        scenario = first.pop(p, None) or build_scenario(
-            envs[i % len(envs)], index=i, seed=seed, mode=mode, max_turns=max_turns
-        )
+        scenario = first.pop(p, None) or scenarios(p)
         if scenario.id != id_of(p):
-            raise AssertionError(f"scenario {i} has id {scenario.id!r}, its plan says {id_of(p)!r}")
+            raise AssertionError(f"scenario {indexes[p]} has id {scenario.id!r}, its plan says {id_of(p)!r}")
         return scenario
 
     # One per environment met first (a shard may skip some environments altogether).
@@ -271,7 +268,7 @@ def offline_plan(
             first[p] = build(p)
         if len(checked) == len(envs) or p >= 4 * len(envs):
             break
-    return ScenarioPlan(len(indexes), id_of, build, unique=True, portable=True)
+    return ScenarioPlan(len(indexes), id_of, build, unique=True, portable=True, remote=scenarios)
 
 
 # --------------------------------------------------------------------------- planning with models

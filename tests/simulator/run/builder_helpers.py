@@ -1,0 +1,53 @@
+"""Picklable stand-ins for a plan's build, imported by the builder process (so: nothing heavy here)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Where:
+    """Says which process built each position; the builder process exits at ``die_at``, fails at ``fail_at``."""
+
+    die_at: int = -1
+    fail_at: int = -1
+    parent: int = field(default_factory=os.getpid)
+
+    def __call__(self, p: int) -> Any:
+        if p == self.die_at and os.getpid() != self.parent:
+            os._exit(3)
+        if p == self.fail_at:
+            raise ValueError(f"no scenario {p}")
+        return (p, os.getpid())
+
+
+def slow_here(p: int) -> Any:
+    """The local build: slower than the builder process takes to start, so that it gets used."""
+    time.sleep(0.02)
+    return (p, os.getpid())
+
+
+def hold_after_first_remote() -> None:
+    """Run the builder until it plans a position, print its pid, then wait to be killed."""
+    import sys
+
+    import anyio
+
+    from simulator.run import builder
+
+    builder.MIN_SCENARIOS = 1
+    builder.os.cpu_count = lambda: 2  # type: ignore[assignment]
+
+    async def main() -> None:
+        feed = builder.scenario_feed(iter(range(10**6)), slow_here, Where(), 10**6, lambda p, s: s)
+        async with feed as scenarios:
+            async for _, pid in scenarios:
+                if pid != os.getpid():
+                    sys.stdout.write(f"{pid}\n")
+                    sys.stdout.close()
+                    await anyio.sleep(3600)
+
+    anyio.run(main)
