@@ -114,6 +114,30 @@ def tls_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
+def sdk_shards(
+    client: Callable[..., _C],
+    http_client: Callable[..., Any],
+    *,
+    api_key: str,
+    base_url: str,
+    timeout: float,
+    in_flight: int,
+) -> SdkShards[_C]:
+    """Official SDK clients for one endpoint (``client``: ``AsyncOpenAI`` or ``AsyncAnthropic``,
+    ``http_client``: that SDK's ``DefaultAsyncHttpxClient``), SDK retries off (the LLM client
+    retries, once, for everyone), all on the process's one TLS context."""
+    return SdkShards(
+        lambda: client(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=http_client(verify=tls_context()),
+        ),
+        in_flight,
+    )
+
+
 async def post_json(client: Any, path: str, body: Mapping[str, Any], extra: Mapping[str, Any] | None) -> Any:
     """POST ``body`` (plus ``extra`` keys) through an official SDK client's public ``post``.
 

@@ -23,7 +23,7 @@ import msgspec
 
 from schemas.errors import ConfigError
 from simulator.providers._errors import BadResponse
-from simulator.providers._http import SdkShards, post_json, send_schema, send_with_sdk, tls_context
+from simulator.providers._http import post_json, sdk_shards, send_schema, send_with_sdk
 from simulator.providers._registry import provider
 from simulator.providers._types import ChatToolCall, Request, Response, StopReason, TokenUsage
 from simulator.providers.settings import ProviderSettings
@@ -183,15 +183,13 @@ class AnthropicProvider:
             raise ConfigError("anthropic: no API key; set ANTHROPIC_API_KEY or pass --api-key")
         self._secret = settings.api_key.reveal()
         secret, base_url = self._secret, settings.base_url or DEFAULT_BASE_URL
-        self._clients = SdkShards(
-            lambda: anthropic.AsyncAnthropic(
-                api_key=secret,
-                base_url=base_url,
-                timeout=settings.timeout,
-                max_retries=0,
-                http_client=anthropic.DefaultAsyncHttpxClient(verify=tls_context()),
-            ),
-            settings.max_concurrency,
+        self._clients = sdk_shards(
+            anthropic.AsyncAnthropic,
+            anthropic.DefaultAsyncHttpxClient,
+            api_key=secret,
+            base_url=base_url,
+            timeout=settings.timeout,
+            in_flight=settings.max_concurrency,
         )
         self._warned: set[str] = set()
 

@@ -33,7 +33,7 @@ from simulator.providers._errors import (
     BadResponse,
     ProviderRejected,
 )
-from simulator.providers._http import SdkShards, post_json, send_schema, send_with_sdk, tls_context
+from simulator.providers._http import post_json, sdk_shards, send_schema, send_with_sdk
 from simulator.providers._registry import provider
 from simulator.providers._types import (
     ChatToolCall,
@@ -278,15 +278,13 @@ class OpenAIProvider:
         else:
             raise ConfigError("openai: no API key; set OPENAI_API_KEY or pass --api-key")
         self._secret = key
-        self._clients = SdkShards(
-            lambda: openai.AsyncOpenAI(
-                api_key=key,
-                base_url=base_url,
-                timeout=settings.timeout,
-                max_retries=0,
-                http_client=openai.DefaultAsyncHttpxClient(verify=tls_context()),
-            ),
-            settings.max_concurrency,
+        self._clients = sdk_shards(
+            openai.AsyncOpenAI,
+            openai.DefaultAsyncHttpxClient,
+            api_key=key,
+            base_url=base_url,
+            timeout=settings.timeout,
+            in_flight=settings.max_concurrency,
         )
         #: The structured mode that worked, per model.
         self.modes: dict[str, StructuredMode] = {}
