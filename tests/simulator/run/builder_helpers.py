@@ -7,25 +7,31 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+_built_here = 0  # positions this process has built through a Where (the builder process's count)
+
 
 @dataclass(frozen=True)
 class Where:
-    """Says which process built each position; the builder process exits at ``die_at``, fails at ``fail_at``."""
+    """Says which process built each position; in the builder process, it exits (``die_after``) or
+    fails (``fail_after``) once it has built that many positions."""
 
-    die_at: int = -1
-    fail_at: int = -1
+    die_after: int = -1
+    fail_after: int = -1
     parent: int = field(default_factory=os.getpid)
 
     def __call__(self, p: int) -> Any:
-        if p == self.die_at and os.getpid() != self.parent:
-            os._exit(3)
-        if p == self.fail_at:
-            raise ValueError(f"no scenario {p}")
+        global _built_here
+        if os.getpid() != self.parent:
+            if _built_here == self.die_after:
+                os._exit(3)
+            if _built_here == self.fail_after:
+                raise ValueError(f"no scenario {p}")
+            _built_here += 1
         return (p, os.getpid())
 
 
 def slow_here(p: int) -> Any:
-    """The local build: slower than the builder process takes to start, so that it gets used."""
+    """The local build, paced (the builder's answers come as fast as it can plan)."""
     time.sleep(0.02)
     return (p, os.getpid())
 

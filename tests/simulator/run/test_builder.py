@@ -23,18 +23,31 @@ from simulator.run.plan import prepare_run
 from tests.simulator.run.builder_helpers import Where, slow_here
 
 
-def _collect(remote: Callable[[int], Any], count: int, *, checked: list[int] | None = None) -> list[Any]:
-    seen = checked if checked is not None else []
+def _collect(remote: Callable[[int], Any], *, remote_wanted: int, after: int = 0) -> tuple[list[Any], list[int]]:
+    """Positions in the order handed out, until ``remote_wanted`` came from the builder process
+    (then ``after`` more); the positions ``check`` saw. Nothing here waits on a clock."""
+    checked: list[int] = []
 
     def check(p: int, scenario: Any) -> Any:
-        seen.append(p)
+        checked.append(p)
         return scenario
 
     async def main() -> list[Any]:
-        async with scenario_feed(iter(range(count)), slow_here, remote, count, check) as feed:  # type: ignore[arg-type]
-            return [s async for s in feed]
+        out: list[Any] = []
+        async with scenario_feed(iter(range(10**6)), slow_here, remote, 10**6, check) as feed:  # type: ignore[arg-type]
+            remote_seen, extra = 0, -1
+            async for item in feed:
+                out.append(item)
+                remote_seen += item[1] != os.getpid()
+                if extra >= 0:
+                    extra += 1
+                elif remote_seen >= remote_wanted:
+                    extra = 0
+                if extra >= after:
+                    break
+        return out
 
-    return anyio.run(main)
+    return anyio.run(main), checked
 
 
 @pytest.fixture
@@ -57,30 +70,29 @@ def test_the_builder_is_used_only_for_a_plan_it_can_run_on_a_big_enough_run_with
 @pytest.mark.slow
 @pytest.mark.usefixtures("small_runs_too")
 def test_positions_come_in_order_from_both_processes_and_only_the_builders_are_checked() -> None:
-    checked: list[int] = []
-    out = _collect(Where(), 300, checked=checked)
-    assert [p for p, _ in out] == list(range(300))
+    out, checked = _collect(Where(), remote_wanted=50)
+    assert [p for p, _ in out] == list(range(len(out)))
     remote = [p for p, pid in out if pid != os.getpid()]
-    assert remote, "the builder process planned nothing"
     assert checked == remote
     # Here until the builder was up, there from then on.
-    assert remote == list(range(remote[0], 300))
+    assert remote == list(range(remote[0], len(out)))
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("small_runs_too")
 def test_a_builder_that_dies_loses_and_repeats_nothing() -> None:
-    out = _collect(Where(die_at=150), 300)
-    assert [p for p, _ in out] == list(range(300))
-    assert any(pid != os.getpid() for _, pid in out[:150])
-    assert all(pid == os.getpid() for _, pid in out[150:])
+    out, _ = _collect(Where(die_after=20), remote_wanted=20, after=30)
+    assert [p for p, _ in out] == list(range(len(out)))
+    remote = [i for i, (_, pid) in enumerate(out) if pid != os.getpid()]
+    assert len(remote) == 20
+    assert all(pid == os.getpid() for _, pid in out[remote[-1] + 1 :])  # planned here once it died
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("small_runs_too")
 def test_a_planning_error_in_the_builder_reaches_the_run() -> None:
-    with pytest.raises(ValueError, match="no scenario 250"):
-        _collect(Where(fail_at=250), 300)
+    with pytest.raises(ValueError, match="no scenario"):
+        _collect(Where(fail_after=10), remote_wanted=10**6)
 
 
 def _messages(out: Path) -> dict[str, Any]:
