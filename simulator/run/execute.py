@@ -158,11 +158,6 @@ class Work:
         """Scenario ``index`` of the plan, refused (UsageError) if its environment is not the run's."""
         return build_checked(self.plan, index, self.environments)
 
-    def scenarios(self) -> Iterator[Scenario]:
-        """The pending scenarios, built one at a time as they are taken (consumes ``pending``)."""
-        for index in self.pending:
-            yield self.build(index)
-
 
 def build_checked(plan: ScenarioPlan, index: int, environments: Mapping[str, Environment]) -> Scenario:
     """``plan.build(index)``, refused (UsageError) if the scenario's environment is not in ``environments``."""
