@@ -71,12 +71,16 @@ class ScenarioPlan:
     build: Callable[[int], Scenario]
     #: Whether ids are distinct by construction (else a repeated id runs once, the first time).
     unique: bool = False
-    #: Whether the plan is small to send whatever its count (it builds from a seed and the
-    #: environments), so that an executor may build scenarios where it runs them (Ray workers).
-    portable: bool = False
-    #: ``build`` as plain data another process can run (picklable; the offline plan), or None.
-    #: A big run builds its scenarios with it in a second process (``simulator.run.builder``).
+    #: ``build`` as plain data another process can run (picklable; the offline plan, built from
+    #: a seed and the environments), or None. A big run builds its scenarios with it in a
+    #: second process (``simulator.run.builder``).
     remote: Callable[[int], Scenario] | None = None
+
+    @property
+    def portable(self) -> bool:
+        """Whether the plan is small to send whatever its count (it has a ``remote`` build), so that
+        an executor may build scenarios where it runs them (Ray workers, the builder process)."""
+        return self.remote is not None
 
     def __len__(self) -> int:
         return self.count
@@ -268,7 +272,7 @@ def offline_plan(
             first[p] = build(p)
         if len(checked) == len(envs) or p >= 4 * len(envs):
             break
-    return ScenarioPlan(len(indexes), id_of, build, unique=True, portable=True, remote=scenarios)
+    return ScenarioPlan(len(indexes), id_of, build, unique=True, remote=scenarios)
 
 
 # --------------------------------------------------------------------------- planning with models
