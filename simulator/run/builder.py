@@ -51,6 +51,9 @@ log = get_logger(__name__)
 MIN_SCENARIOS = 200
 #: Scenarios the builder plans ahead of the workers.
 AHEAD = 8
+#: Once it broke, how long to wait for answers it may still have in the pipe: it exited
+#: (its output ends at once) or stopped reading (then whatever is ahead is planned here).
+_DRAIN_S = 5.0
 
 _HEADER = struct.Struct(">I")
 
@@ -162,7 +165,24 @@ class _Builder:
         self, positions: Iterator[int], build: Callable[[int], Scenario], check: Callable[[int, Scenario], Scenario]
     ) -> AsyncIterator[Scenario]:
         ahead: deque[int] = deque()
+        drained = False  # once it broke: every answer it gave has been taken
         while True:
+            if self.broken and ahead and not drained:
+                # Answers it sent before it broke are used (in order); what it never answered is planned here.
+                answer: tuple[str, Any] | None = None
+                with anyio.move_on_after(_DRAIN_S):
+                    try:
+                        answer = await self.answers.receive()
+                    except anyio.EndOfStream:
+                        pass
+                if answer is None:
+                    drained = True
+                    continue
+                kind, value = answer
+                if kind == "error":
+                    raise value
+                yield check(ahead.popleft(), value)
+                continue
             if self.broken or (not ahead and not self.ready.is_set()):
                 # Not up yet (or broken): plan here rather than keep the workers waiting.
                 p = ahead.popleft() if ahead else next(positions, None)
@@ -182,7 +202,7 @@ class _Builder:
             try:
                 kind, value = await self.answers.receive()
             except anyio.EndOfStream:
-                continue  # broken: what is ahead is planned here
+                continue  # broken: what it answered is taken, the rest planned here
             p = ahead.popleft()
             if kind == "error":
                 raise value
