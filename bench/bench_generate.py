@@ -4,8 +4,10 @@
 
 1. Throughput, side by side in one run on the same scenarios: the full pipeline
    (``run_dialogue``: database copy, MCP server and client in process, event bus,
-   verification and record) against the same offline user and agent talking directly,
-   with tool calls made straight on the SQL executor: no MCP, no bus, no recorder.
+   verification and record) against the same offline user and agent (same factories,
+   seeds, initial state and turn rules) talking directly, with tool calls made straight
+   on the SQL executor: no MCP, no bus, no recorder. Both sides' dialogues are compared
+   (messages and tool calls per scenario): a ratio of different dialogues means nothing.
 2. Memory per concurrent dialogue: ``--live`` dialogues are started together and held
    once each has its server up and its first user message out, so all are alive at
    once; resident memory is read then, against the baseline before they started.
@@ -27,15 +29,28 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+import msgspec
 import psutil
 
-from schemas import Environment, Event, Mode, Scenario, UserMessage
+from schemas import (
+    AgentMessage,
+    DialogueRecord,
+    Environment,
+    Event,
+    Mode,
+    Scenario,
+    ToolCall,
+    ToolResult,
+    UserMessage,
+)
 from schemas.errors import ToolError
-from simulator.dialogue.runner import DialogueConfig, run_dialogue
+from simulator.dialogue.roles import AgentContext, UserContext
+from simulator.dialogue.runner import DialogueConfig, cap_message, run_dialogue
 from simulator.domains import domain_names, load_domain
-from simulator.offline.agent import OfflineAgent
+from simulator.offline.acts import decode_acts, encode_acts
+from simulator.offline.agent import offline_agent_brain
 from simulator.offline.scenarios import build_scenario
-from simulator.offline.user import OfflineUser
+from simulator.offline.user import offline_user_brain
 from simulator.run.collector import run_collector
 from toolservers.database import open_database
 from toolservers.executor import ToolExecutor
@@ -49,54 +64,111 @@ def _scenarios(envs: list[Environment], count: int, seed: int) -> list[tuple[Sce
     ]
 
 
-async def _direct(scenario: Scenario, env: Environment, mistake_rate: float) -> int:
-    """The same brains, calling the SQL executor directly. Returns the number of messages."""
+class _DirectClient:
+    """The agent's MCP client, taken away: ``call_tool`` runs the SQL executor and answers the
+    ``CallToolResult`` the server would; it counts the calls."""
+
+    def __init__(self, executor: ToolExecutor) -> None:
+        self.executor = executor
+        self.calls = 0
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        self.calls += 1
+        try:
+            outcome = self.executor.call(name, arguments)
+        except ToolError as exc:
+            return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], is_error=True)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=outcome.text)], structured_content=outcome.structured
+        )
+
+
+async def _direct(scenario: Scenario, env: Environment, config: DialogueConfig) -> tuple[int, int]:
+    """The same brains, made by the same factories with the same seeds as in ``run_dialogue``, on
+    the same initial state, taking turns by the same rules, but calling the SQL executor directly.
+
+    Returns the dialogue's (messages, tool calls), to check that both sides held the same dialogue.
+    """
     db = open_database(env.database)
     try:
-        executor = ToolExecutor(env, db)
-
-        async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-            try:
-                outcome = executor.call(name, arguments)
-            except ToolError as exc:
-                return types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], is_error=True)
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=outcome.text)], structured_content=outcome.structured
-            )
-
+        client = _DirectClient(ToolExecutor(env, db))
+        for action in scenario.initial_state.db_actions:
+            await client.call_tool(action.tool, action.arguments)
+        client.calls = 0  # initial actions are not the conversation's calls
         rng = random.Random(f"dialogue:{scenario.seed}:{scenario.id}")
-        get_tools = {t.table: t.name for t in env.tools if t.category == "get" and t.table}
-        user = OfflineUser(scenario, db.query, rng=random.Random(rng.random()), get_tools=get_tools)
-        agent = OfflineAgent(
-            call_tool, [_mcp_tool(t) for t in env.tools], rng=random.Random(rng.random()), mistake_rate=mistake_rate
+        user_seed, agent_seed = rng.random(), rng.random()
+        history = [msgspec.convert(raw, type=Event) for raw in scenario.initial_state.history]
+
+        async def publish(event: Event) -> Event:
+            return event
+
+        user = await offline_user_brain("")(
+            UserContext(
+                scenario=scenario, environment=env, query=db.query, rng=random.Random(user_seed), publish=publish
+            )
         )
-        turn = user.open()
+        agent = await offline_agent_brain("")(
+            AgentContext(
+                dialogue_id=scenario.id,
+                client=client,  # type: ignore[arg-type]  # what the brain calls: call_tool
+                tools=[_mcp_tool(t) for t in env.tools],
+                policy=env.policy,
+                description=env.description,
+                rng=random.Random(agent_seed),
+                mistake_rate=config.agent_mistake_rate,
+                history=history,
+                publish=publish,
+                call_timeout_s=config.turn_timeout_s,
+                rules=env.rules,
+            )
+        )
+        # The history prefix is on the runner's bus too, and counts toward its turn limit.
+        before = sum(1 for e in history if isinstance(e, UserMessage | AgentMessage | ToolCall | ToolResult))
+        turn = await user.opening()
         messages = 1
-        for _ in range(200):
-            reply = await agent.respond(turn.text, turn.acts)
+        while True:
+            acts = decode_acts(encode_acts(turn.acts)) if config.agent_sees_acts else []
+            reply = await agent.respond(turn.text, acts)
+            text, _ = cap_message(reply.text, config.max_message_chars)
             messages += 1
-            if turn.complete or turn.gave_up:
+            # The runner's ending rules (simulator.dialogue.runner._talk): after the agent's reply.
+            if turn.complete or turn.gave_up or before + messages + 2 * client.calls >= config.max_turns:
                 break
-            turn = user.react(reply.text, reply.acts)
+            turn = await user.respond(text, decode_acts(encode_acts(reply.acts)))
             messages += 1
-        return messages
+        return messages, client.calls
     finally:
         db.close()
 
 
+def _shape(record: DialogueRecord) -> tuple[int, int]:
+    """A record's (messages, tool calls): what ``_direct`` returns for the same dialogue."""
+    messages = sum(1 for e in record.events if isinstance(e, UserMessage | AgentMessage))
+    return messages, sum(1 for e in record.events if isinstance(e, ToolCall))
+
+
 async def _throughput(
-    pairs: list[tuple[Scenario, Environment]], concurrency: int, direct: bool, tally: list[int] | None = None
+    pairs: list[tuple[Scenario, Environment]],
+    concurrency: int,
+    direct: bool,
+    tally: list[int] | None = None,
+    shapes: dict[str, tuple[int, int]] | None = None,
 ) -> float:
     """Dialogues per second, under the collector settings a ``generate`` run uses (both sides).
 
-    ``tally`` (full pipeline only) gets each dialogue's number of tool calls appended.
+    ``tally`` (full pipeline only) gets each dialogue's number of tool calls appended;
+    ``shapes`` each dialogue's (messages, tool calls), by scenario id.
     """
     with run_collector():
-        return await _timed(pairs, concurrency, direct, tally)
+        return await _timed(pairs, concurrency, direct, tally, shapes)
 
 
 async def _timed(
-    pairs: list[tuple[Scenario, Environment]], concurrency: int, direct: bool, tally: list[int] | None
+    pairs: list[tuple[Scenario, Environment]],
+    concurrency: int,
+    direct: bool,
+    tally: list[int] | None,
+    shapes: dict[str, tuple[int, int]] | None,
 ) -> float:
     limiter = anyio.CapacityLimiter(concurrency)
     config = DialogueConfig()
@@ -104,13 +176,16 @@ async def _timed(
     async def one(scenario: Scenario, env: Environment) -> None:
         async with limiter:
             if direct:
-                await _direct(scenario, env, config.agent_mistake_rate)
+                shape = await _direct(scenario, env, config)
             else:
                 record = await run_dialogue(scenario, env, config)
+                shape = _shape(record)
                 if tally is not None:
                     tally.append(record.metrics.tool_calls)
                 if not record.success:
                     print(f"  note: {record.id} ended {record.termination}", file=sys.stderr)
+            if shapes is not None:
+                shapes[scenario.id] = shape
 
     started = time.perf_counter()
     async with anyio.create_task_group() as tg:
@@ -333,10 +408,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Warm both sides once (caches, imports) so neither pays first-use costs in the timing.
         await _throughput(pairs[:3], args.concurrency, direct=True)
         await _throughput(pairs[:3], args.concurrency, direct=False)
-        direct = await _throughput(pairs, args.concurrency, direct=True)
-        full = await _throughput(pairs, args.concurrency, direct=False)
+        shapes: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] = ({}, {})
+        direct = await _throughput(pairs, args.concurrency, direct=True, shapes=shapes[1])
+        full = await _throughput(pairs, args.concurrency, direct=False, shapes=shapes[0])
+        same = sum(1 for k, v in shapes[0].items() if shapes[1].get(k) == v)
         per_dialogue, alive = await _memory(pairs, args.live)
-        return {"full_per_s": full, "direct_per_s": direct, "memory_bytes": per_dialogue, "live": alive}
+        return {
+            "full_per_s": full,
+            "direct_per_s": direct,
+            "same_dialogues": same,
+            "memory_bytes": per_dialogue,
+            "live": alive,
+        }
 
     result = anyio.run(run)
     command = "python -m bench generate " + " ".join(argv if argv is not None else sys.argv[2:])
@@ -344,7 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"dialogues: {args.dialogues} per side, concurrency {args.concurrency}, seed {args.seed}, one process")
     print(f"  full pipeline (MCP in process, bus, recorder): {result['full_per_s']:8.1f} dialogues/s")
     print(f"  brains calling SQL directly:                   {result['direct_per_s']:8.1f} dialogues/s")
-    print(f"  ratio full / direct:                           {result['full_per_s'] / result['direct_per_s']:8.2f}")
+    print(f"  full / direct, time:                           {result['direct_per_s'] / result['full_per_s']:8.2f}x")
+    print(f"  same dialogues on both sides:                  {result['same_dialogues']:5d} of {args.dialogues}")
     print(
         f"memory: {result['live']} dialogues alive at once: "
         f"{result['memory_bytes'] / 1024:8.1f} KiB resident per dialogue"

@@ -12,8 +12,10 @@ the last run.
 
 1. offline user-oriented dialogues/s: the full pipeline (``run_dialogue``: database copy,
    MCP server and client in process, bus, verification, record) at concurrency 8.
-2. full pipeline / bare brains: the same scenarios and brains, tool calls made straight
-   on the SQL executor (``bench_generate._direct``); time ratio.
+2. full pipeline / bare brains: the same scenarios and brains (made by the same factories,
+   same seeds, same initial state and turn rules), tool calls made straight on the SQL
+   executor (``bench_generate._direct``); time ratio. Both sides must have held the same
+   dialogues (messages and tool calls per scenario), or the verdict is a fail.
 3. client CPU per model request / bare SDK loop: model brains for user and agent against
    a fake OpenAI-compatible endpoint in a subprocess (``bench_llm``), process CPU per
    request; against the bare SDK loop of ``bench_providers`` (one short prompt, the
@@ -84,6 +86,8 @@ def offline(repeat: int, dialogues: int, concurrency: int) -> dict[str, Any]:
     envs = [load_domain(name) for name in domain_names()]
     pairs = _scenarios(envs, dialogues, 11)
     tally: list[int] = []
+    # Each side's (messages, tool calls) per scenario: the ratio compares the same dialogues.
+    shapes: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] = ({}, {})
 
     async def run() -> tuple[list[float], list[float], dict[str, float]]:
         await _throughput(pairs[:6], concurrency, direct=True)  # warm both sides
@@ -91,8 +95,11 @@ def offline(repeat: int, dialogues: int, concurrency: int) -> dict[str, Any]:
         full: list[float] = []
         direct: list[float] = []
         for i in range(repeat):
-            direct.append(await _throughput(pairs, concurrency, direct=True))
-            full.append(await _throughput(pairs, concurrency, direct=False, tally=tally if i == 0 else None))
+            bare_shapes, full_shapes, full_tally = shapes[1], shapes[0], tally
+            if i:
+                bare_shapes, full_shapes, full_tally = {}, {}, []
+            direct.append(await _throughput(pairs, concurrency, direct=True, shapes=bare_shapes))
+            full.append(await _throughput(pairs, concurrency, direct=False, tally=full_tally, shapes=full_shapes))
         return full, direct, await sdk_floor(pairs)
 
     full, direct, floor = anyio.run(run)
@@ -110,6 +117,7 @@ def offline(repeat: int, dialogues: int, concurrency: int) -> dict[str, Any]:
         "per_read_call_us": {k: floor[k] for k in ("sdk", "mcp", "direct")},
         "sdk_ms_per_dialogue": sdk_ms,
         "floor_ratio": (bare_ms + sdk_ms) / bare_ms,
+        "same_dialogues": sum(1 for k, v in shapes[0].items() if shapes[1].get(k) == v),
     }
 
 
@@ -229,9 +237,10 @@ def _rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             "full pipeline / bare brains (time)",
             "<= 3x",
             f"{o['ratio_full_over_direct']['best']:.2f}x",
-            o["ratio_full_over_direct"]["best"] <= 3,
+            o["ratio_full_over_direct"]["best"] <= 3 and o["same_dialogues"] == o["dialogues"],
             f"{o['ratio_full_over_direct']['median']:.2f}x; MCP SDK calls alone: {o['floor_ratio']:.2f}x "
-            f"({o['tool_calls_per_dialogue']:.1f} calls x {o['per_read_call_us']['sdk']:.0f} us)",
+            f"({o['tool_calls_per_dialogue']:.1f} calls x {o['per_read_call_us']['sdk']:.0f} us); "
+            f"same dialogues on both sides: {o['same_dialogues']}/{o['dialogues']}",
         )
     m = r.get("model_cpu")
     if m:
