@@ -576,30 +576,37 @@ def open_database(
         finally:
             src.close()
         return Database(conn, label=f"copy of {path}", call_timeout_s=call_timeout_s)
-    template = _template(spec)
+    template, schema = _template(spec)
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     template.backup(conn)
-    return Database(conn, label=":memory:", call_timeout_s=call_timeout_s)
+    # The copy's schema is the template's, text for text; its cookie is its own (a backup
+    # does not carry the source's over), so the text is kept under the copy's cookie.
+    version = int(conn.execute("PRAGMA schema_version").fetchone()[0])
+    db = Database(conn, label=":memory:", call_timeout_s=call_timeout_s)
+    db._schema = (version, schema)
+    return db
 
 
 # Built databases of DDL specs, copied with the backup API for each new dialogue: far
 # cheaper than running the DDL and inserting the seed rows again. Keyed by the spec's
-# identity; the entry keeps the spec alive so the id cannot be reused while cached.
-_TEMPLATES: OrderedDict[int, tuple[DatabaseSpec, sqlite3.Connection]] = OrderedDict()
+# identity; the entry keeps the spec alive so the id cannot be reused while cached. With
+# it, the schema's text (``Database.schema_text``), so no copy has to read it again.
+_TEMPLATES: OrderedDict[int, tuple[DatabaseSpec, sqlite3.Connection, str]] = OrderedDict()
 _TEMPLATE_LIMIT = 32
 
 
-def _template(spec: DatabaseSpec) -> sqlite3.Connection:
+def _template(spec: DatabaseSpec) -> tuple[sqlite3.Connection, str]:
     hit = _TEMPLATES.get(id(spec))
     if hit is not None and hit[0] is spec:
         _TEMPLATES.move_to_end(id(spec))
-        return hit[1]
+        return hit[1], hit[2]
     conn = _build(spec)
-    _TEMPLATES[id(spec)] = (spec, conn)
+    schema = conn.execute("SELECT group_concat(sql, ';') FROM sqlite_master").fetchone()[0] or ""
+    _TEMPLATES[id(spec)] = (spec, conn, schema)
     while len(_TEMPLATES) > _TEMPLATE_LIMIT:
-        _, (_, old) = _TEMPLATES.popitem(last=False)
+        _, (_, old, _) = _TEMPLATES.popitem(last=False)
         old.close()
-    return conn
+    return conn, schema
 
 
 def _build(spec: DatabaseSpec) -> sqlite3.Connection:

@@ -200,3 +200,28 @@ def test_schema_text_follows_every_change_of_the_schema() -> None:
         assert db.schema_text() == before
     finally:
         db.close()
+
+
+def test_a_copy_knows_its_schema_text_and_still_sees_its_own_changes() -> None:
+    # A copy of a DDL spec's template is given the template's text (not read again); it must
+    # be what SQLite holds, under the copy's own cookie, so one change of the copy shows.
+    from tests.conftest import shop_environment
+    from toolservers.database import open_database
+
+    spec = shop_environment().database
+    first, second = open_database(spec), open_database(spec)
+    try:
+        held = first.conn.execute("SELECT group_concat(sql, ';') FROM sqlite_master").fetchone()[0]
+        assert first.schema_text() == held
+        first.trusted("CREATE TABLE extra (x INTEGER)")  # one change: the copy's cookie moves by one
+        assert "extra" in first.schema_text()
+        assert "extra" not in second.schema_text() and second.schema_text() == held
+        third = open_database(spec)
+        try:
+            third.trusted("CREATE TABLE other (y INTEGER)")
+            assert "other" in third.schema_text() and "extra" not in third.schema_text()
+        finally:
+            third.close()
+    finally:
+        first.close()
+        second.close()
