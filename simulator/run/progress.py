@@ -70,6 +70,8 @@ class RunProgress:
     def __init__(self, stats: RunStats, *, enabled: bool) -> None:
         console = Console(stderr=True)
         self._stats = stats
+        #: Whether the bar is drawn; when not, updates (one per tool call) cost nothing.
+        self.shown = enabled and console.is_terminal
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("[progress.description]{task.description}"),
@@ -85,7 +87,7 @@ class RunProgress:
             ),
             TimeElapsedColumn(),
             console=console,
-            disable=not (enabled and console.is_terminal),
+            disable=not self.shown,
         )
         self._task = self._progress.add_task(
             "dialogues",
@@ -106,6 +108,8 @@ class RunProgress:
         self._progress.stop()
 
     def update(self) -> None:
+        if not self.shown:
+            return
         s = self._stats
         self._progress.update(
             self._task,

@@ -171,3 +171,16 @@ def test_a_lower_cap_is_on_the_progress_line() -> None:
     assert any("4 at a time (--max-requests)" in t for t in texts)
     plain = RunProgress(RunStats(total=3), enabled=False)
     assert not any("--max-requests" in str(getattr(c, "text_format", "")) for c in plain._progress.columns)
+
+
+def test_a_hidden_bar_is_not_updated_and_a_shown_one_is() -> None:
+    # One update per tool call: off a terminal (or with --no-progress) it must cost nothing.
+    stats = RunStats(total=3)
+    hidden = RunProgress(stats, enabled=False)
+    assert not hidden.shown
+    stats.done = 2
+    hidden.update()
+    assert hidden._progress.tasks[0].completed == 0
+    hidden.shown = True  # as on a terminal
+    hidden.update()
+    assert hidden._progress.tasks[0].completed == 2
