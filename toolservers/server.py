@@ -170,6 +170,10 @@ class ToolServer:
 
     def close(self) -> None:
         self.db.close()
+        # The MCP SDK's own objects of a connection end in reference cycles (freed only by the
+        # garbage collector); what they reach of ours is let go now, so the dialogue's bus and
+        # events, which the callbacks hold, are freed as soon as the dialogue is done.
+        self.on_event = self.on_protocol_error = None
 
 
 def unknown_tool_error(name: str, known: list[str]) -> MCPError:

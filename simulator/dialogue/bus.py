@@ -27,6 +27,7 @@ EventSink = Callable[[Event], Awaitable[None]]
 class _Subscriber:
     kinds: frozenset[type] | None
     send: MemoryObjectSendStream[Event]
+    receive: MemoryObjectReceiveStream[Event]
 
 
 class DialogueBus:
@@ -45,8 +46,17 @@ class DialogueBus:
         if self._closed:
             raise anyio.ClosedResourceError
         send, receive = anyio.create_memory_object_stream[Event](self._buffer)
-        self._subscribers.append(_Subscriber(frozenset(kinds) if kinds else None, send))
+        self._subscribers.append(_Subscriber(frozenset(kinds) if kinds else None, send, receive))
         return receive
+
+    async def end(self, stream: MemoryObjectReceiveStream[Event]) -> None:
+        """End the subscription ``stream`` came from: its reader sees EndOfStream once it has
+        read what was sent before; the other subscribers are not touched."""
+        for sub in self._subscribers:
+            if sub.receive is stream:
+                self._subscribers.remove(sub)
+                await sub.send.aclose()
+                return
 
     async def publish(self, event: Event) -> Event:
         """Stamp, log and deliver ``event``; returns the stamped event.

@@ -340,6 +340,15 @@ async def _talk(
             TerminationReason.USER_FAILURE, f"the user did not answer within {config.turn_timeout_s:g} s"
         ) from TurnTimeout(f"no user turn within {config.turn_timeout_s:g} s")
 
+    # A dialogue that runs its course ends without cancelling anything: the user side returns
+    # and ends the agent's inbox, so the agent side's loop ends too (a cancelled task leaves its
+    # CancelledError and frames in a reference cycle, held until the garbage collector runs).
+    ended: list[_Stop] = []
+
+    async def finish(stop: _Stop) -> None:
+        ended.append(stop)
+        await bus.end(agent_inbox)
+
     async def user_side() -> None:
         try:
             turn = await user_turn(user.opening)
@@ -360,9 +369,9 @@ async def _talk(
                     ) from TurnTimeout(f"no agent reply within {config.turn_timeout_s:g} s")
                 if turn.complete or turn.gave_up:
                     reason = TerminationReason.USER_DONE if turn.complete else TerminationReason.USER_GAVE_UP
-                    raise _Stop(reason)
+                    return await finish(_Stop(reason))
                 if turns(bus.events) >= config.max_turns:
-                    raise _Stop(TerminationReason.MAX_TURNS, f"{config.max_turns} turns")
+                    return await finish(_Stop(TerminationReason.MAX_TURNS, f"{config.max_turns} turns"))
                 assert isinstance(reply, AgentMessage)
                 turn = await user_turn(functools.partial(user.respond, reply.text, decode_acts(reply.acts)))
         except _Stop:
@@ -390,8 +399,12 @@ async def _talk(
             tg.start_soon(user_side)
             tg.start_soon(agent_side)
     except* _Stop as group:
-        stop = group.exceptions[0]
-        assert isinstance(stop, _Stop)
+        ended.append(group.exceptions[0])  # type: ignore[arg-type]  # only _Stop is caught here
+    finally:
+        await user_inbox.aclose()
+        await agent_inbox.aclose()
+    if ended:
+        stop = ended[0]
         ending.set(stop.reason, stop.detail)
         if stop.reason in {TerminationReason.AGENT_FAILURE, TerminationReason.USER_FAILURE}:
             cause = stop.__cause__
@@ -402,9 +415,6 @@ async def _talk(
                     message=stop.detail,
                 )
             )
-    finally:
-        await user_inbox.aclose()
-        await agent_inbox.aclose()
 
 
 def cap_message(text: str, limit: int) -> tuple[str, str]:
