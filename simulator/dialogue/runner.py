@@ -399,7 +399,9 @@ async def _talk(
             tg.start_soon(user_side)
             tg.start_soon(agent_side)
     except* _Stop as group:
-        ended.append(group.exceptions[0])  # type: ignore[arg-type]  # only _Stop is caught here
+        stopped = group.exceptions[0]
+        assert isinstance(stopped, _Stop)
+        ended.append(stopped)
     finally:
         await user_inbox.aclose()
         await agent_inbox.aclose()
