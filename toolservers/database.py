@@ -431,7 +431,7 @@ class Database:
         def job() -> str:
             version = int(self.trusted("PRAGMA schema_version").fetchone()[0])
             if self._schema is None or self._schema[0] != version:
-                rows = self._read("SELECT group_concat(sql, ';') FROM sqlite_master", None)
+                rows = self._read(_SCHEMA_SQL, None)
                 self._schema = (version, rows[0][0] or "")
             return self._schema[1]
 
@@ -592,6 +592,8 @@ def open_database(
 # identity; the entry keeps the spec alive so the id cannot be reused while cached. With
 # it, the schema's text (``Database.schema_text``), so no copy has to read it again.
 _TEMPLATES: OrderedDict[int, tuple[DatabaseSpec, sqlite3.Connection, str]] = OrderedDict()
+#: Every statement of a schema, joined: the text ``Database.schema_text`` gives.
+_SCHEMA_SQL = "SELECT group_concat(sql, ';') FROM sqlite_master"
 _TEMPLATE_LIMIT = 32
 
 
@@ -601,7 +603,7 @@ def _template(spec: DatabaseSpec) -> tuple[sqlite3.Connection, str]:
         _TEMPLATES.move_to_end(id(spec))
         return hit[1], hit[2]
     conn = _build(spec)
-    schema = conn.execute("SELECT group_concat(sql, ';') FROM sqlite_master").fetchone()[0] or ""
+    schema = conn.execute(_SCHEMA_SQL).fetchone()[0] or ""
     _TEMPLATES[id(spec)] = (spec, conn, schema)
     while len(_TEMPLATES) > _TEMPLATE_LIMIT:
         _, (_, old, _) = _TEMPLATES.popitem(last=False)

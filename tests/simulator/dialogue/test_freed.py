@@ -1,4 +1,4 @@
-"""A finished dialogue's bus, events and database are freed by reference counting alone.
+"""A finished dialogue's bus and its events are freed by reference counting alone.
 
 The MCP SDK's in-process connection leaves reference cycles behind (freed only when the
 garbage collector runs, which in a long run means a pass over everything alive). What a
