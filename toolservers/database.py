@@ -42,6 +42,7 @@ from toolservers.sql import quote_ident
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT_S",
+    "IMAGE_LIMIT",
     "LOOP_BUDGET_S",
     "SQLITE_HEADER",
     "Database",
@@ -85,6 +86,8 @@ _WRITE_ACTIONS = _READ_ACTIONS | {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, 
 # the most frequent questions (one per column a statement reads), answered first.
 _ALWAYS_ALLOWED = frozenset({sqlite3.SQLITE_READ, sqlite3.SQLITE_SELECT})
 _ROW_WRITES = frozenset({sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE})
+#: The largest database ``Database.image`` copies (bytes).
+IMAGE_LIMIT = 16 * 1024 * 1024
 _READ_PRAGMAS = frozenset({"table_info", "table_xinfo", "foreign_key_list", "index_list", "index_info"})
 _DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
 
@@ -436,6 +439,27 @@ class Database:
             return self._schema[1]
 
         return self._bounded_read(job, "the schema", None)
+
+    def image(self, *, limit: int = IMAGE_LIMIT) -> bytes | None:
+        """The database's bytes as SQLite lays them out (``sqlite3_serialize``), or None when
+        it is larger than ``limit`` bytes (it is not copied then).
+
+        What an open transaction on this connection has written is in it. For comparing
+        two states without reading their rows (``simulator.dialogue.statediff``).
+        """
+
+        def job() -> bytes | None:
+            size = self.trusted("PRAGMA page_count").fetchone()[0] * self.trusted("PRAGMA page_size").fetchone()[0]
+            if size > limit:
+                return None
+            # sqlite3_serialize prepares statements of its own, which the authorizer would refuse.
+            previous, self._trusted = self._trusted, True
+            try:
+                return self.conn.serialize()
+            finally:
+                self._trusted = previous
+
+        return self._bounded_read(job, "the database image", None)
 
     def snapshot(self, *, timeout_s: float | None = None) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, sorted: for comparing states in tests and checks.

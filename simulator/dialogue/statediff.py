@@ -26,7 +26,9 @@ Numbers compare as numbers (``37.62`` equals ``37.620000000000005``). Only table
 write of the dialogue or of the gold replay can change are read (SQLite itself says
 which tables a write tool's statements, triggers and foreign-key actions change; the
 others are unchanged copies of the same start); tables that hold the same rows on both
-sides are found equal by one list comparison.
+sides are found equal by one list comparison. Two databases whose bytes are the same
+(every page; ``same_image``) are found equal without reading a row: what a dialogue that
+did its tasks leaves is, as a rule, what the replay left, byte for byte.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import re
 import sqlite3
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ __all__ = [
     "diff_states",
     "gold_calls",
     "replay_gold",
+    "same_image",
     "table_rules",
     "tables_written",
     "touched_tables",
@@ -179,11 +182,14 @@ def replay_gold(
     *,
     base_dir: Path | None = None,
     called: Iterable[str] | None = None,
+    wanted: Collection[str] | None = None,
 ) -> GoldReplay:
     """Replay the initial state and the gold calls of ``scenario`` on a fresh copy of the database.
 
     ``called``: the tools the dialogue called; with it, only the tables some write of
     either side can change are prepared for the diff (``touched``), else all of them.
+    ``wanted``: the results the caller reads (keys of ``results``); a read whose result
+    is not among them is not run (a read changes nothing). None: every read runs.
 
     A gold write that fails stops the replay there (``failure`` says why: the tasks do
     not fit this environment, so no state can be compared); a read that fails only
@@ -211,6 +217,8 @@ def replay_gold(
             if t.generated is not None and (touched is None or t.name in touched)
         }
         for gold in calls:
+            if wanted is not None and not gold.write and _result_key(gold) not in wanted:
+                continue
             try:
                 outcome = executor.call(gold.call.tool, gold.call.arguments)
             except DialogsimError as exc:
@@ -219,7 +227,7 @@ def replay_gold(
                 failure = f"the gold call of task {gold.task_id} step {gold.step_id} ({gold.call.tool}) failed: {exc}"
                 break
             if gold.role != "first":
-                results[gold.step_id + (":refined" if gold.role == "refined" else "")] = outcome.structured
+                results[_result_key(gold)] = outcome.structured
     except BaseException:
         release()
         raise
@@ -245,6 +253,11 @@ def replay_gold(
         failure=failure,
         release=release,
     )
+
+
+def _result_key(gold: GoldCall) -> str:
+    """Where a gold call's result is kept in ``GoldReplay.results``."""
+    return gold.step_id + (":refined" if gold.role == "refined" else "")
 
 
 # --------------------------------------------------------------------------- the replay's database
@@ -619,6 +632,8 @@ def diff_states(
     ``only``: the tables that may differ (those some write of either side can change,
     :func:`touched_tables`); the others started equal and are not read. None: all.
     """
+    if same_image(gold, actual):
+        return []
     changes: list[StateChange] = []
     #: Per table with a generated key: actual key -> gold key of each matched inserted row.
     mapped: dict[str, dict[Any, Any]] = {}
@@ -633,6 +648,28 @@ def diff_states(
             continue
         changes.extend(_diff_table(rule, gold_rows, actual_rows, keys_before.get(rule.name), mapped))
     return changes
+
+
+# The parts of SQLite's 100-byte file header that say how the pages are read: the page size
+# and the text encoding. The rest of it counts changes (the file change counter, the schema
+# cookie, the version that last wrote it), which differ between equal states.
+_LAYOUT = (slice(16, 18), slice(56, 60))
+
+
+def same_image(a: Database, b: Database) -> bool:
+    """Whether ``a`` and ``b`` hold the same bytes: every page, and the header's page size and
+    text encoding. Then every table holds the same rows (what any query reads is in those
+    pages), and no row need be read. False for different bytes (the rows may still be equal:
+    the same changes made in another order lay pages out differently) and for a database
+    too large to copy (``Database.image``).
+    """
+    image_a = a.image()
+    if image_a is None:
+        return False
+    image_b = b.image()
+    if image_b is None or len(image_a) != len(image_b) or image_a[100:] != image_b[100:]:
+        return False
+    return all(image_a[part] == image_b[part] for part in _LAYOUT)
 
 
 def _diff_table(

@@ -147,7 +147,9 @@ def _check_state(
     started = time.perf_counter()
     # Without the events, any table may have changed.
     called = None if events is None else {e.tool for e in events if isinstance(e, ToolCall)}
-    gold = replay_gold(scenario, environment, base_dir=base_dir, called=called)
+    # Only the reads whose results the value checks are about (``anchors``) need running.
+    wanted = {key for task in scenario.tasks for key in _anchored(task)}
+    gold = replay_gold(scenario, environment, base_dir=base_dir, called=called, wanted=wanted)
     if gold.failure is not None:
         gold.close()
         state = StateCheck(
@@ -173,6 +175,14 @@ def _check_state(
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
     )
     return state, gold.results, gold.new_keys
+
+
+def _anchored(task: Task) -> set[str]:
+    """The keys of the gold results ``anchors`` looks up for ``task``."""
+    keys = {value.step for value in task.expected.values}
+    if task.refinement is not None and task.refinement.values:
+        keys.add(task.refinement.step + ":refined")
+    return keys
 
 
 def anchors(

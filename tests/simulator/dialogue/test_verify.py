@@ -32,7 +32,14 @@ from schemas import (
     Verdict,
 )
 from simulator.dialogue.grounding import Grounding, mentions, task_parts
-from simulator.dialogue.statediff import gold_calls, replay_gold, table_rules, tables_written
+from simulator.dialogue.statediff import (
+    diff_states,
+    gold_calls,
+    replay_gold,
+    same_image,
+    table_rules,
+    tables_written,
+)
 from simulator.dialogue.verify import check_assertion, check_state, verify_dialogue
 from tests.conftest import shop_environment
 from tests.simulator.conftest import ORDER_STATUS_SQL, shop_scenario, shop_tasks
@@ -128,6 +135,47 @@ def test_a_collateral_write_fails_although_the_tasks_assertion_holds() -> None:
         {"order_id": 11},
         {"status": ["shipped", "cancelled"]},
     )
+
+
+def test_the_same_bytes_are_the_same_state_and_no_row_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = shop_environment()
+    scenario = shop_scenario([shop_tasks()[1]])  # order 10 -> shipped
+    right = [("update_order_status", {"order_id": 10, "status": "shipped"})]
+    final = final_after(env, right)
+    gold = replay_gold(scenario, env, called={"update_order_status"})
+    try:
+        # The replay's write is in its open transaction, and in its bytes.
+        assert gold.database.conn.in_transaction and same_image(gold.database, final)
+        rules = table_rules(gold.database, env)
+
+        def read(*_args: Any, **_kwargs: Any) -> Any:
+            raise AssertionError("a row was read")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(Database, "query", read)
+            assert diff_states(gold.database, final, rules, gold.keys_before, only=gold.touched) == []
+        # One value apart, and the bytes differ: the tables are read and the difference named.
+        collateral = final_after(env, [*right, ("update_order_status", {"order_id": 11, "status": "cancelled"})])
+        assert not same_image(gold.database, collateral)
+        changes = diff_states(gold.database, collateral, rules, gold.keys_before, only=gold.touched)
+        assert [c.text for c in changes] == ["orders pk=11: status 'shipped' → 'cancelled'"]
+    finally:
+        gold.close()
+
+
+def test_equal_rows_in_other_bytes_are_found_equal_by_reading_them() -> None:
+    env = shop_environment()
+    scenario = shop_scenario([shop_tasks()[1]])
+    final = final_after(env, [("update_order_status", {"order_id": 10, "status": "shipped"})])
+    # A row added and taken away again: the same rows, but its bytes stay in the page's free space.
+    with final.allowing(Effect.WRITE):
+        final.conn.execute("INSERT INTO customers VALUES (99, 'Temp', 'temp@example.com', 'basic')")
+        final.conn.execute("DELETE FROM customers WHERE customer_id = 99")
+    fresh = final_after(env, [("update_order_status", {"order_id": 10, "status": "shipped"})])
+    assert not same_image(fresh, final)
+    assert check_state(scenario, env, final).verdict is Verdict.PASS
+    # A database larger than the image limit is not copied: its rows are read.
+    assert final.image(limit=1024) is None and fresh.image() is not None
 
 
 def test_an_extra_insert_fails_and_the_wanted_one_is_matched_by_content() -> None:
@@ -227,6 +275,34 @@ def test_the_replay_starts_from_the_initial_state_and_replays_a_change_of_mind()
         scenario, env, final_after(env, [("update_order_status", {"order_id": 10, "status": "shipped"})])
     )
     assert [d.text for d in state.diff] == ["orders pk=11: status 'placed' → 'shipped'"]
+
+
+def test_the_replay_runs_only_the_reads_whose_results_are_wanted(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = shop_environment()
+    read, write = shop_tasks()[0], shop_tasks()[1]  # get_customer; update_order_status
+    scenario = scenario_of(env, read, write)
+    ran: list[str] = []
+    call = ToolExecutor.call
+
+    def counted(self: ToolExecutor, name: str, arguments: dict[str, Any] | None) -> Any:
+        ran.append(name)
+        return call(self, name, arguments)
+
+    monkeypatch.setattr(ToolExecutor, "call", counted)
+    for wanted, reads in ((None, ["get_customer"]), ({"t0.s0"}, ["get_customer"]), (set(), [])):
+        ran.clear()
+        gold = replay_gold(scenario, env, wanted=wanted)
+        try:
+            # The write always runs: the state depends on it. A read only when its result is wanted.
+            assert ran == [*reads, "update_order_status"]
+            assert sorted(gold.results) == sorted(["t0.s0", "t1.s0"] if reads else ["t1.s0"])
+        finally:
+            gold.close()
+    # verify_dialogue asks for the reads its value checks are about: the customer's email.
+    final = final_after(env, [("update_order_status", {"order_id": 10, "status": "shipped"})])
+    ran.clear()
+    verify_dialogue(scenario, env, final, [])
+    assert ran == ["get_customer", "update_order_status"]
 
 
 def test_sqlite_says_which_tables_a_write_tool_can_change() -> None:
