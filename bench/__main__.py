@@ -36,6 +36,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "bench.bench_generate",
         "offline generation throughput (full pipeline against the bare brains) and memory per dialogue",
     ),
+    "parts": (
+        "bench.bench_parts",
+        "where an offline dialogue's time goes: timers around the pipeline's parts, beside the bare brains",
+    ),
     "ray": (
         "bench.bench_ray",
         "offline generation on 2 Ray workers vs one process on this machine (goal >= 1.6x dialogues/s)",
