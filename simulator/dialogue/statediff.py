@@ -650,15 +650,17 @@ def diff_states(
     return changes
 
 
-# The parts of SQLite's 100-byte file header that say how the pages are read: the page size
-# and the text encoding. The rest of it counts changes (the file change counter, the schema
-# cookie, the version that last wrote it), which differ between equal states.
-_LAYOUT = (slice(16, 18), slice(56, 60))
+# The parts of SQLite's 100-byte file header that say how the pages are read: the page size,
+# the bytes reserved at the end of each page and the payload fractions, the schema format
+# (which record encodings may occur) and the text encoding. The rest of it counts changes
+# (the file change counter, the schema cookie, the version that last wrote it) or says
+# which pages are free, and differs between equal states.
+_LAYOUT = (slice(16, 18), slice(20, 24), slice(44, 48), slice(56, 60))
 
 
 def same_image(a: Database, b: Database) -> bool:
-    """Whether ``a`` and ``b`` hold the same bytes: every page, and the header's page size and
-    text encoding. Then every table holds the same rows (what any query reads is in those
+    """Whether ``a`` and ``b`` hold the same bytes: every page, and the parts of the header that
+    say how a page is read (``_LAYOUT``). Then every table holds the same rows (what any query reads is in those
     pages), and no row need be read. False for different bytes (the rows may still be equal:
     the same changes made in another order lay pages out differently) and for a database
     too large to copy (``Database.image``).
