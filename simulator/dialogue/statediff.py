@@ -660,10 +660,10 @@ _LAYOUT = (slice(16, 18), slice(20, 24), slice(44, 48), slice(56, 60))
 
 def same_image(a: Database, b: Database) -> bool:
     """Whether ``a`` and ``b`` hold the same bytes: every page, and the parts of the header that
-    say how a page is read (``_LAYOUT``). Then every table holds the same rows (what any query reads is in those
-    pages), and no row need be read. False for different bytes (the rows may still be equal:
-    the same changes made in another order lay pages out differently) and for a database
-    too large to copy (``Database.image``).
+    say how a page is read (``_LAYOUT``). Then every table holds the same rows (what any query
+    reads is in those pages), and no row need be read. False for different bytes (the rows may
+    still be equal: the same changes made in another order lay pages out differently) and for
+    a database too large to copy (``Database.image``).
     """
     image_a = a.image()
     if image_a is None:

@@ -5,6 +5,7 @@ checks (the task's own assertions, a value said anywhere) let through."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
@@ -176,6 +177,36 @@ def test_equal_rows_in_other_bytes_are_found_equal_by_reading_them() -> None:
     assert check_state(scenario, env, final).verdict is Verdict.PASS
     # A database larger than the image limit is not copied: its rows are read.
     assert final.image(limit=1024) is None and fresh.image() is not None
+
+
+def _with_header(db: Database, offset: int, value: bytes) -> Database:
+    """A copy of ``db`` whose file header has ``value`` at ``offset``, every page as it was."""
+    image = db.image()
+    assert image is not None
+    changed = sqlite3.connect(":memory:", check_same_thread=False)
+    changed.deserialize(image[:offset] + value + image[offset + len(value) :])
+    return Database(changed, label="header changed")
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "same"),
+    [
+        (24, b"\x00\x00\x7f\x7f", True),  # the file change counter
+        (40, b"\x00\x00\x7f\x7f", True),  # the schema cookie
+        (44, b"\x00\x00\x00\x01", False),  # the schema format: which record encodings may occur
+        (20, b"\x08", False),  # bytes reserved at the end of each page
+    ],
+)
+def test_the_header_counts_where_it_says_how_pages_are_read(offset: int, value: bytes, same: bool) -> None:
+    env = shop_environment()
+    final = final_after(env, [("update_order_status", {"order_id": 10, "status": "shipped"})])
+    changed = _with_header(final, offset, value)
+    try:
+        image = changed.image()
+        assert image is not None and image[offset : offset + len(value)] == value
+        assert same_image(final, changed) is same
+    finally:
+        changed.close()
 
 
 def test_an_extra_insert_fails_and_the_wanted_one_is_matched_by_content() -> None:
