@@ -298,6 +298,55 @@ async def test_a_hanging_agent_hits_the_turn_timeout_and_is_blamed() -> None:
     assert_ended_cleanly(record, record.termination)
 
 
+def _slowed(monkeypatch: pytest.MonkeyPatch, cls: type, delays: dict[int, float], default: float = 0.0) -> None:
+    """``cls.respond`` waits before answering: ``delays[n]`` seconds on its n-th call (from 1)."""
+    original = cls.respond  # type: ignore[attr-defined]
+    calls = 0
+
+    async def respond(self: Any, text: str, acts: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        await anyio.sleep(delays.get(calls, default))
+        return await original(self, text, acts)
+
+    monkeypatch.setattr(cls, "respond", respond)
+
+
+def _turn_timeouts(record: DialogueRecord) -> list[ErrorEvent]:
+    return [e for e in record.events if isinstance(e, ErrorEvent) and e.error_type == "TurnTimeout"]
+
+
+async def test_every_wait_gets_the_whole_turn_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each answer has ``turn_timeout_s`` of its own: waits that add up to far more than it
+    end no dialogue (one clock times every wait of the user's side, moved for each)."""
+    _slowed(monkeypatch, OfflineAgent, {}, default=0.1)
+    _slowed(monkeypatch, OfflineUser, {}, default=0.1)
+    record = await run_dialogue(shop_scenario(), shop_environment(), DialogueConfig(turn_timeout_s=0.5))
+    assert record.termination is TerminationReason.USER_DONE, (record.termination, record.error)
+    assert not _turn_timeouts(record) and record.error is None
+    slowed = sum(1 for e in record.events if isinstance(e, UserMessage | AgentMessage)) - 1  # not the opening
+    assert slowed * 0.1 > 2 * 0.5  # the waits took two turn timeouts and more in all
+
+
+async def test_a_late_reply_midway_is_the_agents_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    _slowed(monkeypatch, OfflineAgent, {3: 2.0})
+    record = await run_dialogue(shop_scenario(), shop_environment(), DialogueConfig(turn_timeout_s=0.4))
+    assert_ended_cleanly(record, TerminationReason.AGENT_FAILURE)
+    assert record.error == "the agent did not answer within 0.4 s"
+    assert [e.where for e in _turn_timeouts(record)] == ["agent_failure"]
+    assert sum(1 for e in record.events if isinstance(e, AgentMessage)) == 2  # the two replies before it
+
+
+async def test_a_late_user_turn_midway_is_the_users_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    _slowed(monkeypatch, OfflineUser, {2: 2.0})
+    record = await run_dialogue(shop_scenario(), shop_environment(), DialogueConfig(turn_timeout_s=0.4))
+    assert_ended_cleanly(record, TerminationReason.USER_FAILURE)
+    assert record.error == "the user did not answer within 0.4 s"
+    assert [e.where for e in _turn_timeouts(record)] == ["user_failure"]
+    # The opening and the answer to the first reply came; the third user message never did.
+    assert sum(1 for e in record.events if isinstance(e, UserMessage)) == 2
+
+
 async def test_a_failing_dialogue_does_not_stop_the_run(tmp_path: Path) -> None:
     good, broken = shop_environment(), broken_shop()
     scenarios = [update_only("shop-broken"), msgspec.structs.replace(update_only(), id="shop-good")]
