@@ -7,8 +7,9 @@ the same work (the full pipeline and the bare brains alternate, round by round).
 measure is repeated (``--repeat``, default 3); the verdict uses the best of the repeats
 (the machine is shared: others' load only ever makes a figure worse) and the median is
 shown beside it. ``bench/results.json`` keeps figures, goals, verdicts, the command and
-the machine (CPU count, load average before and after), so a change can be compared with
-the last run.
+the machine (CPU count; the load average and the time of a pure Python loop, before and
+after: a shared machine can run at half speed with a load average near zero), so a change
+can be compared with the last run.
 
 1. offline user-oriented dialogues/s: the full pipeline (``run_dialogue``: database copy,
    MCP server and client in process, bus, verification, record) at concurrency 8.
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import sqlite3
@@ -53,6 +55,27 @@ import anyio
 RESULTS = Path(__file__).with_name("results.json")
 
 
+#: Steps of the pure Python loop that tells how fast the machine is right now (``_speed``).
+SPEED_STEPS = 5_000_000
+
+
+def _speed(rounds: int = 3) -> float:
+    """Seconds the fastest of ``rounds`` runs of a ``SPEED_STEPS``-step pure Python loop took.
+
+    The same commit runs at half speed on some days of a shared machine with a load average
+    near zero (another tenant's work does not show in it); this figure, taken before and
+    after the measures, tells a slow machine from a slow commit.
+    """
+    best = math.inf
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = 0
+        for i in range(SPEED_STEPS):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 def _machine() -> dict[str, Any]:
     load = os.getloadavg()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
@@ -63,6 +86,7 @@ def _machine() -> dict[str, Any]:
         "load_average": [round(x, 2) for x in load],
         "sqlite": sqlite3.sqlite_version,
         "commit": commit.stdout.strip() or None,
+        "python_loop_s": _speed(),
     }
 
 
@@ -299,7 +323,9 @@ def _print(command: str, machine: dict[str, Any], rows: list[dict[str, Any]]) ->
     print(f"command: {command}")
     print(
         f"python {machine['python']}, {machine['platform']}, {machine['cpus']} CPUs, "
-        f"load average {machine['load_average']} -> {machine.get('load_average_after')}, commit {machine['commit']}"
+        f"load average {machine['load_average']} -> {machine.get('load_average_after')}, "
+        f"{SPEED_STEPS:,}-step Python loop {machine.get('python_loop_s')} -> {machine.get('python_loop_s_after')} s, "
+        f"commit {machine['commit']}"
     )
     print()
     print("| measure | goal | figure (best) | median | verdict |")
@@ -349,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = steps[name]()
             print(f"   {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    machine["python_loop_s_after"] = _speed()
     rows = _rows(results)
     _print(command, machine, rows)
     if "schedule" in results:
