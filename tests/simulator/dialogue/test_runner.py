@@ -328,23 +328,25 @@ async def test_every_wait_gets_the_whole_turn_timeout(monkeypatch: pytest.Monkey
     assert slowed * 0.1 > 2 * 0.5  # the waits took two turn timeouts and more in all
 
 
-async def test_a_late_reply_midway_is_the_agents_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    _slowed(monkeypatch, OfflineAgent, {3: 2.0})
+@pytest.mark.parametrize(
+    ("late", "nth", "side", "message"),
+    [
+        # The agent's third reply never comes in time: the two replies before it stay.
+        (OfflineAgent, 3, "agent", AgentMessage),
+        # The user's second answer to a reply never comes: the opening and one answer stay.
+        (OfflineUser, 2, "user", UserMessage),
+    ],
+)
+async def test_a_late_answer_midway_is_blamed_on_its_side(
+    monkeypatch: pytest.MonkeyPatch, late: type, nth: int, side: str, message: type
+) -> None:
+    _slowed(monkeypatch, late, {nth: 2.0})
     record = await run_dialogue(shop_scenario(), shop_environment(), DialogueConfig(turn_timeout_s=0.4))
-    assert_ended_cleanly(record, TerminationReason.AGENT_FAILURE)
-    assert record.error == "the agent did not answer within 0.4 s"
-    assert [e.where for e in _turn_timeouts(record)] == ["agent_failure"]
-    assert sum(1 for e in record.events if isinstance(e, AgentMessage)) == 2  # the two replies before it
-
-
-async def test_a_late_user_turn_midway_is_the_users_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    _slowed(monkeypatch, OfflineUser, {2: 2.0})
-    record = await run_dialogue(shop_scenario(), shop_environment(), DialogueConfig(turn_timeout_s=0.4))
-    assert_ended_cleanly(record, TerminationReason.USER_FAILURE)
-    assert record.error == "the user did not answer within 0.4 s"
-    assert [e.where for e in _turn_timeouts(record)] == ["user_failure"]
-    # The opening and the answer to the first reply came; the third user message never did.
-    assert sum(1 for e in record.events if isinstance(e, UserMessage)) == 2
+    reason = TerminationReason.AGENT_FAILURE if side == "agent" else TerminationReason.USER_FAILURE
+    assert_ended_cleanly(record, reason)
+    assert record.error == f"the {side} did not answer within 0.4 s"
+    assert [e.where for e in _turn_timeouts(record)] == [reason.value]
+    assert sum(1 for e in record.events if isinstance(e, message)) == 2
 
 
 async def test_a_failing_dialogue_does_not_stop_the_run(tmp_path: Path) -> None:
