@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -35,6 +36,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     "generate": (
         "bench.bench_generate",
         "offline generation throughput (full pipeline against the bare brains) and memory per dialogue",
+    ),
+    "instructions": (
+        "bench.bench_instructions",
+        "instructions per offline dialogue (valgrind), full pipeline and bare brains; --against another checkout",
     ),
     "parts": (
         "bench.bench_parts",
@@ -78,9 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[0] == "all":
         status = 0
         for name, (module, _) in BENCHES.items():
-            if name != "targets":
-                print(f"== {name}")
-                status = max(status, importlib.import_module(module).main([]))
+            if name == "targets":
+                continue
+            print(f"== {name}")
+            if name == "instructions" and shutil.which("valgrind") is None:
+                print("skipped: valgrind is not on the PATH")
+                continue
+            status = max(status, importlib.import_module(module).main([]))
         return status
     name, rest = args[0], args[1:]
     if name not in BENCHES:
