@@ -137,11 +137,13 @@ class OfflineAgent:
         greeted: bool = False,
         rules: Policy | None = None,
         currency: str = "",
+        reuse_lookups: bool = False,
     ) -> None:
         self.call_tool = call_tool
         self.tools = {t.name: t for t in tools}
         #: What each read-only, closed-world lookup returned since the last write, by tool and
-        #: arguments (see ``_lookup``).
+        #: arguments (see ``_lookup``), when the dialogue allows it (``AgentContext.reuse_lookups``).
+        self.reuse_lookups = reuse_lookups
         self.looked_up: dict[tuple[str, Any], types.CallToolResult] = {}
         #: Successful tool results so far, and at the start of the turn; the last lookup this
         #: turn answered from ``looked_up`` (see ``_refuse``).
@@ -389,7 +391,7 @@ class OfflineAgent:
     async def _call(self, tool: str, args: dict[str, Any]) -> types.CallToolResult:
         """Call a tool. What a lookup returns is kept (``_lookup``); a call that may change
         something makes every lookup kept before it stale."""
-        key = _lookup_key(tool, args) if self._closed_read(tool) else None
+        key = _lookup_key(tool, args) if self.reuse_lookups and self._closed_read(tool) else None
         if key is None:
             self.looked_up.clear()
         result = await self.call_tool(tool, args)
@@ -404,12 +406,13 @@ class OfflineAgent:
         the same arguments, already answered in this dialogue and nothing has been written
         since, its result is still before the agent, and that is what it answers from.
 
-        Only for tools that say they are read-only and closed-world (their result depends on
-        the server's own state alone, which only a write changes); the re-reads meant to see
+        Only where the dialogue allows it (``reuse_lookups``) and for tools that say they are
+        read-only and closed-world (their result depends on the server's own state alone,
+        which only a write changes); the re-reads meant to see
         the state again (before a write, after one, when the user asks to double-check or
         corrects an answer) call the tool.
         """
-        hit = self.looked_up.get(_lookup_key(tool, args)) if self.looked_up else None
+        hit = self.looked_up.get(_lookup_key(tool, args)) if self.reuse_lookups and self.looked_up else None
         if hit is None:
             return await self._call(tool, args)
         self.reused = (tool, args)
@@ -1944,6 +1947,7 @@ def offline_agent_brain(argument: str) -> AgentFactory:
             greeted=bool(ctx.history),
             rules=ctx.rules,
             currency=currency,
+            reuse_lookups=ctx.reuse_lookups,
         )
 
     return factory

@@ -180,3 +180,22 @@ async def test_a_pool_reuses_one_process_and_restores_its_state(tmp_path: Path, 
         e.structured["note_id"] for r in records for e in r.events if isinstance(e, ToolResult) and e.tool == "add_note"
     ]
     assert ids == [4, 4]
+
+
+@pytest.mark.slow
+async def test_a_lookup_asked_again_in_a_later_task_is_made_again(tmp_path: Path, notes_db: Path) -> None:
+    """An external server's values count only after a result of the task's own part
+    (``simulator.external.verify``), and its state may change by more than the agent's
+    writes: the offline agent makes each task's lookups again there, even for tools that
+    say they are read-only and closed-world."""
+    spec = ExternalSpec(command=notes_command(), state_file=notes_db)
+    env, twice = await scenario_over(spec, [LOOKUP, LOOKUP], tmp_path / "a", scenario_id="notes-1-00000")
+    assert len(twice.tasks) == 2
+    async with ExternalRun(spec, env) as external:
+        record = await run_dialogue(twice, env, DialogueConfig(), connect=external.connector())
+    assert record.termination is TerminationReason.USER_DONE, record.error
+    assert [(e.tool, e.arguments) for e in record.events if isinstance(e, ToolCall)] == [
+        ("get_note", {"note_id": 3}),
+        ("get_note", {"note_id": 3}),
+    ]
+    assert record.success, record.outcomes

@@ -59,9 +59,11 @@ async def agent_for(
     seed: int = 0,
     rules: Policy | None = None,
     annotations: types.ToolAnnotations | None | Literal["listed"] = "listed",
+    reuse_lookups: bool = True,
 ) -> AsyncIterator[Served]:
     """An OfflineAgent connected to ``env``'s tool server in process; tool events collected.
-    ``annotations``: what every tool is shown to the agent with, instead of what the server lists."""
+    ``annotations``: what every tool is shown to the agent with, instead of what the server
+    lists; ``reuse_lookups`` as a database environment's dialogue gives it."""
     events: list[ToolEvent] = []
 
     async def collect(event: ToolEvent) -> None:
@@ -74,7 +76,12 @@ async def agent_for(
             if annotations != "listed":
                 tools = [t.model_copy(update={"annotations": annotations}) for t in tools]
             agent = OfflineAgent(
-                client.call_tool, tools, rng=random.Random(seed), mistake_rate=mistake_rate, rules=rules
+                client.call_tool,
+                tools,
+                rng=random.Random(seed),
+                mistake_rate=mistake_rate,
+                rules=rules,
+                reuse_lookups=reuse_lookups,
             )
             yield Served(agent, events)
     finally:
@@ -353,6 +360,15 @@ async def test_a_write_makes_every_earlier_lookup_stale(shop: Environment, order
             ("search_customers", read),
         ]
         assert [r.is_error for r in served.results if r.tool == "update_order_status"] == [order_id == 999]
+
+
+async def test_where_the_dialogue_does_not_allow_it_every_lookup_is_made(shop: Environment) -> None:
+    async with agent_for(shop, reuse_lookups=False) as served:
+        for step in ("s0", "s1"):
+            await served.agent.respond(
+                "", [Request(step=step, tool="get_customer", args={"customer_id": 1}, report=["name"])]
+            )
+        assert [c.tool for c in served.calls] == ["get_customer", "get_customer"]
 
 
 @pytest.mark.parametrize(
