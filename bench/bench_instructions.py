@@ -9,7 +9,7 @@ of instructions a dialogue executes does not. Each side runs in a child Python u
 scenarios (``bench_generate._scenarios``), a warm-up on 6 of them, then one round and, in
 another child, two rounds of ``bench_generate._throughput`` at concurrency C. The figure is
 the difference between the two counts divided by N, so importing, building the scenarios
-and warming up fall out. Two runs of the same checkout have agreed to within 0.04 million
+and warming up fall out. Three runs of the same checkout have agreed to within 0.03 million
 instructions a dialogue (0.1%).
 
 ``--against DIR`` counts a second checkout of the project (a ``git worktree`` of an older
