@@ -2,9 +2,9 @@
 
 ``python -m bench instructions [--dialogues N] [--seed S] [--concurrency C] [--against DIR] [--json PATH]``
 
-Times on a shared machine move by a fifth from one run to the next (the same commit ran
-offline generation at 92 and at 75 dialogues a second, one run after the other); the number
-of instructions a dialogue executes does not. Each side runs in a child Python under
+Times on a shared machine move by a fifth from one run to the next (two runs of the same
+commit, a few minutes apart, gave 92 and 75 offline dialogues a second); the number of
+instructions a dialogue executes does not. Each side runs in a child Python under
 ``valgrind --tool=cachegrind --cache-sim=no`` with ``PYTHONHASHSEED=0``: the bench's N
 scenarios (``bench_generate._scenarios``), a warm-up on 6 of them, then one round and, in
 another child, two rounds of ``bench_generate._throughput`` at concurrency C. The figure is
