@@ -120,7 +120,6 @@ async def _direct(scenario: Scenario, env: Environment, config: DialogueConfig) 
                 publish=publish,
                 call_timeout_s=config.turn_timeout_s,
                 rules=env.rules,
-                reuse_lookups=True,  # a database environment, as the runner's
             )
         )
         # The history prefix is on the runner's bus too, and counts toward its turn limit.

@@ -92,12 +92,6 @@ class AgentContext:
     endpoint: Any = None
     #: The environment's rules as data (``policy`` is the same in words), when it has them.
     rules: Policy | None = None
-    #: Whether a lookup made again, with nothing written since, may be answered from its
-    #: earlier result: only the agent's own writes change what its tools return, and a value
-    #: counts after any result of the dialogue (a database environment). Not over an external
-    #: server: each task is checked on its own part's results, and the user's own tools or the
-    #: server itself may change its state.
-    reuse_lookups: bool = False
 
 
 class User(Protocol):

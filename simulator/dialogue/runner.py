@@ -310,7 +310,6 @@ async def _converse(
                 call_timeout_s=config.turn_timeout_s,
                 endpoint=endpoint,
                 rules=environment.rules,
-                reuse_lookups=getattr(conn, "verify", None) is None and not user_tools,
             )
         )
     except Exception as exc:

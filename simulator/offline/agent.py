@@ -137,19 +137,9 @@ class OfflineAgent:
         greeted: bool = False,
         rules: Policy | None = None,
         currency: str = "",
-        reuse_lookups: bool = False,
     ) -> None:
         self.call_tool = call_tool
         self.tools = {t.name: t for t in tools}
-        #: What each read-only, closed-world lookup returned since the last write, by tool and
-        #: arguments (see ``_lookup``), when the dialogue allows it (``AgentContext.reuse_lookups``).
-        self.reuse_lookups = reuse_lookups
-        self.looked_up: dict[tuple[str, Any], types.CallToolResult] = {}
-        #: Successful tool results so far, and at the start of the turn; the last lookup this
-        #: turn answered from ``looked_up`` (see ``_refuse``).
-        self.looks = self.looks_before = 0
-        self.reused: tuple[str, dict[str, Any]] | None = None
-        self._closed: dict[str, bool] = {}
         self.rng = rng
         self.say = Phrasing(rng, currency=currency)
         #: Some agents give the day of the week with a date ("Sunday 7 June 2026").
@@ -183,7 +173,6 @@ class OfflineAgent:
     async def respond(self, text: str, acts: list[Act]) -> AgentTurn:
         """Act on one user message (its parse) and say what happened."""
         t = _Turn()
-        self.looks_before, self.reused = self.looks, None
         self.heard += " " + text.lower()
         if not self.greeted:
             self.greeted = True
@@ -253,7 +242,7 @@ class OfflineAgent:
                 if refusal:  # no need to ask for details of something that cannot be done
                     self.waiting.pop(0)
                     await self._explain_row(request.tool, args, t)
-                    await self._refuse(request.step, refusal, t)
+                    self._refuse(request.step, refusal, t)
                     continue
             if missing:
                 self.asks[request.step] = self.asks.get(request.step, 0) + 1
@@ -275,19 +264,17 @@ class OfflineAgent:
                 t.asked = True
                 return
             self.waiting.pop(0)
-            # A step asked again (a correction put back) is looked up again.
-            first = request.step not in self.requests
             self.requests[request.step] = request
             if self._is_write(request.tool):
                 refusal = self._policy_refusal(request.tool, args)
                 if refusal:
-                    await self._refuse(request.step, refusal, t)
+                    self._refuse(request.step, refusal, t)
                     continue
                 self.confirming.append(_Write(request.step, request.tool, args, request.report))
                 continue
-            refusal = await self._read(request.step, request.tool, args, request.report, t, slip=True, reuse=first)
+            refusal = await self._read(request.step, request.tool, args, request.report, t, slip=True)
             if refusal:
-                await self._refuse(request.step, refusal, t)
+                self._refuse(request.step, refusal, t)
         if self.confirming and not t.asked:
             await self._gather(t)
             self._ask_confirmation(t)
@@ -318,11 +305,7 @@ class OfflineAgent:
                 ).format(s=self._thing(rule.table, row), n=join(names))
             )
 
-    async def _refuse(self, step: str, reason: str, t: _Turn) -> None:
-        if self.looks == self.looks_before and self.reused is not None:
-            # Everything this turn was answered from earlier lookups: a refusal is made on what
-            # the system shows now, so the last of them is read again first.
-            await self._call(*self.reused)
+    def _refuse(self, step: str, reason: str, t: _Turn) -> None:
         t.acts.append(Refuse(step=step, rule=reason))
         t.lines.append(self.say.refuse(reason))
         # What builds on the refused step cannot be done either: drop it too.
@@ -388,65 +371,13 @@ class OfflineAgent:
         return value
 
     # ------------------------------------------------------------------ reads
-    async def _call(self, tool: str, args: dict[str, Any]) -> types.CallToolResult:
-        """Call a tool. What a lookup returns is kept (``_lookup``); a call that may change
-        something makes every lookup kept before it stale."""
-        key = _lookup_key(tool, args) if self.reuse_lookups and self._closed_read(tool) else None
-        if key is None:
-            self.looked_up.clear()
-        result = await self.call_tool(tool, args)
-        if not result.is_error:
-            self.looks += 1
-            if key is not None:
-                self.looked_up[key] = result
-        return result
-
-    async def _lookup(self, tool: str, args: dict[str, Any]) -> types.CallToolResult:
-        """A read the agent makes to answer or to describe something: when the same read, with
-        the same arguments, already answered in this dialogue and nothing has been written
-        since, its result is still before the agent, and that is what it answers from.
-
-        Only where the dialogue allows it (``reuse_lookups``) and for tools that say they are
-        read-only and closed-world (their result depends on the server's own state alone,
-        which only a write changes); the re-reads meant to see
-        the state again (before a write, after one, when the user asks to double-check or
-        corrects an answer) call the tool.
-        """
-        hit = self.looked_up.get(_lookup_key(tool, args)) if self.reuse_lookups and self.looked_up else None
-        if hit is None:
-            return await self._call(tool, args)
-        self.reused = (tool, args)
-        return hit
-
-    def _closed_read(self, tool: str) -> bool:
-        closed = self._closed.get(tool)
-        if closed is None:
-            t = self.tools.get(tool)
-            ann = t.annotations if t else None
-            closed = self._closed[tool] = (
-                ann is not None and ann.read_only_hint is True and ann.open_world_hint is False
-            )
-        return closed
-
     async def _read(
-        self,
-        step: str,
-        tool: str,
-        args: dict[str, Any],
-        report: list[str],
-        t: _Turn,
-        *,
-        slip: bool,
-        reuse: bool = False,
+        self, step: str, tool: str, args: dict[str, Any], report: list[str], t: _Turn, *, slip: bool
     ) -> str:
-        """Run a read and report it; the rule it breaks (another person's row) when it does, else "".
-
-        ``reuse``: answer from the same lookup made earlier, if nothing was written since
-        (``_lookup``); else the tool is called again.
-        """
+        """Run a read and report it; the rule it breaks (another person's row) when it does, else ""."""
         table = self._table(tool)
         self.memory[step] = _Memory(tool, args, [], table, report)
-        result = await (self._lookup if reuse else self._call)(tool, args)
+        result = await self.call_tool(tool, args)
         text = _text(result)
         if result.is_error:
             t.acts.append(Report(step=step, tool=tool, ok=False, error=_code(text)))
@@ -539,7 +470,7 @@ class OfflineAgent:
             return
         refusal = await self._read(act.step, act.tool, args, report, t, slip=False)
         if refusal:
-            await self._refuse(act.step, refusal, t)
+            self._refuse(act.step, refusal, t)
 
     def _complete(self, write: _Write) -> bool:
         tool = self.tools.get(write.tool)
@@ -565,7 +496,7 @@ class OfflineAgent:
                 )
             return
         name, key = get
-        result = await self._call(name, {key: row[key]})
+        result = await self.call_tool(name, {key: row[key]})
         text = _text(result)
         if result.is_error:
             t.acts.append(Report(step=act.step, tool=name, ok=False, error=_code(text)))
@@ -646,7 +577,7 @@ class OfflineAgent:
                 continue
             if tool.input_schema.get("required", []) != [key]:
                 continue
-            result = await (self._call if fresh else self._lookup)(list_name, {key: row[key]})
+            result = await self.call_tool(list_name, {key: row[key]})
             budget -= 1
             if result.is_error:
                 continue
@@ -677,7 +608,7 @@ class OfflineAgent:
             required = tool.input_schema.get("required", [])
             if not required or not all(r in write.args for r in required):
                 continue
-            await self._lookup(name, {r: write.args[r] for r in required})
+            await self.call_tool(name, {r: write.args[r] for r in required})
             calls += 1
 
     def _owned(self, table: str) -> bool:
@@ -709,7 +640,7 @@ class OfflineAgent:
             for row in mem.rows:
                 if mem.table == table and row.get(get[1]) == value:
                     return row
-        result = await (self._call if fresh else self._lookup)(get[0], {get[1]: value})
+        result = await self.call_tool(get[0], {get[1]: value})
         if result.is_error:
             return None
         rows = rows_of(_structured(result, _text(result)))
@@ -746,10 +677,10 @@ class OfflineAgent:
         for write in todo:
             refusal = await self._recheck(write)
             if refusal:
-                await self._refuse(write.step, refusal, t)
+                self._refuse(write.step, refusal, t)
                 continue
             self.sent[write.step] = dict(write.args)
-            result = await self._call(write.tool, write.args)
+            result = await self.call_tool(write.tool, write.args)
             text = _text(result)
             write_rule = self._rule(write.tool)
             table = write_rule.table if write_rule else self._table(write.tool)
@@ -796,7 +727,7 @@ class OfflineAgent:
             get = self._get_tool(table)
             if row is None or get is None or row.get(get[1]) is None:
                 return ""
-            result = await self._call(get[0], {get[1]: row[get[1]]})
+            result = await self.call_tool(get[0], {get[1]: row[get[1]]})
             if not result.is_error:
                 fresh = rows_of(_structured(result, _text(result)))
                 if fresh:
@@ -807,7 +738,7 @@ class OfflineAgent:
             if target is not None and self.rules is not None and self.rules.rules(target).public:
                 get = self._get_tool(target)
                 if get is not None:
-                    await self._call(get[0], {get[1]: value})
+                    await self.call_tool(get[0], {get[1]: value})
                 break
         return ""
 
@@ -819,7 +750,7 @@ class OfflineAgent:
         name, key = get
         if row.get(key) is None:
             return None
-        result = await self._call(name, {key: row[key]})
+        result = await self.call_tool(name, {key: row[key]})
         if result.is_error:
             return None
         rows = rows_of(_structured(result, _text(result)))
@@ -1897,15 +1828,6 @@ _ASK_DIRECT = (
 )
 
 
-def _lookup_key(tool: str, args: dict[str, Any]) -> tuple[str, Any]:
-    """What tells one lookup from another: the tool and its arguments, in any order, each with
-    its type (``True`` is not ``1``)."""
-    try:
-        return tool, frozenset((k, type(v), v) for k, v in args.items())
-    except TypeError:  # a list or an object among the arguments
-        return tool, json.dumps(args, sort_keys=True, default=str)
-
-
 def _text(result: types.CallToolResult) -> str:
     return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
@@ -1947,7 +1869,6 @@ def offline_agent_brain(argument: str) -> AgentFactory:
             greeted=bool(ctx.history),
             rules=ctx.rules,
             currency=currency,
-            reuse_lookups=ctx.reuse_lookups,
         )
 
     return factory

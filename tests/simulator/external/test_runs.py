@@ -186,8 +186,9 @@ async def test_a_pool_reuses_one_process_and_restores_its_state(tmp_path: Path, 
 async def test_a_lookup_asked_again_in_a_later_task_is_made_again(tmp_path: Path, notes_db: Path) -> None:
     """An external server's values count only after a result of the task's own part
     (``simulator.external.verify``), and its state may change by more than the agent's
-    writes: the offline agent makes each task's lookups again there, even for tools that
-    say they are read-only and closed-world."""
+    writes: the offline agent makes each task's lookups again there, even the same lookup,
+    with nothing written in between, by a tool that says it is read-only and closed-world.
+    An agent that answered the second task from the first one's result fails that task."""
     spec = ExternalSpec(command=notes_command(), state_file=notes_db)
     env, twice = await scenario_over(spec, [LOOKUP, LOOKUP], tmp_path / "a", scenario_id="notes-1-00000")
     assert len(twice.tasks) == 2

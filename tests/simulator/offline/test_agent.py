@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import mcp
-import mcp_types as types
 import pytest
 
 from schemas import (
@@ -24,9 +23,8 @@ from schemas import (
     UserFeedback,
     ValueRef,
 )
-from schemas.policy import Policy
 from simulator.dialogue.runner import DialogueConfig, run_dialogue
-from simulator.offline.acts import Act, Affirm, Ask, Bye, Confirm, Correct, Inform, Refuse, Report, Request
+from simulator.offline.acts import Act, Affirm, Ask, Bye, Confirm, Correct, Inform, Report, Request
 from simulator.offline.agent import OfflineAgent
 from simulator.offline.scenarios import build_scenario
 from tests.conftest import shop_environment
@@ -52,18 +50,8 @@ class Served:
 
 
 @asynccontextmanager
-async def agent_for(
-    env: Environment,
-    *,
-    mistake_rate: float = 0.0,
-    seed: int = 0,
-    rules: Policy | None = None,
-    annotations: types.ToolAnnotations | None | Literal["listed"] = "listed",
-    reuse_lookups: bool = True,
-) -> AsyncIterator[Served]:
-    """An OfflineAgent connected to ``env``'s tool server in process; tool events collected.
-    ``annotations``: what every tool is shown to the agent with, instead of what the server
-    lists; ``reuse_lookups`` as a database environment's dialogue gives it."""
+async def agent_for(env: Environment, *, mistake_rate: float = 0.0, seed: int = 0) -> AsyncIterator[Served]:
+    """An OfflineAgent connected to ``env``'s tool server in process; tool events collected."""
     events: list[ToolEvent] = []
 
     async def collect(event: ToolEvent) -> None:
@@ -73,16 +61,7 @@ async def agent_for(
     try:
         async with mcp.Client(server.server) as client:
             tools = (await client.list_tools()).tools
-            if annotations != "listed":
-                tools = [t.model_copy(update={"annotations": annotations}) for t in tools]
-            agent = OfflineAgent(
-                client.call_tool,
-                tools,
-                rng=random.Random(seed),
-                mistake_rate=mistake_rate,
-                rules=rules,
-                reuse_lookups=reuse_lookups,
-            )
+            agent = OfflineAgent(client.call_tool, tools, rng=random.Random(seed), mistake_rate=mistake_rate)
             yield Served(agent, events)
     finally:
         server.close()
@@ -321,106 +300,11 @@ async def test_a_read_that_could_not_go_wrong_is_not_counted_as_a_mistake(shop: 
 async def test_with_mistake_rate_zero_no_mistakes(shop: Environment) -> None:
     async with agent_for(shop, mistake_rate=0.0) as served:
         for i in range(5):
-            asked = {"tier": "gold", "name": "A"}
-            turn = await served.agent.respond("", [Request(step=f"s{i}", tool="search_customers", args=asked)])
-            assert of(turn.acts, Report) == [Report(step=f"s{i}", tool="search_customers", ok=True, values={})]
-            assert served.calls[-1].arguments == asked
+            await served.agent.respond(
+                "", [Request(step=f"s{i}", tool="search_customers", args={"tier": "gold", "name": "A"})]
+            )
+        assert [c.arguments for c in served.calls] == [{"tier": "gold", "name": "A"}] * 5
         assert served.agent.mistakes == 0
-
-
-async def test_a_lookup_asked_again_with_nothing_written_since_is_answered_from_its_result(shop: Environment) -> None:
-    """The same read with the same arguments, nothing written since: its result is still before
-    the agent, which answers from it instead of calling the tool again."""
-    async with agent_for(shop) as served:
-        for step in ("s0", "s1", "s2"):
-            turn = await served.agent.respond(
-                "", [Request(step=step, tool="get_customer", args={"customer_id": 1}, report=["name"])]
-            )
-            assert of(turn.acts, Report) == [
-                Report(step=step, tool="get_customer", ok=True, values={"name": "Ada Lovelace"})
-            ]
-            assert "Ada Lovelace" in turn.text
-        assert [(c.tool, c.arguments) for c in served.calls] == [("get_customer", {"customer_id": 1})]
-
-
-@pytest.mark.parametrize("order_id", [10, 999], ids=["done", "failed"])
-async def test_a_write_makes_every_earlier_lookup_stale(shop: Environment, order_id: int) -> None:
-    """After a write, done or failed (the agent cannot know what a failed one left), the same
-    lookup is made again."""
-    async with agent_for(shop) as served:
-        read = {"tier": "gold"}
-        await served.agent.respond("", [Request(step="s0", tool="search_customers", args=read)])
-        write = {"order_id": order_id, "status": "shipped"}
-        await served.agent.respond("", [Request(step="s1", tool="update_order_status", args=write)])
-        await served.agent.respond("Yes.", [Affirm()])
-        await served.agent.respond("", [Request(step="s2", tool="search_customers", args=read)])
-        assert [(c.tool, c.arguments) for c in served.calls if c.tool != "get_customer"] == [
-            ("search_customers", read),
-            ("update_order_status", write),
-            ("search_customers", read),
-        ]
-        assert [r.is_error for r in served.results if r.tool == "update_order_status"] == [order_id == 999]
-
-
-async def test_where_the_dialogue_does_not_allow_it_every_lookup_is_made(shop: Environment) -> None:
-    async with agent_for(shop, reuse_lookups=False) as served:
-        for step in ("s0", "s1"):
-            await served.agent.respond(
-                "", [Request(step=step, tool="get_customer", args={"customer_id": 1}, report=["name"])]
-            )
-        assert [c.tool for c in served.calls] == ["get_customer", "get_customer"]
-
-
-@pytest.mark.parametrize(
-    "annotations",
-    [
-        None,
-        types.ToolAnnotations(read_only_hint=True),
-        types.ToolAnnotations(read_only_hint=True, open_world_hint=True),
-    ],
-    ids=["none", "open-world-unsaid", "open-world"],
-)
-async def test_a_tool_not_said_to_be_read_only_and_closed_world_is_called_every_time(
-    shop: Environment, annotations: types.ToolAnnotations | None
-) -> None:
-    """Another server's tool may answer differently each time (the time, a web page) or change
-    something without saying so: only a tool that says it is read-only and closed-world is
-    answered from an earlier result."""
-    async with agent_for(shop, annotations=annotations) as served:
-        for step in ("s0", "s1"):
-            await served.agent.respond(
-                "", [Request(step=step, tool="get_customer", args={"customer_id": 1}, report=["name"])]
-            )
-        assert [c.tool for c in served.calls] == ["get_customer", "get_customer"]
-
-
-async def test_a_refusal_made_on_earlier_lookups_alone_reads_the_row_again(domain_envs: dict[str, Environment]) -> None:
-    """A refusal is checked on a result of its own task's part (``_refusal_check``): when the
-    turn was answered from earlier lookups, the agent looks again before it refuses."""
-    env = domain_envs["retail"]
-    server = build_tool_server(env)
-    try:
-        (customer_id, email), *_ = server.db.query("SELECT customer_id, email FROM customers LIMIT 1")
-    finally:
-        server.close()
-    find = {"email": email}
-    async with agent_for(env, rules=env.rules) as served:
-        await served.agent.respond("", [Request(step="s0", tool="search_customers", args=find, report=["name"])])
-        before = len(served.events)
-        change = {"customer_id": customer_id, "loyalty_tier": "gold"}
-        turn = await served.agent.respond(
-            "",
-            [
-                Request(step="s1", tool="search_customers", args=find),
-                Request(step="s2", tool="update_customer", args=change),
-            ],
-        )
-        assert [a.step for a in of(turn.acts, Refuse)] == ["s2"]
-        assert [(type(e).__name__, e.tool) for e in served.events[before:]] == [
-            ("ToolCall", "search_customers"),
-            ("ToolResult", "search_customers"),
-        ]
-        assert not served.results[-1].is_error
 
 
 async def test_mistakes_in_real_dialogues_are_corrected_by_the_users_feedback(
