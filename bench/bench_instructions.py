@@ -124,6 +124,8 @@ def _child(side: str, rounds: int, dialogues: int, seed: int, concurrency: int) 
             await _throughput(pairs, concurrency, direct=side == "bare")
 
     anyio.run(run)
+    # On stdout (valgrind's summary goes to stderr): what was run, for whoever reads it.
+    print(f"{side}: {rounds} round(s) of {len(pairs)} dialogues after {_WARM} to warm up")
 
 
 def _row(label: str, result: dict[str, Any]) -> str:
@@ -165,15 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     here = count(ROOT, args.dialogues, args.seed, args.concurrency)
     out: dict[str, Any] = {"command": command.strip(), "here": here}
-    if args.against is not None:
-        there = count(args.against.resolve(), args.dialogues, args.seed, args.concurrency)
-        out["against"] = there
-        print(_row(f"against ({args.against})", there))
-    print(_row("here", here))
-    if args.against is not None:
-        there = out["against"]
+    if args.against is None:
+        print(_row("here", here))
+    else:
+        there = out["against"] = count(args.against.resolve(), args.dialogues, args.seed, args.concurrency)
         change = {k: (here[k] - there[k]) / there[k] * 100 for k in ("full_m", "bare_m", "harness_m")}
         out["change_percent"] = {k: round(v, 2) for k, v in change.items()}
+        print(_row(f"against ({args.against})", there))
+        print(_row("here", here))
         print(
             f"  change: full pipeline {change['full_m']:+.1f}%, bare brains {change['bare_m']:+.1f}%, "
             f"harness {change['harness_m']:+.1f}%"

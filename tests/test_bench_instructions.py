@@ -47,6 +47,7 @@ def test_the_child_runs_the_bench_dialogues_as_valgrind_starts_it(side: str) -> 
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == f"{side}: 1 round(s) of 9 dialogues after 6 to warm up"
 
 
 def test_the_figures_and_the_change_against_another_checkout(
@@ -83,6 +84,9 @@ def test_without_valgrind_it_says_so(monkeypatch: pytest.MonkeyPatch, capsys: py
     assert "valgrind is not on the PATH" in capsys.readouterr().err
 
 
-def test_against_something_that_is_not_a_checkout_is_refused(tmp_path: Path) -> None:
+def test_against_something_that_is_not_a_checkout_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
         instructions.main(["--against", str(tmp_path)])
+    assert f"--against {tmp_path}: not a checkout of this project" in capsys.readouterr().err
