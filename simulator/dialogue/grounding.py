@@ -59,7 +59,17 @@ from schemas import (
     UserMessage,
 )
 
-__all__ = ["Anchor", "Grounding", "contains", "mentions", "supports", "task_parts"]
+__all__ = [
+    "Anchor",
+    "Grounding",
+    "contains",
+    "find_row",
+    "mentions",
+    "result_rows",
+    "shows_row",
+    "supports",
+    "task_parts",
+]
 
 
 # --------------------------------------------------------------------------- parts
@@ -408,6 +418,27 @@ def _structured(result: ToolResult) -> Any:
         return json.loads(result.text)
     except ValueError:
         return None
+
+
+def result_rows(result: Any) -> list[dict[str, Any]]:
+    """The rows of a (gold) result: its ``rows``, its ``row``, or the result itself."""
+    return _rows(result)
+
+
+def find_row(result: Any, name: str, value: Any) -> dict[str, Any] | None:
+    """The first row of a (gold) result whose field ``name`` holds ``value``, or None."""
+    return next((r for r in _rows(result) if name in r and _leaf_matches(r[name], value)), None)
+
+
+def shows_row(
+    result: ToolResult, row: dict[str, Any], name: str, new_keys: dict[str, int | None] | None = None
+) -> bool:
+    """Whether ``result`` shows the gold ``row``: an object with the row's field ``name`` whose
+    other fields shared with the row all agree (at least one besides ``name``)."""
+    return any(
+        name in o and _leaf_matches(o[name], row[name]) and _consistent(o, row, name, new_keys)
+        for o in _objects(_structured(result))
+    )
 
 
 def supports(result: ToolResult, call: Any, value: Any, name: str | None, anchor: Anchor | None) -> bool:

@@ -17,7 +17,8 @@ verdict):
   the dialogue, after a tool result that contained it (``simulator.dialogue.grounding``).
 - **refusal** (a task the environment's rules forbid, ``expected.refusal``): the agent said
   in the task's part that it would not do it (recorded as an assertion named ``refused``),
-  and the whole database equals the gold replay (which makes no write for it).
+  after a tool result of that part that showed the row the request is about, and the whole
+  database equals the gold replay (which makes no write for it).
 
 A task passes when all of its checks pass; a dialogue when every task passed, the state
 matched and the conversation ended with the user done (:func:`dialogue_succeeded`). The
@@ -53,7 +54,7 @@ from schemas import (
     Verdict,
 )
 from schemas.errors import VerificationError
-from simulator.dialogue.grounding import Anchor, Grounding
+from simulator.dialogue.grounding import Anchor, Grounding, find_row, result_rows, shows_row
 from simulator.dialogue.statediff import MAX_CHANGES, diff_states, replay_gold, table_rules, writes
 from toolservers.database import Database
 
@@ -182,7 +183,36 @@ def _anchored(task: Task) -> set[str]:
     keys = {value.step for value in task.expected.values}
     if task.refinement is not None and task.refinement.values:
         keys.add(task.refinement.step + ":refined")
+    if task.forbidden is not None:  # the rows the refusal is about (``_refused_rows``)
+        keys.update({ref.step for ref in task.forbidden.refs.values()} | {step.id for step in task.chain})
     return keys
+
+
+def _refused_rows(task: Task, results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:
+    """The rows a forbidden request is about, as the gold replay read them: (key field, row).
+
+    The forbidden call names its row by a reference to a step's result (``refs``) or by a key
+    it states (``arguments``). The row is the one the task's own gold reads show (the latest),
+    as it is when the task is asked; else the referenced step's. None: the task names no
+    forbidden call (a refusal written by hand), so no row is known.
+    """
+    forbidden = task.forbidden
+    if forbidden is None:
+        return None
+    keys: list[tuple[str, Any, dict[str, Any] | None]] = []
+    for ref in forbidden.refs.values():
+        rows = result_rows(results.get(ref.step))
+        if ref.row < len(rows) and ref.field in rows[ref.row]:
+            keys.append((ref.field, rows[ref.row][ref.field], rows[ref.row]))
+    if not forbidden.refs:
+        keys = [(name, value, None) for name, value in forbidden.arguments.items()]
+    found: list[tuple[str, dict[str, Any]]] = []
+    for name, value, referenced in keys:
+        own = (find_row(results.get(step.id), name, value) for step in reversed(task.chain))
+        row = next((r for r in own if r is not None), referenced)
+        if row is not None:
+            found.append((name, row))
+    return found
 
 
 def anchors(
@@ -236,7 +266,7 @@ def verify_dialogue(
         elif task.expected.refusal:
             checks.append(_state_check(state))
         if task.expected.refusal:
-            checks.append(_refusal_check(grounding, task))
+            checks.append(_refusal_check(grounding, task, _refused_rows(task, results), new_keys))
         try:
             for assertion in task.expected.assertions:
                 ok = check_assertion(final.query, assertion)
@@ -305,17 +335,38 @@ def _write_checks(
     return checks
 
 
-def _refusal_check(grounding: Grounding, task: Task) -> Check:
+def _refusal_check(
+    grounding: Grounding,
+    task: Task,
+    rows: list[tuple[str, dict[str, Any]]] | None,
+    new_keys: dict[str, int | None],
+) -> Check:
     """The agent said, in the task's part, that it would not do what the rules forbid — after it
-    looked: a successful tool result in the task's part comes before the refusal. A refusal
-    made without looking is a guess (an agent that refuses everything would pass every
-    forbidden request; what is forbidden depends on the rows: whose they are, their status)."""
-    looked = [
+    looked: a successful tool result in the task's part that showed the row the request is
+    about (``rows``, from the gold replay) comes before the refusal. A refusal made without
+    looking is a guess (an agent that refuses everything would pass every forbidden request;
+    what is forbidden depends on the rows: whose they are, their status), and so is one made
+    after looking at something else. ``rows`` None (a refusal written by hand, with no
+    forbidden call): any successful result of the task's part counts as looking.
+    """
+    if rows == []:
+        return Check(
+            kind=CheckKind.ASSERTION,
+            name="refused",
+            verdict=Verdict.ERROR,
+            detail=f"the gold replay did not find the row the request is about ({task.expected.refusal})",
+        )
+    results = [
         i
         for i in grounding.result_parts.get(task.id, [])
         if isinstance(r := grounding.events[i], ToolResult) and not r.is_error
     ]
-    unlooked = None
+    looked = [
+        i
+        for i in results
+        if rows is None or any(_shows(grounding.events[i], row, name, new_keys) for name, row in rows)
+    ]
+    first_refusal = None
     for index in grounding.parts.get(task.id, []):
         message = grounding.events[index]
         assert isinstance(message, AgentMessage)
@@ -324,18 +375,30 @@ def _refusal_check(grounding: Grounding, task: Task) -> Check:
             continue
         before = [i for i in looked if i < index]
         if not before:
-            unlooked = unlooked if unlooked is not None else index
+            first_refusal = first_refusal if first_refusal is not None else index
             continue
         return Check(
             kind=CheckKind.ASSERTION,
             name="refused",
             verdict=Verdict.PASS,
-            detail=f"event {index}: {marker!r} ({task.expected.refusal}), after result {before[-1]}",
+            detail=f"event {index}: {marker!r} ({task.expected.refusal}), after result {before[-1]}"
+            + (f", which showed {_row_names(rows)}" if rows else ""),
         )
     detail = f"the agent did not refuse: {task.expected.refusal}"
-    if unlooked is not None:
-        detail = f"event {unlooked}: a refusal before any tool result of the task's part ({task.expected.refusal})"
+    if first_refusal is not None:
+        shown = "any tool result of the task's part"
+        if rows and any(i < first_refusal for i in results):
+            shown = f"a tool result of the task's part showed {_row_names(rows)}"
+        detail = f"event {first_refusal}: a refusal before {shown} ({task.expected.refusal})"
     return Check(kind=CheckKind.ASSERTION, name="refused", verdict=Verdict.FAIL, detail=detail)
+
+
+def _shows(event: Event, row: dict[str, Any], name: str, new_keys: dict[str, int | None]) -> bool:
+    return isinstance(event, ToolResult) and shows_row(event, row, name, new_keys)
+
+
+def _row_names(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    return " and ".join(f"the row with {name}={row[name]!r}" for name, row in rows)
 
 
 def _is_write(environment: Environment, tool: str) -> bool:

@@ -30,6 +30,7 @@ from schemas import (
     ToolResult,
     UserFeedback,
     UserMessage,
+    ValueRef,
     Verdict,
 )
 from simulator.dialogue.grounding import Grounding, mentions, task_parts
@@ -581,3 +582,56 @@ def test_a_write_made_is_shown_by_its_result_not_as_a_message() -> None:
 def test_a_yes_no_or_none_counts_only_when_said_of_its_field(said: str, value: object, counts: bool) -> None:
     field = "notes" if value is None else "refundable"
     assert (mentions(said, value, field) is not None) is counts
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def refusal_events(looked_up: int | None) -> list[Event]:
+    """A forbidden request about customer 1, refused after looking up customer ``looked_up``."""
+    looked: list[Event] = []
+    if looked_up is not None:
+        row = shop_environment().database.seed["customers"][looked_up - 1]
+        looked = [
+            ToolCall(call_id="c1", tool="get_customer", arguments={"customer_id": looked_up}),
+            ToolResult(call_id="c1", tool="get_customer", is_error=False, text=str(row), structured=row),
+        ]
+    return events_of(
+        TaskStarted(task_id="t0"),
+        UserMessage(text="Please make my account platinum."),
+        *looked,
+        AgentMessage(text="I'm sorry, I can't change the tier: it is not yours to change."),
+    )
+
+
+@pytest.mark.parametrize(
+    ("looked_up", "passes", "detail"),
+    [
+        (None, False, "a refusal before any tool result of the task's part"),
+        (2, False, "a refusal before a tool result of the task's part showed the row with customer_id=1"),
+        (1, True, "after result 3, which showed the row with customer_id=1"),
+    ],
+)
+def test_a_refusal_counts_only_after_a_result_that_showed_the_row_it_is_about(
+    looked_up: int | None, passes: bool, detail: str
+) -> None:
+    """Looking up something else first (another customer) is no more evidence than not looking."""
+    env = shop_environment()
+    task = Task(
+        id="t0",
+        goal="make the account platinum",
+        chain=[step("t0", 0, "get_customer", customer_id=1)],
+        sub_requests=[SubRequest(id="t0.r", steps=["t0.s0"], intent="forbidden", text="please")],
+        expected=ExpectedOutcome(refusal="customers.tier is not the user's to change"),
+        forbidden=ChainStep(
+            id="t0.s0:forbidden",
+            tool="update_customer",
+            arguments={"tier": "platinum"},
+            refs={"customer_id": ValueRef(step="t0.s0", field="customer_id")},
+        ),
+    )
+    db = open_database(env.database)
+    (outcome,) = verify_dialogue(scenario_of(env, task), env, db, refusal_events(looked_up)).outcomes
+    (refused,) = [c for c in outcome.checks if c.name == "refused"]
+    assert outcome.success is passes
+    assert (refused.verdict is Verdict.PASS) is passes and detail in (refused.detail or "")
