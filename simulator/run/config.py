@@ -28,9 +28,15 @@ def record_failed(record: DialogueRecord) -> bool:
     return record.termination in FAILURE_REASONS
 
 
-#: transport, the message cap, and every time limit (any field named ``*timeout_s``): safety
-#: limits that may change between resumes, like the number of dialogues.
+#: transport and every time limit (any field named ``*timeout_s``): they may change between
+#: resumes, like the number of dialogues. The message cap changes what a record holds (the
+#: text the user was shown): it is in the fingerprint under its own key, when it is not the
+#: default (``MESSAGE_CAP_KEY``), so datasets made at the default keep their fingerprint.
 _RUNTIME_ONLY = frozenset({"transport", "max_message_chars"})
+
+#: The fingerprint's key for a message cap other than the default.
+MESSAGE_CAP_KEY = "max_message_chars"
+_DEFAULT_CAP = DialogueConfig().max_message_chars
 
 #: The fingerprint's key for the shard of a sharded run (absent when the run is whole).
 SHARD_KEY = "shard"
@@ -124,7 +130,8 @@ def fingerprint(config: RunConfig) -> dict[str, Any]:
 
     Two runs with equal fingerprints write the same records for the same scenario ids,
     so they may share a dataset. The number of dialogues, the concurrency, the transport
-    and the time limits are left out: they may change between resumes. A sharded run adds
+    and the time limits are left out: they may change between resumes. A message cap other
+    than the default is in (``MESSAGE_CAP_KEY``): it cuts what records hold. A sharded run adds
     its shard (``SHARD_KEY``), so a directory holds one shard; ``dialogsim merge``
     compares fingerprints without it.
     """
@@ -139,6 +146,8 @@ def fingerprint(config: RunConfig) -> dict[str, Any]:
             k: v for k, v in sorted(dialogue.items()) if k not in _RUNTIME_ONLY and not k.endswith("timeout_s")
         },
     }
+    if config.dialogue.max_message_chars != _DEFAULT_CAP:
+        fp[MESSAGE_CAP_KEY] = config.dialogue.max_message_chars
     if config.external is not None:
         fp["external"] = config.external
     if config.branch_from is not None:

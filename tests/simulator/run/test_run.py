@@ -42,7 +42,7 @@ from schemas import (
 from schemas.errors import ConfigError
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink
-from simulator.run.config import RunConfig, fingerprint
+from simulator.run.config import MESSAGE_CAP_KEY, RunConfig, fingerprint
 from simulator.run.dataset import DATASET_FILE, MANIFEST_FILE, SUMMARY_FILE, iter_records
 from simulator.run.execute import RunSummary, execute_run
 from simulator.run.plan import PreparedRun, prepare_run
@@ -253,6 +253,9 @@ def test_a_damaged_line_in_the_middle_is_refused_and_left_alone(tmp_path: Path) 
         pytest.param({"mode": Mode.TASK_ORIENTED}, id="mode"),
         pytest.param({"domains": ("bank",)}, id="domains"),
         pytest.param({"dialogue": DialogueConfig(max_turns=7)}, id="max-turns"),
+        # The cap cuts the text a record holds (and the user was shown): records cut at 60
+        # characters and uncut ones must not share a dataset.
+        pytest.param({"dialogue": DialogueConfig(max_message_chars=60)}, id="message-cap"),
     ],
 )
 def test_another_config_is_refused_and_the_dir_unchanged(tmp_path: Path, changes: dict[str, Any]) -> None:
@@ -276,6 +279,9 @@ def test_dialogue_count_concurrency_transport_and_timeout_are_not_part_of_the_fi
     )
     assert fingerprint(a) == fingerprint(b)
     assert fingerprint(a) != fingerprint(config_for(tmp_path, dialogue=DialogueConfig(agent_mistake_rate=0.5)))
+    # The default message cap leaves the fingerprint as it was before the cap was part of it.
+    assert MESSAGE_CAP_KEY not in fingerprint(a)
+    assert fingerprint(config_for(tmp_path, dialogue=DialogueConfig(max_message_chars=60)))[MESSAGE_CAP_KEY] == 60
 
 
 def test_another_record_version_is_refused(tmp_path: Path) -> None:
