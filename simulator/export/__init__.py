@@ -107,11 +107,17 @@ class _Environments:
         return self._cache[key]
 
 
-def check_out_file(out_path: Path, *, force: bool = True, flag: str = "--out") -> None:
+#: What the files of a dataset or an evaluation end with: records, manifests, summaries, logs.
+_DATASET_SUFFIXES = frozenset({".json", ".jsonl", ".log"})
+
+
+def check_out_file(out_path: Path, *, force: bool = True, flag: str = "--out", inputs: Sequence[Path] = ()) -> None:
     """Refuse, before any work, an output path that cannot be written as a file.
 
     Raises ConfigError when ``out_path`` is a directory, sits under something that is not
-    a directory, or (unless ``force``) already exists.
+    a directory, or (unless ``force``) already exists; and, even with ``force``, when it is
+    an existing JSON, JSON Lines or log file inside one of the ``inputs`` directories (the
+    records, manifest or summary of a dataset the command reads).
     """
     if out_path.is_dir():
         raise ConfigError(f"{flag} {out_path}: is a directory; expected a file name (e.g. {out_path / 'out.jsonl'})")
@@ -120,7 +126,12 @@ def check_out_file(out_path: Path, *, force: bool = True, flag: str = "--out") -
             if not parent.is_dir():
                 raise ConfigError(f"{flag} {out_path}: {parent} is not a directory")
             break
-    if not force and out_path.exists():
+    if not out_path.exists():
+        return
+    inside = next((d for d in inputs if out_path.resolve().is_relative_to(d.resolve())), None)
+    if inside is not None and out_path.suffix in _DATASET_SUFFIXES:
+        raise ConfigError(f"{flag} {out_path}: is a file of {inside}, which this command reads; write elsewhere")
+    if not force:
         raise ConfigError(f"{flag} {out_path}: already exists; pass --force to overwrite it")
 
 
@@ -169,14 +180,16 @@ def export(
     whole or not at all; an existing one is overwritten only with ``force``.
 
     Raises ConfigError, before any work, for an unknown format, an output path that is a
-    directory or (without ``force``) an existing file; and for a directory that holds no
-    dataset, a record of an unknown version, or an environment file that is missing or broken.
+    directory, (without ``force``) an existing file, or a file of a dataset it reads; and
+    for a directory that holds no dataset, a record of an unknown version, or an environment
+    file that is missing or broken.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"format: expected one of {', '.join(FORMATS.names())}, got {fmt!r}")
-    check_out_file(out_path, force=force or bool(splits))  # with splits, it names where they go
+    inputs = [dataset_dir] if isinstance(dataset_dir, Path) else list(dataset_dir)
+    check_out_file(out_path, force=force or bool(splits), inputs=inputs)  # with splits, it names where they go
     for name in splits or ():
-        check_out_file(split_path(out_path, name), force=force)
+        check_out_file(split_path(out_path, name), force=force, inputs=inputs)
     writer = FORMATS.get(fmt)
     if writer.module is not None and importlib.util.find_spec(writer.module) is None:
         raise ConfigError(

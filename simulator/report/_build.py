@@ -348,13 +348,15 @@ def build_report(
 def write_report(
     dirs: Sequence[Path], out_path: Path, *, title: str | None = None, max_dialogues: int = 2000
 ) -> ReportInfo:
-    """Write the report of ``dirs`` to ``out_path`` (atomically; an existing file is replaced).
+    """Write the report of ``dirs`` to ``out_path`` (atomically; an existing file is replaced,
+    but never a file of one of ``dirs``: see ``check_out_file``).
 
-    Raises ConfigError, before any work, when ``out_path`` is a directory; and for a bad dataset directory.
+    Raises ConfigError, before any work, when ``out_path`` is a directory or a dataset's file;
+    and for a bad dataset directory.
     """
     from simulator.export import check_out_file, write_file_atomic
 
-    check_out_file(out_path)
+    check_out_file(out_path, inputs=dirs)
     html, report = build_report(dirs, title=title, max_dialogues=max_dialogues)
     data = html.encode("utf-8")
 

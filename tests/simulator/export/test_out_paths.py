@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,27 @@ def test_report_replaces_its_own_file(user_data: Path, tmp_path: Path) -> None:
     assert cli_main(["report", str(user_data), "--out", str(out)]) == 0
     assert cli_main(["report", str(user_data), "--out", str(out)]) == 0
     assert _names(tmp_path) == ["r.html"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["report"], ["export", "--format", "openai", "--force"], ["export", "--format", "native", "--force"]],
+)
+def test_a_file_of_a_dataset_being_read_is_never_overwritten(
+    user_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Not even with --force: ``report data --out data/dialogues.jsonl`` replaced the records with HTML."""
+    data = tmp_path / "data"
+    shutil.copytree(user_data, data)
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    for name in ("dialogues.jsonl", "manifest.json", "environments/clinic.json"):
+        target = data / name
+        if not target.exists():
+            continue
+        assert cli_main([command[0], str(data), *command[1:], "--out", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert "which this command reads" in err and str(target) in err
+    assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before
+    # A report beside the records is fine, and so is replacing it.
+    assert cli_main(["report", str(data), "--out", str(data / "report.html")]) == 0
+    assert cli_main(["report", str(data), "--out", str(data / "report.html")]) == 0
