@@ -42,7 +42,7 @@ from schemas import (
     TerminationReason,
     ToolCall,
 )
-from schemas.errors import UsageError
+from schemas.errors import ConfigError, UsageError
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.log import RUN_LOG, bind, get_logger, run_log
@@ -259,6 +259,19 @@ def _dialogsim_version() -> str:
 
 
 def _set_up_out_dir(prepared: PreparedRun) -> DatasetFile:
+    """The run's dataset file, in an output directory set up with its manifest and environments.
+
+    Raises ConfigError, naming the directory and why, when it cannot be written (read-only,
+    no space, no permission)."""
+    try:
+        return _write_out_dir(prepared)
+    except OSError as exc:
+        error = ConfigError(f"--out {prepared.config.out_dir}: cannot be written: {exc.strerror or exc}")
+        error.field = "--out"
+        raise error from exc
+
+
+def _write_out_dir(prepared: PreparedRun) -> DatasetFile:
     out = prepared.config.out_dir
     out.mkdir(parents=True, exist_ok=True)
     if not prepared.has_manifest:
@@ -364,7 +377,6 @@ async def _run_one(
 def _endpoint_stats(remote: Sequence[EndpointTally] = ()) -> list[EndpointStats]:
     """The figures of the model endpoints the dialogues used: this process's, plus ``remote``
     (what Ray workers reported), added up per model and endpoint."""
-    from schemas.errors import ConfigError
     from simulator.llm.setup import current_setup
 
     try:

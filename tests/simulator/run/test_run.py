@@ -43,7 +43,7 @@ from schemas.errors import ConfigError
 from simulator.dialogue.recorder import build_record
 from simulator.dialogue.runner import DialogueConfig, EventSink
 from simulator.run.config import MESSAGE_CAP_KEY, RunConfig, fingerprint
-from simulator.run.dataset import DATASET_FILE, MANIFEST_FILE, SUMMARY_FILE, iter_records
+from simulator.run.dataset import DATASET_FILE, ENVIRONMENTS_DIR, MANIFEST_FILE, SUMMARY_FILE, iter_records
 from simulator.run.execute import RunSummary, execute_run
 from simulator.run.plan import PreparedRun, prepare_run
 from tests.conftest import shop_environment
@@ -282,6 +282,18 @@ def test_dialogue_count_concurrency_transport_and_timeout_are_not_part_of_the_fi
     # The default message cap leaves the fingerprint as it was before the cap was part of it.
     assert MESSAGE_CAP_KEY not in fingerprint(a)
     assert fingerprint(config_for(tmp_path, dialogue=DialogueConfig(max_message_chars=60)))[MESSAGE_CAP_KEY] == 60
+
+
+def test_an_out_dir_that_cannot_be_written_is_one_config_error_naming_it(tmp_path: Path) -> None:
+    """An OSError while setting the directory up (read-only, no space; here a file where the
+    environments directory goes) is a ConfigError naming --out, not a traceback."""
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / ENVIRONMENTS_DIR).write_text("in the way")
+    with pytest.raises(ConfigError, match=r"--out .*data: cannot be written") as caught:
+        generate(out, dialogues=2)
+    assert caught.value.field == "--out"
+    assert not (out / DATASET_FILE).exists()
 
 
 def test_another_record_version_is_refused(tmp_path: Path) -> None:
