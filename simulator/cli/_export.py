@@ -88,7 +88,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--failed-tool-calls",
         choices=("keep", "drop"),
         default="keep",
-        help="keep failed tool calls with their error results as negative examples (default), or drop them",
+        help="keep failed tool calls with their error results as negative examples (default), or drop the "
+        "dialogues that have one (the agent's words about a failure stay meaningful only beside it)",
     )
     keep.add_argument(
         "--dedupe",
@@ -141,8 +142,6 @@ def run(args: argparse.Namespace) -> int:
     parts += [f"{n} left out ({reason})" for reason, n in result.filtered.items()]
     if result.duplicates:
         parts.append(f"{len(result.duplicates)} near duplicates left out")
-    if result.dropped_tool_calls:
-        parts.append(f"{result.dropped_tool_calls} failed tool calls dropped")
     if result.invalid:
         shown = ", ".join(result.invalid_ids[:5]) + (", ..." if result.invalid > 5 else "")
         parts.append(f"{result.invalid} left out whose tool calls lack results ({shown})")

@@ -22,8 +22,7 @@ Formats, one example per dialogue:
   structs whose ``tool_calls`` is a list of structs; arguments and tool parameters are
   JSON strings), plus the scenario, mode, domain, success and counts: readable by
   ``pyarrow.parquet``, DuckDB and ``datasets.load_dataset("parquet", ...)``.
-- ``native``: the dataset's own records, byte for byte (re-encoded only where
-  ``--failed-tool-calls drop`` changed their messages).
+- ``native``: the dataset's own records, byte for byte.
 
 Dialogues are written sorted by scenario id, whatever order the run finished them in.
 A dialogue whose messages cannot form a valid conversation (a tool call with no result)
@@ -42,18 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from schemas import DatabaseSpec, Environment, Message
 from schemas.errors import ConfigError
 from simulator.export._chat import InvalidDialogue
 from simulator.export._formats import FORMATS, ExportFormat
 from simulator.export.selection import (
-    FailedToolCalls,
     NearDuplicates,
     Selection,
     assign_splits,
-    drop_failed_tool_calls,
     rejection,
     scenario_group,
     split_path,
@@ -81,8 +76,6 @@ class ExportResult:
     filtered: dict[str, int] = field(default_factory=dict)
     #: Left out as near duplicates of a dialogue that was kept: ``(dropped id, kept id)``.
     duplicates: tuple[tuple[str, str], ...] = ()
-    #: Failed tool calls removed (with their results) by ``failed_tool_calls=drop``.
-    dropped_tool_calls: int = 0
     #: Every file written and how many dialogues it holds, by split name ("" without splits).
     files: dict[str, tuple[Path, int]] = field(default_factory=dict)
 
@@ -203,19 +196,12 @@ def export(
     items: list[_Item] = []
     reasons: Counter[str] = Counter()
     invalid: list[str] = []
-    dropped_calls = 0
     for index, directory in enumerate(dirs):
         for raw, record in iter_records(directory):
             reason = rejection(record, selection)
             if reason is not None:
                 reasons[reason] += 1
                 continue
-            if selection.failed_tool_calls is FailedToolCalls.DROP:
-                messages, dropped = drop_failed_tool_calls(record.messages)
-                if dropped:
-                    dropped_calls += dropped
-                    record = msgspec.structs.replace(record, messages=messages)
-                    raw = msgspec.json.encode(record) + b"\n"
             env = environments.get(directory, record.scenario.environment_id) if writer.uses_environment else _NONE
             try:
                 payload = writer.convert(record, env, raw)
@@ -262,6 +248,5 @@ def export(
         invalid_ids=tuple(invalid),
         filtered=dict(sorted(reasons.items())),
         duplicates=tuple(duplicates),
-        dropped_tool_calls=dropped_calls,
         files=files,
     )

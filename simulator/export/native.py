@@ -1,5 +1,4 @@
-"""``native``: the dataset's own records, byte for byte (re-encoded only where
-``--failed-tool-calls drop`` changed their messages)."""
+"""``native``: the dataset's own records, byte for byte."""
 
 from __future__ import annotations
 

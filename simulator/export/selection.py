@@ -3,7 +3,8 @@
 - :class:`Selection` says which dialogues to keep (verified-successful only, minimum
   turns / tasks / steps, domains, modes) and what to do with failed tool calls: ``keep``
   them, paired with their error results, as negative examples the model learns to recover
-  from, or ``drop`` each failed call together with its error result.
+  from, or ``drop`` the dialogues that have one (removing only the calls would leave the
+  agent's words about them — the error it reported, the retry — with nothing behind them).
 - :class:`NearDuplicates` removes near-identical dialogues: two dialogues are near
   duplicates when the Jaccard similarity of their word 5-gram shingles (the normalised text
   of the user and assistant messages plus the tool calls) is at least the threshold.
@@ -26,8 +27,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
-
 from schemas import DialogueRecord, Message
 from schemas.errors import ConfigError
 
@@ -37,7 +36,6 @@ __all__ = [
     "NearDuplicates",
     "Selection",
     "assign_splits",
-    "drop_failed_tool_calls",
     "jaccard",
     "parse_splits",
     "rejection",
@@ -53,7 +51,9 @@ class FailedToolCalls(enum.StrEnum):
     """What an export does with tool calls that came back as errors."""
 
     KEEP = "keep"  # keep them with their error results: negative examples, and the recovery after them
-    DROP = "drop"  # remove each failed call and its error result
+    # Leave out the dialogues that have one. Removing only the calls and their results left
+    # the agent's report of each failure ("I tried, but it was refused") with nothing behind it.
+    DROP = "drop"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,32 +96,11 @@ def rejection(record: DialogueRecord, selection: Selection) -> str | None:
         return "too few tasks"
     if metrics.steps < selection.min_steps:
         return "too few steps"
+    if selection.failed_tool_calls is FailedToolCalls.DROP and any(
+        m.role == "tool" and m.is_error for m in record.messages
+    ):
+        return "failed tool calls"
     return None
-
-
-def drop_failed_tool_calls(messages: list[Message]) -> tuple[list[Message], int]:
-    """``messages`` without the failed tool calls and their error results, and how many calls went.
-
-    An assistant message left with neither text nor calls is removed; every remaining
-    call keeps its result right after it.
-    """
-    failed = {m.tool_call_id for m in messages if m.role == "tool" and m.is_error and m.tool_call_id is not None}
-    if not failed:
-        return messages, 0
-    out: list[Message] = []
-    dropped = 0
-    for message in messages:
-        if message.role == "tool" and message.tool_call_id in failed:
-            continue
-        if message.role == "assistant" and message.tool_calls:
-            calls = [c for c in message.tool_calls if c.id not in failed]
-            dropped += len(message.tool_calls) - len(calls)
-            if not calls and not message.content:
-                continue
-            if len(calls) != len(message.tool_calls):
-                message = msgspec.structs.replace(message, tool_calls=calls)
-        out.append(message)
-    return out, dropped
 
 
 # --------------------------------------------------------------------------- near duplicates

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from schemas import DialogueRecord, Message, MessageToolCall
+from schemas import DialogueRecord, Message
 from schemas.errors import ConfigError
 from simulator.cli import main
 from simulator.export import export
@@ -20,7 +20,6 @@ from simulator.export.selection import (
     NearDuplicates,
     Selection,
     assign_splits,
-    drop_failed_tool_calls,
     jaccard,
     parse_splits,
     scenario_group,
@@ -29,7 +28,7 @@ from simulator.export.selection import (
 )
 from simulator.run.dataset import DATASET_FILE, iter_records
 from tests.simulator import _datasets
-from tests.simulator.export.test_export import openai_exchanges, read_jsonl
+from tests.simulator.export.test_export import read_jsonl
 
 
 def records(*dirs: Path) -> list[DialogueRecord]:
@@ -109,7 +108,7 @@ def test_bad_selection_values_are_config_errors() -> None:
 def test_failed_tool_calls_kept_as_negative_examples_by_default(errors_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "keep.jsonl"
     result = export(errors_data, "anthropic", out)
-    assert result.dropped_tool_calls == 0
+    assert result.written == 6 and not result.filtered
     for example in read_jsonl(out):
         results = [b for m in example["messages"] if isinstance(m["content"], list) for b in m["content"]]
         failed = [b for b in results if b.get("is_error")]
@@ -117,53 +116,26 @@ def test_failed_tool_calls_kept_as_negative_examples_by_default(errors_data: Pat
 
 
 @pytest.mark.parametrize("fmt", ["openai", "anthropic", "sharegpt", "parquet", "native"])
-def test_drop_failed_tool_calls_removes_each_call_with_its_error(errors_data: Path, tmp_path: Path, fmt: str) -> None:
+def test_drop_leaves_out_the_dialogues_with_a_failed_tool_call(
+    errors_data: Path, user_data: Path, tmp_path: Path, fmt: str
+) -> None:
+    """Not only the calls: with them gone, the agent's report of the failure ("I tried, but it
+    was refused") and the user's answer to it would stay, with nothing behind them."""
+
+    def failed(record: DialogueRecord) -> bool:
+        return any(m.role == "tool" and m.is_error for m in record.messages)
+
+    assert all(failed(r) for _, r in iter_records(errors_data))  # 6 dialogues, one failed call each
+    clean = [r.id for _, r in iter_records(user_data) if not failed(r)]
     selection = Selection(failed_tool_calls=FailedToolCalls.DROP)
     out = tmp_path / f"drop.{fmt}"
-    result = export(errors_data, fmt, out, selection=selection)
-    assert (result.written, result.invalid, result.dropped_tool_calls) == (6, 0, 6)
-    text = out.read_bytes()
-    if fmt not in ("parquet", "native"):  # parquet is compressed; native keeps the events
-        assert b"expected integer" not in text and b"-c1" not in text
-    if fmt == "openai":
-        for example in read_jsonl(out):
-            assert [name for name, *_ in openai_exchanges(example)] == ["get_customer", "search_customers"]
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        for row in pq.read_table(out).to_pylist():
-            assert [m["content"] for m in row["messages"] if m["is_error"]] == []
-            assert [c["id"] for m in row["messages"] for c in m["tool_calls"]] == [
-                f"{row['id']}-c2",
-                f"{row['id']}-c3",
-            ]
+    result = export([errors_data, user_data], fmt, out, selection=selection)
+    assert clean and result.written == len(clean)
+    assert result.filtered == {"failed tool calls": 6 + sum(1 for _, r in iter_records(user_data) if failed(r))}
     if fmt == "native":
-        for line in text.splitlines():
-            record = msgspec.json.decode(line, type=DialogueRecord)
-            assert not any(m.is_error for m in record.messages)
-            # The events still tell what happened.
-            assert any(getattr(e, "is_error", False) for e in record.events)
-
-
-def test_drop_failed_tool_calls_keeps_the_other_calls_of_a_batch() -> None:
-    messages = [
-        Message(role="user", content="hi"),
-        Message(
-            role="assistant",
-            tool_calls=[
-                MessageToolCall(id="a", name="t", arguments={}),
-                MessageToolCall(id="b", name="t", arguments={}),
-            ],
-        ),
-        Message(role="tool", tool_call_id="a", content="bad", is_error=True),
-        Message(role="tool", tool_call_id="b", content="good"),
-        Message(role="assistant", content="done"),
-    ]
-    kept, dropped = drop_failed_tool_calls(messages)
-    assert dropped == 1
-    assert [c.id for c in kept[1].tool_calls] == ["b"]
-    assert [(m.role, m.content) for m in kept[2:]] == [("tool", "good"), ("assistant", "done")]
-    assert drop_failed_tool_calls(kept) == (kept, 0)
+        written = [msgspec.json.decode(line, type=DialogueRecord) for line in out.read_bytes().splitlines()]
+        assert sorted(r.id for r in written) == sorted(clean)
+        assert not any(m.is_error for r in written for m in r.messages)
 
 
 # --------------------------------------------------------------------------- near duplicates
