@@ -27,8 +27,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas import DialogueRecord, Message
+from schemas import DialogueRecord, ErrorEvent, Message
 from schemas.errors import ConfigError
+from simulator.dialogue.runner import MESSAGE_CUT
 
 __all__ = [
     "DEFAULT_DEDUPE_THRESHOLD",
@@ -82,10 +83,18 @@ class Selection:
 
 
 def rejection(record: DialogueRecord, selection: Selection) -> str | None:
-    """Why ``selection`` leaves ``record`` out (a short reason key), or None to keep it."""
+    """Why ``selection`` leaves ``record`` out (a short reason key), or None to keep it.
+
+    A dialogue with an agent message cut at ``max_message_chars`` is always left out: the
+    message holds what the user was shown, the first characters and dialogsim's note
+    ``[dialogsim: message cut here; ...]``, which is not what the agent said and would teach
+    a model to stop mid-sentence and write the note.
+    """
     metrics = record.metrics
     if selection.only_successful and not record.success:
         return "unsuccessful"
+    if any(isinstance(e, ErrorEvent) and e.error_type == MESSAGE_CUT for e in record.events):
+        return "agent message cut"
     if selection.domains and record.scenario.domain not in selection.domains:
         return "other domain"
     if selection.modes and record.scenario.mode.value not in selection.modes:

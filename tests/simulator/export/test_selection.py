@@ -299,3 +299,21 @@ def test_cli_filters_and_splits(
     assert f"{other_mode} left out (other mode)" in err
     assert main(["export", str(user_data), "--format", "openai", "--out", str(out), "--split", "train=2"]) == 2
     assert "--split" in capsys.readouterr().err
+
+
+def test_a_dialogue_with_a_cut_agent_message_is_left_out_of_every_export(tmp_path: Path) -> None:
+    """Its recorded message is what the user was shown (the first characters and dialogsim's
+    note), not what the agent said: as a training target it teaches the note."""
+    out = tmp_path / "data"
+    assert main(["generate", "--dialogues", "6", "--seed", "3", "--max-message-chars", "200", "--out", str(out)]) == 0
+    cut = [
+        r.id
+        for _, r in iter_records(out)
+        if any("[dialogsim: message cut here" in (m.content or "") for m in r.messages)
+    ]
+    assert cut  # some replies are longer than 200 characters
+    for fmt in ("openai", "native"):
+        target = tmp_path / f"out.{fmt}"
+        result = export(out, fmt, target)
+        assert result.filtered == {"agent message cut": len(cut)}
+        assert b"message cut here" not in target.read_bytes()
