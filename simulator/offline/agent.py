@@ -1098,22 +1098,30 @@ class OfflineAgent:
             extra = [self._field(k, rows[0].get(k)) for k in report if k != "count" and k in rows[0]]
             what = join([self._value(v, k) for k, v in args.items() if k not in _CONTROL and not k.endswith("_id")])
             things = plural(thing) if n != 1 else thing
+            # "You have", "on your account": only when the count is of the user's own rows.
+            mine = self._theirs(table, [], args)
             if n == 0 and what.startswith("no "):  # "no show": "no no show appointments" would not do
                 return self.say.pick(
                     (
-                        "You don't have any {what} {things}.",
-                        "I can't see any {what} {things} on your account.",
+                        *(("You don't have any {what} {things}.", "I can't see any {what} {things} on your account.")
+                          if mine else ("I can't see any {what} {things}.",)),
                         "There aren't any {what} {things} — none at all.",
                     )
-                ).format(what=what, things=things)
+                ).format(what=what, things=things)  # fmt: skip
             if n == 0:
                 return (
                     self.say.pick(
                         (
-                            "You have no {what} {things}.",
-                            "There are no {what} {things} on your account.",
+                            *(
+                                (
+                                    "You have no {what} {things}.",
+                                    "There are no {what} {things} on your account.",
+                                    "Your account has no {what} {things}.",
+                                )
+                                if mine
+                                else ()
+                            ),
                             "I can't see any {what} {things} — none at all.",
-                            "Your account has no {what} {things}.",
                             "None, I'm afraid: there are no {what} {things}.",
                             "I don't see any {what} {things} at all.",
                             "There are no {what} {things} at the moment.",
@@ -1126,13 +1134,20 @@ class OfflineAgent:
             text = (
                 self.say.pick(
                     (
-                        "You have {n} {what} {things}.",
+                        *(
+                            (
+                                "You have {n} {what} {things}.",
+                                "There are {n} {what} {things} on your account.",
+                                "Your account has {n} {what} {things}.",
+                                "On your account: {n} {what} {things}.",
+                            )
+                            if mine
+                            else ()
+                        ),
                         "I count {n} {what} {things}.",
-                        "There are {n} {what} {things} on your account.",
                         "That comes to {n} {what} {things}.",
                         "The system shows {n} {what} {things}.",
                         "I can see {n} {what} {things}.",
-                        "Your account has {n} {what} {things}.",
                         "The count is {n} {what} {things}.",
                         "Altogether there are {n} {what} {things}.",
                         "I make it {n} {what} {things}.",
@@ -1141,7 +1156,6 @@ class OfflineAgent:
                         "I've counted {n} {what} {things}.",
                         "The total is {n} {what} {things}.",
                         "Adding them up, {n} {what} {things}.",
-                        "On your account: {n} {what} {things}.",
                         "I get {n} {what} {things}.",
                         "That's {n} {what} {things} in all.",
                     )
@@ -1153,7 +1167,9 @@ class OfflineAgent:
             )
             return text + (f" Together, {join(extra)}." if extra else "")
         if tool.startswith("list_") and isinstance(structured, dict) and "rows" in structured and not report:
-            return self.say.found_many(thing, len(rows)) if rows else self.say.found_none(thing)
+            if not rows:
+                return self.say.found_none(thing)
+            return self.say.found_many(thing, len(rows), mine=self._theirs(table, rows, args))
         if not report:
             if self.rules is not None and table == self.rules.user_table and rows:
                 return self.say.pick(
@@ -1189,8 +1205,8 @@ class OfflineAgent:
         if many and not rows:
             return self.say.found_none(thing)
         if many and (len(rows) > 1 or tool.startswith("list_")):
-            names = [n for n in (self._name_of(r, report) for r in rows[:5]) if n]
-            head = self.say.found_many(thing, len(rows))
+            names = [n for n in (self._name_of(r, report) for r in rows[:_NAMED]) if n]
+            head = self.say.found_many(thing, len(rows), mine=self._theirs(table, rows, args))
             details = [
                 join([self._field(k, r.get(k)) for k in report if k in r and k not in self._naming(r)])
                 for r in rows[:3]
@@ -1207,7 +1223,23 @@ class OfflineAgent:
                     )
                 ).format(t=thing, d=details[0])
             body = ""
-            if names:
+            if names and len(rows) > _NAMED:  # only some of them named: never as if it were all
+                body = " " + self.say.pick(
+                    (
+                        "The first {k} are {n}.",
+                        "The first {k}: {n}.",
+                        "Here are the first {k}: {n}.",
+                        "Starting from the top: {n}, and {m} more.",
+                        "Among them: {n}, and {m} more.",
+                        "The top {k} are {n}.",
+                        "The first {k} on the list: {n}.",
+                    )
+                ).format(
+                    n=join([_counted(n, k, self.say) for n, k in Counter(names).items()]),
+                    k=_NAMED,
+                    m=len(rows) - _NAMED,
+                )
+            elif names:
                 body = " " + self.say.pick(
                     (
                         "They are: {n}.",
@@ -1419,6 +1451,20 @@ class OfflineAgent:
         if name and not mine and " " in name and name[:1].isupper() and noun.split()[-1] in name.lower():
             return name  # "Riverside Branch", not "the branch Riverside Branch"
         return f"{prefix} {noun} {name}" if name else f"{prefix} {noun}"
+
+    def _theirs(self, table: str | None, rows: list[dict[str, Any]], args: dict[str, Any]) -> bool:
+        """Whether what a read found is the user's own: it was filtered by the user's key, or
+        every row holds it (not a catalogue, not a search by number that may find anyone's)."""
+        if self.rules is None or table is None:
+            return False
+        me = self._my_pk()
+        if table == self.rules.user_table:
+            get = self._get_tool(table)
+            return me is not None and get is not None and bool(rows) and all(r.get(get[1]) == me for r in rows)
+        owner = self.rules.rules(table).owner
+        if len(owner) != 1 or me is None:
+            return False
+        return args.get(owner[0]) == me or (bool(rows) and all(r.get(owner[0]) == me for r in rows))
 
     def _mine(self, table: str, row: dict[str, Any]) -> bool:
         owner = self.rules.rules(table).owner if self.rules else []
@@ -1702,6 +1748,10 @@ _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "e
 
 def _words(n: int) -> str:
     return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
+
+
+#: How many rows of a list the agent names; with more, it says they are the first of them.
+_NAMED = 5
 
 
 def _counted(name: str, k: int, say: Phrasing) -> str:

@@ -1561,6 +1561,7 @@ _DONE = (
     "All complete:",
     "That's taken care of now:",
 )
+#: How many rows a read found; ``_FOUND_MINE`` adds the ways that say they are the user's.
 _FOUND_MANY = (
     "I found {n} {things}.",
     "There are {n} {things}.",
@@ -1585,33 +1586,20 @@ _FOUND_MANY = (
     "I count {n} {things}.",
     "The system returns {n} {things}.",
     "{N} {things}, by the look of it.",
-    "You have {n} {things} on the account.",
-    "There are {n} {things} under your name.",
     "{N} {things} are on record.",
     "I see {n} {things} in total.",
-    "Your account shows {n} {things}.",
     "{N} {things}, all told.",
     "In all, {n} {things}.",
     "I've found {n} {things} on file.",
-    "The account has {n} {things}.",
     "I'm showing {n} {things}.",
-    "There are {n} {things} in the system for you.",
-    "You've got {n} {things}.",
     "{N} {things} are listed.",
     "That makes {n} {things}.",
     "{N} {things} in all.",
     "There are {n} {things} here.",
-    "{N} {things} on record for you.",
     "I've got {n} {things} listed.",
     "I've come across {n} {things}.",
-    "The system shows {n} {things} for you.",
-    "Looking you up, there are {n} {things}.",
     "I can find {n} {things}.",
     "It looks like {n} {things}.",
-    "There are {n} {things} on your record.",
-    "{N} {things} appear on your account.",
-    "I have {n} {things} listed for you.",
-    "Your record has {n} {things}.",
     "Checking now, I see {n} {things}.",
     "So, {n} {things}.",
     "I've got {n} {things} on screen.",
@@ -1619,6 +1607,22 @@ _FOUND_MANY = (
     "It comes to {n} {things}.",
     "A quick look shows {n} {things}.",
     "I'm seeing {n} {things} in total.",
+)
+#: Said only when every row found is the user's own (not of a catalogue or a search by number).
+_FOUND_MINE = (
+    "You have {n} {things} on the account.",
+    "There are {n} {things} under your name.",
+    "Your account shows {n} {things}.",
+    "The account has {n} {things}.",
+    "There are {n} {things} in the system for you.",
+    "You've got {n} {things}.",
+    "{N} {things} on record for you.",
+    "The system shows {n} {things} for you.",
+    "Looking you up, there are {n} {things}.",
+    "There are {n} {things} on your record.",
+    "{N} {things} appear on your account.",
+    "I have {n} {things} listed for you.",
+    "Your record has {n} {things}.",
 )
 _FOUND_NONE = (
     "I couldn't find any {things} matching that.",
@@ -2459,10 +2463,11 @@ class Phrasing:
     def done(self) -> str:
         return self.pick(_DONE)
 
-    def found_many(self, thing: str, n: int) -> str:
+    def found_many(self, thing: str, n: int, *, mine: bool = False) -> str:
+        """How many ``thing`` a read found; ``mine``: every one of them is the user's."""
         if n == 1:
             return self.pick(("I found 1 {t}.", "There is 1 {t}.", "Just 1 {t} comes up.")).format(t=thing)
-        bank = self.pick(_FOUND_MANY)
+        bank = self.pick(_FOUND_MANY + _FOUND_MINE if mine else _FOUND_MANY)
         return bank.format(n=n, N=cap(str(n)), things=plural(thing))
 
     def found_none(self, thing: str) -> str:

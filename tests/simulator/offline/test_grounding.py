@@ -9,11 +9,13 @@ what was said.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from schemas import FeedbackKind, UserFeedback, UserMessage
+from schemas import AgentMessage, Effect, FeedbackKind, ToolCall, ToolResult, UserFeedback, UserMessage
 from simulator.offline.acts import Change, Correct, Inform, Request, decode_acts
 from simulator.offline.language import value_forms
 from simulator.quality._checks import CONTROL_ARGUMENTS, check_dialogue
@@ -120,3 +122,52 @@ def test_a_value_is_found_only_as_a_whole_word_or_number() -> None:
         wanted = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 3)))
         assert _find_whole(wanted, haystack) == bounded(wanted, haystack), (wanted, haystack)
     assert _find_whole("may 2", "due may 20") is None and _find_whole("ord-1", "ord-1, ord-10") == "ord-1"
+
+
+#: How many rows were found, said as the user's own ("You have 8 products on the account").
+_MINE = re.compile(
+    r"\d+ [\w ]+ (on the account|under your name|in the system for you|on record for you|for you\.|on your record"
+    r"|appear on your account|listed for you|on your account)"
+    r"|(Your account shows|The account has|Your record has|You have|You've got|Your account has|On your account:) \d+"
+)
+#: Words that present the rows named as the whole list.
+_WHOLE = re.compile(r"\b(They are|They're|Those are|Here they are|Here's the list|The list|The names are|Namely)\b")
+
+
+def _replies_after_reads(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, str]]:
+    """(table read, rows it returned, the agent's reply) for each reply that follows exactly one read."""
+    s = sample(tmp_path_factory, name)
+    for record in s.records:
+        reads: list[tuple[str | None, int]] = []
+        for event in record.events:
+            if isinstance(event, ToolCall):
+                tool = next((t for t in s.environment.tools if t.name == event.tool), None)
+                reads.append((tool.table if tool is not None and tool.effect is Effect.READ else None, 0))
+            elif isinstance(event, ToolResult) and reads:
+                found = event.structured.get("rows") if isinstance(event.structured, dict) else None
+                reads[-1] = (reads[-1][0], len(found) if isinstance(found, list) else 0)
+            elif isinstance(event, AgentMessage):
+                if len(reads) == 1 and reads[0][0] is not None:
+                    yield reads[0][0], reads[0][1], event.text
+                reads = []
+
+
+def test_rows_of_a_catalogue_are_never_said_to_be_the_users(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """ "There are 12 flights in the system for you": a search of the flights is no one's own."""
+    public = []
+    for name in ("clinic", "retail", "travel"):
+        policy = sample(tmp_path_factory, name).environment.rules
+        assert policy is not None
+        public += [t for table, _, t in _replies_after_reads(name, tmp_path_factory) if policy.rules(table).public]
+    assert len(public) > 5
+    claimed = [text for text in public if _MINE.search(text)]
+    assert not claimed, claimed[:3]
+
+
+def test_a_list_named_in_part_says_it_is_only_the_first(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """ "I found 12 flights. They're CJ195, CJ244 twice, CJ246 and CJ530.": five of twelve."""
+    long_lists = [
+        text for name in ENVIRONMENTS for _, rows, text in _replies_after_reads(name, tmp_path_factory) if rows > 5
+    ]
+    assert long_lists
+    assert not [text for text in long_lists if _WHOLE.search(text)], long_lists[:3]
