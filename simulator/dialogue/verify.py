@@ -43,6 +43,7 @@ from schemas import (
     Event,
     Evidence,
     ExpectedValue,
+    Mode,
     Scenario,
     SqlAssertion,
     StateCheck,
@@ -95,9 +96,20 @@ def _same_row(a: list[Any], b: list[Any]) -> bool:
     return True
 
 
-def expected_values(task: Task) -> list[ExpectedValue]:
-    """The values the agent must tell the user for ``task`` (the refinement's included)."""
-    return [*task.expected.values, *(task.refinement.values if task.refinement else [])]
+def expected_values(task: Task, mode: Mode = Mode.USER_ORIENTED) -> list[ExpectedValue]:
+    """The values the agent must tell the user for ``task`` (the refinement's included).
+
+    In task-oriented mode the user asks for the refinement with the request, so the step it
+    refines runs only refined: that step's own values (of the unrefined result: its first
+    row, say) are not expected, the refinement's are.
+    """
+    ref = task.refinement
+    if ref is None:
+        return list(task.expected.values)
+    own = task.expected.values
+    if mode is Mode.TASK_ORIENTED:
+        own = [v for v in own if v.step != ref.step]
+    return [*own, *ref.values]
 
 
 #: Words an agent refuses with ("I'm sorry, I can't ..."), for tasks the rules forbid.
@@ -216,12 +228,19 @@ def _refused_rows(task: Task, results: dict[str, Any]) -> list[tuple[str, dict[s
 
 
 def anchors(
-    task: Task, results: dict[str, Any], new_keys: dict[str, int | None] | None = None
+    task: Task,
+    results: dict[str, Any],
+    new_keys: dict[str, int | None] | None = None,
+    mode: Mode = Mode.USER_ORIENTED,
 ) -> list[tuple[ExpectedValue, Anchor | None]]:
-    """Each value the agent must say for ``task``, with the gold call and result it is about."""
+    """Each value the agent must say for ``task`` (``expected_values``), with the gold call and
+    result it is about."""
     steps = {s.id: s for s in task.chain}
     out: list[tuple[ExpectedValue, Anchor | None]] = []
+    ref = task.refinement
     for value in task.expected.values:
+        if mode is Mode.TASK_ORIENTED and ref is not None and value.step == ref.step:
+            continue  # asked for refined from the start (``expected_values``)
         step = steps.get(value.step)
         found = results.get(value.step)
         anchor = None
@@ -229,7 +248,6 @@ def anchors(
             args = dict(step.resolved or step.arguments)
             anchor = Anchor(tool=step.tool, arguments=args, result=found, new_keys=new_keys or {})
         out.append((value, anchor))
-    ref = task.refinement
     if ref is not None:
         step = steps.get(ref.step)
         found = results.get(ref.step + ":refined")
@@ -280,7 +298,9 @@ def verify_dialogue(
                 )
         except Exception as exc:
             raise VerificationError(f"task {task.id}: an assertion cannot be checked: {exc}") from exc
-        checks.extend(_value_check(grounding, task, v, anchor) for v, anchor in anchors(task, results, new_keys))
+        checks.extend(
+            _value_check(grounding, task, v, anchor) for v, anchor in anchors(task, results, new_keys, scenario.mode)
+        )
         if not checks:  # nothing to check cannot count as done
             checks.append(
                 Check(
@@ -447,7 +467,7 @@ def unverified(scenario: Scenario, detail: str) -> list[TaskOutcome]:
             checks.append(Check(kind=CheckKind.ASSERTION, name="refused", verdict=Verdict.ERROR, detail=detail))
         checks += [
             Check(kind=CheckKind.VALUE, name=value_key(v), verdict=Verdict.ERROR, detail=detail)
-            for v in expected_values(task)
+            for v in expected_values(task, scenario.mode)
         ]
         outcomes.append(_outcome(task.id, checks))
     return outcomes

@@ -26,6 +26,7 @@ from typing import Any
 
 from schemas import (
     ChainStep,
+    ExpectedValue,
     FeedbackKind,
     Mode,
     Scenario,
@@ -36,7 +37,7 @@ from schemas import (
 from schemas.errors import ConfigError
 from simulator.dialogue.grounding import mentions
 from simulator.dialogue.roles import UserContext, UserFactory, UserTurn
-from simulator.dialogue.verify import check_assertion, refused
+from simulator.dialogue.verify import check_assertion, expected_values, refused
 from simulator.offline.acts import (
     Act,
     Affirm,
@@ -583,7 +584,7 @@ class OfflineUser:
             return "", []
         wrong = {
             v.step
-            for v in task.expected.values
+            for v in self._answer_values(task)
             if v.step in steps
             and v.step not in pending.settled
             and not self._told_value(pending, v.step, v.name, v.value, text)
@@ -592,6 +593,14 @@ class OfflineUser:
         if unwritten:
             return "missing", failing
         return ("wrong", failing) if wrong else ("", [])
+
+    def _answer_values(self, task: Task) -> list[ExpectedValue]:
+        """The values an answer to the task's requests must hold. In task-oriented mode the
+        refinement was asked for with them, so its step is judged on the refined values
+        (``expected_values``); a refinement asked for later has its own turn ("refine")."""
+        if self.scenario.mode is Mode.TASK_ORIENTED:
+            return expected_values(task, self.scenario.mode)
+        return task.expected.values
 
     def _expected(self, task: Task, step: str, name: str) -> Any:
         for v in task.expected.values:
@@ -854,7 +863,7 @@ class OfflineUser:
         return turn
 
     def _task_checks_out(self, task: Task, text: str) -> bool:
-        values = [*task.expected.values, *(task.refinement.values if task.refinement else [])]
+        values = expected_values(task, self.scenario.mode)
         if task.expected.refusal and refused(text) is None:
             return False  # the rules forbid it: it checks out only as a refusal
         return all(check_assertion(self.query, a) for a in task.expected.assertions) and all(

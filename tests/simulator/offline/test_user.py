@@ -30,6 +30,7 @@ from schemas import (
     Scenario,
     SubRequest,
     Task,
+    TerminationReason,
     UserFeedback,
     UserMessage,
 )
@@ -530,3 +531,28 @@ def test_task_oriented_dialogues_are_shorter(user_oriented: list[Dialogue], task
     assert all(done_as_the_user_sees(to.record) for _, to in pairs)
     assert statistics.mean(user_turns(to) for _, to in pairs) * 2 <= statistics.mean(user_turns(uo) for uo, _ in pairs)
     assert sum(user_turns(to) < user_turns(uo) for uo, to in pairs) >= 13
+
+
+async def test_task_oriented_a_refinement_asked_up_front_is_judged_on_the_refined_result(
+    domain_envs: dict[str, Environment],
+) -> None:
+    """The opening asks for the search already sorted ("Show the results sorted by stock"), so
+    the agent runs only the sorted search: the first row of the unsorted one is not expected.
+    Before, the user called the right answer wrong ("that doesn't look like mine") and gave up."""
+    from simulator.dialogue.runner import DialogueConfig, run_dialogue
+
+    refined = 0
+    for name in ("retail", "travel"):
+        env = domain_envs[name]
+        for index in range(40):
+            scenario = build_scenario(env, index=index, seed=5, mode=Mode.TASK_ORIENTED)
+            tasks = {t.id for t in scenario.tasks if t.refinement is not None}
+            if not tasks:
+                continue
+            refined += len(tasks)
+            record = await run_dialogue(scenario, env, DialogueConfig(agent_mistake_rate=0.0))
+            assert record.termination is TerminationReason.USER_DONE, (record.id, record.error)
+            assert all(o.success for o in record.outcomes if o.task_id in tasks), record.id
+            corrected = [e for e in record.events if isinstance(e, UserFeedback) and e.task_id in tasks]
+            assert not [e for e in corrected if e.feedback is FeedbackKind.CORRECTION], record.id
+    assert refined >= 3
