@@ -386,7 +386,8 @@ async def _talk(
                 text, cut = cap_message(turn.text, config.max_message_chars)
                 if cut:
                     await bus.publish(ErrorEvent(where="agent", error_type=MESSAGE_CUT, message=cut))
-                await bus.publish(AgentMessage(text=text, acts=encode_acts(turn.acts)))
+                # A cut message goes without its acts: they would tell the user what it was not shown.
+                await bus.publish(AgentMessage(text=text, acts=[] if cut else encode_acts(turn.acts)))
         except Exception as exc:
             raise _Stop(TerminationReason.AGENT_FAILURE, f"{type(exc).__name__}: {exc}") from exc
 

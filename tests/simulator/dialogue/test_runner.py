@@ -391,3 +391,22 @@ async def test_a_scenario_of_another_seed_is_not_the_same_scenario(domain_envs: 
     rb = await run_dialogue(b, env, DialogueConfig())
     assert ra.success and rb.success
     assert conversation(ra) != conversation(rb)
+
+
+async def test_a_cut_reply_reaches_the_user_without_its_acts(domain_envs: dict[str, Environment]) -> None:
+    """The acts describe the whole reply; the user was shown only its first characters (a
+    question to confirm a change, say, cut away), so it gets the words alone."""
+    config = DialogueConfig(max_message_chars=120)
+    cut = whole = 0
+    for index in range(6):
+        record = await run_dialogue(
+            build_scenario(domain_envs["retail"], index=index, seed=3), domain_envs["retail"], config
+        )
+        for event in record.events:
+            if isinstance(event, AgentMessage):
+                if "[dialogsim: message cut here" in event.text:
+                    cut += 1
+                    assert event.acts == [], event.text
+                else:
+                    whole += bool(event.acts)
+    assert cut and whole  # both kinds were there
