@@ -47,7 +47,9 @@ floors/NAME/ holds the same evaluation of each sanity floor, shown in a column n
 agent's. Kill it at any moment (Ctrl-C or SIGTERM stop it within seconds) and run the same
 command again to resume; a larger --trials extends it; --retry-failed also runs again the
 trials that failed on the infrastructure's side (a model endpoint, a timeout, the tool
-server), never an outside agent's own failures.
+server), never an outside agent's own failures. Any other setting that can change a trial's
+outcome (the agent, the scenarios, --text-only, the time limits, --max-message-chars...)
+must stay the same for the same --out; --concurrency and --tool-server may change.
 
 examples:
   dialogsim eval --agent offline --trials 3 --seed 1 --out evals/offline

@@ -42,6 +42,7 @@ import inspect
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,6 +92,7 @@ __all__ = [
     "PythonAgent",
     "Utterance",
     "agent_environment",
+    "check_cmd_program",
     "cmd_agent_brain",
     "python_agent_brain",
     "scrub_environment",
@@ -410,17 +412,38 @@ class _PythonAgent:
 # --------------------------------------------------------------------------- cmd:
 
 
-def cmd_agent_brain(argument: str) -> AgentFactory:
-    """The ``cmd:COMMAND`` agent spec: COMMAND is split like a shell would (no shell runs it).
-
-    Raises ConfigError for an empty or unparsable command.
-    """
+def _split_command(argument: str) -> list[str]:
     try:
         argv = shlex.split(argument)
     except ValueError as exc:
         raise ConfigError(f"cmd agent {argument!r}: cannot split the command: {exc}") from None
     if not argv:
         raise ConfigError('cmd agent: expected a command, as cmd:"program --flag"')
+    return argv
+
+
+def check_cmd_program(argument: str, *, path: str | None) -> None:
+    """Check that the program of the ``cmd:COMMAND`` agent spec can be found, before any dialogue.
+
+    The program is COMMAND's first word, split as ``cmd_agent_brain`` splits it: a path
+    must be an executable file, a bare name one on ``path`` (the ``PATH`` the agent's
+    process is started with; None: this process's). Raises ConfigError naming the
+    program otherwise, or for an empty or unparsable command.
+    """
+    program = _split_command(argument)[0]
+    if shutil.which(program, path=path) is not None:
+        return
+    if os.path.dirname(program):
+        raise ConfigError(f"cmd agent: cannot run {program!r}: expected an executable file at that path")
+    raise ConfigError(f"cmd agent: cannot run {program!r}: no executable of that name on PATH")
+
+
+def cmd_agent_brain(argument: str) -> AgentFactory:
+    """The ``cmd:COMMAND`` agent spec: COMMAND is split like a shell would (no shell runs it).
+
+    Raises ConfigError for an empty or unparsable command.
+    """
+    argv = _split_command(argument)
 
     async def factory(ctx: AgentContext) -> _CmdAgent:
         agent = _CmdAgent(f"cmd:{argument}", argv, ctx)

@@ -16,7 +16,9 @@ the same seed gets the same scenarios and, trial by trial, the same user seeds, 
 differences between two agents come from the agents. The run reuses the dataset
 machinery of ``dialogsim generate``: it is safe to kill, and the same command resumes
 it without losing or repeating a trial; more ``--trials`` later extend it; other
-settings for the same directory are refused.
+settings that decide what is evaluated or how it ends (the agent, the source, the time
+limits, the message cap...) are refused for the same directory. How the trials are run
+(concurrency, tool server, executor) may change.
 
 Tools are served to every agent through the connector of the run: each dialogue's
 in-process tool server is mounted on one loopback HTTP host (URL, token and a stdio
@@ -47,7 +49,7 @@ from schemas import DialogueRecord, Environment, Event, Mode, Scenario, TaskOutc
 from schemas.errors import ConfigError
 from simulator.dialogue.brains import resolve_agent, resolve_user
 from simulator.dialogue.runner import Connector, DialogueConfig, EventSink, run_dialogue
-from simulator.eval.agents import AgentEndpoint, agent_environment, scrub_environment
+from simulator.eval.agents import AgentEndpoint, agent_environment, check_cmd_program, scrub_environment
 from simulator.eval.baselines import FLOORS
 from simulator.eval.scoring import EvalResults, score, trial_id
 from simulator.eval.sources import DEFAULT_PER_DOMAIN, ScenarioSource, load_source, resolve_source
@@ -78,6 +80,11 @@ RECORDS_DIR = "records"
 RESULTS_FILE = "results.json"
 FLOORS_DIR = "floors"
 _EVAL_FORMAT = 1
+_MANIFEST_NOTE = (
+    "the settings of the command that created this evaluation; a later command may have added trials "
+    f"(../{RESULTS_FILE} has the trials scored) or changed only how trials run (concurrency, tool server, "
+    "executor, retry-failed) or the confidence level"
+)
 
 log = get_logger(__name__)
 
@@ -155,7 +162,7 @@ def trial_scenarios(scenarios: Sequence[Scenario], *, trials: int, seed: int) ->
     ]
 
 
-def _check(config: EvalConfig) -> None:
+def _check(config: EvalConfig, agent_env: Mapping[str, str]) -> None:
     if config.trials < 1:
         raise ConfigError(f"--trials: expected at least 1, got {config.trials}")
     if config.limit < 0:
@@ -173,10 +180,18 @@ def _check(config: EvalConfig) -> None:
     # Checks the specs now (an unknown scheme, a module that does not import), not per dialogue.
     resolve_agent(config.agent)
     resolve_user(config.user)
+    scheme, _, command = config.agent.partition(":")
+    if scheme == "cmd":
+        check_cmd_program(command, path=agent_env.get("PATH"))
+
+
+#: Settings recorded in eval.json since after its format 1 came out: one an older eval.json
+#: lacks is taken to be this run's (it cannot be checked) and is recorded from now on.
+_RECORDED_LATER = ("turn_timeout", "dialogue_timeout", "max_message_chars", "call_timeout")
 
 
 def _settings(config: EvalConfig, source: ScenarioSource) -> dict[str, Any]:
-    """What decides *what* is evaluated; the trials may grow, the rest must stay."""
+    """What decides what is evaluated and how a trial can end; the trials may grow, the rest must stay."""
     return {
         "format": _EVAL_FORMAT,
         "agent": config.agent,
@@ -188,6 +203,9 @@ def _settings(config: EvalConfig, source: ScenarioSource) -> dict[str, Any]:
         "max_turns": config.max_turns,
         "mistake_rate": config.mistake_rate,
         **({"text_only": True} if config.text_only else {}),
+        "turn_timeout": config.turn_timeout_s,
+        "dialogue_timeout": config.timeout_s,
+        "max_message_chars": config.max_message_chars,
     }
 
 
@@ -205,6 +223,7 @@ def _check_out_dir(out: Path, settings: dict[str, Any]) -> None:
         theirs = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot be read as an evaluation's settings: {exc}") from None
+    theirs = {**{k: settings[k] for k in _RECORDED_LATER if k in settings}, **theirs}
     differences = settings_differences(theirs, settings)
     if differences:
         raise ConfigError(
@@ -447,7 +466,7 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
         removed = scrub_environment(os.environ, keep=config.agent_env)
         if removed:
             log.info("agent_environment_scrubbed", removed=removed)
-    _check(config)
+    _check(config, agent_env)
     if config.external is not None:
         from simulator.external.execute import plan_external
 
@@ -468,6 +487,7 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
     if config.external is not None:
         settings["source"] = "external"
         settings["external"] = config.external.describe()
+        settings["call_timeout"] = config.external.call_timeout_s
     out = config.out_dir
     _check_out_dir(out, settings)
     records_dir = out / RECORDS_DIR
@@ -491,7 +511,8 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
             max_message_chars=config.max_message_chars,
         ),
         retry_failed=config.retry_failed,
-        settings=config.settings,
+        # The manifest is written once: say so, where the later runs' trials are.
+        settings={"recorded": _MANIFEST_NOTE, **config.settings} if config.settings else {},
     )
     prepared = prepare_run(run_config, planner=lambda _config: (environments, scenarios))
     out.mkdir(parents=True, exist_ok=True)
@@ -522,6 +543,7 @@ async def _run_eval(config: EvalConfig) -> EvalOutcome:
         confidence=config.confidence,
         agent=config.agent,
         user=config.user,
+        text_only=config.text_only,
     )
     results_path = out / RESULTS_FILE
     _write_results(results_path, results)

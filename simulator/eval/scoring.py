@@ -198,6 +198,9 @@ class EvalSummary(msgspec.Struct, kw_only=True):
     #: Dialogues the user ended done (``user_done``) that still failed verification: what the
     #: user could not see (a collateral write, a value never grounded in a tool result).
     done_but_failed: int = 0
+    #: The agent was given the user's words only (``--text-only``), not also the offline
+    #: user's dialogue acts. False in results written before it was recorded.
+    text_only: bool = False
 
 
 class EvalResults(msgspec.Struct, kw_only=True):
@@ -221,11 +224,13 @@ def score(
     confidence: float = 0.95,
     agent: str = "",
     user: str = "",
+    text_only: bool = False,
 ) -> EvalResults:
     """Score the records of an evaluation (every trial of every scenario).
 
     pass^k and pass@k are given for k = 1..``trials``; a unit with fewer than k trials
-    recorded is left out of that k's mean.
+    recorded is left out of that k's mean. ``text_only`` says whether the agent was
+    given the user's words only (it is recorded in the summary, not inferred).
     """
     by_scenario: dict[str, list[DialogueRecord]] = {}
     for record in records:
@@ -339,6 +344,7 @@ def score(
         failed=len(failures),
         failures=failures,
         done_but_failed=done_but_failed,
+        text_only=text_only,
     )
     return EvalResults(summary=summary, scenarios=scenario_scores)
 
@@ -388,6 +394,7 @@ def render_results(results: EvalResults, *, title: str = "Evaluation") -> list[T
         return cell
 
     row("scenarios x trials", lambda x: f"{x.scenarios} x {x.trials} = {x.dialogues} dialogues, {x.tasks} tasks")
+    row("agent given", lambda x: "user's words only" if x.text_only else "user's words and dialogue acts")
     for k in s.dialogue_pass_hat:
         row(f"dialogue pass^{k}", pick("dialogue_pass_hat", k))
     if s.trials > 1:

@@ -8,11 +8,12 @@ from typing import Any
 
 import msgspec
 import pytest
+from rich.console import Console
 
 from schemas import AgentMessage, DialogueRecord, ProviderCall, ToolCall, ToolResult, UserMessage, Verdict
 from schemas.errors import ConfigError
 from simulator.cli import main as cli_main
-from simulator.eval import EvalConfig, pass_at_k, pass_hat_k, run_eval, split_trial_id
+from simulator.eval import EvalConfig, pass_at_k, pass_hat_k, render_results, run_eval, split_trial_id
 from simulator.eval.evaluate import EVAL_FILE, RECORDS_DIR, RESULTS_FILE
 from simulator.run.config import RunConfig
 from simulator.run.dataset import DATASET_FILE, iter_records
@@ -126,6 +127,18 @@ async def test_text_only_hides_the_users_acts_from_the_agent(tmp_path: Path, sho
     hidden = await run_eval(_config(tmp_path, "text", PYTHON_EXAMPLE, source=str(shop_file), text_only=True))
     assert shown.results.summary.dialogue_pass_hat["1"].value == 1.0
     assert hidden.results.summary.dialogue_pass_hat["1"].value == 0.0
+    # What the agent was given is in the results and in the summary table, either way.
+    for name, text_only, given in [
+        ("acts", False, "user's words and dialogue acts"),
+        ("text", True, "user's words only"),
+    ]:
+        saved = json.loads((tmp_path / name / RESULTS_FILE).read_text())["summary"]
+        assert saved["text_only"] is text_only
+        outcome = shown if name == "acts" else hidden
+        console = Console(width=200, record=True)
+        console.print(render_results(outcome.results)[0])
+        (row,) = [line for line in console.export_text().splitlines() if "agent given" in line]
+        assert given in row
     for record in _records(tmp_path / "text").values():
         assert record.scenario.tasks  # same scenario, the user still spoke in acts...
         assert any(e.acts for e in record.events if isinstance(e, UserMessage))
@@ -200,7 +213,6 @@ async def test_a_crashing_or_hanging_cmd_agent_fails_with_a_reason_and_the_evalu
     "agent,reason",
     [
         (cmd_test_agent("garbage"), 'expected {"type": "agent", "text": "..."} on stdout'),
-        ("cmd:/no/such/program --flag", "cannot start '/no/such/program'"),
         (python_test_agent("make_raising"), "RuntimeError: the agent's own bug"),
         (python_test_agent("not_an_agent"), "which has no async reply"),
     ],
@@ -212,14 +224,44 @@ async def test_broken_agents_are_recorded_as_failed(tmp_path: Path, shop_file: P
     assert reason in failure.detail
 
 
+async def test_a_cmd_program_that_cannot_be_run_is_recorded_as_failed(tmp_path: Path, shop_file: Path) -> None:
+    """It exists and is executable, so it passes the check made up front; starting it fails per dialogue."""
+    program = tmp_path / "not-a-program"
+    program.write_bytes(b"\x00\x01 not an executable format")
+    program.chmod(0o755)
+    outcome = await run_eval(_config(tmp_path, "broken", f"cmd:{program} --flag", source=str(shop_file)))
+    (failure,) = outcome.results.summary.failures
+    assert failure.reason == "agent_failure"
+    assert f"cannot start {str(program)!r}" in failure.detail
+
+
 @pytest.mark.parametrize(
     "agent",
-    ["python:no.such.module:factory", f"python:{Path(__file__)}:missing", "cmd:", "nosuchscheme:x", "python:nocolon"],
+    [
+        "python:no.such.module:factory",
+        f"python:{Path(__file__)}:missing",
+        "cmd:",
+        "nosuchscheme:x",
+        "python:nocolon",
+        "cmd:/no/such/program --flag",
+        "cmd:no-such-program-of-dialogsim --flag",
+        f"cmd:{Path(__file__).parent} --flag",  # a directory
+        f"cmd:{Path(__file__)}",  # a file without the execute bit
+    ],
 )
 async def test_bad_agent_specs_are_refused_before_any_work(tmp_path: Path, agent: str) -> None:
     with pytest.raises(ConfigError):
         await run_eval(_config(tmp_path, "x", agent, source="retail", limit=1))
     assert not (tmp_path / "x").exists()
+
+
+def test_a_cmd_program_not_found_is_named_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "x"
+    argv = ["eval", "--agent", "cmd:'/nonexistent dir/prog' --flag", "--scenarios", "retail", "--seed", "1"]
+    assert cli_main([*argv, "--out", str(out), "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "'/nonexistent dir/prog'" in line
+    assert not out.exists()
 
 
 # --------------------------------------------------------------------------- trials, determinism, resume
@@ -290,6 +332,7 @@ def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert cli_main([*argv, "--seed", "1", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "dialogue pass^2" in printed and "results in" in printed
+    assert "user's words and dialogue acts" in printed
     assert {p.name for p in out.iterdir()} == {EVAL_FILE, RECORDS_DIR, RESULTS_FILE}
     assert (out / RECORDS_DIR / DATASET_FILE).is_file()
     results = json.loads((out / RESULTS_FILE).read_text())
@@ -347,7 +390,6 @@ async def test_a_right_change_plus_an_unasked_one_fails_the_write_not_the_reads(
 async def test_floors_run_beside_the_agent_and_are_reported_with_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from simulator.eval import render_results
     from simulator.eval.evaluate import FLOORS_DIR
 
     out = tmp_path / "floors"
@@ -359,8 +401,6 @@ async def test_floors_run_beside_the_agent_and_are_reported_with_it(
     assert {p.name for p in (out / FLOORS_DIR).iterdir()} == {"silent", "guess", "random", "refuse"}
     saved = json.loads((out / RESULTS_FILE).read_text())
     assert set(saved["floors"]) == set(outcome.results.floors)
-    from rich.console import Console
-
     console = Console(width=200)
     for table in render_results(outcome.results):
         console.print(table)
