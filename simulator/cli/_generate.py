@@ -139,7 +139,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--max-turns",
         type=positive_int,
         metavar="N",
-        help=f"end a dialogue after this many turns (default: {HELP_DEFAULTS['max_turns']})",
+        help="end a dialogue once it has this many turns (messages, tool calls and results), checked after each "
+        "agent reply, so the last reply's calls may take it a little over "
+        f"(default: {HELP_DEFAULTS['max_turns']})",
     )
     how.add_argument(
         "--mistake-rate",
