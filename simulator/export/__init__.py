@@ -196,8 +196,10 @@ def export(
     items: list[_Item] = []
     reasons: Counter[str] = Counter()
     invalid: list[str] = []
+    domains: set[str] = set()
     for index, directory in enumerate(dirs):
         for raw, record in iter_records(directory):
+            domains.add(record.scenario.domain)
             reason = rejection(record, selection)
             if reason is not None:
                 reasons[reason] += 1
@@ -212,6 +214,14 @@ def export(
             messages = record.messages if selection.dedupe is not None else []  # kept only to compare
             items.append(_Item(key, scenario_group(record.scenario.id), record.id, messages, payload))
 
+    unknown = [d for d in selection.domains if d not in domains]
+    if unknown:  # a typo would write an empty file
+        error = ConfigError(
+            f"--domain {', '.join(unknown)}: no dialogue of that domain in {', '.join(map(str, dirs))} "
+            f"(its domains: {', '.join(sorted(domains)) or 'none'})"
+        )
+        error.field = "--domain"
+        raise error
     items.sort(key=lambda item: item.sort_key)
     duplicates: list[tuple[str, str]] = []
     if selection.dedupe is not None:

@@ -95,6 +95,13 @@ def test_by_domain_and_by_mode(user_data: Path, task_data: Path, tmp_path: Path)
     assert sorted(task_only) == sorted(r.id for r in records(task_data))
 
 
+def test_a_domain_no_dialogue_has_is_refused_not_an_empty_file(user_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
+    with pytest.raises(ConfigError, match=r"--domain retial: no dialogue of that domain .*its domains: .*retail"):
+        export(user_data, "openai", out, selection=Selection(domains=("retail", "retial")))
+    assert not out.exists()
+
+
 def test_bad_selection_values_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="dedupe"):
         Selection(dedupe=1.5)
