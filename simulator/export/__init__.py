@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -53,7 +54,8 @@ from simulator.export.selection import (
     scenario_group,
     split_path,
 )
-from simulator.run.dataset import ENVIRONMENTS_DIR, iter_records
+from simulator.run.dataset import ENVIRONMENTS_DIR, iter_records, read_manifest
+from simulator.run.merge import run_fingerprint
 from toolservers import load_environment
 
 __all__ = ["FORMATS", "ExportFormat", "ExportResult", "check_out_file", "export", "write_file_atomic"]
@@ -128,6 +130,12 @@ def check_out_file(out_path: Path, *, force: bool = True, flag: str = "--out", i
         raise ConfigError(f"{flag} {out_path}: already exists; pass --force to overwrite it")
 
 
+def _run_key(directory: Path) -> str | None:
+    """The fingerprint of the run a dataset belongs to (without its shard), as text; None without a manifest."""
+    manifest = read_manifest(directory)
+    return None if manifest is None else json.dumps(run_fingerprint(manifest), sort_keys=True)
+
+
 def write_file_atomic(out_path: Path, write: Callable[[Path], None]) -> None:
     """Write ``out_path`` whole or not at all: ``write`` fills a ``.tmp`` file beside it, renamed into place.
 
@@ -197,9 +205,20 @@ def export(
     reasons: Counter[str] = Counter()
     invalid: list[str] = []
     domains: set[str] = set()
+    # A dialogue of the same run twice (a shard and the merge of the shards, one directory
+    # given twice): the same run fingerprint and record id. Only its first copy is kept.
+    taken: set[tuple[str, str]] = set()
     for index, directory in enumerate(dirs):
+        if directory.resolve() in {d.resolve() for d in dirs[:index]}:
+            raise ConfigError(f"{directory}: given twice; each dataset is read once")
+        run = _run_key(directory)
         for raw, record in iter_records(directory):
             domains.add(record.scenario.domain)
+            if run is not None and (run, record.id) in taken:
+                reasons["the same dialogue of the same run, in an earlier input"] += 1
+                continue
+            if run is not None:
+                taken.add((run, record.id))
             reason = rejection(record, selection)
             if reason is not None:
                 reasons[reason] += 1

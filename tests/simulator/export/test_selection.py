@@ -324,3 +324,23 @@ def test_a_dialogue_with_a_cut_agent_message_is_left_out_of_every_export(tmp_pat
         result = export(out, fmt, target)
         assert result.filtered == {"agent message cut": len(cut)}
         assert b"message cut here" not in target.read_bytes()
+
+
+def test_a_dialogue_of_the_same_run_in_two_inputs_is_written_once(tmp_path: Path) -> None:
+    """A shard beside the merge of the shards held each of its dialogues twice."""
+    shards = [tmp_path / f"shard{i}" for i in range(2)]
+    for i, shard in enumerate(shards):
+        argv = ["generate", "--dialogues", "4", "--seed", "3", "--shard", f"{i}/2", "--out", str(shard)]
+        assert main(argv) == 0
+    merged = tmp_path / "merged"
+    assert main(["merge", *map(str, shards), "--out", str(merged)]) == 0
+    result = export([merged, shards[0]], "native", tmp_path / "x.jsonl")
+    assert sorted(native_ids(tmp_path / "x.jsonl")) == sorted(r.id for r in records(merged))
+    assert result.filtered == {"the same dialogue of the same run, in an earlier input": len(records(shards[0]))}
+    with pytest.raises(ConfigError, match="given twice"):
+        export([merged, tmp_path / "merged"], "native", tmp_path / "y.jsonl")
+    # Another run with the same ids (another mistake rate) holds other dialogues: both are written.
+    other = tmp_path / "other"
+    assert main(["generate", "--dialogues", "2", "--seed", "3", "--mistake-rate", "0.5", "--out", str(other)]) == 0
+    assert {r.id for r in records(other)} <= {r.id for r in records(merged)}
+    assert export([merged, other], "native", tmp_path / "z.jsonl").written == 6
