@@ -3,6 +3,7 @@ two runs may share a dataset directory."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,8 @@ def fingerprint(config: RunConfig) -> dict[str, Any]:
 
     Two runs with equal fingerprints write the same records for the same scenario ids,
     so they may share a dataset. The number of dialogues, the concurrency, the transport
-    and the time limits are left out: they may change between resumes. A message cap other
+    and the time limits are left out: they may change between resumes. With ``--database``, the
+    file's content is in (``database_sha256``), not only its path. A message cap other
     than the default is in (``MESSAGE_CAP_KEY``): it cuts what records hold. A sharded run adds
     its shard (``SHARD_KEY``), so a directory holds one shard; ``dialogsim merge``
     compares fingerprints without it.
@@ -142,6 +144,8 @@ def fingerprint(config: RunConfig) -> dict[str, Any]:
         "mode": config.mode.value,
         "domains": list(dict.fromkeys(config.domains)),
         "database": str(config.database.resolve()) if config.database is not None else None,
+        # The path alone let a resume or a merge mix dialogues over two versions of the file.
+        **({"database_sha256": _digest(config.database)} if config.database is not None else {}),
         "dialogue": {
             k: v for k, v in sorted(dialogue.items()) if k not in _RUNTIME_ONLY and not k.endswith("timeout_s")
         },
@@ -159,6 +163,15 @@ def fingerprint(config: RunConfig) -> dict[str, Any]:
     if config.shard is not None:
         fp[SHARD_KEY] = str(config.shard)
     return fp
+
+
+def _digest(path: Path) -> str | None:
+    """The SHA-256 of a database file's content (None when it cannot be read: the run says why later)."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def check_settings(config: RunConfig) -> None:

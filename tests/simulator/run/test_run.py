@@ -556,3 +556,26 @@ def test_cli_generate_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert flag in text
     assert "--branch-from" in text
     assert "continues where it stopped" in text
+
+
+def test_a_database_file_that_changed_is_another_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its path is the same, its rows are not: the dialogues of the two would not be of one run."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from simulator.cli import main
+
+    db = tmp_path / "library.sqlite"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "library_db.py"), str(db)], check=True, capture_output=True)
+    out = tmp_path / "data"
+    argv = ["generate", "--dialogues", "2", "--database", str(db), "--seed", "11", "--out", str(out)]
+    assert main(argv) == 0
+    assert main([*argv[:2], "3", *argv[3:]]) == 0  # the same file: the run resumes
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE members SET email = 'changed_' || email")
+    before = tree_digest(out)
+    capsys.readouterr()
+    assert main([*argv[:2], "4", *argv[3:]]) == 2
+    assert "database_sha256" in capsys.readouterr().err
+    assert tree_digest(out) == before
