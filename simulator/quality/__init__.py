@@ -24,7 +24,7 @@ from schemas.policy import Policy
 from simulator.quality._checks import check_dialogue
 from simulator.quality._language import GRAMMAR_RULES, grammar_hits, measure_language
 from simulator.quality._policy_check import check_policy
-from simulator.quality._view import DialogueView, view_of
+from simulator.quality._view import DialogueView, readable, view_of
 
 __all__ = [
     "GRAMMAR_RULES",
@@ -157,8 +157,12 @@ def read_views(directory: Path) -> tuple[list[DialogueView], dict[str, Environme
                 raw = msgspec.json.decode(line)
             except msgspec.DecodeError as exc:
                 raise ConfigError(f"{path}: line {number} is not JSON ({exc})") from None
-            if isinstance(raw, dict):
-                views.append(view_of(raw))
+            if not (isinstance(raw, dict) and readable(raw)):
+                raise ConfigError(
+                    f"{path}: line {number} holds no dialogue this reads (a dialogsim record, chat "
+                    '"messages" in the OpenAI or Anthropic shape, or ShareGPT "conversations")'
+                )
+            views.append(view_of(raw))
     envs: dict[str, Environment] = {}
     env_dir = directory / ENVIRONMENTS_DIR
     if directory.is_dir() and env_dir.is_dir():

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Call", "DialogueView", "Msg", "view_of"]
+__all__ = ["Call", "DialogueView", "Msg", "readable", "view_of"]
 
 
 @dataclass(slots=True)
@@ -76,34 +76,119 @@ def _args(raw: Any) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
-def view_of(record: dict[str, Any]) -> DialogueView:
-    """The view of one record: a dialogsim record, or any ``{"messages": [...]}`` in chat format."""
+def _is_error(content: str) -> bool:
+    """A tool result's text that says it failed (dialogsim's ``Error (code): ...``)."""
+    return content[:5].lower() == "error"
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):  # content blocks
+        return " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and "text" in b)
+    return str(content or "")
+
+
+def _chat_messages(raw_messages: list[Any]) -> list[Msg]:
+    """Chat Completions messages (tool calls on the assistant, role ``tool`` results) or Anthropic
+    Messages (``tool_use`` blocks on the assistant, ``tool_result`` blocks on the user)."""
     messages: list[Msg] = []
-    for raw in record.get("messages") or []:
+    for raw in raw_messages:
         if not isinstance(raw, dict):
             continue
         role = str(raw.get("role", ""))
         content = raw.get("content") or ""
-        if isinstance(content, list):  # content blocks
-            content = " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+        blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
         if role == "user":
-            messages.append(Msg("user", str(content)))
+            for b in blocks:
+                if b.get("type") == "tool_result":
+                    text = _text(b.get("content"))
+                    call_id = b.get("tool_use_id")
+                    messages.append(
+                        Msg("tool", text, call_id=call_id, is_error=bool(b.get("is_error")) or _is_error(text))
+                    )
+            text = _text([b for b in blocks if b.get("type") == "text"] if blocks else content)
+            if text or not blocks:
+                messages.append(Msg("user", text))
         elif role == "assistant":
             calls = []
             for c in raw.get("tool_calls") or []:
                 fn = c.get("function") if isinstance(c.get("function"), dict) else c
                 calls.append(Call(str(c.get("id", "")), str(fn.get("name", "")), _args(fn.get("arguments"))))
-            messages.append(Msg("assistant", str(content), calls=calls))
+            calls.extend(
+                Call(str(b.get("id", "")), str(b.get("name", "")), _args(b.get("input")))
+                for b in blocks
+                if b.get("type") == "tool_use"
+            )
+            messages.append(Msg("assistant", _text(content), calls=calls))
         elif role == "tool":
+            text = _text(content)
             messages.append(
                 Msg(
                     "tool",
-                    str(content),
+                    text,
                     call_id=raw.get("tool_call_id"),
                     tool=raw.get("name"),
-                    is_error=bool(raw.get("is_error")) or str(content).startswith("error"),
+                    is_error=bool(raw.get("is_error")) or _is_error(text),
                 )
             )
+    names = {c.id: c.tool for m in messages for c in m.calls}
+    for m in messages:
+        if m.role == "tool" and m.tool is None and m.call_id in names:
+            m.tool = names[m.call_id]
+    return messages
+
+
+def _sharegpt_messages(turns: list[Any]) -> list[Msg]:
+    """ShareGPT / Hermes turns: human, gpt, function_call (a call or a list of them), observation."""
+    messages: list[Msg] = []
+    pending: list[Call] = []
+    count = 0
+    for turn in turns:
+        if not isinstance(turn, dict):
+            continue
+        kind, value = str(turn.get("from", "")), str(turn.get("value") or "")
+        if kind == "human":
+            messages.append(Msg("user", value))
+        elif kind == "gpt":
+            messages.append(Msg("assistant", value))
+        elif kind == "function_call":
+            try:
+                decoded = msgspec.json.decode(value)
+            except msgspec.DecodeError:
+                decoded = {}
+            pending = []
+            for c in decoded if isinstance(decoded, list) else [decoded]:
+                if isinstance(c, dict):
+                    count += 1
+                    pending.append(Call(f"call_{count}", str(c.get("name", "")), _args(c.get("arguments"))))
+            messages.append(Msg("assistant", "", calls=pending))
+        elif kind == "observation":
+            results: list[Any] = [value]
+            if len(pending) > 1:
+                try:
+                    decoded = msgspec.json.decode(value)
+                except msgspec.DecodeError:
+                    decoded = None
+                if isinstance(decoded, list) and len(decoded) == len(pending):
+                    results = [str(r) for r in decoded]
+            for call, text in zip(pending, results, strict=False):
+                messages.append(Msg("tool", str(text), call_id=call.id, tool=call.tool, is_error=_is_error(str(text))))
+            pending = []
+    return messages
+
+
+def readable(record: dict[str, Any]) -> bool:
+    """Whether ``view_of`` can read the dialogue in ``record``: a dialogsim record, chat messages
+    (Chat Completions or Anthropic Messages) or ShareGPT conversations."""
+    return isinstance(record.get("messages"), list) or isinstance(record.get("conversations"), list)
+
+
+def view_of(record: dict[str, Any]) -> DialogueView:
+    """The view of one record: a dialogsim record, chat messages (``{"messages": [...]}``, Chat
+    Completions or Anthropic Messages) or ShareGPT conversations (``{"conversations": [...]}``)."""
+    if isinstance(record.get("conversations"), list):
+        messages = _sharegpt_messages(record["conversations"])
+    else:
+        messages = _chat_messages(record.get("messages") or [])
     view = DialogueView(id=str(record.get("id", "")), messages=messages)
     scenario = record.get("scenario")
     if isinstance(scenario, dict):

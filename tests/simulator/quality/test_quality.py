@@ -406,3 +406,35 @@ def test_stats_quality_reads_chat_format_lines(tmp_path: Path, capsys: pytest.Ca
     report = json.loads(capsys.readouterr().out)
     assert report["dialogues"] == 1 and report["tool_calls"] == 1 and report["ungrounded_call_rate"] == 0.0
     assert report["policy_checked"] == 0
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic", "sharegpt"])
+def test_every_chat_export_reads_as_the_dataset_does(tmp_path: Path, fmt: str) -> None:
+    """The tool calls and tool errors of an export are those of its dataset, in every format
+    dialogsim writes. Before, Anthropic and ShareGPT files read as 0 tool calls, and no export
+    showed a tool error ("Error (...)" was matched case-sensitively)."""
+    from simulator.export import export
+    from simulator.quality import measure_quality
+
+    data = tmp_path / "data"
+    assert main(["generate", "--dialogues", "30", "--seed", "3", "--out", str(data)]) == 0
+    dataset = measure_quality([data])
+    assert dataset.tool_calls > 100 and dataset.tool_error_dialogues > 0
+    out = tmp_path / f"chat.{fmt}.jsonl"
+    export(data, fmt, out)
+    chat = measure_quality([out])
+    assert (chat.dialogues, chat.tool_calls, chat.tool_error_dialogues) == (
+        dataset.dialogues,
+        dataset.tool_calls,
+        dataset.tool_error_dialogues,
+    )
+
+
+def test_a_file_of_something_else_is_refused_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"messages": []}\n{"foo": 1}\n')
+    from schemas.errors import ConfigError
+    from simulator.quality import measure_quality
+
+    with pytest.raises(ConfigError, match="line 2 holds no dialogue"):
+        measure_quality([path])
