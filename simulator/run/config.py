@@ -178,7 +178,8 @@ def check_settings(config: RunConfig) -> None:
     """Raise ConfigError for a setting out of range or a branch source that cannot be used."""
     least_dialogues = 0 if config.branch_from is not None else 1
     if config.dialogues < least_dialogues:
-        raise ConfigError(f"dialogues: expected at least {least_dialogues}, got {config.dialogues}")
+        also = " (0 only with --branch-from)" if least_dialogues else ""
+        raise ConfigError(f"dialogues: expected at least {least_dialogues}{also}, got {config.dialogues}")
     if config.concurrency < 1:
         raise ConfigError(f"concurrency: expected at least 1, got {config.concurrency}")
     d = config.dialogue
