@@ -30,14 +30,18 @@ from typing import Any
 from schemas import (
     AgentMessage,
     ChainStep,
+    Check,
+    CheckKind,
     Event,
     FileChange,
     Scenario,
     Task,
     TaskOutcome,
     ToolResult,
+    Verdict,
 )
 from simulator.dialogue.grounding import contains, mentions, task_parts
+from simulator.dialogue.verify import value_key
 from simulator.external.instance import Instance
 from simulator.external.proxy import Answer, call_instance
 from simulator.external.results import result_rows, value_of
@@ -275,20 +279,23 @@ def _said_after_result(
     )
 
 
-def _writes_missing(task: Task, events: list[Event], results: list[int], write_tools: frozenset[str]) -> list[str]:
-    """Write steps of the task with no successful call of their tool in the task's part."""
+def _write_checks(task: Task, events: list[Event], results: list[int], write_tools: frozenset[str]) -> list[Check]:
+    """One check per write step of the task: a successful call of its tool in the task's part."""
     made = Counter(
         e.tool for i in results if isinstance(e := events[i], ToolResult) and not e.is_error and e.tool in write_tools
     )
-    failed = []
+    checks = []
     for step in task.chain:
         if step.tool not in write_tools:
             continue
+        name = f"{step.id}:{step.tool}"
         if made[step.tool] > 0:
             made[step.tool] -= 1
+            checks.append(Check(kind=CheckKind.CALL, name=name, verdict=Verdict.PASS))
         else:
-            failed.append(f"{step.id}: no successful call of {step.tool} in the task's part of the dialogue")
-    return failed
+            detail = f"{step.id}: no successful call of {step.tool} in the task's part of the dialogue"
+            checks.append(Check(kind=CheckKind.CALL, name=name, verdict=Verdict.FAIL, detail=detail))
+    return checks
 
 
 def compare(
@@ -320,44 +327,87 @@ def compare(
         tree_problems, tree_unchecked = compare_trees(*trees, planned_state, ignore)
     outcomes = []
     for index, task in enumerate(scenario.tasks):
-        failed: list[str] = []
+        checks: list[Check] = []
         unchecked: list[str] = []
         if not_checked is not None or gold is None or gold_checks is None:
-            failed.append(f"not checked: {not_checked or 'the replay did not run'}")
+            detail = f"not checked: {not_checked or 'the replay did not run'}"
+            checks.append(Check(kind=CheckKind.ASSERTION, name="replay", verdict=Verdict.ERROR, detail=detail))
         else:
-            failed += gold.problems.get(task.id, [])
+            checks += [
+                Check(kind=CheckKind.ASSERTION, name="replay", verdict=Verdict.FAIL, detail=p)
+                for p in gold.problems.get(task.id, [])
+            ]
             mine, theirs = live_checks.get(task.id, []), gold_checks.get(task.id, [])
             for k, check in enumerate(task.expected.calls):
                 live = mine[k] if k < len(mine) else None
                 replayed = theirs[k] if k < len(theirs) else None
+                problems: list[str] = []
                 if live is None:
-                    failed.append(f"{check.description}: could not be re-run on the final state (the server was gone)")
-                    continue
-                if replayed is None:
-                    failed.append(f"{check.description}: could not be re-run on the replay")
-                    continue
-                if live.is_error != replayed.is_error:
-                    failed.append(
-                        f"{check.description}: {'failed' if live.is_error else 'worked'} on the final "
+                    problems = ["could not be re-run on the final state (the server was gone)"]
+                elif replayed is None:
+                    problems = ["could not be re-run on the replay"]
+                elif live.is_error != replayed.is_error:
+                    problems = [
+                        f"{'failed' if live.is_error else 'worked'} on the final "
                         f"state, {'failed' if replayed.is_error else 'worked'} on the replay"
+                    ]
+                else:
+                    problems, varying = compare_result(check.expected, result_value(replayed), result_value(live))
+                    if varying:
+                        unchecked.append(
+                            f"{check.description}: {varying} part(s) vary between runs and were not compared"
+                        )
+                checks += [
+                    Check(
+                        kind=CheckKind.ASSERTION,
+                        name=check.description,
+                        verdict=Verdict.FAIL,
+                        detail=f"{check.description}: {p}",
                     )
-                    continue
-                problems, varying = compare_result(check.expected, result_value(replayed), result_value(live))
-                failed += [f"{check.description}: {p}" for p in problems]
-                if varying:
-                    unchecked.append(f"{check.description}: {varying} part(s) vary between runs and were not compared")
-            failed += tree_problems
+                    for p in problems
+                ] or [Check(kind=CheckKind.ASSERTION, name=check.description, verdict=Verdict.PASS)]
+            if trees is not None:
+                checks += [
+                    Check(kind=CheckKind.STATE, name="state", verdict=Verdict.FAIL, detail=p) for p in tree_problems
+                ] or [
+                    Check(
+                        kind=CheckKind.STATE, name="state", verdict=Verdict.PASS, detail="the changes are the replay's"
+                    )
+                ]
             unchecked += tree_unchecked
-        failed += _writes_missing(task, events, parts[1].get(task.id, []), write_tools)
+        checks += _write_checks(task, events, parts[1].get(task.id, []), write_tools)
         missing, varying_values = _values_missing(scenario, index, events, gold, parts)
         unchecked += varying_values
+        checks += [
+            Check(
+                kind=CheckKind.VALUE,
+                name=value_key(v),
+                verdict=Verdict.FAIL if value_key(v) in missing else Verdict.PASS,
+                expected=v.value,
+                detail="not said in the task's part after a result of the step's tool that held it"
+                if value_key(v) in missing
+                else "",
+            )
+            for v in task.expected.values
+        ]
+        if not checks:  # nothing to check cannot count as done
+            checks.append(
+                Check(
+                    kind=CheckKind.ASSERTION,
+                    name="checkable outcome",
+                    verdict=Verdict.FAIL,
+                    detail="the task has no read to re-run, no state, no write and no value to check",
+                )
+            )
+        failed = [c.detail or c.name for c in checks if c.kind is not CheckKind.VALUE and c.verdict is not Verdict.PASS]
         outcomes.append(
             TaskOutcome(
                 task_id=task.id,
-                success=not failed and not missing,
+                success=all(c.verdict is Verdict.PASS for c in checks),
                 failed_assertions=failed,
                 missing_values=missing,
                 unchecked=unchecked,
+                checks=checks,
             )
         )
     return outcomes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from schemas import (
     AgentMessage,
     ChainStep,
+    CheckKind,
     Event,
     ExpectedOutcome,
     ExpectedValue,
@@ -17,6 +18,7 @@ from schemas import (
     TaskStarted,
     ToolResult,
     UserMessage,
+    Verdict,
 )
 from simulator.external.spec import bind_state, display_path, unbind_state
 from simulator.external.tree import diff
@@ -135,3 +137,29 @@ def test_a_value_counts_as_a_number_after_its_steps_result_in_its_part() -> None
     assert not said("You have 12 notes, created 2026-01-02.").success  # digits inside other numbers do not count
     assert not said("You have 2 notes.", tool="add_note").success  # a result of another step's tool
     assert not said("You have 2 notes.", started=False).success  # said in another task's part
+
+
+def test_every_check_of_a_task_over_a_server_is_recorded_with_its_verdict() -> None:
+    """As over the built-in databases, ``checks`` says what was checked, passed or not; before,
+    it was empty and a failure showed only as a string."""
+    outcomes = _outcomes(
+        TaskStarted(task_id="t0"),
+        UserMessage(text="Add a note 'milk'."),
+        _result("add_note", {"id": 3}, "c1"),
+        AgentMessage(text="Added."),
+        TaskStarted(task_id="t1"),
+        UserMessage(text="How many notes?"),
+        AgentMessage(text="You have 2 notes."),  # said before any result held it
+    )
+    (write,) = outcomes["t0"].checks
+    assert (write.kind, write.name, write.verdict) == (CheckKind.CALL, "s0:add_note", Verdict.PASS)
+    (value,) = outcomes["t1"].checks
+    assert (value.kind, value.name, value.verdict) == (CheckKind.VALUE, "s0:count=2", Verdict.FAIL)
+    assert outcomes["t1"].missing_values == ["s0:count=2"] and not outcomes["t1"].success
+
+
+def test_a_task_over_a_server_with_nothing_to_check_fails() -> None:
+    idle = Task(id="t0", goal="chat", chain=[], sub_requests=[SubRequest(id="r0", steps=[], intent="x", text="hi")])
+    scenario = Scenario(id="n", environment_id="notes", domain="notes", tasks=[idle], persona=Persona(name="Ada"))
+    (outcome,) = compare(scenario, [], live_checks={}, gold=Replay(), gold_checks={}, trees=None)
+    assert not outcome.success and [c.name for c in outcome.checks] == ["checkable outcome"]
