@@ -391,9 +391,26 @@ def _delete(t: Table, _: dict[str, Table]) -> list[ToolSpec]:
         return []
     props: dict[str, Any] = {}
     where = _key(t, Names(), props, f"which {t.s_human} to delete")
-    desc = (
-        f"Delete one {t.s_human} by its {_keys(t)} and return the deleted row. Fails with "
-        "not_found when there is none, and fails while other rows still refer to it."
-    )
+    desc = f"Delete one {t.s_human} by its {_keys(t)} and return the deleted row. " + _on_delete(t)
     sql = f"DELETE FROM {qi(t.name)} WHERE {where} RETURNING {t.select_list}"
     return [_spec(t, f"delete_{t.s}", "delete", desc, _object(props, list(props)), sql, effect=Effect.WRITE)]
+
+
+def _on_delete(t: Table) -> str:
+    """What deleting a row of ``t`` does to the rows that refer to it, per foreign key's ON DELETE."""
+    blocking = [r.child for r in t.referred_by if r.on_delete in {"NO ACTION", "RESTRICT"}]
+    if len(blocking) == len(t.referred_by):
+        return "Fails with not_found when there is none, and fails while other rows still refer to it."
+    out = "Fails with not_found when there is none"
+    if blocking:
+        out += f", and fails while {' or '.join(dict.fromkeys(blocking))} rows still refer to it"
+    then = []
+    for r in t.referred_by:
+        cols = r.columns[0] if len(r.columns) == 1 else "(" + ", ".join(r.columns) + ")"
+        if r.on_delete == "CASCADE":
+            then.append(f"Also deletes the {r.child} rows that refer to it.")
+        elif r.on_delete == "SET NULL":
+            then.append(f"Clears {r.child}.{cols} in rows that refer to it.")
+        elif r.on_delete == "SET DEFAULT":
+            then.append(f"Sets {r.child}.{cols} back to its default in rows that refer to it.")
+    return " ".join([out + ".", *dict.fromkeys(then)])

@@ -20,6 +20,7 @@ __all__ = [
     "FORMATS",
     "Column",
     "Names",
+    "Reference",
     "Table",
     "describe",
     "humanize",
@@ -218,6 +219,15 @@ class Column:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A foreign key that points to a table: the referring table, its columns, its ON DELETE action."""
+
+    child: str
+    columns: tuple[str, ...]
+    on_delete: str  # as PRAGMA foreign_key_list spells it: NO ACTION, RESTRICT, CASCADE, SET NULL, SET DEFAULT
+
+
 @dataclass(slots=True, eq=False)
 class Table:
     """One table, its columns in declaration order, and its singular and plural names."""
@@ -227,6 +237,7 @@ class Table:
     columns: list[Column]
     rows: int
     rowid_alias: Column | None
+    referred_by: list[Reference] = field(default_factory=list)  # this table's own keys included
     s: str = field(init=False)
     p: str = field(init=False)
 
@@ -317,9 +328,12 @@ def _link(conn: sqlite3.Connection, t: Table, by_lower: dict[str, Table]) -> Non
     for row in conn.execute(f"PRAGMA foreign_key_list({quote_ident(t.name)})"):
         keys.setdefault(row[0], []).append(row)
     for rows in keys.values():
+        parent = by_lower.get(str(rows[0][2]).lower())
+        if parent is not None:
+            columns = tuple(str(r[3]) for r in sorted(rows, key=lambda r: r[1]))
+            parent.referred_by.append(Reference(t.name, columns, str(rows[0][6]).upper()))
         if len(rows) != 1:  # composite foreign keys get no list tool
             continue
-        parent = by_lower.get(str(rows[0][2]).lower())
         col = next((c for c in t.columns if c.name.lower() == str(rows[0][3]).lower()), None)
         to = rows[0][4]
         if parent is not None and to is None and len(parent.pk) == 1:

@@ -22,6 +22,9 @@ Other formats stay annotations. The fast engine is given the same three checks f
 input schema that declares a format, so its "valid" means what ``jsonschema``'s would; a
 format it checks and ``jsonschema`` does not (an e-mail address, say) can only make it say
 "invalid", which sends the arguments to ``jsonschema`` for the verdict.
+
+Whatever the schema says, a string argument may not contain U+0000: SQLite cuts text at
+a NUL in places (a LIKE pattern ends there, so a filter would match every row).
 """
 
 from __future__ import annotations
@@ -207,11 +210,16 @@ class ArgumentValidator:
 
     def validate(self, arguments: dict[str, Any]) -> None:
         """Raise InvalidArgumentsError for the first problem, naming the field and what was expected."""
-        if self._fast is not None and _is_valid_fast(self._fast, arguments):
-            return
-        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: (len(e.path), list(e.path)))
-        if errors:
-            raise _describe(errors[0])
+        if self._fast is None or not _is_valid_fast(self._fast, arguments):
+            errors = sorted(self._validator.iter_errors(arguments), key=lambda e: (len(e.path), list(e.path)))
+            if errors:
+                raise _describe(errors[0])
+        nul = _nul_at(arguments, [])
+        if nul is not None:
+            path, text = nul
+            raise InvalidArgumentsError(
+                _path(path), f"expected text without NUL characters (U+0000), got {_show(text)}"
+            )
 
 
 class OutputValidator:
@@ -291,11 +299,44 @@ def _describe(error: jsonschema.ValidationError) -> InvalidArgumentsError:
     if kind in {"minLength", "maxLength"}:
         word = "at least" if kind == "minLength" else "at most"
         return InvalidArgumentsError(_path(path), f"expected {word} {value} characters, got {len(str(instance))}")
+    if kind == "minProperties" and isinstance(schema, dict):
+        return InvalidArgumentsError(_path(path), _too_few(schema, value))
     if kind == "format" and value in _SPELLED:
         return InvalidArgumentsError(_path(path), f"expected a {value} ({_SPELLED[value]}), got {_show(instance)}")
     if kind == "pattern" or kind == "format":
         return InvalidArgumentsError(_path(path), f"expected {kind} {value!r}, got {_show(instance)}")
     return InvalidArgumentsError(_path(path), error.message)
+
+
+def _too_few(schema: dict[str, Any], least: Any) -> str:
+    """``pass at least one field besides id (name, email, …)``: what else there is to pass."""
+    names = sorted(str(n) for n in schema.get("properties") or {})
+    given = [n for n in schema.get("required") or [] if n in names]
+    others = [n for n in names if n not in given]
+    more = least - len(given) if isinstance(least, int) else 0
+    if more < 1 or not others:
+        return f"expected at least {least} fields"
+    count = "one field" if more == 1 else f"{more} fields"
+    besides = f" besides {' and '.join(given)}" if given else ""
+    listed = ", ".join(others[:4]) + (", …" if len(others) > 4 else "")
+    return f"pass at least {count}{besides} ({listed})"
+
+
+def _nul_at(value: Any, path: list[str]) -> tuple[list[str], str] | None:
+    """The path and value of the first string in ``value`` that holds U+0000, if any."""
+    if isinstance(value, str):
+        return (path, value) if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _nul_at(item, [*path, str(key)])
+        if found is not None:
+            return found
+    return None
 
 
 def _path(parts: list[str]) -> str:

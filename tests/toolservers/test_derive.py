@@ -666,3 +666,39 @@ def test_saving_over_a_directory_leaves_no_temporary_file(tmp_path: Path) -> Non
             derive_environment_from_ddl("CREATE TABLE t (id INTEGER PRIMARY KEY);", {}, env_id="t", domain="t"), target
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["envs"]
+
+
+CASCADE_DDL = """
+CREATE TABLE authors (author_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE books (book_id INTEGER PRIMARY KEY, author_id INTEGER REFERENCES authors(author_id) ON DELETE CASCADE);
+CREATE TABLE quotes (quote_id INTEGER PRIMARY KEY, author_id INTEGER REFERENCES authors(author_id) ON DELETE SET NULL);
+CREATE TABLE awards (award_id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL REFERENCES authors(author_id));
+CREATE TABLE blurbs (blurb_id INTEGER PRIMARY KEY, book_id INTEGER REFERENCES books(book_id) ON DELETE SET NULL);
+INSERT INTO authors VALUES (1, 'Le Guin'), (2, 'Lem');
+INSERT INTO books VALUES (10, 1), (11, 2);
+INSERT INTO quotes VALUES (20, 1);
+INSERT INTO awards VALUES (30, 2);
+INSERT INTO blurbs VALUES (40, 10);
+"""
+
+
+@pytest.mark.anyio
+async def test_delete_descriptions_follow_each_on_delete_action() -> None:
+    env = derive_environment_from_ddl(CASCADE_DDL, {}, env_id="books", domain="books")
+    author = env.tool("delete_author").description
+    assert "fails while awards rows still refer to it" in author
+    assert "Also deletes the books rows that refer to it" in author
+    assert "Clears quotes.author_id in rows that refer to it" in author
+    assert "fails while" not in env.tool("delete_book").description
+    assert "Clears blurbs.book_id in rows that refer to it" in env.tool("delete_book").description
+    assert env.tool("delete_award").description.endswith("fails while other rows still refer to it.")
+    ts = build_tool_server(env)
+    try:
+        async with Client(ts.server) as client:
+            await call(client, "delete_author", {"author_id": 1})  # what the description says happens
+            await call_error(client, "delete_author", {"author_id": 2})
+        assert ts.db.query("SELECT book_id FROM books") == [(11,)]
+        assert ts.db.query("SELECT quote_id, author_id FROM quotes") == [(20, None)]
+        assert ts.db.query("SELECT blurb_id, book_id FROM blurbs") == [(40, None)]
+    finally:
+        ts.close()

@@ -221,3 +221,69 @@ async def test_derived_tools_refuse_dates_that_are_not_dates() -> None:
         accepted = await conn.client.call_tool(search.name, {param: "2026-01-04"})
     assert refused.is_error and param in text_of(refused) and "YYYY-MM-DD" in text_of(refused)
     assert not accepted.is_error
+
+
+TREE_DDL = """
+CREATE TABLE tree (id INTEGER PRIMARY KEY, label TEXT NOT NULL, parent_id INTEGER REFERENCES tree (id));
+INSERT INTO tree VALUES (1, 'root', NULL), (2, 'branch', 1), (3, 'twig', 1);
+"""
+
+
+async def test_a_self_reference_refusal_says_which_rows_still_refer() -> None:
+    env = derive_environment_from_ddl(TREE_DDL, {}, env_id="tree", domain="tree")
+    async with connect_tool_server(env) as conn:
+        in_use = await conn.client.call_tool("delete_tree", {"id": 1})
+        orphan = await conn.client.call_tool("create_tree", {"label": "leaf", "parent_id": 999})
+        moved = await conn.client.call_tool("update_tree", {"id": 2, "parent_id": 998})
+        rows = (await conn.finish()).query("SELECT count(*) FROM tree")
+    assert in_use.is_error and orphan.is_error and moved.is_error
+    assert "tree.parent_id → tree.id: 2 tree rows still refer to tree 1" in text_of(in_use)
+    assert "tree.parent_id → tree.id: no tree 999" in text_of(orphan)
+    assert "tree.parent_id → tree.id: no tree 998" in text_of(moved)
+    assert rows == [(3,)]
+
+
+def test_an_update_without_a_field_to_change_says_which_fields_there_are() -> None:
+    env = derive_environment_from_ddl(DDL, {}, env_id="billing", domain="billing")
+    validator = ArgumentValidator(env.tool("update_invoice").input_schema)
+    with pytest.raises(InvalidArgumentsError) as caught:
+        validator.validate({"id": 10})
+    assert caught.value.field == "(arguments)"
+    assert caught.value.problem == "pass at least one field besides id (customer_id, issued_on, total)"
+    validator.validate({"id": 10, "total": 1.0})
+
+
+_NUL_SCHEMAS = {
+    # No regular expression: the fast engine answers first.
+    "fast": {"type": "object", "properties": {"name": {"type": "string"}, "tags": {"type": "array"}}},
+    # A pattern sends every call to jsonschema alone.
+    "slow": {
+        "type": "object",
+        "properties": {"name": {"type": "string", "pattern": "^[a-z\\x00]*$"}, "tags": {"type": "array"}},
+    },
+}
+
+
+@pytest.mark.parametrize("path", sorted(_NUL_SCHEMAS))
+def test_nul_characters_in_strings_are_refused_naming_the_field(path: str) -> None:
+    validator = ArgumentValidator(_NUL_SCHEMAS[path])
+    assert (validator._fast is None) == (path == "slow")
+    validator.validate({"name": "ada", "tags": [{"x": "fine"}]})
+    for arguments, field in [
+        ({"name": "a\x00"}, "name"),
+        ({"name": "ada", "tags": ["ok", {"x": "b\x00c"}]}, "tags.1.x"),
+    ]:
+        with pytest.raises(InvalidArgumentsError) as caught:
+            validator.validate(arguments)
+        assert caught.value.field == field and "NUL" in caught.value.problem
+
+
+async def test_derived_tools_refuse_nul_characters(transport: TransportName) -> None:
+    env = derive_environment_from_ddl(DDL, {}, env_id="billing", domain="billing")
+    async with connect_tool_server(env, transport=transport) as conn:
+        search = await conn.client.call_tool("search_customers", {"name": "\x00zzz"})
+        create = await conn.client.call_tool("create_customer", {"name": "Gr\x00ce"})
+        rows = (await conn.finish()).query("SELECT count(*) FROM customer")
+    assert search.is_error and create.is_error
+    assert "name: " in text_of(search) and "name: " in text_of(create)
+    assert rows == [(2,)]
