@@ -287,3 +287,21 @@ async def test_derived_tools_refuse_nul_characters(transport: TransportName) -> 
     assert search.is_error and create.is_error
     assert "name: " in text_of(search) and "name: " in text_of(create)
     assert rows == [(2,)]
+
+
+def test_a_pattern_that_backtracks_without_bound_in_re_is_matched_at_once() -> None:
+    """``^(a+)+$`` against forty ``a`` and a ``b``: Python's ``re`` would take hours (30 took
+    seconds and held the event loop past any call deadline); the argument is refused at once."""
+    from schemas.errors import InvalidArgumentsError
+
+    validator = ArgumentValidator({"type": "object", "properties": {"word": {"type": "string", "pattern": "^(a+)+$"}}})
+    validator.validate({"word": "aaaa"})
+    with pytest.raises(InvalidArgumentsError, match=r"word: expected pattern '\^\(a\+\)\+\$'"):
+        validator.validate({"word": "a" * 40 + "b"})
+    # What only Python's re reads (a named back-reference) is still matched, by re.
+    named = ArgumentValidator(
+        {"type": "object", "properties": {"w": {"type": "string", "pattern": "^(?P<n>a)(?P=n)$"}}}
+    )
+    named.validate({"w": "aa"})
+    with pytest.raises(InvalidArgumentsError):
+        named.validate({"w": "ab"})
