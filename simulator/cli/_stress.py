@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 from pathlib import Path
@@ -85,11 +86,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SEVERITY",
         help="exit 1 when a finding is at or above: info, low, medium, high, critical (default: high)",
     )
-    run.add_argument("--out", type=Path, metavar="DIR", help="write report.json (and a server's stderr log) here")
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write report.json, run.log (JSON lines) and a --server's stderr (server-stderr.log) here",
+    )
     p.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    from simulator.log import RUN_LOG, run_log
     from simulator.stress.campaign import StressOptions, run_stress
     from simulator.stress.render import PhaseProgress, print_summary
     from simulator.stress.report import Severity, StressReport, write_report
@@ -108,7 +115,12 @@ def main(args: argparse.Namespace) -> int:
         fail_on=Severity.parse(args.fail_on),
     )
     progress = PhaseProgress(Console(stderr=True))
-    report: StressReport = anyio.run(functools.partial(run_stress, spec, options, progress=progress, workdir=args.out))
+    run = functools.partial(run_stress, spec, options, progress=progress, workdir=args.out)
+    with contextlib.ExitStack() as stack:
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(run_log(args.out / RUN_LOG, command="stress"))
+        report: StressReport = anyio.run(run)
     path = write_report(report, args.out) if args.out is not None else None
     print_summary(report, report_path=path)
     return 0 if report.passed else 1

@@ -11,7 +11,9 @@ from pathlib import Path
 import anyio
 
 from schemas.errors import ConfigError
+from simulator.log import get_logger
 from simulator.stress._link import Link, LinkDown
+from simulator.stress._redact import Redactor
 from simulator.stress._tool import ToolInfo
 from simulator.stress.lint import lint_tools
 from simulator.stress.load import run_load
@@ -31,6 +33,8 @@ from simulator.stress.state import check_state
 from simulator.stress.target import Target, TargetError, TargetSpec, open_target
 
 __all__ = ["StressOptions", "run_stress", "server_call_timeout"]
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,17 @@ async def run_stress(
     just under ``call_timeout`` (see ``server_call_timeout``), so a tool whose SQL never
     ends is answered with a timeout error before this side gives up on it. Raises
     ConfigError (TargetError) when the target cannot be started or reached, or lists no
-    tools it can be asked about.
+    tools it can be asked about. The values of ``spec.env`` and ``spec.headers`` appear
+    in neither the report nor the error, nor in the logs: each is replaced by a label
+    such as ``[--env MY_API_KEY]`` (see ``stress._redact``).
     """
+    redactor = Redactor.of(spec.env, spec.headers)
+    redactor.register()
     if spec.call_timeout_s is None and (spec.environment is not None or spec.environment_object is not None):
         spec = dataclasses.replace(spec, call_timeout_s=server_call_timeout(options.call_timeout))
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
+    log.info("stress_started", target=redactor.text(_describe(spec)), **dataclasses.asdict(options))
     problem: str | None = None
     report: StressReport | None = None
     async with open_target(spec, workdir=workdir) as target:
@@ -96,8 +105,28 @@ async def run_stress(
             tail = " ".join((target.log_tail() or "").split())
             problem = f"cannot use {target.description}: {problem}" + (f"; its stderr: {tail[-500:]}" if tail else "")
     if problem is not None or report is None:
-        raise TargetError(problem or f"cannot use {spec}")
+        problem = redactor.text(problem or f"cannot use {_describe(spec)}")
+        log.info("stress_target_unusable", error=problem)  # the CLI shows the error itself
+        raise TargetError(problem)
+    report = redactor.report(report)
+    log.info(
+        "stress_finished",
+        passed=report.passed,
+        findings={sev.value: report.count(sev) for sev in Severity},
+        not_exercised=report.not_exercised(),
+        duration_s=report.duration_s,
+    )
     return report
+
+
+def _describe(spec: TargetSpec) -> str:
+    if spec.server is not None:
+        return f"--server {spec.server}"
+    if spec.url is not None:
+        return f"--url {spec.url}"
+    if spec.environment_object is not None:
+        return f"--domain {spec.environment_object.id}"
+    return f"--environment {spec.environment} over {spec.transport}"
 
 
 def server_call_timeout(call_timeout: float) -> float:

@@ -15,6 +15,7 @@ import copy
 import functools
 import json
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -466,7 +467,7 @@ def _string(node: dict[str, Json], pick: str, rng: random.Random) -> str:
         elif isinstance(examples, list) and examples and isinstance(examples[0], str):
             text = examples[0]
         else:
-            text = "test"
+            text = _described_example(node.get("description")) or "test"
     elif pick == "min":
         text = ""
     elif pick in {"max", "huge"}:
@@ -482,6 +483,30 @@ def _string(node: dict[str, Json], pick: str, rng: random.Random) -> str:
     if len(text) < min_len:
         text = text + "x" * (min_len - len(text))
     return text
+
+
+def _described_example(description: Json) -> str | None:
+    """The example a description gives (``e.g., 'America/New_York'``, ``in HH:MM format``), if any.
+
+    A quoted value after "e.g." or "example" first, then any quoted value, then a format
+    spelt out (``YYYY-MM-DD``). Many servers validate beyond their schema, and such a
+    value is what they accept.
+    """
+    if not isinstance(description, str):
+        return None
+    marker = _EXAMPLE_MARKER.search(description)
+    for text in (description[marker.end() :] if marker else "", description):
+        quoted = _QUOTED.search(text)
+        if quoted:
+            return next(group for group in quoted.groups() if group)
+    return next((example for spelt, example in _SPELT_FORMATS if spelt in description), None)
+
+
+_EXAMPLE_MARKER = re.compile(r"\b(e\.g\.|for example|example|such as)", re.IGNORECASE)
+#: A quoted value; a quote next to a letter is an apostrophe (``the user's``), not a quote.
+_QUOTED = re.compile(r"(?<!\w)'([^'\s][^']{0,60})'(?!\w)|\"([^\"\s][^\"]{0,60})\"|`([^`\s][^`]{0,60})`")
+#: Longest first: ``HH:MM:SS`` before the ``HH:MM`` it contains.
+_SPELT_FORMATS = (("YYYY-MM-DD", "2024-01-15"), ("HH:MM:SS", "14:30:00"), ("HH:MM", "14:30"))
 
 
 # -- invalid values ------------------------------------------------------------------------------

@@ -89,7 +89,11 @@ def summary_console() -> Console:
 
 
 def print_summary(report: StressReport, console: Console | None = None, *, report_path: Path | None = None) -> None:
-    """Print the per-tool table, the findings (worst first, grouped across tools), the checks and the verdict."""
+    """Print the per-tool table, the findings (worst first, grouped across tools), the checks and the verdict.
+
+    The tools no valid call succeeded on are named before the verdict; a PASS with none
+    that succeeded says that nothing was seen working.
+    """
     console = console or summary_console()
     t = report.target
     server = f"; server {t.server_name} {t.server_version or ''}".rstrip() if t.server_name else ""
@@ -107,10 +111,11 @@ def print_summary(report: StressReport, console: Console | None = None, *, repor
     if ld.status is CheckStatus.SKIPPED:
         console.print(f"load: skipped - {ld.detail}")
     else:
-        lat = ld.latency
+        lat, o = ld.latency, ld.outcomes
         console.print(
-            f"load: {ld.calls} calls at concurrency {ld.concurrency} in {ld.duration_s:.1f} s, "
-            f"{ld.outcomes.failures} failures, p50 {_ms(lat.p50_ms if lat else None)} ms, "
+            f"load: {ld.calls} calls at concurrency {ld.concurrency} in {ld.duration_s:.1f} s: "
+            f"{o.result} ok, {o.tool_error} tool errors (isError), {o.failures} failures, "
+            f"p50 {_ms(lat.p50_ms if lat else None)} ms, "
             f"p99 {_ms(lat.p99_ms if lat else None)} ms; server "
             + ("still up" if ld.server_up else "[bold red]DOWN[/bold red]")
             + (f" ({ld.detail})" if ld.detail else "")
@@ -120,13 +125,31 @@ def print_summary(report: StressReport, console: Console | None = None, *, repor
         f"{len(report.findings)} findings ({counts}) in {report.duration_s:.1f} s"
         + (f"; {report.reconnects} reconnects" if report.reconnects else "")
     )
+    called = [t.name for t in report.tools if t.skipped is None]
+    untested = report.not_exercised()
+    if untested:
+        console.print(
+            f"[yellow]not exercised[/yellow]: no valid call of {escape(_names(untested))} got a result "
+            "(every one was refused with isError, or failed); what they do when they work was not tested",
+        )
     failing = report.failing()
-    verdict = (
-        f"[bold red]FAIL[/bold red]: {len(failing)} findings at or above {report.options.fail_on.value}"
-        if failing
-        else f"[bold green]PASS[/bold green]: nothing at or above {report.options.fail_on.value}"
-    )
+    fail_on = report.options.fail_on.value
+    if failing:
+        verdict = f"[bold red]FAIL[/bold red]: {len(failing)} findings at or above {fail_on}"
+    elif report.tools and (not called or len(untested) == len(called)):
+        # Nothing wrong was found, but nothing was seen working either: not a plain PASS.
+        what = "every tool was skipped" if not called else "no tool answered a valid call with a result"
+        verdict = f"[bold yellow]PASS[/bold yellow]: nothing at or above {fail_on}, but {what}: nothing seen working"
+    else:
+        verdict = f"[bold green]PASS[/bold green]: nothing at or above {fail_on}"
+    if untested and (failing or len(untested) < len(called)):
+        verdict += f"; {len(untested)} of {len(called)} tools not exercised"
     console.print(verdict + (f"; report in {report_path}" if report_path else ""))
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:_MAX_TOOLS_SHOWN])
+    return shown + (f" and {len(names) - _MAX_TOOLS_SHOWN} more" if len(names) > _MAX_TOOLS_SHOWN else "")
 
 
 def _tool_table(report: StressReport) -> Table:
@@ -176,10 +199,7 @@ def _print_findings(report: StressReport, console: Console) -> None:
         console.print("[bold]findings[/bold]")
     for (severity, check, message, fix), members in ordered[:_MAX_GROUPS]:
         tools = sorted({f.tool or "(server)" for f in members})
-        shown = ", ".join(tools[:_MAX_TOOLS_SHOWN]) + (
-            f" and {len(tools) - _MAX_TOOLS_SHOWN} more" if len(tools) > _MAX_TOOLS_SHOWN else ""
-        )
-        console.print(f"[{_STYLE[severity]}]{severity.value:>8}[/] [bold]{check}[/bold] {escape(shown)}")
+        console.print(f"[{_STYLE[severity]}]{severity.value:>8}[/] [bold]{check}[/bold] {escape(_names(tools))}")
         console.print(f"         {message}", markup=False)
         example = next((f for f in members if f.evidence), None)
         if example is not None and example.evidence:

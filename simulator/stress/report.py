@@ -209,6 +209,18 @@ class StressReport(msgspec.Struct, kw_only=True, tag="stress_report", tag_field=
     def passed(self) -> bool:
         return not self.failing()
 
+    def not_exercised(self) -> list[str]:
+        """The tools called (not skipped) that never answered a valid call with a result, probe or load.
+
+        Whatever passed for them was their refusals (``isError``); how they behave when
+        they do their job was not tested.
+        """
+        return [
+            t.name
+            for t in self.tools
+            if t.skipped is None and t.valid.result == 0 and (t.load is None or t.load.result == 0)
+        ]
+
 
 def write_report(report: StressReport, out_dir: Path) -> Path:
     """Write ``report.json`` into ``out_dir`` (created when missing); return its path."""

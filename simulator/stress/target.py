@@ -32,6 +32,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from schemas import Effect, Environment
 from schemas.errors import ConfigError, UsageError
+from simulator.stress._redact import Redactor
 from toolservers import (
     Database,
     build_tool_server,
@@ -188,7 +189,7 @@ async def open_target(spec: TargetSpec, *, workdir: Path | None = None) -> Async
             async with _environment_target(spec, tmp) as target:
                 yield target
         elif spec.server is not None:
-            with _server_target(spec.server, dict(spec.env), workdir or tmp) as target:
+            with _server_target(spec.server, dict(spec.env), workdir or tmp, Redactor.of(spec.env)) as target:
                 yield target
         else:
             assert spec.url is not None
@@ -261,8 +262,14 @@ async def _environment_target(spec: TargetSpec, tmp: Path) -> AsyncIterator[Targ
 
 
 @contextmanager
-def _server_target(command: str, extra_env: dict[str, str], workdir: Path) -> Iterator[Target]:
-    """A third-party stdio server: minimal environment, own process group, stderr to a log file."""
+def _server_target(
+    command: str, extra_env: dict[str, str], workdir: Path, redactor: Redactor | None = None
+) -> Iterator[Target]:
+    """A third-party stdio server: minimal environment, own process group, stderr to a log file.
+
+    The log keeps what the server wrote while it runs (``log_tail`` reads it); at the end
+    ``redactor``, when given, replaces the ``--env`` values in it.
+    """
     try:
         argv = shlex.split(command)
     except ValueError as exc:
@@ -286,14 +293,18 @@ def _server_target(command: str, extra_env: dict[str, str], workdir: Path) -> It
     )
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "server-stderr.log"
-    with log_path.open("w", encoding="utf-8") as log:
-        yield Target(
-            "server",
-            command,
-            "stdio",
-            lambda: mcp.Client(stdio_client(params, errlog=log)),
-            log_path=log_path,
-        )
+    try:
+        with log_path.open("w", encoding="utf-8") as log:
+            yield Target(
+                "server",
+                command,
+                "stdio",
+                lambda: mcp.Client(stdio_client(params, errlog=log)),
+                log_path=log_path,
+            )
+    finally:
+        if redactor is not None:
+            redactor.file(log_path)  # the server has been stopped by now: nothing writes to it any more
 
 
 def _url_target(url: str, headers: dict[str, str]) -> Target:
