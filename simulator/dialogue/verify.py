@@ -67,6 +67,7 @@ __all__ = [
     "check_state",
     "dialogue_succeeded",
     "expected_values",
+    "nothing_to_check",
     "refused",
     "unverified",
     "value_key",
@@ -302,16 +303,14 @@ def verify_dialogue(
             _value_check(grounding, task, v, anchor) for v, anchor in anchors(task, results, new_keys, scenario.mode)
         )
         if not checks:  # nothing to check cannot count as done
-            checks.append(
-                Check(
-                    kind=CheckKind.ASSERTION,
-                    name="checkable outcome",
-                    verdict=Verdict.FAIL,
-                    detail="the task has no assertion, no value and no write to check",
-                )
-            )
+            checks.append(nothing_to_check("the task has no assertion, no value and no write to check"))
         outcomes.append(_outcome(task.id, checks))
     return Verification(outcomes=outcomes, state=state)
+
+
+def nothing_to_check(detail: str) -> Check:
+    """The failed check of a task with nothing else to check: it cannot count as done."""
+    return Check(kind=CheckKind.ASSERTION, name="checkable outcome", verdict=Verdict.FAIL, detail=detail)
 
 
 def _state_check(state: StateCheck) -> Check:

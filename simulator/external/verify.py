@@ -41,7 +41,7 @@ from schemas import (
     Verdict,
 )
 from simulator.dialogue.grounding import contains, mentions, task_parts
-from simulator.dialogue.verify import value_key
+from simulator.dialogue.verify import nothing_to_check, value_key
 from simulator.external.instance import Instance
 from simulator.external.proxy import Answer, call_instance
 from simulator.external.results import result_rows, value_of
@@ -391,14 +391,7 @@ def compare(
             for v in task.expected.values
         ]
         if not checks:  # nothing to check cannot count as done
-            checks.append(
-                Check(
-                    kind=CheckKind.ASSERTION,
-                    name="checkable outcome",
-                    verdict=Verdict.FAIL,
-                    detail="the task has no read to re-run, no state, no write and no value to check",
-                )
-            )
+            checks.append(nothing_to_check("the task has no read to re-run, no state, no write and no value to check"))
         failed = [c.detail or c.name for c in checks if c.kind is not CheckKind.VALUE and c.verdict is not Verdict.PASS]
         outcomes.append(
             TaskOutcome(
