@@ -220,7 +220,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 #: Phrases whose yes/no word answers nothing ("No problem — ...").
 _IDIOMS = re.compile(r"(?i)\b(no problem|no worries|no rush|no need|not at all|yes,? of course)\b")
 #: A count of nothing in words: "no lost loans", "none", "zero", "I don't see any".
-_NO_COUNT = re.compile(r"(?i)\b(?:no|zero)\s+(?=[a-z])|\bnone\b|\bnot any\b|n't\s+(?:[a-z]+\s+)?any\b")
+_NO_COUNT = re.compile(r"(?i)\b(?:no|zero)\s+(?=[a-z0-9])|\bnone\b|\bnot any\b|n't\s+(?:[a-z]+\s+)?any\b")
 _LABEL_SKIP = frozenset({"is", "has", "the", "flag", "id", "of", "a", "an"})
 
 

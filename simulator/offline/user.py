@@ -117,8 +117,6 @@ class _Pending:
     step: str | None = None
     #: What the agent has said since the request (an answer may span several messages).
     texts: list[str] = field(default_factory=list)
-    #: Values the agent reported per step, when it speaks in acts.
-    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Steps whose answer was already right: not judged again after a correction of another.
     settled: set[str] = field(default_factory=set)
 
@@ -201,9 +199,6 @@ class OfflineUser:
         turn = UserTurn(text="", acts=[])
         if self.pending is not None:
             self.pending.texts.append(text)
-            for act in acts:
-                if isinstance(act, Report) and act.ok:
-                    self.pending.reports[act.step] = act.values
         asks = [a for a in acts if isinstance(a, Ask)]
         wanted = [s for a in asks for s in a.slots] if acts else self._slots_asked_in(text)
         if wanted and self.pending is not None and self.pending.kind != "final":
@@ -247,7 +242,7 @@ class OfflineUser:
             self._complain(turn, pending, problem, failing)
             return turn
         self._feedback(turn, FeedbackKind.CONFIRM, item, pending.step, "the answer matches")
-        turn.text = self.say.thanks(echo=self._echo(acts)) + " "
+        turn.text = self.say.thanks(echo=self._echo(acts, " ".join(pending.texts))) + " "
         step = item.sub.steps[-1]
         task = item.task
         if (
@@ -343,17 +338,17 @@ class OfflineUser:
         turn.text = self.say.yes_to(echo, field)
         return turn
 
-    def _echo(self, acts: list[Act]) -> str:
-        """One value the agent just reported, as the user would repeat it back ("" when none fits)."""
+    def _echo(self, acts: list[Act], text: str) -> str:
+        """One value the agent just reported and said, as the user would repeat it back ("" when none fits)."""
         for act in acts:
             if isinstance(act, Report) and act.ok:
                 for k, v in act.values.items():
                     if k in _CONTROL or k.endswith("_id") or isinstance(v, bool) or v is None or v == "":
                         continue
-                    if isinstance(v, str | int | float):
-                        text = format_value(v, k, currency=self.say.currency)
-                        if len(text.split()) <= 5 and "@" not in text:
-                            return text
+                    if isinstance(v, str | int | float) and _reported(v, text, k):
+                        said = format_value(v, k, currency=self.say.currency)
+                        if len(said.split()) <= 5 and "@" not in said:
+                            return said
         return ""
 
     def _mismatch(self, step: ChainStep, args: dict[str, Any], text: str) -> dict[str, Any]:
@@ -587,7 +582,7 @@ class OfflineUser:
             for v in self._answer_values(task)
             if v.step in steps
             and v.step not in pending.settled
-            and not self._told_value(pending, v.step, v.name, v.value, text)
+            and not self._told_value(v.value, text, v.name)
         }
         failing = [s for s in steps if s in unwritten or s in wrong]
         if unwritten:
@@ -608,10 +603,9 @@ class OfflineUser:
                 return v.value
         return self.steps[step].arguments.get(name)
 
-    def _told_value(self, pending: _Pending, step: str, name: str, value: Any, text: str) -> bool:
-        reported = pending.reports.get(step)
-        if reported is not None and name in reported:
-            return _same_value(reported[name], value)
+    def _told_value(self, value: Any, text: str, name: str) -> bool:
+        """Whether the agent's words told ``value``: judged by what it said, never by its acts
+        (a list with the same names in another order is the same answer)."""
         return _reported(value, text, name)
 
     def _complain(self, turn: UserTurn, pending: _Pending, problem: str, failing: list[str]) -> None:
@@ -622,7 +616,6 @@ class OfflineUser:
             turn.text = f"{self.say.wrong()} I asked for them {ref.description}."
             self._feedback(turn, FeedbackKind.CORRECTION, item, ref.step, "refinement not applied")
             pending.texts.clear()
-            pending.reports.clear()
             return
         if pending.kind == "result":
             pending.settled.update(s for s in item.sub.steps if s not in failing)
@@ -706,7 +699,6 @@ class OfflineUser:
             )
             self._feedback(turn, FeedbackKind.CORRECTION, item, failing[-1], "expected values not in the answer")
         pending.texts.clear()
-        pending.reports.clear()
 
     def _final_check(self, turn: UserTurn) -> None:
         failing = self._failing()

@@ -435,6 +435,13 @@ def test_numbers_dates_and_strings_are_said_in_their_usual_forms() -> None:
     assert mentions("the golden one", "gold") is None
 
 
+def test_a_count_of_nothing_is_said_as_people_say_it() -> None:
+    for said in ("You have no lost loans.", "You have no 0.5% prescriptions.", "There are none.", "I don't see any."):
+        assert mentions(said, 0, "count") is not None, said
+    assert mentions("No, 5 of them.", 0, "count") is None
+    assert mentions("You have no 0.5% prescriptions.", 5, "count") is None
+
+
 def events_of(*items: Event) -> list[Event]:
     return [e.__class__(**{**{f: getattr(e, f) for f in e.__struct_fields__}, "seq": i}) for i, e in enumerate(items)]
 

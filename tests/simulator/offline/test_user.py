@@ -361,6 +361,24 @@ async def test_a_wrong_value_gets_a_correction_then_a_right_one_a_confirm(shop: 
     assert [r.step for r in requests(turn)] == ["t1.s0"]
 
 
+async def test_an_answer_is_judged_by_its_words_never_by_its_acts(shop: Environment) -> None:
+    """The acts say what the agent meant; the user sees only the words. Words with the right
+    email are right whatever the acts report, and words with another email are wrong even
+    when the acts report the right one (as when a list is named in another order)."""
+    verdicts = {}
+    for said, acted in (("ada@example.com", "alan@example.com"), ("alan@example.com", "ada@example.com")):
+        db = open_database(shop.database)
+        try:
+            user = make_user(shop_scenario(), shop, db.query)
+            await _to_first_result(user, ScriptedAgent(shop, db))
+            report = [Report(step="t0.s0", tool="get_customer", ok=True, values={"email": acted})]
+            verdicts[said] = await user.respond(f"The email on file is {said}.", report)
+        finally:
+            db.close()
+    assert kinds(verdicts["ada@example.com"]) == [FeedbackKind.CONFIRM]
+    assert kinds(verdicts["alan@example.com"]) == [FeedbackKind.CORRECTION]
+
+
 async def test_a_claimed_write_the_database_does_not_show_gets_missing(shop: Environment) -> None:
     """The same answer is judged by the database: MISSING when the write is not there,
     CONFIRM once it is."""
