@@ -56,11 +56,11 @@ from schemas import (
 )
 from schemas.errors import VerificationError
 from simulator.dialogue.grounding import Anchor, Grounding, find_row, result_rows, shows_row
+from simulator.dialogue.reading import refusal
 from simulator.dialogue.statediff import MAX_CHANGES, diff_states, replay_gold, table_rules, writes
 from toolservers.database import Database
 
 __all__ = [
-    "REFUSAL_MARKERS",
     "Verification",
     "anchors",
     "check_assertion",
@@ -114,16 +114,10 @@ def expected_values(task: Task, mode: Mode = Mode.USER_ORIENTED) -> list[Expecte
 
 
 #: Words an agent refuses with ("I'm sorry, I can't ..."), for tasks the rules forbid.
-REFUSAL_MARKERS = (
-    "can't", "cannot", "unable", "not able", "not possible", "isn't possible", "not allowed", "i'm afraid",
-    "not something i can", "won't be able",
-)  # fmt: skip
-
-
 def refused(text: str) -> str | None:
-    """The words with which ``text`` says the agent will not do something, or None."""
-    low = text.lower()
-    return next((marker for marker in REFUSAL_MARKERS if marker in low), None)
+    """The words with which ``text`` says the agent will not do something, or None
+    (:func:`simulator.dialogue.reading.refusal`: "none, I'm afraid" and "I can't see any" are no refusal)."""
+    return refusal(text)
 
 
 def value_key(value: ExpectedValue) -> str:

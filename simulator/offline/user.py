@@ -12,7 +12,10 @@ states everything in its first message instead.
 
 Its dialogue acts are a faithful parse of its words: an argument goes into an act's
 ``args`` only when its value is in the user's words so far; what it has in mind but has
-not said is only named (``withheld``).
+not said is only named (``withheld``). It reads the agent's words alone, never the agent's
+acts (:mod:`simulator.dialogue.reading`): what it is asked, whether it is asked leave to
+write, whether the agent refused or a tool failed, and whether the answer says what it
+expects, it takes from what a person would see.
 """
 
 from __future__ import annotations
@@ -36,12 +39,12 @@ from schemas import (
 )
 from schemas.errors import ConfigError
 from simulator.dialogue.grounding import mentions
+from simulator.dialogue.reading import asks_to_go_ahead, failure, refusal, requests
 from simulator.dialogue.roles import UserContext, UserFactory, UserTurn
 from simulator.dialogue.verify import check_assertion, expected_values, refused
 from simulator.offline.acts import (
     Act,
     Affirm,
-    Ask,
     Bye,
     Change,
     Confirm,
@@ -49,8 +52,6 @@ from simulator.offline.acts import (
     Greet,
     Inform,
     Refine,
-    Refuse,
-    Report,
     Request,
     Verify,
 )
@@ -70,18 +71,10 @@ __all__ = ["OfflineUser", "offline_user_brain"]
 Query = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
 
 _MAX_ATTEMPTS = 3
+#: Words with which an agent asks how to find the user ("your email", "the patient ID").
+_IDENTITY_WORDS = ("email", "phone", "id", "number", "name", "account", "details", "reference", "who")
+_WORD = re.compile(r"[a-z]+")
 _CONTROL = frozenset({"limit", "order_by", "descending", "group_by", "include_cancelled", "only_free"})
-_REFUSAL_WORDS = (
-    "can't",
-    "cannot",
-    "unable",
-    "not able",
-    "not possible",
-    "isn't possible",
-    "not allowed",
-    "i'm afraid",
-)
-_FAILURE_WORDS = ("error", "did not work", "didn't work", "didn't go through", "refused", "failed", "not accepted")
 _AFTERTHOUGHTS = (
     "I hope that's not too complicated.",
     "Thanks in advance for looking into it.",
@@ -98,7 +91,6 @@ _AFTERTHOUGHTS = (
     "Hopefully it's a quick one.",
     "I'm sure it's straightforward for you.",
 )
-_CONFIRM_WORDS = ("shall i", "should i", "do you want me to", "would you like me to", "can i go ahead", "proceed")
 
 
 @dataclass(slots=True)
@@ -194,44 +186,50 @@ class OfflineUser:
             )
         return turn
 
-    def react(self, text: str, acts: list[Act]) -> UserTurn:
-        """React to the agent's message (synchronously: the offline user never waits)."""
+    def react(self, text: str, acts: list[Act] | None = None) -> UserTurn:
+        """React to the agent's message by its words alone (synchronously: the offline user never
+        waits). ``acts``, what the offline agent meant to say, are not read: a person sees only
+        the words, and an agent under evaluation speaks none."""
+        del acts
         turn = UserTurn(text="", acts=[])
         if self.pending is not None:
             self.pending.texts.append(text)
-        asks = [a for a in acts if isinstance(a, Ask)]
-        wanted = [s for a in asks for s in a.slots] if acts else self._slots_asked_in(text)
+        wanted, asked_steps = self._slots_asked_in(text), list[str]()
+        if not wanted:
+            wanted, asked_steps = self._identity_asked(text)
         if wanted and self.pending is not None and self.pending.kind != "final":
-            self._inform(turn, wanted, [a.step for a in asks])
+            self._inform(turn, wanted, asked_steps)
             return turn
         if self.pending is None:
             return self._finish(turn)
         if self.scenario.mode is Mode.TASK_ORIENTED:
-            return self._check_everything(turn, text, acts)
-        confirms = [a for a in acts if isinstance(a, Confirm)]
-        if not acts and _asks_to_confirm(text) and self.pending.kind == "result":
-            confirms = [Confirm(step=s, tool=self.steps[s].tool) for s in self._writes_of(self.pending.item)]
-        if confirms:
-            return self._answer_confirm(turn, confirms, text)
-        refusals = [a for a in acts if isinstance(a, Refuse)]
-        if not acts and any(w in text.lower() for w in _REFUSAL_WORDS):
-            refusals = [Refuse(step="", rule="")]
-        if refusals:
+            return self._check_everything(turn, text)
+        return self._read_words(turn, text)
+
+    def _read_words(self, turn: UserTurn, text: str) -> UserTurn:
+        """What the words do: say a tool refused a value, ask leave to write, refuse, or answer."""
+        pending = self.pending
+        assert pending is not None
+        failed = failure(text) is not None
+        if failed:
+            # Its words say the tool refused the first values (the detour the task plans).
+            detours = [s for s in pending.item.sub.steps if self._detour_pending(s)]
+            if detours:
+                return self._after_detour(turn, detours[0])
+        if not failed and pending.kind == "result" and asks_to_go_ahead(text):
+            writes = self._writes_of(pending.item)
+            if writes:
+                return self._answer_confirm(turn, [Confirm(step=s, tool=self.steps[s].tool) for s in writes], text)
+        if refusal(text) is not None:
             return self._answer_refusal(turn)
-        errors = [a for a in acts if isinstance(a, Report) and not a.ok]
-        if not acts and any(w in text.lower() for w in _FAILURE_WORDS):
-            # An agent that speaks no acts: its words say the tool refused the first values.
-            errors = [Report(step=s, tool="", ok=False) for s in self.pending.item.sub.steps if self._detour_pending(s)]
-        if errors and self._detour_pending(errors[0].step):
-            return self._after_detour(turn, errors[0].step)
-        return self._judge_answer(turn, acts)
+        return self._judge_answer(turn)
 
     # ------------------------------------------------------------------ answering the agent
-    def _judge_answer(self, turn: UserTurn, acts: list[Act]) -> UserTurn:
+    def _judge_answer(self, turn: UserTurn) -> UserTurn:
         pending = self.pending
         assert pending is not None
         item = pending.item
-        problem, failing = self._judge(pending, " ".join(pending.texts), acts)
+        problem, failing = self._judge(pending, " ".join(pending.texts))
         if problem:
             item.attempts += 1
             if item.attempts > _MAX_ATTEMPTS:
@@ -242,7 +240,7 @@ class OfflineUser:
             self._complain(turn, pending, problem, failing)
             return turn
         self._feedback(turn, FeedbackKind.CONFIRM, item, pending.step, "the answer matches")
-        turn.text = self.say.thanks(echo=self._echo(acts, " ".join(pending.texts))) + " "
+        turn.text = self.say.thanks(echo=self._echo(pending, " ".join(pending.texts))) + " "
         step = item.sub.steps[-1]
         task = item.task
         if (
@@ -338,17 +336,17 @@ class OfflineUser:
         turn.text = self.say.yes_to(echo, field)
         return turn
 
-    def _echo(self, acts: list[Act], text: str) -> str:
-        """One value the agent just reported and said, as the user would repeat it back ("" when none fits)."""
-        for act in acts:
-            if isinstance(act, Report) and act.ok:
-                for k, v in act.values.items():
-                    if k in _CONTROL or k.endswith("_id") or isinstance(v, bool) or v is None or v == "":
-                        continue
-                    if isinstance(v, str | int | float) and _reported(v, text, k):
-                        said = format_value(v, k, currency=self.say.currency)
-                        if len(said.split()) <= 5 and "@" not in said:
-                            return said
+    def _echo(self, pending: _Pending, text: str) -> str:
+        """One value the answer said that the user expected, as they would repeat it back ("" when none fits)."""
+        steps = set(pending.item.sub.steps)
+        for v in self._answer_values(pending.item.task):
+            k, value = v.name, v.value
+            if v.step not in steps or k in _CONTROL or k.endswith("_id") or isinstance(value, bool):
+                continue
+            if isinstance(value, str | int | float) and _reported(value, text, k):
+                said = format_value(value, k, currency=self.say.currency)
+                if len(said.split()) <= 5 and "@" not in said:
+                    return said
         return ""
 
     def _mismatch(self, step: ChainStep, args: dict[str, Any], text: str) -> dict[str, Any]:
@@ -430,8 +428,14 @@ class OfflineUser:
                 f"Then {words} — that should be all right.",
             ]
         )
+        # The user's own values were refused, and the agent was right to say so: the user changes
+        # them, which is no correction of the agent.
         self._feedback(
-            turn, FeedbackKind.CORRECTION, self.pending.item, step_id, f"after the tool refused {task.detour.arguments}"
+            turn,
+            FeedbackKind.CHANGE_OF_MIND,
+            self.pending.item,
+            step_id,
+            f"new values after the tool refused {task.detour.arguments}",
         )
         return turn
 
@@ -552,14 +556,11 @@ class OfflineUser:
             turn.acts.append(Inform(args={}))
 
     # ------------------------------------------------------------------ judging
-    def _judge(self, pending: _Pending, text: str, acts: list[Act]) -> tuple[str, list[str]]:
+    def _judge(self, pending: _Pending, text: str) -> tuple[str, list[str]]:
         """What is wrong with the answer ("" when nothing) and which steps need redoing."""
         item = pending.item
         task = item.task
         steps = item.sub.steps if pending.kind == "result" else [pending.step or item.sub.steps[-1]]
-        failed = [a.step for a in acts if isinstance(a, Report) and not a.ok and a.step in steps]
-        if failed:
-            return "error", failed
         if task.expected.refusal and pending.kind == "result":
             # The rules forbid it: it checks out only as a refusal (an answer without one is not).
             return "unrefused", list(steps)
@@ -580,11 +581,11 @@ class OfflineUser:
         wrong = {
             v.step
             for v in self._answer_values(task)
-            if v.step in steps
-            and v.step not in pending.settled
-            and not self._told_value(v.value, text, v.name)
+            if v.step in steps and v.step not in pending.settled and not self._told_value(v.value, text, v.name)
         }
         failing = [s for s in steps if s in unwritten or s in wrong]
+        if failing and failure(text) is not None:
+            return "error", failing  # its words say a call failed
         if unwritten:
             return "missing", failing
         return ("wrong", failing) if wrong else ("", [])
@@ -826,8 +827,8 @@ class OfflineUser:
     def _grounded_in(self, args: dict[str, Any], said: str) -> dict[str, Any]:
         return {k: v for k, v in args.items() if k in _CONTROL or _said_in(v, said)}
 
-    def _check_everything(self, turn: UserTurn, text: str, acts: list[Act]) -> UserTurn:
-        if any(isinstance(a, Confirm) for a in acts) or (not acts and _asks_to_confirm(text)):
+    def _check_everything(self, turn: UserTurn, text: str) -> UserTurn:
+        if asks_to_go_ahead(text) and failure(text) is None:
             turn.acts.append(Affirm())
             turn.text = self.say.yes()
             return turn
@@ -874,12 +875,32 @@ class OfflineUser:
         """
         if self.pending is None:
             return []
-        questions = _questions(text)
-        if not questions:
+        asked = requests(text)
+        if not asked:
             return []
-        asked = questions
         facts = {**(self.scenario.user.facts if self.scenario.user else {}), **self.facts[self.pending.item.task.id]}
         return [n for n, v in facts.items() if _key(n, v) not in self.told and label(n).lower() in asked]
+
+    def _identity_asked(self, text: str) -> tuple[list[str], list[str]]:
+        """Asked in words for a way of identifying them the user does not have ("your email,
+        please?" of a user who knows only their phone): what was asked, and the lookups of the
+        request in progress the user could answer instead (no earlier result goes into them)."""
+        if self.pending is None or self.pending.kind == "final":
+            return [], []
+        asked = requests(text)
+        said = set(_WORD.findall(asked))
+        words = [w for w in _IDENTITY_WORDS if w in said]
+        if not words:
+            return [], []
+        facts = self._current_facts()
+        lookups = [
+            sid
+            for sid in self.pending.item.sub.steps
+            if not self.steps[sid].refs
+            and (mine := [k for k in self.steps[sid].arguments if k not in _CONTROL])
+            and all(k in facts and _key(k, facts[k]) not in self.told for k in mine)
+        ]
+        return (words[:1], lookups) if lookups else ([], [])
 
     def _current_facts(self) -> dict[str, Any]:
         merged: dict[str, Any] = {}
@@ -898,28 +919,7 @@ class OfflineUser:
         turn.feedback.append(UserFeedback(feedback=kind, task_id=item.task.id, step_id=step, detail=detail))
 
 
-def _questions(text: str) -> str:
-    """The sentences of ``text`` that end in '?', lower-cased: one pass, linear in ``len(text)``.
-
-    (``re.findall(r"[^.!?]*\\?", text)`` backtracks quadratically over a long run with no
-    '.', '!' or '?', such as a long comma-separated list.)
-    """
-    found: list[str] = []
-    start = 0
-    for end in _SENTENCE_END.finditer(text):
-        if end.group() == "?":
-            found.append(text[start : end.end()].lower())
-        start = end.end()
-    return " ".join(found)
-
-
-_SENTENCE_END = re.compile(r"[.!?]")
 _ONE_QUICK = re.compile(r"(?i)\b(quick(?:ly| one)?): quick one: ")
-
-
-def _asks_to_confirm(text: str) -> bool:
-    low = text.lower()
-    return "?" in low and any(w in low for w in _CONFIRM_WORDS)
 
 
 def _said_in(value: Any, low_text: str) -> bool:

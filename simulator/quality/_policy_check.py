@@ -28,6 +28,7 @@ from typing import Any
 from schemas import Effect, Environment
 from schemas.errors import DialogsimError
 from schemas.policy import Policy
+from simulator.dialogue.reading import asks_to_go_ahead, refusal
 from simulator.policy import owner_of
 from simulator.quality._checks import CONTROL_ARGUMENTS
 from simulator.quality._text import mentions, number_tokens, word_tokens
@@ -37,34 +38,6 @@ from toolservers.executor import ToolExecutor
 
 __all__ = ["PolicyFindings", "check_policy"]
 
-_CONFIRM = (
-    "shall i",
-    "should i",
-    "do you want me to",
-    "would you like me to",
-    "can i go ahead",
-    "may i",
-    "confirm",
-    "okay to",
-    "ok to",
-    "go ahead",
-    "is that right",
-    "is that correct",
-    "want me to",
-    "proceed",
-    "sound good",
-    "sound right",
-    "happy for me to",
-    "all right to",
-    "alright to",
-    "all right if",
-    "good to go",
-    "carry on",
-    "put it through",
-    "make that change",
-    "make it happen",
-    "can i do",
-)
 _YES = (
     "yes",
     "yeah",
@@ -93,27 +66,6 @@ _YES = (
 )
 _YES_WORDS = frozenset(w for w in _YES if " " not in w)
 _NO_WORDS = frozenset({"no", "not", "don't", "wait", "actually", "instead", "rather", "wrong", "nope"})
-_REFUSE = (
-    "can't",
-    "cannot",
-    "unable",
-    "not able",
-    "not possible",
-    "isn't possible",
-    "not allowed",
-    "i'm afraid",
-    "won't be able",
-    "isn't on your",
-    "not on your",
-    "isn't yours",
-    "doesn't belong",
-    "not permitted",
-    "not something i can",
-    "no longer be",
-    "can only",
-    "isn't a ",
-    "not one of",
-)
 
 
 @dataclass(slots=True)
@@ -146,11 +98,6 @@ def _affirmed(text: str) -> bool:
     if words[:1] and words[0] in {"yes", "yeah", "yep", "correct", "exactly"}:
         return True
     return not (head & _NO_WORDS) and "hold on" not in low
-
-
-def _asks_to_confirm(text: str) -> bool:
-    low = text.lower()
-    return "?" in low and any(w in low for w in _CONFIRM)
 
 
 class _Tables:
@@ -247,7 +194,7 @@ def check_policy(view: DialogueView, env: Environment, policy: Policy) -> Policy
                 if policy.confirm_writes and not (
                     last_user is not None
                     and _affirmed(last_user.text)
-                    and _asks_to_confirm(before_user_agent)
+                    and asks_to_go_ahead(before_user_agent)
                     and _restated(before_user_agent, call.args)
                 ):
                     out.unconfirmed += 1
@@ -272,7 +219,7 @@ def check_policy(view: DialogueView, env: Environment, policy: Policy) -> Policy
             continue  # the dialogue ended before the request was answered: nothing to judge
         out.refusals_expected += 1
         said = " ".join(replies)
-        if changed_in.get(task, 0) or not any(w in said for w in _REFUSE):
+        if changed_in.get(task, 0) or refusal(said) is None:
             out.refusals_missed += 1
             out.note(f"task {task}: not refused")
     return out

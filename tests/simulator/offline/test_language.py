@@ -46,15 +46,16 @@ def test_a_change_request_names_the_field_as_a_person_does() -> None:
 def test_every_confirmation_question_yes_and_refusal_reads_as_one_to_the_checkers() -> None:
     """A restatement ends with a question the policy checker sees as asking for a yes, a user's yes
     reads as one, and a refusal says no in words both the checker and the verifier know."""
-    from simulator.dialogue.verify import REFUSAL_MARKERS
+    from simulator.dialogue.reading import asks_to_go_ahead, failure, refusal
     from simulator.offline import language
-    from simulator.quality._policy_check import _CONFIRM, _REFUSE, _affirmed
+    from simulator.quality._policy_check import _affirmed
 
     for tail in language._CONFIRM_TAIL:
-        assert "?" in tail and any(w in tail.lower() for w in _CONFIRM), tail
+        assert asks_to_go_ahead(f"I'd cancel your order ORD-10073. {tail}"), tail
     for head in language._REFUSE_HEAD:
-        assert any(w in head.lower() for w in _REFUSE), head
-        assert any(w in head.lower() for w in REFUSAL_MARKERS), head
+        assert refusal(head) is not None, head
+    for head in language._ERROR_HEAD:
+        assert failure(head) is not None, head
     for yes in [*language._YES_TERSE, *(y for bank in language._YES.values() for y in bank)]:
         assert _affirmed(yes), yes
 

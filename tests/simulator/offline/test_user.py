@@ -223,6 +223,8 @@ async def test_withheld_fact_is_not_said_until_the_agent_asks(shop: Environment,
     [
         ("What is the customer ID?", []),  # an outside agent: no acts, a question naming the fact
         ("Could you give me the customer ID, please?", [Ask(step="t0.s0", slots=["customer_id"])]),
+        ("Happy to help — tell me your customer ID and I'll pull up the account.", []),  # no question mark
+        ("To keep your account safe, I'll need the customer ID first.", []),
     ],
 )
 async def test_a_question_for_the_fact_is_answered(
@@ -231,6 +233,32 @@ async def test_a_question_for_the_fact_is_answered(
     user = make_user(shop_scenario(), shop, shop_db.query)
     await user.opening()
     assert [a.args for a in informs(await user.respond(text, acts))] == [{"customer_id": 1}]
+
+
+async def test_the_acts_of_an_ask_are_not_read_only_its_words(shop: Environment, shop_db: Database) -> None:
+    user = make_user(shop_scenario(), shop, shop_db.query)
+    await user.opening()
+    turn = await user.respond("Let me look into that for you.", [Ask(step="t0.s0", slots=["customer_id"])])
+    assert not informs(turn)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "I'd set order 10 to shipped — happy for me to go ahead?",
+        "Just to confirm: order 10 becomes shipped. Is that right?",
+        "Order 10 would be marked shipped. Shall I go ahead?",
+    ],
+)
+async def test_leave_to_write_asked_in_words_gets_a_yes(shop: Environment, shop_db: Database, question: str) -> None:
+    user = make_user(shop_scenario(), shop, shop_db.query)
+    agent = ScriptedAgent(shop, shop_db)
+    turn = await _to_first_result(user, agent)
+    turn = await user.respond(*(await agent(turn)))
+    assert requests(turn)[0].step == "t1.s0"
+    answer = await user.respond(question, [])
+    assert any(isinstance(a, Affirm) for a in answer.acts), answer.text
+    assert not answer.feedback
 
 
 async def test_no_question_no_fact(shop: Environment, shop_db: Database) -> None:
@@ -299,7 +327,8 @@ async def test_withheld_facts_of_real_scenarios_stay_out_of_the_opening(domain_e
                 if hidden:
                     step = requests(opening)[-1].step
                     facts = facts_of[step]
-                    answer = await user.respond("?", [Ask(step=step, slots=hidden)])
+                    asked = " and ".join(label(s).lower() for s in hidden)
+                    answer = await user.respond(f"Could you tell me your {asked}?", [])
                     assert [a.args for a in informs(answer)] == [{s: facts[s] for s in hidden}]
                     assert all(format_value(facts[s]) in answer.text for s in hidden)
             finally:
@@ -411,7 +440,7 @@ async def test_a_claimed_write_the_database_does_not_show_gets_missing(shop: Env
 async def test_a_reported_tool_error_is_sent_back(shop: Environment, shop_db: Database) -> None:
     user = make_user(shop_scenario(), shop, shop_db.query)
     await user.opening()
-    await user.respond("?", [Ask(step="t0.s0", slots=["customer_id"])])
+    await user.respond("Could you tell me the customer ID?", [])
     turn = await user.respond("That failed.", [Report(step="t0.s0", tool="get_customer", ok=False)])
     assert kinds(turn) == [FeedbackKind.MISSING]
     assert [c.step for c in corrects(turn)] == ["t0.s0"]
