@@ -23,6 +23,16 @@ formats (one example per dialogue, sorted by scenario id):
              reads with pyarrow, DuckDB and datasets.load_dataset("parquet", ...)
   native     the dataset's own records
 
+The agent messages the simulated user rejected (the whole agent turn answered by a
+correction or a "that is missing") are masked by default: "weight": 0 on them in openai
+(OpenAI's fine-tuning skips an assistant message of weight 0) and in sharegpt (axolotl reads
+it with message_field_training: weight; LLaMA-Factory ignores it, so use
+--rejected-turns drop-dialogue for it), a weight column in parquet's messages (0 rejected,
+1 other assistant messages). anthropic cannot carry a mark: its dialogues with a rejected
+turn are left out by default (drop-dialogue) and counted; --rejected-turns keep writes them.
+The user's change of values after a tool refusal its scenario planned (a detour) is not a
+rejection: the agent was right to report the refusal. native records are written unchanged.
+
 With --split, one file per split is written next to --out: --out chat.jsonl --split
 train=0.9,validation=0.1 writes chat-train.jsonl and chat-validation.jsonl. Whole scenarios
 go to one split (branches with their scenario), the same for the same --seed.
@@ -33,6 +43,7 @@ examples:
   dialogsim export data/ --format openai --out train.jsonl --only-successful
   dialogsim export data/ --format sharegpt --out sft.json --min-turns 10 --dedupe --split train=0.9,validation=0.1
   dialogsim export data/ baseline/ --format parquet --out both.parquet --failed-tool-calls drop
+  dialogsim export data/ --format anthropic --out claude.jsonl --rejected-turns drop-dialogue
   dialogsim export data/ --format native --out all.jsonl
 """
 
@@ -92,6 +103,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "dialogues that have one (the agent's words about a failure stay meaningful only beside it)",
     )
     keep.add_argument(
+        "--rejected-turns",
+        choices=("mask", "drop-dialogue", "keep"),
+        default=None,
+        help="what to do with the agent messages the user then rejected (a correction or a 'that is missing'): "
+        "mask marks them not to be trained on (openai, sharegpt, parquet), drop-dialogue leaves out the "
+        "dialogues that have one, keep writes them as targets like any other (default: mask where the format "
+        "can mark a message, else drop-dialogue)",
+    )
+    keep.add_argument(
         "--dedupe",
         nargs="?",
         type=_threshold,
@@ -114,7 +134,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.export import export
+    from simulator.export import RejectedTurns, export
     from simulator.export.selection import FailedToolCalls, Selection, parse_splits
 
     selection = Selection(
@@ -129,7 +149,14 @@ def run(args: argparse.Namespace) -> int:
     )
     splits = parse_splits(args.split) if args.split else None
     result = export(
-        args.dataset, args.fmt, args.out, selection=selection, splits=splits, seed=args.seed, force=args.force
+        args.dataset,
+        args.fmt,
+        args.out,
+        selection=selection,
+        splits=splits,
+        seed=args.seed,
+        force=args.force,
+        rejected_turns=RejectedTurns(args.rejected_turns) if args.rejected_turns else None,
     )
 
     if splits:
@@ -142,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
     parts += [f"{n} left out ({reason})" for reason, n in result.filtered.items()]
     if result.duplicates:
         parts.append(f"{len(result.duplicates)} near duplicates left out")
+    if result.masking:
+        parts.append(
+            f"{result.masked_messages} agent messages the user rejected masked, in {result.masked_dialogues} dialogues"
+        )
     if result.invalid:
         shown = ", ".join(result.invalid_ids[:5]) + (", ..." if result.invalid > 5 else "")
         parts.append(f"{result.invalid} left out whose tool calls lack results ({shown})")

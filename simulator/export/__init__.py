@@ -28,6 +28,12 @@ Dialogues are written sorted by scenario id, whatever order the run finished the
 A dialogue whose messages cannot form a valid conversation (a tool call with no result)
 is left out of every format but ``native`` and counted. Filters, near-duplicate removal
 and splits are described in :mod:`simulator.export.selection`.
+
+The agent messages the simulated user then rejected (a correction or a "that is missing";
+see :mod:`simulator.export.rejected`) are by default masked: ``"weight": 0`` in ``openai``
+and ``sharegpt``, a ``weight`` of 0 in ``parquet``'s messages; ``anthropic`` has no field
+for it, so by default its dialogues are left out (``drop-dialogue``, counted); ``keep``
+writes the messages as targets like any other.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from schemas import DatabaseSpec, Environment, Message
 from schemas.errors import ConfigError
 from simulator.export._chat import InvalidDialogue
 from simulator.export._formats import FORMATS, ExportFormat
+from simulator.export.rejected import RejectedTurns, rejected_messages
 from simulator.export.selection import (
     NearDuplicates,
     Selection,
@@ -58,7 +65,15 @@ from simulator.run.dataset import ENVIRONMENTS_DIR, iter_records, read_manifest
 from simulator.run.merge import run_fingerprint
 from toolservers import load_environment
 
-__all__ = ["FORMATS", "ExportFormat", "ExportResult", "check_out_file", "export", "write_file_atomic"]
+__all__ = [
+    "FORMATS",
+    "ExportFormat",
+    "ExportResult",
+    "RejectedTurns",
+    "check_out_file",
+    "export",
+    "write_file_atomic",
+]
 
 #: What formats that do not use the environment (``native``) are given instead of one.
 _NONE = Environment(id="", domain="", database=DatabaseSpec(ddl=""), tools=[])
@@ -74,12 +89,18 @@ class ExportResult:
     #: Left out because their messages cannot form a valid chat (a tool call with no answer).
     invalid: int = 0
     invalid_ids: tuple[str, ...] = ()
-    #: Left out by the other filters, by reason (``other domain``, ``other mode``, ``too few turns``, ...).
+    #: Left out by the other filters, by reason (``other domain``, ``other mode``, ``too few turns``,
+    #: ``rejected turns`` with ``RejectedTurns.DROP_DIALOGUE``, ...).
     filtered: dict[str, int] = field(default_factory=dict)
     #: Left out as near duplicates of a dialogue that was kept: ``(dropped id, kept id)``.
     duplicates: tuple[tuple[str, str], ...] = ()
     #: Every file written and how many dialogues it holds, by split name ("" without splits).
     files: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    #: Whether the agent messages the user rejected were marked not to be trained on (``RejectedTurns.MASK``
+    #: with a format of training data), and how many were, in how many of the dialogues written.
+    masking: bool = False
+    masked_messages: int = 0
+    masked_dialogues: int = 0
 
 
 @dataclass
@@ -89,6 +110,7 @@ class _Item:
     record_id: str
     messages: list[Message]
     payload: Any  # bytes for JSONL formats, a row dict for parquet
+    masked: int  # agent messages marked not to be trained on
 
 
 class _Environments:
@@ -156,8 +178,8 @@ def write_file_atomic(out_path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _write_atomic(out_path: Path, fmt: ExportFormat, payloads: list[Any]) -> None:
-    write_file_atomic(out_path, lambda tmp: fmt.write(tmp, payloads))
+def _write_atomic(out_path: Path, write: Callable[[Path, list[Any]], None], payloads: list[Any]) -> None:
+    write_file_atomic(out_path, lambda tmp: write(tmp, payloads))
 
 
 def export(
@@ -170,6 +192,7 @@ def export(
     splits: Mapping[str, float] | None = None,
     seed: int = 0,
     force: bool = False,
+    rejected_turns: RejectedTurns | None = None,
 ) -> ExportResult:
     """Write the dataset(s) in ``dataset_dir`` to ``out_path`` in format ``fmt``.
 
@@ -179,9 +202,13 @@ def export(
     ``out_path`` (``train.jsonl`` gives ``train-train.jsonl``, ``train-validation.jsonl``),
     whole scenarios to a split, deterministically for ``seed``. Each file is written
     whole or not at all; an existing one is overwritten only with ``force``.
+    ``rejected_turns`` says what becomes of the agent messages the user rejected (see
+    :class:`simulator.export.rejected.RejectedTurns`); None: masked where the format can mark
+    a message, else (``anthropic``) their dialogues left out.
 
     Raises ConfigError, before any work, for an unknown format, an output path that is a
-    directory, (without ``force``) an existing file, or a file of a dataset it reads; and
+    directory, (without ``force``) an existing file, or a file of a dataset it reads, and
+    for ``RejectedTurns.MASK`` with a format that cannot mark a message (``anthropic``); and
     for a directory that holds no dataset, a record of an unknown version, or an environment
     file that is missing or broken.
     """
@@ -196,6 +223,19 @@ def export(
         raise ConfigError(
             f"--format {fmt} needs {writer.module}, which is not installed: pip install 'dialogsim[{writer.extra}]'"
         )
+    if rejected_turns is None:
+        can_mark = writer.masked is not None or not writer.training_data
+        rejected_turns = RejectedTurns.MASK if can_mark else RejectedTurns.DROP_DIALOGUE
+    masking = rejected_turns is RejectedTurns.MASK and writer.training_data
+    if masking and writer.masked is None:
+        error = ConfigError(
+            f"--rejected-turns mask: the {fmt} format has no field to mark a message not to be trained on; "
+            "pass --rejected-turns drop-dialogue to leave out the dialogues where the user rejected an agent "
+            "turn, or --rejected-turns keep to write those messages as targets like any other"
+        )
+        error.field = "--rejected-turns"
+        raise error
+    convert = writer.masked if masking and writer.masked is not None else None
     selection = selection or Selection()
     if only_successful and not selection.only_successful:
         selection = dataclasses.replace(selection, only_successful=True)
@@ -223,15 +263,22 @@ def export(
             if reason is not None:
                 reasons[reason] += 1
                 continue
-            env = environments.get(directory, record.scenario.environment_id) if writer.uses_environment else _NONE
             try:
-                payload = writer.convert(record, env, raw)
+                wanted = convert is not None or rejected_turns is RejectedTurns.DROP_DIALOGUE
+                rejected = rejected_messages(record) if wanted else frozenset()
+                if rejected and rejected_turns is RejectedTurns.DROP_DIALOGUE:
+                    reasons["rejected turns"] += 1
+                    continue
+                env = environments.get(directory, record.scenario.environment_id) if writer.uses_environment else _NONE
+                payload = (
+                    convert(record, env, raw, rejected) if convert is not None else writer.convert(record, env, raw)
+                )
             except InvalidDialogue:
                 invalid.append(record.id)
                 continue
             key = (record.scenario.id, record.scenario.mode.value, index, record.id)
             messages = record.messages if selection.dedupe is not None else []  # kept only to compare
-            items.append(_Item(key, scenario_group(record.scenario.id), record.id, messages, payload))
+            items.append(_Item(key, scenario_group(record.scenario.id), record.id, messages, payload, len(rejected)))
 
     unknown = [d for d in selection.domains if d not in domains]
     if unknown:  # a typo would write an empty file
@@ -263,10 +310,11 @@ def export(
             by_file[assignment[item.group]].append(item)
     else:
         by_file[""] = items
+    write = writer.write_masked if convert is not None and writer.write_masked is not None else writer.write
     files: dict[str, tuple[Path, int]] = {}
     for name, chosen in by_file.items():
         path = split_path(out_path, name) if name else out_path
-        _write_atomic(path, writer, [item.payload for item in chosen])
+        _write_atomic(path, write, [item.payload for item in chosen])
         files[name] = (path, len(chosen))
 
     unsuccessful = reasons.pop("unsuccessful", 0)
@@ -278,4 +326,7 @@ def export(
         filtered=dict(sorted(reasons.items())),
         duplicates=tuple(duplicates),
         files=files,
+        masking=masking,
+        masked_messages=sum(item.masked for item in items),
+        masked_dialogues=sum(1 for item in items if item.masked),
     )

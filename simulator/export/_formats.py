@@ -32,6 +32,16 @@ class ExportFormat:
     module: str | None = None
     #: Whether ``convert`` reads the environment (loaded from the dataset's ``environments/``).
     uses_environment: bool = True
+    #: ``convert`` with the agent messages the user rejected marked not to be trained on:
+    #: ``masked(record, environment, line, rejected)``, ``rejected`` being their indexes into
+    #: ``record.messages`` (see :mod:`simulator.export.rejected`). None for a format that has
+    #: no per-message field for it: ``--rejected-turns mask`` is refused for it.
+    masked: Callable[[DialogueRecord, Environment, bytes, frozenset[int]], Any] | None = None
+    #: How the payloads of ``masked`` are written, when ``write`` cannot (a column more); None: ``write``.
+    write_masked: Callable[[Path, list[Any]], None] | None = None
+    #: False for a format that is the records themselves (``native``): their events already say
+    #: which turns were rejected, so nothing is masked (``drop-dialogue`` still leaves dialogues out).
+    training_data: bool = True
 
 
 FORMATS: Registry[ExportFormat] = Registry(

@@ -1,4 +1,11 @@
-"""``anthropic``: Messages API JSONL, ``{"system": ..., "messages": [...], "tools": [...]}``."""
+"""``anthropic``: Messages API JSONL, ``{"system": ..., "messages": [...], "tools": [...]}``.
+
+The format has no per-message field to mark a message not to be trained on (the Messages
+API defines none, and the Claude fine-tuning data Bedrock takes allows no extraneous keys),
+so it registers no ``masked`` converter:
+``--rejected-turns mask`` is refused for it, and the agent messages the user rejected are
+either left out with their dialogues (``drop-dialogue``) or written as they are (``keep``).
+"""
 
 from __future__ import annotations
 

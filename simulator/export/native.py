@@ -1,4 +1,8 @@
-"""``native``: the dataset's own records, byte for byte."""
+"""``native``: the dataset's own records, byte for byte.
+
+Not training data: nothing is masked in it (the records' events say which turns the user
+rejected), though ``--rejected-turns drop-dialogue`` still leaves dialogues out.
+"""
 
 from __future__ import annotations
 
@@ -12,4 +16,4 @@ def _line(_record: DialogueRecord, _environment: Environment, line: bytes) -> by
     return line
 
 
-export_format(ExportFormat("native", _line, jsonl_writer, uses_environment=False))
+export_format(ExportFormat("native", _line, jsonl_writer, uses_environment=False, training_data=False))

@@ -1,4 +1,9 @@
-"""``parquet``: one row per dialogue with nested columns, for pyarrow, DuckDB and ``datasets``."""
+"""``parquet``: one row per dialogue with nested columns, for pyarrow, DuckDB and ``datasets``.
+
+Masked (``--rejected-turns mask``), every message has a ``weight``: 0 on an assistant message
+the user rejected, 1 on the other assistant messages, null on user and tool messages.
+Unmasked, the schema has no ``weight`` field.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +19,23 @@ from simulator.export.selection import scenario_group
 __all__ = ["parquet_schema", "to_parquet_row"]
 
 
-def parquet_schema() -> Any:
-    """The ``pyarrow.Schema`` of a ``parquet`` export (pyarrow is imported only when this is called)."""
+def parquet_schema(*, weights: bool = False) -> Any:
+    """The ``pyarrow.Schema`` of a ``parquet`` export, with a per-message ``weight`` when
+    ``weights`` (a masked export). pyarrow is imported only when this is called."""
     import pyarrow as pa
 
     call = pa.struct([("id", pa.string()), ("name", pa.string()), ("arguments", pa.string())])
-    message = pa.struct(
-        [
-            ("role", pa.string()),
-            ("content", pa.string()),
-            ("tool_calls", pa.list_(call)),
-            ("tool_call_id", pa.string()),
-            ("name", pa.string()),
-            ("is_error", pa.bool_()),
-        ]
-    )
+    fields = [
+        ("role", pa.string()),
+        ("content", pa.string()),
+        ("tool_calls", pa.list_(call)),
+        ("tool_call_id", pa.string()),
+        ("name", pa.string()),
+        ("is_error", pa.bool_()),
+    ]
+    if weights:
+        fields.append(("weight", pa.int64()))
+    message = pa.struct(fields)
     tool = pa.struct([("name", pa.string()), ("description", pa.string()), ("parameters", pa.string())])
     outcome = pa.struct(
         [
@@ -67,10 +74,31 @@ def parquet_schema() -> Any:
     )
 
 
-def to_parquet_row(record: DialogueRecord, environment: Environment) -> dict[str, Any]:
-    """One dialogue as a row of :func:`parquet_schema`. Raises InvalidDialogue when it is not a valid chat."""
+def to_parquet_row(
+    record: DialogueRecord, environment: Environment, rejected: frozenset[int] | None = None
+) -> dict[str, Any]:
+    """One dialogue as a row of :func:`parquet_schema`; with ``rejected`` (indexes into
+    ``record.messages``), a row of ``parquet_schema(weights=True)``. Raises InvalidDialogue
+    when it is not a valid chat."""
     checked_chat(record)
     m = record.metrics
+    messages: list[dict[str, Any]] = [
+        {
+            "role": msg.role,
+            "content": msg.content,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)}
+                for c in msg.tool_calls
+            ],
+            "tool_call_id": msg.tool_call_id,
+            "name": msg.name,
+            "is_error": msg.is_error,
+        }
+        for msg in record.messages
+    ]
+    if rejected is not None:
+        for index, (msg, row) in enumerate(zip(record.messages, messages, strict=True)):
+            row["weight"] = (0 if index in rejected else 1) if msg.role == "assistant" else None
     return {
         "id": record.id,
         "scenario_id": record.scenario.id,
@@ -86,20 +114,7 @@ def to_parquet_row(record: DialogueRecord, environment: Environment) -> dict[str
         "tool_calls_count": m.tool_calls,
         "tool_errors": m.tool_errors,
         "system": system_text(environment),
-        "messages": [
-            {
-                "role": msg.role,
-                "content": msg.content,
-                "tool_calls": [
-                    {"id": c.id, "name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)}
-                    for c in msg.tool_calls
-                ],
-                "tool_call_id": msg.tool_call_id,
-                "name": msg.name,
-                "is_error": msg.is_error,
-            }
-            for msg in record.messages
-        ],
+        "messages": messages,
         "tools": [
             {"name": t.name, "description": t.description, "parameters": json.dumps(t.input_schema, ensure_ascii=False)}
             for t in agent_tools(environment)
@@ -121,11 +136,11 @@ def to_parquet_row(record: DialogueRecord, environment: Environment) -> dict[str
     }
 
 
-def _write(path: Path, rows: list[Any]) -> None:
+def _write(path: Path, rows: list[Any], *, weights: bool = False) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist(rows, schema=parquet_schema()), path, compression="zstd")
+    pq.write_table(pa.Table.from_pylist(rows, schema=parquet_schema(weights=weights)), path, compression="zstd")
 
 
 export_format(
@@ -135,5 +150,7 @@ export_format(
         _write,
         extra="parquet",
         module="pyarrow",
+        masked=lambda record, environment, _line, rejected: to_parquet_row(record, environment, rejected),
+        write_masked=lambda path, rows: _write(path, rows, weights=True),
     )
 )

@@ -14,7 +14,7 @@ from schemas import DialogueRecord, Message, MessageToolCall
 from schemas.errors import ConfigError
 from simulator.cli import main
 from simulator.domains import load_domain
-from simulator.export import FORMATS, export
+from simulator.export import FORMATS, RejectedTurns, export
 from simulator.export.openai import to_openai
 from simulator.export.parquet import parquet_schema
 from simulator.run.dataset import DATASET_FILE, iter_records
@@ -50,7 +50,8 @@ def check_chat(example: dict[str, Any]) -> None:
             i += 1
             continue
         calls = m.get("tool_calls", [])
-        assert set(m) <= {"role", "content", "tool_calls"}
+        assert set(m) <= {"role", "content", "tool_calls", "weight"}
+        assert m.get("weight", 0) == 0, "only a message not to be trained on has a weight"
         assert "content" in m or calls
         for c in calls:
             assert set(c) == {"id", "type", "function"} and c["type"] == "function"
@@ -272,7 +273,7 @@ def test_every_tool_call_stays_paired_with_its_result_in_order(
 ) -> None:
     data = _datasets.dataset(tmp_path_factory, which)
     out = tmp_path / f"x.{fmt}.jsonl"
-    result = export(data, fmt, out)
+    result = export(data, fmt, out, rejected_turns=RejectedTurns.KEEP if fmt == "anthropic" else RejectedTurns.MASK)
     records = sorted_records(data)
     assert (result.written, result.invalid) == (len(records), 0)
     examples = read_jsonl(out)
@@ -286,7 +287,7 @@ def test_every_tool_call_stays_paired_with_its_result_in_order(
 
 def test_anthropic_example_shape(user_data: Path, errors_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "a.jsonl"
-    export(errors_data, "anthropic", out)
+    export(errors_data, "anthropic", out, rejected_turns=RejectedTurns.KEEP)
     first = read_jsonl(out)[0]
     assert set(first) == {"system", "messages", "tools"}
     assert first["system"] == "A tiny shop\n\nBe helpful."
@@ -327,8 +328,10 @@ def test_sharegpt_follows_the_llama_factory_rules(user_data: Path, task_data: Pa
         turns = example["conversations"]
         assert len(turns) % 2 == 0 and turns[-1]["from"] == "gpt"
         for i, turn in enumerate(turns):
-            assert set(turn) == {"from", "value"} and isinstance(turn["value"], str)
+            assert set(turn) - {"weight"} == {"from", "value"} and isinstance(turn["value"], str)
             assert turn["from"] in (("human", "observation"), ("gpt", "function_call"))[i % 2]
+            if "weight" in turn:  # a rejected agent turn, for trainers that read it (LLaMA-Factory does not)
+                assert turn["weight"] == 0 and turn["from"] in ("gpt", "function_call")
         humans = [t["value"] for t in turns if t["from"] == "human"]
         users = [m.content for m in record.messages if m.role == "user"]
         assert humans == users[: len(humans)] and len(users) - len(humans) <= 1
@@ -351,7 +354,7 @@ def test_sdk_typed_params_accept_openai_and_anthropic_exports(
     for fmt, (messages, tools) in adapters.items():
         for data in (user_data, errors_data):
             out = tmp_path / f"{fmt}-{data.parent.name}.jsonl"
-            export(data, fmt, out)
+            export(data, fmt, out, rejected_turns=RejectedTurns.KEEP if fmt == "anthropic" else RejectedTurns.MASK)
             for example in read_jsonl(out):
                 messages.validate_python(example["messages"], strict=True)
                 tools.validate_python(example["tools"], strict=True)
@@ -365,7 +368,7 @@ def test_official_sdks_send_exported_conversations_unchanged(user_data: Path, tm
     from simulator.providers.loopback import Reply, Script, anthropic_message, openai_completion, serve_loopback
 
     export(user_data, "openai", tmp_path / "o.jsonl")
-    export(user_data, "anthropic", tmp_path / "a.jsonl")
+    export(user_data, "anthropic", tmp_path / "a.jsonl", rejected_turns=RejectedTurns.KEEP)
     chat = max(read_jsonl(tmp_path / "o.jsonl"), key=lambda e: len(e["messages"]))
     messages = max(read_jsonl(tmp_path / "a.jsonl"), key=lambda e: len(e["messages"]))
 
@@ -406,7 +409,7 @@ def test_parquet_reads_back_with_pyarrow_and_duckdb(user_data: Path, task_data: 
     assert result.written == len(records) == 2 * _datasets.DIALOGUES
 
     table = pq.read_table(out)
-    assert table.schema.equals(parquet_schema())
+    assert table.schema.equals(parquet_schema(weights=True))  # masked, the default
     message_type = table.schema.field("messages").type
     assert pa.types.is_list(message_type) and pa.types.is_struct(message_type.value_type)
     assert pa.types.is_list(message_type.value_type.field("tool_calls").type)
@@ -460,14 +463,16 @@ def test_new_formats_leave_out_a_dialogue_whose_call_has_no_result(dataset: Path
     broken.messages = broken.messages[:2]  # the user's question and a call, with no result
     lines[0] = msgspec.json.encode(broken) + b"\n"
     (dataset / DATASET_FILE).write_bytes(b"".join(lines))
-    result = export(dataset, fmt, tmp_path / "x")
+    keep = RejectedTurns.KEEP if fmt == "anthropic" else RejectedTurns.MASK
+    result = export(dataset, fmt, tmp_path / "x", rejected_turns=keep)
     assert (result.written, result.invalid_ids) == (N - 1, (broken.id,))
 
 
 def test_cli_export_every_format(user_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for fmt in FORMATS:
         out = tmp_path / f"x.{fmt}"
-        assert main(["export", str(user_data), "--format", fmt, "--out", str(out)]) == 0
+        keep = ["--rejected-turns", "keep"] if fmt == "anthropic" else []  # it cannot mask
+        assert main(["export", str(user_data), "--format", fmt, "--out", str(out), *keep]) == 0
         assert f"wrote {_datasets.DIALOGUES} dialogues to {out}" in capsys.readouterr().err
         assert out.stat().st_size > 0
 

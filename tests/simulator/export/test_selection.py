@@ -14,7 +14,7 @@ import pytest
 from schemas import DialogueRecord, Message
 from schemas.errors import ConfigError
 from simulator.cli import main
-from simulator.export import export
+from simulator.export import RejectedTurns, export
 from simulator.export.selection import (
     FailedToolCalls,
     NearDuplicates,
@@ -114,7 +114,7 @@ def test_bad_selection_values_are_config_errors() -> None:
 
 def test_failed_tool_calls_kept_as_negative_examples_by_default(errors_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "keep.jsonl"
-    result = export(errors_data, "anthropic", out)
+    result = export(errors_data, "anthropic", out, rejected_turns=RejectedTurns.KEEP)
     assert result.written == 6 and not result.filtered
     for example in read_jsonl(out):
         results = [b for m in example["messages"] if isinstance(m["content"], list) for b in m["content"]]
@@ -136,7 +136,8 @@ def test_drop_leaves_out_the_dialogues_with_a_failed_tool_call(
     clean = [r.id for _, r in iter_records(user_data) if not failed(r)]
     selection = Selection(failed_tool_calls=FailedToolCalls.DROP)
     out = tmp_path / f"drop.{fmt}"
-    result = export([errors_data, user_data], fmt, out, selection=selection)
+    keep = RejectedTurns.KEEP  # the rejected turns are another test's concern
+    result = export([errors_data, user_data], fmt, out, selection=selection, rejected_turns=keep)
     assert clean and result.written == len(clean)
     assert result.filtered == {"failed tool calls": 6 + sum(1 for _, r in iter_records(user_data) if failed(r))}
     if fmt == "native":
