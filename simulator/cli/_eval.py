@@ -154,7 +154,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run again the trials that failed on the infrastructure's side (model endpoint, timeout, tool server)",
     )
     how.add_argument(
-        "--mistake-rate", type=rate, default=0.1, metavar="P", help="mistakes of the offline agent (default: 0.1)"
+        "--mistake-rate",
+        type=rate,
+        default=0.1,
+        metavar="P",
+        help="with --agent offline: probability that it misreads a result of two or more rows (default: 0.1)",
     )
     how.add_argument(
         "--confidence", type=_confidence, default=0.95, metavar="C", help="confidence level of intervals (0.95)"

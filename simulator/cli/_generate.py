@@ -148,7 +148,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=rate,
         metavar="P",
         help=(
-            "probability that the offline agent makes a plausible mistake on a step "
+            "probability that the offline agent misreads a result of two or more rows a user asked for "
+            "(says the second row's fields as the first's, or overlooks the last row); the user then "
+            "corrects it, and export masks the rejected turn "
             f"(default: {HELP_DEFAULTS['agent_mistake_rate']})"
         ),
     )

@@ -7,8 +7,9 @@ row it found is theirs, checks a change against the allowed transitions and fiel
 before proposing it, restates every write and waits for the user's yes, refuses what
 the rules forbid (saying why), reports tool errors in plain words with a next step, and
 says only the fields the user asked about. With a small configurable probability it
-makes the mistakes real agents make — taking the wrong row of a result — which the
-user's feedback then corrects.
+makes the mistakes real agents make reading a result of several rows — saying the second
+row's fields as the first's, or overlooking the last row — always in a way its words
+show, so the user's feedback, which reads only the words, can correct them.
 """
 
 from __future__ import annotations
@@ -153,6 +154,9 @@ class OfflineAgent:
         self.failed: dict[str, _Write] = {}
         self.writes: dict[str, tuple[str, dict[str, Any]]] = {}
         self.mistakes = 0
+        #: Steps whose result it misread by overlooking a row, and the steps that would have used
+        #: that row: it does not know the row is there, so it looks nothing up for it.
+        self.overlooked: set[str] = set()
         self.asks: dict[str, int] = {}
         #: Every request run, by step: a correction re-reads its references from fresh results.
         self.requests: dict[str, Request] = {}
@@ -237,6 +241,11 @@ class OfflineAgent:
             if pending and (not self._is_write(request.tool) or any(r.step in pending for r in request.refs.values())):
                 break  # what comes after a change may depend on it: the change is confirmed first
             args, missing = self._arguments(request)
+            if missing and any(r.step in self.overlooked for r in request.refs.values()):
+                self.overlooked.add(request.step)  # about a row it overlooked: nothing to look up
+                self.requests[request.step] = request  # (what it was asked, should the user say so)
+                self.waiting.pop(0)
+                continue
             if self._is_write(request.tool):
                 refusal = self._policy_refusal(request.tool, args)
                 if refusal:  # no need to ask for details of something that cannot be done
@@ -377,6 +386,7 @@ class OfflineAgent:
         """Run a read and report it; the rule it breaks (another person's row) when it does, else ""."""
         table = self._table(tool)
         self.memory[step] = _Memory(tool, args, [], table, report)
+        self.overlooked.discard(step)
         result = await self.call_tool(tool, args)
         text = _text(result)
         if result.is_error:
@@ -392,7 +402,14 @@ class OfflineAgent:
             self.memory[step].rows = rows
             return foreign
         if slip and len(rows) >= 2 and self.rng.random() < self.mistake_rate:
-            rows = [*rows[1:], rows[0]]
+            # The mistakes real agents make reading a result: taking the second row for the first
+            # where the answer says the first row's fields, else overlooking the last row (an item
+            # of a list gone unmentioned). Either shows in the words, so the user can catch it.
+            if self._first_row_said(rows, report):
+                rows = [*rows[1:], rows[0]]
+            else:
+                rows = rows[:-1]
+                self.overlooked.add(step)
             self.mistakes += 1
         self.memory[step].rows = rows
         values = {k: rows[0].get(k) for k in report} if rows else {}
@@ -409,6 +426,11 @@ class OfflineAgent:
                 t.counted[len(t.lines)] = (len(rows), entity(table))
             t.lines.append(line)
         return ""
+
+    def _first_row_said(self, rows: list[dict[str, Any]], report: list[str]) -> bool:
+        """Whether the answer says fields of the first row that the second row has otherwise."""
+        naming = set(self._naming(rows[0]))
+        return any(k not in naming and rows[0].get(k) != rows[1].get(k) for k in report)
 
     async def _rerun(self, step: str, extra: dict[str, Any], t: _Turn) -> None:
         mem = self.memory.get(step)

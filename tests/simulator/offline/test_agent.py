@@ -268,11 +268,21 @@ async def test_with_mistake_rate_one_a_read_keeps_every_filter(shop: Environment
 
 async def test_with_mistake_rate_one_a_read_takes_the_wrong_row(shop: Environment) -> None:
     async with agent_for(shop, mistake_rate=1.0) as served:
-        turn = await served.agent.respond("", [Request(step="s0", tool="search_customers", report=["name"])])
-        # Both customers come back; the agent reports the second as if it were the first.
+        turn = await served.agent.respond("", [Request(step="s0", tool="search_customers", report=["email"])])
+        # Both customers come back; the agent says the second one's email as if it were the first's.
         assert of(turn.acts, Report) == [
-            Report(step="s0", tool="search_customers", ok=True, values={"name": "Alan Turing"})
+            Report(step="s0", tool="search_customers", ok=True, values={"email": "alan@example.com"})
         ]
+        assert "alan@example.com" in turn.text and "ada@example.com" not in turn.text
+        assert served.agent.mistakes == 1
+
+
+async def test_with_mistake_rate_one_a_list_of_names_goes_one_short(shop: Environment) -> None:
+    """Where the answer names every row, taking them in another order would say the same:
+    the mistake that shows is a row overlooked, and the words leave it out."""
+    async with agent_for(shop, mistake_rate=1.0) as served:
+        turn = await served.agent.respond("", [Request(step="s0", tool="search_customers", report=["name"])])
+        assert "Ada Lovelace" in turn.text and "Alan Turing" not in turn.text, turn.text
         assert served.agent.mistakes == 1
 
 

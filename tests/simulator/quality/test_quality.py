@@ -413,7 +413,7 @@ def test_every_chat_export_reads_as_the_dataset_does(tmp_path: Path, fmt: str) -
     """The tool calls and tool errors of an export are those of its dataset, in every format
     dialogsim writes. Before, Anthropic and ShareGPT files read as 0 tool calls, and no export
     showed a tool error ("Error (...)" was matched case-sensitively)."""
-    from simulator.export import export
+    from simulator.export import RejectedTurns, export
     from simulator.quality import measure_quality
 
     data = tmp_path / "data"
@@ -421,7 +421,7 @@ def test_every_chat_export_reads_as_the_dataset_does(tmp_path: Path, fmt: str) -
     dataset = measure_quality([data])
     assert dataset.tool_calls > 100 and dataset.tool_error_dialogues > 0
     out = tmp_path / f"chat.{fmt}.jsonl"
-    export(data, fmt, out)
+    export(data, fmt, out, rejected_turns=RejectedTurns.KEEP)  # every dialogue, in every format
     chat = measure_quality([out])
     assert (chat.dialogues, chat.tool_calls, chat.tool_error_dialogues) == (
         dataset.dialogues,
