@@ -5,15 +5,18 @@ command that is not an MCP server or a server with no tools is a one-line error 
 ``plan_run`` is the run's planner (``simulator.run.plan.Planner``): offline by walking the
 read tools (``simulator.external.planner``), or with a task model
 (``simulator.external.tasks``); what it planned is kept in ``DIR/plan/`` and reused when the
-run is resumed. ``execute_external`` runs the dialogues with the external connector.
+run is resumed, with what the probe did in ``DIR/plan/probe.json`` (its calls, the tools
+it skipped because the server failed on them, and why). ``execute_external`` runs the
+dialogues with the external connector.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shlex
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +27,21 @@ from schemas import DialogueRecord, Environment, Mode, Scenario, ServerSpec
 from schemas.errors import ExternalServerError
 from simulator.dialogue.runner import DialogueConfig, EventSink, run_dialogue
 from simulator.external.connect import ExternalRun
-from simulator.external.instance import list_all_tools, open_instance
-from simulator.external.planner import build_scenarios, plan_templates, walk
+from simulator.external.instance import Replaceable, list_all_tools, open_instance
+from simulator.external.planner import Probe, build_scenarios, plan_templates, walk
 from simulator.external.spec import STATE_TOKEN, ExternalSpec, environment_id
 from simulator.log import get_logger
 from simulator.run.config import RunConfig
+from simulator.run.dataset import write_atomic
 from simulator.run.execute import RunSummary, execute_run
 from simulator.run.plan import PLAN_DIR, PreparedRun, _load_plan, _save_plan
 
-__all__ = ["build_environment", "execute_external", "inspect_server", "plan_external", "plan_run"]
+__all__ = ["PROBE_FILE", "build_environment", "execute_external", "inspect_server", "plan_external", "plan_run"]
 
 log = get_logger(__name__)
+
+#: What the probe of the latest planning did, in ``DIR/plan/``.
+PROBE_FILE = "probe.json"
 
 
 async def inspect_server(spec: ExternalSpec, root: Path) -> tuple[list[types.Tool], str]:
@@ -103,8 +110,13 @@ async def plan_external(
     start: int = 0,
     tasks_model: str | None = None,
     user_spec: ExternalSpec | None = None,
+    on_probe: Callable[[Probe], None] | None = None,
 ) -> tuple[Environment, list[Scenario]]:
-    """Inspect the server (and the user's, if any) and plan ``count`` scenarios (ids from ``start``) over it."""
+    """Inspect the server (and the user's, if any) and plan ``count`` scenarios (ids from ``start``) over it.
+
+    ``on_probe`` is given what the probe did once planning is over. Raises
+    ExternalServerError when the server cannot be used, or fails and cannot be started again.
+    """
     root = Path(tempfile.mkdtemp(prefix="dialogsim-plan-"))
     try:
         tools, name = await inspect_server(spec, root)
@@ -116,8 +128,8 @@ async def plan_external(
                 raise ExternalServerError(
                     "--user-server", f"its tools must have other names than the agent's; both have {', '.join(clash)}"
                 )
-        async with open_instance(spec, root / "probe") as probe_instance:
-            probe = await walk(probe_instance, tools, limit_s=spec.call_timeout_s)
+        async with Replaceable(spec, root / "probe") as probing:
+            probe = await walk(probing, tools, limit_s=spec.call_timeout_s)
         environment = build_environment(
             spec, tools, name, sorted(probe.volatile_paths), user_spec=user_spec, user_tools=user_tools
         )
@@ -138,11 +150,13 @@ async def plan_external(
                 user_spec=user_spec,
                 user_tools=user_tools,
             )
-            return environment, scenarios
-        rng = random.Random(f"{seed}:{environment.id}:templates")
-        async with open_instance(spec, root / "check") as check_instance:
-            templates = await plan_templates(check_instance, probe, limit_s=spec.call_timeout_s, rng=rng)
-        scenarios = build_scenarios(environment, templates, tools, count=count, seed=seed, mode=mode, start=start)
+        else:
+            rng = random.Random(f"{seed}:{environment.id}:templates")
+            async with Replaceable(spec, root / "check") as checking:
+                templates = await plan_templates(checking, probe, limit_s=spec.call_timeout_s, rng=rng)
+            scenarios = build_scenarios(environment, templates, tools, count=count, seed=seed, mode=mode, start=start)
+        if on_probe is not None:
+            on_probe(probe)
         return environment, scenarios
     finally:
         import shutil
@@ -179,6 +193,7 @@ def plan_run(
                 raise ConfigError(f"{config.out_dir}: was planned over another server or settings; use a new --out")
             planned = int(meta["planned"])
         if config.dialogues > planned or not environments:
+            probes: list[Probe] = []
             environment, more = await plan_external(
                 spec,
                 count=max(0, config.dialogues - planned),
@@ -187,11 +202,15 @@ def plan_run(
                 start=planned,
                 tasks_model=tasks_model,
                 user_spec=user_spec,
+                on_probe=probes.append,
             )
             environments = environments or [environment]
             scenarios += more
             planned = max(planned, config.dialogues)
             _save_plan(plan_dir, settings, environments, scenarios, planned)
+            for probe in probes:  # after the plan: a new plan directory appears whole
+                text = json.dumps(probe.report(), indent=2, ensure_ascii=False, default=str) + "\n"
+                write_atomic(plan_dir / PROBE_FILE, text.encode())
         else:
             # The server must still be there and list tools, before any dialogue starts.
             root = Path(tempfile.mkdtemp(prefix="dialogsim-inspect-"))

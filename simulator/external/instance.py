@@ -5,7 +5,9 @@ an allow-listed environment (``PATH``, ``HOME``, ``LANG`` plus ``--env``), its o
 group, stderr kept in a log file, stopped as the MCP spec says when the block ends. Each
 instance gets its own copy of the state template; the copy is removed at the end unless
 ``keep_state``. :class:`InstancePool` keeps processes running across dialogues and restores
-their state in place between them.
+their state in place between them. :class:`Replaceable` holds one instance at a time for
+work that must outlive a call that hung or crashed it (the planner's probe): an instance
+that still answers is kept, one that does not is replaced by a fresh one.
 """
 
 from __future__ import annotations
@@ -25,17 +27,22 @@ import mcp_types as types
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from schemas.errors import ExternalServerError
+from schemas.errors import ConfigError, ExternalServerError
 from simulator.external.spec import ExternalSpec
 from simulator.log import get_logger
 from simulator.stress.target import _server_target, _url_target
 
-__all__ = ["Instance", "InstancePool", "describe_error", "list_all_tools", "open_instance", "restore_state"]
+__all__ = [
+    "Instance", "InstancePool", "Replaceable", "describe_error", "list_all_tools", "open_instance", "responsive",
+    "restore_state",
+]  # fmt: skip
 
 log = get_logger(__name__)
 
 _LOG_TAIL_BYTES = 600
 _CLOSE_TIMEOUT_S = 15.0
+#: At most this long (and at most the call timeout) for a server to show it still answers.
+_RESPONSIVE_S = 5.0
 
 
 @dataclass(eq=False)
@@ -116,6 +123,23 @@ async def list_all_tools(client: mcp.Client, limit_s: float) -> list[types.Tool]
             if not cursor:
                 break
     return tools
+
+
+async def responsive(instance: Instance, limit_s: float) -> bool:
+    """Whether ``instance`` still answers (a ``tools/list`` within ``limit_s``), as ``dialogsim stress`` asks.
+
+    After a call that got no answer in time, a server may be fine (the call goes on in a
+    thread of its own, or was dropped) or stuck (its event loop is blocked): only asking
+    tells them apart.
+    """
+    if instance.dead.is_set():
+        return False
+    try:
+        with anyio.fail_after(limit_s):
+            await instance.client.session.list_tools()
+    except Exception:  # no answer, a closed connection, a broken answer: it does not answer
+        return False
+    return not instance.dead.is_set()
 
 
 @asynccontextmanager
@@ -212,6 +236,62 @@ def _refusal(group: BaseExceptionGroup[BaseException]) -> ExternalServerError | 
 def _tail(instance: Instance) -> str:
     tail = instance.log_tail()
     return f"; its stderr ends: {tail[-300:]}" if tail else ""
+
+
+class Replaceable:
+    """One instance of ``spec`` at a time (``current``), replaced by a fresh one when it fails.
+
+    For work made of many calls on one instance, where one call that hangs or crashes the
+    server must not end it (the planner's probe). After a ``server_failure`` answer,
+    :meth:`recover` keeps the instance if it still answers, else stops it and starts a
+    fresh one on a fresh copy of the state template (in ``home``/``1``, ``home``/``2``...).
+    Use ``async with``.
+    """
+
+    def __init__(self, spec: ExternalSpec, home: Path) -> None:
+        self.spec = spec
+        self.home = home
+        self.replaced = 0
+        self._stack = AsyncExitStack()
+        self._instance: Instance | None = None
+
+    @property
+    def current(self) -> Instance:
+        assert self._instance is not None, "enter the Replaceable first"
+        return self._instance
+
+    async def __aenter__(self) -> Replaceable:
+        self._instance = await self._stack.enter_async_context(open_instance(self.spec, self.home / "0"))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def recover(self, problem: str) -> bool:
+        """After a call failed with ``problem`` (a server failure): True when the instance was
+        replaced, False when it still answers and was kept.
+
+        Raises ExternalServerError when a fresh instance cannot be started: the server is
+        really gone.
+        """
+        instance = self.current
+        if await responsive(instance, min(_RESPONSIVE_S, self.spec.call_timeout_s)):
+            instance.failed = None  # one call went unanswered; the connection is fine
+            return False
+        await self._stack.aclose()  # stops a stuck process, or reaps a dead one
+        self._stack = AsyncExitStack()
+        self._instance = None
+        self.replaced += 1
+        try:
+            self._instance = await self._stack.enter_async_context(
+                open_instance(self.spec, self.home / str(self.replaced))
+            )
+        except ConfigError as exc:  # not an MCP server any more, or its program is gone
+            why = exc.problem if isinstance(exc, ExternalServerError) else str(exc)
+            raise ExternalServerError(
+                self.spec.flag, f"{problem}, and a fresh instance could not be started: {why}"
+            ) from None
+        return True
 
 
 class InstancePool:

@@ -13,6 +13,14 @@ state (caches, indexes) are recorded as ``volatile_paths``.
 
 Only tools that say they are read-only (``readOnlyHint``), or, without annotations, whose
 names read as reads, are ever called here; write tasks come from a model (``--tasks-model``).
+
+Arguments that do not fit the tool's input schema are never sent (``Probe.invalid`` counts
+them): a task's gold call must be one an agent following the schema could make. A value
+taken from a result, to report or to pass on, is at most ``MAX_SAID`` characters long. A
+read that hangs or crashes the server is recorded (``Probe.skipped``, a warning) and not
+called again; the server is replaced by a fresh instance when it stopped answering
+(:class:`~simulator.external.instance.Replaceable`), and the walk goes on with the other
+tools. Only a server that cannot be started again ends the run (ExternalServerError).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import json
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import mcp_types as types
@@ -42,18 +50,23 @@ from schemas import (
     Task,
     ValueRef,
 )
-from schemas.errors import ExternalServerError
-from simulator.external.instance import Instance
+from schemas.errors import ExternalServerError, InvalidArgumentsError, ToolServerFailure
+from simulator.external.instance import Replaceable
 from simulator.external.proxy import Answer, call_instance
 from simulator.external.results import Harvest, Source, harvest_values, result_rows
 from simulator.external.tree import diff, snapshot
 from simulator.external.verify import resolve_arguments, result_value
+from simulator.log import get_logger
 from simulator.offline.language import label
 from simulator.offline.scenarios import make_persona, scenario_id
+from toolservers.validation import ArgumentValidator, schema_problems
 
 __all__ = [
-    "Observation", "Probe", "TaskTemplate", "build_scenarios", "is_read_tool", "plan_templates", "scenario_of", "walk",
+    "MAX_SAID", "Observation", "Probe", "Skipped", "TaskTemplate", "build_scenarios", "is_read_tool", "plan_templates",
+    "scenario_of", "walk",
 ]  # fmt: skip
+
+log = get_logger(__name__)
 
 _READ_WORDS = {
     "get", "list", "search", "find", "read", "show", "describe", "fetch", "query", "count", "lookup", "status",
@@ -71,6 +84,17 @@ _MAX_CALLS = 80
 _PRIORITY = {"id": 1, "line": 2, "item": 3}
 _WANTS = {"id": "the id", "line": "what it says", "item": "the entries"}
 _PER_TOOL = 3
+#: Candidate argument sets tried per tool and round (those that fit its input schema).
+_COMBOS = 8
+#: Candidate argument sets looked at per tool and round, fitting or not.
+_EXAMINED = 64
+#: The longest string value the planner takes from a result, to report or to pass on. A value
+#: to report is one the agent tells the user in a chat message and the user checks against
+#: what they see (an id, a name, a title, a status line), and a value passed on may be one
+#: the user states: 120 characters is a long sentence, and the limit ``results`` already puts
+#: on a harvested ``line``. A longer value (a file's body, a whole listing: megabytes, for
+#: some tools) is not something a person says back, nor an agent repeats word for word.
+MAX_SAID = 120
 
 
 def is_read_tool(tool: types.Tool) -> bool:
@@ -94,12 +118,57 @@ class Observation:
     harvest: list[Harvest] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A read tool no longer called: the call on which the server failed, and what happened."""
+
+    tool: str
+    arguments: dict[str, Any]
+    problem: str
+    #: Whether the instance was replaced by a fresh one after it (stuck, or gone), or kept (it still answered).
+    replaced: bool
+    #: ``probe`` (the walk) or ``check`` (the re-run on a second instance).
+    stage: str = "probe"
+
+
 @dataclass(slots=True)
 class Probe:
-    """What the walk learned: the observations and the state files reads changed."""
+    """What the walk learned: the observations, the state files reads changed, what failed."""
 
     observations: list[Observation]
     volatile_paths: set[str]
+    skipped: list[Skipped] = field(default_factory=list)
+    #: Candidate argument sets not sent because they do not fit the tool's input schema.
+    invalid: int = 0
+    calls: int = 0
+
+    def report(self) -> dict[str, Any]:
+        """What the probe did, as JSON data (a run keeps it in ``DIR/plan/probe.json``)."""
+        return {
+            "calls": self.calls,
+            "observed": [{"tool": o.tool, "arguments": o.args} for o in self.observations],
+            "skipped": [asdict(s) for s in self.skipped],
+            "invalid_arguments": self.invalid,
+            "volatile_paths": sorted(self.volatile_paths),
+        }
+
+    async def record_failure(
+        self, slot: Replaceable, tool: str, args: dict[str, Any], answer: Answer, stage: str
+    ) -> None:
+        """Record that ``tool`` failed the server on ``args`` (and warn); keep or replace the instance.
+
+        Raises ExternalServerError when the server cannot be started again.
+        """
+        problem = slot.current.failed or answer.text
+        replaced = await slot.recover(f"the server failed while {tool} was called ({problem})")
+        self.skipped.append(Skipped(tool, dict(args), problem, replaced, stage))
+        log.warning(
+            "external_probe_tool_skipped",
+            tool=tool,
+            stage=stage,
+            problem=problem,
+            instance="replaced by a fresh one" if replaced else "kept: it still answers",
+        )
 
 
 def _norm(name: str) -> str:
@@ -133,6 +202,8 @@ def _param_candidates(
             continue
         if kind in (None, "string") and not isinstance(h.value, str):
             continue
+        if isinstance(h.value, str) and len(h.value) > MAX_SAID:
+            continue
         out.append((h.value, h.source))
     if "default" in schema and schema["default"] is not None:
         out.append((schema["default"], None))
@@ -153,39 +224,81 @@ def _param_candidates(
     return unique[:4]
 
 
-async def walk(instance: Instance, tools: Sequence[types.Tool], *, limit_s: float, rounds: int = 2) -> Probe:
-    """Call the read tools on ``instance`` with justified arguments; return what worked."""
+def _validator(tool: types.Tool) -> ArgumentValidator | None:
+    """The tool's input schema compiled, or None when it is not a schema this side can apply."""
+    schema = tool.input_schema
+    if not isinstance(schema, dict) or schema_problems(schema):
+        return None  # the server decides what its invalid schema means
+    try:
+        return ArgumentValidator(schema)
+    except Exception:  # a schema the engines cannot compile: the server decides
+        return None
+
+
+def _fits(validator: ArgumentValidator | None, args: dict[str, Any]) -> bool:
+    if validator is None:
+        return True
+    try:
+        validator.validate(args)
+    except InvalidArgumentsError:
+        return False
+    except Exception:  # a keyword the engine cannot apply (an unresolvable $ref): the server decides
+        return True
+    return True
+
+
+async def walk(slot: Replaceable, tools: Sequence[types.Tool], *, limit_s: float, rounds: int = 2) -> Probe:
+    """Call the read tools on ``slot``'s instance with justified arguments; return what worked.
+
+    A tool whose call the server fails on (no answer in time, the connection lost) is
+    skipped from then on; raises ExternalServerError only when the server cannot be
+    started again.
+    """
     reads = sorted((t for t in tools if is_read_tool(t)), key=lambda t: t.name)
-    observations: list[Observation] = []
+    probe = Probe([], set())
+    observations = probe.observations
     harvest: list[Harvest] = []
     tried: set[str] = set()
-    volatile: set[str] = set()
-    before = snapshot(instance.state)
-    calls = 0
+    failed: set[str] = set()
+    before = snapshot(slot.current.state)
     for _ in range(rounds):
         for tool in reads:
+            if tool.name in failed:
+                continue
             schema = tool.input_schema or {}
             props: dict[str, Any] = schema.get("properties", {}) or {}
             required = [r for r in schema.get("required", []) if r in props]
-            options = [_param_candidates(r, props[r], harvest, instance.shown) for r in required]
+            options = [_param_candidates(r, props[r], harvest, slot.current.shown) for r in required]
             if any(not o for o in options):
                 continue
+            validator = _validator(tool)
             kept = sum(1 for o in observations if o.tool == tool.name)
-            for combo in itertools.islice(itertools.product(*options), 8):
-                if kept >= _PER_TOOL or calls >= _MAX_CALLS:
+            fitting = 0
+            for combo in itertools.islice(itertools.product(*options), _EXAMINED):
+                if fitting >= _COMBOS or kept >= _PER_TOOL or probe.calls >= _MAX_CALLS:
                     break
                 args = {name: value for name, (value, _) in zip(required, combo, strict=True)}
                 key = tool.name + json.dumps(args, sort_keys=True, default=str)
+                if not _fits(validator, args):
+                    if key not in tried:
+                        tried.add(key)
+                        probe.invalid += 1
+                    continue
+                fitting += 1
                 if key in tried:
                     continue
                 tried.add(key)
-                calls += 1
+                probe.calls += 1
+                instance = slot.current
                 answer = await call_instance(instance, tool.name, args, limit_s)
                 after = snapshot(instance.state)
-                volatile |= {c.path for c in diff(before, after)}
+                probe.volatile_paths |= {c.path for c in diff(before, after)}
                 before = after
-                if answer.error_code == "server_failure":
-                    raise ExternalServerError("--server", f"the server failed while it was probed: {answer.text}")
+                if answer.error_code == ToolServerFailure.code:
+                    await probe.record_failure(slot, tool.name, args, answer, "probe")
+                    failed.add(tool.name)
+                    before = snapshot(slot.current.state)
+                    break
                 if answer.is_error or not (answer.text.strip() or answer.structured):
                     continue
                 sources = {name: source for name, (_, source) in zip(required, combo, strict=True) if source}
@@ -194,7 +307,7 @@ async def walk(instance: Instance, tools: Sequence[types.Tool], *, limit_s: floa
                 observations.append(obs)
                 harvest += obs.harvest
                 kept += 1
-    return Probe(observations, volatile)
+    return probe
 
 
 # --------------------------------------------------------------------------- tasks
@@ -226,7 +339,9 @@ def _reportable(h: Harvest, args: dict[str, Any], shown: str | None) -> bool:
     value = h.value
     if isinstance(value, bool) or _near_now(value):
         return False
-    if isinstance(value, str) and (len(value) < 3 or (shown and shown in value) or value in map(str, args.values())):
+    if isinstance(value, str) and (
+        not 3 <= len(value) <= MAX_SAID or (shown and shown in value) or value in map(str, args.values())
+    ):
         return False
     return h.key not in {"item"} or isinstance(value, str)
 
@@ -239,8 +354,10 @@ def _value_in(answer: Answer, h: Harvest) -> bool:
     return str(h.value) in answer.text
 
 
-async def plan_templates(instance: Instance, probe: Probe, *, limit_s: float, rng: random.Random) -> list[TaskTemplate]:
-    """Tasks from ``probe``'s observations, re-run on ``instance`` (a second fresh copy); volatile values dropped."""
+async def plan_templates(slot: Replaceable, probe: Probe, *, limit_s: float, rng: random.Random) -> list[TaskTemplate]:
+    """Tasks from ``probe``'s observations, re-run on ``slot``'s instance (a second fresh copy);
+    volatile values dropped. A chain on which the server fails is dropped (and recorded in
+    ``probe.skipped``), with every later chain that calls the same tool."""
     candidates: list[list[Observation]] = []
     for obs in probe.observations:
         if not obs.sources:
@@ -251,17 +368,21 @@ async def plan_templates(instance: Instance, probe: Probe, *, limit_s: float, rn
             if not parent.sources:
                 candidates.append([parent, obs])
     templates: list[TaskTemplate] = []
+    failed: set[str] = set()
     for chain in candidates:
         answers: dict[str, Answer] = {}
         checked: list[Answer] = []
-        ok = True
-        for k, obs in enumerate(chain):
+        ok = not any(obs.tool in failed for obs in chain)
+        for k, obs in enumerate(chain if ok else []):
             step = _step(obs, f"s{k}", chain)
             args = resolve_arguments(step, answers)
             if args != obs.args:
                 ok = False  # a reference resolves to something else on a fresh copy: not stable
                 break
-            answer = await call_instance(instance, obs.tool, args, limit_s)
+            answer = await call_instance(slot.current, obs.tool, args, limit_s)
+            if answer.error_code == ToolServerFailure.code:
+                await probe.record_failure(slot, obs.tool, args, answer, "check")
+                failed.add(obs.tool)
             if answer.is_error:
                 ok = False
                 break
@@ -270,13 +391,14 @@ async def plan_templates(instance: Instance, probe: Probe, *, limit_s: float, rn
         if not ok:
             continue
         last = chain[-1]
-        reports = [h for h in last.harvest if _reportable(h, last.args, instance.shown) and _value_in(checked[-1], h)]
+        shown = slot.current.shown
+        reports = [h for h in last.harvest if _reportable(h, last.args, shown) and _value_in(checked[-1], h)]
         if not reports:
             continue
         rng.shuffle(reports)
         reports.sort(key=lambda h: _PRIORITY.get(h.key, 0))
         picked = sorted(reports[:2], key=lambda h: last.harvest.index(h))
-        templates.append(TaskTemplate(chain, picked, checked, instance.shown))
+        templates.append(TaskTemplate(chain, picked, checked, shown))
     return templates
 
 

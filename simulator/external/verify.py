@@ -13,7 +13,12 @@ What really happened decides, never what the agent claims:
   or changed must be those the replay did. A change whose content or name varies between
   runs is compared by kind only; a change the replay did not make is collateral and fails;
 - **writes made**: every write step of a task has a successful call of its tool in the
-  task's part of the dialogue (what a server without a state to compare can show);
+  task's part of the dialogue, with the step's arguments (what a server without a state to
+  compare can show): each argument the step sets has its value as the gold replay resolved
+  it (a reference to an earlier result whose value varies between runs: as the dialogue's
+  own result of that step's tool gave it); numbers compare as numbers (``3`` = ``3.0`` =
+  ``"3"``), strings ignoring case and spacing, as the built-in verifier compares a write's
+  arguments; arguments the step does not set are not compared. Each call counts for one step;
 - **values**: a value the agent had to tell counts only when it said it (as the built-in
   verifier reads values: numbers as numbers, dates in common forms) after a result of the
   step's tool in this task's part of the dialogue contained it.
@@ -21,7 +26,9 @@ What really happened decides, never what the agent claims:
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,11 +40,14 @@ from schemas import (
     Check,
     CheckKind,
     Event,
+    Evidence,
     FileChange,
     Scenario,
     Task,
     TaskOutcome,
+    ToolCall,
     ToolResult,
+    ValueRef,
     Verdict,
 )
 from simulator.dialogue.grounding import contains, mentions, task_parts
@@ -68,18 +78,24 @@ def resolve_arguments(step: ChainStep, answers: dict[str, Answer]) -> dict[str, 
     args = dict(step.resolved or step.arguments)
     for name, ref in step.refs.items():
         answer = answers.get(ref.step)
-        if answer is None or answer.is_error:
-            continue
-        rows = result_rows(answer)[0]
-        if len(rows) <= ref.row:
-            continue
-        value = rows[ref.row].get(ref.field)
-        if ref.pattern is not None:
-            found = re.search(ref.pattern, str(value)) if value is not None else None
-            value = found.group(1) if found is not None else None
+        value = _ref_value(ref, answer) if answer is not None else None
         if value is not None:
             args[name] = value
     return args
+
+
+def _ref_value(ref: ValueRef, answer: Answer) -> Any:
+    """What ``ref`` points at in ``answer`` (None when the answer has no such value)."""
+    if answer.is_error:
+        return None
+    rows = result_rows(answer)[0]
+    if len(rows) <= ref.row:
+        return None
+    value = rows[ref.row].get(ref.field)
+    if ref.pattern is not None:
+        found = re.search(ref.pattern, str(value)) if value is not None else None
+        value = found.group(1) if found is not None else None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,22 +295,132 @@ def _said_after_result(
     )
 
 
-def _write_checks(task: Task, events: list[Event], results: list[int], write_tools: frozenset[str]) -> list[Check]:
-    """One check per write step of the task: a successful call of its tool in the task's part."""
-    made = Counter(
-        e.tool for i in results if isinstance(e := events[i], ToolResult) and not e.is_error and e.tool in write_tools
-    )
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _text(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
+def _same(got: Any, want: Any) -> bool:
+    """Whether an argument's value ``got`` is the value ``want``: numbers as numbers (a number
+    written as a string too), strings ignoring case and spacing, lists item by item, objects by
+    the fields ``want`` has; a missing value (None) matches only None."""
+    if isinstance(want, bool) or isinstance(got, bool):
+        return isinstance(want, bool) and isinstance(got, bool) and got == want
+    if _is_number(want):
+        if isinstance(got, str):
+            try:
+                got = float(got.strip())
+            except ValueError:
+                return False
+        return _is_number(got) and math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(want, str):
+        if _is_number(got):
+            return _same(want, got)
+        return isinstance(got, str) and _text(got) == _text(want)
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and all(map(_same, got, want))
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(_same(got.get(k), v) for k, v in want.items())
+    return bool(got == want)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _wanted_arguments(
+    step: ChainStep, task: Task, events: list[Event], results: list[int], gold: Replay | None
+) -> dict[str, list[Any]]:
+    """Each argument the step sets, with the values that count for it.
+
+    As the gold replay resolved it; a reference whose value varies between runs (the replay
+    resolved it to another value than planning did) counts as the dialogue's own result of
+    the referenced step's tool, in the task's part, gave it. Without a replay (a shared
+    server) both the planned value and the dialogue's own count.
+    """
+    planned = dict(step.resolved or step.arguments)
+    replayed = resolve_arguments(step, gold.answers) if gold is not None else planned
+    wanted = {name: [value] for name, value in replayed.items()}
+    tools = {s.id: s.tool for s in task.chain}
+    for name, ref in step.refs.items():
+        if gold is not None and _same(replayed.get(name), planned.get(name)):
+            continue  # the same on the replay as when planned: required as it is
+        source = tools.get(ref.step)
+        own = [
+            value
+            for i in results
+            if isinstance(e := events[i], ToolResult) and not e.is_error and e.tool == source
+            for value in [_ref_value(ref, Answer(e.text, is_error=False, structured=e.structured))]
+            if value is not None
+        ]
+        wanted[name] = own + ([planned[name]] if gold is None and name in planned else [])
+    return wanted
+
+
+def _argument_problems(arguments: dict[str, Any] | None, wanted: dict[str, list[Any]]) -> list[str]:
+    """What in ``arguments`` differs from ``wanted``, one entry per argument (empty when all match)."""
+    if arguments is None:
+        return ["its arguments were not recorded"]
+    problems = []
+    for name, values in wanted.items():
+        got = arguments.get(name)
+        if any(_same(got, value) for value in values):
+            continue
+        need = _show(values[0]) if values else "the value of the referenced result"
+        problems.append(
+            f"without {name} (the task needs {need})"
+            if name not in arguments
+            else f"with {name}={_show(got)} where the task needs {need}"
+        )
+    return problems
+
+
+def _write_checks(
+    task: Task,
+    events: list[Event],
+    results: list[int],
+    write_tools: frozenset[str],
+    gold: Replay | None,
+    calls: dict[str, ToolCall],
+) -> list[Check]:
+    """One check per write step of the task: a successful call of its tool in the task's part,
+    with the step's arguments; each call counts for one step."""
+    made = [
+        (i, e) for i in results if isinstance(e := events[i], ToolResult) and not e.is_error and e.tool in write_tools
+    ]
+    used: set[int] = set()
     checks = []
     for step in task.chain:
         if step.tool not in write_tools:
             continue
         name = f"{step.id}:{step.tool}"
-        if made[step.tool] > 0:
-            made[step.tool] -= 1
-            checks.append(Check(kind=CheckKind.CALL, name=name, verdict=Verdict.PASS))
+        wanted = _wanted_arguments(step, task, events, results, gold)
+        expected = {k: v[0] if v else None for k, v in wanted.items()}
+        closest: list[str] | None = None
+        for i, e in made:
+            if i in used or e.tool != step.tool:
+                continue
+            call = calls.get(e.call_id)
+            problems = _argument_problems(call.arguments if call is not None else None, wanted)
+            if not problems:
+                used.add(i)
+                evidence = [Evidence(result=e.seq, said=step.tool)]
+                checks.append(
+                    Check(kind=CheckKind.CALL, name=name, verdict=Verdict.PASS, expected=expected, evidence=evidence)
+                )
+                break
+            if closest is None or len(problems) < len(closest):
+                closest = problems
         else:
-            detail = f"{step.id}: no successful call of {step.tool} in the task's part of the dialogue"
-            checks.append(Check(kind=CheckKind.CALL, name=name, verdict=Verdict.FAIL, detail=detail))
+            if closest is None:
+                detail = f"{step.id}: no successful call of {step.tool} in the task's part of the dialogue"
+            else:
+                detail = f"{step.id}: {step.tool} was called, but {closest[0]}"
+            checks.append(Check(kind=CheckKind.CALL, name=name, verdict=Verdict.FAIL, expected=expected, detail=detail))
     return checks
 
 
@@ -320,6 +446,7 @@ def compare(
     """
     ids = [t.id for t in scenario.tasks]
     parts = (task_parts(events, ids), task_parts(events, ids, kind=ToolResult))
+    calls = {e.call_id: e for e in events if isinstance(e, ToolCall)}
     planned_state = [c for task in scenario.tasks for c in task.expected.state]
     tree_problems: list[str] = []
     tree_unchecked: list[str] = []
@@ -375,7 +502,7 @@ def compare(
                     )
                 ]
             unchecked += tree_unchecked
-        checks += _write_checks(task, events, parts[1].get(task.id, []), write_tools)
+        checks += _write_checks(task, events, parts[1].get(task.id, []), write_tools, gold, calls)
         missing, varying_values = _values_missing(scenario, index, events, gold, parts)
         unchecked += varying_values
         checks += [

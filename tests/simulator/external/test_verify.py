@@ -16,10 +16,13 @@ from schemas import (
     Task,
     TaskOutcome,
     TaskStarted,
+    ToolCall,
     ToolResult,
     UserMessage,
+    ValueRef,
     Verdict,
 )
+from simulator.external.proxy import Answer
 from simulator.external.spec import bind_state, display_path, unbind_state
 from simulator.external.tree import diff
 from simulator.external.verify import Replay, compare, compare_result, compare_trees
@@ -102,17 +105,23 @@ def _notes_scenario() -> Scenario:
     return Scenario(id="n", environment_id="notes", domain="notes", tasks=tasks, persona=Persona(name="Ada"))
 
 
+def _numbered(events: tuple[Event, ...]) -> list[Event]:
+    return [e.__class__(**{**{f: getattr(e, f) for f in e.__struct_fields__}, "seq": i}) for i, e in enumerate(events)]
+
+
 def _outcomes(*events: Event) -> dict[str, TaskOutcome]:
-    numbered = [
-        e.__class__(**{**{f: getattr(e, f) for f in e.__struct_fields__}, "seq": i}) for i, e in enumerate(events)
-    ]
-    outcomes = compare(_notes_scenario(), numbered, live_checks={}, gold=Replay(), gold_checks={}, trees=None,
-                       write_tools=frozenset({"add_note"}))  # fmt: skip
+    outcomes = compare(_notes_scenario(), _numbered(events), live_checks={}, gold=Replay(), gold_checks={},
+                       trees=None, write_tools=frozenset({"add_note"}))  # fmt: skip
     return {o.task_id: o for o in outcomes}
 
 
 def _result(tool: str, structured: dict[str, object], call: str) -> ToolResult:
     return ToolResult(call_id=call, tool=tool, is_error=False, text=str(structured), structured=structured)
+
+
+def _call(tool: str, arguments: dict[str, object], call: str, structured: dict[str, object]) -> tuple[Event, Event]:
+    """A call as the proxy records it: the call with its arguments, then its result."""
+    return ToolCall(call_id=call, tool=tool, arguments=arguments), _result(tool, structured, call)
 
 
 def test_a_write_only_task_needs_its_write_made_in_its_part() -> None:
@@ -121,10 +130,93 @@ def test_a_write_only_task_needs_its_write_made_in_its_part() -> None:
     made = _outcomes(
         TaskStarted(task_id="t0"),
         UserMessage(text="Add a note 'milk'."),
-        _result("add_note", {"id": 3}, "c1"),
+        *_call("add_note", {"title": "milk"}, "c1", {"id": 3}),
         AgentMessage(text="Added."),
     )
     assert made["t0"].success, made["t0"]
+
+
+def test_a_write_made_with_other_arguments_fails_naming_the_argument() -> None:
+    """Before, any successful call of the step's tool passed, whatever its arguments: an agent
+    that guessed the tool earned the write."""
+    guessed = _outcomes(
+        TaskStarted(task_id="t0"),
+        UserMessage(text="Add a note 'milk'."),
+        *_call("add_note", {"title": "bread"}, "c1", {"id": 3}),
+        AgentMessage(text="Added."),
+    )["t0"]
+    assert not guessed.success
+    (write,) = guessed.checks
+    assert (write.kind, write.verdict, write.expected) == (CheckKind.CALL, Verdict.FAIL, {"title": "milk"})
+    assert "title='bread'" in write.detail and "'milk'" in write.detail
+    missing = _outcomes(
+        TaskStarted(task_id="t0"), UserMessage(text="Add a note 'milk'."), *_call("add_note", {}, "c1", {"id": 3})
+    )["t0"]
+    assert not missing.success and "without title" in missing.checks[0].detail
+    # A later call with the step's arguments is the write; case and spacing do not matter,
+    # and an argument the step does not set (body) is not compared.
+    fixed = _outcomes(
+        TaskStarted(task_id="t0"),
+        UserMessage(text="Add a note 'milk'."),
+        *_call("add_note", {"title": "bread"}, "c1", {"id": 3}),
+        *_call("add_note", {"title": "  Milk ", "body": "2 litres"}, "c2", {"id": 4}),
+    )["t0"]
+    assert fixed.success, fixed
+    assert fixed.checks[0].evidence[0].result == 5  # the second call's result
+
+
+def test_write_arguments_compare_numbers_as_numbers_and_need_one_call_per_step() -> None:
+    steps = [ChainStep(id=f"s{k}", tool="rate_note", arguments={"note_id": 2, "stars": 4.0}) for k in range(2)]
+    task = Task(id="t0", goal="rate", chain=steps, sub_requests=[SubRequest(id="r0", steps=["s0", "s1"],
+                intent="rate", text="Rate note 2 twice.")])  # fmt: skip
+    scenario = Scenario(id="n", environment_id="notes", domain="notes", tasks=[task], persona=Persona(name="Ada"))
+
+    def checked(*calls: Event) -> list[Verdict]:
+        events = (TaskStarted(task_id="t0"), UserMessage(text="Rate note 2 twice."), *calls)
+        (outcome,) = compare(scenario, _numbered(events), live_checks={}, gold=Replay(), gold_checks={}, trees=None,
+                             write_tools=frozenset({"rate_note"}))  # fmt: skip
+        return [c.verdict for c in outcome.checks]
+
+    once = _call("rate_note", {"note_id": "2", "stars": 4}, "c1", {"ok": True})
+    assert checked(*once) == [Verdict.PASS, Verdict.FAIL]
+    twice = _call("rate_note", {"note_id": 2.0, "stars": "4"}, "c2", {"ok": True})
+    assert checked(*once, *twice) == [Verdict.PASS, Verdict.PASS]
+    assert checked(*_call("rate_note", {"note_id": 2, "stars": True}, "c3", {})) == [
+        Verdict.FAIL,
+        Verdict.FAIL,
+    ]
+
+
+def test_a_referenced_write_argument_is_resolved_as_the_replay_resolved_it() -> None:
+    """``s1`` renames the note ``s0`` created, by the id ``s0`` returned: on the replay that id
+    is 4, as when the task was planned; an id that varies between runs counts as the
+    dialogue's own result of ``s0`` gave it."""
+    create = ChainStep(id="t0.s0", tool="add_note", arguments={"title": "milk"}, resolved={"title": "milk"})
+    rename = ChainStep(id="t0.s1", tool="rename_note", arguments={"title": "oat milk"},
+                       refs={"note_id": ValueRef(step="t0.s0", field="note_id")},
+                       resolved={"note_id": 4, "title": "oat milk"})  # fmt: skip
+    request = SubRequest(id="r0", steps=["t0.s0", "t0.s1"], intent="add", text="Add milk, then call it oat milk.")
+    task = Task(id="t0", goal="add and rename", chain=[create, rename], sub_requests=[request])
+    scenario = Scenario(id="n", environment_id="notes", domain="notes", tasks=[task], persona=Persona(name="Ada"))
+    writes = frozenset({"add_note", "rename_note"})
+
+    def verdicts(created: int, renamed: int, replayed: int) -> list[Verdict]:
+        events = _numbered((
+            TaskStarted(task_id="t0"),
+            UserMessage(text=request.text),
+            *_call("add_note", {"title": "milk"}, "c1", {"note_id": created}),
+            *_call("rename_note", {"note_id": renamed, "title": "oat milk"}, "c2", {"ok": True}),
+        ))  # fmt: skip
+        gold = Replay(answers={"t0.s0": Answer("", is_error=False, structured={"note_id": replayed})})
+        (outcome,) = compare(scenario, events, live_checks={}, gold=gold, gold_checks={}, trees=None,
+                             write_tools=writes)  # fmt: skip
+        return [c.verdict for c in outcome.checks]
+
+    assert verdicts(created=4, renamed=4, replayed=4) == [Verdict.PASS, Verdict.PASS]
+    assert verdicts(created=4, renamed=3, replayed=4) == [Verdict.PASS, Verdict.FAIL]  # another note renamed
+    # The replay gave another id than planning did: the id varies, the dialogue's own one counts.
+    assert verdicts(created=9, renamed=9, replayed=7) == [Verdict.PASS, Verdict.PASS]
+    assert verdicts(created=9, renamed=4, replayed=7) == [Verdict.PASS, Verdict.FAIL]
 
 
 def test_a_value_counts_as_a_number_after_its_steps_result_in_its_part() -> None:
@@ -145,7 +237,7 @@ def test_every_check_of_a_task_over_a_server_is_recorded_with_its_verdict() -> N
     outcomes = _outcomes(
         TaskStarted(task_id="t0"),
         UserMessage(text="Add a note 'milk'."),
-        _result("add_note", {"id": 3}, "c1"),
+        *_call("add_note", {"title": "milk"}, "c1", {"id": 3}),
         AgentMessage(text="Added."),
         TaskStarted(task_id="t1"),
         UserMessage(text="How many notes?"),
