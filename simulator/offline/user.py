@@ -27,8 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import mcp_types as types
+
 from schemas import (
     ChainStep,
+    Effect,
+    Environment,
     ExpectedValue,
     FeedbackKind,
     Mode,
@@ -66,7 +70,7 @@ from simulator.offline.language import (
     value_forms,
 )
 
-__all__ = ["OfflineUser", "offline_user_brain"]
+__all__ = ["OfflineUser", "offline_user_brain", "write_tools_of"]
 
 Query = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
 
@@ -130,8 +134,11 @@ class OfflineUser:
         rng: random.Random,
         get_tools: dict[str, str],
         currency: str = "",
+        write_tools: frozenset[str] = frozenset(),
     ) -> None:
         self.scenario = scenario
+        #: The tools that change something: the user knows which of its requests are changes.
+        self.write_tools = write_tools
         self.query = query
         self.rng = rng
         self.say = Phrasing(rng, scenario.persona, currency=currency)
@@ -217,7 +224,7 @@ class OfflineUser:
             if detours:
                 return self._after_detour(turn, detours[0])
         if not failed and pending.kind == "result" and asks_to_go_ahead(text):
-            writes = self._writes_of(pending.item)
+            writes = self._changes_of(pending.item)
             if writes:
                 return self._answer_confirm(turn, [Confirm(step=s, tool=self.steps[s].tool) for s in writes], text)
         if refusal(text) is not None:
@@ -865,20 +872,29 @@ class OfflineUser:
 
     # ------------------------------------------------------------------ helpers
     def _writes_of(self, item: _Item) -> list[str]:
+        """The item's writes the user can check in the database (what a double check asks about)."""
         checks = {c.step for c in item.task.expected.step_checks}
         return [s for s in item.sub.steps if s in checks]
 
-    def _slots_asked_in(self, text: str) -> list[str]:
-        """Facts of the task in progress that the agent's questions (sentences ending in '?') name.
+    def _changes_of(self, item: _Item) -> list[str]:
+        """The item's steps that change something, checkable or not (what leave to write is asked for)."""
+        checks = {c.step for c in item.task.expected.step_checks}
+        return [s for s in item.sub.steps if s in checks or self.steps[s].tool in self.write_tools]
 
-        One pass over the text (no regular expression), so a huge reply costs a scan.
-        """
+    def _slots_asked_in(self, text: str) -> list[str]:
+        """What the agent's requests (questions, "tell me ...") ask for, by name: facts of the task
+        in progress, and the values its current request means (a repository path, a revision)."""
         if self.pending is None:
             return []
         asked = requests(text)
         if not asked:
             return []
         facts = {**(self.scenario.user.facts if self.scenario.user else {}), **self.facts[self.pending.item.task.id]}
+        for sid in self.pending.item.sub.steps:
+            step = self.steps[sid]
+            for k, v in self._intended(step).items():
+                if k not in _CONTROL and k not in step.refs:
+                    facts.setdefault(k, v)
         return [n for n, v in facts.items() if _key(n, v) not in self.told and label(n).lower() in asked]
 
     def _identity_asked(self, text: str) -> tuple[list[str], list[str]]:
@@ -951,9 +967,27 @@ def offline_user_brain(argument: str) -> UserFactory:
         get_tools = {t.table: t.name for t in env.tools if t.category == "get" and t.table}
         from simulator.offline.planner.planner import currency_of
 
-        return OfflineUser(ctx.scenario, ctx.query, rng=ctx.rng, get_tools=get_tools, currency=currency_of(env))
+        return OfflineUser(
+            ctx.scenario,
+            ctx.query,
+            rng=ctx.rng,
+            get_tools=get_tools,
+            currency=currency_of(env),
+            write_tools=write_tools_of(env),
+        )
 
     return factory
+
+
+def write_tools_of(env: Environment) -> frozenset[str]:
+    """The environment's tools that change something: its write tools, or, over an outside
+    server, the tools that are not reads (``readOnlyHint``, else their names)."""
+    if env.server is not None and not env.tools:
+        from simulator.external.planner import is_read_tool
+
+        listed = [types.Tool.model_validate(t) for t in env.server.tools]
+        return frozenset(t.name for t in listed if not is_read_tool(t))
+    return frozenset(t.name for t in env.tools if t.effect is not Effect.READ)
 
 
 def _same_value(a: Any, b: Any) -> bool:

@@ -34,7 +34,7 @@ from simulator.dialogue.runner import DialogueConfig, run_dialogue
 from simulator.domains import load_domain
 from simulator.offline.acts import Act
 from simulator.offline.scenarios import build_scenario
-from simulator.offline.user import OfflineUser
+from simulator.offline.user import OfflineUser, write_tools_of
 from tests.simulator import _datasets
 
 DOMAINS = ("clinic", "retail", "travel")
@@ -171,7 +171,9 @@ def get_tools_of(env: Environment) -> dict[str, str]:
 
 
 def make_user(scenario: Scenario, env: Environment, query: Any, seed: int = 0) -> OfflineUser:
-    return OfflineUser(scenario, query, rng=random.Random(seed), get_tools=get_tools_of(env))
+    return OfflineUser(
+        scenario, query, rng=random.Random(seed), get_tools=get_tools_of(env), write_tools=write_tools_of(env)
+    )
 
 
 def done_as_the_user_sees(record: DialogueRecord) -> bool:
