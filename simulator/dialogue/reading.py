@@ -37,6 +37,13 @@ _REQUEST_CUES = (
     "would do", "is enough", "are enough", "works for me", "do you have", "do we have",
 )  # fmt: skip
 
+#: Words that ask for a fact outright: a clause with one is a request even when it also
+#: mentions going ahead ("before I go ahead, could you share the repo path?").
+_ASK_CUES = (
+    "tell me", "give me", "let me have", "send me", "share", "provide", "i need", "i'll need", "i'd need",
+    "need your", "need the", "what's your", "what is your", "may i have", "can i have", "could i have",
+)  # fmt: skip
+
 #: Words of a question asking leave to make a change.
 _GO_AHEAD_CUES = (
     "shall i", "should i", "do you want me to", "would you like me to", "want me to", "can i go ahead",
@@ -135,7 +142,7 @@ def requests(text: str) -> str:
         parts = clauses(sentence)
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            if _has(part, _CLOSING_CUES) or (asked and last and _is_go_ahead(part)):
+            if _has(part, _CLOSING_CUES) or (asked and last and _is_go_ahead(part) and not _has(part, _ASK_CUES)):
                 continue
             if (asked and last) or _has(part, _REQUEST_CUES):
                 found.append(part)

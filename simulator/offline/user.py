@@ -545,12 +545,18 @@ class OfflineUser:
                 if mine and len(mine) == len(step.arguments):
                     known, instead = mine[:1], True
                     break
-        if not known and self.pending is not None:
+        if self.pending is not None and not instead:
+            # What the request means that no fact names (a repository path): said when asked.
             items = self.agenda if self.scenario.mode is Mode.TASK_ORIENTED else [self.pending.item]
             sids = [sid for it in items for sid in it.sub.steps]
             for sid in sids:
                 intended = self._intended(self.steps[sid])
-                known += [(s, intended[s]) for s in wanted if s in intended and s not in self.steps[sid].refs]
+                have = {k for k, _ in known}
+                known += [
+                    (s, intended[s])
+                    for s in wanted
+                    if s in intended and s not in self.steps[sid].refs and s not in have
+                ]
         if known:
             self.told.update(_key(k, v) for k, v in known)
             turn.acts.append(Inform(args=dict(known)))

@@ -119,3 +119,9 @@ def test_reading_a_huge_reply_is_one_scan() -> None:
         assert requests(text) is not None
         assert not asks_to_go_ahead(text)
         assert refusal(text) is None and failure(text) is None
+
+
+def test_a_request_that_mentions_going_ahead_still_asks_for_the_fact() -> None:
+    text = "Hi! Let's see — before I go ahead, could you share the repo path and the branch type?"
+    assert "repo path" in requests(text) and "branch type" in requests(text)
+    assert "passport number" not in requests("Can I go ahead and change the passport number to PL8781885?")

@@ -43,6 +43,18 @@ def test_eval_over_git_scores_the_offline_agent(tmp_path: Path, git_repo: Path) 
 
 
 @pytest.mark.slow
+def test_the_user_answers_a_request_for_what_its_request_means(tmp_path: Path, git_repo: Path) -> None:
+    """The offline agent asks, in words, for the repository path and the branch type at once
+    ("before I go ahead, could you share ..."): the user, which reads only the words, gives
+    both, the path being what its request means and no fact of its own."""
+    argv = ["eval", "--agent", "offline", "--server", git_command(), "--state-dir", str(git_repo), "--limit", "2",
+            "--trials", "2", "--seed", "1", "--no-progress", "--out", str(tmp_path / "e")]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "e" / "results.json").read_text())["summary"]
+    assert summary["task_success"]["value"] == 1.0, summary
+
+
+@pytest.mark.slow
 def test_eval_over_git_fails_a_silent_agent(tmp_path: Path, git_repo: Path) -> None:
     agent_file = tmp_path / "silent_agent.py"
     agent_file.write_text(SILENT_AGENT)
