@@ -21,6 +21,7 @@ modules are listed with where they live::
     │   ├── ToolExecutionError       execution_failed  the database refused the statement (constraint, type)
     │   ├── AuthorizationError       not_authorized    the SQLite authorizer refused an action
     │   ├── ToolTimeoutError         timeout           the tool's SQL ran past the call's deadline and was interrupted
+    │   ├── ResultTooLargeError      result_too_large  toolservers.limits: a read's result past MAX_RESULT_CHARS
     │   └── ToolServerFailure        server_failure    an external tool server crashed, hung or went away mid-call:
     │                                                  the dialogue ends with ``tool_failure``, the run goes on
     ├── ProviderError                provider          simulator.providers: one model call failed

@@ -5,6 +5,7 @@ Depends on ``schemas`` only.
 
 from toolservers.database import DEFAULT_CALL_TIMEOUT_S, Database, check_sqlite_file, open_database
 from toolservers.executor import ToolExecutor, ToolOutcome
+from toolservers.limits import MAX_RESULT_CHARS, ResultTooLargeError
 from toolservers.loader import load_environment, save_environment
 from toolservers.server import EventCallback, ProtocolErrorCallback, ToolServer, build_tool_server
 from toolservers.transports import (
@@ -20,12 +21,14 @@ from toolservers.transports import (
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT_S",
+    "MAX_RESULT_CHARS",
     "TRANSPORTS",
     "Connected",
     "Database",
     "EventCallback",
     "HttpEndpoint",
     "ProtocolErrorCallback",
+    "ResultTooLargeError",
     "ToolExecutor",
     "ToolOutcome",
     "ToolServer",

@@ -28,6 +28,7 @@ from schemas.errors import (
 from toolservers._foreign_keys import describe_violation
 from toolservers._json import dumps, standard
 from toolservers.database import Database, DatabaseBusy, Interruption
+from toolservers.limits import MAX_RESULT_CHARS, fetch_bounded, refused, refused_rows, shown
 from toolservers.sql import REFUSED_KEYWORDS, TRANSACTION_KEYWORDS, leading_keyword
 from toolservers.validation import ArgumentValidator, schema_problems
 
@@ -143,8 +144,10 @@ class ToolExecutor:
         """Run tool ``name`` on this thread, bounded by the database's deadline.
 
         Raises InvalidArgumentsError (bad or unknown tool/arguments; the database is not
-        touched), NotFoundError, ToolExecutionError (rolled back), AuthorizationError or
-        ToolTimeoutError (interrupted at the deadline, rolled back).
+        touched), NotFoundError, ToolExecutionError (rolled back), AuthorizationError,
+        ToolTimeoutError (interrupted at the deadline, rolled back) or ResultTooLargeError
+        (a read past ``MAX_RESULT_CHARS``; a write past it succeeds with its largest values
+        shown as markers: see ``toolservers.limits``).
         """
         call = self._prepare(name, arguments)
         try:
@@ -189,8 +192,11 @@ class _Call:
         self.args = args
         self.params = params
         self.write = compiled.spec.effect is Effect.WRITE
+        # A read that lists rows stops fetching them past the size cap (see toolservers.limits).
+        self.bounded = not self.write and compiled.spec.implementation.result is ResultShape.ROWS
         self.index = 0
         self.rows: list[dict[str, Any]] = []
+        self.complete = True  # whether self.rows are all the rows of the last statement
         self.affected = 0
         self.open = False
 
@@ -217,7 +223,10 @@ class _Call:
                     before = conn.total_changes
                     cur = conn.execute(statements[self.index], self.params)
                     cols = [d[0] for d in cur.description] if cur.description else []
-                    fetched = cur.fetchall()
+                    if self.bounded and self.index == len(statements) - 1:
+                        fetched, self.complete = fetch_bounded(cur)
+                    else:
+                        fetched = cur.fetchall()
                     self.rows = [dict(zip(cols, r, strict=True)) for r in fetched] if cols else []
                     self.affected += conn.total_changes - before
                     self.index += 1
@@ -243,7 +252,15 @@ class _Call:
                 if failure is exc:
                     raise
                 raise failure from exc
+        if not self.complete:
+            raise refused_rows(spec, self.rows, None)
         structured, text = standard(_shape(spec, self.rows, self.affected, self.args))
+        if len(text) > MAX_RESULT_CHARS:
+            if not self.write:
+                raise refused(spec, structured, text)
+            # The write is committed: refusing its result would report a change that was made
+            # as failed, so it succeeds with its largest values shown by their size.
+            structured, text = shown(structured, text)
         return ToolOutcome(structured, text, self.affected)
 
     def _failed(self, exc: BaseException) -> BaseException:
