@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["asks_to_go_ahead", "clauses", "failure", "questions", "refusal", "requests"]
+__all__ = ["asks_to_go_ahead", "failure", "refusal", "requests"]
 
 _SENTENCE_END = re.compile(r"[.!?]")
 _CLAUSE_BREAK = re.compile(r" [—–-] |; |: ")
@@ -121,14 +121,13 @@ def _sentences(low: str) -> list[tuple[str, bool]]:
     return out
 
 
-def questions(text: str) -> str:
-    """The sentences of ``text`` that end in '?', lower-cased, joined by spaces."""
-    return " ".join(s for s, asked in _sentences(text.lower()) if asked)
-
-
-def clauses(sentence: str) -> list[str]:
+def _clauses(sentence: str) -> list[str]:
     """The clauses of one sentence, split at dashes, semicolons and colons."""
     return [c for c in _CLAUSE_BREAK.split(sentence) if c.strip()]
+
+
+def _lower(text: str) -> str:
+    return text.lower().replace("\u2019", "'")
 
 
 def requests(text: str) -> str:
@@ -138,38 +137,38 @@ def requests(text: str) -> str:
     "please"); a question about what else to do asks for nothing.
     """
     found: list[str] = []
-    for sentence, asked in _sentences(text.lower()):
-        parts = clauses(sentence)
+    for sentence, asked in _sentences(_lower(text)):
+        parts = _clauses(sentence)
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            if _has(part, _CLOSING_CUES) or (asked and last and _is_go_ahead(part) and not _has(part, _ASK_CUES)):
+            if _CLOSING.search(part) or (asked and last and _is_go_ahead(part) and not _ASK.search(part)):
                 continue
-            if (asked and last) or _has(part, _REQUEST_CUES):
+            if (asked and last) or _REQUEST.search(part):
                 found.append(part)
     return " ".join(found)
 
 
 def asks_to_go_ahead(text: str) -> bool:
     """Whether ``text`` asks leave to make a change, in a question that is not about what else to do."""
-    for sentence, asked in _sentences(text.lower()):
+    for sentence, asked in _sentences(_lower(text)):
         if not asked:
             continue
-        tail = clauses(sentence)[-1]
-        if _has(tail, _CLOSING_CUES):
+        tail = _clauses(sentence)[-1]
+        if _CLOSING.search(tail):
             continue
-        if _is_go_ahead(tail) or (_is_go_ahead(sentence) and not _has(sentence, _CLOSING_CUES)):
+        if _is_go_ahead(tail) or (_is_go_ahead(sentence) and not _CLOSING.search(sentence)):
             return True
     return False
 
 
 def _is_go_ahead(part: str) -> bool:
-    return _has(part, _GO_AHEAD_CUES) and not _has(part, _INFO_CUES)
+    return _GO_AHEAD.search(part) is not None and _INFO.search(part) is None
 
 
 def refusal(text: str) -> str | None:
     """The words with which ``text`` declines to do something, or None."""
-    low = text.lower().replace("\u2019", "'")
-    for m in _pattern_of(_REFUSAL_CUES).finditer(low):
+    low = _lower(text)
+    for m in _REFUSAL.finditer(low):
         if not any(low.startswith(nf, m.start()) for nf in _NOT_FOUND_CUES):
             return m.group(0)
     return None
@@ -177,7 +176,8 @@ def refusal(text: str) -> str | None:
 
 def failure(text: str) -> str | None:
     """The words with which ``text`` says a tool call did not go through, or None."""
-    return _find(text.lower().replace("\u2019", "'"), _FAILURE_CUES)
+    m = _FAILURE.search(_lower(text))
+    return m.group(0) if m else None
 
 
 def _pattern(cues: tuple[str, ...]) -> re.Pattern[str]:
@@ -186,20 +186,10 @@ def _pattern(cues: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w'])(?:" + alternatives + r")(?![\w'])")
 
 
-_PATTERNS: dict[int, re.Pattern[str]] = {}
-
-
-def _pattern_of(cues: tuple[str, ...]) -> re.Pattern[str]:
-    pattern = _PATTERNS.get(id(cues))
-    if pattern is None:
-        pattern = _PATTERNS[id(cues)] = _pattern(cues)
-    return pattern
-
-
-def _has(text: str, cues: tuple[str, ...]) -> bool:
-    return _find(text, cues) is not None
-
-
-def _find(text: str, cues: tuple[str, ...]) -> str | None:
-    m = _pattern_of(cues).search(text)
-    return m.group(0) if m else None
+_REQUEST = _pattern(_REQUEST_CUES)
+_ASK = _pattern(_ASK_CUES)
+_GO_AHEAD = _pattern(_GO_AHEAD_CUES)
+_CLOSING = _pattern(_CLOSING_CUES)
+_INFO = _pattern(_INFO_CUES)
+_REFUSAL = _pattern(_REFUSAL_CUES)
+_FAILURE = _pattern(_FAILURE_CUES)

@@ -201,9 +201,10 @@ class OfflineUser:
         turn = UserTurn(text="", acts=[])
         if self.pending is not None:
             self.pending.texts.append(text)
-        wanted, asked_steps = self._slots_asked_in(text), list[str]()
+        asked = requests(text)
+        wanted, asked_steps = self._slots_asked_in(asked), list[str]()
         if not wanted:
-            wanted, asked_steps = self._identity_asked(text)
+            wanted, asked_steps = self._identity_asked(asked)
         if wanted and self.pending is not None and self.pending.kind != "final":
             self._inform(turn, wanted, asked_steps)
             return turn
@@ -887,13 +888,11 @@ class OfflineUser:
         checks = {c.step for c in item.task.expected.step_checks}
         return [s for s in item.sub.steps if s in checks or self.steps[s].tool in self.write_tools]
 
-    def _slots_asked_in(self, text: str) -> list[str]:
-        """What the agent's requests (questions, "tell me ...") ask for, by name: facts of the task
-        in progress, and the values its current request means (a repository path, a revision)."""
-        if self.pending is None:
-            return []
-        asked = requests(text)
-        if not asked:
+    def _slots_asked_in(self, asked: str) -> list[str]:
+        """What the agent's requests (``asked``: :func:`requests` of its words) ask for, by name:
+        facts of the task in progress, and the values its current request means (a repository
+        path, a revision)."""
+        if self.pending is None or not asked:
             return []
         facts = {**(self.scenario.user.facts if self.scenario.user else {}), **self.facts[self.pending.item.task.id]}
         for sid in self.pending.item.sub.steps:
@@ -903,13 +902,13 @@ class OfflineUser:
                     facts.setdefault(k, v)
         return [n for n, v in facts.items() if _key(n, v) not in self.told and label(n).lower() in asked]
 
-    def _identity_asked(self, text: str) -> tuple[list[str], list[str]]:
-        """Asked in words for a way of identifying them the user does not have ("your email,
-        please?" of a user who knows only their phone): what was asked, and the lookups of the
-        request in progress the user could answer instead (no earlier result goes into them)."""
+    def _identity_asked(self, asked: str) -> tuple[list[str], list[str]]:
+        """Asked in words (``asked``: :func:`requests` of them) for a way of identifying them the
+        user does not have ("your email, please?" of a user who knows only their phone): what was
+        asked, and the lookups of the request in progress the user could answer instead (no
+        earlier result goes into them)."""
         if self.pending is None or self.pending.kind == "final":
             return [], []
-        asked = requests(text)
         said = set(_WORD.findall(asked))
         words = [w for w in _IDENTITY_WORDS if w in said]
         if not words:

@@ -116,7 +116,7 @@ def test_a_result_is_no_failure(text: str) -> None:
 def test_reading_a_huge_reply_is_one_scan() -> None:
     """No backtracking: a long run with no sentence end, and one of commas, are read at once."""
     for text in ("a, " * 200_000, "x" * 500_000 + "?"):
-        assert requests(text) is not None
+        assert requests(text) == ("" if text.startswith("a") else text)
         assert not asks_to_go_ahead(text)
         assert refusal(text) is None and failure(text) is None
 
