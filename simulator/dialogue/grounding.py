@@ -39,6 +39,7 @@ does not count.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -144,8 +145,16 @@ _NONE_WORDS = re.compile(r"(?i)\b(none|null|n/a|not set|no value|empty)\b")
 
 
 def _normal(text: str) -> str:
+    # Values (short, and compared again and again) are kept; messages are not.
+    return _normal_value(text) if len(text) <= 80 else _normalized(text)
+
+
+def _normalized(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold().replace("_", " ")
     return " ".join(text.split())
+
+
+_normal_value = functools.lru_cache(maxsize=8192)(_normalized)
 
 
 def _numbers(text: str) -> Iterator[tuple[float, int, str]]:
@@ -344,7 +353,7 @@ def _leaf_matches(leaf: Any, value: Any) -> bool:
         return False
     if isinstance(value, str):
         if isinstance(leaf, str):
-            if _normal(leaf) == _normal(value):
+            if leaf == value or _normal(leaf) == _normal(value):
                 return True
             a, b = _as_datetime(leaf), _as_datetime(value)
             return a is not None and a == b

@@ -14,6 +14,7 @@ show, so the user's feedback, which reads only the words, can correct them.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -68,6 +69,13 @@ CallTool = Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]]
 
 _CONTROL = frozenset({"limit", "order_by", "descending", "group_by", "include_cancelled", "only_free"})
 _NAMES = ("name", "title", "medication", "flight_number", "number", "reference", "label", "code")
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_a_row(column: str) -> bool:
+    """Whether a column of this name can name its row (see ``OfflineAgent._naming``)."""
+    low = column.lower()
+    return any(h in low for h in _NAMES)
 
 
 @dataclass(slots=True)
@@ -1450,7 +1458,11 @@ class OfflineAgent:
         return self.say.value(value, column)
 
     def _naming(self, row: dict[str, Any]) -> list[str]:
-        return [k for k in row if any(h in k.lower() for h in _NAMES) and isinstance(row.get(k), str)][:1]
+        """The column that names ``row``: the first whose name says so and whose value is text."""
+        for k, v in row.items():
+            if isinstance(v, str) and _names_a_row(k):
+                return [k]
+        return []
 
     def _name_of(self, row: dict[str, Any] | None, report: list[str] | None = None) -> str | None:
         if not row:

@@ -208,3 +208,15 @@ def test_tool_writes_leave_nothing_for_the_next_copy_of_a_domain_database() -> N
     assert again.snapshot() == expected
     again.close()
     fresh.close()
+
+
+def test_handing_copies_out_and_back_opens_no_temp_database() -> None:
+    # SQLite opens a connection's temp database (90 KiB) the first time anything touches it.
+    spec = _spec()
+    db = open_database(spec)
+    conn = db.conn
+    db.close()
+    again = open_database(spec)
+    assert again.conn is conn
+    assert [name for _, name, _ in again.trusted("PRAGMA database_list").fetchall()] == ["main"]
+    again.close()
