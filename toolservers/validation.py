@@ -14,7 +14,8 @@ verdict is the one that counts). Schemas with a regular expression (``pattern``,
 ``patternProperties``: Python's ``re`` and ECMA-262 differ) or a reference (``$ref`` and
 friends: no retrieval, ever) always go to ``jsonschema`` alone. There an argument's
 ``pattern`` is matched by ``jsonschema_rs``'s regular-expression engine, in time linear in
-the argument (``_pattern``): Python's ``re`` can backtrack for ever.
+the argument (``_pattern``): Python's ``re`` can backtrack for ever. So for arguments a
+``pattern`` that engine compiles means the same to both, and does not keep the fast engine out.
 
 The formats derived tools declare (``date``, ``date-time``, ``time``) are enforced on
 arguments with a checker of exactly those formats, written for what SQLite's date
@@ -134,12 +135,23 @@ def _meta_valid(schema: Any, dialect: str) -> bool:
         return False
 
 
-def _fast_ok(schema: Any) -> bool:
-    """Whether both engines must agree on this schema (no regex, no reference, anywhere)."""
+def _fast_ok(schema: Any, linear: bool = False) -> bool:
+    """Whether both engines must agree on this schema (no regex, no reference, anywhere).
+
+    ``linear``: ``jsonschema`` matches ``pattern`` with the fast engine's own regular
+    expressions (arguments, ``_ArgumentDraft``), so a ``pattern`` that engine compiles
+    cannot make them differ.
+    """
     if isinstance(schema, dict):
-        return not (_SLOW_ONLY & schema.keys()) and all(_fast_ok(v) for v in schema.values())
+        for key, value in schema.items():
+            if linear and key == "pattern" and isinstance(value, str):
+                if _linear_pattern(value) is None:
+                    return False
+            elif key in _SLOW_ONLY or not _fast_ok(value, linear):
+                return False
+        return True
     if isinstance(schema, list):
-        return all(_fast_ok(v) for v in schema)
+        return all(_fast_ok(v, linear) for v in schema)
     return True
 
 
@@ -167,12 +179,13 @@ def _fast_check(check: Any) -> Any:
 _FAST_FORMATS = {name: _fast_check(check) for name, (check, _) in FORMAT_CHECKER.checkers.items()}
 
 
-def _fast_validator(schema: dict[str, Any], draft202012: bool, formats: bool = False) -> Any:
+def _fast_validator(schema: dict[str, Any], draft202012: bool, formats: bool = False, linear: bool = False) -> Any:
     """A ``jsonschema_rs`` validator for the fast "valid" answer, or None to use ``jsonschema`` alone.
 
     ``formats``: check the enforced formats with the same functions ``FORMAT_CHECKER`` uses.
+    ``linear``: see ``_fast_ok``.
     """
-    if not _fast_ok(schema):
+    if not _fast_ok(schema, linear):
         return None
     try:
         if draft202012 and formats:
@@ -226,7 +239,7 @@ _ArgumentDraft = jsonschema.validators.extend(Draft202012Validator, {"pattern": 
 @functools.lru_cache(maxsize=4096)
 def _compiled(canonical: str) -> tuple[Draft202012Validator, Any]:
     schema = json.loads(canonical)
-    fast = _fast_validator(schema, draft202012=True, formats=_declares_format(schema))
+    fast = _fast_validator(schema, draft202012=True, formats=_declares_format(schema), linear=True)
     return _ArgumentDraft(schema, format_checker=FORMAT_CHECKER), fast
 
 

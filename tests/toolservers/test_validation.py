@@ -237,6 +237,35 @@ def test_argument_patterns_are_matched_by_the_linear_engine_output_patterns_by_j
         ArgumentValidator(schema).validate({"s": "abd"})
 
 
+def test_an_argument_pattern_the_linear_engine_compiles_keeps_the_fast_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both engines match such a pattern with the same regular expressions, so valid arguments
+    # never reach jsonschema; a pattern only Python's re knows still sends every call there.
+    linear = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}-\\d+$"}}}
+    python_only = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^a{,3}$"}}}
+    slow: list[Any] = []
+    original = validation._ArgumentDraft.iter_errors
+
+    def counting(self: Any, instance: Any) -> Any:
+        slow.append(instance)
+        return original(self, instance)
+
+    monkeypatch.setattr(validation._ArgumentDraft, "iter_errors", counting)
+    fast = ArgumentValidator(linear)
+    assert fast._fast is not None
+    fast.validate({"code": "ABC-12"})
+    assert slow == []
+    with pytest.raises(InvalidArgumentsError, match="expected pattern"):
+        fast.validate({"code": "abc-12"})
+    assert slow == [{"code": "abc-12"}]
+    # Output schemas are checked as the SDK checks them: jsonschema, Python's re.
+    assert output_validator(linear) is not None and output_validator(linear)._fast is None  # type: ignore[union-attr]
+    slow.clear()
+    plain = ArgumentValidator(python_only)
+    assert plain._fast is None
+    plain.validate({"code": "aa"})
+    assert slow == [{"code": "aa"}]
+
+
 async def test_dialogues_starting_together_list_the_tools_once(monkeypatch: pytest.MonkeyPatch) -> None:
     import anyio
 
