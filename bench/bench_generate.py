@@ -83,6 +83,18 @@ class _DirectClient:
         )
 
 
+_TOOLS: dict[int, tuple[Environment, list[types.Tool]]] = {}
+
+
+def _tools(env: Environment) -> list[types.Tool]:
+    """The environment's tools as MCP lists them, made once per environment (the pipeline's
+    client too lists them once per environment: ``toolservers._listing``)."""
+    hit = _TOOLS.get(id(env))
+    if hit is None or hit[0] is not env:
+        hit = _TOOLS[id(env)] = (env, [_mcp_tool(t) for t in env.tools])
+    return list(hit[1])
+
+
 async def _direct(scenario: Scenario, env: Environment, config: DialogueConfig) -> tuple[int, int]:
     """The same brains, made by the same factories with the same seeds as in ``run_dialogue``, on
     the same initial state, taking turns by the same rules, but calling the SQL executor directly.
@@ -111,7 +123,7 @@ async def _direct(scenario: Scenario, env: Environment, config: DialogueConfig) 
             AgentContext(
                 dialogue_id=scenario.id,
                 client=client,  # type: ignore[arg-type]  # what the brain calls: call_tool
-                tools=[_mcp_tool(t) for t in env.tools],
+                tools=_tools(env),
                 policy=env.policy,
                 description=env.description,
                 rng=random.Random(agent_seed),

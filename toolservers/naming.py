@@ -9,6 +9,7 @@ not a full English inflector.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -116,12 +117,14 @@ def _plural_word(word: str) -> str:
     return word + "s"
 
 
+@functools.lru_cache(maxsize=4096)
 def singular(name: str) -> str:
     """The singular of a snake_case name, inflecting the last word only."""
     head, _, last = name.rpartition("_")
     return f"{head}_{_singular_word(last)}" if head else _singular_word(last)
 
 
+@functools.lru_cache(maxsize=4096)
 def plural(name: str) -> str:
     """The plural of a snake_case name; a name that already reads as plural is kept."""
     head, _, last = name.rpartition("_")

@@ -149,6 +149,7 @@ class OfflineAgent:
     ) -> None:
         self.call_tool = call_tool
         self.tools = {t.name: t for t in tools}
+        self._gets: dict[str, tuple[str, str] | None] = {}  # see _get_tool
         self.rng = rng
         self.say = Phrasing(rng, currency=currency)
         #: Some agents give the day of the week with a date ("Sunday 7 June 2026").
@@ -1590,15 +1591,21 @@ class OfflineAgent:
         return self._rule(tool) is not None
 
     def _get_tool(self, table: str | None) -> tuple[str, str] | None:
+        """The tool that reads one row of ``table`` by its key, and that key's argument."""
         if table is None:
             return None
+        if table in self._gets:
+            return self._gets[table]
+        found = None
         for name in (f"get_{singular(table)}", f"get_{table}"):
             tool = self.tools.get(name)
             if tool is not None:
                 required = tool.input_schema.get("required", [])
                 if len(required) == 1:
-                    return name, required[0]
-        return None
+                    found = name, required[0]
+                    break
+        self._gets[table] = found
+        return found
 
     def _is_key(self, table: str | None, column: str) -> bool:
         get = self._get_tool(table)

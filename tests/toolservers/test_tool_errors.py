@@ -256,10 +256,10 @@ def test_an_update_without_a_field_to_change_says_which_fields_there_are() -> No
 _NUL_SCHEMAS = {
     # No regular expression: the fast engine answers first.
     "fast": {"type": "object", "properties": {"name": {"type": "string"}, "tags": {"type": "array"}}},
-    # A pattern sends every call to jsonschema alone.
+    # A pattern only Python's re compiles ({,n}) sends every call to jsonschema alone.
     "slow": {
         "type": "object",
-        "properties": {"name": {"type": "string", "pattern": "^[a-z\\x00]*$"}, "tags": {"type": "array"}},
+        "properties": {"name": {"type": "string", "pattern": "^[a-z\\x00]{,20}$"}, "tags": {"type": "array"}},
     },
 }
 
