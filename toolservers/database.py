@@ -543,6 +543,7 @@ class Database:
         """
         home = self._home
         if home is not None and self._lock.acquire(blocking=False):
+            self._home = None  # closing again closes nothing
             conn, self.conn = self.conn, _CLOSED
             self._stop = Interruption.ABORT
             self._lock.release()
