@@ -38,7 +38,6 @@ import anyio
 
 from schemas import DatabaseSpec, Effect
 from schemas.errors import ConfigError, DatabaseFileError, DialogsimError, QueryTimeoutError, UsageError
-from toolservers._reuse import Connection, Refill, Route, state
 from toolservers.sql import quote_ident
 
 __all__ = [
@@ -71,8 +70,6 @@ _WORKER_PROGRESS_STEPS = 100_000
 # connection: SQLite consults the authorizer only when it prepares a statement.
 _QUERY_TAG = "\n/* dialogsim: query */"
 _CLOSE_WAIT_S = 5.0
-# What dialogsim's own trusted statements start with when they write no row.
-_QUIET = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "PRAGMA", "SELECT")
 
 _READ_ACTIONS = frozenset(
     {
@@ -143,10 +140,7 @@ class Database:
         label: str = ":memory:",
         call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
         loop_budget_s: float = LOOP_BUDGET_S,
-        route: Route | None = None,
     ) -> None:
-        """``route``: the callbacks of ``conn``, already installed (a reused connection, see
-        ``toolservers._reuse``); without it they are installed now."""
         check_timeout(call_timeout_s, "call_timeout_s")
         self.conn = conn
         self.label = label
@@ -172,20 +166,10 @@ class Database:
         self._released: anyio.Event | None = None
         # (SQLite's schema cookie, the schema's text) as last read: see ``schema_text``.
         self._schema: tuple[int, str] | None = None
-        # The pool this connection goes back to when closed (see ``open_database``), and
-        # the tables written since it was handed out (None: not known), for its refill.
-        self._home: _Template | None = None
-        self._written: set[str] | None = set()
-        # While a set: the tables the statements prepared now write (see ``noting``).
-        self._noting: set[str] | None = None
-        if route is None:
-            route = Route()
-            sqlite3.Connection.__setattr__(conn, "isolation_level", None)
-            conn.execute("PRAGMA foreign_keys = ON")
-            sqlite3.Connection.set_authorizer(conn, route.authorize)
-            sqlite3.Connection.set_progress_handler(conn, route.progress, _PROGRESS_STEPS)
-        route.authorize_with, route.progress_with = self._authorize, self._progress
-        self._route = route
+        conn.isolation_level = None
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.set_authorizer(self._authorize)
+        conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
 
     @property
     def busy(self) -> bool:
@@ -217,8 +201,6 @@ class Database:
                 return self._deny(f"{_ACTION_NAMES[action]} on SQLite's own table {arg1}")
         allowed = _WRITE_ACTIONS if self.effect is Effect.WRITE else _READ_ACTIONS
         if action in allowed:
-            if self._noting is not None and action in _ROW_WRITES and arg1 is not None:
-                self._noting.add(arg1)
             return sqlite3.SQLITE_OK
         return self._deny(_ACTION_NAMES.get(action, f"action {action}") + (f" on {arg1}" if arg1 else ""))
 
@@ -226,28 +208,9 @@ class Database:
         self.denied = what
         return sqlite3.SQLITE_DENY
 
-    def _note(self, tables: frozenset[str] | None) -> None:
-        """Tables that may be written now (None: any), for the connection's refill."""
-        if tables is None:
-            self._written = None
-        elif self._written is not None:
-            self._written |= tables
-
-    @contextmanager
-    def noting(self) -> Iterator[set[str]]:
-        """Collect the tables written by the statements the body prepares (SQLite names them to
-        the authorizer; a statement already prepared is not named again)."""
-        previous, self._noting = self._noting, set()
-        try:
-            yield self._noting
-        finally:
-            self._noting = previous
-
     @contextmanager
     def allowing(self, effect: Effect) -> Iterator[None]:
         """Run the body with ``effect`` allowed; ``denied`` is reset on entry."""
-        if effect is Effect.WRITE:
-            self._note(None)
         previous = self.effect
         self.effect = effect
         self.denied = None
@@ -257,14 +220,11 @@ class Database:
             self.effect = previous
 
     @contextmanager
-    def guarded(self, effect: Effect, writes: frozenset[str] | None = None) -> Iterator[None]:
+    def guarded(self, effect: Effect) -> Iterator[None]:
         """Run untrusted SQL (a tool's, a query's): ``effect`` allowed, transaction control refused.
 
-        ``writes``: the tables the body may write (a write tool's, see ``noting``); None: any.
         ``denied`` is reset on entry.
         """
-        if effect is Effect.WRITE:
-            self._note(writes)
         previous, was_guarded = self.effect, self._guarded
         self.effect, self._guarded, self.denied = effect, True, None
         try:
@@ -274,8 +234,6 @@ class Database:
 
     def trusted(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> sqlite3.Cursor:
         """Execute one of dialogsim's own statements (a savepoint, a check) past the authorizer."""
-        if not sql.startswith(_QUIET):
-            self._note(None)
         previous = self._trusted
         self._trusted = True
         try:
@@ -386,12 +344,11 @@ class Database:
             nonlocal started
             started = True
             try:
-                progress = sqlite3.Connection.set_progress_handler
-                progress(self.conn, self._route.progress, _WORKER_PROGRESS_STEPS)
+                self.conn.set_progress_handler(self._progress, _WORKER_PROGRESS_STEPS)
                 try:
                     return self._attempt(job, end, on_loop=False)
                 finally:
-                    progress(self.conn, self._route.progress, _PROGRESS_STEPS)
+                    self.conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
             finally:
                 self._give_back()
 
@@ -535,21 +492,7 @@ class Database:
         return None
 
     def close(self) -> None:
-        """Interrupt whatever still runs, wait (briefly) for a worker thread to let go, close.
-
-        A copy of a built database that nothing runs on goes back to its pool instead (see
-        ``open_database``); this object is closed all the same: any later use raises, as on
-        a closed connection.
-        """
-        home = self._home
-        if home is not None and self._lock.acquire(blocking=False):
-            self._home = None  # closing again closes nothing
-            conn, self.conn = self.conn, _CLOSED
-            self._stop = Interruption.ABORT
-            self._lock.release()
-            self._route.authorize_with = self._route.progress_with = None
-            home.give_back(conn, self._route, self._written)
-            return
+        """Interrupt whatever still runs, wait (briefly) for a worker thread to let go, close."""
         self.abort()
         if self._lock.acquire(timeout=_CLOSE_WAIT_S):
             self._lock.release()
@@ -657,142 +600,39 @@ def open_database(
         finally:
             src.close()
         return Database(conn, label=f"copy of {path}", call_timeout_s=call_timeout_s)
-    template = _template(spec)
-    reused = template.take()
-    if reused is not None:
-        conn, route, version = reused
-        db = Database(conn, label=":memory:", call_timeout_s=call_timeout_s, route=route)
-    else:
-        conn = sqlite3.connect(":memory:", check_same_thread=False, factory=Connection)
-        template.conn.backup(conn)
-        # The copy's schema is the template's, text for text; its cookie is its own (a backup
-        # does not carry the source's over), so the text is kept under the copy's cookie.
-        version = int(conn.execute("PRAGMA schema_version").fetchone()[0])
-        db = Database(conn, label=":memory:", call_timeout_s=call_timeout_s)
-    db._schema = (version, template.schema)
-    if template.refill is not None:
-        if reused is None:
-            template.lend(conn, db._route)
-        db._home = template
+    template, schema = _template(spec)
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    template.backup(conn)
+    # The copy's schema is the template's, text for text; its cookie is its own (a backup
+    # does not carry the source's over), so the text is kept under the copy's cookie.
+    version = int(conn.execute("PRAGMA schema_version").fetchone()[0])
+    db = Database(conn, label=":memory:", call_timeout_s=call_timeout_s)
+    db._schema = (version, schema)
     return db
-
-
-class _Closed:
-    """What a closed ``Database`` whose connection went back to its pool holds instead: any use
-    raises, as on a closed connection."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
-
-
-_CLOSED: Any = _Closed()
-
-
-class _Template:
-    """A built database of a DDL spec, and its pool: the connections of closed copies, ready
-    to be the next copies with their statements still prepared (``toolservers._reuse``)."""
-
-    def __init__(self, spec: DatabaseSpec, conn: sqlite3.Connection) -> None:
-        self.spec = spec  # kept alive, so its id stays its own while cached
-        self.conn = conn
-        self.schema: str = conn.execute(_SCHEMA_SQL).fetchone()[0] or ""
-        #: How to put a copy's rows back; None: copies are not reused.
-        self.refill = Refill.of(conn)
-        # (connection, its route, its state and total_changes when handed out, the tables
-        # written since (None: not known))
-        self._idle: list[tuple[Connection, Route, tuple[int, ...], int, set[str] | None]] = []
-        # id(connection) -> (its state, total_changes) when handed out
-        self._out: dict[int, tuple[tuple[int, ...], int]] = {}
-        self._lock = threading.Lock()
-        self.closed = False
-
-    def take(self) -> tuple[Connection, Route, int] | None:
-        """A pooled connection with the template's rows (its route and schema cookie), or None."""
-        refill = self.refill
-        while refill is not None:
-            with self._lock:
-                if not self._idle:
-                    return None
-                conn, route, before, changes, written = self._idle.pop()
-            try:
-                if conn.total_changes != changes:
-                    # Rows changed though no write was noted: some other way; look at every table.
-                    refill.apply(conn, written or None)
-            except sqlite3.Error:
-                conn.close()
-                continue
-            with self._lock:
-                self._out[id(conn)] = (before, conn.total_changes)
-            return conn, route, before[0]
-        return None
-
-    def lend(self, conn: Connection, route: Route) -> None:
-        """Note a fresh copy's state, to tell when it comes back whether it can be reused."""
-        check, route.authorize_with = route.authorize_with, None
-        try:
-            before = state(conn)
-        finally:
-            route.authorize_with = check
-        with self._lock:
-            self._out[id(conn)] = (before, conn.total_changes)
-
-    def give_back(self, conn: sqlite3.Connection, route: Route, written: set[str] | None) -> None:
-        """Keep ``conn`` for a later copy when it comes back as it was handed out, else close it."""
-        with self._lock:
-            handed = self._out.pop(id(conn), None)
-        now = None
-        if handed is not None and isinstance(conn, Connection) and not conn.tainted and not conn.in_transaction:
-            try:
-                now = state(conn)
-            except sqlite3.Error:
-                now = None
-        keep = False
-        if handed is not None and now == handed[0]:
-            assert isinstance(conn, Connection) and now is not None
-            with self._lock:
-                keep = not self.closed and len(self._idle) < _POOL_LIMIT
-                if keep:
-                    self._idle.append((conn, route, now, handed[1], written))
-        if not keep:
-            conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            self.closed = True
-            idle, self._idle = self._idle, []
-        for conn, *_ in idle:
-            conn.close()
-        self.conn.close()
 
 
 # Built databases of DDL specs, copied with the backup API for each new dialogue: far
 # cheaper than running the DDL and inserting the seed rows again. Keyed by the spec's
-# identity. With it, the schema's text (``Database.schema_text``), so no copy has to read
-# it again, and the pool of closed copies' connections.
-_TEMPLATES: OrderedDict[int, _Template] = OrderedDict()
-_TEMPLATES_LOCK = threading.Lock()
+# identity; the entry keeps the spec alive so the id cannot be reused while cached. With
+# it, the schema's text (``Database.schema_text``), so no copy has to read it again.
+_TEMPLATES: OrderedDict[int, tuple[DatabaseSpec, sqlite3.Connection, str]] = OrderedDict()
 #: Every statement of a schema, joined: the text ``Database.schema_text`` gives.
 _SCHEMA_SQL = "SELECT group_concat(sql, ';') FROM sqlite_master"
 _TEMPLATE_LIMIT = 32
-#: Idle connections kept per built database.
-_POOL_LIMIT = 64
 
 
-def _template(spec: DatabaseSpec) -> _Template:
-    with _TEMPLATES_LOCK:
-        hit = _TEMPLATES.get(id(spec))
-        if hit is not None and hit.spec is spec:
-            _TEMPLATES.move_to_end(id(spec))
-            return hit
-    template = _Template(spec, _build(spec))
-    with _TEMPLATES_LOCK:
-        _TEMPLATES[id(spec)] = template
-        evicted = []
-        while len(_TEMPLATES) > _TEMPLATE_LIMIT:
-            evicted.append(_TEMPLATES.popitem(last=False)[1])
-    for old in evicted:
+def _template(spec: DatabaseSpec) -> tuple[sqlite3.Connection, str]:
+    hit = _TEMPLATES.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        _TEMPLATES.move_to_end(id(spec))
+        return hit[1], hit[2]
+    conn = _build(spec)
+    schema = conn.execute(_SCHEMA_SQL).fetchone()[0] or ""
+    _TEMPLATES[id(spec)] = (spec, conn, schema)
+    while len(_TEMPLATES) > _TEMPLATE_LIMIT:
+        _, (_, old, _) = _TEMPLATES.popitem(last=False)
         old.close()
-    return template
+    return conn, schema
 
 
 def _build(spec: DatabaseSpec) -> sqlite3.Connection:

@@ -68,7 +68,6 @@ class _Compiled:
     validator: ArgumentValidator
     defaults: dict[str, Any]
     statements: list[str]  # tagged for the statement cache
-    writes: frozenset[str] | None  # the tables a write tool's statements write (None: not known)
 
 
 # (id(environment), database schema) -> (environment kept alive so its id stays its own, tools)
@@ -111,7 +110,6 @@ class ToolExecutor:
                 raise ToolDefinitionError(source, tool.name, f"output_schema is not valid JSON Schema: {problems[0]}")
         props: dict[str, Any] = tool.input_schema.get("properties", {})
         defaults = {name: prop.get("default") for name, prop in props.items() if isinstance(prop, dict)}
-        writes: set[str] = set()
         for i, stmt in enumerate(tool.implementation.statements):
             shown = f"statement {i} ({_clip(stmt)})"
             for name in sql_parameters(stmt):
@@ -122,7 +120,7 @@ class ToolExecutor:
             keyword = leading_keyword(stmt)
             if keyword in REFUSED_KEYWORDS:
                 raise ToolDefinitionError(source, tool.name, f"{shown} is not allowed in a tool: {_why(keyword)}")
-            with self.db.guarded(tool.effect, frozenset()), self.db.noting() as noted:
+            with self.db.guarded(tool.effect):
                 try:
                     self.db.conn.execute("EXPLAIN " + stmt, dict.fromkeys(sql_parameters(stmt)))
                 except sqlite3.Error as exc:
@@ -131,11 +129,8 @@ class ToolExecutor:
                             source, tool.name, f"{shown} is not allowed for a {tool.effect} tool: {self.db.denied}"
                         ) from exc
                     raise ToolDefinitionError(source, tool.name, f"{shown} does not fit the database: {exc}") from exc
-                writes.update(noted)
         tagged = [stmt + _TAGS[tool.effect] for stmt in tool.implementation.statements]
-        # A write tool writes some table: none named means its statements were prepared before.
-        written = frozenset(writes) if writes or tool.effect is not Effect.WRITE else None
-        return _Compiled(tool, ArgumentValidator(tool.input_schema), defaults, tagged, written)
+        return _Compiled(tool, ArgumentValidator(tool.input_schema), defaults, tagged)
 
     @property
     def tools(self) -> list[ToolSpec]:
@@ -216,7 +211,7 @@ class _Call:
 
     def run(self) -> ToolOutcome:
         db, conn, spec = self.db, self.db.conn, self.spec
-        with db.guarded(spec.effect, self.compiled.writes):
+        with db.guarded(spec.effect):
             try:
                 if self.write and not self.open:
                     # A savepoint nests inside an outer transaction (dry runs, planners) and
